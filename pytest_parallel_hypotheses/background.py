@@ -1,0 +1,161 @@
+"""Asyncio work for synchronous callers: a private event loop in a worker thread.
+
+``asyncio.run`` fails inside a running loop (Jupyter, async apps, pytest-asyncio tests) and,
+in the caller's thread, resets that thread's event loop when it returns. Running on a loop of
+our own in a thread of our own avoids both. The caller waits in short slices so Ctrl-C reaches
+it; it then cancels the work and waits until every script is stopped before re-raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from types import TracebackType
+from typing import (
+    AsyncContextManager,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generic,
+    Iterator,
+    Optional,
+    Type,
+    TypeVar,
+)
+
+from .tree import kill_all_live_groups
+
+T = TypeVar("T")
+
+_WAIT_SLICE_SECONDS = 0.1
+
+
+class LoopThread(Generic[T]):
+    """Runs one coroutine on a private loop in a worker thread; cancellable from any thread."""
+
+    def __init__(self, make_coro: Callable[[], Awaitable[T]]) -> None:
+        self._make_coro = make_coro
+        self._thread = threading.Thread(
+            target=self._main, name="pytest-parallel-hypotheses", daemon=True
+        )
+        self._started = threading.Event()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._task: Optional[asyncio.Future[T]] = None
+        self._result: Optional[T] = None
+        self._error: Optional[BaseException] = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """Ask the work to stop; it stops its scripts before the thread ends."""
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            # RuntimeError: the loop closed in between, so nothing is left to cancel
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+
+    def join(self) -> None:
+        """Wait for the thread in short slices so signals reach the caller; on Ctrl-C cancel,
+        wait for the clean-up, then re-raise. A second Ctrl-C kills every script at once."""
+        try:
+            while self._thread.is_alive():
+                self._thread.join(_WAIT_SLICE_SECONDS)
+        except KeyboardInterrupt:
+            self.cancel()
+            try:
+                while self._thread.is_alive():
+                    self._thread.join(_WAIT_SLICE_SECONDS)
+            except KeyboardInterrupt:
+                kill_all_live_groups()
+                raise
+            raise
+
+    def result(self) -> T:
+        """The coroutine's value, or its exception re-raised (after :meth:`join`)."""
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+    def _main(self) -> None:
+        try:
+            self._result = asyncio.run(self._run())
+        except BaseException as error:  # handed to the caller thread by result()
+            self._error = error
+        finally:
+            self._started.set()
+
+    async def _run(self) -> T:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(self._make_coro())
+        self._started.set()
+        return await self._task
+
+
+def run_sync(make_coro: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from synchronous code, whatever loop the caller has."""
+    worker: LoopThread[T] = LoopThread(make_coro)
+    worker.start()
+    worker.join()
+    return worker.result()
+
+
+_DONE = object()
+
+
+class BackgroundStream(Generic[T]):
+    """Items of an async stream, handed to a synchronous consumer as they arrive.
+
+    The stream is an async context manager that yields an async iterator (such as
+    :class:`~pytest_parallel_hypotheses.executor.ResultStream`), so its clean-up runs on the
+    loop. Use this as a context manager: leaving it (normally, on an error or on Ctrl-C)
+    cancels the producer and waits until that clean-up is done.
+    """
+
+    def __init__(self, make_stream: Callable[[], AsyncContextManager[AsyncIterator[T]]]) -> None:
+        self._make_stream = make_stream
+        self._items: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._worker: LoopThread[None] = LoopThread(self._produce)
+
+    def __enter__(self) -> BackgroundStream[T]:
+        self._worker.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            try:
+                item = self._items.get(timeout=_WAIT_SLICE_SECONDS)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                self._worker.join()
+                self._worker.result()
+                return
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop the producer and wait for its clean-up."""
+        self._worker.cancel()
+        self._worker.join()
+
+    async def _produce(self) -> None:
+        try:
+            async with self._make_stream() as stream:
+                async for item in stream:
+                    self._items.put(item)
+        finally:
+            self._items.put(_DONE)

@@ -1,0 +1,138 @@
+"""One script's whole life in one function: spawn, capture, deadline, stop its tree, reap.
+
+Built on asyncio's subprocess transport with a protocol of our own rather than on
+``Process.communicate()``: the protocol tells the moment the script exits even while a
+background child still holds its pipes (``communicate`` and ``wait`` would block until the
+deadline), and it feeds output straight into bounded buffers without extra tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Set
+
+from .capture import BoundedCapture
+from .tree import ProcessTree
+
+#: How long exit may precede end-of-file on the pipes before we look for who still holds them.
+_DRAIN_SECONDS = 0.05
+#: How long a SIGKILLed leader may take to be reaped before we stop waiting for it.
+_REAP_SECONDS = 1.0
+
+
+@dataclass
+class ProcessOutcome:
+    """What a script did: its exit status (negative: killed by that signal) and its output."""
+
+    exit_code: Optional[int]
+    timed_out: bool
+    duration: float
+    stdout: BoundedCapture
+    stderr: BoundedCapture
+    spawn_error: Optional[OSError] = field(default=None)
+
+
+class _ScriptProtocol(asyncio.SubprocessProtocol):
+    """Receives a script's output and exit as they happen."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_output_bytes: int) -> None:
+        self.stdout = BoundedCapture(max_output_bytes)
+        self.stderr = BoundedCapture(max_output_bytes)
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+        self._open_pipes: Set[int] = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.stdout if fd == 1 else self.stderr).feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        self._open_pipes.discard(fd)
+        if not self._open_pipes and not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def run_script(
+    script: Path,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    tree: ProcessTree,
+    timeout: float,
+    grace: float,
+    max_output_bytes: int,
+) -> ProcessOutcome:
+    """Run ``script`` in its own session and return once it and everything it started are gone.
+
+    ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
+    On every exit path (deadline, error, cancellation) the tree is stopped and the transport
+    closed before this returns or raises.
+    """
+    loop = asyncio.get_running_loop()
+    protocol = _ScriptProtocol(loop, max_output_bytes)
+    start = loop.time()
+    try:
+        transport, _ = await loop.subprocess_exec(
+            lambda: protocol,
+            str(script),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(cwd),
+            env=dict(env),
+            start_new_session=True,
+        )
+    except OSError as error:
+        return ProcessOutcome(
+            None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
+        )
+    tree.pgid = transport.get_pid()
+    tree.register()
+    finished = False
+    try:
+        timed_out = not await _wait(protocol.exited, timeout)
+        if timed_out:
+            await tree.stop(grace)
+            await _wait(protocol.exited, grace + _REAP_SECONDS)
+        end = loop.time()
+        if not tree.group_is_empty() or not await _wait(protocol.drained, _DRAIN_SECONDS):
+            await tree.stop(grace)
+            await _wait(protocol.drained, grace)
+        finished = True
+        return ProcessOutcome(
+            transport.get_returncode(), timed_out, end - start, protocol.stdout, protocol.stderr
+        )
+    finally:
+        if not finished:
+            await _stop_after_interruption(tree, protocol, grace)
+        tree.unregister()
+        transport.close()
+
+
+async def _stop_after_interruption(
+    tree: ProcessTree, protocol: _ScriptProtocol, grace: float
+) -> None:
+    """Stop the tree when the run was cancelled or failed; a second cancellation kills at once."""
+    try:
+        await tree.stop(grace)
+        await _wait(protocol.exited, grace)
+    except BaseException:
+        tree.kill_now()
+        raise
+
+
+async def _wait(future: asyncio.Future[None], timeout: float) -> bool:
+    """Wait for ``future`` up to ``timeout`` seconds without cancelling it; True if it is done."""
+    if future.done():
+        return True
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True

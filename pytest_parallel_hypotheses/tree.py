@@ -1,0 +1,146 @@
+"""Finding and stopping every process a script started, including those that left its group.
+
+Each script leads its own session, so one ``killpg`` reaches everything that stayed in its
+process group. Descendants that called ``setsid`` (daemons, double forks) escape the group; they
+are found by a marker variable the runner puts in each script's environment, which every
+descendant inherits. Zombies count as dead: on machines whose init never reaps, orphans stay
+zombies forever and must not make a run wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from typing import List, Optional, Set
+
+import psutil
+
+_POLL_SECONDS = 0.02
+_KILL_ROUNDS = 5
+_KILL_SETTLE_SECONDS = 1.0
+
+_live_groups: Set[int] = set()
+_live_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Marker:
+    """An environment variable that tags every process of a run (``value`` None: any value)."""
+
+    name: str
+    value: Optional[str] = None
+
+    def found_in(self, proc: psutil.Process) -> bool:
+        try:
+            environ = proc.environ()
+        except (psutil.Error, OSError):
+            return False
+        if self.value is None:
+            return self.name in environ
+        return environ.get(self.name) == self.value
+
+
+class ProcessTree:
+    """The processes of one script (its group plus marked escapees), or of a whole run."""
+
+    def __init__(self, marker: Marker, pgid: Optional[int] = None) -> None:
+        self.marker = marker
+        self.pgid = pgid
+
+    def register(self) -> None:
+        """Record the group before any await, so an emergency stop can reach it."""
+        if self.pgid is not None:
+            with _live_lock:
+                _live_groups.add(self.pgid)
+
+    def unregister(self) -> None:
+        if self.pgid is not None:
+            with _live_lock:
+                _live_groups.discard(self.pgid)
+
+    def group_is_empty(self) -> bool:
+        """True when no process, not even a zombie, is left in the group: the fast path."""
+        if self.pgid is None:
+            return False
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def members(self) -> List[psutil.Process]:
+        """Every live process of the tree (one pass over the process table)."""
+        me = os.getpid()
+        found = []
+        for proc in psutil.process_iter():
+            if proc.pid == me:
+                continue
+            try:
+                in_group = self.pgid is not None and os.getpgid(proc.pid) == self.pgid
+            except OSError:
+                continue
+            if (in_group or self.marker.found_in(proc)) and _alive(proc):
+                found.append(proc)
+        return found
+
+    def send(self, sig: int, procs: List[psutil.Process]) -> None:
+        """Signal the group first, then each process: killing children first would let a shell
+        leader report their death as its own exit status."""
+        if self.pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new."""
+        procs = self.members()
+        if not procs:
+            return
+        self.send(signal.SIGTERM, procs)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while procs and loop.time() < deadline:
+            await asyncio.sleep(_POLL_SECONDS)
+            procs = [p for p in procs if _alive(p)]
+        await self.kill()
+
+    async def kill(self) -> None:
+        """SIGKILL until a fresh look finds nothing (a process may fork while it is killed)."""
+        loop = asyncio.get_running_loop()
+        for _ in range(_KILL_ROUNDS):
+            procs = self.members()
+            if not procs:
+                return
+            self.send(signal.SIGKILL, procs)
+            settle = loop.time() + _KILL_SETTLE_SECONDS
+            while procs and loop.time() < settle:
+                await asyncio.sleep(_POLL_SECONDS / 4)
+                procs = [p for p in procs if _alive(p)]
+
+    def kill_now(self) -> None:
+        """SIGKILL the whole tree at once, without waiting: the last resort on an exit path."""
+        self.send(signal.SIGKILL, self.members())
+
+
+def kill_all_live_groups() -> None:
+    """SIGKILL every script group still running in this process (for signal handlers and exit)."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
