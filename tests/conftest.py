@@ -1,0 +1,110 @@
+"""Fixtures shared by the test modules: real git repositories, worktrees and scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import stat
+import subprocess
+from pathlib import Path
+from typing import Callable, Iterator, List
+
+import psutil
+import pytest
+
+from pytest_parallel_hypotheses.git import git_environment
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git for a test; fails the test with git's own message if git refuses."""
+    env = {
+        **git_environment(),
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }
+    completed = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A git repository with one commit, in ``tmp_path/repo``."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("a project\n")
+    git(repo, "add", "README")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
+MakeWorktree = Callable[[str], Path]
+
+
+@pytest.fixture
+def make_worktree(git_repo: Path, tmp_path: Path) -> MakeWorktree:
+    """Add a real worktree on a new branch ``hyp-<name>`` in ``tmp_path/worktrees/<name>``."""
+
+    def make(name: str) -> Path:
+        path = tmp_path / "worktrees" / name
+        git(git_repo, "worktree", "add", "-q", "-b", f"hyp-{name}", str(path))
+        return path
+
+    return make
+
+
+def _write_script(worktree: Path, hypothesis_id: str, body: str, executable: bool = True) -> Path:
+    folder = worktree / ".falsification"
+    folder.mkdir(exist_ok=True)
+    script = folder / f"test_{hypothesis_id}.sh"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    if executable:
+        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return script
+
+
+WriteScript = Callable[..., Path]
+
+
+@pytest.fixture
+def write_script() -> WriteScript:
+    """``write_script(worktree, id, body, executable=True)`` writes ``.falsification/test_<id>.sh``
+    as ``#!/bin/sh`` followed by ``body``."""
+    return _write_script
+
+
+def live_processes_with(marker: str) -> List[psutil.Process]:
+    """Live (non-zombie) processes whose command line contains ``marker``."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if marker in " ".join(proc.info["cmdline"] or ()):
+            found.append(proc)
+    return found
+
+
+@pytest.fixture
+def live_processes() -> Callable[[str], List[psutil.Process]]:
+    """``live_processes(token)``: live, non-zombie processes whose command line has ``token``."""
+    return live_processes_with
+
+
+@pytest.fixture
+def sleep_token() -> Iterator[str]:
+    """A sleep duration unique to this test: ``sleep <token>`` children can be found afterwards.
+
+    Whatever still runs with the token when the test ends is killed, so one failing test cannot
+    leak processes into the next.
+    """
+    token = f"{86400 + random.randrange(10**6)}.{random.randrange(10**6):06d}"
+    yield token
+    for proc in live_processes_with(token):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
