@@ -72,12 +72,7 @@ def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
     script = script_path(root, hypothesis_id)
     if not os.path.lexists(script):
         raise ScriptProblem(f"Test script not found: {script}", NOT_FOUND_EXIT)
-    resolved = script.resolve()
-    if not resolved.exists():
-        raise ScriptProblem(
-            f"Test script not found: {script} is a symlink to {resolved}, which does not exist",
-            NOT_FOUND_EXIT,
-        )
+    resolved = _resolve(script)
     if not resolved.is_relative_to(root.resolve()):
         raise ScriptProblem(
             f"refused to run {script}: it resolves to {resolved}, outside its worktree {root}"
@@ -87,6 +82,19 @@ def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
     if not os.access(resolved, os.X_OK):
         raise ScriptProblem(f"test script {script} is not executable (run: chmod +x {script})")
     return resolved
+
+
+def _resolve(script: Path) -> Path:
+    """``script`` with every symlink followed; a dangling link or a loop is a ScriptProblem."""
+    try:
+        return script.resolve(strict=True)
+    except FileNotFoundError:
+        raise ScriptProblem(
+            f"Test script not found: {script} is a symlink to a file that does not exist",
+            NOT_FOUND_EXIT,
+        ) from None
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
+        raise ScriptProblem(f"test script {script} cannot be resolved: {error}") from None
 
 
 def explain_spawn_error(script: Path, error: OSError) -> ScriptProblem:

@@ -81,21 +81,21 @@ class ProcessTree:
         for proc in psutil.process_iter():
             if proc.pid == me:
                 continue
-            try:
-                in_group = self.pgid is not None and os.getpgid(proc.pid) == self.pgid
-            except OSError:
+            group = _group_of(proc)
+            if group is None:  # gone already
                 continue
-            if (in_group or self.marker.found_in(proc)) and _alive(proc):
+            if (group == self.pgid or self.marker.found_in(proc)) and _alive(proc):
                 found.append(proc)
         return found
 
     def send(self, sig: int, procs: List[psutil.Process]) -> None:
-        """Signal the group first, then each process: killing children first would let a shell
-        leader report their death as its own exit status."""
-        if self.pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, sig)
+        """Signal the group first, then each process outside it: killing children first would
+        let a shell leader report their death as its own exit status, and a script trapping
+        SIGTERM must see it once."""
+        reached = self.pgid is not None and _signal_group(self.pgid, sig)
         for proc in procs:
+            if reached and _group_of(proc) == self.pgid:
+                continue
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
 
@@ -135,8 +135,23 @@ def kill_all_live_groups() -> None:
     with _live_lock:
         groups = list(_live_groups)
     for pgid in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False if it is gone or out of reach."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _group_of(proc: psutil.Process) -> Optional[int]:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -1,0 +1,80 @@
+"""Run one runner over one batch in a fresh process and print what it cost, as JSON.
+
+A runner's memory is only measurable in a process of its own (the benchmark process holds
+the memory of everything before it), and an executor-alone time comparable with a pytest run
+must include the same interpreter start. Used as ``python -m benchmarks.child SPEC.json``;
+:func:`run_in_child` does that from the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import psutil
+
+from .layouts import Job
+from .runners import RUNNERS, Batch, Outcome
+
+#: The folder holding the ``benchmarks`` package: the child runs with it as working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ChildReport:
+    """Wall time of the whole child process and its runner's peak memory growth."""
+
+    wall: float
+    rss_growth: int
+    outcomes: List[Outcome]
+
+
+def run_in_child(runner: str, batch: Batch, spec_path: Path) -> ChildReport:
+    """Start ``python -m benchmarks.child`` for ``runner`` over ``batch`` and read its report."""
+    spec = {
+        "runner": runner,
+        "jobs": [[job.hypothesis_id, str(job.worktree)] for job in batch.jobs],
+        "concurrency": batch.concurrency,
+        "timeout": batch.timeout,
+        "grace": batch.grace,
+    }
+    spec_path.write_text(json.dumps(spec))
+    start = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.child", str(spec_path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise RuntimeError(f"benchmark child for {runner} failed:\n{completed.stderr}")
+    report = json.loads(completed.stdout)
+    return ChildReport(wall, report["rss_peak"] - report["rss_before"], report["outcomes"])
+
+
+def main(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    batch = Batch(
+        jobs=[Job(hypothesis_id, Path(worktree)) for hypothesis_id, worktree in spec["jobs"]],
+        concurrency=spec["concurrency"],
+        timeout=spec["timeout"],
+        grace=spec["grace"],
+    )
+    rss_before = psutil.Process().memory_info().rss
+    outcomes = RUNNERS[spec["runner"]](batch)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    json.dump(
+        {"rss_before": rss_before, "rss_peak": peak_kib * 1024, "outcomes": outcomes}, sys.stdout
+    )
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,118 @@
+"""Workload (g): what ``pytest --hypotheses`` costs on top of the executor alone, per item.
+
+Both sides run as fresh processes over the same real git worktrees (the plugin discovers
+through git), so interpreter start-up is paid by both. Running two sizes separates the
+per-item cost (the slope: collection, reporting, the summary) from the fixed cost of starting
+pytest itself:
+
+    per item = ((pytest(N) - executor(N)) - (pytest(n) - executor(n))) / (N - n)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from .child import run_in_child
+from .layouts import Job, worktree_jobs
+from .runners import Batch
+from .suite import Measurement, Target, Trial, Unavailable, Workload
+from .workloads import Scale
+
+PLUGIN = "pytest --hypotheses"
+WORKERS = 8
+
+
+def plugin_overhead(scale: Scale, root: Path) -> Workload:
+    """(g) The plugin over many trivial hypotheses, against the executor alone."""
+    items, small = scale.plugin_items, scale.plugin_small
+    sizes = {
+        count: (root / f"repo-{count}", worktree_jobs(root / f"repo-{count}", ["exit 0"] * count))
+        for count in (items, small)
+    }
+    _require_plugin(sizes[small][0] / "repo", small, root)
+    return Workload(
+        key="g",
+        title=f"plugin overhead: pytest --hypotheses over {items} trivial hypotheses "
+        f"({small} for the fixed part), {WORKERS} workers",
+        trials=[_overhead_trial(sizes, root)],
+        metrics={
+            "overhead per item": "ms",
+            "overhead, fixed": "s",
+            f"pytest, {items} items": "s",
+            f"executor alone, {items} items": "s",
+        },
+        targets=[Target(PLUGIN, "overhead per item", 3.0)],
+    )
+
+
+def _overhead_trial(sizes: Dict[int, Tuple[Path, List[Job]]], root: Path) -> Trial:
+    big, small = max(sizes), min(sizes)
+    rounds = [0]
+
+    def run() -> Measurement:
+        walls: Dict[Tuple[str, int], float] = {}
+        steps = [(side, count) for count in (big, small) for side in ("pytest", "executor")]
+        if rounds[0] % 2:
+            steps.reverse()  # alternate the order between repeats, as for every workload
+        rounds[0] += 1
+        for side, count in steps:
+            folder, jobs = sizes[count]
+            if side == "pytest":
+                walls[side, count] = _time_pytest(folder / "repo", count, root)
+            else:
+                batch = Batch(jobs, WORKERS)
+                report = run_in_child("executor", batch, root / f"spec-{count}.json")
+                if any(outcome != 0 for outcome in report.outcomes):
+                    raise RuntimeError(f"executor alone: not every script passed: {report}")
+                walls[side, count] = report.wall
+        extra_big = walls["pytest", big] - walls["executor", big]
+        extra_small = walls["pytest", small] - walls["executor", small]
+        per_item = (extra_big - extra_small) / (big - small)
+        return {
+            "overhead per item": per_item * 1000,
+            "overhead, fixed": extra_small - small * per_item,
+            f"pytest, {big} items": walls["pytest", big],
+            f"executor alone, {big} items": walls["executor", big],
+        }
+
+    return Trial(PLUGIN, run)
+
+
+def _time_pytest(repo: Path, count: int, root: Path) -> float:
+    start = time.perf_counter()
+    completed = _pytest(repo, root, "-q", f"--hypotheses-workers={WORKERS}")
+    wall = time.perf_counter() - start
+    if completed.returncode != 0 or f"{count} passed" not in completed.stdout:
+        raise RuntimeError(
+            f"{PLUGIN} did not pass {count} hypotheses (exit {completed.returncode}):\n"
+            + completed.stdout[-2000:]
+            + completed.stderr[-2000:]
+        )
+    return wall
+
+
+def _require_plugin(repo: Path, count: int, root: Path) -> None:
+    """Refuse politely when the installed package has no working plugin yet."""
+    completed = _pytest(repo, root, "--collect-only", "-q")
+    if completed.returncode != 0 or f"{count} tests collected" not in completed.stdout:
+        output = (completed.stdout + completed.stderr).strip().splitlines()
+        last = output[-1] if output else f"exit code {completed.returncode}"
+        raise Unavailable(f"{PLUGIN} does not collect the hypotheses yet ({last})")
+
+
+def _pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in a fresh process, away from any project configuration and outer pytest."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", f"--hypotheses={repo}", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

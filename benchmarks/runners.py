@@ -1,0 +1,149 @@
+"""Ways to run a batch of scripts: the executor under test and the three baselines.
+
+Every runner takes the same :class:`Batch` and returns one outcome per script (its exit status,
+or None when the runner stopped it at the deadline), so a benchmark can check that the work was
+really done before it trusts a time.
+
+- ``executor``: this package's ``TestExecutor.execute_parallel``, the public synchronous API.
+- ``threadpool``: the legacy design: one thread per concurrent script, each blocked in
+  ``subprocess.run(capture_output=True, text=True, timeout=...)``.
+- ``xargs``: GNU ``xargs -P`` running ``/bin/sh <script>``; what a shell one-liner achieves.
+- ``spawn``: the spawn limit: ``os.posix_spawn`` + ``os.waitpid`` from a pool of threads, no
+  capture, no deadline; no Python runner can start and reap processes much faster.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+from pytest_parallel_hypotheses import (
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    TestExecutor,
+    TestResult,
+)
+
+from .layouts import Job
+
+Outcome = Optional[int]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Scripts to run, at most ``concurrency`` at a time, each within ``timeout`` seconds."""
+
+    jobs: Sequence[Job]
+    concurrency: int
+    timeout: float = 60.0
+    grace: float = 2.0
+
+
+Runner = Callable[[Batch], List[Outcome]]
+
+
+def run_executor(batch: Batch) -> List[Outcome]:
+    """The executor under test, configured from the batch."""
+    config = FalsificationConfig(
+        test_timeout=batch.timeout,
+        max_concurrent_tests=batch.concurrency,
+        kill_grace=batch.grace,
+    )
+    runs = [
+        HypothesisRun(Hypothesis(job.hypothesis_id, "benchmark"), job.worktree)
+        for job in batch.jobs
+    ]
+    results = TestExecutor(config).execute_parallel(runs)
+    return [None if r.result is TestResult.TIMEOUT else r.exit_code for r in results]
+
+
+def run_threadpool(batch: Batch) -> List[Outcome]:
+    """Baseline 1: the legacy ThreadPool executor's structure."""
+    with ThreadPoolExecutor(max_workers=batch.concurrency) as pool:
+        futures = [pool.submit(_legacy_single, job, batch.timeout) for job in batch.jobs]
+        return [future.result() for future in futures]
+
+
+def _legacy_single(job: Job, timeout: float) -> Outcome:
+    try:
+        completed = subprocess.run(
+            [str(job.script)],
+            cwd=job.worktree,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return completed.returncode
+
+
+def run_xargs(batch: Batch) -> List[Outcome]:
+    """Baseline 2: ``xargs -0 -n 1 -P <concurrency> /bin/sh`` over the scripts.
+
+    xargs reports one status for the whole batch (0 only if every script exited 0), so each
+    script gets that status. It has no deadline and runs every script in one directory.
+    """
+    scripts = b"\0".join(os.fsencode(job.script) for job in batch.jobs)
+    completed = subprocess.run(
+        ["xargs", "-0", "-n", "1", "-P", str(batch.concurrency), "/bin/sh"],
+        input=scripts,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    return [completed.returncode] * len(batch.jobs)
+
+
+def run_spawn_limit(batch: Batch) -> List[Outcome]:
+    """Baseline 3: ``concurrency`` threads, each ``posix_spawn``-ing a script in a new session
+    and blocking in ``waitpid`` until it ends; output goes to /dev/null."""
+    pending: queue.SimpleQueue[Job] = queue.SimpleQueue()
+    for job in batch.jobs:
+        pending.put(job)
+    outcomes: List[Outcome] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            try:
+                job = pending.get_nowait()
+            except queue.Empty:
+                return
+            status = _spawn_and_wait(str(job.script))
+            with lock:
+                outcomes.append(status)
+
+    threads = [threading.Thread(target=worker) for _ in range(batch.concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+_DEVNULL_ACTIONS = [
+    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+]
+
+
+def _spawn_and_wait(script: str) -> int:
+    pid = os.posix_spawn(script, [script], os.environ, file_actions=_DEVNULL_ACTIONS, setsid=True)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+RUNNERS: Dict[str, Runner] = {
+    "executor": run_executor,
+    "threadpool": run_threadpool,
+    "xargs": run_xargs,
+    "spawn": run_spawn_limit,
+}

@@ -1,0 +1,241 @@
+"""The ``pytest-hypotheses`` command: make hypothesis worktrees, list them, clean up, run a demo.
+
+A mistake a user can make ends in one plain sentence on stderr and a non-zero exit status,
+never in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from . import demo
+from .discovery import SCRIPT_PATTERN, DiscoveryError, FoundHypothesis, discover
+from .git import GitError
+from .scaffold import CleanReport, Created, Registered, Request, ScaffoldError, clean, create
+
+PROG = "pytest-hypotheses"
+#: Exit status of a refused or failed command (argparse uses 2 for a malformed command line).
+FAILURE = 1
+INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    args = _parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (ScaffoldError, DiscoveryError, GitError, OSError) as error:
+        _fail(str(error))
+        return FAILURE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return INTERRUPTED
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Make git worktrees for debugging hypotheses, each with a script that tries "
+        "to disprove it; run them all with `pytest --hypotheses`.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_new(commands)
+    _add_list(commands)
+    _add_clean(commands)
+    _add_demo(commands)
+    return parser
+
+
+def _add_new(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    new = commands.add_parser(
+        "new",
+        help="create a worktree and test script for a hypothesis",
+        description="Create a git worktree on a new branch hyp-ID with an executable "
+        ".falsification/test_ID.sh that runs COMMAND at the worktree's root, and "
+        ".falsification/config_ID.json with the metadata; both are committed on the branch.",
+    )
+    new.add_argument("hypothesis_id", metavar="ID", help="a name: letters, digits, '.', '_', '-'")
+    new.add_argument(
+        "--run",
+        required=True,
+        metavar="COMMAND",
+        help="the shell command that tries to disprove the hypothesis (exit 0 = falsified)",
+    )
+    new.add_argument("--description", default="", help="what the hypothesis claims")
+    new.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="seconds before the test is stopped"
+    )
+    new.add_argument(
+        "--base",
+        metavar="REF",
+        help="commit to branch from (default: the current HEAD, which must have no "
+        "uncommitted changes)",
+    )
+    new.add_argument(
+        "--dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of the new worktree (default: ../worktrees/<repo>-hyp-ID next to the "
+        "repository)",
+    )
+    new.set_defaults(handler=_new)
+
+
+def _add_list(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lister = commands.add_parser(
+        "list",
+        help="show the hypotheses that `pytest --hypotheses=DIR` would run",
+        description="Show the hypotheses that `pytest --hypotheses=DIR` would run, found the "
+        "same way: DIR is a repository or one of its worktrees (every worktree is searched), "
+        "or a folder holding worktrees; without DIR, the repository of the current folder.",
+    )
+    lister.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    lister.set_defaults(handler=_list)
+
+
+def _add_clean(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cleaner = commands.add_parser(
+        "clean",
+        help="remove the worktrees and branches that `new` created",
+        description="Remove the worktrees and branches that `new` created (never others), "
+        "then prune git's worktree list. DIR is read as `pytest --hypotheses=DIR` reads it: "
+        "a repository or one of its worktrees, or a folder holding worktrees.",
+    )
+    cleaner.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    cleaner.add_argument(
+        "--force",
+        action="store_true",
+        help="also remove worktrees with uncommitted changes, and branches with new commits",
+    )
+    cleaner.set_defaults(handler=_clean)
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo_parser = commands.add_parser(
+        "demo",
+        help="see it work: a small project with a planted bug and five hypotheses",
+        description="Build a small git repository with a planted bug in a new temporary "
+        "folder, create five hypothesis worktrees, and run `pytest --hypotheses` on them. "
+        "The exit status is 0 when every hypothesis gets its planned verdict.",
+    )
+    demo_parser.add_argument(
+        "--clean", action="store_true", help="remove the demo folder at the end"
+    )
+    demo_parser.set_defaults(handler=_demo)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _new(args: argparse.Namespace) -> int:
+    request = Request(
+        hypothesis_id=args.hypothesis_id,
+        command=args.run,
+        description=args.description,
+        timeout=args.timeout,
+        base=args.base,
+        folder=args.dir,
+    )
+    for line in _describe_created(create(Path.cwd(), request)):
+        print(line)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return demo.run(clean=args.clean)
+
+
+def _describe_created(created: Created) -> List[str]:
+    lines = [
+        f"Created hypothesis {created.hypothesis_id!r} in {created.worktree}",
+        f"  branch    {created.branch} (from commit {created.base[:12]})",
+        f"  test      {created.script}",
+        f"  metadata  {created.config}",
+    ]
+    if created.inherited_ids:
+        names = ", ".join(created.inherited_ids)
+        lines.append(f"  note      its base commit also has the tests of: {names}")
+    lines.append("Edit the test as you like, then run every hypothesis: pytest --hypotheses")
+    return lines
+
+
+def _list(args: argparse.Namespace) -> int:
+    found = discover(args.directory)
+    where = "this repository" if args.directory is None else str(args.directory)
+    if not found:
+        print(f"No hypotheses in {where}: each worktree's hypotheses are {SCRIPT_PATTERN} files.")
+        return 0
+    hypotheses = _count(len(found), "hypothesis", "hypotheses")
+    worktrees = _count(len({hypothesis.worktree for hypothesis in found}), "worktree", "worktrees")
+    print(f"{hypotheses} in {worktrees} of {where}:")
+    width = max(len(hypothesis.hypothesis_id) for hypothesis in found)
+    for hypothesis in found:
+        for line in _describe_found(hypothesis, width):
+            print(line)
+    return 0
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _describe_found(found: FoundHypothesis, width: int) -> List[str]:
+    timeout = "" if found.timeout is None else f", timeout {found.timeout:g} s"
+    branch = found.branch or "detached HEAD"
+    lines = [f"  {found.hypothesis_id:<{width}}  {found.worktree} ({branch}{timeout})"]
+    indent = " " * (width + 4)
+    if found.hypothesis is not None and found.hypothesis.description:
+        lines.append(f"{indent}{found.hypothesis.description}")
+    if found.problem is not None:
+        lines.append(f"{indent}will be an error: {found.problem}")
+    return lines
+
+
+def _clean(args: argparse.Namespace) -> int:
+    report = clean(args.directory, force=args.force)
+    for line in _describe_clean(report):
+        print(line)
+    for failure in report.failures:
+        _fail(failure)
+    for entry in report.kept_dirty:
+        _fail(
+            f"kept {entry.worktree}: it has uncommitted changes (commit or discard them, "
+            "or run clean --force to delete them)"
+        )
+    return FAILURE if report.kept_dirty or report.failures else 0
+
+
+def _describe_clean(report: CleanReport) -> List[str]:
+    lines = [_removed(entry, report.kept_branches) for entry in report.removed]
+    for entry in report.kept_branches:
+        lines.append(
+            f"Kept branch {entry.branch}: it has commits made after `new` "
+            f"(delete it with: git branch -D {entry.branch})"
+        )
+    if not (report.removed or report.kept_dirty or report.failures):
+        lines.append("Nothing to clean: no worktree created by `pytest-hypotheses new` here.")
+    return lines
+
+
+def _removed(entry: Registered, kept_branches: List[Registered]) -> str:
+    if entry in kept_branches:
+        return f"Removed worktree {entry.worktree}"
+    return f"Removed worktree {entry.worktree} and branch {entry.branch}"

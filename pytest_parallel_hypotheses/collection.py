@@ -1,0 +1,81 @@
+"""Collection under ``--hypotheses``: the hypotheses found under DIR instead of Python tests.
+
+It replaces pytest's file walk but keeps the rest of a normal collection (collect reports,
+``pytest_collection_modifyitems`` for ``-k``, ``--deselect`` and ``--lf``, and
+``pytest_collection_finish``), so selection and ``--co`` behave as usual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import pytest
+
+from .discovery import (
+    METADATA_PATTERN,
+    SCRIPT_PATTERN,
+    DiscoveryError,
+    FoundHypothesis,
+    discover_in,
+    find_worktrees,
+)
+from .git import Worktree
+from .items import HypothesesRoot
+from .settings import HypothesesSettings
+
+
+class HypothesisCollection:
+    """The plugin part that finds the hypotheses and turns them into items."""
+
+    def __init__(self, settings: HypothesesSettings) -> None:
+        self._settings = settings
+        self._worktrees: List[Worktree] = []
+        self._found: List[FoundHypothesis] = []
+
+    @pytest.hookimpl
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        self._discover()
+        root = HypothesesRoot.for_session(session, self._found)
+        session.items = list(session.genitems(root))
+        hook = session.config.hook
+        session.config.pluginmanager.check_pending()
+        hook.pytest_collection_modifyitems(
+            session=session, config=session.config, items=session.items
+        )
+        hook.pytest_collection_finish(session=session)
+        session.testscollected = len(session.items)
+        return True
+
+    def pytest_report_header(self) -> str:
+        settings = self._settings
+        where = settings.directory or "the git repository of the current directory"
+        engine = settings.falsification
+        return (
+            f"hypotheses: {where} (workers {engine.max_concurrent_tests}, timeout "
+            f"{engine.test_timeout:g}s, grace {engine.kill_grace:g}s, "
+            f"max output {engine.max_output_bytes} bytes per stream)"
+        )
+
+    def pytest_report_collectionfinish(self) -> Optional[List[str]]:
+        if self._found:
+            return None
+        return nothing_found_message(self._settings.directory, self._worktrees)
+
+    def _discover(self) -> None:
+        try:
+            self._worktrees = find_worktrees(self._settings.directory)
+        except DiscoveryError as error:
+            raise pytest.UsageError(f"{self._settings.directory_source}: {error}") from None
+        self._found = discover_in(self._worktrees)
+
+
+def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:
+    """Where the search looked and which file names it wanted, for an empty collection."""
+    where = directory or "the git repository of the current directory"
+    lines = [
+        f"no hypothesis scripts found in {where}: looked for {SCRIPT_PATTERN} "
+        f"(with optional metadata {METADATA_PATTERN}) in {len(worktrees)} worktree(s):"
+    ]
+    lines += [f"  {worktree.path}" for worktree in worktrees]
+    return lines

@@ -1,0 +1,133 @@
+"""The collection nodes: one collector per worktree, one item per hypothesis script.
+
+An item does not run its script: the run loop runs every script at once and hands each item
+its result as it arrives. The item then maps that result onto pytest's outcomes, so reports,
+``-x``, JUnit XML and other plugins see an ordinary test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Tuple
+
+import pluggy
+import pytest
+
+from .classification import TestResult
+from .discovery import FoundHypothesis
+from .executor import HypothesisRun
+from .explain import failure_text, headline
+from .models import TestExecutionResult
+from .verdicts import judge
+
+#: The ``user_properties`` each item records (JUnit XML shows them as testcase properties).
+PROPERTY_NAMES = ("verdict", "result", "confidence")
+
+
+class HypothesesRoot(pytest.Collector):
+    """Every hypothesis found, as one collector under the session.
+
+    The items hang directly below it, not below a collector per worktree: results arrive in
+    any order, and pytest's setup stack only accepts a next item whose collectors are already
+    set up. Node ids still name the worktree: ``<worktree from the rootdir>::<id>``.
+    """
+
+    NAME = "hypotheses"
+
+    def __init__(self, *, found: Iterable[FoundHypothesis], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._found = list(found)
+
+    @property
+    def ihook(self) -> pluggy.HookRelay:
+        """Every loaded conftest applies: the worktrees are often outside the rootdir, and
+        the project's conftest.py should still see its hypotheses."""
+        return self.config.hook
+
+    @classmethod
+    def for_session(
+        cls, session: pytest.Session, found: Iterable[FoundHypothesis]
+    ) -> HypothesesRoot:
+        root: HypothesesRoot = cls.from_parent(session, name=cls.NAME, nodeid=cls.NAME, found=found)
+        return root
+
+    def collect(self) -> List[pytest.Item]:
+        rootpath = self.config.rootpath
+        return [
+            HypothesisItem.from_parent(
+                self,
+                name=found.hypothesis_id,
+                nodeid=f"{worktree_label(rootpath, found.worktree)}::{found.hypothesis_id}",
+                found=found,
+            )
+            for found in self._found
+        ]
+
+
+class HypothesisItem(pytest.Item):
+    """One hypothesis script, reported as a test once the run loop gives it its result."""
+
+    def __init__(self, *, found: FoundHypothesis, **kwargs: Any) -> None:
+        super().__init__(path=found.script, **kwargs)
+        self.found = found
+        label = worktree_label(self.config.rootpath, found.worktree)
+        self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
+        #: The engine's result, set by the run loop before the item is reported.
+        self.raw_result: Optional[TestExecutionResult] = None
+        #: The result after the classification and confidence hooks.
+        self.result: Optional[TestExecutionResult] = None
+
+    @property
+    def ihook(self) -> pluggy.HookRelay:
+        """Every loaded conftest applies, wherever the worktree is (see HypothesesRoot)."""
+        return self.config.hook
+
+    @property
+    def key(self) -> Tuple[str, str]:
+        """How the engine's results name this hypothesis: (worktree path, id)."""
+        return (str(self.found.worktree), self.found.hypothesis_id)
+
+    @property
+    def run(self) -> Optional[HypothesisRun]:
+        """What the engine should run, or None when the hypothesis cannot be run."""
+        found = self.found
+        if found.problem is not None or found.hypothesis is None:
+            return None
+        return HypothesisRun(found.hypothesis, found.worktree, found.timeout)
+
+    def setup(self) -> None:
+        """Judge the result; a script that could not run (ERROR) is reported as an error."""
+        if self.raw_result is None:
+            pytest.fail(
+                f"hypothesis {self.found.hypothesis_id} was not run: hypothesis items are "
+                "run by the --hypotheses run loop",
+                pytrace=False,
+            )
+        self.result = judge(self, self.raw_result)
+        self._record_properties(self.result)
+        if self.result.result is TestResult.ERROR:
+            pytest.fail(failure_text(self.found, self.result), pytrace=False)
+
+    def runtest(self) -> None:
+        """PASS passes, SKIP skips, FAIL and TIMEOUT fail with the script's story."""
+        result = self.result
+        assert result is not None  # setup judged it or failed
+        if result.result is TestResult.PASS:
+            return
+        if result.result is TestResult.SKIP:
+            pytest.skip(headline(self.found, result))
+        pytest.fail(failure_text(self.found, result), pytrace=False)
+
+    def reportinfo(self) -> Tuple[Path, Optional[int], str]:
+        return self.found.script, None, f"hypothesis {self.found.hypothesis_id}"
+
+    def _record_properties(self, result: TestExecutionResult) -> None:
+        assert result.status is not None  # set when the result is built
+        values = (result.status.value, result.result.value, f"{result.confidence:.2f}")
+        self.user_properties.extend(zip(PROPERTY_NAMES, values))
+
+
+def worktree_label(rootpath: Path, worktree: Path) -> str:
+    """The worktree's path from the rootdir with ``/`` separators (``.`` for the rootdir)."""
+    return Path(os.path.relpath(worktree, rootpath)).as_posix()

@@ -1,0 +1,104 @@
+"""The JSON report of ``--hypotheses-report=PATH``: every hypothesis and the run around it.
+
+Written when the session finishes, interrupted or not, through a temporary file in the same
+folder and ``os.replace``, so a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from . import __version__
+from .records import HypothesisRecords
+from .settings import HypothesesSettings
+from .summary import next_action, verdict_counts
+
+#: Raised when a field changes meaning or disappears; new fields do not change it.
+SCHEMA_VERSION = 1
+
+
+class JsonReport:
+    """The plugin part that writes the JSON report at the end of the session."""
+
+    def __init__(
+        self, path: Path, settings: HypothesesSettings, records: HypothesisRecords
+    ) -> None:
+        self._path = path
+        self._settings = settings
+        self._records = records
+        self._started = datetime.now(timezone.utc)
+        self._clock = time.monotonic()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if session.config.option.collectonly:
+            return
+        write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        terminalreporter.write_line(f"hypotheses report: {self._path}")
+
+    def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
+        records = self._records.records
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run": self._run_metadata(session, exitstatus),
+            "counts": verdict_counts(records),
+            "next_action": next_action(records),
+            "hypotheses": records,
+        }
+
+    def _run_metadata(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
+        settings = self._settings
+        engine = settings.falsification
+        return {
+            "started_at": self._started.isoformat(),
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+            "duration": time.monotonic() - self._clock,
+            "exit_status": int(exitstatus),
+            "interrupted": int(exitstatus) == pytest.ExitCode.INTERRUPTED,
+            "stopped_early": bool(session.shouldfail or session.shouldstop),
+            "directory": None if settings.directory is None else str(settings.directory),
+            "invocation_dir": str(session.config.invocation_params.dir),
+            "arguments": list(session.config.invocation_params.args),
+            "settings": {
+                "test_timeout": engine.test_timeout,
+                "max_concurrent_tests": engine.max_concurrent_tests,
+                "kill_grace": engine.kill_grace,
+                "max_output_bytes": engine.max_output_bytes,
+            },
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "pytest": pytest.__version__,
+            "plugin": __version__,
+        }
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step; never leave a partial file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,113 @@
+"""What a run concluded: verdict counts, the recommended next action, and the terminal section
+that shows them with one row per hypothesis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import pytest
+
+from .classification import HypothesisStatus
+from .items import worktree_label
+from .records import HypothesisRecords, Record
+
+#: Verdicts in the order they are counted and shown.
+COUNTED = (
+    HypothesisStatus.FALSIFIED,
+    HypothesisStatus.SUPPORTED,
+    HypothesisStatus.INCONCLUSIVE,
+    HypothesisStatus.PENDING,
+)
+_COUNT_NAMES = {HypothesisStatus.PENDING: "not run"}
+_COLUMNS = ("id", "worktree (branch)", "verdict", "result", "exit", "duration", "confidence")
+_ROW_COLOURS = {
+    HypothesisStatus.FALSIFIED.value: "green",
+    HypothesisStatus.SUPPORTED.value: "red",
+}
+
+
+def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
+    """How many hypotheses reached each verdict (``pending``: did not run)."""
+    counts = Counter(record["status"] for record in records)
+    return {status.value: counts[status.value] for status in COUNTED}
+
+
+def next_action(records: Sequence[Record]) -> str:
+    """What to do next, from the supported hypotheses (the ones the evidence did not refute)."""
+    supported = [r for r in records if r["status"] == HypothesisStatus.SUPPORTED.value]
+    if not supported:
+        action = "No hypothesis is supported: generate new hypotheses."
+    elif len(supported) == 1:
+        only = supported[0]
+        where = f"branch {only['branch']}" if only["branch"] else only["worktree_path"]
+        action = (
+            f"Exactly one hypothesis is supported ({only['hypothesis_id']} on {where}): "
+            "focus the fix on it."
+        )
+    else:
+        names = ", ".join(r["hypothesis_id"] for r in supported)
+        action = (
+            f"{len(supported)} hypotheses are supported ({names}): refine them with tests "
+            "that tell them apart."
+        )
+    not_run = verdict_counts(records)[HypothesisStatus.PENDING.value]
+    if not_run:
+        action += f" ({not_run} did not run: run them before concluding.)"
+    return action
+
+
+def counts_line(records: Sequence[Record]) -> str:
+    """``2 falsified, 1 supported, 0 inconclusive`` (and ``not run`` when any did not run)."""
+    counts = verdict_counts(records)
+    parts = [
+        f"{counts[status.value]} {_COUNT_NAMES.get(status, status.value)}"
+        for status in COUNTED
+        if counts[status.value] or status is not HypothesisStatus.PENDING
+    ]
+    return ", ".join(parts)
+
+
+class TerminalSummary:
+    """The plugin part that writes the ``hypotheses`` section of the terminal summary."""
+
+    def __init__(self, records: HypothesisRecords) -> None:
+        self._records = records
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
+    ) -> None:
+        records = self._records.records
+        if not records or config.option.collectonly:
+            return
+        terminalreporter.write_sep("=", "hypotheses")
+        rows = [list(_COLUMNS)] + [_row(record, config.rootpath) for record in records]
+        widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
+        for row, record in zip(rows, [None, *records]):
+            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            terminalreporter.write_line(line, **_markup(record))
+        terminalreporter.write_line(f"verdicts: {counts_line(records)}", bold=True)
+        terminalreporter.write_line(f"next: {next_action(records)}", bold=True)
+
+
+def _row(record: Record, rootpath: Path) -> List[str]:
+    worktree = worktree_label(rootpath, Path(record["worktree_path"]))
+    branch = record["branch"] or "detached"
+    ran = record["result"] is not None
+    return [
+        record["hypothesis_id"],
+        f"{worktree} ({branch})",
+        record["status"].upper() if ran else "NOT RUN",
+        record["result"] if ran else "-",
+        str(record["exit_code"]) if ran else "-",
+        f"{record['duration']:.2f}s" if ran else "-",
+        f"{record['confidence']:.2f}" if ran else "-",
+    ]
+
+
+def _markup(record: Optional[Record]) -> Dict[str, bool]:
+    if record is None:
+        return {"bold": True}
+    colour = _ROW_COLOURS.get(record["status"], "yellow")
+    return {colour: True}

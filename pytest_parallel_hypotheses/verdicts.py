@@ -1,0 +1,78 @@
+"""From a finished script to its final result: the classification and confidence hooks,
+then the notification.
+
+The engine's result is the default answer; the hooks may change it. Their answers are checked
+here, so a wrong type from a ``conftest.py`` becomes that hypothesis's error with a sentence,
+not a confusing failure later in the summary or the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .classification import TestResult, confidence_for
+from .models import TestExecutionResult
+from .scripts import CANNOT_EXECUTE_EXIT
+
+if TYPE_CHECKING:
+    from .discovery import FoundHypothesis
+    from .items import HypothesisItem
+
+
+def judge(item: HypothesisItem, raw: TestExecutionResult) -> TestExecutionResult:
+    """The final result of ``raw``: classified, scored and announced through the hooks."""
+    hook = item.config.hook
+    outcome = hook.pytest_hypotheses_classify(result=raw, item=item)
+    if not isinstance(outcome, TestResult):
+        raise TypeError(
+            f"pytest_hypotheses_classify returned {outcome!r} for {item.nodeid}; "
+            "expected a TestResult"
+        )
+    metrics = {name: value for name, value in raw.metrics.items() if name != "confidence"}
+    judged = dataclasses.replace(raw, result=outcome, status=None, metrics=metrics)
+    confidence = hook.pytest_hypotheses_confidence(result=judged, item=item)
+    if not _is_probability(confidence):
+        raise TypeError(
+            f"pytest_hypotheses_confidence returned {confidence!r} for {item.nodeid}; "
+            "expected a number from 0 to 1"
+        )
+    judged.metrics["confidence"] = float(confidence)
+    hook.pytest_hypotheses_finished(result=judged, item=item)
+    return judged
+
+
+def problem_result(found: FoundHypothesis) -> TestExecutionResult:
+    """The error result of a hypothesis that cannot be run (bad id, broken metadata)."""
+    return TestExecutionResult(
+        hypothesis_id=found.hypothesis_id,
+        result=TestResult.ERROR,
+        duration=0.0,
+        exit_code=CANNOT_EXECUTE_EXIT,
+        worktree_path=str(found.worktree),
+        error_message=found.problem or "",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_hypotheses_classify(result: TestExecutionResult) -> TestResult:
+    """Default: the engine's classification, which applies the core table."""
+    return result.result
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_hypotheses_confidence(result: TestExecutionResult) -> float:
+    """Default: the legacy single-run confidence."""
+    return confidence_for(result.result, result.duration)
+
+
+def _is_probability(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= 1
+    )

@@ -1,0 +1,251 @@
+"""Bad input becomes a clear ERROR for that hypothesis alone; nothing unsafe is ever run."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+
+from pytest_parallel_hypotheses import (
+    AsyncTestExecutor,
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    TestExecutionResult,
+    TestExecutor,
+    TestResult,
+)
+
+QUICK = FalsificationConfig(test_timeout=20, kill_grace=0.2)
+
+
+@pytest.fixture
+def worktree(make_worktree: Callable[[str], Path]) -> Path:
+    return make_worktree("bad-input")
+
+
+def write_file(path: Path, text: str, executable: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode())
+    if executable:
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def leaves_a_trace(trace: Path) -> str:
+    """A script that proves it ran by creating ``trace``."""
+    return f"#!/bin/sh\ntouch '{trace}'\n"
+
+
+def run_with_a_good_neighbour(
+    worktree: Path, write_script: Callable[..., Path], bad_id: str
+) -> Dict[str, TestExecutionResult]:
+    """Run ``bad_id`` between two good hypotheses and return every result by id."""
+    write_script(worktree, "before", "echo before")
+    write_script(worktree, "after", "echo after")
+    ids = ["before", bad_id, "after"]
+    results = TestExecutor(QUICK).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+    assert [r.hypothesis_id for r in results] == ids
+    assert [(r.result, r.stdout) for r in (results[0], results[2])] == [
+        (TestResult.PASS, "before\n"),
+        (TestResult.PASS, "after\n"),
+    ]
+    return {r.hypothesis_id: r for r in results}
+
+
+def test_a_missing_worktree_entry_is_an_error(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "orphan", "exit 0")
+    write_script(worktree, "good", "exit 0")
+    results = TestExecutor(QUICK).execute_parallel(
+        [Hypothesis("orphan", "x"), Hypothesis("good", "y")], {"good": worktree}
+    )
+    assert [(r.hypothesis_id, r.result) for r in results] == [
+        ("orphan", TestResult.ERROR),
+        ("good", TestResult.PASS),
+    ]
+    assert "no worktree was given for hypothesis 'orphan'" in results[0].error_message
+
+
+def test_a_worktree_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), tmp_path / "gone")
+    assert result.result is TestResult.ERROR
+    assert "worktree not found" in result.error_message
+
+
+def test_a_missing_script_is_not_found(worktree: Path, write_script: Callable[..., Path]) -> None:
+    result = run_with_a_good_neighbour(worktree, write_script, "ghost")["ghost"]
+    assert (result.result, result.exit_code) == (TestResult.ERROR, 127)
+    assert "not found" in result.error_message
+    assert "test_ghost.sh" in result.error_message
+
+
+def test_a_script_that_is_not_executable_is_refused_unrun(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    trace = tmp_path / "ran"
+    write_file(worktree / ".falsification" / "test_plain.sh", leaves_a_trace(trace), False)
+    result = run_with_a_good_neighbour(worktree, write_script, "plain")["plain"]
+    assert (result.result, result.exit_code) == (TestResult.ERROR, 126)
+    assert "not executable" in result.error_message
+    assert not trace.exists()
+
+
+def test_a_script_without_a_shebang_is_an_error(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_file(worktree / ".falsification" / "test_bare.sh", "echo hi\n")
+    result = run_with_a_good_neighbour(worktree, write_script, "bare")["bare"]
+    assert result.result is TestResult.ERROR
+    assert "first line must be a shebang" in result.error_message
+
+
+def test_a_windows_line_ending_in_the_shebang_is_an_error(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_file(worktree / ".falsification" / "test_crlf.sh", "#!/bin/sh\r\nexit 0\r\n")
+    result = run_with_a_good_neighbour(worktree, write_script, "crlf")["crlf"]
+    assert (result.result, result.exit_code) == (TestResult.ERROR, 127)
+    assert "Windows line endings" in result.error_message
+
+
+def test_a_dangling_symlink_is_not_found(worktree: Path, write_script: Callable[..., Path]) -> None:
+    (worktree / ".falsification").mkdir()
+    (worktree / ".falsification" / "test_dangling.sh").symlink_to(worktree / "nowhere.sh")
+    result = run_with_a_good_neighbour(worktree, write_script, "dangling")["dangling"]
+    assert result.result is TestResult.ERROR
+    assert "not found" in result.error_message
+
+
+def test_a_symlink_loop_is_an_error(worktree: Path, write_script: Callable[..., Path]) -> None:
+    loop = worktree / ".falsification" / "test_loop.sh"
+    loop.parent.mkdir()
+    loop.symlink_to(loop)
+    result = run_with_a_good_neighbour(worktree, write_script, "loop")["loop"]
+    assert result.result is TestResult.ERROR
+    assert "cannot be resolved" in result.error_message
+
+
+def test_a_script_linked_outside_its_worktree_is_refused_unrun(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    trace = tmp_path / "ran"
+    outside = write_file(tmp_path / "outside" / "evil.sh", leaves_a_trace(trace))
+    (worktree / ".falsification").mkdir()
+    (worktree / ".falsification" / "test_escape.sh").symlink_to(outside)
+    result = run_with_a_good_neighbour(worktree, write_script, "escape")["escape"]
+    assert result.result is TestResult.ERROR
+    assert "outside its worktree" in result.error_message
+    assert not trace.exists()
+
+
+@pytest.mark.parametrize(
+    ("bad_id", "planted"),
+    [
+        ("../x", "test_../x.sh"),
+        ("/etc", "test_/etc.sh"),
+        ("", "test_.sh"),
+        ("a\0b", None),
+        ("sub/dir", "test_sub/dir.sh"),
+    ],
+    ids=["parent-dir", "absolute", "empty", "nul", "slash"],
+)
+def test_an_unsafe_id_is_refused_before_touching_the_disk(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    tmp_path: Path,
+    bad_id: str,
+    planted: str,
+) -> None:
+    trace = tmp_path / "ran"
+    if planted is not None:  # a script the unsafe id would reach if it were used as a path
+        write_file(worktree / ".falsification" / planted, leaves_a_trace(trace))
+    result = run_with_a_good_neighbour(worktree, write_script, bad_id)[bad_id]
+    assert result.result is TestResult.ERROR
+    assert "not a safe file-name token" in result.error_message
+    assert not trace.exists()
+
+
+def plant_traces(worktree: Path, ids: List[str], tmp_path: Path) -> List[Path]:
+    traces = [tmp_path / f"ran-{i}" for i in ids]
+    for hypothesis_id, trace in zip(ids, traces):
+        write_file(worktree / ".falsification" / f"test_{hypothesis_id}.sh", leaves_a_trace(trace))
+    return traces
+
+
+@pytest.mark.parametrize("twin", ["h1", "H1"], ids=["same", "case-folded"])
+def test_duplicate_ids_raise_before_anything_runs(
+    worktree: Path, tmp_path: Path, twin: str
+) -> None:
+    traces = plant_traces(worktree, ["h1", "h2", twin], tmp_path)
+    hypotheses = [Hypothesis("h1", "x"), Hypothesis("h2", "y"), Hypothesis(twin, "z")]
+    with pytest.raises(ValueError, match="given twice"):
+        TestExecutor(QUICK).execute_parallel(hypotheses, {h.id: worktree for h in hypotheses})
+    assert [t for t in traces if t.exists()] == []
+
+
+@pytest.mark.asyncio
+async def test_duplicate_runs_raise_before_the_stream_starts(
+    worktree: Path, tmp_path: Path
+) -> None:
+    traces = plant_traces(worktree, ["h1"], tmp_path)
+    run = HypothesisRun(Hypothesis("h1", "x"), worktree)
+    with pytest.raises(ValueError, match="given twice"):
+        AsyncTestExecutor(QUICK).as_completed([run, run])
+    assert not traces[0].exists()
+
+
+EMFILE_CHILD = textwrap.dedent(
+    """
+    import json, resource, sys
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+
+    worktree, count = sys.argv[1], int(sys.argv[2])
+    ids = [f"h{i}" for i in range(count)]
+    config = FalsificationConfig(test_timeout=60, kill_grace=0.2, max_concurrent_tests=count)
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+    print(json.dumps([[r.hypothesis_id, r.result.value, r.error_message] for r in results]))
+    """
+)
+
+
+def test_running_out_of_open_files_is_an_error_per_hypothesis_not_a_crash(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    count = 100
+    for i in range(count):
+        write_script(worktree, f"h{i}", "sleep 1")
+    child = subprocess.run(
+        [sys.executable, "-c", EMFILE_CHILD, str(worktree), str(count)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    rows = json.loads(child.stdout)
+    assert [row[0] for row in rows] == [f"h{i}" for i in range(count)]
+    outcomes = {row[1] for row in rows}
+    assert outcomes == {"pass", "error"}
+    assert all("Too many open files" in row[2] for row in rows if row[1] == "error")
+
+
+def test_a_file_given_as_worktree_is_an_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), os.fspath(not_a_folder))
+    assert result.result is TestResult.ERROR
+    assert "worktree not found" in result.error_message

@@ -1,0 +1,360 @@
+"""Nothing a run started outlives it: no survivors, no zombies, no open descriptors, no warnings.
+
+Whatever ends the run: its end, a timeout, cancellation, an exception or an early exit of a
+consumer, or Ctrl-C in the synchronous facade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import psutil
+import pytest
+
+from pytest_parallel_hypotheses import (
+    AsyncTestExecutor,
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    TestExecutor,
+    TestResult,
+)
+from pytest_parallel_hypotheses.background import BackgroundStream
+
+QUICK = FalsificationConfig(test_timeout=30, kill_grace=0.3)
+#: Generous bound that only catches a hang.
+HANG = 20.0
+
+LiveProcesses = Callable[[str], List[psutil.Process]]
+
+
+@pytest.fixture
+def worktree(make_worktree: Callable[[str], Path]) -> Path:
+    return make_worktree("cleanup")
+
+
+def long_runners(worktree: Path, write_script: Callable[..., Path], token: str) -> List[str]:
+    """Scripts that say they started, then start a child, a setsid escapee and a double fork,
+    and wait for ever: only a complete stop gets rid of them."""
+    ids = ["r1", "r2", "r3"]
+    for hypothesis_id in ids:
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"sleep {token} &\n"
+            f"setsid sleep {token} >/dev/null 2>&1 </dev/null &\n"
+            f"(setsid sleep {token} >/dev/null 2>&1 </dev/null &)\n"
+            f"touch started-{hypothesis_id}\n"
+            f"sleep {token}",
+        )
+    return ids
+
+
+def runs_of(ids: List[str], worktree: Path) -> List[HypothesisRun]:
+    return [HypothesisRun(Hypothesis(i, "x"), worktree) for i in ids]
+
+
+async def started(worktree: Path, ids: List[str]) -> None:
+    """Wait until every script has started all its processes."""
+    while not all((worktree / f"started-{i}").exists() for i in ids):
+        await asyncio.sleep(0.02)
+
+
+def test_daemons_left_by_a_passing_script_are_killed_when_the_run_returns(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    write_script(
+        worktree,
+        "h1",
+        f"setsid sleep {sleep_token} >/dev/null 2>&1 </dev/null &\n"
+        f"(setsid sleep {sleep_token} >/dev/null 2>&1 </dev/null &)\n"
+        f"(sleep {sleep_token} >/dev/null 2>&1 </dev/null &)\n"
+        "exit 0",
+    )
+    result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), worktree)
+    assert result.result is TestResult.PASS
+    assert result.duration < HANG
+    assert live_processes(sleep_token) == []
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_awaiting_task_stops_every_script(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    ids = long_runners(worktree, write_script, sleep_token)
+    task = asyncio.ensure_future(
+        AsyncTestExecutor(QUICK).execute_parallel_async(runs_of(ids, worktree))
+    )
+    await asyncio.wait_for(started(worktree, ids), HANG)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG)
+    assert live_processes(sleep_token) == []
+
+
+@pytest.mark.asyncio
+async def test_an_exception_in_the_consumer_stops_every_script(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    ids = long_runners(worktree, write_script, sleep_token)
+    write_script(worktree, "quick", "exit 0")
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        async with AsyncTestExecutor(QUICK).as_completed(
+            runs_of(["quick", *ids], worktree)
+        ) as results:
+            async for _ in results:
+                await asyncio.wait_for(started(worktree, ids), HANG)
+                raise RuntimeError("consumer failed")
+    assert live_processes(sleep_token) == []
+
+
+@pytest.mark.asyncio
+async def test_breaking_out_of_as_completed_stops_every_script(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    ids = long_runners(worktree, write_script, sleep_token)
+    write_script(worktree, "quick", "exit 0")
+    async with AsyncTestExecutor(QUICK).as_completed(runs_of(["quick", *ids], worktree)) as results:
+        async for first in results:
+            await asyncio.wait_for(started(worktree, ids), HANG)
+            break
+    assert first.hypothesis_id == "quick"
+    assert live_processes(sleep_token) == []
+
+
+@pytest.mark.asyncio
+async def test_scripts_not_yet_started_are_skipped_when_the_consumer_leaves(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_script(worktree, "first", "exit 0")
+    write_script(worktree, "queued", f"touch '{tmp_path / 'queued-ran'}'")
+    config = FalsificationConfig(test_timeout=30, max_concurrent_tests=1)
+    async with AsyncTestExecutor(config).as_completed(
+        runs_of(["first", "queued"], worktree)
+    ) as results:
+        async for _ in results:
+            break
+    await asyncio.sleep(0.2)
+    assert not (tmp_path / "queued-ran").exists()
+
+
+def test_leaving_a_background_stream_early_stops_every_script(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    ids = long_runners(worktree, write_script, sleep_token)
+    write_script(worktree, "quick", "exit 0")
+    executor = TestExecutor(QUICK)
+    runs = runs_of(["quick", *ids], worktree)
+    with BackgroundStream(lambda: executor.as_completed(runs)) as stream:
+        for first in stream:
+            asyncio.run(asyncio.wait_for(started(worktree, ids), HANG))
+            break
+    assert first.hypothesis_id == "quick"
+    assert live_processes(sleep_token) == []
+
+
+def test_a_background_stream_hands_over_every_result(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    for hypothesis_id in ("a", "b", "c"):
+        write_script(worktree, hypothesis_id, "exit 0")
+    executor = TestExecutor(QUICK)
+    runs = runs_of(["a", "b", "c"], worktree)
+    with BackgroundStream(lambda: executor.as_completed(runs)) as stream:
+        ids = sorted(result.hypothesis_id for result in stream)
+    assert ids == ["a", "b", "c"]
+
+
+INTERRUPTED_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+
+    worktree, ids = sys.argv[1], sys.argv[2:]
+    config = FalsificationConfig(test_timeout=600, kill_grace=0.3)
+    try:
+        TestExecutor(config).execute_parallel(
+            [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+        )
+    except KeyboardInterrupt:
+        print("interrupted")
+    else:
+        print("finished")
+    """
+)
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + HANG
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.02)
+
+
+def test_ctrl_c_in_the_sync_facade_stops_every_script(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    ids = long_runners(worktree, write_script, sleep_token)
+    with subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_CHILD, str(worktree), *ids],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            wait_until(
+                lambda: all((worktree / f"started-{i}").exists() for i in ids), "scripts start"
+            )
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=HANG)
+        finally:
+            child.kill()
+    assert (out, child.returncode) == ("interrupted\n", 0), err
+    assert live_processes(sleep_token) == []
+
+
+MIXED = {
+    "pass": "echo ok",
+    "fail": "echo bad >&2; exit 1",
+    "slow": "sleep {token} & sleep {token}",
+    "holder": "sleep {token} & echo started",
+    "escapee": "setsid sleep {token} >/dev/null 2>&1 </dev/null & exit 0",
+    "crash": "kill -SEGV $$",
+}
+
+
+@pytest.fixture
+def mixed_batch(
+    worktree: Path, write_script: Callable[..., Path], sleep_token: str
+) -> Tuple[List[Hypothesis], Dict[str, str]]:
+    """A batch with every kind of ending: pass, fail, timeout, a child holding the pipes, an
+    escaped daemon, a crash, a missing script and a script that cannot be executed."""
+    for hypothesis_id, body in MIXED.items():
+        write_script(worktree, hypothesis_id, body.format(token=sleep_token))
+    bare = worktree / ".falsification" / "test_bare.sh"
+    bare.write_text("echo no shebang\n")
+    bare.chmod(0o755)
+    ids = [*MIXED, "missing", "bare"]
+    return [Hypothesis(i, "x") for i in ids], {i: str(worktree) for i in ids}
+
+
+MIXED_CONFIG = FalsificationConfig(test_timeout=0.5, kill_grace=0.2, max_concurrent_tests=4)
+
+
+def open_descriptors() -> List[str]:
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def children() -> List[psutil.Process]:
+    return psutil.Process().children(recursive=True)
+
+
+def test_a_run_leaves_no_children_and_no_zombies(
+    mixed_batch: Tuple[List[Hypothesis], Dict[str, str]],
+) -> None:
+    before = {p.pid for p in children()}
+    TestExecutor(MIXED_CONFIG).execute_parallel(*mixed_batch)
+    assert [p for p in children() if p.pid not in before] == []
+
+
+def test_a_run_leaves_no_open_descriptors(
+    mixed_batch: Tuple[List[Hypothesis], Dict[str, str]],
+) -> None:
+    TestExecutor(MIXED_CONFIG).execute_parallel(*mixed_batch)  # warm up lazy imports
+    before = open_descriptors()
+    results = TestExecutor(MIXED_CONFIG).execute_parallel(*mixed_batch)
+    assert open_descriptors() == before
+    assert len(results) == len(mixed_batch[0])
+
+
+def test_a_run_leaves_no_survivors(
+    mixed_batch: Tuple[List[Hypothesis], Dict[str, str]],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    results = TestExecutor(MIXED_CONFIG).execute_parallel(*mixed_batch)
+    assert [r.result.value for r in results] == [
+        "pass",
+        "fail",
+        "timeout",
+        "pass",
+        "pass",
+        "fail",
+        "error",
+        "error",
+    ]
+    assert live_processes(sleep_token) == []
+
+
+DEV_MODE_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pytest_parallel_hypotheses import (
+        AsyncTestExecutor, FalsificationConfig, Hypothesis, HypothesisRun, TestExecutor,
+    )
+
+    worktree, ids = sys.argv[1], sys.argv[2:]
+    config = FalsificationConfig(test_timeout=0.5, kill_grace=0.2, max_concurrent_tests=4)
+    hypotheses = [Hypothesis(i, "x") for i in ids]
+    TestExecutor(config).execute_parallel(hypotheses, {i: worktree for i in ids})
+
+    async def leave_early():
+        runs = [HypothesisRun(h, worktree) for h in hypotheses]
+        async with AsyncTestExecutor(config).as_completed(runs) as results:
+            async for _ in results:
+                break
+
+    asyncio.run(leave_early())
+    """
+)
+
+
+def test_a_run_raises_no_resource_warning_in_development_mode(
+    mixed_batch: Tuple[List[Hypothesis], Dict[str, str]],
+) -> None:
+    hypotheses, worktrees = mixed_batch
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-W",
+            "error::ResourceWarning",
+            "-c",
+            DEV_MODE_CHILD,
+            worktrees["pass"],
+            *(h.id for h in hypotheses),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stderr == ""

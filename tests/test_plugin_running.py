@@ -1,0 +1,207 @@
+"""Running hypotheses under pytest: concurrency, stopping early, interruptions, coexistence."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List
+
+import psutil
+import pytest
+
+WriteScript = Callable[..., Path]
+LiveProcesses = Callable[[str], List[psutil.Process]]
+Run = Callable[..., pytest.RunResult]
+
+#: Generous bound for anything that should take a second or two: catches hangs, not slowness.
+HANG_SECONDS = 60
+
+
+@pytest.fixture
+def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
+    """pytest in this process, with node ids relative to ``tmp_path`` (where repos are made).
+
+    The Hypothesis library's plugin imports the whole library at every session's end, which
+    an in-process run pays each time, and pytest-asyncio warns about its unset options; the
+    coexistence tests run with both.
+    """
+
+    def run(*args: str) -> pytest.RunResult:
+        plugins_off = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
+        return pytester.runpytest(f"--rootdir={tmp_path}", *plugins_off, *args)
+
+    return run
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + HANG_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_hypotheses_run_concurrently(run: Run, git_repo: Path, write_script: WriteScript) -> None:
+    count = 10
+    for index in range(count):
+        write_script(git_repo, f"h{index}", "sleep 1")
+
+    start = time.monotonic()
+    result = run(f"--hypotheses={git_repo}")
+    elapsed = time.monotonic() - start
+
+    result.assert_outcomes(passed=count)
+    assert elapsed < count * 0.6, f"{count} one-second scripts took {elapsed:.1f}s"
+
+
+def test_a_result_is_reported_while_other_scripts_still_run(
+    run: Run, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    still_running = tmp_path / "still-running"
+    write_script(git_repo, "quick", f"while [ ! -e {still_running} ]; do sleep 0.05; done")
+    write_script(git_repo, "slow", f"touch {still_running}; sleep 2; rm {still_running}")
+    seen = tmp_path / "seen"
+    pytester.makeconftest(
+        f"""
+        import os
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call" and report.nodeid.endswith("::quick"):
+                with open({str(seen)!r}, "w") as f:
+                    f.write(str(os.path.exists({str(still_running)!r})))
+        """
+    )
+
+    run(f"--hypotheses={git_repo}").assert_outcomes(passed=2)
+
+    assert seen.read_text() == "True"
+
+
+def test_exitfirst_stops_the_run_and_kills_the_scripts_still_running(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+    tmp_path: Path,
+) -> None:
+    started = tmp_path / "started"
+    started.mkdir()
+    sleepers = 3
+    for index in range(sleepers):
+        write_script(git_repo, f"sleeper{index}", f"touch {started}/{index}; sleep {sleep_token}")
+    wait_for_sleepers = f"while [ $(ls {started} | wc -l) -lt {sleepers} ]; do sleep 0.05; done"
+    write_script(git_repo, "fails", f"{wait_for_sleepers}; exit 1")
+
+    result = pytester.runpytest_subprocess(
+        f"--rootdir={tmp_path}", f"--hypotheses={git_repo}", "-x", timeout=HANG_SECONDS
+    )
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+    assert len(list(started.iterdir())) == sleepers
+    assert live_processes(sleep_token) == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "message"),
+    [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "received SIGTERM")],
+)
+def test_an_interruption_reports_partial_results_and_leaves_no_process(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+    tmp_path: Path,
+    signum: int,
+    message: str,
+) -> None:
+    finished = tmp_path / "finished"
+    pytester.makeconftest(
+        f"""
+        def pytest_hypotheses_finished(result):
+            with open({str(finished)!r}, "a") as f:
+                f.write(result.hypothesis_id)
+        """
+    )
+    write_script(git_repo, "quick", "exit 0")
+    write_script(git_repo, "sleeper1", f"sleep {sleep_token}")
+    write_script(git_repo, "sleeper2", f"sleep {sleep_token}")
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", "-p", "no:asyncio"]
+    command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
+    process = pytester.popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    wait_until(lambda: finished.exists() and len(live_processes(sleep_token)) == 2)
+
+    process.send_signal(signum)
+    output = process.communicate(timeout=HANG_SECONDS)[0].decode()
+
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert message in output
+    pytest.LineMatcher(output.splitlines()).fnmatch_lines(
+        ["quick *FALSIFIED*", "sleeper1 *NOT RUN*", "sleeper2 *NOT RUN*"]
+    )
+    assert live_processes(sleep_token) == []
+    data = json.loads(report.read_text())
+    assert data["run"]["interrupted"] is True
+    statuses = {record["hypothesis_id"]: record["status"] for record in data["hypotheses"]}
+    assert statuses == {"quick": "falsified", "sleeper1": "pending", "sleeper2": "pending"}
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_hypotheses_coexist_with_hypothesis_and_pytest_asyncio(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, mode: str
+) -> None:
+    pytester.makeini(
+        f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        test_project="""
+        import pytest
+        from hypothesis import given, strategies
+
+        @given(strategies.integers())
+        def test_property(number):
+            assert number == number
+
+        @pytest.mark.asyncio
+        async def test_coroutine():
+            pass
+        """
+    )
+    write_script(git_repo, "cache", "exit 0")
+    write_script(git_repo, "race", "exit 1")
+
+    result = pytester.runpytest(f"--hypotheses={git_repo}", "-W", "error")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["plugins: *", f"asyncio: mode=*{mode.upper()}*"])
+    result.stdout.no_fnmatch_line("*warning*")
+
+
+def test_without_the_option_python_tests_run_as_usual(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        test_project="""
+        from hypothesis import given, strategies
+
+        @given(strategies.integers())
+        def test_property(number):
+            assert number == number
+
+        async def test_coroutine():
+            pass
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(passed=2)
