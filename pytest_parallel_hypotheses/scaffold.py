@@ -206,7 +206,7 @@ def _check_id_free(main: Path, worktrees: List[Worktree], hypothesis_id: str) ->
     Ids are compared ignoring case: two that differ only in case name the same files on
     case-insensitive file systems.
     """
-    taken = {entry.hypothesis_id: str(entry.worktree) for entry in registered(main)}
+    taken = {entry.hypothesis_id: _where(entry.worktree) for entry in registered(main)}
     for worktree in worktrees:
         taken.update(dict.fromkeys(_script_ids(worktree.path), str(worktree.path)))
     for existing, where in taken.items():
@@ -221,6 +221,12 @@ def _check_id_free(main: Path, worktrees: List[Worktree], hypothesis_id: str) ->
             f"a branch named {branch!r} already exists: choose another id, or delete the "
             f"branch (git branch -D {branch})"
         )
+
+
+def _where(worktree: Path) -> str:
+    if worktree.is_dir():
+        return str(worktree)
+    return f"{worktree}, which is gone (run `pytest-hypotheses clean` to forget it)"
 
 
 def _as_spelled(existing: str, wanted: str) -> str:

@@ -136,6 +136,12 @@ def test_taken_id_is_refused(git_repo: Path) -> None:
         new(git_repo, "h1", folder=git_repo.parent / "other")
 
 
+def test_taken_id_whose_worktree_was_deleted_says_to_clean(git_repo: Path) -> None:
+    shutil.rmtree(new(git_repo, "h1"))
+    with pytest.raises(ScaffoldError, match=r"which is gone .*pytest-hypotheses clean"):
+        new(git_repo, "h1", folder=git_repo.parent / "other")
+
+
 def test_id_differing_only_in_case_is_refused(git_repo: Path) -> None:
     new(git_repo, "cache")
     with pytest.raises(ScaffoldError, match=r"already taken \(as 'cache'"):
