@@ -24,6 +24,9 @@ from .git import Worktree
 from .items import HypothesesRoot
 from .settings import HypothesesSettings
 
+#: How messages name the folder searched when ``--hypotheses`` has no value.
+CURRENT_REPOSITORY = "the git repository of the current directory"
+
 
 class HypothesisCollection:
     """The plugin part that finds the hypotheses and turns them into items."""
@@ -35,6 +38,8 @@ class HypothesisCollection:
 
     @pytest.hookimpl
     def pytest_collection(self, session: pytest.Session) -> bool:
+        """Collect the hypotheses instead of walking the file system; returning True stops
+        pytest's own collection."""
         self._discover()
         root = HypothesesRoot.for_session(session, self._found)
         session.items = list(session.genitems(root))
@@ -49,7 +54,7 @@ class HypothesisCollection:
 
     def pytest_report_header(self) -> str:
         settings = self._settings
-        where = settings.directory or "the git repository of the current directory"
+        where = settings.directory or CURRENT_REPOSITORY
         engine = settings.falsification
         return (
             f"hypotheses: {where} (workers {engine.max_concurrent_tests}, timeout "
@@ -72,7 +77,7 @@ class HypothesisCollection:
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:
     """Where the search looked and which file names it wanted, for an empty collection."""
-    where = directory or "the git repository of the current directory"
+    where = directory or CURRENT_REPOSITORY
     lines = [
         f"no hypothesis scripts found in {where}: looked for {SCRIPT_PATTERN} "
         f"(with optional metadata {METADATA_PATTERN}) in {len(worktrees)} worktree(s):"

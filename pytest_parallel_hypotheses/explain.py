@@ -25,9 +25,17 @@ TAIL_CHARS = 4000
 _FIELD_WIDTH = 16
 
 
+_COLOURS = {HypothesisStatus.FALSIFIED: "green", HypothesisStatus.SUPPORTED: "red"}
+
+
 def verdict_word(status: HypothesisStatus) -> str:
     """FALSIFIED, SUPPORTED, INCONCLUSIVE (or PENDING / TESTING)."""
     return status.value.upper()
+
+
+def verdict_colour(status: HypothesisStatus) -> str:
+    """The terminal colour of a verdict: green refuted, red supported, yellow undecided."""
+    return _COLOURS.get(status, "yellow")
 
 
 def headline(found: FoundHypothesis, result: TestExecutionResult) -> str:

@@ -1,4 +1,4 @@
-"""The collection nodes: one collector per worktree, one item per hypothesis script.
+"""The collection nodes: one root collector, and one item per hypothesis script.
 
 An item does not run its script: the run loop runs every script at once and hands each item
 its result as it arrives. The item then maps that result onto pytest's outcomes, so reports,

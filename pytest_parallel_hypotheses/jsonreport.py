@@ -40,15 +40,19 @@ class JsonReport:
         self._records = records
         self._started = datetime.now(timezone.utc)
         self._clock = time.monotonic()
+        self._written = False
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if session.config.option.collectonly:
+        """Write the report, unless nothing was meant to run (``--co``, a usage error)."""
+        if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
         write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
+        self._written = True
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        terminalreporter.write_line(f"hypotheses report: {self._path}")
+        if self._written:
+            terminalreporter.write_line(f"hypotheses report: {self._path}")
 
     def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
         records = self._records.records

@@ -14,7 +14,7 @@ from typing import Any, Dict, Generator, List, Optional
 import pytest
 
 from .classification import HypothesisStatus
-from .explain import verdict_word
+from .explain import verdict_colour, verdict_word
 from .items import HypothesisItem
 from .models import TestExecutionResult
 
@@ -97,13 +97,4 @@ class HypothesisRecords:
         status = HypothesisStatus(record["status"])
         category = "error" if report.when != "call" else report.outcome
         letter = {"passed": ".", "failed": "F", "skipped": "s", "error": "E"}[category]
-        return category, letter, (verdict_word(status), {_COLOURS[status]: True})
-
-
-_COLOURS = {
-    HypothesisStatus.FALSIFIED: "green",
-    HypothesisStatus.SUPPORTED: "red",
-    HypothesisStatus.INCONCLUSIVE: "yellow",
-    HypothesisStatus.PENDING: "yellow",
-    HypothesisStatus.TESTING: "yellow",
-}
+        return category, letter, (verdict_word(status), {verdict_colour(status): True})

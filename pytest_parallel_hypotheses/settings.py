@@ -51,7 +51,8 @@ class HypothesesSettings:
 
 @dataclass(frozen=True)
 class _EngineOption:
-    """A command-line option and its ini twin that set one field of the engine's settings."""
+    """A command-line option and its ini twin (also its ``dest``) that set one field of the
+    engine's settings."""
 
     option: str
     ini: str
@@ -63,10 +64,6 @@ class _EngineOption:
     #: The text used when neither the command line nor the ini file sets it (None: the
     #: engine's own default).
     default: Optional[str] = None
-
-    @property
-    def dest(self) -> str:
-        return self.ini
 
 
 def _positive_seconds(text: str) -> Optional[float]:
@@ -142,7 +139,7 @@ _ENGINE_OPTIONS = (
         parse=_byte_count,
         expected="a whole number of bytes of at least 2, optionally with K, M or G",
         help="keep at most BYTES of each script's stdout and of its stderr, its head and "
-        "tail (default 1M)",
+        f"tail (default {FalsificationConfig.max_output_bytes})",
     ),
 )
 
@@ -165,7 +162,7 @@ def add_options(parser: pytest.Parser) -> None:
     for engine_option in _ENGINE_OPTIONS:
         group.addoption(
             engine_option.option,
-            dest=engine_option.dest,
+            dest=engine_option.ini,
             metavar=engine_option.metavar,
             default=None,
             help=engine_option.help,
@@ -204,7 +201,7 @@ def auto_workers() -> int:
 def _engine_fields(config: pytest.Config) -> Dict[str, Any]:
     fields: Dict[str, Any] = {}
     for engine_option in _ENGINE_OPTIONS:
-        text, source = _raw_value(config, engine_option.dest, engine_option.option)
+        text, source = _raw_value(config, engine_option.ini, engine_option.option)
         if text is None:
             text = engine_option.default
         if text is None:

@@ -10,6 +10,8 @@ from typing import Dict, List, Optional, Sequence
 import pytest
 
 from .classification import HypothesisStatus
+from .discovery import SCRIPT_PATTERN
+from .explain import verdict_colour
 from .items import worktree_label
 from .records import HypothesisRecords, Record
 
@@ -22,10 +24,6 @@ COUNTED = (
 )
 _COUNT_NAMES = {HypothesisStatus.PENDING: "not run"}
 _COLUMNS = ("id", "worktree (branch)", "verdict", "result", "exit", "duration", "confidence")
-_ROW_COLOURS = {
-    HypothesisStatus.FALSIFIED.value: "green",
-    HypothesisStatus.SUPPORTED.value: "red",
-}
 
 
 def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
@@ -37,6 +35,8 @@ def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
 def next_action(records: Sequence[Record]) -> str:
     """What to do next, from the supported hypotheses (the ones the evidence did not refute)."""
     supported = [r for r in records if r["status"] == HypothesisStatus.SUPPORTED.value]
+    if not records:
+        return f"No hypothesis was found: write scripts named {SCRIPT_PATTERN} first."
     if not supported:
         action = "No hypothesis is supported: generate new hypotheses."
     elif len(supported) == 1:
@@ -109,5 +109,4 @@ def _row(record: Record, rootpath: Path) -> List[str]:
 def _markup(record: Optional[Record]) -> Dict[str, bool]:
     if record is None:
         return {"bold": True}
-    colour = _ROW_COLOURS.get(record["status"], "yellow")
-    return {colour: True}
+    return {verdict_colour(HypothesisStatus(record["status"])): True}

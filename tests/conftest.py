@@ -45,6 +45,23 @@ def git_repo(tmp_path: Path) -> Path:
 
 
 MakeWorktree = Callable[[str], Path]
+RunPytest = Callable[..., pytest.RunResult]
+
+
+@pytest.fixture
+def run_pytest(pytester: pytest.Pytester, tmp_path: Path) -> RunPytest:
+    """pytest in this process, with node ids relative to ``tmp_path`` (where repos are made).
+
+    The Hypothesis library's plugin imports the whole library at every session's end, which an
+    in-process run pays each time, and pytest-asyncio warns about its unset options; the tests
+    of coexistence with both run them explicitly.
+    """
+
+    def run(*args: str) -> pytest.RunResult:
+        plugins_off = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
+        return pytester.runpytest(f"--rootdir={tmp_path}", *plugins_off, *args)
+
+    return run
 
 
 @pytest.fixture

@@ -7,35 +7,20 @@ from typing import Callable
 
 import pytest
 
+RunPytest = Callable[..., pytest.RunResult]
+
 WriteScript = Callable[..., Path]
 MakeWorktree = Callable[[str], Path]
-Run = Callable[..., pytest.RunResult]
-
-
-@pytest.fixture
-def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
-    """pytest in this process, with node ids relative to ``tmp_path`` (where repos are made).
-
-    The Hypothesis library's plugin imports the whole library at every session's end, which
-    an in-process run pays each time, and pytest-asyncio warns about its unset options; the
-    coexistence tests run with both.
-    """
-
-    def run(*args: str) -> pytest.RunResult:
-        plugins_off = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
-        return pytester.runpytest(f"--rootdir={tmp_path}", *plugins_off, *args)
-
-    return run
 
 
 def test_a_repository_is_searched_in_every_worktree(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "in-main", "exit 0")
     write_script(make_worktree("one"), "cache", "exit 0")
     write_script(make_worktree("two"), "race", "exit 0")
 
-    result = run(f"--hypotheses={git_repo}", "--co", "-q")
+    result = run_pytest(f"--hypotheses={git_repo}", "--co", "-q")
 
     result.stdout.fnmatch_lines(
         ["repo::in-main", "worktrees/one::cache", "worktrees/two::race", "3 tests collected*"]
@@ -43,7 +28,7 @@ def test_a_repository_is_searched_in_every_worktree(
 
 
 def test_a_folder_of_worktrees_is_searched_in_each_of_them_only(
-    run: Run,
+    run_pytest: RunPytest,
     git_repo: Path,
     make_worktree: MakeWorktree,
     write_script: WriteScript,
@@ -53,14 +38,14 @@ def test_a_folder_of_worktrees_is_searched_in_each_of_them_only(
     write_script(make_worktree("one"), "cache", "exit 0")
     write_script(make_worktree("two"), "race", "exit 0")
 
-    result = run(f"--hypotheses={tmp_path / 'worktrees'}", "--co", "-q")
+    result = run_pytest(f"--hypotheses={tmp_path / 'worktrees'}", "--co", "-q")
 
     result.stdout.fnmatch_lines(["worktrees/one::cache", "worktrees/two::race", "2 tests*"])
     result.stdout.no_fnmatch_line("*in-main*")
 
 
 def test_without_a_value_the_current_repository_is_searched(
-    run: Run,
+    run_pytest: RunPytest,
     git_repo: Path,
     make_worktree: MakeWorktree,
     write_script: WriteScript,
@@ -69,13 +54,13 @@ def test_without_a_value_the_current_repository_is_searched(
     write_script(make_worktree("one"), "cache", "exit 0")
     monkeypatch.chdir(git_repo)
 
-    result = run("--hypotheses", "--co", "-q")
+    result = run_pytest("--hypotheses", "--co", "-q")
 
     result.stdout.fnmatch_lines(["worktrees/one::cache", "1 test collected*"])
 
 
 def test_the_ini_folder_is_searched_when_no_value_is_given(
-    run: Run,
+    run_pytest: RunPytest,
     pytester: pytest.Pytester,
     make_worktree: MakeWorktree,
     write_script: WriteScript,
@@ -83,42 +68,46 @@ def test_the_ini_folder_is_searched_when_no_value_is_given(
     write_script(make_worktree("one"), "cache", "exit 0")
     pytester.makeini(f"[pytest]\nhypotheses_dir = {make_worktree('two')}\n")
 
-    result = run("--hypotheses", "--co", "-q")
+    result = run_pytest("--hypotheses", "--co", "-q")
 
     result.stdout.fnmatch_lines(["worktrees/one::cache", "1 test collected*"])
 
 
 def test_a_folder_on_the_command_line_wins_over_the_ini_folder(
-    run: Run, pytester: pytest.Pytester, tmp_path: Path, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    git_repo: Path,
+    write_script: WriteScript,
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
     pytester.makeini(f"[pytest]\nhypotheses_dir = {tmp_path / 'missing'}\n")
 
-    result = run(f"--hypotheses={git_repo}", "--co", "-q")
+    result = run_pytest(f"--hypotheses={git_repo}", "--co", "-q")
 
     result.stdout.fnmatch_lines(["repo::cache", "1 test collected*"])
 
 
 def test_the_same_id_in_two_worktrees_is_two_items(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     write_script(make_worktree("one"), "cache", "exit 0")
     write_script(make_worktree("two"), "cache", "exit 1")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(passed=1, failed=1)
 
 
 def test_items_are_sorted_by_worktree_then_id(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     for name in ("b", "a"):
         worktree = make_worktree(name)
         for hypothesis_id in ("zeta", "alpha"):
             write_script(worktree, hypothesis_id, "exit 0")
 
-    result = run(f"--hypotheses={git_repo}", "--co", "-q")
+    result = run_pytest(f"--hypotheses={git_repo}", "--co", "-q")
 
     result.stdout.fnmatch_lines(
         [
@@ -132,7 +121,7 @@ def test_items_are_sorted_by_worktree_then_id(
 
 
 def test_python_tests_of_the_project_and_the_worktrees_are_not_collected(
-    run: Run,
+    run_pytest: RunPytest,
     pytester: pytest.Pytester,
     make_worktree: MakeWorktree,
     write_script: WriteScript,
@@ -144,18 +133,18 @@ def test_python_tests_of_the_project_and_the_worktrees_are_not_collected(
     (worktree / "test_code.py").write_text("def test_code():\n    pass\n")
     pytester.makepyfile(test_project="def test_project():\n    pass\n")
 
-    result = run(f"--hypotheses={git_repo}", "--co", "-q")
+    result = run_pytest(f"--hypotheses={git_repo}", "--co", "-q")
 
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["worktrees/one::cache", "1 test collected*"])
 
 
 def test_nothing_found_exits_5_saying_where_it_looked_and_what_it_expects(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree
 ) -> None:
     worktree = make_worktree("one")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(
@@ -167,81 +156,81 @@ def test_nothing_found_exits_5_saying_where_it_looked_and_what_it_expects(
 
 
 def test_a_missing_folder_is_a_usage_error_naming_option_and_value(
-    run: Run, tmp_path: Path
+    run_pytest: RunPytest, tmp_path: Path
 ) -> None:
     missing = tmp_path / "missing"
 
-    result = run(f"--hypotheses={missing}")
+    result = run_pytest(f"--hypotheses={missing}")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--hypotheses={missing}: {missing} does not exist*"])
 
 
-def test_a_folder_outside_git_is_a_usage_error(run: Run, tmp_path: Path) -> None:
+def test_a_folder_outside_git_is_a_usage_error(run_pytest: RunPytest, tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
 
-    result = run(f"--hypotheses={tmp_path / 'plain'}")
+    result = run_pytest(f"--hypotheses={tmp_path / 'plain'}")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--hypotheses=*plain: *is not inside a git repository*"])
 
 
 def test_k_selects_hypotheses_by_id(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     worktree = make_worktree("one")
     write_script(worktree, "cache", "exit 0")
     write_script(worktree, "race", "exit 1")
 
-    result = run(f"--hypotheses={git_repo}", "-k", "cache")
+    result = run_pytest(f"--hypotheses={git_repo}", "-k", "cache")
 
     result.assert_outcomes(passed=1, deselected=1)
 
 
 def test_k_selects_hypotheses_by_branch(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     write_script(make_worktree("one"), "cache", "exit 0")
     write_script(make_worktree("two"), "race", "exit 1")
 
-    result = run(f"--hypotheses={git_repo}", "-k", "hyp-two")
+    result = run_pytest(f"--hypotheses={git_repo}", "-k", "hyp-two")
 
     result.assert_outcomes(failed=1, deselected=1)
 
 
 def test_deselect_drops_a_hypothesis_by_node_id(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     write_script(make_worktree("one"), "cache", "exit 0")
     write_script(make_worktree("two"), "cache", "exit 1")
 
-    result = run(f"--hypotheses={git_repo}", "--deselect", "worktrees/two::cache")
+    result = run_pytest(f"--hypotheses={git_repo}", "--deselect", "worktrees/two::cache")
 
     result.assert_outcomes(passed=1, deselected=1)
 
 
 def test_last_failed_reruns_only_the_failed_hypotheses(
-    run: Run, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     ran = tmp_path / "ran.log"
     write_script(git_repo, "fails", f"echo fails >> {ran}; exit 1")
     write_script(git_repo, "passes", f"echo passes >> {ran}; exit 0")
-    run(f"--hypotheses={git_repo}").assert_outcomes(passed=1, failed=1)
+    run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1, failed=1)
     ran.unlink()
 
-    result = run(f"--hypotheses={git_repo}", "--lf")
+    result = run_pytest(f"--hypotheses={git_repo}", "--lf")
 
     result.assert_outcomes(failed=1, deselected=1)
     assert ran.read_text() == "fails\n"
 
 
 def test_collect_only_runs_no_script(
-    run: Run, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     touched = tmp_path / "touched"
     write_script(git_repo, "cache", f"touch {touched}")
 
-    result = run(f"--hypotheses={git_repo}", "--co")
+    result = run_pytest(f"--hypotheses={git_repo}", "--co")
 
     result.stdout.fnmatch_lines(["*<HypothesisItem cache>*"])
     assert not touched.exists()

@@ -8,24 +8,9 @@ from typing import Callable
 
 import pytest
 
+RunPytest = Callable[..., pytest.RunResult]
+
 WriteScript = Callable[..., Path]
-Run = Callable[..., pytest.RunResult]
-
-
-@pytest.fixture
-def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
-    """pytest in this process, with node ids relative to ``tmp_path`` (where repos are made).
-
-    The Hypothesis library's plugin imports the whole library at every session's end, which
-    an in-process run pays each time, and pytest-asyncio warns about its unset options; the
-    coexistence tests run with both.
-    """
-
-    def run(*args: str) -> pytest.RunResult:
-        plugins_off = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
-        return pytester.runpytest(f"--rootdir={tmp_path}", *plugins_off, *args)
-
-    return run
 
 
 @pytest.mark.parametrize(
@@ -42,11 +27,11 @@ def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
     ],
 )
 def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
-    run: Run, git_repo: Path, write_script: WriteScript, option: str, expected: str
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, option: str, expected: str
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
 
-    result = run(f"--hypotheses={git_repo}", option)
+    result = run_pytest(f"--hypotheses={git_repo}", option)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     name, value = option.split("=")
@@ -54,92 +39,92 @@ def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
 
 
 def test_an_invalid_ini_value_is_a_usage_error_naming_the_ini_option(
-    run: Run, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
     pytester.makeini("[pytest]\nhypotheses_workers = -3\n")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini option hypotheses_workers = -3 is not valid*"])
 
 
 def test_a_report_path_that_is_a_folder_is_a_usage_error(
-    run: Run, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
 
-    result = run(f"--hypotheses={git_repo}", f"--hypotheses-report={tmp_path}")
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={tmp_path}")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--hypotheses-report=* is a directory*"])
 
 
 def test_options_without_hypotheses_leave_a_normal_run_alone(
-    run: Run, pytester: pytest.Pytester
+    run_pytest: RunPytest, pytester: pytest.Pytester
 ) -> None:
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
 
-    result = run("--hypotheses-timeout=nonsense")
+    result = run_pytest("--hypotheses-timeout=nonsense")
 
     result.assert_outcomes(passed=1)
 
 
 def test_the_ini_timeout_applies(
-    run: Run, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "slow", "sleep 30")
     pytester.makeini("[pytest]\nhypotheses_timeout = 0.3\n")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*classification: timeout*"])
 
 
 def test_the_command_line_wins_over_the_ini_file(
-    run: Run, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "brief", "sleep 0.5")
     pytester.makeini("[pytest]\nhypotheses_timeout = 0.1\n")
 
-    result = run(f"--hypotheses={git_repo}", "--hypotheses-timeout=60")
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-timeout=60")
 
     result.assert_outcomes(passed=1)
 
 
 def test_a_timeout_in_the_metadata_wins_over_the_option(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "slow", "sleep 30")
     (git_repo / ".falsification" / "config_slow.json").write_text('{"timeout": 0.3}')
 
-    result = run(f"--hypotheses={git_repo}", "--hypotheses-timeout=60")
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-timeout=60")
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*Test exceeded 0.3s timeout*"])
 
 
 def test_one_worker_runs_one_script_at_a_time(
-    run: Run, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     lock = tmp_path / "lock"  # mkdir is atomic: a second script running at once fails on it
     for hypothesis_id in ("a", "b", "c"):
         write_script(git_repo, hypothesis_id, f"mkdir {lock} || exit 1\nsleep 0.2\nrmdir {lock}")
 
-    result = run(f"--hypotheses={git_repo}", "--hypotheses-workers=1")
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1")
 
     result.assert_outcomes(passed=3)
 
 
 def test_settings_reach_the_engine(
-    run: Run, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
     report = tmp_path / "report.json"
 
-    run(
+    run_pytest(
         f"--hypotheses={git_repo}",
         f"--hypotheses-report={report}",
         "--hypotheses-timeout=12.5",
@@ -157,12 +142,14 @@ def test_settings_reach_the_engine(
 
 
 def test_the_output_cap_keeps_head_and_tail_of_a_long_output(
-    run: Run, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     write_script(git_repo, "chatty", "seq 1 5000; exit 1")
     report = tmp_path / "report.json"
 
-    run(f"--hypotheses={git_repo}", f"--hypotheses-report={report}", "--hypotheses-max-output=1K")
+    run_pytest(
+        f"--hypotheses={git_repo}", f"--hypotheses-report={report}", "--hypotheses-max-output=1K"
+    )
 
     (record,) = json.loads(report.read_text())["hypotheses"]
     assert record["stdout_truncated"] is True
@@ -170,10 +157,12 @@ def test_the_output_cap_keeps_head_and_tail_of_a_long_output(
     assert record["stdout"].endswith("4999\n5000\n")
 
 
-def test_workers_auto_is_accepted(run: Run, git_repo: Path, write_script: WriteScript) -> None:
+def test_workers_auto_is_accepted(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
     write_script(git_repo, "cache", "exit 0")
 
-    result = run(f"--hypotheses={git_repo}", "--hypotheses-workers=auto")
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=auto")
 
     result.assert_outcomes(passed=1)
 

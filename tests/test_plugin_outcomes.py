@@ -7,25 +7,10 @@ from typing import Callable, Dict
 
 import pytest
 
+RunPytest = Callable[..., pytest.RunResult]
+
 WriteScript = Callable[..., Path]
 MakeWorktree = Callable[[str], Path]
-Run = Callable[..., pytest.RunResult]
-
-
-@pytest.fixture
-def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
-    """pytest in this process, with node ids relative to ``tmp_path`` (where repos are made).
-
-    The Hypothesis library's plugin imports the whole library at every session's end, which
-    an in-process run pays each time, and pytest-asyncio warns about its unset options; the
-    coexistence tests run with both.
-    """
-
-    def run(*args: str) -> pytest.RunResult:
-        plugins_off = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
-        return pytester.runpytest(f"--rootdir={tmp_path}", *plugins_off, *args)
-
-    return run
 
 
 @pytest.mark.parametrize(
@@ -40,67 +25,73 @@ def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
     ],
 )
 def test_each_result_maps_to_a_pytest_outcome(
-    run: Run, git_repo: Path, write_script: WriteScript, body: str, outcome: Dict[str, int]
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    body: str,
+    outcome: Dict[str, int],
 ) -> None:
     write_script(git_repo, "idea", body)
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(**outcome)
 
 
-def test_our_deadline_is_a_failure(run: Run, git_repo: Path, write_script: WriteScript) -> None:
+def test_our_deadline_is_a_failure(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
     write_script(git_repo, "slow", "sleep 30")
 
-    result = run(f"--hypotheses={git_repo}", "--hypotheses-timeout=0.3")
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-timeout=0.3")
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["hypothesis slow is INCONCLUSIVE: Test exceeded 0.3s timeout*"])
 
 
 def test_a_script_that_cannot_start_is_an_error(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "locked", "exit 0", executable=False)
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ERROR at setup of hypothesis locked*", "*is not executable*"])
 
 
 def test_broken_metadata_is_an_error_for_that_hypothesis_only(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "broken", "exit 0")
     write_script(git_repo, "fine", "exit 0")
     (git_repo / ".falsification" / "config_broken.json").write_text("{not json")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*config_broken.json is not valid JSON*"])
 
 
 def test_an_unsafe_id_is_an_error_for_that_hypothesis_only(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "-dash", "exit 0")
     write_script(git_repo, "fine", "exit 0")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*'-dash' is not a safe file-name token*"])
 
 
 def test_the_failure_text_tells_the_whole_story(
-    run: Run, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
     worktree = make_worktree("one")
     write_script(worktree, "cache", "echo from-stdout; echo from-stderr >&2; exit 3")
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.stdout.fnmatch_lines(
         [
@@ -120,24 +111,24 @@ def test_the_failure_text_tells_the_whole_story(
 
 
 def test_the_failure_text_shows_only_the_tail_of_the_output(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "chatty", 'for i in $(seq 1 50); do echo "line $i" >&2; done; exit 1')
 
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
 
     result.stdout.fnmatch_lines(["*stderr (last 20 of 50 lines)*", "line 31", "line 50"])
     result.stdout.no_fnmatch_line("line 30")
 
 
 def test_verbose_progress_shows_the_verdicts(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "a-falsified", "exit 0")
     write_script(git_repo, "b-supported", "exit 1")
     write_script(git_repo, "c-inconclusive", "exit 125")
 
-    result = run(f"--hypotheses={git_repo}", "-v")
+    result = run_pytest(f"--hypotheses={git_repo}", "-v")
 
     result.stdout.fnmatch_lines(["*repo::a-falsified FALSIFIED*"])
     result.stdout.fnmatch_lines(["*repo::b-supported SUPPORTED*"])
@@ -145,10 +136,10 @@ def test_verbose_progress_shows_the_verdicts(
 
 
 def test_the_short_summary_names_the_verdict(
-    run: Run, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "cache", "exit 1")
 
-    result = run(f"--hypotheses={git_repo}", "-ra")
+    result = run_pytest(f"--hypotheses={git_repo}", "-ra")
 
     result.stdout.fnmatch_lines(["SUPPORTED *repo::cache - Failed: hypothesis*"])

@@ -13,28 +13,15 @@ from typing import Callable, List
 import psutil
 import pytest
 
+RunPytest = Callable[..., pytest.RunResult]
+
 WriteScript = Callable[..., Path]
 LiveProcesses = Callable[[str], List[psutil.Process]]
-Run = Callable[..., pytest.RunResult]
 
 #: Generous bound for anything that should take a second or two: catches hangs, not slowness.
 HANG_SECONDS = 60
-
-
-@pytest.fixture
-def run(pytester: pytest.Pytester, tmp_path: Path) -> Run:
-    """pytest in this process, with node ids relative to ``tmp_path`` (where repos are made).
-
-    The Hypothesis library's plugin imports the whole library at every session's end, which
-    an in-process run pays each time, and pytest-asyncio warns about its unset options; the
-    coexistence tests run with both.
-    """
-
-    def run(*args: str) -> pytest.RunResult:
-        plugins_off = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
-        return pytester.runpytest(f"--rootdir={tmp_path}", *plugins_off, *args)
-
-    return run
+#: Plugins these tests do not need (the coexistence tests run with them).
+PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
@@ -44,13 +31,15 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.05)
 
 
-def test_hypotheses_run_concurrently(run: Run, git_repo: Path, write_script: WriteScript) -> None:
+def test_hypotheses_run_concurrently(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
     count = 10
     for index in range(count):
         write_script(git_repo, f"h{index}", "sleep 1")
 
     start = time.monotonic()
-    result = run(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}")
     elapsed = time.monotonic() - start
 
     result.assert_outcomes(passed=count)
@@ -58,7 +47,11 @@ def test_hypotheses_run_concurrently(run: Run, git_repo: Path, write_script: Wri
 
 
 def test_a_result_is_reported_while_other_scripts_still_run(
-    run: Run, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
 ) -> None:
     still_running = tmp_path / "still-running"
     write_script(git_repo, "quick", f"while [ ! -e {still_running} ]; do sleep 0.05; done")
@@ -75,7 +68,7 @@ def test_a_result_is_reported_while_other_scripts_still_run(
         """
     )
 
-    run(f"--hypotheses={git_repo}").assert_outcomes(passed=2)
+    run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=2)
 
     assert seen.read_text() == "True"
 
@@ -97,7 +90,11 @@ def test_exitfirst_stops_the_run_and_kills_the_scripts_still_running(
     write_script(git_repo, "fails", f"{wait_for_sleepers}; exit 1")
 
     result = pytester.runpytest_subprocess(
-        f"--rootdir={tmp_path}", f"--hypotheses={git_repo}", "-x", timeout=HANG_SECONDS
+        f"--rootdir={tmp_path}",
+        *PLUGINS_OFF,
+        f"--hypotheses={git_repo}",
+        "-x",
+        timeout=HANG_SECONDS,
     )
 
     result.assert_outcomes(failed=1)
@@ -132,7 +129,7 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     write_script(git_repo, "sleeper1", f"sleep {sleep_token}")
     write_script(git_repo, "sleeper2", f"sleep {sleep_token}")
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", "-p", "no:asyncio"]
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
     command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
     process = pytester.popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -152,6 +149,17 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     assert data["run"]["interrupted"] is True
     statuses = {record["hypothesis_id"]: record["status"] for record in data["hypotheses"]}
     assert statuses == {"quick": "falsified", "sleeper1": "pending", "sleeper2": "pending"}
+
+
+def test_the_sigterm_handler_is_restored_after_the_session(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    before = signal.getsignal(signal.SIGTERM)
+
+    run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
+
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])

@@ -1,0 +1,236 @@
+"""What a hypotheses run reports: the terminal summary, JUnit properties and the JSON report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+
+RunPytest = Callable[..., pytest.RunResult]
+
+WriteScript = Callable[..., Path]
+MakeWorktree = Callable[[str], Path]
+
+
+def head_of(worktree: Path) -> str:
+    completed = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=worktree, capture_output=True, text=True, check=True
+    )
+    return completed.stdout.strip()
+
+
+def test_the_summary_has_one_row_per_hypothesis(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    write_script(make_worktree("two"), "race", "exit 2")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*= hypotheses =*",
+            "id *worktree (branch) *verdict *result *exit *duration *confidence",
+            "cache *worktrees/one (hyp-one) *FALSIFIED *pass *0 *s *0.60",
+            "race *worktrees/two (hyp-two) *SUPPORTED *fail *2 *s *0.60",
+        ]
+    )
+
+
+def test_the_summary_counts_the_verdicts(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "a", "exit 0")
+    write_script(git_repo, "b", "exit 0")
+    write_script(git_repo, "c", "exit 1")
+    write_script(git_repo, "d", "exit 125")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["verdicts: 2 falsified, 1 supported, 1 inconclusive"])
+
+
+def test_with_none_supported_the_next_action_is_new_hypotheses(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "a", "exit 0")
+    write_script(git_repo, "b", "exit 125")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["next: No hypothesis is supported: generate new hypotheses."])
+
+
+def test_with_one_supported_the_next_action_is_to_focus_on_it(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    write_script(make_worktree("two"), "race", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(
+        ["next: Exactly one hypothesis is supported (race on branch hyp-two): focus the fix*"]
+    )
+
+
+def test_with_several_supported_the_next_action_is_to_refine_them(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 1")
+    write_script(git_repo, "race", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["next: 2 hypotheses are supported (cache, race): refine them*"])
+
+
+def test_junit_xml_carries_verdict_result_and_confidence(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    write_script(git_repo, "race", "exit 1")
+    xml = tmp_path / "junit.xml"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--junitxml={xml}")
+
+    properties = {
+        case.get("name"): {prop.get("name"): prop.get("value") for prop in case.iter("property")}
+        for case in ET.parse(xml).iter("testcase")
+    }
+    assert properties == {
+        "cache": {"verdict": "falsified", "result": "pass", "confidence": "0.60"},
+        "race": {"verdict": "supported", "result": "fail", "confidence": "0.60"},
+    }
+
+
+def run_with_report(
+    run_pytest: RunPytest, git_repo: Path, report: Path, *args: str
+) -> Dict[str, Any]:
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}", *args)
+    data: Dict[str, Any] = json.loads(report.read_text())
+    return data
+
+
+def test_the_json_report_has_a_schema_version_and_run_metadata(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 1")
+
+    data = run_with_report(run_pytest, git_repo, tmp_path / "report.json")
+
+    assert data["schema_version"] == 1
+    assert data["run"]["exit_status"] == pytest.ExitCode.TESTS_FAILED
+    assert data["run"]["interrupted"] is False
+    assert data["run"]["directory"] == str(git_repo)
+    assert data["run"]["duration"] > 0
+    assert data["counts"] == {"falsified": 0, "supported": 1, "inconclusive": 0, "pending": 0}
+    assert data["next_action"].startswith("Exactly one hypothesis is supported")
+
+
+def test_the_json_report_has_every_result_field_branch_and_head(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    worktree = make_worktree("one")
+    write_script(worktree, "cache", "echo out; echo err >&2; exit 3")
+    (worktree / ".falsification" / "config_cache.json").write_text(
+        '{"description": "stale cache", "timeout": 30}'
+    )
+
+    (record,) = run_with_report(run_pytest, git_repo, tmp_path / "report.json")["hypotheses"]
+
+    assert record["nodeid"] == "worktrees/one::cache"
+    assert record["hypothesis_id"] == "cache"
+    assert record["worktree_path"] == str(worktree)
+    assert record["branch"] == "hyp-one"
+    assert record["head"] == head_of(worktree)
+    assert record["hypothesis"]["description"] == "stale cache"
+    assert record["timeout"] == 30
+    assert record["result"] == "fail"
+    assert record["status"] == "supported"
+    assert record["exit_code"] == 3
+    assert record["stdout"] == "out\n"
+    assert record["stderr"] == "err\n"
+    assert record["stdout_bytes"] == 4
+    assert record["stderr_truncated"] is False
+    assert record["confidence"] == record["metrics"]["confidence"] == 0.6
+    assert record["duration"] >= 0
+    assert record["error_message"] == ""
+
+
+def test_the_json_report_lists_hypotheses_that_did_not_run_as_pending(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+) -> None:
+    write_script(git_repo, "fails", "exit 1")
+    write_script(git_repo, "sleeps", f"sleep {sleep_token}")
+
+    data = run_with_report(run_pytest, git_repo, tmp_path / "report.json", "-x")
+
+    assert data["run"]["stopped_early"] is True
+    statuses = {record["hypothesis_id"]: record["status"] for record in data["hypotheses"]}
+    assert statuses == {"fails": "supported", "sleeps": "pending"}
+
+
+def test_the_json_report_replaces_the_old_one_and_leaves_no_temporary_file(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "report.json").write_text("old")
+
+    data = run_with_report(run_pytest, git_repo, reports / "report.json")
+
+    assert data["counts"]["falsified"] == 1
+    assert [path.name for path in reports.iterdir()] == ["report.json"]
+
+
+def test_the_json_report_folder_is_created(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    data = run_with_report(run_pytest, git_repo, tmp_path / "new" / "folder" / "report.json")
+
+    assert len(data["hypotheses"]) == 1
+
+
+def test_the_ini_report_path_is_relative_to_the_ini_file(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    pytester.makeini("[pytest]\nhypotheses_report = out/report.json\n")
+
+    run_pytest(f"--hypotheses={git_repo}")
+
+    assert json.loads((pytester.path / "out" / "report.json").read_text())["hypotheses"]
+
+
+def test_a_usage_error_writes_no_json_report(run_pytest: RunPytest, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={tmp_path / 'missing'}", f"--hypotheses-report={report}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not report.exists()
+
+
+def test_with_nothing_found_the_json_report_says_to_write_scripts(
+    run_pytest: RunPytest, git_repo: Path, tmp_path: Path
+) -> None:
+    data = run_with_report(run_pytest, git_repo, tmp_path / "report.json")
+
+    assert data["hypotheses"] == []
+    assert data["next_action"].startswith("No hypothesis was found: write scripts named")
