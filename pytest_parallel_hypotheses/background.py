@@ -33,7 +33,12 @@ _WAIT_SLICE_SECONDS = 0.1
 
 
 class LoopThread(Generic[T]):
-    """Runs one coroutine on a private loop in a worker thread; cancellable from any thread."""
+    """Runs one coroutine on a private loop in a worker thread; cancellable from any thread.
+
+    Completion is tracked with an event of our own, never with ``Thread.join``/``is_alive``:
+    before Python 3.13 a Ctrl-C that interrupts ``join`` can mark a running thread as stopped,
+    and the caller would then leave while the scripts still run.
+    """
 
     def __init__(self, make_coro: Callable[[], Awaitable[T]]) -> None:
         self._make_coro = make_coro
@@ -41,6 +46,7 @@ class LoopThread(Generic[T]):
             target=self._main, name="pytest-parallel-hypotheses", daemon=True
         )
         self._started = threading.Event()
+        self._done = threading.Event()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._task: Optional[asyncio.Future[T]] = None
         self._result: Optional[T] = None
@@ -49,9 +55,6 @@ class LoopThread(Generic[T]):
     def start(self) -> None:
         self._thread.start()
         self._started.wait()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     def cancel(self) -> None:
         """Ask the work to stop; it stops its scripts before the thread ends."""
@@ -62,20 +65,28 @@ class LoopThread(Generic[T]):
                 loop.call_soon_threadsafe(task.cancel)
 
     def join(self) -> None:
-        """Wait for the thread in short slices so signals reach the caller; on Ctrl-C cancel,
-        wait for the clean-up, then re-raise. A second Ctrl-C kills every script at once."""
+        """Wait until the work is done; on Ctrl-C cancel it, wait for the clean-up, then
+        re-raise. A second Ctrl-C skips the grace period: every script group is killed at once
+        and a second cancellation kills what is left, escaped processes included; waiting for
+        that is quick, and a third Ctrl-C leaves at once."""
         try:
-            while self._thread.is_alive():
-                self._thread.join(_WAIT_SLICE_SECONDS)
+            self._wait()
         except KeyboardInterrupt:
             self.cancel()
             try:
-                while self._thread.is_alive():
-                    self._thread.join(_WAIT_SLICE_SECONDS)
+                self._wait()
             except KeyboardInterrupt:
                 kill_all_live_groups()
+                self.cancel()
+                self._wait()
                 raise
             raise
+
+    def _wait(self) -> None:
+        """Block in short slices, so that a signal reaches the caller thread."""
+        while not self._done.wait(_WAIT_SLICE_SECONDS):
+            pass
+        self._thread.join()
 
     def result(self) -> T:
         """The coroutine's value, or its exception re-raised (after :meth:`join`)."""
@@ -90,6 +101,7 @@ class LoopThread(Generic[T]):
             self._error = error
         finally:
             self._started.set()
+            self._done.set()
 
     async def _run(self) -> T:
         self._loop = asyncio.get_running_loop()

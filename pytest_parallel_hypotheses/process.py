@@ -12,10 +12,12 @@ import asyncio
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Set
+from typing import Awaitable, Mapping, Optional, Set, Tuple, TypeVar
 
 from .capture import BoundedCapture
 from .tree import ProcessTree
+
+T = TypeVar("T")
 
 #: How long exit may precede end-of-file on the pipes before we look for who still holds them.
 _DRAIN_SECONDS = 0.05
@@ -78,15 +80,17 @@ async def run_script(
     protocol = _ScriptProtocol(loop, max_output_bytes)
     start = loop.time()
     try:
-        transport, _ = await loop.subprocess_exec(
-            lambda: protocol,
-            str(script),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=str(cwd),
-            env=dict(env),
-            start_new_session=True,
+        (transport, _), cancelled = await _uninterrupted(
+            loop.subprocess_exec(
+                lambda: protocol,
+                str(script),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=str(cwd),
+                env=dict(env),
+                start_new_session=True,
+            )
         )
     except OSError as error:
         return ProcessOutcome(
@@ -96,6 +100,8 @@ async def run_script(
     tree.register()
     finished = False
     try:
+        if cancelled:
+            raise asyncio.CancelledError
         timed_out = not await _wait(protocol.exited, timeout)
         if timed_out:
             await tree.stop(grace)
@@ -125,6 +131,24 @@ async def _stop_after_interruption(
     except BaseException:
         tree.kill_now()
         raise
+
+
+async def _uninterrupted(start: Awaitable[T]) -> Tuple[T, bool]:
+    """Await ``start`` to its end even if cancelled meanwhile; also say whether that happened.
+
+    A spawn cancelled half-way makes asyncio kill the leader alone and then wait, possibly for
+    ever, for pipes that its children still hold; once started, the script is stopped properly.
+    """
+    task = asyncio.ensure_future(start)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled and task.exception() is not None:
+        raise asyncio.CancelledError
+    return task.result(), cancelled
 
 
 async def _wait(future: asyncio.Future[None], timeout: float) -> bool:

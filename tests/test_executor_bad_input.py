@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -203,44 +199,6 @@ async def test_duplicate_runs_raise_before_the_stream_starts(
     with pytest.raises(ValueError, match="given twice"):
         AsyncTestExecutor(QUICK).as_completed([run, run])
     assert not traces[0].exists()
-
-
-EMFILE_CHILD = textwrap.dedent(
-    """
-    import json, resource, sys
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-    from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
-
-    worktree, count = sys.argv[1], int(sys.argv[2])
-    ids = [f"h{i}" for i in range(count)]
-    config = FalsificationConfig(test_timeout=60, kill_grace=0.2, max_concurrent_tests=count)
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
-    print(json.dumps([[r.hypothesis_id, r.result.value, r.error_message] for r in results]))
-    """
-)
-
-
-def test_running_out_of_open_files_is_an_error_per_hypothesis_not_a_crash(
-    worktree: Path, write_script: Callable[..., Path]
-) -> None:
-    count = 100
-    for i in range(count):
-        write_script(worktree, f"h{i}", "sleep 1")
-    child = subprocess.run(
-        [sys.executable, "-c", EMFILE_CHILD, str(worktree), str(count)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr
-    rows = json.loads(child.stdout)
-    assert [row[0] for row in rows] == [f"h{i}" for i in range(count)]
-    outcomes = {row[1] for row in rows}
-    assert outcomes == {"pass", "error"}
-    assert all("Too many open files" in row[2] for row in rows if row[1] == "error")
 
 
 def test_a_file_given_as_worktree_is_an_error(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Callable, List
 
@@ -132,10 +135,33 @@ def test_output_over_the_cap_keeps_head_and_tail_and_counts_bytes(run_script: Ru
     assert result.stderr_truncated is False
 
 
-def test_stdin_is_dev_null_and_reads_end_at_once(run_script: RunScript) -> None:
-    result = run_script('readlink /proc/$$/fd/0; if read line; then echo "got $line"; fi; cat')
-    assert result.result is TestResult.PASS
-    assert result.stdout == "/dev/null\n"
+STDIN_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+
+    config = FalsificationConfig(test_timeout=20)
+    result = TestExecutor(config).execute_single(Hypothesis("h1", "x"), sys.argv[1])
+    print(result.result.value, repr(result.stdout))
+    """
+)
+
+
+def test_stdin_is_dev_null_even_when_the_runner_has_input(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """The runner's own stdin is a pipe full of data; the script must read end-of-file."""
+    write_script(worktree, "h1", "readlink /proc/$$/fd/0; cat; read line || echo EOF")
+    child = subprocess.run(
+        [sys.executable, "-c", STDIN_CHILD, str(worktree)],
+        input="runner input\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == "pass '/dev/null\\nEOF\\n'\n"
 
 
 def test_the_script_runs_in_its_worktree(run_script: RunScript, worktree: Path) -> None:

@@ -23,6 +23,7 @@ GRACE = 0.3
 HANG = 15.0
 
 LiveProcesses = Callable[[str], List[psutil.Process]]
+RunScript = Callable[..., TestExecutionResult]
 
 
 @pytest.fixture
@@ -31,9 +32,7 @@ def worktree(make_worktree: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture
-def run_script(
-    worktree: Path, write_script: Callable[..., Path]
-) -> Callable[..., TestExecutionResult]:
+def run_script(worktree: Path, write_script: Callable[..., Path]) -> RunScript:
     """``run_script(body, timeout=TIMEOUT)``: write a script and return its result."""
 
     def run(body: str, timeout: float = TIMEOUT) -> TestExecutionResult:
@@ -42,9 +41,6 @@ def run_script(
         return TestExecutor(config).execute_single(Hypothesis("h1", "x"), worktree)
 
     return run
-
-
-RunScript = Callable[..., TestExecutionResult]
 
 
 def test_an_overstaying_script_times_out_with_exit_124(

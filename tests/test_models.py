@@ -197,5 +197,6 @@ def test_config_to_dict_holds_every_setting() -> None:
     ],
 )
 def test_config_refuses_impossible_values_with_a_sentence(setting: str, value: float) -> None:
+    settings: Dict[str, Any] = {setting: value}
     with pytest.raises(ValueError, match=f"^{setting} must be"):
-        FalsificationConfig(**{setting: value})
+        FalsificationConfig(**settings)
