@@ -18,6 +18,7 @@ from pytest_parallel_hypotheses.scaffold import Request, create
 TRICKY = 'it\'s "quoted", $(touch injected) `touch injected2` ; touch injected3'
 
 MakeWorktree = Callable[[str], Path]
+RunPytest = Callable[..., pytest.RunResult]
 WriteScript = Callable[..., Path]
 
 
@@ -146,10 +147,9 @@ def test_list_shows_what_discovery_finds(
 
 def test_list_agrees_with_what_pytest_collects(
     git_repo: Path,
-    tmp_path: Path,
     make_worktree: MakeWorktree,
     write_script: WriteScript,
-    pytester: pytest.Pytester,
+    run_pytest: RunPytest,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     create(git_repo, Request("h1", "exit 0"))
@@ -157,7 +157,7 @@ def test_list_agrees_with_what_pytest_collects(
     write_script(git_repo, "in-main", "exit 0")
     assert cli.main(["list", str(git_repo)]) == 0
     listed = listed_ids(capsys.readouterr().out)
-    result = pytester.runpytest(f"--rootdir={tmp_path}", f"--hypotheses={git_repo}", "--co", "-q")
+    result = run_pytest(f"--hypotheses={git_repo}", "--co", "-q")
     collected = [line.rsplit("::", 1)[1] for line in result.outlines if "::" in line]
     assert listed == collected
     assert sorted(listed) == ["h1", "in-main", "own"]
