@@ -23,7 +23,7 @@ from .layouts import Job
 from .runners import RUNNERS, Batch, Outcome
 
 #: The folder holding the ``benchmarks`` package: the child runs with it as working directory.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).absolute().parent.parent
 
 
 @dataclass(frozen=True)

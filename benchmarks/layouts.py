@@ -49,8 +49,8 @@ def folder_jobs(root: Path, bodies: Sequence[str]) -> List[Job]:
 def worktree_jobs(root: Path, bodies: Sequence[str]) -> List[Job]:
     """A git repository in ``root/repo`` with one real worktree per script, under ``root/wt``.
 
-    The scripts are committed on each worktree's branch, as a user's would be, so the
-    worktrees are clean.
+    The scripts stay uncommitted: discovery lists the worktrees through git and then only
+    reads files, and a commit per worktree would triple the set-up time.
     """
     repo = root / "repo"
     repo.mkdir(parents=True)
@@ -63,8 +63,6 @@ def worktree_jobs(root: Path, bodies: Sequence[str]) -> List[Job]:
         job = Job(f"h{index:04d}", root / "wt" / f"hyp-{index:04d}")
         _git(repo, "worktree", "add", "-q", "-b", f"hyp-{index:04d}", str(job.worktree))
         write_script(job, body)
-        _git(job.worktree, "add", SCRIPT_DIR)
-        _git(job.worktree, "commit", "-q", "-m", f"hypothesis {job.hypothesis_id}")
         jobs.append(job)
     return jobs
 

@@ -21,10 +21,15 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True)
 class Trial:
-    """One runner on one workload; each call of ``run`` is one repeat."""
+    """One runner on one workload; each call of ``run`` is one repeat.
+
+    ``repeats`` caps the repeats of a costly runner whose figure does not vary (e.g. a
+    baseline that buffers a whole gigabyte); ratios pair it with the first repeats of others.
+    """
 
     runner: str
     run: Callable[[], Measurement]
+    repeats: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -84,17 +89,16 @@ class Figures:
         None when there is nothing to divide by.
         """
         mine = self.series(runner, metric)
-        if versus in self.workload.references and metric != self.workload.primary_metric:
-            return None  # references are values of the primary metric only
         if versus in self.workload.references:
-            reference = self.workload.references[versus]
-            ratios = [value / reference for value in mine] if reference else []
+            if metric != self.workload.primary_metric:
+                return None  # references are values of the primary metric only
+            theirs = [self.workload.references[versus]] * len(mine)
         else:
             theirs = self.series(versus, metric)
-            ratios = [a / b for a, b in zip(mine, theirs) if b]
-        if not ratios or len(ratios) != len(mine):
+        pairs = list(zip(mine, theirs))
+        if not pairs or not all(b for _, b in pairs):
             return None
-        return _summarise(ratios, statistic)
+        return _summarise([a / b for a, b in pairs], statistic)
 
     def judge(self, target: Target) -> Optional[float]:
         """The figure a target is judged on: a ratio, or the metric itself."""
@@ -118,6 +122,8 @@ def measure(
         if repeat % 2:
             order = list(reversed(workload.trials))
         for trial in order:
+            if trial.repeats is not None and repeat >= trial.repeats:
+                continue
             progress(f"({workload.key}) repeat {repeat + 1}/{repeats}: {trial.runner}")
             for metric, value in trial.run().items():
                 values[trial.runner].setdefault(metric, []).append(value)

@@ -15,7 +15,7 @@ import threading
 from types import TracebackType
 from typing import (
     AsyncContextManager,
-    AsyncIterator,
+    AsyncIterable,
     Awaitable,
     Callable,
     Generic,
@@ -130,7 +130,7 @@ class BackgroundStream(Generic[T]):
     cancels the producer and waits until that clean-up is done.
     """
 
-    def __init__(self, make_stream: Callable[[], AsyncContextManager[AsyncIterator[T]]]) -> None:
+    def __init__(self, make_stream: Callable[[], AsyncContextManager[AsyncIterable[T]]]) -> None:
         self._make_stream = make_stream
         self._items: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._worker: LoopThread[None] = LoopThread(self._produce)

@@ -1,14 +1,18 @@
-"""How a finished script is judged: exit status -> TestResult -> verdict, and a confidence score.
+"""How a finished script is judged: exit status -> TestResult -> verdict, and a confidence score,
+for a single run and for a hypothesis run several times.
 
-Pure functions only, so the table can be read, tested and overridden (through the plugin's
-hooks) in one place.
+Pure functions only, so the table and the scoring can be read, tested and overridden (through
+the plugin's hooks) in one place.
 """
 
 from __future__ import annotations
 
+import math
 import signal
+import statistics
+from collections import Counter
 from enum import Enum
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 
 class HypothesisStatus(Enum):
@@ -95,6 +99,85 @@ def confidence_for(result: TestResult, duration: float) -> float:
     if result is TestResult.SKIP:
         return 0.0
     return 0.6 if duration < QUICK_RUN_SECONDS else 0.85
+
+
+#: Ties between equally common outcomes of repeated runs go to the most informative one.
+TIE_ORDER = (
+    TestResult.FAIL,
+    TestResult.PASS,
+    TestResult.TIMEOUT,
+    TestResult.ERROR,
+    TestResult.SKIP,
+)
+
+#: z of a one-sided 95% bound: the lower bound is wrong at most one time in twenty.
+WILSON_Z = 1.6448536269514722
+
+#: An attempt as scoring sees it: its outcome and its duration in seconds.
+Attempt = Tuple[TestResult, float]
+
+
+def wilson_lower_bound(successes: float, trials: int) -> float:
+    """The one-sided 95% Wilson score lower bound of the proportion ``successes / trials``
+    (0 when there is no success): what the proportion is at least, given so few trials."""
+    if successes <= 0:
+        return 0.0
+    z2 = WILSON_Z * WILSON_Z
+    p = successes / trials
+    spread = WILSON_Z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
+    return (p + z2 / (2 * trials) - spread) / (1 + z2 / trials)
+
+
+def agreement_weight(agreeing: int, attempts: int) -> float:
+    """How many clean single runs ``agreeing`` out of ``attempts`` agreeing runs are worth:
+    the Wilson bound of the net agreement, relative to that of one run."""
+    net = 2 * agreeing - attempts
+    return wilson_lower_bound(net, attempts) / wilson_lower_bound(1, 1)
+
+
+def agreement_confidence(single: float, agreeing: int, attempts: int) -> float:
+    """The confidence of ``attempts`` runs of which ``agreeing`` share the outcome whose
+    single-run confidence is ``single``: ``1 - (1 - single) ** weight``, as if that many
+    independent runs had each been right with probability ``single``."""
+    weight = agreement_weight(agreeing, attempts)
+    if weight == 1:
+        return single  # exactly the single-run value, not a rounding of it
+    if weight == 0 or single == 0:
+        return 0.0
+    if single == 1:
+        return 1.0
+    # 1 - (1 - single) ** weight, without losing a small ``single`` to rounding
+    return -math.expm1(weight * math.log1p(-single))
+
+
+def majority_outcome(outcomes: Sequence[TestResult]) -> Tuple[TestResult, int]:
+    """The most common outcome and how often it occurred; ties go by :data:`TIE_ORDER`."""
+    if not outcomes:
+        raise ValueError("no attempt to score")
+    counts = Counter(outcomes)
+    best = max(TIE_ORDER, key=lambda outcome: (counts[outcome], -TIE_ORDER.index(outcome)))
+    return best, counts[best]
+
+
+def is_flaky(outcomes: Sequence[TestResult]) -> bool:
+    """True when the same script both passed and failed: the runs contradict each other."""
+    return TestResult.PASS in outcomes and TestResult.FAIL in outcomes
+
+
+def repeated_verdict(outcomes: Sequence[TestResult]) -> HypothesisStatus:
+    """The verdict of several runs: inconclusive when flaky, else that of the majority."""
+    if is_flaky(outcomes):
+        return HypothesisStatus.INCONCLUSIVE
+    return verdict_for(majority_outcome(outcomes)[0])
+
+
+def repeated_confidence(attempts: Sequence[Attempt]) -> float:
+    """The confidence of several runs: the single-run confidence of the majority outcome (at
+    the median duration of its runs), strengthened or weakened by how far the runs agree.
+    One attempt gives exactly :func:`confidence_for`."""
+    outcome, agreeing = majority_outcome([result for result, _ in attempts])
+    duration = float(statistics.median(d for result, d in attempts if result is outcome))
+    return agreement_confidence(confidence_for(outcome, duration), agreeing, len(attempts))
 
 
 def describe_exit(exit_code: int) -> str:

@@ -1,4 +1,5 @@
-"""The ``pytest-hypotheses`` command: make hypothesis worktrees, list them, clean up, run a demo.
+"""The ``pytest-hypotheses`` command: make hypothesis worktrees, list them, clean up, run a demo,
+merge the reports of CI shards.
 
 A mistake a user can make ends in one plain sentence on stderr and a non-zero exit status,
 never in a traceback.
@@ -12,15 +13,18 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from . import demo
+from . import demo, merge
 from .discovery import SCRIPT_PATTERN, DiscoveryError, FoundHypothesis, discover
 from .git import GitError
 from .scaffold import CleanReport, Created, Registered, Request, ScaffoldError, clean, create
+from .summary import summary_lines
 
 PROG = "pytest-hypotheses"
 #: Exit status of a refused or failed command (argparse uses 2 for a malformed command line).
 FAILURE = 1
 INTERRUPTED = 130
+#: Exit status of a refused merge: pytest's for a usage error, apart from its 0, 1 and 5.
+MERGE_REFUSED = 4
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -54,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_list(commands)
     _add_clean(commands)
     _add_demo(commands)
+    _add_merge(commands)
     return parser
 
 
@@ -135,6 +140,23 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     demo_parser.set_defaults(handler=_demo)
 
 
+def _add_merge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    merger = commands.add_parser(
+        "merge",
+        help="merge the JSON reports of a run's shards into one report",
+        description="Merge the JSON reports that `pytest --hypotheses-shard=K/N "
+        "--hypotheses-report=...` wrote in each job of a CI matrix, print the combined "
+        "summary and verdict, and write the merged report (the same layout as one run's) to "
+        "OUT. Exit status as pytest's: 0 every hypothesis passed, 1 some did not, 5 none "
+        f"found, {MERGE_REFUSED} the reports cannot be merged.",
+    )
+    merger.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    merger.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="write the merged report to OUT"
+    )
+    merger.set_defaults(handler=_merge)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -157,6 +179,27 @@ def _new(args: argparse.Namespace) -> int:
     for line in _describe_created(create(Path.cwd(), request)):
         print(line)
     return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    command = ["merge", *map(str, args.reports)]
+    if args.output is not None:
+        command += ["--output", str(args.output)]
+    try:
+        merged = merge.merge_files(args.reports, command)
+        if args.output is not None:
+            merge.write(args.output, merged)
+    except merge.MergeError as error:
+        _fail(str(error))
+        return MERGE_REFUSED
+    records = merged["hypotheses"]
+    print(f"{_count(len(args.reports), 'report', 'reports')}, {len(records)} hypotheses")
+    for line, _markup in summary_lines(records, Path.cwd()):
+        print(line)
+    if args.output is not None:
+        print(f"merged report: {args.output}")
+    exit_status: int = merged["run"]["exit_status"]
+    return exit_status
 
 
 def _demo(args: argparse.Namespace) -> int:

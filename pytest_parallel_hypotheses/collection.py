@@ -53,14 +53,7 @@ class HypothesisCollection:
         return True
 
     def pytest_report_header(self) -> str:
-        settings = self._settings
-        where = settings.directory or CURRENT_REPOSITORY
-        engine = settings.falsification
-        return (
-            f"hypotheses: {where} (workers {engine.max_concurrent_tests}, timeout "
-            f"{engine.test_timeout:g}s, grace {engine.kill_grace:g}s, "
-            f"max output {engine.max_output_bytes} bytes per stream)"
-        )
+        return report_header(self._settings)
 
     def pytest_report_collectionfinish(self) -> Optional[List[str]]:
         if self._found:
@@ -68,11 +61,27 @@ class HypothesisCollection:
         return nothing_found_message(self._settings.directory, self._worktrees)
 
     def _discover(self) -> None:
-        try:
-            self._worktrees = find_worktrees(self._settings.directory)
-        except DiscoveryError as error:
-            raise pytest.UsageError(f"{self._settings.directory_source}: {error}") from None
+        self._worktrees = worktrees_to_search(self._settings)
         self._found = discover_in(self._worktrees)
+
+
+def worktrees_to_search(settings: HypothesesSettings) -> List[Worktree]:
+    """The worktrees the settings name; a folder that cannot be searched is a usage error."""
+    try:
+        return find_worktrees(settings.directory)
+    except DiscoveryError as error:
+        raise pytest.UsageError(f"{settings.directory_source}: {error}") from None
+
+
+def report_header(settings: HypothesesSettings) -> str:
+    """The header line that shows where hypotheses are searched and the engine's settings."""
+    where = settings.directory or CURRENT_REPOSITORY
+    engine = settings.falsification
+    return (
+        f"hypotheses: {where} (workers {engine.max_concurrent_tests}, timeout "
+        f"{engine.test_timeout:g}s, grace {engine.kill_grace:g}s, "
+        f"max output {engine.max_output_bytes} bytes per stream)"
+    )
 
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:

@@ -6,7 +6,7 @@ summary speak the same language.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Mapping
 
 from .classification import (
     CANNOT_TEST_EXIT,
@@ -23,6 +23,8 @@ TAIL_LINES = 20
 TAIL_CHARS = 4000
 
 _FIELD_WIDTH = 16
+#: Bytes in a mebibyte, the unit memory is shown in.
+MIB = 1024 * 1024
 
 
 _COLOURS = {HypothesisStatus.FALSIFIED: "green", HypothesisStatus.SUPPORTED: "red"}
@@ -49,6 +51,12 @@ def headline(found: FoundHypothesis, result: TestExecutionResult) -> str:
 
 def what_happened(result: TestExecutionResult) -> str:
     """The script's fate in a few words."""
+    if result.flaky:
+        counts = result.outcome_counts
+        return (
+            f"flaky: of {len(result.attempts)} attempts, {counts['pass']} passed and "
+            f"{counts['fail']} failed"
+        )
     if result.result is TestResult.PASS:
         return "the script passed (exit status 0)"
     if result.result is TestResult.FAIL:
@@ -67,6 +75,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         headline(found, result),
         _field("verdict", result.status.value),
         _field("classification", result.result.value),
+        *_repeat_fields(result),
         _field("exit code", f"{result.exit_code} ({describe_exit(result.exit_code)})"),
         _field("duration", f"{result.duration:.2f}s"),
         _field("confidence", f"{result.confidence:.2f}"),
@@ -78,6 +87,21 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
     lines += _tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
     lines += _tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
     return "\n".join(lines)
+
+
+def attempts_text(counts: Mapping[str, int]) -> str:
+    """``2 pass, 1 fail``: how many attempts had each outcome that occurred."""
+    return ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
+
+
+def _repeat_fields(result: TestExecutionResult) -> List[str]:
+    """For a script run several times: its attempts, and which one the details below are."""
+    if len(result.attempts) <= 1:
+        return []
+    return [
+        _field("attempts", f"{len(result.attempts)}: {attempts_text(result.outcome_counts)}"),
+        _field("shown", f"the exit code and output of the last {result.result.value} attempt"),
+    ]
 
 
 def worktree_line(found: FoundHypothesis) -> str:

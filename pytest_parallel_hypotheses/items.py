@@ -16,6 +16,7 @@ import pytest
 
 from .classification import TestResult
 from .discovery import FoundHypothesis
+from .durations import recorded_durations
 from .executor import HypothesisRun
 from .explain import failure_text, headline
 from .models import TestExecutionResult
@@ -23,6 +24,8 @@ from .verdicts import judge
 
 #: The ``user_properties`` each item records (JUnit XML shows them as testcase properties).
 PROPERTY_NAMES = ("verdict", "result", "confidence")
+#: The properties added when the script ran more than once: how its attempts went.
+REPEAT_PROPERTY_NAMES = ("attempts", "passes", "fails", "flaky")
 
 
 class HypothesesRoot(pytest.Collector):
@@ -94,7 +97,8 @@ class HypothesisItem(pytest.Item):
         found = self.found
         if found.problem is not None or found.hypothesis is None:
             return None
-        return HypothesisRun(found.hypothesis, found.worktree, found.timeout)
+        expected = recorded_durations(self.config).get(self.nodeid)
+        return HypothesisRun(found.hypothesis, found.worktree, found.timeout, expected)
 
     def setup(self) -> None:
         """Judge the result; a script that could not run (ERROR) is reported as an error."""
@@ -110,10 +114,11 @@ class HypothesisItem(pytest.Item):
             pytest.fail(failure_text(self.found, self.result), pytrace=False)
 
     def runtest(self) -> None:
-        """PASS passes, SKIP skips, FAIL and TIMEOUT fail with the script's story."""
+        """PASS passes, SKIP skips, FAIL, TIMEOUT and flaky attempts fail with the script's
+        story."""
         result = self.result
         assert result is not None  # setup judged it or failed
-        if result.result is TestResult.PASS:
+        if result.result is TestResult.PASS and not result.flaky:
             return
         if result.result is TestResult.SKIP:
             pytest.skip(headline(self.found, result))
@@ -126,6 +131,10 @@ class HypothesisItem(pytest.Item):
         assert result.status is not None  # set when the result is built
         values = (result.status.value, result.result.value, f"{result.confidence:.2f}")
         self.user_properties.extend(zip(PROPERTY_NAMES, values))
+        if len(result.attempts) > 1:
+            counts = result.outcome_counts
+            repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
+            self.user_properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))
 
 
 def worktree_label(rootpath: Path, worktree: Path) -> str:

@@ -16,13 +16,14 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 import pytest
 
 from . import __version__
-from .records import HypothesisRecords
+from .records import HypothesisRecords, Record
 from .settings import HypothesesSettings
+from .sharding import ShardSelection
 from .summary import next_action, verdict_counts
 
 #: Raised when a field changes meaning or disappears; new fields do not change it.
@@ -33,11 +34,16 @@ class JsonReport:
     """The plugin part that writes the JSON report at the end of the session."""
 
     def __init__(
-        self, path: Path, settings: HypothesesSettings, records: HypothesisRecords
+        self,
+        path: Path,
+        settings: HypothesesSettings,
+        records: HypothesisRecords,
+        shard: Optional[ShardSelection] = None,
     ) -> None:
         self._path = path
         self._settings = settings
         self._records = records
+        self._shard = shard
         self._started = datetime.now(timezone.utc)
         self._clock = time.monotonic()
         self._written = False
@@ -55,14 +61,7 @@ class JsonReport:
             terminalreporter.write_line(f"hypotheses report: {self._path}")
 
     def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
-        records = self._records.records
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "run": self._run_metadata(session, exitstatus),
-            "counts": verdict_counts(records),
-            "next_action": next_action(records),
-            "hypotheses": records,
-        }
+        return report_document(self._run_metadata(session, exitstatus), self._records.records)
 
     def _run_metadata(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
         settings = self._settings
@@ -82,13 +81,28 @@ class JsonReport:
                 "max_concurrent_tests": engine.max_concurrent_tests,
                 "kill_grace": engine.kill_grace,
                 "max_output_bytes": engine.max_output_bytes,
+                "repeats": engine.repeats,
+                "stop_on": engine.stop_on,
             },
+            "shard": None if self._shard is None else self._shard.description,
             "host": socket.gethostname(),
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "pytest": pytest.__version__,
             "plugin": __version__,
         }
+
+
+def report_document(run: Dict[str, Any], records: Sequence[Record]) -> Dict[str, Any]:
+    """A whole report from the run's metadata and the records: one place for its layout,
+    shared with the reports that ``merge`` makes of several."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": run,
+        "counts": verdict_counts(records),
+        "next_action": next_action(records),
+        "hypotheses": list(records),
+    }
 
 
 def write_atomically(path: Path, text: str) -> None:

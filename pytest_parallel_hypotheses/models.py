@@ -7,10 +7,21 @@ ports by changing one import line.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from .classification import HypothesisStatus, TestResult, confidence_for, verdict_for
+from .classification import (
+    HypothesisStatus,
+    TestResult,
+    confidence_for,
+    is_flaky,
+    majority_outcome,
+    repeated_confidence,
+    repeated_verdict,
+    verdict_for,
+)
+from .halting import StopOn
 
 
 @dataclass
@@ -63,11 +74,12 @@ class Hypothesis:
 
 @dataclass
 class TestExecutionResult:
-    """The outcome of running one hypothesis script.
+    """The outcome of running one hypothesis script, once or several times.
 
     ``status`` (the verdict) is derived from ``result`` unless given, and ``metrics["confidence"]``
     is filled from the single-run scoring table unless given, so results built by hand by legacy
-    code behave like the executor's own.
+    code behave like the executor's own. A result of several ``attempts`` (see
+    :meth:`from_attempts`) takes both from the agreement of its attempts instead.
     """
 
     __test__ = False  # a data type, not a pytest test class
@@ -86,16 +98,56 @@ class TestExecutionResult:
     stderr_bytes: int = 0
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    #: Every run of the script, in the order they ran (empty if the script never started).
+    attempts: List[TestExecutionResult] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status is None:
-            self.status = verdict_for(self.result)
-        self.metrics.setdefault("confidence", confidence_for(self.result, self.duration))
+            repeated = len(self.attempts) > 1
+            self.status = repeated_verdict(self.outcomes) if repeated else verdict_for(self.result)
+        self.metrics.setdefault("confidence", self.scored_confidence())
+
+    @classmethod
+    def from_attempts(cls, attempts: Sequence[TestExecutionResult]) -> TestExecutionResult:
+        """Combine the runs of one hypothesis: the majority outcome, the median duration of its
+        runs, the exit status and output of the last of them, and the resource use of all."""
+        outcome, _count = majority_outcome([attempt.result for attempt in attempts])
+        agreeing = [attempt for attempt in attempts if attempt.result is outcome]
+        return dataclasses.replace(
+            agreeing[-1],
+            duration=statistics.median(attempt.duration for attempt in agreeing),
+            status=None,
+            metrics=combined_usage([attempt.metrics for attempt in attempts]),
+            attempts=list(attempts),
+        )
 
     @property
     def confidence(self) -> float:
         """The confidence in this result's verdict, from 0 to 1."""
         return float(self.metrics["confidence"])
+
+    @property
+    def outcomes(self) -> List[TestResult]:
+        """The outcome of each attempt."""
+        return [attempt.result for attempt in self.attempts]
+
+    @property
+    def flaky(self) -> bool:
+        """True when the attempts both passed and failed (the verdict is then inconclusive)."""
+        return is_flaky(self.outcomes)
+
+    @property
+    def outcome_counts(self) -> Dict[str, int]:
+        """How many attempts had each outcome, every outcome named."""
+        outcomes = self.outcomes
+        return {outcome.value: outcomes.count(outcome) for outcome in TestResult}
+
+    def scored_confidence(self) -> float:
+        """The score of the scoring rules: from the agreement of the attempts when there are
+        several, else the single-run table."""
+        if len(self.attempts) > 1:
+            return repeated_confidence([(a.result, a.duration) for a in self.attempts])
+        return confidence_for(self.result, self.duration)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dictionary: the legacy keys first, then the newer ones."""
@@ -115,7 +167,44 @@ class TestExecutionResult:
             "stderr_bytes": self.stderr_bytes,
             "stdout_truncated": self.stdout_truncated,
             "stderr_truncated": self.stderr_truncated,
+            "attempts": [attempt.attempt_dict() for attempt in self.attempts],
+            "flaky": self.flaky,
+            "outcome_counts": self.outcome_counts,
         }
+
+    def attempt_dict(self) -> Dict[str, Any]:
+        """This result as one attempt of several: what it did, without its output."""
+        return {
+            "result": self.result.value,
+            "exit_code": self.exit_code,
+            "duration": self.duration,
+            "error_message": self.error_message,
+            "metrics": dict(self.metrics),
+        }
+
+
+#: Resource metrics of a run, and how the values of several attempts combine.
+USAGE_COMBINERS: Mapping[str, Callable[[Iterable[Any]], Any]] = {
+    "peak_rss_bytes": max,
+    "cpu_seconds": lambda values: round(sum(values), 3),
+    "processes": sum,
+}
+
+
+def combined_usage(metrics: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The resource use of several attempts: the highest peak, the total CPU time and the
+    total number of processes (a metric missing from any attempt is left out)."""
+    return {
+        name: combine(m[name] for m in metrics)
+        for name, combine in USAGE_COMBINERS.items()
+        if metrics and all(name in m for m in metrics)
+    }
+
+
+#: The most runs of one hypothesis that one run may ask for.
+MAX_REPEATS = 100
+#: The verdict names ``stop_on`` accepts.
+STOP_ON_VALUES = tuple(condition.value for condition in StopOn)
 
 
 @dataclass
@@ -157,6 +246,9 @@ class FalsificationConfig:
     # New: how a run stops what overstays and how much output it keeps
     kill_grace: float = 2.0
     max_output_bytes: int = 1024 * 1024
+    # New: run each hypothesis several times; stop the run once a verdict is reached
+    repeats: int = 1
+    stop_on: Optional[str] = None
 
     def __post_init__(self) -> None:
         _require(
@@ -170,6 +262,14 @@ class FalsificationConfig:
         _require(
             isinstance(self.max_output_bytes, int) and self.max_output_bytes >= 2,
             f"max_output_bytes must be a whole number >= 2, got {self.max_output_bytes!r}",
+        )
+        _require(
+            isinstance(self.repeats, int) and 1 <= self.repeats <= MAX_REPEATS,
+            f"repeats must be a whole number from 1 to {MAX_REPEATS}, got {self.repeats!r}",
+        )
+        _require(
+            self.stop_on is None or self.stop_on in STOP_ON_VALUES,
+            f"stop_on must be None or one of {', '.join(STOP_ON_VALUES)}, got {self.stop_on!r}",
         )
 
     @classmethod

@@ -12,9 +12,10 @@ import asyncio
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Mapping, Optional, Set, Tuple, TypeVar
+from typing import Any, Awaitable, Dict, Mapping, Optional, Set, Tuple, TypeVar
 
 from .capture import BoundedCapture
+from .metrics import ResourceSampler, TreeUsage
 from .tree import ProcessTree
 
 T = TypeVar("T")
@@ -27,7 +28,8 @@ _REAP_SECONDS = 1.0
 
 @dataclass
 class ProcessOutcome:
-    """What a script did: its exit status (negative: killed by that signal) and its output."""
+    """What a script did: its exit status (negative: killed by that signal), its output and,
+    when sampled, the resources its tree used."""
 
     exit_code: Optional[int]
     timed_out: bool
@@ -35,6 +37,7 @@ class ProcessOutcome:
     stdout: BoundedCapture
     stderr: BoundedCapture
     spawn_error: Optional[OSError] = field(default=None)
+    usage: Dict[str, Any] = field(default_factory=dict)
 
 
 class _ScriptProtocol(asyncio.SubprocessProtocol):
@@ -69,12 +72,14 @@ async def run_script(
     timeout: float,
     grace: float,
     max_output_bytes: int,
+    sampler: Optional[ResourceSampler] = None,
 ) -> ProcessOutcome:
     """Run ``script`` in its own session and return once it and everything it started are gone.
 
     ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
     On every exit path (deadline, error, cancellation) the tree is stopped and the transport
-    closed before this returns or raises.
+    closed before this returns or raises. With a ``sampler``, the tree's resource use is
+    sampled until the script exits or its deadline fires, whatever it left behind included.
     """
     loop = asyncio.get_running_loop()
     protocol = _ScriptProtocol(loop, max_output_bytes)
@@ -98,11 +103,14 @@ async def run_script(
         )
     tree.pgid = transport.get_pid()
     tree.register()
+    usage: Optional[TreeUsage] = None
     finished = False
     try:
         if cancelled:
             raise asyncio.CancelledError
+        usage = None if sampler is None else sampler.watch(tree.pgid)
         timed_out = not await _wait(protocol.exited, timeout)
+        metrics = {} if sampler is None or usage is None else sampler.finish(usage)
         if timed_out:
             await tree.stop(grace)
             await _wait(protocol.exited, grace + _REAP_SECONDS)
@@ -112,13 +120,22 @@ async def run_script(
             await _wait(protocol.drained, grace)
         finished = True
         return ProcessOutcome(
-            transport.get_returncode(), timed_out, end - start, protocol.stdout, protocol.stderr
+            transport.get_returncode(),
+            timed_out,
+            end - start,
+            protocol.stdout,
+            protocol.stderr,
+            usage=metrics,
         )
     finally:
-        if not finished:
-            await _stop_after_interruption(tree, protocol, grace)
-        tree.unregister()
-        transport.close()
+        try:
+            if sampler is not None and usage is not None:
+                sampler.forget(usage)
+            if not finished:
+                await _stop_after_interruption(tree, protocol, grace)
+            tree.unregister()
+        finally:
+            transport.close()  # also after a second cancellation, which kills at once
 
 
 async def _stop_after_interruption(

@@ -38,16 +38,19 @@ def record_for(item: HypothesisItem) -> Record:
         "timeout": found.timeout,
         "hypothesis": None if found.hypothesis is None else found.hypothesis.to_dict(),
     }
-    for name, value in _result_fields(item.result).items():
+    for name, value in result_fields(item.result).items():
         record.setdefault(name, value)  # the id and worktree are the item's even if not run
     return record
 
 
-def _result_fields(result: Optional[TestExecutionResult]) -> Record:
+def result_fields(result: Optional[TestExecutionResult]) -> Record:
+    """Every field of ``result`` and its confidence; all None and pending when not run."""
     if result is not None:
         return {**result.to_dict(), "confidence": result.confidence}
     fields: Record = {field.name: None for field in dataclasses.fields(TestExecutionResult)}
-    fields.update(status=HypothesisStatus.PENDING.value, confidence=None)
+    fields.update(
+        status=HypothesisStatus.PENDING.value, confidence=None, flaky=None, outcome_counts=None
+    )
     return fields
 
 

@@ -14,12 +14,15 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import pytest
 
-from .models import FalsificationConfig
+from .models import MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
+from .sharding import Shard
 
 DIR_OPTION = "--hypotheses"
 DIR_INI = "hypotheses_dir"
 REPORT_OPTION = "--hypotheses-report"
 REPORT_INI = "hypotheses_report"
+SHARD_OPTION = "--hypotheses-shard"
+SHARD_INI = "hypotheses_shard"
 
 #: Open files one running script may hold (pipes, their transports, a process handle), with
 #: room to spare; ``auto`` workers keep the whole run under the open-files limit.
@@ -47,6 +50,8 @@ class HypothesesSettings:
     report_path: Optional[Path]
     #: The engine's settings: timeout, concurrency, kill grace and output cap.
     falsification: FalsificationConfig
+    #: The part of the hypotheses this job runs, for a CI matrix; None for all of them.
+    shard: Optional[Shard] = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,47 @@ _ENGINE_OPTIONS = (
 )
 
 
+# Repeats and halting: how often each script runs, and when the run may stop early.
+
+
+def _repeats(text: str) -> Optional[int]:
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if 1 <= value <= MAX_REPEATS else None
+
+
+def _stop_on(text: str) -> Optional[str]:
+    value = text.strip().lower()
+    return value if value in STOP_ON_VALUES else None
+
+
+_RUN_CONTROL_OPTIONS = (
+    _EngineOption(
+        option="--hypotheses-repeat",
+        ini="hypotheses_repeat",
+        field="repeats",
+        metavar="N",
+        parse=_repeats,
+        expected=f"a whole number from 1 to {MAX_REPEATS}",
+        help="run each hypothesis script N times, one after the other in its worktree; the "
+        "confidence grows with agreeing runs, and passes mixed with failures make the "
+        "verdict inconclusive (flaky) (default 1)",
+    ),
+    _EngineOption(
+        option="--hypotheses-stop-on",
+        ini="hypotheses_stop_on",
+        field="stop_on",
+        metavar="VERDICT",
+        parse=_stop_on,
+        expected=f"one of {', '.join(STOP_ON_VALUES)}",
+        help="as soon as one hypothesis is supported, falsified, or either ('first'), stop "
+        "the scripts still running and start no more; they are reported as skipped",
+    ),
+)
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Declare every option of the plugin and its ini twin."""
     group = parser.getgroup("hypotheses", "testing debugging hypotheses in git worktrees")
@@ -159,7 +205,7 @@ def add_options(parser: pytest.Parser) -> None:
         f"the ini option {DIR_INI}, else the git repository of the current directory",
     )
     parser.addini(DIR_INI, f"folder searched by {DIR_OPTION} when given without a value")
-    for engine_option in _ENGINE_OPTIONS:
+    for engine_option in (*_ENGINE_OPTIONS, *_RUN_CONTROL_OPTIONS):
         group.addoption(
             engine_option.option,
             dest=engine_option.ini,
@@ -176,6 +222,21 @@ def add_options(parser: pytest.Parser) -> None:
         help="write a JSON report of every hypothesis to PATH (also when interrupted)",
     )
     parser.addini(REPORT_INI, f"default of {REPORT_OPTION}")
+    _add_shard_option(group, parser)
+
+
+def _add_shard_option(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
+    group.addoption(
+        SHARD_OPTION,
+        dest=SHARD_INI,
+        metavar="K/N",
+        default=None,
+        help="run only part K of N (K from 1 to N) of the hypotheses, for the N jobs of a CI "
+        "matrix: every job computes the same split, balanced by each hypothesis's "
+        "estimated_test_time; merge their reports with `python -m pytest_parallel_hypotheses "
+        "merge`",
+    )
+    parser.addini(SHARD_INI, f"default of {SHARD_OPTION}")
 
 
 def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
@@ -188,7 +249,21 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
         directory_source=source,
         report_path=_report_path(config),
         falsification=FalsificationConfig(**_engine_fields(config)),
+        shard=_shard(config),
     )
+
+
+def _shard(config: pytest.Config) -> Optional[Shard]:
+    text, source = _raw_value(config, SHARD_INI, SHARD_OPTION)
+    if text is None:
+        return None
+    shard = Shard.parse(text)
+    if shard is None:
+        raise pytest.UsageError(
+            f"{source} is not valid: expected K/N, two whole numbers with 1 <= K <= N, such as "
+            f"1/3 (got {text!r})"
+        )
+    return shard
 
 
 def auto_workers() -> int:
@@ -200,7 +275,7 @@ def auto_workers() -> int:
 
 def _engine_fields(config: pytest.Config) -> Dict[str, Any]:
     fields: Dict[str, Any] = {}
-    for engine_option in _ENGINE_OPTIONS:
+    for engine_option in (*_ENGINE_OPTIONS, *_RUN_CONTROL_OPTIONS):
         text, source = _raw_value(config, engine_option.ini, engine_option.option)
         if text is None:
             text = engine_option.default

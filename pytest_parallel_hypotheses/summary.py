@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
 from .classification import HypothesisStatus
 from .discovery import SCRIPT_PATTERN
-from .explain import verdict_colour
+from .explain import MIB, attempts_text, verdict_colour
 from .items import worktree_label
 from .records import HypothesisRecords, Record
 
@@ -23,7 +23,12 @@ COUNTED = (
     HypothesisStatus.PENDING,
 )
 _COUNT_NAMES = {HypothesisStatus.PENDING: "not run"}
+#: A line of the summary and its terminal markup (a colour or bold).
+Line = Tuple[str, Dict[str, bool]]
+
 _COLUMNS = ("id", "worktree (branch)", "verdict", "result", "exit", "duration", "confidence")
+#: Columns shown under ``-v``, before the confidence: what each script's tree used.
+_RESOURCE_COLUMNS = ("peak RSS", "CPU", "procs")
 
 
 def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
@@ -82,13 +87,29 @@ class TerminalSummary:
         if not records or config.option.collectonly:
             return
         terminalreporter.write_sep("=", "hypotheses")
-        rows = [list(_COLUMNS)] + [_row(record, config.rootpath) for record in records]
-        widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
-        for row, record in zip(rows, [None, *records]):
-            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-            terminalreporter.write_line(line, **_markup(record))
-        terminalreporter.write_line(f"verdicts: {counts_line(records)}", bold=True)
-        terminalreporter.write_line(f"next: {next_action(records)}", bold=True)
+        verbose = config.option.verbose > 0
+        for line, markup in summary_lines(records, config.rootpath, verbose=verbose):
+            terminalreporter.write_line(line, **markup)
+
+
+def summary_lines(
+    records: Sequence[Record], rootpath: Path, *, verbose: bool = False
+) -> List[Line]:
+    """The summary's lines, each with its markup: one row per hypothesis under a heading,
+    then the verdict counts and the next action (also printed by the ``merge`` command).
+    ``verbose`` adds the resource columns."""
+    rows = [_with_resources(list(_COLUMNS), list(_RESOURCE_COLUMNS), verbose)] + [
+        _with_resources(_row(record, rootpath), _resource_cells(record), verbose)
+        for record in records
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        ("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), _markup(record))
+        for row, record in zip(rows, [None, *records])
+    ]
+    lines.append((f"verdicts: {counts_line(records)}", {"bold": True}))
+    lines.append((f"next: {next_action(records)}", {"bold": True}))
+    return lines
 
 
 def _row(record: Record, rootpath: Path) -> List[str]:
@@ -99,11 +120,39 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         record["hypothesis_id"],
         f"{worktree} ({branch})",
         record["status"].upper() if ran else "NOT RUN",
-        record["result"] if ran else "-",
+        _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
         f"{record['confidence']:.2f}" if ran else "-",
     ]
+
+
+def _result_cell(record: Record) -> str:
+    """The outcome; for a script run several times also how many attempts agreed, or all
+    the counts when they were flaky."""
+    attempts = record.get("attempts") or []
+    if len(attempts) <= 1:
+        return str(record["result"])
+    counts = record.get("outcome_counts") or {}
+    if record.get("flaky"):
+        return f"flaky ({attempts_text(counts)})"
+    return f"{record['result']} {counts.get(record['result'], 0)}/{len(attempts)}"
+
+
+def _resource_cells(record: Record) -> List[str]:
+    metrics = record.get("metrics") or {}
+    if "peak_rss_bytes" not in metrics:
+        return ["-"] * len(_RESOURCE_COLUMNS)
+    return [
+        f"{metrics['peak_rss_bytes'] / MIB:.1f} MiB",
+        f"{metrics['cpu_seconds']:.2f}s",
+        str(metrics["processes"]),
+    ]
+
+
+def _with_resources(row: List[str], resources: List[str], verbose: bool) -> List[str]:
+    """The row with the resource cells before its last (the confidence) under ``-v``."""
+    return [*row[:-1], *resources, row[-1]] if verbose else row
 
 
 def _markup(record: Optional[Record]) -> Dict[str, bool]:

@@ -23,22 +23,32 @@ _POLL_SECONDS = 0.02
 _KILL_ROUNDS = 5
 _KILL_SETTLE_SECONDS = 1.0
 
+#: How the names of the runs' marker variables begin.
+MARKER_PREFIX = "PPH_RUN_"
+
 _live_groups: Set[int] = set()
 _live_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Marker:
-    """An environment variable that tags every process of a run (``value`` None: any value)."""
+    """An environment variable that tags every process of a run (``value`` None: any value).
+
+    With ``prefix``, ``name`` is the start of the variable's name: one such marker finds the
+    processes of many runs, such as every run of every pytest-xdist worker of one session.
+    """
 
     name: str
     value: Optional[str] = None
+    prefix: bool = False
 
     def found_in(self, proc: psutil.Process) -> bool:
         try:
             environ = proc.environ()
         except (psutil.Error, OSError):
             return False
+        if self.prefix:
+            return any(name.startswith(self.name) for name in environ)
         if self.value is None:
             return self.name in environ
         return environ.get(self.name) == self.value

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .classification import TestResult, confidence_for
+from .classification import TestResult
 from .models import TestExecutionResult
 from .scripts import CANNOT_EXECUTE_EXIT
 
@@ -24,16 +24,17 @@ if TYPE_CHECKING:
 
 
 def judge(item: HypothesisItem, raw: TestExecutionResult) -> TestExecutionResult:
-    """The final result of ``raw``: classified, scored and announced through the hooks."""
+    """The final result of ``raw``: classified, scored and announced through the hooks.
+
+    Each attempt of a repeated script is classified on its own, then the attempts are
+    combined again, so a hook's answer counts in the agreement of the attempts.
+    """
     hook = item.config.hook
-    outcome = hook.pytest_hypotheses_classify(result=raw, item=item)
-    if not isinstance(outcome, TestResult):
-        raise TypeError(
-            f"pytest_hypotheses_classify returned {outcome!r} for {item.nodeid}; "
-            "expected a TestResult"
-        )
-    metrics = {name: value for name, value in raw.metrics.items() if name != "confidence"}
-    judged = dataclasses.replace(raw, result=outcome, status=None, metrics=metrics)
+    if raw.attempts:
+        attempts = [_classified(item, attempt) for attempt in raw.attempts]
+        judged = TestExecutionResult.from_attempts(attempts)
+    else:
+        judged = _classified(item, raw)
     confidence = hook.pytest_hypotheses_confidence(result=judged, item=item)
     if not _is_probability(confidence):
         raise TypeError(
@@ -43,6 +44,19 @@ def judge(item: HypothesisItem, raw: TestExecutionResult) -> TestExecutionResult
     judged.metrics["confidence"] = float(confidence)
     hook.pytest_hypotheses_finished(result=judged, item=item)
     return judged
+
+
+def _classified(item: HypothesisItem, result: TestExecutionResult) -> TestExecutionResult:
+    """``result`` with the outcome that the classify hook gives it, and the verdict and
+    confidence that follow from that outcome."""
+    outcome = item.config.hook.pytest_hypotheses_classify(result=result, item=item)
+    if not isinstance(outcome, TestResult):
+        raise TypeError(
+            f"pytest_hypotheses_classify returned {outcome!r} for {item.nodeid}; "
+            "expected a TestResult"
+        )
+    metrics = {name: value for name, value in result.metrics.items() if name != "confidence"}
+    return dataclasses.replace(result, result=outcome, status=None, metrics=metrics)
 
 
 def problem_result(found: FoundHypothesis) -> TestExecutionResult:
@@ -65,8 +79,8 @@ def pytest_hypotheses_classify(result: TestExecutionResult) -> TestResult:
 
 @pytest.hookimpl(trylast=True)
 def pytest_hypotheses_confidence(result: TestExecutionResult) -> float:
-    """Default: the legacy single-run confidence."""
-    return confidence_for(result.result, result.duration)
+    """Default: the legacy single-run confidence, or the agreement of repeated attempts."""
+    return result.scored_confidence()
 
 
 def _is_probability(value: object) -> bool:

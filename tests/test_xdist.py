@@ -1,0 +1,240 @@
+"""``pytest -n`` with ``--hypotheses``: each script once, one summary and one report from the
+controller, one limit for the whole run, and nothing left behind by a crashed worker.
+
+Each test runs pytest with pytest-xdist in a subprocess, as users do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+import psutil
+import pytest
+
+WriteScript = Callable[..., Path]
+LiveProcesses = Callable[[str], List[psutil.Process]]
+
+#: Generous bound for anything that should take seconds: catches hangs, not slowness.
+HANG_SECONDS = 120
+#: Plugins these runs do not need, and a cache they must not share with the test suite.
+QUIET = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider")
+
+
+def run_xdist(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> pytest.RunResult:
+    """pytest with two xdist workers, in a subprocess, node ids relative to ``tmp_path``."""
+    return pytester.runpytest_subprocess(
+        "-n", "2", f"--rootdir={tmp_path}", *QUIET, *args, timeout=HANG_SECONDS
+    )
+
+
+def logging_script(log: Path, exit_status: int) -> str:
+    """A script body that appends its id to ``log`` (one line per run), then exits."""
+    return f'echo "$HYPOTHESIS_ID" >> {log}\nexit {exit_status}'
+
+
+@pytest.fixture
+def six_hypotheses(git_repo: Path, write_script: WriteScript, tmp_path: Path) -> Path:
+    """Six hypotheses in the repository: h0, h2, h4 falsified, h1, h3, h5 supported; each
+    appends its id to ``tmp_path/ran.log`` when it runs."""
+    for index in range(6):
+        write_script(git_repo, f"h{index}", logging_script(tmp_path / "ran.log", index % 2))
+    return git_repo
+
+
+def test_each_hypothesis_runs_once_however_many_workers_collect_it(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}")
+
+    result.assert_outcomes(passed=3, failed=3)
+    assert sorted((tmp_path / "ran.log").read_text().split()) == [f"h{i}" for i in range(6)]
+
+
+def test_the_controller_shows_every_hypothesis_in_one_summary(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*= hypotheses =*",
+            "id *worktree (branch) *verdict *result *exit *duration *confidence",
+            *(f"h{i} *repo (main) *{'SUPPORTED' if i % 2 else 'FALSIFIED'} *" for i in range(6)),
+            "verdicts: 3 falsified, 3 supported, 0 inconclusive",
+            "next: 3 hypotheses are supported (h1, h3, h5): *",
+        ]
+    )
+
+
+def test_the_controller_writes_one_complete_report(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.json"
+
+    run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}", f"--hypotheses-report={path}")
+
+    report = json.loads(path.read_text())
+    assert [(r["hypothesis_id"], r["status"]) for r in report["hypotheses"]] == [
+        (f"h{i}", "supported" if i % 2 else "falsified") for i in range(6)
+    ]
+    assert report["counts"] == {"falsified": 3, "supported": 3, "inconclusive": 0, "pending": 0}
+    assert report["run"]["exit_status"] == pytest.ExitCode.TESTS_FAILED
+
+
+def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "h0", "exit 1")
+    for index in range(1, 8):
+        write_script(git_repo, f"h{index}", "sleep 0.5")
+    path = tmp_path / "report.json"
+
+    run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", f"--hypotheses-report={path}", "-x")
+
+    records = json.loads(path.read_text())["hypotheses"]
+    assert [record["hypothesis_id"] for record in records] == [f"h{i}" for i in range(8)]
+    assert {record["branch"] for record in records} == {"main"}
+    not_run = [record for record in records if record["result"] is None]
+    assert not_run
+    assert {record["status"] for record in not_run} == {"pending"}
+
+
+def intervals(log: Path) -> List[Tuple[float, float]]:
+    """(start, end) of each script, from the lines ``<id> start|end <seconds>`` in ``log``."""
+    times: Dict[str, Dict[str, float]] = {}
+    for line in log.read_text().splitlines():
+        hypothesis_id, event, seconds = line.split()
+        times.setdefault(hypothesis_id, {})[event] = float(seconds)
+    return sorted((time["start"], time["end"]) for time in times.values())
+
+
+def test_the_concurrency_limit_holds_across_workers(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    log = tmp_path / "times.log"
+    stamp = 'echo "$HYPOTHESIS_ID {event} $(date +%s.%N)" >> ' + str(log)
+    for index in range(3):
+        body = f"{stamp.format(event='start')}\nsleep 0.5\n{stamp.format(event='end')}"
+        write_script(git_repo, f"h{index}", body)
+
+    result = pytester.runpytest_subprocess(
+        "-n",
+        "3",
+        f"--rootdir={tmp_path}",
+        *QUIET,
+        f"--hypotheses={git_repo}",
+        "--hypotheses-workers=1",
+        timeout=HANG_SECONDS,
+    )
+
+    result.assert_outcomes(passed=3)
+    spans = intervals(log)
+    assert len(spans) == 3
+    for (_start, end), (next_start, _end) in zip(spans, spans[1:]):
+        assert next_start >= end, f"two scripts ran at once: {spans}"
+
+
+def test_a_folder_that_cannot_be_searched_is_a_usage_error_under_xdist(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={tmp_path / 'absent'}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --hypotheses=*absent: *absent does not exist"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_shard_under_xdist_runs_and_reports_only_its_hypotheses(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.json"
+
+    run_xdist(
+        pytester,
+        tmp_path,
+        f"--hypotheses={six_hypotheses}",
+        "--hypotheses-shard=1/3",
+        f"--hypotheses-report={path}",
+    )
+
+    report = json.loads(path.read_text())
+    ran = (tmp_path / "ran.log").read_text().split()
+    assert sorted(record["hypothesis_id"] for record in report["hypotheses"]) == sorted(ran)
+    assert len(ran) == 2
+    assert (report["run"]["shard"]["index"], report["run"]["shard"]["size"]) == (1, 2)
+
+
+@pytest.fixture
+def crashed_run(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+) -> Tuple[str, Dict[str, Any]]:
+    """A run whose worker is killed with SIGKILL while it runs ``stuck``, a script that
+    started a child in a session of its own; its output and its JSON report."""
+    pid_file = tmp_path / "worker.pid"
+    write_script(
+        git_repo,
+        "stuck",
+        f"echo $PPID > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}\n"
+        f"setsid sleep {sleep_token} &\nsleep {sleep_token}",
+    )
+    write_script(git_repo, "quick", "exit 0")
+    report = tmp_path / "report.json"
+    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={git_repo}"]
+    run = pytester.popen(
+        [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        worker = wait_for_pid(pid_file)
+        assert psutil.Process(worker).ppid() == run.pid  # a worker, not the controller
+        os.kill(worker, signal.SIGKILL)
+        output, _ = run.communicate(timeout=HANG_SECONDS)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return output.decode(errors="replace"), json.loads(report.read_text())
+
+
+def wait_for_pid(path: Path) -> int:
+    deadline = time.monotonic() + HANG_SECONDS
+    while not path.exists():
+        assert time.monotonic() < deadline, "the script never started"
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def test_a_killed_worker_leaves_no_script_alive(
+    crashed_run: Tuple[str, Dict[str, Any]], live_processes: LiveProcesses, sleep_token: str
+) -> None:
+    assert live_processes(sleep_token) == []
+
+
+def test_the_hypothesis_of_a_killed_worker_is_reported_as_an_error(
+    crashed_run: Tuple[str, Dict[str, Any]],
+) -> None:
+    output, report = crashed_run
+
+    pytest.LineMatcher(output.splitlines()).fnmatch_lines(
+        [
+            "quick *repo (main) *FALSIFIED *pass *0 *",
+            "stuck *repo (main) *INCONCLUSIVE *error *",
+            "*1 passed, 1 error*",
+        ]
+    )
+    stuck = {record["hypothesis_id"]: record for record in report["hypotheses"]}["stuck"]
+    assert (stuck["result"], stuck["status"]) == ("error", "inconclusive")
+    assert "crashed while running" in stuck["error_message"]
