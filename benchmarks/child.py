@@ -28,11 +28,19 @@ PROJECT_ROOT = Path(__file__).absolute().parent.parent
 
 @dataclass(frozen=True)
 class ChildReport:
-    """Wall time of the whole child process and its runner's peak memory growth."""
+    """Wall and CPU time of the whole child process (its scripts' CPU included) and its
+    runner's peak memory growth."""
 
     wall: float
+    cpu: float
     rss_growth: int
     outcomes: List[Outcome]
+
+
+def children_cpu() -> float:
+    """CPU time of every child process this process has waited for, and of their children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_in_child(runner: str, batch: Batch, spec_path: Path) -> ChildReport:
@@ -45,6 +53,7 @@ def run_in_child(runner: str, batch: Batch, spec_path: Path) -> ChildReport:
         "grace": batch.grace,
     }
     spec_path.write_text(json.dumps(spec))
+    cpu_start = children_cpu()
     start = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.child", str(spec_path)],
@@ -54,10 +63,12 @@ def run_in_child(runner: str, batch: Batch, spec_path: Path) -> ChildReport:
         check=False,
     )
     wall = time.perf_counter() - start
+    cpu = children_cpu() - cpu_start
     if completed.returncode != 0:
         raise RuntimeError(f"benchmark child for {runner} failed:\n{completed.stderr}")
     report = json.loads(completed.stdout)
-    return ChildReport(wall, report["rss_peak"] - report["rss_before"], report["outcomes"])
+    growth = report["rss_peak"] - report["rss_before"]
+    return ChildReport(wall, cpu, growth, report["outcomes"])
 
 
 def main(spec_path: str) -> None:

@@ -127,16 +127,18 @@ class BackgroundStream(Generic[T]):
     The stream is an async context manager that yields an async iterator (such as
     :class:`~pytest_parallel_hypotheses.executor.ResultStream`), so its clean-up runs on the
     loop. Use this as a context manager: leaving it (normally, on an error or on Ctrl-C)
-    cancels the producer and waits until that clean-up is done.
+    cancels the producer and waits until that clean-up is done. Iterating without the ``with``
+    block starts it too, and leaving the loop (also by ``break``) then does the same.
     """
 
     def __init__(self, make_stream: Callable[[], AsyncContextManager[AsyncIterable[T]]]) -> None:
         self._make_stream = make_stream
         self._items: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._worker: LoopThread[None] = LoopThread(self._produce)
+        self._started = False
 
     def __enter__(self) -> BackgroundStream[T]:
-        self._worker.start()
+        self._start()
         return self
 
     def __exit__(
@@ -148,21 +150,32 @@ class BackgroundStream(Generic[T]):
         self.close()
 
     def __iter__(self) -> Iterator[T]:
-        while True:
-            try:
-                item = self._items.get(timeout=_WAIT_SLICE_SECONDS)
-            except queue.Empty:
-                continue
-            if item is _DONE:
-                self._worker.join()
-                self._worker.result()
-                return
-            yield item  # type: ignore[misc]
+        self._start()
+        try:
+            while True:
+                try:
+                    item = self._items.get(timeout=_WAIT_SLICE_SECONDS)
+                except queue.Empty:
+                    continue
+                if item is _DONE:
+                    self._worker.join()
+                    self._worker.result()
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            self.close()
 
     def close(self) -> None:
-        """Stop the producer and wait for its clean-up."""
+        """Stop the producer and wait for its clean-up (again: nothing more happens)."""
+        if not self._started:
+            return
         self._worker.cancel()
         self._worker.join()
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._worker.start()
 
     async def _produce(self) -> None:
         try:

@@ -211,7 +211,9 @@ class ResultStream:
 
     At most ``max_concurrent_tests`` workers take the runnable hypotheses in start order
     (longest expected first, see :mod:`~pytest_parallel_hypotheses.scheduling`); a worker runs
-    all the attempts of one hypothesis, one after the other in its worktree.
+    all the attempts of one hypothesis, one after the other in its worktree. Once a result
+    meets the stop condition, the running scripts are stopped, no other starts, and each
+    hypothesis without a result gets a skipped one saying why.
     """
 
     def __init__(

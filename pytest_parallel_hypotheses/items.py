@@ -1,7 +1,8 @@
 """The collection nodes: one root collector, and one item per hypothesis script.
 
 An item does not run its script: the run loop runs every script at once and hands each item
-its result as it arrives. The item then maps that result onto pytest's outcomes, so reports,
+its result as it arrives (under pytest-xdist, a worker runs each item's script just before
+the item's setup). The item then maps that result onto pytest's outcomes, so reports,
 ``-x``, JUnit XML and other plugins see an ordinary test.
 """
 

@@ -81,8 +81,6 @@ class JsonReport:
                 "max_concurrent_tests": engine.max_concurrent_tests,
                 "kill_grace": engine.kill_grace,
                 "max_output_bytes": engine.max_output_bytes,
-                "repeats": engine.repeats,
-                "stop_on": engine.stop_on,
             },
             "shard": None if self._shard is None else self._shard.description,
             "host": socket.gethostname(),

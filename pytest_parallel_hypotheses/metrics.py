@@ -1,7 +1,7 @@
 """What a script's process tree used while it ran: peak memory, CPU time, processes.
 
-One sampler serves a whole run: every tick it reads the process table once and then looks at
-the trees of the scripts still running, so the cost does not grow with the number of scripts.
+One sampler serves a whole run: every tick it reads the process table once, however many
+scripts run, and then looks at the processes of each running script's tree.
 A tree is the script, its descendants, and every process seen in it before (an escapee that
 was re-parented stays tracked). Limits, by construction of sampling: a process that starts and
 ends between two ticks is not seen, unless it was waited for by a member of the tree, whose
@@ -121,12 +121,14 @@ class ResourceSampler:
 
 
 def children_map() -> DefaultDict[int, List[psutil.Process]]:
-    """Every process by its parent's pid, from one pass over the process table."""
+    """Every process by its parent's pid, from one pass over the process table (as much of it
+    as could be read: a sample must never break a run)."""
     found: DefaultDict[int, List[psutil.Process]] = defaultdict(list)
-    for proc in psutil.process_iter(["ppid"]):
-        ppid = proc.info.get("ppid")
-        if ppid is not None:
-            found[ppid].append(proc)
+    with contextlib.suppress(psutil.Error, OSError):
+        for proc in psutil.process_iter(["ppid"]):
+            ppid = proc.info.get("ppid")
+            if ppid is not None:
+                found[ppid].append(proc)
     return found
 
 

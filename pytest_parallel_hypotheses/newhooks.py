@@ -32,7 +32,9 @@ def pytest_hypotheses_classify(
     crash signal fail, 124 or our deadline timeout, 125 skip, anything else error). The
     verdict follows from the returned value: pass falsifies, fail supports, the others are
     inconclusive. ``result.exit_code``, ``result.stdout`` and ``result.stderr`` are there to
-    decide on, e.g. to treat a known flaky exit status as inconclusive.
+    decide on, e.g. to treat a known flaky exit status as inconclusive. When the script ran
+    several times (``--hypotheses-repeat``), this is called for each attempt, with that
+    attempt's exit status and output, and the attempts are combined afterwards.
     """
 
 
@@ -44,7 +46,8 @@ def pytest_hypotheses_confidence(
 
     Called after classification, so ``result.result`` and ``result.status`` are final. The
     default returns the legacy single-run values: timeout 0.3, error 0.2, skip 0.0, pass or
-    fail 0.6 when faster than 5 s, else 0.85. Return None to pass.
+    fail 0.6 when faster than 5 s, else 0.85; for a script run several times, the score of the
+    agreement of its ``result.attempts`` (see the concepts page). Return None to pass.
     """
 
 

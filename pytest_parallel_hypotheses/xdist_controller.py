@@ -139,6 +139,7 @@ class XdistController:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Optional[object]) -> None:
+        """A worker ended: stop its scripts if it died; learn what it collected and left."""
         if error is not None:
             self._stop(worker_marker_prefix(self._run_prefix, str(node.gateway.id)))
         told = getattr(node, "workeroutput", {}).get(WIRE_KEY)

@@ -72,7 +72,7 @@ def test_quick_run_gives_every_target_a_verdict(quick_run: QuickRun) -> None:
 def test_quick_run_records_one_positive_figure_per_runner_and_measure(quick_run: QuickRun) -> None:
     for workload in quick_run.report["workloads"]:
         for metric, figures in workload["metrics"].items():
-            if figures["unit"] not in ("s", "MiB") or metric.startswith("overhead"):
+            if figures["unit"] not in ("s", "MiB") or "overhead" in metric:
                 continue  # counts may be 0, and differences of two times may be negative
             for runner, series in figures["runners"].items():
                 assert len(series["values"]) == 1, (workload["key"], metric, runner)

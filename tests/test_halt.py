@@ -20,6 +20,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.background import BackgroundStream
 
 #: The deadline is far beyond HANG: only the stop under test may end these scripts in time.
 QUICK = FalsificationConfig(test_timeout=120, kill_grace=0.3)
@@ -210,6 +211,21 @@ async def test_breaking_out_of_the_stream_without_a_with_block_stops_every_scrip
     cleaning = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     while any(not task.done() for task in cleaning) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    assert live_processes(sleep_token) == []
+
+
+def test_breaking_out_of_a_background_stream_without_a_with_block_stops_every_script(
+    worktree: Path, write_script: WriteScript, sleep_token: str, live_processes: LiveProcesses
+) -> None:
+    write_script(worktree, "quick", "exit 0")
+    write_script(worktree, "slow", long_runner(sleep_token))
+    executor = AsyncTestExecutor(QUICK)
+    runs = runs_of(["quick", "slow"], worktree)
+
+    for result in BackgroundStream(lambda: executor.as_completed(runs)):
+        assert result.hypothesis_id == "quick"
+        break
+
     assert live_processes(sleep_token) == []
 
 

@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import psutil
 import pytest
 
+from pytest_parallel_hypotheses.tree import Marker
+
 WriteScript = Callable[..., Path]
 LiveProcesses = Callable[[str], List[psutil.Process]]
 
@@ -57,10 +59,14 @@ def test_each_hypothesis_runs_once_however_many_workers_collect_it(
     assert sorted((tmp_path / "ran.log").read_text().split()) == [f"h{i}" for i in range(6)]
 
 
-def test_the_controller_shows_every_hypothesis_in_one_summary(
+def test_the_controller_reports_every_hypothesis_in_one_summary_and_one_report(
     pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
 ) -> None:
-    result = run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}")
+    path = tmp_path / "report.json"
+
+    result = run_xdist(
+        pytester, tmp_path, f"--hypotheses={six_hypotheses}", f"--hypotheses-report={path}"
+    )
 
     result.stdout.fnmatch_lines(
         [
@@ -71,15 +77,6 @@ def test_the_controller_shows_every_hypothesis_in_one_summary(
             "next: 3 hypotheses are supported (h1, h3, h5): *",
         ]
     )
-
-
-def test_the_controller_writes_one_complete_report(
-    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
-) -> None:
-    path = tmp_path / "report.json"
-
-    run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}", f"--hypotheses-report={path}")
-
     report = json.loads(path.read_text())
     assert [(r["hypothesis_id"], r["status"]) for r in report["hypotheses"]] == [
         (f"h{i}", "supported" if i % 2 else "falsified") for i in range(6)
@@ -93,7 +90,7 @@ def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(
 ) -> None:
     write_script(git_repo, "h0", "exit 1")
     for index in range(1, 8):
-        write_script(git_repo, f"h{index}", "sleep 0.5")
+        write_script(git_repo, f"h{index}", "sleep 0.3")
     path = tmp_path / "report.json"
 
     run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", f"--hypotheses-report={path}", "-x")
@@ -121,18 +118,10 @@ def test_the_concurrency_limit_holds_across_workers(
     log = tmp_path / "times.log"
     stamp = 'echo "$HYPOTHESIS_ID {event} $(date +%s.%N)" >> ' + str(log)
     for index in range(3):
-        body = f"{stamp.format(event='start')}\nsleep 0.5\n{stamp.format(event='end')}"
+        body = f"{stamp.format(event='start')}\nsleep 0.4\n{stamp.format(event='end')}"
         write_script(git_repo, f"h{index}", body)
 
-    result = pytester.runpytest_subprocess(
-        "-n",
-        "3",
-        f"--rootdir={tmp_path}",
-        *QUIET,
-        f"--hypotheses={git_repo}",
-        "--hypotheses-workers=1",
-        timeout=HANG_SECONDS,
-    )
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", "--hypotheses-workers=1")
 
     result.assert_outcomes(passed=3)
     spans = intervals(log)
@@ -238,3 +227,17 @@ def test_the_hypothesis_of_a_killed_worker_is_reported_as_an_error(
     stuck = {record["hypothesis_id"]: record for record in report["hypotheses"]}["stuck"]
     assert (stuck["result"], stuck["status"]) == ("error", "inconclusive")
     assert "crashed while running" in stuck["error_message"]
+
+
+def test_a_prefix_marker_finds_the_processes_of_every_run_it_starts(sleep_token: str) -> None:
+    env = {**os.environ, "PPH_RUN_0123abcd_gw1_feed": "0"}
+    child = subprocess.Popen(["sleep", sleep_token], env=env)
+    try:
+        process = psutil.Process(child.pid)  # Popen returns once sleep has replaced the fork
+
+        assert Marker("PPH_RUN_0123abcd_", prefix=True).found_in(process)
+        assert Marker("PPH_RUN_0123abcd_gw1_", prefix=True).found_in(process)
+        assert not Marker("PPH_RUN_0123abcd_gw2_", prefix=True).found_in(process)
+    finally:
+        child.kill()
+        child.wait()
