@@ -43,21 +43,24 @@ class Batch:
     concurrency: int
     timeout: float = 60.0
     grace: float = 2.0
+    #: Expected duration of each job, for a runner that can plan its start order with them.
+    expected: Optional[Sequence[float]] = None
 
 
 Runner = Callable[[Batch], List[Outcome]]
 
 
 def run_executor(batch: Batch) -> List[Outcome]:
-    """The executor under test, configured from the batch."""
+    """The executor under test, configured from the batch (expected durations included)."""
     config = FalsificationConfig(
         test_timeout=batch.timeout,
         max_concurrent_tests=batch.concurrency,
         kill_grace=batch.grace,
     )
+    expected: Sequence[Optional[float]] = batch.expected or [None] * len(batch.jobs)
     runs = [
-        HypothesisRun(Hypothesis(job.hypothesis_id, "benchmark"), job.worktree)
-        for job in batch.jobs
+        HypothesisRun(Hypothesis(job.hypothesis_id, "benchmark"), job.worktree, None, duration)
+        for job, duration in zip(batch.jobs, expected)
     ]
     results = TestExecutor(config).execute_parallel(runs)
     return [None if r.result is TestResult.TIMEOUT else r.exit_code for r in results]

@@ -145,13 +145,15 @@ def bounded(scale: Scale, root: Path) -> Workload:
 def skewed(scale: Scale, root: Path) -> Workload:
     """(d) Uneven durations on fewer workers than scripts: makespan against the optimum.
 
-    The executor starts scripts in input order today; the same batch pre-sorted longest first
-    shows what duration-aware scheduling will gain.
+    Without expected durations the executor starts scripts in input order; told the durations
+    (as the plugin does from an earlier run's), it starts the longest first. The same batch
+    pre-sorted longest first by hand shows what that order achieves by itself.
     """
     durations = [round(d * scale.skew_factor, 3) for d in SKEWED_DURATIONS]
     workers = scale.skew_workers
     jobs = folder_jobs(root, [f"sleep {d:g}" for d in durations])
     in_order = Batch(jobs, workers)
+    told = Batch(jobs, workers, expected=durations)
     sorted_first = Batch([jobs[i] for i in longest_first(durations)], workers)
     return Workload(
         key="d",
@@ -159,7 +161,8 @@ def skewed(scale: Scale, root: Path) -> Workload:
         f"on {workers} workers",
         trials=[
             _timed("executor", RUNNERS["executor"], in_order, 0, "makespan"),
-            _timed("executor, longest first", RUNNERS["executor"], sorted_first, 0, "makespan"),
+            _timed("executor, durations known", RUNNERS["executor"], told, 0, "makespan"),
+            _timed("executor, sorted input", RUNNERS["executor"], sorted_first, 0, "makespan"),
             _timed("threadpool", RUNNERS["threadpool"], in_order, 0, "makespan"),
         ],
         metrics={"makespan": "s"},
@@ -169,7 +172,7 @@ def skewed(scale: Scale, root: Path) -> Workload:
         },
         targets=[
             Target("executor", "makespan", 1.10, "optimum"),
-            Target("executor, longest first", "makespan", 1.10, "optimum"),
+            Target("executor, durations known", "makespan", 1.10, "optimum"),
         ],
     )
 
