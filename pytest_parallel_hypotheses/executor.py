@@ -103,6 +103,10 @@ class AsyncTestExecutor:
     def __init__(
         self, config: Optional[FalsificationConfig] = None, *, marker_prefix: str = MARKER_PREFIX
     ) -> None:
+        if not marker_prefix.startswith(MARKER_PREFIX):
+            raise ValueError(
+                f"marker_prefix must start with {MARKER_PREFIX!r}, got {marker_prefix!r}"
+            )
         self.config = config or FalsificationConfig()
         #: The start of each run's marker variable: a caller that gives its own can find every
         #: process of its runs, even after the process that ran them died (pytest-xdist).
@@ -345,7 +349,14 @@ class ResultStream:
             if index not in self._answered:
                 started = self._started_at.get(index)
                 duration = 0.0 if started is None else loop.time() - started
-                self._answer(index, _stopped_result(run, reason, started is not None, duration))
+                stopped = stopped_result(
+                    run.hypothesis.id,
+                    _worktree_text(run),
+                    reason,
+                    started=started is not None,
+                    duration=duration,
+                )
+                self._answer(index, stopped)
 
     async def _work(self, base_env: Mapping[str, str]) -> None:
         """Take the next hypothesis in start order until none is left."""
@@ -442,6 +453,7 @@ def _outcome_result(
         stdout_truncated=outcome.stdout.truncated,
         stderr_truncated=outcome.stderr.truncated,
         metrics=dict(outcome.usage),
+        timed_out_after=timeout if outcome.timed_out else None,
     )
 
 
@@ -454,21 +466,22 @@ def _error_result(
         result=TestResult.ERROR,
         duration=duration,
         exit_code=problem.exit_code,
-        worktree_path="" if run.worktree is None else str(run.worktree),
+        worktree_path=_worktree_text(run),
         error_message=str(problem),
     )
 
 
-def _stopped_result(
-    run: HypothesisRun, reason: str, started: bool, duration: float
+def stopped_result(
+    hypothesis_id: str, worktree_path: str, reason: str, *, started: bool, duration: float = 0.0
 ) -> TestExecutionResult:
-    """The skipped result of a hypothesis that a stop condition stopped or never started."""
+    """The skipped result of a hypothesis that a stop condition stopped (``started``) or
+    never started; ``reason`` says which hypothesis reached which verdict."""
     return TestExecutionResult(
-        hypothesis_id=run.hypothesis.id,
+        hypothesis_id=hypothesis_id,
         result=TestResult.SKIP,
         duration=duration,
         exit_code=STOPPED_EXIT_CODE,
-        worktree_path="" if run.worktree is None else str(run.worktree),
+        worktree_path=worktree_path,
         error_message=f"{'stopped' if started else 'not started'} because {reason}",
     )
 
@@ -515,7 +528,12 @@ async def _sweep(marker: Marker, grace: float) -> None:
 
 
 def _key(run: HypothesisRun) -> Tuple[str, str]:
-    return ("" if run.worktree is None else str(run.worktree), run.hypothesis.id)
+    return (_worktree_text(run), run.hypothesis.id)
+
+
+def _worktree_text(run: HypothesisRun) -> str:
+    """The worktree as results name it (empty when there is none)."""
+    return "" if run.worktree is None else str(run.worktree)
 
 
 def _as_path(worktree: Optional[PathLike]) -> Optional[Path]:

@@ -47,18 +47,25 @@ class JsonReport:
         self._started = datetime.now(timezone.utc)
         self._clock = time.monotonic()
         self._written = False
+        self._failure = ""
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the report, unless nothing was meant to run (``--co``, a usage error)."""
         if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
-        write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
-        self._written = True
+        try:
+            write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
+        except OSError as error:  # the disk filled up or the folder vanished since start-up
+            self._failure = f"hypotheses report NOT written to {self._path}: {error.strerror}"
+        else:
+            self._written = True
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self._written:
             terminalreporter.write_line(f"hypotheses report: {self._path}")
+        elif self._failure:
+            terminalreporter.write_line(self._failure, red=True, bold=True)
 
     def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
         return report_document(self._run_metadata(session, exitstatus), self._records.records)
@@ -81,6 +88,8 @@ class JsonReport:
                 "max_concurrent_tests": engine.max_concurrent_tests,
                 "kill_grace": engine.kill_grace,
                 "max_output_bytes": engine.max_output_bytes,
+                "repeats": engine.repeats,
+                "stop_on": engine.stop_on,
             },
             "shard": None if self._shard is None else self._shard.description,
             "host": socket.gethostname(),

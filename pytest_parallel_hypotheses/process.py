@@ -170,10 +170,6 @@ async def _uninterrupted(start: Awaitable[T]) -> Tuple[T, bool]:
 
 async def _wait(future: asyncio.Future[None], timeout: float) -> bool:
     """Wait for ``future`` up to ``timeout`` seconds without cancelling it; True if it is done."""
-    if future.done():
-        return True
-    try:
-        await asyncio.wait_for(asyncio.shield(future), timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
+    if not future.done():
+        await asyncio.wait({future}, timeout=timeout)
+    return future.done()

@@ -7,6 +7,7 @@ A value on the command line wins over the ini file; an invalid value from either
 from __future__ import annotations
 
 import math
+import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,10 +317,25 @@ def _path_value(config: pytest.Config, name: str, option: str) -> Tuple[Optional
 
 def _report_path(config: pytest.Config) -> Optional[Path]:
     path, source = _path_value(config, REPORT_INI, REPORT_OPTION)
-    if path is not None and path.is_dir():
+    if path is None:
+        return None
+    if path.is_dir():
         raise pytest.UsageError(
             f"{source} is not valid: expected the path of a file, but {path} is a directory"
         )
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise pytest.UsageError(
+            f"{source} is not valid: the report cannot be written there, "
+            f"because {folder} is not a folder this user may write to"
+        )
+    return path
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists: where the report's folders would start."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
     return path
 
 

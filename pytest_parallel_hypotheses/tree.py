@@ -10,12 +10,14 @@ zombies forever and must not make a run wait.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import signal
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 import psutil
 
@@ -44,7 +46,7 @@ class Marker:
 
     def found_in(self, proc: psutil.Process) -> bool:
         try:
-            environ = proc.environ()
+            environ = _markers_of(proc)
         except (psutil.Error, OSError):
             return False
         if self.prefix:
@@ -52,6 +54,30 @@ class Marker:
         if self.value is None:
             return self.name in environ
         return environ.get(self.name) == self.value
+
+
+#: The marker variables of each process seen, by its identity (pid, creation time). A process
+#: inherits its environment when it is created, so one read serves every later scan: a storm of
+#: stopping trees would otherwise read every process's environment once per tree.
+_markers_seen: OrderedDict[Tuple[int, float], Dict[str, str]] = OrderedDict()
+_MARKERS_KEPT = 16384
+
+
+def _markers_of(proc: psutil.Process) -> Dict[str, str]:
+    """The variables of ``proc``'s environment whose names start with :data:`MARKER_PREFIX`."""
+    key = (proc.pid, proc.create_time())
+    known = _markers_seen.get(key)
+    if known is not None:
+        return known
+    try:
+        environ = proc.environ()
+    except (psutil.ZombieProcess, psutil.AccessDenied):
+        environ = {}  # a zombie stays dead and a forbidden process stays forbidden
+    markers = {k: v for k, v in environ.items() if k.startswith(MARKER_PREFIX)}
+    _markers_seen[key] = markers
+    if len(_markers_seen) > _MARKERS_KEPT:
+        _markers_seen.popitem(last=False)
+    return markers
 
 
 class ProcessTree:
@@ -146,6 +172,11 @@ def kill_all_live_groups() -> None:
         groups = list(_live_groups)
     for pgid in groups:
         _signal_group(pgid, signal.SIGKILL)
+
+
+# The last resort: if the interpreter exits while a run's worker thread is still stopping its
+# scripts (a Ctrl-C landing at the worst moment), nothing else would kill them.
+atexit.register(kill_all_live_groups)
 
 
 def _signal_group(pgid: int, sig: int) -> bool:

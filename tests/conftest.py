@@ -114,14 +114,14 @@ def live_processes() -> Callable[[str], List[psutil.Process]]:
 
 
 @pytest.fixture
-def sleep_token() -> Iterator[str]:
+def sleep_token(tmp_path: Path) -> Iterator[str]:
     """A sleep duration unique to this test: ``sleep <token>`` children can be found afterwards.
 
-    Whatever still runs with the token when the test ends is killed, so one failing test cannot
-    leak processes into the next.
+    Whatever still runs with the token, or runs a script from this test's folder, when the test
+    ends is killed, so one failing test cannot leak processes into the next.
     """
     token = f"{86400 + random.randrange(10**6)}.{random.randrange(10**6):06d}"
     yield token
-    for proc in live_processes_with(token):
+    for proc in live_processes_with(token) + live_processes_with(str(tmp_path)):
         with contextlib.suppress(psutil.Error):
             proc.kill()

@@ -327,6 +327,7 @@ def test_a_second_ctrl_c_skips_the_grace_period(
             child.kill()
     assert (out, child.returncode) == ("interrupted\n", 0), err
     assert live_processes(sleep_token) == []
+    assert live_processes(str(worktree)) == []  # the looping scripts themselves
 
 
 MIXED = {

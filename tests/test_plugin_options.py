@@ -61,6 +61,22 @@ def test_a_report_path_that_is_a_folder_is_a_usage_error(
     result.stderr.fnmatch_lines(["*--hypotheses-report=* is a directory*"])
 
 
+def test_a_report_path_under_a_file_is_a_usage_error_before_anything_runs(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    write_script(git_repo, "cache", f"touch {ran}")
+    (tmp_path / "a-file").write_text("")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", f"--hypotheses-report={tmp_path / 'a-file' / 'r.json'}"
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--hypotheses-report=* cannot be written there*a-file*"])
+    assert not ran.exists()
+
+
 def test_options_without_hypotheses_leave_a_normal_run_alone(
     run_pytest: RunPytest, pytester: pytest.Pytester
 ) -> None:
@@ -131,6 +147,8 @@ def test_settings_reach_the_engine(
         "--hypotheses-workers=3",
         "--hypotheses-grace=0.25",
         "--hypotheses-max-output=2K",
+        "--hypotheses-repeat=2",
+        "--hypotheses-stop-on=falsified",
     )
 
     assert json.loads(report.read_text())["run"]["settings"] == {
@@ -138,6 +156,8 @@ def test_settings_reach_the_engine(
         "max_concurrent_tests": 3,
         "kill_grace": 0.25,
         "max_output_bytes": 2048,
+        "repeats": 2,
+        "stop_on": "falsified",
     }
 
 
@@ -171,3 +191,27 @@ def test_the_options_do_not_clash_with_the_hypothesis_library(pytester: pytest.P
     result = pytester.runpytest("-p", "no:asyncio", "--help")
 
     result.stdout.fnmatch_lines(["*--hypotheses-timeout=SECONDS*", "*--hypothesis-seed=*"])
+
+
+def test_the_header_shows_repeats_and_the_stop_condition_when_set(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-repeat=3", "--hypotheses-stop-on=first", "--co"
+    )
+
+    result.stdout.fnmatch_lines(["hypotheses: * bytes per stream, repeat 3, stop on first)"])
+
+
+def test_the_header_leaves_out_repeats_and_the_stop_condition_by_default(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--co")
+
+    result.stdout.fnmatch_lines(["hypotheses: * bytes per stream)"])
+    result.stdout.no_fnmatch_line("*repeat*")
+    result.stdout.no_fnmatch_line("*stop on*")
