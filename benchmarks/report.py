@@ -59,11 +59,6 @@ def as_json(results: Sequence[Figures], unavailable: Dict[str, str]) -> Dict[str
     }
 
 
-def verdicts(results: Sequence[Figures]) -> List[bool]:
-    """One boolean per target of every workload: was it met?"""
-    return [_met(figures, target) for figures in results for target in figures.workload.targets]
-
-
 def _title(figures: Figures) -> str:
     workload = figures.workload
     references = ", ".join(f"{name} {value:.3g} s" for name, value in workload.references.items())
@@ -108,13 +103,7 @@ def _target_cells(figures: Figures, target: Target, unit: str) -> List[str]:
     else:
         goal = f"{prefix}<= {target.limit:.2f}x {target.versus}"
         shown = _ratio(figure)
-    met = figure is not None and figure <= target.limit + 1e-12
-    return [goal, f"{'PASS' if met else 'MISS'} ({shown})"]
-
-
-def _met(figures: Figures, target: Target) -> bool:
-    figure = figures.judge(target)
-    return figure is not None and figure <= target.limit + 1e-12
+    return [goal, f"{figures.verdict(target)} ({shown})"]
 
 
 def _summary(values: Sequence[float]) -> List[float]:
@@ -174,8 +163,9 @@ def _workload_json(figures: Figures) -> Dict[str, Any]:
                 "limit": t.limit,
                 "versus": t.versus,
                 "statistic": t.statistic,
+                "floor": t.floor,
                 "figure": figures.judge(t),
-                "met": _met(figures, t),
+                "verdict": figures.verdict(t),
             }
             for t in workload.targets
         ],

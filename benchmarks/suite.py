@@ -38,7 +38,8 @@ class Target:
     runner or a reference value of the workload) or, when ``versus`` is None, as is.
 
     ``statistic`` says which repeat counts: the median, or the worst for a guarantee that
-    must hold every time.
+    must hold every time. ``floor`` is a value the true figure cannot go below (a cost is not
+    negative): a repeat below it shows that noise swamped the measurement.
     """
 
     runner: str
@@ -46,6 +47,7 @@ class Target:
     limit: float
     versus: Optional[str] = None
     statistic: str = "median"
+    floor: Optional[float] = None
 
 
 @dataclass
@@ -106,6 +108,14 @@ class Figures:
             return self.ratio(target.runner, target.metric, target.versus, target.statistic)
         values = self.series(target.runner, target.metric)
         return _summarise(values, target.statistic) if values else None
+
+    def verdict(self, target: Target) -> str:
+        """PASS or MISS; NOISY when a repeat fell below the target's floor."""
+        figure = self.judge(target)
+        values = self.series(target.runner, target.metric)
+        if target.floor is not None and any(value < target.floor for value in values):
+            return "NOISY"
+        return "PASS" if figure is not None and figure <= target.limit + 1e-12 else "MISS"
 
 
 def _summarise(values: Sequence[float], statistic: str) -> float:
