@@ -1,19 +1,19 @@
 """One script's whole life in one function: spawn, capture, deadline, stop its tree, reap.
 
-Built on asyncio's subprocess transport with a protocol of our own rather than on
-``Process.communicate()``: the protocol tells the moment the script exits even while a
-background child still holds its pipes (``communicate`` and ``wait`` would block until the
-deadline), and it feeds output straight into bounded buffers without extra tasks.
+A protocol of our own rather than ``Process.communicate()``: it tells the moment the script
+exits even while a background child still holds its pipes (``communicate`` and ``wait`` would
+block until the deadline), and it feeds output straight into bounded buffers without extra
+tasks. How the script is started and watched is :mod:`.spawn`'s business.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Dict, Mapping, Optional, Set, Tuple, TypeVar
 
+from . import spawn
 from .capture import BoundedCapture
 from .metrics import ResourceSampler, TreeUsage
 from .tree import ProcessTree
@@ -85,17 +85,8 @@ async def run_script(
     protocol = _ScriptProtocol(loop, max_output_bytes)
     start = loop.time()
     try:
-        (transport, _), cancelled = await _uninterrupted(
-            loop.subprocess_exec(
-                lambda: protocol,
-                str(script),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=str(cwd),
-                env=dict(env),
-                start_new_session=True,
-            )
+        transport, cancelled = await _uninterrupted(
+            spawn.start(protocol, [str(script)], cwd=str(cwd), env=env)
         )
     except OSError as error:
         return ProcessOutcome(
