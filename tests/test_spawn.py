@@ -1,0 +1,64 @@
+"""Both ways of starting scripts (pidfds with a spawn pool, and asyncio's own transport where
+pidfds are missing) give the same results and leave nothing behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, List
+
+import psutil
+import pytest
+
+from pytest_parallel_hypotheses import (
+    FalsificationConfig,
+    Hypothesis,
+    TestExecutor,
+    TestResult,
+    spawn,
+)
+
+QUICK = FalsificationConfig(test_timeout=1.0, kill_grace=0.2, max_concurrent_tests=4)
+
+
+@pytest.fixture(params=["pidfd", "asyncio"])
+def start_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once through each start path (the pidfd one only where the kernel has it)."""
+    if request.param == "pidfd" and not spawn._pidfds_work():
+        pytest.skip("this kernel has no pidfds")
+    if request.param == "asyncio":
+        monkeypatch.setattr(spawn, "_pidfds_work", lambda: False)
+    return str(request.param)
+
+
+def test_both_start_paths_classify_and_capture_alike(
+    start_path: str,
+    tmp_path: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: Callable[[str], List[psutil.Process]],
+) -> None:
+    bodies = {
+        "pass": "echo out; echo err >&2",
+        "fail": "exit 3",
+        "hang": f"echo before; sleep {sleep_token}",
+        "holder": f"sleep {sleep_token} & exit 0",
+        "stdin": "read line || exit 7",
+    }
+    for hypothesis_id, body in bodies.items():
+        write_script(tmp_path, hypothesis_id, body)
+    hypotheses = [Hypothesis(hypothesis_id, "") for hypothesis_id in bodies]
+
+    results = TestExecutor(QUICK).execute_parallel(hypotheses, {h.id: tmp_path for h in hypotheses})
+
+    by_id = {r.hypothesis_id: r for r in results}
+    assert (by_id["pass"].result, by_id["pass"].stdout, by_id["pass"].stderr) == (
+        TestResult.PASS,
+        "out\n",
+        "err\n",
+    )
+    assert (by_id["fail"].result, by_id["fail"].exit_code) == (TestResult.FAIL, 3)
+    assert (by_id["hang"].result, by_id["hang"].stdout) == (TestResult.TIMEOUT, "before\n")
+    assert by_id["holder"].result is TestResult.PASS
+    assert by_id["holder"].duration < QUICK.test_timeout  # finished at exit, not at the deadline
+    assert by_id["stdin"].exit_code == 7  # stdin is /dev/null: read gets end-of-file at once
+    assert live_processes(sleep_token) == []
