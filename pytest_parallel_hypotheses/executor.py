@@ -34,6 +34,7 @@ from typing import (
 from .background import run_sync
 from .classification import (
     TIMEOUT_EXIT_CODE,
+    HypothesisStatus,
     TestResult,
     classify_exit,
     describe_exit,
@@ -475,10 +476,12 @@ def stopped_result(
     hypothesis_id: str, worktree_path: str, reason: str, *, started: bool, duration: float = 0.0
 ) -> TestExecutionResult:
     """The skipped result of a hypothesis that a stop condition stopped (``started``) or
-    never started; ``reason`` says which hypothesis reached which verdict."""
+    never started; ``reason`` says which hypothesis reached which verdict. Its status stays
+    pending: no verdict was reached, so it must not count as an inconclusive one."""
     return TestExecutionResult(
         hypothesis_id=hypothesis_id,
         result=TestResult.SKIP,
+        status=HypothesisStatus.PENDING,
         duration=duration,
         exit_code=STOPPED_EXIT_CODE,
         worktree_path=worktree_path,

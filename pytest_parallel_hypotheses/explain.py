@@ -13,6 +13,7 @@ from .classification import (
     HypothesisStatus,
     TestResult,
     describe_exit,
+    signal_meaning,
 )
 from .discovery import FoundHypothesis
 from .models import TestExecutionResult
@@ -31,8 +32,8 @@ _COLOURS = {HypothesisStatus.FALSIFIED: "green", HypothesisStatus.SUPPORTED: "re
 
 
 def verdict_word(status: HypothesisStatus) -> str:
-    """FALSIFIED, SUPPORTED, INCONCLUSIVE (or PENDING / TESTING)."""
-    return status.value.upper()
+    """FALSIFIED, SUPPORTED, INCONCLUSIVE, or NOT RUN for a hypothesis without a verdict."""
+    return "NOT RUN" if status is HypothesisStatus.PENDING else status.value.upper()
 
 
 def verdict_colour(status: HypothesisStatus) -> str:
@@ -43,6 +44,8 @@ def verdict_colour(status: HypothesisStatus) -> str:
 def headline(found: FoundHypothesis, result: TestExecutionResult) -> str:
     """One line: the hypothesis, its verdict and what the script did."""
     assert result.status is not None  # set when the result is built
+    if result.status is HypothesisStatus.PENDING:
+        return f"hypothesis {found.hypothesis_id} has no verdict: {what_happened(result)}"
     return (
         f"hypothesis {found.hypothesis_id} is {verdict_word(result.status)}: "
         f"{what_happened(result)}"
@@ -76,7 +79,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         _field("verdict", result.status.value),
         _field("classification", result.result.value),
         *_repeat_fields(result),
-        _field("exit code", f"{result.exit_code} ({describe_exit(result.exit_code)})"),
+        _field("exit code", exit_code_text(result)),
         _field("duration", f"{result.duration:.2f}s"),
         _field("confidence", f"{result.confidence:.2f}"),
         _field("worktree", worktree_line(found)),
@@ -87,6 +90,15 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
     lines += _tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
     lines += _tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
     return "\n".join(lines)
+
+
+def exit_code_text(result: TestExecutionResult) -> str:
+    """The exit code, with what the number alone does not say: that our deadline stopped the
+    script, or the signal that ended it."""
+    if result.timed_out_after is not None:
+        return f"{result.exit_code} (stopped at the {result.timed_out_after:g}s deadline)"
+    meaning = signal_meaning(result.exit_code)
+    return str(result.exit_code) if meaning is None else f"{result.exit_code} ({meaning})"
 
 
 def attempts_text(counts: Mapping[str, int]) -> str:

@@ -115,7 +115,7 @@ def summary_lines(
 def _row(record: Record, rootpath: Path) -> List[str]:
     worktree = worktree_label(rootpath, Path(record["worktree_path"]))
     branch = record["branch"] or "detached"
-    ran = record["result"] is not None
+    ran = record["result"] is not None and record["status"] != HypothesisStatus.PENDING.value
     return [
         record["hypothesis_id"],
         f"{worktree} ({branch})",

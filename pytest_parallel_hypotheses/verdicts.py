@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .classification import TestResult
+from .classification import HypothesisStatus, TestResult
 from .models import TestExecutionResult
 from .scripts import CANNOT_EXECUTE_EXIT
 
@@ -30,6 +30,9 @@ def judge(item: HypothesisItem, raw: TestExecutionResult) -> TestExecutionResult
     combined again, so a hook's answer counts in the agreement of the attempts.
     """
     hook = item.config.hook
+    if raw.status is HypothesisStatus.PENDING:  # stopped by a stop condition: nothing to judge
+        hook.pytest_hypotheses_finished(result=raw, item=item)
+        return raw
     if raw.attempts:
         attempts = [_classified(item, attempt) for attempt in raw.attempts]
         judged = TestExecutionResult.from_attempts(attempts)

@@ -86,7 +86,7 @@ def test_a_stopped_hypothesis_says_which_hypothesis_reached_which_verdict(
 
     assert results["slow"].error_message == "stopped because hypothesis quick was SUPPORTED"
     assert results["slow"].status is not None
-    assert results["slow"].status.value == "inconclusive"
+    assert results["slow"].status.value == "pending"  # no verdict: not counted as inconclusive
 
 
 def test_hypotheses_not_started_never_start_and_say_so(
@@ -232,6 +232,24 @@ def test_breaking_out_of_a_background_stream_without_a_with_block_stops_every_sc
 # Under pytest
 
 
+def test_stopped_hypotheses_count_as_not_run_not_as_inconclusive(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, sleep_token: str
+) -> None:
+    write_script(git_repo, "a-quick", "sleep 0.3; exit 1")
+    write_script(git_repo, "b-slow", long_runner(sleep_token))
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-stop-on=supported", "--hypotheses-grace=0.3"
+    )
+
+    result.stdout.fnmatch_lines(
+        [
+            "verdicts: 0 falsified, 1 supported, 0 inconclusive, 1 not run",
+            "next: Exactly one hypothesis is supported*(1 did not run: run them*",
+        ]
+    )
+
+
 def test_stop_on_reports_the_others_as_skipped_with_the_reason(
     run_pytest: RunPytest,
     git_repo: Path,
@@ -252,7 +270,7 @@ def test_stop_on_reports_the_others_as_skipped_with_the_reason(
 
     result.assert_outcomes(failed=1, skipped=2)
     result.stdout.fnmatch_lines(
-        ["*hypothesis b-slow is INCONCLUSIVE: stopped because hypothesis a-quick was SUPPORTED"]
+        ["*hypothesis b-slow has no verdict: stopped because hypothesis a-quick was SUPPORTED"]
     )
     assert live_processes(sleep_token) == []
 
