@@ -182,11 +182,20 @@ def repeated_confidence(attempts: Sequence[Attempt]) -> float:
 
 def describe_exit(exit_code: int) -> str:
     """A short phrase for an exit status, naming the signal where there was one."""
+    meaning = signal_meaning(exit_code)
+    if meaning is None:
+        return f"exit status {exit_code}"
+    return meaning if exit_code < 0 else f"exit status {exit_code} ({meaning})"
+
+
+def signal_meaning(exit_code: int) -> Optional[str]:
+    """The signal an exit status tells of: ``killed by SIGSEGV`` for a negative one,
+    ``SIGABRT in a child`` for 128 + N as a shell reports its child's death; else None."""
     if exit_code < 0:
         return f"killed by {_signal_name(-exit_code)}"
     if exit_code > 128 and exit_code - 128 < signal.NSIG:
-        return f"exit status {exit_code} ({_signal_name(exit_code - 128)} in a child)"
-    return f"exit status {exit_code}"
+        return f"{_signal_name(exit_code - 128)} in a child"
+    return None
 
 
 def _signal_name(signum: int) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -23,6 +25,8 @@ PROG = "pytest-hypotheses"
 #: Exit status of a refused or failed command (argparse uses 2 for a malformed command line).
 FAILURE = 1
 INTERRUPTED = 130
+#: Exit status when the reader of the output went away: a shell's for death by SIGPIPE.
+READER_GONE = 128 + signal.SIGPIPE
 #: Exit status of a refused merge: pytest's for a usage error, apart from its 0, 1 and 5.
 MERGE_REFUSED = 4
 
@@ -34,13 +38,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at the exit
+        return status
+    except BrokenPipeError:
+        _drop_output()
+        return READER_GONE
     except (ScaffoldError, DiscoveryError, GitError, OSError) as error:
         _fail(str(error))
         return FAILURE
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return INTERRUPTED
+
+
+def _drop_output() -> None:
+    """Send what is left of stdout to /dev/null: the reader (``| head``) has all it wanted,
+    and Python would otherwise report the failed flush as it exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _fail(message: str) -> None:

@@ -74,14 +74,21 @@ def worktrees_to_search(settings: HypothesesSettings) -> List[Worktree]:
 
 
 def report_header(settings: HypothesesSettings) -> str:
-    """The header line that shows where hypotheses are searched and the engine's settings."""
+    """The header line that shows where hypotheses are searched and the engine's settings;
+    repeats and the stop condition only when set, as they change how a run goes."""
     where = settings.directory or CURRENT_REPOSITORY
     engine = settings.falsification
-    return (
-        f"hypotheses: {where} (workers {engine.max_concurrent_tests}, timeout "
-        f"{engine.test_timeout:g}s, grace {engine.kill_grace:g}s, "
-        f"max output {engine.max_output_bytes} bytes per stream)"
-    )
+    parts = [
+        f"workers {engine.max_concurrent_tests}",
+        f"timeout {engine.test_timeout:g}s",
+        f"grace {engine.kill_grace:g}s",
+        f"max output {engine.max_output_bytes} bytes per stream",
+    ]
+    if engine.repeats != 1:
+        parts.append(f"repeat {engine.repeats}")
+    if engine.stop_on is not None:
+        parts.append(f"stop on {engine.stop_on}")
+    return f"hypotheses: {where} ({', '.join(parts)})"
 
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:

@@ -5,8 +5,9 @@ Without xdist the plugin collects and runs every hypothesis itself. Under ``-n``
 the controller collects nothing and runs nothing: each worker collects the same items and runs
 the scripts of the items xdist hands it, and their reports travel back to the controller. The
 controller tells each worker, through ``workerinput``, the marker its scripts must carry and
-where the run-wide concurrency slots are; a worker that finishes tells the controller, through
-``workeroutput``, what it collected and never ran.
+the folder its workers share (the run-wide concurrency slots, the stop of
+``--hypotheses-stop-on``); a worker that finishes tells the controller, through
+``workeroutput``, what it collected and never ran, and why it stopped the run if it did.
 """
 
 from __future__ import annotations

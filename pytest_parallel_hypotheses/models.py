@@ -100,6 +100,9 @@ class TestExecutionResult:
     stderr_truncated: bool = False
     #: Every run of the script, in the order they ran (empty if the script never started).
     attempts: List[TestExecutionResult] = field(default_factory=list)
+    #: The deadline, in seconds, at which the runner stopped the script; None when the script
+    #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
+    timed_out_after: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -170,6 +173,7 @@ class TestExecutionResult:
             "attempts": [attempt.attempt_dict() for attempt in self.attempts],
             "flaky": self.flaky,
             "outcome_counts": self.outcome_counts,
+            "timed_out_after": self.timed_out_after,
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

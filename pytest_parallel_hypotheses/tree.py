@@ -73,6 +73,9 @@ def _markers_of(proc: psutil.Process) -> Dict[str, str]:
         environ = proc.environ()
     except (psutil.ZombieProcess, psutil.AccessDenied):
         environ = {}  # a zombie stays dead and a forbidden process stays forbidden
+    else:
+        if not environ:  # in the middle of an exec, its new environment not set up yet
+            return {}
     markers = {k: v for k, v in environ.items() if k.startswith(MARKER_PREFIX)}
     _markers_seen[key] = markers
     if len(_markers_seen) > _MARKERS_KEPT:

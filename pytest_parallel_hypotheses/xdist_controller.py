@@ -23,6 +23,7 @@ from .background import run_sync
 from .classification import TestResult
 from .collection import report_header, worktrees_to_search
 from .distribution import WIRE_KEY, worker_marker_prefix
+from .executor import stopped_result
 from .models import TestExecutionResult
 from .records import HypothesisRecords, Record, result_fields
 from .scripts import CANNOT_EXECUTE_EXIT
@@ -37,7 +38,8 @@ _IDENTITY_KEYS = ("branch", "head", "script", "problem", "timeout", "hypothesis"
 
 class DistributedRecords(HypothesisRecords):
     """The controller's records: those the workers reported, in collection order, completed
-    with the hypotheses that never ran and those whose worker crashed."""
+    with the hypotheses that never ran (with the reason, when a stop condition ended the run)
+    and those whose worker crashed."""
 
     def __init__(self, rootpath: Path) -> None:
         super().__init__()
@@ -46,13 +48,18 @@ class DistributedRecords(HypothesisRecords):
         self._expected: Dict[str, Record] = {}
         #: Why each hypothesis whose worker crashed has no result.
         self._crashed: Dict[str, str] = {}
+        #: Why the run stopped early, when a result met the stop condition.
+        self._stopped: Optional[str] = None
 
     @property
     def records(self) -> List[Record]:
         reported = {record["nodeid"]: record for record in super().records}
         for nodeid, message in self._crashed.items():
             reported.setdefault(nodeid, self._crash_record(nodeid, message))
-        listed = [reported.pop(nodeid, record) for nodeid, record in self._expected.items()]
+        listed = [
+            reported.pop(nodeid) if nodeid in reported else self._never_run(record)
+            for nodeid, record in self._expected.items()
+        ]
         return [*listed, *reported.values()]
 
     @pytest.hookimpl(optionalhook=True)
@@ -65,6 +72,10 @@ class DistributedRecords(HypothesisRecords):
         for record in not_run:
             if record["nodeid"] in self._expected:
                 self._expected[record["nodeid"]] = record
+
+    def stopped(self, reason: str) -> None:
+        """A worker's result met the stop condition: what never ran was not started."""
+        self._stopped = self._stopped or reason
 
     def crashed(self, nodeid: str, message: str) -> None:
         """The worker running ``nodeid`` died: the hypothesis has an error, not a result."""
@@ -81,6 +92,15 @@ class DistributedRecords(HypothesisRecords):
             error_message=message,
         )
         return {**known, **result_fields(result)}
+
+    def _never_run(self, record: Record) -> Record:
+        """Pending; once the run stopped on a verdict, the stopped result that says why."""
+        if self._stopped is None:
+            return record
+        result = stopped_result(
+            record["hypothesis_id"], record["worktree_path"], self._stopped, started=False
+        )
+        return {**record, **result_fields(result)}
 
     def _unknown(self, nodeid: str) -> Record:
         """What the node id alone says, until a worker tells more."""
@@ -110,7 +130,8 @@ class XdistController:
         self._records = records
         self._shard = shard
         self._run_prefix = f"{MARKER_PREFIX}{uuid.uuid4().hex[:12]}_"
-        self._slot_folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-slots-"))
+        #: The run-wide slots and the stop shared by the workers of this machine.
+        self._shared_folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-shared-"))
         self._sigterm = SigtermInterrupts()
 
     def pytest_report_header(self) -> str:
@@ -126,14 +147,15 @@ class XdistController:
 
     def pytest_unconfigure(self) -> None:
         self._sigterm.restore()
-        shutil.rmtree(self._slot_folder, ignore_errors=True)
+        shutil.rmtree(self._shared_folder, ignore_errors=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Brief a worker: its scripts' marker, and the slots of the run-wide limit."""
+        """Brief a worker: its scripts' marker, and the folder of the run-wide limit's slots
+        and of the stop."""
         node.workerinput[WIRE_KEY] = {
             "marker_prefix": self._run_prefix,
-            "slot_folder": str(self._slot_folder),
+            "shared_folder": str(self._shared_folder),
             "host": socket.gethostname(),
         }
 
@@ -146,6 +168,8 @@ class XdistController:
         if told is None:
             return
         self._records.learn(told["not_run"])
+        if told["stopped"] is not None:
+            self._records.stopped(told["stopped"])
         if self._shard is not None and self._shard.description is None:
             self._shard.description = told["shard"]
 

@@ -13,6 +13,7 @@ from pytest_parallel_hypotheses.classification import (
     classify_exit,
     confidence_for,
     describe_exit,
+    signal_meaning,
     verdict_for,
 )
 
@@ -139,6 +140,14 @@ def test_describe_negative_code_names_the_signal() -> None:
 
 def test_describe_128_plus_n_names_the_signal_of_a_child() -> None:
     assert describe_exit(128 + signal.SIGABRT) == "exit status 134 (SIGABRT in a child)"
+
+
+def test_a_plain_exit_status_tells_of_no_signal() -> None:
+    assert signal_meaning(3) is None
+
+
+def test_the_signal_meaning_of_128_plus_n_leaves_out_the_number() -> None:
+    assert signal_meaning(128 + signal.SIGKILL) == "SIGKILL in a child"
 
 
 def test_describe_unknown_signal_gives_its_number() -> None:

@@ -222,6 +222,28 @@ def test_clean_refuses_a_dirty_worktree_with_a_failing_status(
     assert not worktree.exists()
 
 
+def test_list_into_a_reader_that_stops_early_ends_quietly(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "long", "exit 0")
+    config = git_repo / ".falsification" / "config_long.json"
+    config.write_text(json.dumps({"description": "far more than a pipe holds " * 40_000}))
+    command = [sys.executable, "-m", "pytest_parallel_hypotheses", "list"]
+    with subprocess.Popen(
+        command, cwd=git_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as lister:
+        assert lister.stdout is not None
+        assert lister.stderr is not None
+        first = lister.stdout.readline()
+        lister.stdout.close()  # as `| head -1` does
+        errors = lister.stderr.read()
+        status = lister.wait(timeout=120)
+
+    assert first == "1 hypothesis in 1 worktree of this repository:\n"
+    assert errors == ""
+    assert status == cli.READER_GONE
+
+
 def test_clean_with_nothing_to_do(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["clean"]) == 0
     assert "Nothing to clean" in capsys.readouterr().out

@@ -109,6 +109,11 @@ def test_an_inner_timeout_is_inconclusive_with_legacy_confidence(run_script: Run
     assert (result.status, result.confidence) == (HypothesisStatus.INCONCLUSIVE, 0.3)
 
 
+def test_an_inner_timeout_is_not_one_of_our_deadlines(run_script: RunScript) -> None:
+    result = run_script("exit 124")
+    assert (result.result, result.timed_out_after) == (TestResult.TIMEOUT, None)
+
+
 def test_a_broken_script_is_an_error_with_legacy_confidence(run_script: RunScript) -> None:
     result = run_script("exit 127")
     assert (result.status, result.confidence) == (HypothesisStatus.INCONCLUSIVE, 0.2)

@@ -53,6 +53,11 @@ def test_an_overstaying_script_times_out_with_exit_124(
     assert result.error_message == "Test exceeded 0.5s timeout; its process tree was stopped"
 
 
+def test_a_timeout_says_which_deadline_stopped_it(run_script: RunScript, sleep_token: str) -> None:
+    result = run_script(f"sleep {sleep_token}")
+    assert result.timed_out_after == TIMEOUT
+
+
 def test_the_duration_of_a_timeout_is_the_real_elapsed_time(
     run_script: RunScript, sleep_token: str
 ) -> None:

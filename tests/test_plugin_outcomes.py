@@ -49,6 +49,36 @@ def test_our_deadline_is_a_failure(
     result.stdout.fnmatch_lines(["hypothesis slow is INCONCLUSIVE: Test exceeded 0.3s timeout*"])
 
 
+def test_the_exit_code_of_a_timeout_names_our_deadline(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "slow", "sleep 30")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-timeout=0.3")
+
+    result.stdout.fnmatch_lines(["  exit code:      124 (stopped at the 0.3s deadline)"])
+
+
+def test_the_exit_code_of_an_inner_timeout_is_the_number_alone(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "inner", "exit 124")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["  exit code:      124"])
+
+
+def test_the_exit_code_of_a_crash_names_the_signal(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "crash", "kill -SEGV $$")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["  exit code:      -11 (killed by SIGSEGV)"])
+
+
 def test_a_script_that_cannot_start_is_an_error(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -98,7 +128,7 @@ def test_the_failure_text_tells_the_whole_story(
             "hypothesis cache is SUPPORTED: the script failed (exit status 3)",
             "  verdict:        supported",
             "  classification: fail",
-            "  exit code:      3 (exit status 3)",
+            "  exit code:      3",
             "  duration:       *s",
             "  confidence:     0.60",
             f"  worktree:       {worktree} (branch hyp-one, HEAD *)",

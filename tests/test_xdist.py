@@ -103,6 +103,44 @@ def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(
     assert {record["status"] for record in not_run} == {"pending"}
 
 
+def test_stop_on_stops_every_worker_and_reports_the_rest_as_skipped_with_the_reason(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    write_script(git_repo, "a", "sleep 1; exit 1")
+    for index in range(1, 6):
+        write_script(
+            git_repo,
+            f"b{index}",
+            f"setsid sleep {sleep_token} >/dev/null 2>&1 </dev/null &\nsleep {sleep_token}",
+        )
+    path = tmp_path / "report.json"
+
+    result = run_xdist(
+        pytester,
+        tmp_path,
+        f"--hypotheses={git_repo}",
+        "--hypotheses-stop-on=supported",
+        "--hypotheses-grace=0.3",
+        f"--hypotheses-report={path}",
+    )
+
+    result.stdout.fnmatch_lines(["*Interrupted: hypothesis a was SUPPORTED*"])
+    records = {
+        record["hypothesis_id"]: record for record in json.loads(path.read_text())["hypotheses"]
+    }
+    assert records["a"]["status"] == "supported"
+    others = [records[f"b{index}"] for index in range(1, 6)]
+    assert {(record["result"], record["status"]) for record in others} == {("skip", "pending")}
+    reasons = {f"{how} because hypothesis a was SUPPORTED" for how in ("stopped", "not started")}
+    assert {record["error_message"] for record in others} <= reasons
+    assert live_processes(sleep_token) == []
+
+
 def intervals(log: Path) -> List[Tuple[float, float]]:
     """(start, end) of each script, from the lines ``<id> start|end <seconds>`` in ``log``."""
     times: Dict[str, Dict[str, float]] = {}
@@ -233,7 +271,8 @@ def test_a_prefix_marker_finds_the_processes_of_every_run_it_starts(sleep_token:
     env = {**os.environ, "PPH_RUN_0123abcd_gw1_feed": "0"}
     child = subprocess.Popen(["sleep", sleep_token], env=env)
     try:
-        process = psutil.Process(child.pid)  # Popen returns once sleep has replaced the fork
+        process = psutil.Process(child.pid)
+        wait_for_environment(process)
 
         assert Marker("PPH_RUN_0123abcd_", prefix=True).found_in(process)
         assert Marker("PPH_RUN_0123abcd_gw1_", prefix=True).found_in(process)
@@ -241,3 +280,34 @@ def test_a_prefix_marker_finds_the_processes_of_every_run_it_starts(sleep_token:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_marker_looked_for_while_its_process_execs_is_found_once_the_exec_is_done(
+    sleep_token: str,
+) -> None:
+    env = {**os.environ, "PPH_RUN_0123abcd_gw1_feed": "0"}
+    marker = Marker("PPH_RUN_0123abcd_", prefix=True)
+    missed = []
+    for _ in range(200):  # a few of them are read in the middle of their exec
+        child = subprocess.Popen(["sleep", sleep_token], env=env)
+        try:
+            process = psutil.Process(child.pid)
+            marker.found_in(process)
+            wait_for_environment(process)
+
+            if not marker.found_in(process):
+                missed.append(child.pid)
+        finally:
+            child.kill()
+            child.wait()
+
+    assert missed == []
+
+
+def wait_for_environment(process: psutil.Process) -> None:
+    """Wait until the environment of a process that has just exec'd can be read: Popen returns
+    once the exec is under way, and for a moment its new environment reads as empty."""
+    deadline = time.monotonic() + HANG_SECONDS
+    while not process.environ():
+        assert time.monotonic() < deadline, "the environment never became readable"
+        time.sleep(0.01)
