@@ -17,7 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, TextIO
 
 from .classification import HypothesisStatus, TestResult
 from .git import run_git
@@ -122,11 +122,14 @@ def planned_hypotheses(python: str) -> List[Planned]:
     ]
 
 
-def run(*, clean: bool = False) -> int:
-    """Build the demo in a new temporary folder, run it, and return 0 if it went as planned."""
+def run(*, clean: bool = False, out: TextIO = sys.stdout) -> int:
+    """Build the demo in a new temporary folder, run it, and return 0 if it went as planned.
+
+    The steps are told on ``out``; pytest's own output goes straight to the terminal.
+    """
     folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-demo-")).resolve()
     try:
-        return _run_in(folder, clean=clean)
+        return _run_in(folder, clean=clean, out=out)
     finally:
         if clean:
             shutil.rmtree(folder, ignore_errors=True)
@@ -157,40 +160,45 @@ def pytest_command(repository: Path, report: Path) -> List[str]:
     ]
 
 
-def _run_in(folder: Path, *, clean: bool) -> int:
+def _run_in(folder: Path, *, clean: bool, out: TextIO) -> int:
     plans = planned_hypotheses(shlex.quote(sys.executable))
-    repository = _build(folder, plans)
-    problems = _test(folder, repository, plans)
-    print()
+    repository = _build(folder, plans, out)
+    problems = _test(folder, repository, plans, out)
+    _say(out)
     if problems:
         for problem in problems:
             sys.stderr.write(f"pytest-hypotheses demo: {problem}\n")
         return 1
-    print("4. The demo worked: each hypothesis got its planned verdict.")
+    _say(out, "4. The demo worked: each hypothesis got its planned verdict.")
     for line in _next_steps(folder, repository, plans, clean=clean):
-        print(line)
+        _say(out, line)
     return 0
 
 
-def _build(folder: Path, plans: Sequence[Planned]) -> Path:
+def _say(out: TextIO, line: str = "") -> None:
+    out.write(line + "\n")
+
+
+def _build(folder: Path, plans: Sequence[Planned], out: TextIO) -> Path:
     """Steps 1 and 2: the project, then one worktree per hypothesis, as ``new`` makes them."""
-    print(f"1. A small project with a planted bug, as a git repository: {folder / PROJECT}")
-    print("   page_count(11, 5) returns 2 but the shop needs 3 pages for 11 products.")
+    _say(out, f"1. A small project with a planted bug, as a git repository: {folder / PROJECT}")
+    _say(out, "   page_count(11, 5) returns 2 but the shop needs 3 pages for 11 products.")
     repository = build_project(folder)
-    print("2. Five hypotheses about the cause, each in its own worktree (as `new` makes them):")
+    _say(out, "2. Five hypotheses about the cause, each in its own worktree (as `new` makes them):")
     width = max(len(plan.hypothesis_id) for plan in plans)
     for plan in plans:
         create(repository, plan.request())
-        print(f"   {plan.hypothesis_id:<{width}}  {plan.description}")
-        print(f"   {'':<{width}}  expect {plan.verdict.value.upper()}: {plan.why}")
+        _say(out, f"   {plan.hypothesis_id:<{width}}  {plan.description}")
+        _say(out, f"   {'':<{width}}  expect {plan.verdict.value.upper()}: {plan.why}")
     return repository
 
 
-def _test(folder: Path, repository: Path, plans: Sequence[Planned]) -> List[str]:
+def _test(folder: Path, repository: Path, plans: Sequence[Planned], out: TextIO) -> List[str]:
     """Step 3: the pytest run, in front of the user; returns what did not go as planned."""
     report = folder / REPORT
     command = pytest_command(repository, report)
-    print(f"3. Testing them all at once: {shlex.join(command)}", flush=True)
+    _say(out, f"3. Testing them all at once: {shlex.join(command)}")
+    out.flush()  # before pytest writes to the same terminal
     exit_status = _run_pytest(command, folder)
     return _check(plans, report, exit_status)
 
