@@ -6,11 +6,12 @@ it: exit 0 falsifies the hypothesis, a genuine failure supports it.
 
 import logging
 
-from .classification import HypothesisStatus, TestResult
-from .executor import AsyncTestExecutor, HypothesisRun, ResultStream, TestExecutor
-from .models import FalsificationConfig, Hypothesis, TestExecutionResult
-
-__version__ = "0.1.0"
+from .core.classification import HypothesisStatus, TestResult
+from .core.config import FalsificationConfig
+from .core.models import Hypothesis, TestExecutionResult
+from .core.version import __version__
+from .engine.executor import AsyncTestExecutor, HypothesisRun, TestExecutor
+from .engine.stream import ResultStream
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

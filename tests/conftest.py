@@ -13,7 +13,7 @@ from typing import Callable, Iterator, List
 import psutil
 import pytest
 
-from pytest_parallel_hypotheses.git import git_environment
+from pytest_parallel_hypotheses.finding.git import git_environment
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -8,7 +8,7 @@ from typing import List
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_parallel_hypotheses.capture import BoundedCapture
+from pytest_parallel_hypotheses.engine.capture import BoundedCapture
 
 
 def captured(limit: int, *chunks: bytes) -> BoundedCapture:

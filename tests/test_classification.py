@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 
-from pytest_parallel_hypotheses.classification import (
+from pytest_parallel_hypotheses.core.classification import (
     HypothesisStatus,
     TestResult,
     classify_exit,

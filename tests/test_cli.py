@@ -12,8 +12,8 @@ from typing import Callable, Dict, List, Optional
 import pytest
 
 from pytest_parallel_hypotheses import cli
-from pytest_parallel_hypotheses.discovery import discover
-from pytest_parallel_hypotheses.scaffold import Request, create
+from pytest_parallel_hypotheses.cli.scaffold import Request, create
+from pytest_parallel_hypotheses.finding.discovery import discover
 
 TRICKY = 'it\'s "quoted", $(touch injected) `touch injected2` ; touch injected3'
 

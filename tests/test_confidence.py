@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_parallel_hypotheses.classification import (
+from pytest_parallel_hypotheses.core.classification import (
     WILSON_Z,
     HypothesisStatus,
     TestResult,

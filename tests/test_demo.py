@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import psutil
 import pytest
 
-from pytest_parallel_hypotheses.scaffold import registered
+from pytest_parallel_hypotheses.cli.scaffold import registered
 
 
 def run_demo(

@@ -8,8 +8,8 @@ from typing import Any, Callable, List
 
 import pytest
 
-from pytest_parallel_hypotheses.classification import HypothesisStatus
-from pytest_parallel_hypotheses.discovery import DiscoveryError, FoundHypothesis, discover
+from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.finding.discovery import DiscoveryError, FoundHypothesis, discover
 
 WriteScript = Callable[..., Path]
 MakeWorktree = Callable[[str], Path]

@@ -28,7 +28,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
-from pytest_parallel_hypotheses.background import BackgroundStream
+from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
 
 #: The deadline is far beyond HANG: only the clean-up under test may stop these scripts in time.
 QUICK = FalsificationConfig(test_timeout=120, kill_grace=0.3)
@@ -244,7 +244,7 @@ INTERRUPTED_CHILD = textwrap.dedent(
     from pytest_parallel_hypotheses import (
         FalsificationConfig, Hypothesis, HypothesisRun, TestExecutor,
     )
-    from pytest_parallel_hypotheses.background import BackgroundStream
+    from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     worktree, mode, grace, ids = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]

@@ -20,7 +20,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
-from pytest_parallel_hypotheses.background import BackgroundStream
+from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
 
 #: The deadline is far beyond HANG: only the stop under test may end these scripts in time.
 QUICK = FalsificationConfig(test_timeout=120, kill_grace=0.3)

@@ -16,7 +16,7 @@ from pytest_parallel_hypotheses import (
     TestExecutionResult,
     TestExecutor,
 )
-from pytest_parallel_hypotheses.models import combined_usage
+from pytest_parallel_hypotheses.core.models import combined_usage
 
 RunPytest = Callable[..., pytest.RunResult]
 WriteScript = Callable[..., Path]

@@ -133,8 +133,12 @@ def test_result_status_is_derived_from_the_outcome(
     assert TestExecutionResult("h1", outcome, 0.1).status is verdict
 
 
-def test_result_fills_the_legacy_confidence_when_none_is_given() -> None:
-    assert TestExecutionResult("h1", TestResult.PASS, 6.0).metrics == {"confidence": 0.85}
+def test_a_result_built_by_hand_has_empty_metrics_as_the_legacy_class_had() -> None:
+    assert TestExecutionResult("h1", TestResult.PASS, 6.0).metrics == {}
+
+
+def test_a_result_built_by_hand_still_scores_its_legacy_confidence() -> None:
+    assert TestExecutionResult("h1", TestResult.PASS, 6.0).confidence == 0.85
 
 
 def test_result_to_dict_has_the_legacy_keys_and_values() -> None:
@@ -148,7 +152,7 @@ def test_result_to_dict_has_the_legacy_keys_and_values() -> None:
         "exit_code": 124,
         "worktree_path": "",
         "error_message": "",
-        "metrics": {"confidence": 0.3},
+        "metrics": {},
     }
     assert {k: data[k] for k in legacy} == legacy
     assert data["status"] == "inconclusive"

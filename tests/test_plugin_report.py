@@ -103,8 +103,8 @@ def test_junit_xml_carries_verdict_result_and_confidence(
         for case in ET.parse(xml).iter("testcase")
     }
     assert properties == {
-        "cache": {"verdict": "falsified", "result": "pass", "confidence": "0.60"},
-        "race": {"verdict": "supported", "result": "fail", "confidence": "0.60"},
+        "cache": {"verdict": "falsified", "result": "pass", "confidence": "0.6"},
+        "race": {"verdict": "supported", "result": "fail", "confidence": "0.6"},
     }
 
 

@@ -10,9 +10,7 @@ from typing import Any, Callable, List
 
 import pytest
 
-from pytest_parallel_hypotheses.discovery import discover
-from pytest_parallel_hypotheses.git import is_dirty, list_worktrees, run_git
-from pytest_parallel_hypotheses.scaffold import (
+from pytest_parallel_hypotheses.cli.scaffold import (
     FALLBACK_IDENTITY,
     Request,
     ScaffoldError,
@@ -20,6 +18,8 @@ from pytest_parallel_hypotheses.scaffold import (
     create,
     registered,
 )
+from pytest_parallel_hypotheses.finding.discovery import discover
+from pytest_parallel_hypotheses.finding.git import is_dirty, list_worktrees, run_git
 
 TRICKY = 'it\'s "quoted", $(touch injected) `touch injected2` ; touch injected3 & $HOME'
 

@@ -16,7 +16,7 @@ from pytest_parallel_hypotheses import (
     HypothesisRun,
     TestExecutor,
 )
-from pytest_parallel_hypotheses.scheduling import start_order
+from pytest_parallel_hypotheses.engine.scheduling import start_order
 
 RunPytest = Callable[..., pytest.RunResult]
 WriteScript = Callable[..., Path]

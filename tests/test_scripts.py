@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_parallel_hypotheses.scripts import (
+from pytest_parallel_hypotheses.finding.layout import (
     CANNOT_EXECUTE_EXIT,
     NOT_FOUND_EXIT,
     ScriptProblem,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_parallel_hypotheses.sharding import Shard, partition
+from pytest_parallel_hypotheses.core.shards import Shard, partition
 
 RunPytest = Callable[..., pytest.RunResult]
 WriteScript = Callable[..., Path]

@@ -14,8 +14,8 @@ from pytest_parallel_hypotheses import (
     Hypothesis,
     TestExecutor,
     TestResult,
-    spawn,
 )
+from pytest_parallel_hypotheses.engine import spawn
 
 QUICK = FalsificationConfig(test_timeout=1.0, kill_grace=0.2, max_concurrent_tests=4)
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import psutil
 import pytest
 
-from pytest_parallel_hypotheses.tree import Marker
+from pytest_parallel_hypotheses.engine.tree import Marker
 
 WriteScript = Callable[..., Path]
 LiveProcesses = Callable[[str], List[psutil.Process]]

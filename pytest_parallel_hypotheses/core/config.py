@@ -1,0 +1,95 @@
+"""The settings of a falsification run, as the legacy configuration named them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from .halting import StopOn
+
+#: The most runs of one hypothesis that one run may ask for.
+MAX_REPEATS = 100
+#: The verdict names ``stop_on`` accepts.
+STOP_ON_VALUES = tuple(condition.value for condition in StopOn)
+
+
+@dataclass
+class FalsificationConfig:
+    """Settings of a falsification run.
+
+    Accepts every keyword of the legacy configuration (most of which only the legacy
+    orchestrator read); the executor uses the test-execution group and the new settings below.
+    """
+
+    # Hypothesis management (legacy)
+    max_hypotheses: int = 5
+    min_hypotheses: int = 2
+    require_falsifiability: bool = True
+    # Ranking weights (legacy)
+    probability_weight: float = 0.5
+    impact_weight: float = 0.3
+    complexity_weight: float = -0.2
+    # Test execution
+    test_timeout: float = 300
+    min_parallel_time: float = 60
+    test_command: str = "pytest"
+    max_concurrent_tests: int = 5
+    # Overhead timings in seconds (legacy; informative)
+    worktree_creation_time: float = 8.0
+    session_startup_time: float = 5.0
+    environment_setup_time: float = 5.0
+    cleanup_time: float = 3.0
+    # Paths (legacy)
+    project_root: str = ""
+    output_dir: str = ""
+    config_file: str = ""
+    # Agent integration and session persistence (legacy; kept so old configs load)
+    use_root_cause_analyst: bool = True
+    use_sequential_thinking: bool = True
+    use_quality_engineer: bool = True
+    use_memory_mcp: bool = True
+    session_prefix: str = "falsification"
+    # New: how a run stops what overstays and how much output it keeps
+    kill_grace: float = 2.0
+    max_output_bytes: int = 1024 * 1024
+    # New: run each hypothesis several times; stop the run once a verdict is reached
+    repeats: int = 1
+    stop_on: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _require(
+            self.test_timeout > 0, f"test_timeout must be > 0 seconds, got {self.test_timeout!r}"
+        )
+        _require(
+            isinstance(self.max_concurrent_tests, int) and self.max_concurrent_tests >= 1,
+            f"max_concurrent_tests must be a whole number >= 1, got {self.max_concurrent_tests!r}",
+        )
+        _require(self.kill_grace >= 0, f"kill_grace must be >= 0 seconds, got {self.kill_grace!r}")
+        _require(
+            isinstance(self.max_output_bytes, int) and self.max_output_bytes >= 2,
+            f"max_output_bytes must be a whole number >= 2, got {self.max_output_bytes!r}",
+        )
+        _require(
+            isinstance(self.repeats, int) and 1 <= self.repeats <= MAX_REPEATS,
+            f"repeats must be a whole number from 1 to {MAX_REPEATS}, got {self.repeats!r}",
+        )
+        _require(
+            self.stop_on is None or self.stop_on in STOP_ON_VALUES,
+            f"stop_on must be None or one of {', '.join(STOP_ON_VALUES)}, got {self.stop_on!r}",
+        )
+
+    @classmethod
+    def from_dict(cls, config_dict: Mapping[str, Any]) -> FalsificationConfig:
+        """Build from a mapping, ignoring keys this version does not know (as the legacy did)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in config_dict.items() if k in known})
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every setting as a plain dictionary."""
+        return asdict(self)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)

@@ -1,0 +1,208 @@
+"""The data a run is made of: hypotheses, results and settings.
+
+Names, fields and enum values are those of the legacy ThreadPool module, so code written for it
+ports by changing one import line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from .classification import (
+    HypothesisStatus,
+    TestResult,
+    confidence_for,
+    is_flaky,
+    majority_outcome,
+    repeated_confidence,
+    repeated_verdict,
+    verdict_for,
+)
+
+
+@dataclass
+class Hypothesis:
+    """One candidate cause of a bug, with what is needed to rank and test it."""
+
+    id: str
+    description: str
+    test_strategy: str = ""
+    expected_behavior: str = ""
+    estimated_test_time: float = 0.0
+    probability: float = 0.5
+    impact: float = 0.5
+    test_complexity: float = 0.5
+    status: HypothesisStatus = HypothesisStatus.PENDING
+    test_results: Optional[Dict[str, Any]] = None
+    confidence_score: Optional[float] = None
+    dependencies: List[str] = field(default_factory=list)
+
+    def is_falsifiable(self) -> bool:
+        """A hypothesis with nothing said about it cannot be tested empirically."""
+        return bool(self.test_strategy or self.description)
+
+    def ranking_score(self, weights: Mapping[str, float]) -> float:
+        """Rank for prioritisation: likely and impactful first, complex last."""
+        return (
+            self.probability * weights.get("probability", 0.5)
+            + self.impact * weights.get("impact", 0.3)
+            - self.test_complexity * weights.get("complexity", 0.2)
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready dictionary (the status as its value)."""
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Hypothesis:
+        """Build from a metadata mapping; unknown keys raise so typos are not silently lost."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown hypothesis field(s): {', '.join(unknown)}")
+        values = dict(data)
+        if "status" in values and not isinstance(values["status"], HypothesisStatus):
+            values["status"] = HypothesisStatus(values["status"])
+        return cls(**values)
+
+
+@dataclass
+class TestExecutionResult:
+    """The outcome of running one hypothesis script, once or several times.
+
+    ``status`` (the verdict) is derived from ``result`` unless given. ``metrics`` is what it is
+    given, empty for a result built by hand as in the legacy class; the executor's results carry
+    ``metrics["confidence"]``, and :attr:`confidence` scores any other result on demand. A
+    result of several ``attempts`` (see :meth:`from_attempts`) takes both from the agreement of
+    its attempts instead.
+    """
+
+    __test__ = False  # a data type, not a pytest test class
+
+    hypothesis_id: str
+    result: TestResult
+    duration: float
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
+    worktree_path: str = ""
+    error_message: str = ""
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    status: Optional[HypothesisStatus] = None
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    #: Every run of the script, in the order they ran (empty if the script never started).
+    attempts: List[TestExecutionResult] = field(default_factory=list)
+    #: The deadline, in seconds, at which the runner stopped the script; None when the script
+    #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
+    timed_out_after: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            repeated = len(self.attempts) > 1
+            self.status = repeated_verdict(self.outcomes) if repeated else verdict_for(self.result)
+
+    @classmethod
+    def from_attempts(cls, attempts: Sequence[TestExecutionResult]) -> TestExecutionResult:
+        """Combine the runs of one hypothesis: the majority outcome, the median duration of its
+        runs, the exit status and output of the last of them, and the resource use of all."""
+        outcome, _count = majority_outcome([attempt.result for attempt in attempts])
+        agreeing = [attempt for attempt in attempts if attempt.result is outcome]
+        combined = dataclasses.replace(
+            agreeing[-1],
+            duration=statistics.median(attempt.duration for attempt in agreeing),
+            status=None,
+            metrics=combined_usage([attempt.metrics for attempt in attempts]),
+            attempts=list(attempts),
+        )
+        combined.metrics["confidence"] = combined.scored_confidence()
+        return combined
+
+    @property
+    def confidence(self) -> float:
+        """The confidence in this result's verdict, from 0 to 1: ``metrics["confidence"]`` when
+        set (by the executor, or by a hook), else the score of the scoring rules."""
+        known = self.metrics.get("confidence")
+        return self.scored_confidence() if known is None else float(known)
+
+    @property
+    def outcomes(self) -> List[TestResult]:
+        """The outcome of each attempt."""
+        return [attempt.result for attempt in self.attempts]
+
+    @property
+    def flaky(self) -> bool:
+        """True when the attempts both passed and failed (the verdict is then inconclusive)."""
+        return is_flaky(self.outcomes)
+
+    @property
+    def outcome_counts(self) -> Dict[str, int]:
+        """How many attempts had each outcome, every outcome named."""
+        outcomes = self.outcomes
+        return {outcome.value: outcomes.count(outcome) for outcome in TestResult}
+
+    def scored_confidence(self) -> float:
+        """The score of the scoring rules: from the agreement of the attempts when there are
+        several, else the single-run table."""
+        if len(self.attempts) > 1:
+            return repeated_confidence([(a.result, a.duration) for a in self.attempts])
+        return confidence_for(self.result, self.duration)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready dictionary: the legacy keys first, then the newer ones."""
+        assert self.status is not None  # set in __post_init__
+        return {
+            "hypothesis_id": self.hypothesis_id,
+            "result": self.result.value,
+            "duration": self.duration,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "exit_code": self.exit_code,
+            "worktree_path": self.worktree_path,
+            "error_message": self.error_message,
+            "metrics": dict(self.metrics),
+            "status": self.status.value,
+            "stdout_bytes": self.stdout_bytes,
+            "stderr_bytes": self.stderr_bytes,
+            "stdout_truncated": self.stdout_truncated,
+            "stderr_truncated": self.stderr_truncated,
+            "attempts": [attempt.attempt_dict() for attempt in self.attempts],
+            "flaky": self.flaky,
+            "outcome_counts": self.outcome_counts,
+            "timed_out_after": self.timed_out_after,
+        }
+
+    def attempt_dict(self) -> Dict[str, Any]:
+        """This result as one attempt of several: what it did, without its output."""
+        return {
+            "result": self.result.value,
+            "exit_code": self.exit_code,
+            "duration": self.duration,
+            "error_message": self.error_message,
+            "metrics": dict(self.metrics),
+        }
+
+
+#: Resource metrics of a run, and how the values of several attempts combine.
+USAGE_COMBINERS: Mapping[str, Callable[[Iterable[Any]], Any]] = {
+    "peak_rss_bytes": max,
+    "cpu_seconds": lambda values: round(sum(values), 3),
+    "processes": sum,
+}
+
+
+def combined_usage(metrics: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The resource use of several attempts: the highest peak, the total CPU time and the
+    total number of processes (a metric missing from any attempt is left out)."""
+    return {
+        name: combine(m[name] for m in metrics)
+        for name, combine in USAGE_COMBINERS.items()
+        if metrics and all(name in m for m in metrics)
+    }

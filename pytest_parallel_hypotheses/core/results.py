@@ -1,0 +1,132 @@
+"""Every way a :class:`~.models.TestExecutionResult` comes to be, in one place.
+
+A hypothesis gets exactly one result whatever happens to it: its script ran (and maybe hit our
+deadline), it could not be run, a stop condition ended the run first, or the runner itself
+failed. Each case has its constructor here, so its wording and exit status are decided once.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Mapping, Optional, Protocol
+
+from .classification import (
+    CANNOT_EXECUTE_EXIT,
+    TIMEOUT_EXIT_CODE,
+    HypothesisStatus,
+    TestResult,
+    classify_exit,
+    confidence_for,
+    describe_exit,
+)
+from .models import TestExecutionResult
+
+#: Exit status reported for a hypothesis that a stop condition stopped or never started.
+STOPPED_EXIT_CODE = -signal.SIGTERM
+#: Exit status reported when the runner, not the script, failed (an internal error, a crashed
+#: pytest-xdist worker): ``EX_SOFTWARE`` of ``sysexits.h``, never a shell's "cannot execute".
+RUNNER_ERROR_EXIT = 70
+
+
+class KeptOutput(Protocol):
+    """What the runner kept of one output stream."""
+
+    total: int
+
+    @property
+    def truncated(self) -> bool: ...
+
+    def text(self) -> str: ...
+
+
+def script_result(
+    hypothesis_id: str,
+    worktree_path: str,
+    *,
+    exit_code: Optional[int],
+    timeout: Optional[float],
+    duration: float,
+    stdout: KeptOutput,
+    stderr: KeptOutput,
+    usage: Mapping[str, Any],
+) -> TestExecutionResult:
+    """The result of a script that ran: ended on its own (``timeout`` None) or stopped at the
+    ``timeout`` deadline, scored with the legacy single-run confidence."""
+    timed_out = timeout is not None
+    outcome = classify_exit(exit_code, timed_out=timed_out)
+    if timed_out:
+        exit_code = TIMEOUT_EXIT_CODE
+        message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
+    else:
+        assert exit_code is not None  # a reaped process has a status
+        genuine = outcome in (TestResult.PASS, TestResult.FAIL) and exit_code >= 0
+        message = "" if genuine else f"script {describe_exit(exit_code)}"
+    return TestExecutionResult(
+        hypothesis_id=hypothesis_id,
+        result=outcome,
+        duration=duration,
+        stdout=stdout.text(),
+        stderr=stderr.text(),
+        exit_code=exit_code,
+        worktree_path=worktree_path,
+        error_message=message,
+        stdout_bytes=stdout.total,
+        stderr_bytes=stderr.total,
+        stdout_truncated=stdout.truncated,
+        stderr_truncated=stderr.truncated,
+        metrics={**usage, "confidence": confidence_for(outcome, duration)},
+        timed_out_after=timeout,
+    )
+
+
+def unrunnable_result(
+    hypothesis_id: str,
+    worktree_path: str,
+    message: str,
+    *,
+    exit_code: int = CANNOT_EXECUTE_EXIT,
+    duration: float = 0.0,
+) -> TestExecutionResult:
+    """The error of a hypothesis whose script could not be run (a bad id, broken metadata, a
+    missing interpreter); ``exit_code`` is what a shell would report (126 or 127)."""
+    return _error(hypothesis_id, worktree_path, message, exit_code, duration)
+
+
+def runner_error_result(
+    hypothesis_id: str, worktree_path: str, message: str
+) -> TestExecutionResult:
+    """The error of a hypothesis that the runner failed, not its script: a bug of ours, or a
+    pytest-xdist worker that died while running it."""
+    return _error(hypothesis_id, worktree_path, message, RUNNER_ERROR_EXIT, 0.0)
+
+
+def stopped_result(
+    hypothesis_id: str, worktree_path: str, reason: str, *, started: bool, duration: float = 0.0
+) -> TestExecutionResult:
+    """The skipped result of a hypothesis that a stop condition stopped (``started``) or
+    never started; ``reason`` says which hypothesis reached which verdict. Its status stays
+    pending: no verdict was reached, so it must not count as an inconclusive one."""
+    return TestExecutionResult(
+        hypothesis_id=hypothesis_id,
+        result=TestResult.SKIP,
+        status=HypothesisStatus.PENDING,
+        duration=duration,
+        exit_code=STOPPED_EXIT_CODE,
+        worktree_path=worktree_path,
+        error_message=f"{'stopped' if started else 'not started'} because {reason}",
+        metrics={"confidence": confidence_for(TestResult.SKIP, duration)},
+    )
+
+
+def _error(
+    hypothesis_id: str, worktree_path: str, message: str, exit_code: int, duration: float
+) -> TestExecutionResult:
+    return TestExecutionResult(
+        hypothesis_id=hypothesis_id,
+        result=TestResult.ERROR,
+        duration=duration,
+        exit_code=exit_code,
+        worktree_path=worktree_path,
+        error_message=message,
+        metrics={"confidence": confidence_for(TestResult.ERROR, duration)},
+    )

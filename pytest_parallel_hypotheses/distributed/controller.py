@@ -1,0 +1,185 @@
+"""The pytest-xdist controller under ``--hypotheses``: it briefs the workers, gathers their
+reports into one summary and one JSON report, and stops what a crashed worker leaves behind.
+
+A worker killed with SIGKILL runs no clean-up, and its scripts lead sessions of their own, so
+nothing else would stop them. Every script of a worker carries a marker variable whose name
+starts with that worker's prefix; when the worker goes down, the controller stops every
+process of this machine that carries it, and at the end of the session every process that
+carries the run's prefix. Processes on other machines (``--tx ssh=...``) are out of its reach.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import pytest
+
+from ..core.results import runner_error_result, stopped_result
+from ..engine.bridge import run_sync
+from ..engine.tree import MARKER_PREFIX, Marker, ProcessTree
+from ..plugin.collection import report_header, worktrees_to_search
+from ..plugin.options import HypothesesSettings
+from ..plugin.records import HypothesisRecords
+from ..report.records import Record, result_fields
+from .sharding import ShardSelection
+from .wire import WIRE_KEY, worker_marker_prefix
+
+#: The record keys that say who a hypothesis is and where it is, before any result.
+_IDENTITY_KEYS = ("branch", "head", "script", "problem", "timeout", "hypothesis")
+
+
+class DistributedRecords(HypothesisRecords):
+    """The controller's records: those the workers reported, in collection order, completed
+    with the hypotheses that never ran (with the reason, when a stop condition ended the run)
+    and those whose worker crashed."""
+
+    def __init__(self, rootpath: Path) -> None:
+        super().__init__()
+        self._rootpath = rootpath
+        #: Every selected hypothesis by node id, in collection order, as not run yet.
+        self._expected: Dict[str, Record] = {}
+        #: Why each hypothesis whose worker crashed has no result.
+        self._crashed: Dict[str, str] = {}
+        #: Why the run stopped early, when a result met the stop condition.
+        self._stopped: Optional[str] = None
+
+    @property
+    def records(self) -> List[Record]:
+        reported = {record["nodeid"]: record for record in super().records}
+        for nodeid, message in self._crashed.items():
+            reported.setdefault(nodeid, self._crash_record(nodeid, message))
+        listed = [
+            reported.pop(nodeid) if nodeid in reported else self._never_run(record)
+            for nodeid, record in self._expected.items()
+        ]
+        return [*listed, *reported.values()]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        for nodeid in ids:
+            self._expected.setdefault(nodeid, self._unknown(nodeid))
+
+    def learn(self, not_run: Iterable[Record]) -> None:
+        """Take what a worker knows of the hypotheses it collected and did not run."""
+        for record in not_run:
+            if record["nodeid"] in self._expected:
+                self._expected[record["nodeid"]] = record
+
+    def stopped(self, reason: str) -> None:
+        """A worker's result met the stop condition: what never ran was not started."""
+        self._stopped = self._stopped or reason
+
+    def crashed(self, nodeid: str, message: str) -> None:
+        """The worker running ``nodeid`` died: the hypothesis has an error, not a result."""
+        self._crashed[nodeid] = message
+
+    def _crash_record(self, nodeid: str, message: str) -> Record:
+        known = self._expected.get(nodeid) or self._unknown(nodeid)
+        result = runner_error_result(known["hypothesis_id"], known["worktree_path"], message)
+        return {**known, **result_fields(result)}
+
+    def _never_run(self, record: Record) -> Record:
+        """Pending; once the run stopped on a verdict, the stopped result that says why."""
+        if self._stopped is None:
+            return record
+        result = stopped_result(
+            record["hypothesis_id"], record["worktree_path"], self._stopped, started=False
+        )
+        return {**record, **result_fields(result)}
+
+    def _unknown(self, nodeid: str) -> Record:
+        """What the node id alone says, until a worker tells more."""
+        label, _, hypothesis_id = nodeid.rpartition("::")
+        record: Record = {
+            "nodeid": nodeid,
+            "hypothesis_id": hypothesis_id,
+            "worktree_path": str(self._rootpath / label),
+            **dict.fromkeys(_IDENTITY_KEYS),
+        }
+        for name, value in result_fields(None).items():
+            record.setdefault(name, value)
+        return record
+
+
+class XdistController:
+    """The plugin part of the xdist controller: briefs each worker and stops the scripts of
+    workers that died."""
+
+    def __init__(
+        self,
+        settings: HypothesesSettings,
+        records: DistributedRecords,
+        shard: Optional[ShardSelection],
+    ) -> None:
+        self._settings = settings
+        self._records = records
+        self._shard = shard
+        self._run_prefix = f"{MARKER_PREFIX}{uuid.uuid4().hex[:12]}_"
+        #: The run-wide slots and the stop shared by the workers of this machine.
+        self._shared_folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-shared-"))
+
+    def pytest_report_header(self) -> str:
+        return f"{report_header(self._settings)}; one script at a time per xdist worker"
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Refuse a folder that cannot be searched before any worker starts, as a plain
+        usage error (a worker's would end the session in an internal error); only when every
+        worker runs here, since a remote worker may have a folder this machine has not."""
+        if all(_is_local(spec) for spec in session.config.getoption("tx")):
+            worktrees_to_search(self._settings)
+
+    def pytest_unconfigure(self) -> None:
+        shutil.rmtree(self._shared_folder, ignore_errors=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Brief a worker: its scripts' marker, and the folder of the run-wide limit's slots
+        and of the stop."""
+        node.workerinput[WIRE_KEY] = {
+            "marker_prefix": self._run_prefix,
+            "shared_folder": str(self._shared_folder),
+            "host": socket.gethostname(),
+        }
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Optional[object]) -> None:
+        """A worker ended: stop its scripts if it died; learn what it collected and left."""
+        if error is not None:
+            self._stop(worker_marker_prefix(self._run_prefix, str(node.gateway.id)))
+        told = getattr(node, "workeroutput", {}).get(WIRE_KEY)
+        if told is None:
+            return
+        self._records.learn(told["not_run"])
+        if told["stopped"] is not None:
+            self._records.stopped(told["stopped"])
+        if self._shard is not None and self._shard.description is None:
+            self._shard.describe(told["shard"])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        """Report the hypothesis as an error (xdist's own report says "failed")."""
+        report.when = "setup"
+        self._records.crashed(
+            crashitem, f"{report.longrepr}; the scripts it had started were stopped"
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        """Stop whatever any worker left, once xdist has shut them all down."""
+        self._stop(self._run_prefix)
+
+    def _stop(self, prefix: str) -> None:
+        tree = ProcessTree(Marker(prefix, prefix=True))
+        grace = self._settings.falsification.kill_grace
+        run_sync(lambda: tree.stop(grace))
+
+
+def _is_local(spec: str) -> bool:
+    """Whether an xdist ``--tx`` spec (``popen``, ``2*popen//python=...``, ``ssh=host``)
+    starts its workers on this machine."""
+    return spec.split("*", 1)[-1].startswith("popen")

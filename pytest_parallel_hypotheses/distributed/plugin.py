@@ -1,0 +1,46 @@
+"""The distributed side's pytest entry point: CI-matrix shards and pytest-xdist roles.
+
+Registered through a ``pytest11`` entry point of its own, it runs after the main plugin has
+resolved the options and adds, with ``--hypotheses``, the shard selection and, under
+pytest-xdist, the controller's parts (gathering the workers' reports) or a worker's (running
+each item's script when xdist hands it the item).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import pytest
+
+from ..plugin import register_parts, reporting_parts
+from ..plugin.durations import DurationRecorder
+from ..plugin.options import SETTINGS_KEY, HypothesesSettings
+from ..plugin.roles import Role, role_of
+from .controller import DistributedRecords, XdistController
+from .sharding import ShardSelection
+from .worker import XdistWorkerRun
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is not None:
+        register_parts(config, _parts(config, settings))
+
+
+def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, object]:
+    role = role_of(config)
+    shard: Optional[ShardSelection] = None
+    parts: Dict[str, object] = {}
+    if settings.shard is not None:
+        shard = ShardSelection(settings.shard, config)
+        parts["shard"] = shard
+    if role is Role.WORKER:
+        parts["xdist-worker"] = XdistWorkerRun(config, settings.falsification, shard)
+    elif role is Role.CONTROLLER:
+        records = DistributedRecords(config.rootpath)
+        parts["xdist-controller"] = XdistController(settings, records, shard)
+        parts["records"] = records
+        parts["durations"] = DurationRecorder(records)
+        parts.update(reporting_parts(settings, records))
+    return parts

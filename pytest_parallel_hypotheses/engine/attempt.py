@@ -1,0 +1,81 @@
+"""One attempt: the script of one hypothesis run once in its worktree, judged."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping
+
+from ..core.config import FalsificationConfig
+from ..core.models import TestExecutionResult
+from ..core.results import script_result, unrunnable_result
+from ..finding.layout import explain_spawn_error
+from .process import run_script
+from .runs import HypothesisRun
+from .tree import Marker, ProcessTree
+from .usage import ResourceSampler
+
+logger = logging.getLogger(__name__)
+
+
+async def run_attempt(
+    run: HypothesisRun,
+    script: Path,
+    *,
+    number: int,
+    config: FalsificationConfig,
+    marker: Marker,
+    base_env: Mapping[str, str],
+    sampler: ResourceSampler,
+) -> TestExecutionResult:
+    """Run the script of ``run`` once; every process it starts carries ``marker``."""
+    hypothesis_id = run.hypothesis.id
+    assert run.worktree is not None  # locate_script checked it
+    assert marker.value is not None  # one script's marker names its run
+    env = {
+        **base_env,
+        "HYPOTHESIS_ID": hypothesis_id,
+        "HYPOTHESIS_WORKTREE": str(run.worktree),
+        marker.name: marker.value,
+    }
+    timeout = run.timeout if run.timeout is not None else config.test_timeout
+    logger.debug("starting %s (attempt %d) in %s", hypothesis_id, number, run.worktree)
+    outcome = await run_script(
+        script,
+        cwd=run.worktree,
+        env=env,
+        tree=ProcessTree(marker),
+        timeout=timeout,
+        grace=config.kill_grace,
+        max_output_bytes=config.max_output_bytes,
+        sampler=sampler,
+    )
+    if outcome.spawn_error is not None:
+        problem = explain_spawn_error(script, outcome.spawn_error)
+        logger.warning("%s: %s", hypothesis_id, problem)
+        return unrunnable_result(
+            hypothesis_id,
+            run.worktree_text,
+            str(problem),
+            exit_code=problem.exit_code,
+            duration=outcome.duration,
+        )
+    result = script_result(
+        hypothesis_id,
+        run.worktree_text,
+        exit_code=outcome.exit_code,
+        timeout=timeout if outcome.timed_out else None,
+        duration=outcome.duration,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        usage=outcome.usage,
+    )
+    logger.info(
+        "%s (attempt %d): %s (exit %s, %.2fs)",
+        hypothesis_id,
+        number,
+        result.result.value,
+        result.exit_code,
+        result.duration,
+    )
+    return result

@@ -1,0 +1,256 @@
+"""One script's whole life in one function: spawn, capture, deadline, stop its tree, reap.
+
+A protocol of our own rather than ``Process.communicate()``: it tells the moment the script
+exits even while a background child still holds its pipes (``communicate`` and ``wait`` would
+block until the deadline), and it feeds output straight into bounded buffers without extra
+tasks. How the script is started and watched is :mod:`.spawn`'s business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterator,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+    Type,
+    TypeVar,
+)
+
+from . import spawn
+from .capture import BoundedCapture
+from .tree import ProcessTree
+from .usage import ResourceSampler
+
+T = TypeVar("T")
+
+#: How long exit may precede end-of-file on the pipes before we look for who still holds them.
+_DRAIN_SECONDS = 0.05
+#: How long a SIGKILLed leader may take to be reaped before we stop waiting for it.
+_REAP_SECONDS = 1.0
+
+
+@dataclass
+class ProcessOutcome:
+    """What a script did: its exit status (negative: killed by that signal), its output and,
+    when sampled, the resources its tree used."""
+
+    exit_code: Optional[int]
+    timed_out: bool
+    duration: float
+    stdout: BoundedCapture
+    stderr: BoundedCapture
+    spawn_error: Optional[OSError] = field(default=None)
+    usage: Dict[str, Any] = field(default_factory=dict)
+
+
+class _ScriptProtocol(asyncio.SubprocessProtocol):
+    """Receives a script's output and exit as they happen."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_output_bytes: int) -> None:
+        self.stdout = BoundedCapture(max_output_bytes)
+        self.stderr = BoundedCapture(max_output_bytes)
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+        self._open_pipes: Set[int] = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.stdout if fd == 1 else self.stderr).feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        self._open_pipes.discard(fd)
+        if not self._open_pipes and not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def run_script(
+    script: Path,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    tree: ProcessTree,
+    timeout: float,
+    grace: float,
+    max_output_bytes: int,
+    sampler: Optional[ResourceSampler] = None,
+) -> ProcessOutcome:
+    """Run ``script`` in its own session and return once it and everything it started are gone.
+
+    ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
+    :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
+    With a ``sampler``, the tree's resource use is sampled until the script exits or its
+    deadline fires, whatever it left behind included.
+    """
+    loop = asyncio.get_running_loop()
+    protocol = _ScriptProtocol(loop, max_output_bytes)
+    start = loop.time()
+    try:
+        running = await RunningScript.start(
+            protocol, script, cwd=cwd, env=env, tree=tree, grace=grace
+        )
+    except OSError as error:
+        return ProcessOutcome(
+            None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
+        )
+    async with running:
+        with _sampled(sampler, tree) as usage:
+            timed_out = not await _wait(protocol.exited, timeout)
+            metrics = usage()
+        if timed_out:
+            await running.stop(then_wait=grace + _REAP_SECONDS)
+        end = loop.time()
+        await running.release_pipes()
+        return ProcessOutcome(
+            running.returncode,
+            timed_out,
+            end - start,
+            protocol.stdout,
+            protocol.stderr,
+            usage=metrics,
+        )
+
+
+class RunningScript:
+    """The life of a started script, as an async context manager.
+
+    Leaving the block in any way stops the script's whole tree unless it is already gone,
+    forgets its group and closes the transport: a script never outlives the code that
+    started it, whatever interrupted that code.
+    """
+
+    def __init__(
+        self,
+        transport: spawn.ScriptTransport,
+        protocol: _ScriptProtocol,
+        tree: ProcessTree,
+        *,
+        grace: float,
+        cancelled: bool = False,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._tree = tree
+        self._grace = grace
+        self._cancelled = cancelled
+
+    @classmethod
+    async def start(
+        cls,
+        protocol: _ScriptProtocol,
+        script: Path,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        tree: ProcessTree,
+        grace: float,
+    ) -> RunningScript:
+        """Start ``script``; a cancellation during the start still returns the started script,
+        which then raises ``CancelledError`` on entering its block (and so is stopped)."""
+        transport, cancelled = await _uninterrupted(
+            spawn.start(protocol, [str(script)], cwd=str(cwd), env=env)
+        )
+        tree.pgid = transport.get_pid()
+        tree.register()  # before any await, so an emergency stop can reach it
+        return cls(transport, protocol, tree, grace=grace, cancelled=cancelled)
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self._transport.get_returncode()
+
+    async def __aenter__(self) -> RunningScript:
+        if self._cancelled:
+            await self.__aexit__(asyncio.CancelledError, None, None)
+            raise asyncio.CancelledError
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        try:
+            if exc_type is not None:
+                await self._stop_after_interruption()
+            self._tree.unregister()
+        finally:
+            self._transport.close()  # also after a second cancellation, which kills at once
+
+    async def stop(self, *, then_wait: float) -> None:
+        """Stop the whole tree (SIGTERM, grace, SIGKILL) and wait for the leader's exit."""
+        await self._tree.stop(self._grace)
+        await _wait(self._protocol.exited, then_wait)
+
+    async def release_pipes(self) -> None:
+        """Once the script exited, stop what it left in its group or holding its pipes, so the
+        output ends (a background child would otherwise keep the pipes open)."""
+        if not self._tree.group_is_empty() or not await _wait(
+            self._protocol.drained, _DRAIN_SECONDS
+        ):
+            await self._tree.stop(self._grace)
+            await _wait(self._protocol.drained, self._grace)
+
+    async def _stop_after_interruption(self) -> None:
+        """Stop the tree when the run was cancelled or failed; a second cancellation kills at
+        once."""
+        try:
+            await self._tree.stop(self._grace)
+            await _wait(self._protocol.exited, self._grace)
+        except BaseException:
+            self._tree.kill_now()
+            raise
+
+
+@contextlib.contextmanager
+def _sampled(
+    sampler: Optional[ResourceSampler], tree: ProcessTree
+) -> Iterator[Callable[[], Dict[str, Any]]]:
+    """Sample the tree while the block runs; the callable takes the last sample and returns
+    the metrics (empty without a sampler)."""
+    if sampler is None or tree.pgid is None:
+        yield dict
+        return
+    usage = sampler.watch(tree.pgid)
+    try:
+        yield lambda: sampler.finish(usage)
+    finally:
+        sampler.forget(usage)
+
+
+async def _uninterrupted(start: Awaitable[T]) -> Tuple[T, bool]:
+    """Await ``start`` to its end even if cancelled meanwhile; also say whether that happened.
+
+    A spawn cancelled half-way makes asyncio kill the leader alone and then wait, possibly for
+    ever, for pipes that its children still hold; once started, the script is stopped properly.
+    """
+    task = asyncio.ensure_future(start)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled and task.exception() is not None:
+        raise asyncio.CancelledError
+    return task.result(), cancelled
+
+
+async def _wait(future: asyncio.Future[None], timeout: float) -> bool:
+    """Wait for ``future`` up to ``timeout`` seconds without cancelling it; True if it is done."""
+    if not future.done():
+        await asyncio.wait({future}, timeout=timeout)
+    return future.done()

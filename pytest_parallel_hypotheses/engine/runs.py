@@ -1,0 +1,83 @@
+"""What one run is asked to test: a hypothesis in a worktree, with its deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Mapping, Optional, Set, Tuple, Union
+
+from ..core.models import Hypothesis
+from ..finding.layout import PathLike
+
+
+@dataclass(frozen=True)
+class HypothesisRun:
+    """One hypothesis to test in one worktree, with its own deadline if it has one.
+
+    The legacy ``(hypotheses, worktrees)`` form maps each id to one worktree; runs let the same
+    id be tested in several worktrees, as the pytest plugin does. ``expected_duration`` (for
+    example measured by an earlier run) decides the start order when not every script can
+    start at once; without it the hypothesis's ``estimated_test_time`` does, if set.
+    """
+
+    hypothesis: Hypothesis
+    worktree: Optional[Path]
+    timeout: Optional[float] = None
+    expected_duration: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(
+                f"timeout of hypothesis {self.hypothesis.id!r} must be > 0 seconds, "
+                f"got {self.timeout!r}"
+            )
+        if self.expected_duration is not None and not self.expected_duration >= 0:
+            raise ValueError(
+                f"expected duration of hypothesis {self.hypothesis.id!r} must be >= 0 "
+                f"seconds, got {self.expected_duration!r}"
+            )
+
+    @property
+    def planned_duration(self) -> Optional[float]:
+        """The duration to plan the start order with, or None when nothing is known."""
+        if self.expected_duration is not None:
+            return self.expected_duration
+        estimate = self.hypothesis.estimated_test_time
+        return estimate if estimate > 0 else None
+
+    @property
+    def worktree_text(self) -> str:
+        """The worktree as results name it (empty when there is none)."""
+        return "" if self.worktree is None else str(self.worktree)
+
+    @property
+    def key(self) -> Tuple[str, str]:
+        """How results name this run: (worktree, hypothesis id)."""
+        return (self.worktree_text, self.hypothesis.id)
+
+
+RunInput = Union[Hypothesis, HypothesisRun]
+
+
+def plan(hypotheses: Iterable[RunInput], worktrees: Mapping[str, PathLike]) -> List[HypothesisRun]:
+    """Turn the caller's input into runs, refusing duplicates before anything starts."""
+    runs = [
+        item
+        if isinstance(item, HypothesisRun)
+        else HypothesisRun(item, as_path(worktrees.get(item.id)))
+        for item in hypotheses
+    ]
+    seen: Set[Tuple[str, str]] = set()
+    for run in runs:
+        key = (str(run.worktree), str(run.hypothesis.id).casefold())
+        if key in seen:
+            raise ValueError(
+                f"hypothesis id {run.hypothesis.id!r} is given twice for the same worktree "
+                "(ids are compared ignoring case, as file names are on some systems)"
+            )
+        seen.add(key)
+    return runs
+
+
+def as_path(worktree: Optional[PathLike]) -> Optional[Path]:
+    return None if worktree is None else Path(worktree)

@@ -1,0 +1,232 @@
+"""The results of one run as they complete: the pool of workers that run the scripts, and the
+stop state that ends the run early.
+
+The run's scripts live only inside the stream: leaving it, however, stops what still runs,
+skips what has not started and sweeps up processes that escaped their script's group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Tuple, Type
+
+from ..core.config import FalsificationConfig
+from ..core.halting import StopCondition, stop_reason
+from ..core.models import TestExecutionResult
+from ..core.results import runner_error_result, stopped_result, unrunnable_result
+from ..finding.layout import ScriptProblem, locate_script
+from .attempt import run_attempt
+from .environment import without_pytest_variables
+from .runs import HypothesisRun
+from .scheduling import start_order
+from .tree import Marker, ProcessTree
+from .usage import ResourceSampler
+
+logger = logging.getLogger(__name__)
+
+
+class ResultStream:
+    """Results of one run as they complete; the run's scripts live only inside it.
+
+    At most ``max_concurrent_tests`` workers take the runnable hypotheses in start order
+    (longest expected first, see :mod:`~pytest_parallel_hypotheses.engine.scheduling`); a
+    worker runs all the attempts of one hypothesis, one after the other in its worktree. Once a
+    result meets the stop condition, the running scripts are stopped, no other starts, and each
+    hypothesis without a result gets a skipped one saying why.
+    """
+
+    def __init__(
+        self,
+        config: FalsificationConfig,
+        runs: List[HypothesisRun],
+        stop_on: Optional[StopCondition] = None,
+        *,
+        marker_prefix: str,
+    ) -> None:
+        self.runs = runs
+        self._config = config
+        self._stop_on = stop_on
+        self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
+        self._sampler = ResourceSampler()
+        self._workers: List[asyncio.Task[None]] = []
+        self._waiting: Deque[Tuple[int, Path]] = deque()
+        self._started_at: Dict[int, float] = {}
+        self._answered: Set[int] = set()
+        self._delivered = 0
+        self._halted: Optional[str] = None
+        self._stop_error: Optional[Exception] = None
+        self._results: Optional[asyncio.Queue[TestExecutionResult]] = None
+        self._closed: Optional[asyncio.Event] = None
+        self._closing = False
+
+    async def __aenter__(self) -> ResultStream:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[TestExecutionResult]:
+        self._start()
+        return self._iterate()
+
+    async def aclose(self) -> None:
+        """Stop what still runs, skip what has not started, and sweep up escaped processes.
+
+        A second call waits until the first one is done.
+        """
+        if self._closed is None:
+            return  # never started
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            if self._halted is None:  # a halt cancelled them already: again would kill at once
+                for worker in self._workers:
+                    worker.cancel()
+            try:
+                await asyncio.gather(*self._workers, return_exceptions=True)
+            finally:
+                await _sweep(Marker(self._marker_name), self._config.kill_grace)
+        finally:
+            await self._sampler.aclose()
+            self._closed.set()
+
+    async def _iterate(self) -> AsyncIterator[TestExecutionResult]:
+        """Every result, then the clean-up; dropping the iterator early also cleans up."""
+        try:
+            while self._delivered < len(self.runs):
+                yield await self._next()
+        finally:
+            await self.aclose()
+
+    async def _next(self) -> TestExecutionResult:
+        assert self._results is not None  # set by _start
+        if self._stop_error is not None:
+            raise self._stop_error
+        if self._halted is not None and self._results.empty():
+            await self._skip_the_rest(self._halted)
+        result = await self._results.get()
+        self._delivered += 1
+        return result
+
+    def _start(self) -> None:
+        if self._results is not None:
+            return
+        self._results = asyncio.Queue()
+        self._closed = asyncio.Event()
+        for index in start_order([run.planned_duration for run in self.runs]):
+            run = self.runs[index]
+            try:
+                self._waiting.append((index, locate_script(run.worktree, run.hypothesis.id)))
+            except ScriptProblem as problem:
+                logger.warning("%s: %s", run.hypothesis.id, problem)
+                self._answer(index, _unrunnable(run, problem))
+        limit = 0 if self._halted is not None else self._config.max_concurrent_tests
+        workers = min(limit, len(self._waiting))
+        base_env = without_pytest_variables()
+        self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
+
+    def _answer(self, index: int, result: TestExecutionResult) -> None:
+        """Queue the result of a run, and stop the rest at once if it meets the condition."""
+        assert self._results is not None  # set by _start
+        self._answered.add(index)
+        self._results.put_nowait(result)
+        if self._halted is None and self._stop_on is not None and self._meets_stop(result):
+            self._halt(stop_reason(result))
+
+    def _meets_stop(self, result: TestExecutionResult) -> bool:
+        """Ask the stop condition; an error in it stops the run and reaches the consumer."""
+        assert self._stop_on is not None  # checked by the caller
+        try:
+            return self._stop_on(result)
+        except Exception as error:
+            self._stop_error = error
+            return True
+
+    def _halt(self, reason: str) -> None:
+        """Start no more scripts, and stop those running (not the caller, which is done)."""
+        self._halted = reason
+        logger.info("stopping the run: %s", reason)
+        current = asyncio.current_task()
+        for worker in self._workers:
+            if worker is not current:
+                worker.cancel()
+
+    async def _skip_the_rest(self, reason: str) -> None:
+        """Once stopped and its scripts gone, one skipped result for each unanswered run."""
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for index, run in enumerate(self.runs):
+            if index not in self._answered:
+                started = self._started_at.get(index)
+                duration = 0.0 if started is None else loop.time() - started
+                stopped = stopped_result(
+                    run.hypothesis.id,
+                    run.worktree_text,
+                    reason,
+                    started=started is not None,
+                    duration=duration,
+                )
+                self._answer(index, stopped)
+
+    async def _work(self, base_env: Mapping[str, str]) -> None:
+        """Take the next hypothesis in start order until none is left."""
+        loop = asyncio.get_running_loop()
+        while self._waiting and self._halted is None:
+            index, script = self._waiting.popleft()
+            self._started_at[index] = loop.time()
+            self._answer(index, await self._run(index, script, base_env))
+
+    async def _run(
+        self, index: int, script: Path, base_env: Mapping[str, str]
+    ) -> TestExecutionResult:
+        """Every attempt of one hypothesis, combined into its result."""
+        run = self.runs[index]
+        marker = Marker(self._marker_name, str(index))
+        try:
+            attempts = [
+                await run_attempt(
+                    run,
+                    script,
+                    number=number,
+                    config=self._config,
+                    marker=marker,
+                    base_env=base_env,
+                    sampler=self._sampler,
+                )
+                for number in range(1, self._config.repeats + 1)
+            ]
+            return TestExecutionResult.from_attempts(attempts)
+        except Exception as error:  # a bug of ours must still leave one result per hypothesis
+            logger.exception("internal error while testing %s", run.hypothesis.id)
+            return runner_error_result(
+                run.hypothesis.id, run.worktree_text, f"internal error of the runner: {error!r}"
+            )
+
+
+def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:
+    return unrunnable_result(
+        run.hypothesis.id, run.worktree_text, str(problem), exit_code=problem.exit_code
+    )
+
+
+async def _sweep(marker: Marker, grace: float) -> None:
+    """Stop processes of a run that escaped their script's group and outlived it."""
+    leftovers = ProcessTree(marker)
+    try:
+        await leftovers.stop(grace)
+    except BaseException:
+        leftovers.kill_now()
+        raise

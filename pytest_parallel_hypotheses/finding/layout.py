@@ -1,0 +1,153 @@
+"""Where a hypothesis script lives, and whether it may be run.
+
+Every check happens before anything is executed, so a bad id or a script that points outside
+its worktree becomes a clear error for that one hypothesis instead of a surprise.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+from ..core.classification import CANNOT_EXECUTE_EXIT, NOT_FOUND_EXIT
+
+#: A hypothesis id is a file-name token: it names ``test_<id>.sh`` and never a path.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+#: The folder of a worktree that holds its hypotheses' files.
+SCRIPT_DIR = ".falsification"
+_SCRIPT_PREFIX, _SCRIPT_SUFFIX = "test_", ".sh"
+_CONFIG_PREFIX, _CONFIG_SUFFIX = "config_", ".json"
+#: The file names a worktree's hypotheses must have, for messages.
+SCRIPT_PATTERN = f"{SCRIPT_DIR}/{_SCRIPT_PREFIX}<id>{_SCRIPT_SUFFIX}"
+METADATA_PATTERN = f"{SCRIPT_DIR}/{_CONFIG_PREFIX}<id>{_CONFIG_SUFFIX}"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class ScriptProblem(Exception):
+    """A hypothesis script that cannot be run; the message says why in a plain sentence."""
+
+    def __init__(self, message: str, exit_code: int = CANNOT_EXECUTE_EXIT) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def is_valid_id(hypothesis_id: object) -> bool:
+    """True if the id is a safe file-name token (letters, digits, ``.``, ``_``, ``-``)."""
+    return isinstance(hypothesis_id, str) and ID_PATTERN.fullmatch(hypothesis_id) is not None
+
+
+def invalid_id_message(hypothesis_id: object) -> str:
+    return (
+        f"hypothesis id {hypothesis_id!r} is not a safe file-name token: use 1-100 letters, "
+        "digits, '.', '_' or '-', starting with a letter or digit"
+    )
+
+
+def script_path(worktree: PathLike, hypothesis_id: str) -> Path:
+    """The path where the script of a hypothesis is expected (not checked)."""
+    return Path(worktree) / SCRIPT_DIR / f"{_SCRIPT_PREFIX}{hypothesis_id}{_SCRIPT_SUFFIX}"
+
+
+def config_path(worktree: PathLike, hypothesis_id: str) -> Path:
+    """The path of a hypothesis's optional metadata file (not checked)."""
+    return Path(worktree) / SCRIPT_DIR / f"{_CONFIG_PREFIX}{hypothesis_id}{_CONFIG_SUFFIX}"
+
+
+def script_id(file_name: str) -> Optional[str]:
+    """The hypothesis id in a script's file name (``test_<id>.sh``), or None for another file;
+    the id is not checked (see :func:`is_valid_id`)."""
+    if file_name.startswith(_SCRIPT_PREFIX) and file_name.endswith(_SCRIPT_SUFFIX):
+        return file_name[len(_SCRIPT_PREFIX) : -len(_SCRIPT_SUFFIX)]
+    return None
+
+
+def scripts_in(worktree: PathLike) -> List[Tuple[str, Path]]:
+    """Every ``(id, script)`` named like a hypothesis script in the worktree, by file name."""
+    folder = Path(worktree) / SCRIPT_DIR
+    if not folder.is_dir():
+        return []
+    named = [(script_id(path.name), path) for path in sorted(folder.iterdir())]
+    return [(hypothesis_id, path) for hypothesis_id, path in named if hypothesis_id is not None]
+
+
+def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
+    """Return the resolved script of a hypothesis, or raise :class:`ScriptProblem`.
+
+    The id is checked before any filesystem access; the script must resolve inside its
+    worktree, be a regular file and be executable.
+    """
+    if not is_valid_id(hypothesis_id):
+        raise ScriptProblem(invalid_id_message(hypothesis_id))
+    if worktree is None:
+        raise ScriptProblem(
+            f"no worktree was given for hypothesis {hypothesis_id!r}", NOT_FOUND_EXIT
+        )
+    root = Path(worktree)
+    if not root.is_dir():
+        raise ScriptProblem(f"worktree not found: {root}", NOT_FOUND_EXIT)
+    script = script_path(root, hypothesis_id)
+    if not os.path.lexists(script):
+        raise ScriptProblem(f"Test script not found: {script}", NOT_FOUND_EXIT)
+    resolved = _resolve(script)
+    if not resolved.is_relative_to(root.resolve()):
+        raise ScriptProblem(
+            f"refused to run {script}: it resolves to {resolved}, outside its worktree {root}"
+        )
+    if not resolved.is_file():
+        raise ScriptProblem(f"test script {script} is not a regular file")
+    if not os.access(resolved, os.X_OK):
+        raise ScriptProblem(f"test script {script} is not executable (run: chmod +x {script})")
+    return resolved
+
+
+def _resolve(script: Path) -> Path:
+    """``script`` with every symlink followed; a dangling link or a loop is a ScriptProblem."""
+    try:
+        return script.resolve(strict=True)
+    except FileNotFoundError:
+        raise ScriptProblem(
+            f"Test script not found: {script} is a symlink to a file that does not exist",
+            NOT_FOUND_EXIT,
+        ) from None
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
+        raise ScriptProblem(f"test script {script} cannot be resolved: {error}") from None
+
+
+def explain_spawn_error(script: Path, error: OSError) -> ScriptProblem:
+    """Turn an exec failure into a sentence that names the likely cause.
+
+    ENOENT after the script was found means its interpreter is missing, often because of a
+    Windows line ending after the shebang; ENOEXEC means there is no shebang at all.
+    """
+    first_line = _first_line(script)
+    if error.errno == errno.ENOEXEC:
+        return ScriptProblem(
+            f"test script {script} cannot be executed: its first line must be a shebang such as "
+            f"'#!/bin/sh' (found {first_line!r})"
+        )
+    if error.errno == errno.ENOENT:
+        hint = " (Windows line endings? remove the '\\r')" if first_line.endswith("\r") else ""
+        return ScriptProblem(
+            f"interpreter of test script {script} not found: first line is {first_line!r}{hint}",
+            NOT_FOUND_EXIT,
+        )
+    if error.errno in (errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM):
+        return ScriptProblem(
+            f"could not start test script {script}: {os.strerror(error.errno)} "
+            "(lower the number of concurrent tests or raise the open-files limit)"
+        )
+    return ScriptProblem(f"could not start test script {script}: {error}")
+
+
+def _first_line(script: Path) -> str:
+    try:
+        with open(script, "rb") as handle:
+            head = handle.read(200)
+    except OSError:
+        return ""
+    return head.split(b"\n", 1)[0].decode("utf-8", errors="replace")

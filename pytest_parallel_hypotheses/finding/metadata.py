@@ -1,0 +1,116 @@
+"""What a hypothesis's optional metadata file may say, checked field by field.
+
+``.falsification/config_<id>.json`` holds the :class:`~.models.Hypothesis` fields plus an
+optional per-hypothesis ``timeout``. A typo or a wrong type must stop that one hypothesis with
+a sentence naming the file, not surface later as a confusing crash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from ..core.classification import HypothesisStatus
+from ..core.models import Hypothesis
+from ..core.numbers import is_number, number_at_least
+
+#: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field.
+TIMEOUT_KEY = "timeout"
+
+
+class MetadataError(Exception):
+    """A metadata file that cannot be used; the message names the file and the fault."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """A hypothesis as its metadata describes it, and its own deadline if it sets one."""
+
+    hypothesis: Hypothesis
+    timeout: Optional[float]
+
+
+def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
+    """Read and check ``path``; a missing file gives a hypothesis with only its id."""
+    if not path.exists():
+        return Metadata(Hypothesis(id=hypothesis_id, description=""), None)
+    data = _load_object(path)
+    timeout = data.pop(TIMEOUT_KEY, None)
+    if timeout is not None and not _is_positive_number(timeout):
+        raise MetadataError(
+            f"metadata file {path}: {TIMEOUT_KEY!r} must be a number of seconds > 0, "
+            f"got {timeout!r}"
+        )
+    if data.setdefault("id", hypothesis_id) != hypothesis_id:
+        raise MetadataError(
+            f"metadata file {path}: 'id' is {data['id']!r} but the file is for "
+            f"hypothesis {hypothesis_id!r}"
+        )
+    data.setdefault("description", "")
+    for name, value in data.items():
+        _check_field(path, name, value)
+    try:
+        hypothesis = Hypothesis.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise MetadataError(f"metadata file {path}: {error}") from None
+    return Metadata(hypothesis, None if timeout is None else float(timeout))
+
+
+def _load_object(path: Path) -> Dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MetadataError(f"cannot read metadata file {path}: {error}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MetadataError(
+            f"metadata file {path} is not valid JSON: {error.msg} "
+            f"(line {error.lineno}, column {error.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise MetadataError(
+            f"metadata file {path} must hold a JSON object, found {type(data).__name__}"
+        )
+    return data
+
+
+def _is_positive_number(value: object) -> bool:
+    return number_at_least(value, 0, inclusive=False)
+
+
+def _is_text_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+_STATUSES = frozenset(status.value for status in HypothesisStatus)
+
+#: For each field, a test of its JSON value and the words that say what it must be.
+_FIELD_RULES: Mapping[str, Tuple[Callable[[object], bool], str]] = {
+    "id": (lambda v: isinstance(v, str), "a string"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "test_strategy": (lambda v: isinstance(v, str), "a string"),
+    "expected_behavior": (lambda v: isinstance(v, str), "a string"),
+    "estimated_test_time": (is_number, "a number of seconds"),
+    "probability": (is_number, "a number"),
+    "impact": (is_number, "a number"),
+    "test_complexity": (is_number, "a number"),
+    "status": (
+        lambda v: isinstance(v, str) and v in _STATUSES,
+        f"one of {', '.join(sorted(_STATUSES))}",
+    ),
+    "test_results": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "confidence_score": (lambda v: v is None or is_number(v), "a number or null"),
+    "dependencies": (_is_text_list, "a list of strings"),
+}
+
+
+def _check_field(path: Path, name: str, value: object) -> None:
+    rule = _FIELD_RULES.get(name)
+    if rule is None:
+        return  # unknown names are refused by Hypothesis.from_dict, with the full list
+    accepts, expected = rule
+    if not accepts(value):
+        raise MetadataError(f"metadata file {path}: {name!r} must be {expected}, got {value!r}")

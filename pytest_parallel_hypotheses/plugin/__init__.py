@@ -1,0 +1,79 @@
+"""The pytest plugin entry point (registered through the ``pytest11`` entry point).
+
+It declares the hooks and options; with ``--hypotheses`` it registers the parts of a hypotheses
+run, each a plugin object of its own: collection, run loop, records, durations, the terminal
+summary and, when asked for, the JSON report. Under pytest-xdist the distributed plugin
+(:mod:`pytest_parallel_hypotheses.distributed.plugin`) adds the controller's and the workers'
+parts.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import pytest
+
+from ..report.jsonreport import JsonReport
+from ..report.records import RecordSource
+from ..report.terminal import TerminalSummary
+from . import hooks, judging, options
+from .collection import HypothesisCollection
+from .durations import DurationRecorder
+from .options import SETTINGS_KEY, HypothesesSettings
+from .records import HypothesisRecords
+from .roles import Role, role_of
+from .runloop import HypothesisRunLoop
+from .session import SigtermInterrupts
+
+#: Name prefix of the plugin objects registered for a hypotheses run.
+PLUGIN_PREFIX = "hypotheses"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = options.resolve(config)
+    if settings is None:
+        return
+    config.stash[SETTINGS_KEY] = settings
+    register_parts(config, _parts(config, settings))
+
+
+def register_parts(config: pytest.Config, parts: Dict[str, object]) -> None:
+    """Register each part of a hypotheses run under a name of its own."""
+    for name, part in parts.items():
+        config.pluginmanager.register(part, f"{PLUGIN_PREFIX}-{name}")
+
+
+def reporting_parts(settings: HypothesesSettings, records: RecordSource) -> Dict[str, object]:
+    """Where the records end up: the terminal summary and the JSON report, in the process that
+    sums up the run (alone, or the xdist controller)."""
+    parts: Dict[str, object] = {"summary": TerminalSummary(records)}
+    if settings.report_path is not None:
+        parts["jsonreport"] = JsonReport(
+            settings.report_path, settings.directory, settings.falsification, records
+        )
+    return parts
+
+
+def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, object]:
+    """Alone, every part; an xdist worker collects, judges and records (the distributed plugin
+    runs its scripts); the controller only takes SIGTERM here and gets the rest there."""
+    role = role_of(config)
+    parts: Dict[str, object] = {"defaults": judging, "sigterm": SigtermInterrupts()}
+    if role is Role.CONTROLLER:
+        return parts
+    records = HypothesisRecords()
+    parts["collection"] = HypothesisCollection(settings)
+    parts["records"] = records
+    parts["durations"] = DurationRecorder(records)
+    if role is Role.ALONE:
+        parts["runloop"] = HypothesisRunLoop(settings.falsification)
+        parts.update(reporting_parts(settings, records))
+    return parts

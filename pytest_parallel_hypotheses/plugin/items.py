@@ -1,0 +1,150 @@
+"""The collection nodes: one root collector, and one item per hypothesis script.
+
+An item does not run its script: the run loop runs every script at once and hands each item
+its result as it arrives (under pytest-xdist, a worker runs each item's script just before
+the item's setup). The item then maps that result onto pytest's outcomes, so reports,
+``-x``, JUnit XML and other plugins see an ordinary test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Tuple
+
+import pluggy
+import pytest
+
+from ..core.classification import TestResult
+from ..core.models import TestExecutionResult
+from ..engine.runs import HypothesisRun
+from ..finding.discovery import FoundHypothesis
+from ..report.records import Record, record_of
+from ..report.wording import failure_text, headline, worktree_label
+from .durations import recorded_durations
+from .judging import judge
+
+#: The ``user_properties`` each item records (JUnit XML shows them as testcase properties).
+PROPERTY_NAMES = ("verdict", "result", "confidence")
+#: The properties added when the script ran more than once: how its attempts went.
+REPEAT_PROPERTY_NAMES = ("attempts", "passes", "fails", "flaky")
+
+
+class HypothesesRoot(pytest.Collector):
+    """Every hypothesis found, as one collector under the session.
+
+    The items hang directly below it, not below a collector per worktree: results arrive in
+    any order, and pytest's setup stack only accepts a next item whose collectors are already
+    set up. Node ids still name the worktree: ``<worktree from the rootdir>::<id>``.
+    """
+
+    NAME = "hypotheses"
+
+    def __init__(self, *, found: Iterable[FoundHypothesis], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._found = list(found)
+
+    @property
+    def ihook(self) -> pluggy.HookRelay:
+        """Every loaded conftest applies: the worktrees are often outside the rootdir, and
+        the project's conftest.py should still see its hypotheses."""
+        return self.config.hook
+
+    @classmethod
+    def for_session(
+        cls, session: pytest.Session, found: Iterable[FoundHypothesis]
+    ) -> HypothesesRoot:
+        root: HypothesesRoot = cls.from_parent(session, name=cls.NAME, nodeid=cls.NAME, found=found)
+        return root
+
+    def collect(self) -> List[pytest.Item]:
+        rootpath = self.config.rootpath
+        return [
+            HypothesisItem.from_parent(
+                self,
+                name=found.hypothesis_id,
+                nodeid=f"{worktree_label(rootpath, found.worktree)}::{found.hypothesis_id}",
+                found=found,
+            )
+            for found in self._found
+        ]
+
+
+class HypothesisItem(pytest.Item):
+    """One hypothesis script, reported as a test once the run loop gives it its result."""
+
+    def __init__(self, *, found: FoundHypothesis, **kwargs: Any) -> None:
+        super().__init__(path=found.script, **kwargs)
+        self.found = found
+        label = worktree_label(self.config.rootpath, found.worktree)
+        self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
+        self._raw_result: Optional[TestExecutionResult] = None
+        #: The result after the classification and confidence hooks.
+        self.result: Optional[TestExecutionResult] = None
+
+    @property
+    def ihook(self) -> pluggy.HookRelay:
+        """Every loaded conftest applies, wherever the worktree is (see HypothesesRoot)."""
+        return self.config.hook
+
+    def deliver(self, result: TestExecutionResult) -> None:
+        """Hand the item the engine's result of its script, before the item is reported."""
+        self._raw_result = result
+
+    @property
+    def delivered(self) -> bool:
+        """True once the item has the engine's result."""
+        return self._raw_result is not None
+
+    def record(self) -> Record:
+        """The item's record: who the hypothesis is and, once judged, its result."""
+        return record_of(self.nodeid, self.found, self.result)
+
+    @property
+    def key(self) -> Tuple[str, str]:
+        """How the engine's results name this hypothesis: (worktree path, id)."""
+        return (str(self.found.worktree), self.found.hypothesis_id)
+
+    @property
+    def run(self) -> Optional[HypothesisRun]:
+        """What the engine should run, or None when the hypothesis cannot be run."""
+        found = self.found
+        if found.problem is not None or found.hypothesis is None:
+            return None
+        expected = recorded_durations(self.config).get(self.nodeid)
+        return HypothesisRun(found.hypothesis, found.worktree, found.timeout, expected)
+
+    def setup(self) -> None:
+        """Judge the result; a script that could not run (ERROR) is reported as an error."""
+        if self._raw_result is None:
+            pytest.fail(
+                f"hypothesis {self.found.hypothesis_id} was not run: hypothesis items are "
+                "run by the --hypotheses run loop",
+                pytrace=False,
+            )
+        self.result = judge(self, self._raw_result)
+        self._record_properties(self.result)
+        if self.result.result is TestResult.ERROR:
+            pytest.fail(failure_text(self.found, self.result), pytrace=False)
+
+    def runtest(self) -> None:
+        """PASS passes, SKIP skips, FAIL, TIMEOUT and flaky attempts fail with the script's
+        story."""
+        result = self.result
+        assert result is not None  # setup judged it or failed
+        if result.result is TestResult.PASS and not result.flaky:
+            return
+        if result.result is TestResult.SKIP:
+            pytest.skip(headline(self.found, result))
+        pytest.fail(failure_text(self.found, result), pytrace=False)
+
+    def reportinfo(self) -> Tuple[Path, Optional[int], str]:
+        return self.found.script, None, f"hypothesis {self.found.hypothesis_id}"
+
+    def _record_properties(self, result: TestExecutionResult) -> None:
+        assert result.status is not None  # set when the result is built
+        values = (result.status.value, result.result.value, repr(result.confidence))
+        self.user_properties.extend(zip(PROPERTY_NAMES, values))
+        if len(result.attempts) > 1:
+            counts = result.outcome_counts
+            repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
+            self.user_properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))

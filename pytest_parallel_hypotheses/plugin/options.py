@@ -1,0 +1,328 @@
+"""The plugin's options: declared once, each with an ini twin, and resolved in one place.
+
+A value on the command line wins over the ini file; an invalid value from either is a
+``pytest.UsageError`` that names where it came from, what it was and what is accepted. Paths
+are relative to the invocation folder on the command line, to the ini file's folder there.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import pytest
+
+from ..core.config import MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
+from ..core.numbers import parse_number
+from ..core.shards import Shard
+
+DIR_OPTION = "--hypotheses"
+DIR_INI = "hypotheses_dir"
+
+#: Open files one running script may hold (pipes, their transports, a process handle), with
+#: room to spare; ``auto`` workers keep the whole run under the open-files limit.
+FILES_PER_SCRIPT = 8
+#: Open files kept for pytest itself when ``auto`` divides the limit.
+FILES_FOR_PYTEST = 64
+#: The open-files budget assumed when the limit is infinite.
+UNLIMITED_FILES = 65536
+
+#: The value of ``--hypotheses-workers`` that sizes the pool from the open-files limit.
+AUTO = "auto"
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+@dataclass(frozen=True)
+class HypothesesSettings:
+    """Everything a hypotheses run needs from the options, resolved once."""
+
+    #: The folder to search; None for the git repository of the current directory.
+    directory: Optional[Path]
+    #: How the user gave the folder, to name it in error messages.
+    directory_source: str
+    #: Where to write the JSON report, if anywhere.
+    report_path: Optional[Path]
+    #: The engine's settings: timeout, concurrency, kill grace and output cap.
+    falsification: FalsificationConfig
+    #: The part of the hypotheses this job runs, for a CI matrix; None for all of them.
+    shard: Optional[Shard] = None
+
+
+#: Where the resolved settings of this session are kept, for every part that needs them.
+SETTINGS_KEY = pytest.StashKey[HypothesesSettings]()
+
+#: Checks and converts an option's text (a path already joined to its base); None: invalid.
+Parser = Callable[[str], Optional[Any]]
+#: Checks a path option's value; returns why it is not valid, or None.
+PathCheck = Callable[[Path], Optional[str]]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option, its ini twin (also its ``dest``), and where its value goes: a
+    field of the engine's settings or of :class:`HypothesesSettings`."""
+
+    flag: str
+    ini: str
+    metavar: str
+    help: str
+    #: The field the value sets; ``engine`` says whether of FalsificationConfig.
+    field: str
+    engine: bool = True
+    parse: Parser = str
+    expected: str = ""
+    #: The text used when neither the command line nor the ini file sets it (None: the
+    #: field's own default).
+    default: Optional[str] = None
+    #: A path, relative to where it was given; checked by ``check_path``.
+    is_path: bool = False
+    check_path: Optional[PathCheck] = None
+
+
+def _positive_seconds(text: str) -> Optional[float]:
+    value = parse_number(text)
+    return value if value is not None and value > 0 else None
+
+
+def _seconds(text: str) -> Optional[float]:
+    value = parse_number(text)
+    return value if value is not None and value >= 0 else None
+
+
+def _workers(text: str) -> Optional[int]:
+    if text.strip().lower() == AUTO:
+        return auto_workers()
+    return _whole_number(text, 1)
+
+
+def _whole_number(text: str, minimum: int, maximum: Optional[int] = None) -> Optional[int]:
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if minimum <= value and (maximum is None or value <= maximum) else None
+
+
+def _byte_count(text: str) -> Optional[int]:
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
+    try:
+        value = int(cleaned[: len(cleaned) - len(unit)]) * _SIZE_UNITS[unit]
+    except ValueError:
+        return None
+    return value if value >= 2 else None
+
+
+def _stop_on(text: str) -> Optional[str]:
+    value = text.strip().lower()
+    return value if value in STOP_ON_VALUES else None
+
+
+def _writable_file(path: Path) -> Optional[str]:
+    """Why a report cannot be written at ``path``, or None when it can."""
+    if path.is_dir():
+        return f"expected the path of a file, but {path} is a directory"
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"the report cannot be written there, because {folder} is not a folder this user "
+            "may write to"
+        )
+    return None
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists: where the report's folders would start."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+OPTIONS = (
+    Option(
+        flag="--hypotheses-timeout",
+        ini="hypotheses_timeout",
+        field="test_timeout",
+        metavar="SECONDS",
+        parse=_positive_seconds,
+        expected="a number of seconds greater than 0",
+        help="stop a hypothesis script (its whole process tree) after SECONDS, unless its "
+        f"metadata sets its own 'timeout' (default {FalsificationConfig.test_timeout:g})",
+    ),
+    Option(
+        flag="--hypotheses-workers",
+        ini="hypotheses_workers",
+        field="max_concurrent_tests",
+        metavar="N|auto",
+        parse=_workers,
+        expected=f"a whole number of at least 1, or {AUTO!r}",
+        default=AUTO,
+        help="run at most N hypothesis scripts at once; 'auto' (the default) starts them all "
+        "at once, within the open-files limit",
+    ),
+    Option(
+        flag="--hypotheses-grace",
+        ini="hypotheses_grace",
+        field="kill_grace",
+        metavar="SECONDS",
+        parse=_seconds,
+        expected="a number of seconds of at least 0",
+        help="after SIGTERM, wait SECONDS before SIGKILL when stopping a script "
+        f"(default {FalsificationConfig.kill_grace:g})",
+    ),
+    Option(
+        flag="--hypotheses-max-output",
+        ini="hypotheses_max_output",
+        field="max_output_bytes",
+        metavar="BYTES",
+        parse=_byte_count,
+        expected="a whole number of bytes of at least 2, optionally with K, M or G",
+        help="keep at most BYTES of each script's stdout and of its stderr, its head and "
+        f"tail (default {FalsificationConfig.max_output_bytes})",
+    ),
+    Option(
+        flag="--hypotheses-repeat",
+        ini="hypotheses_repeat",
+        field="repeats",
+        metavar="N",
+        parse=lambda text: _whole_number(text, 1, MAX_REPEATS),
+        expected=f"a whole number from 1 to {MAX_REPEATS}",
+        help="run each hypothesis script N times, one after the other in its worktree; the "
+        "confidence grows with agreeing runs, and passes mixed with failures make the "
+        "verdict inconclusive (flaky) (default 1)",
+    ),
+    Option(
+        flag="--hypotheses-stop-on",
+        ini="hypotheses_stop_on",
+        field="stop_on",
+        metavar="VERDICT",
+        parse=_stop_on,
+        expected=f"one of {', '.join(STOP_ON_VALUES)}",
+        help="as soon as one hypothesis is supported, falsified, or either ('first'), stop "
+        "the scripts still running and start no more; they are reported as skipped",
+    ),
+    Option(
+        flag="--hypotheses-report",
+        ini="hypotheses_report",
+        field="report_path",
+        engine=False,
+        metavar="PATH",
+        is_path=True,
+        check_path=_writable_file,
+        help="write a JSON report of every hypothesis to PATH (also when interrupted)",
+    ),
+    Option(
+        flag="--hypotheses-shard",
+        ini="hypotheses_shard",
+        field="shard",
+        engine=False,
+        metavar="K/N",
+        parse=Shard.parse,
+        expected="K/N, two whole numbers with 1 <= K <= N, such as 1/3",
+        help="run only part K of N (K from 1 to N) of the hypotheses, for the N jobs of a CI "
+        "matrix: every job computes the same split, balanced by each hypothesis's "
+        "estimated_test_time; merge their reports with `python -m pytest_parallel_hypotheses "
+        "merge`",
+    ),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every option of the plugin and its ini twin."""
+    group = parser.getgroup("hypotheses", "testing debugging hypotheses in git worktrees")
+    group.addoption(
+        DIR_OPTION,
+        dest=DIR_INI,
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="run the hypothesis scripts (.falsification/test_<id>.sh) of every git worktree "
+        "of DIR, a repository or a folder of worktrees, instead of Python tests; without DIR: "
+        f"the ini option {DIR_INI}, else the git repository of the current directory",
+    )
+    parser.addini(DIR_INI, f"folder searched by {DIR_OPTION} when given without a value")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag, dest=option.ini, metavar=option.metavar, default=None, help=option.help
+        )
+        parser.addini(option.ini, f"default of {option.flag}")
+
+
+def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
+    """The settings of this run, or None when ``--hypotheses`` was not given."""
+    if config.getoption(DIR_INI) is None:
+        return None
+    directory, source = _path_value(config, DIR_INI, DIR_OPTION)
+    engine: Dict[str, Any] = {}
+    run: Dict[str, Any] = {}
+    for option in OPTIONS:
+        value = _option_value(config, option)
+        if value is not None:
+            (engine if option.engine else run)[option.field] = value
+    return HypothesesSettings(
+        directory=directory,
+        directory_source=source,
+        report_path=run.get("report_path"),
+        falsification=FalsificationConfig(**engine),
+        shard=run.get("shard"),
+    )
+
+
+def auto_workers() -> int:
+    """How many scripts may run at once without exhausting the open-files limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    budget = UNLIMITED_FILES if soft == resource.RLIM_INFINITY else soft
+    return max(1, (budget - FILES_FOR_PYTEST) // FILES_PER_SCRIPT)
+
+
+def _option_value(config: pytest.Config, option: Option) -> Optional[Any]:
+    """The checked value of one option (None when not given and without a default)."""
+    if option.is_path:
+        path, source = _path_value(config, option.ini, option.flag)
+        problem = None if path is None or option.check_path is None else option.check_path(path)
+        if problem is not None:
+            raise pytest.UsageError(f"{source} is not valid: {problem}")
+        return path
+    text, source = _raw_value(config, option.ini, option.flag)
+    if text is None:
+        text = option.default
+    if text is None:
+        return None
+    value = option.parse(text)
+    if value is None:
+        raise pytest.UsageError(f"{source} is not valid: expected {option.expected} (got {text!r})")
+    return value
+
+
+def _raw_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[str], str]:
+    """The text of a setting and where it came from: the command line, else the ini file.
+
+    An empty value counts as not given (``--hypotheses`` without DIR stores one).
+    """
+    cli = config.getoption(name)
+    if cli:
+        return str(cli), f"{flag}={cli}"
+    ini = str(config.getini(name) or "").strip()
+    if ini:
+        return ini, f"ini option {name} = {ini}"
+    return None, flag
+
+
+def _path_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[Path], str]:
+    """A path setting: relative to the invocation folder on the command line, to the ini
+    file's folder in the ini file."""
+    text, source = _raw_value(config, name, flag)
+    if text is None:
+        return None, source
+    base = config.invocation_params.dir if config.getoption(name) else _ini_base(config)
+    return base / text, source
+
+
+def _ini_base(config: pytest.Config) -> Path:
+    """Relative paths in the ini file are relative to the ini file's folder."""
+    return config.inipath.parent if config.inipath is not None else config.rootpath

@@ -1,0 +1,65 @@
+"""The plugin part that puts each hypothesis's record on its test reports and gathers them.
+
+Records are gathered from reports, not from items, because reports are what travel from one
+process to another (pytest-xdist).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Generator, List, Optional
+
+import pytest
+
+from ..core.classification import HypothesisStatus
+from ..report.records import RECORD_ATTRIBUTE, Record
+from ..report.wording import verdict_colour, verdict_word
+from .items import HypothesisItem
+
+
+class HypothesisRecords:
+    """The plugin part that attaches records to reports and gathers them, in item order."""
+
+    def __init__(self) -> None:
+        self._selected: List[HypothesisItem] = []
+        self._reported: Dict[str, Record] = {}
+
+    @property
+    def records(self) -> List[Record]:
+        """Every selected hypothesis in collection order, those that never ran as pending,
+        then any reported hypothesis that was not collected here."""
+        selected = [self._reported.get(item.nodeid) or item.record() for item in self._selected]
+        known = {item.nodeid for item in self._selected}
+        others = [record for nodeid, record in self._reported.items() if nodeid not in known]
+        return [*selected, *others]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._selected = [item for item in session.items if isinstance(item, HypothesisItem)]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if isinstance(item, HypothesisItem) and item.result is not None:
+            setattr(report, RECORD_ATTRIBUTE, item.record())
+            if call.when == "call" or report.failed:
+                report.duration = item.result.duration
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, RECORD_ATTRIBUTE, None)
+        if record is not None and report.when == "teardown":
+            self._reported[report.nodeid] = record
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> Optional[tuple[str, str, tuple[str, Dict[str, bool]]]]:
+        """Verbose progress says the verdict: FALSIFIED, SUPPORTED or INCONCLUSIVE."""
+        record = getattr(report, RECORD_ATTRIBUTE, None)
+        deciding = report.when == "call" or (report.when == "setup" and report.failed)
+        if record is None or not deciding:
+            return None
+        status = HypothesisStatus(record["status"])
+        category = "error" if report.when != "call" else report.outcome
+        letter = {"passed": ".", "failed": "F", "skipped": "s", "error": "E"}[category]
+        return category, letter, (verdict_word(status), {verdict_colour(status): True})

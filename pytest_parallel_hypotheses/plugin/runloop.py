@@ -1,0 +1,79 @@
+"""The run loop under ``--hypotheses``: every script starts at once, each item is reported as
+its result arrives.
+
+pytest's loop is synchronous and runs one item after another; the engine is asynchronous and
+runs them all. The engine's result stream runs on a private loop in a worker thread
+(``BackgroundStream``), and this loop hands each result to its item and runs pytest's normal
+``pytest_runtest_protocol`` for it. Leaving the stream, because pytest stops (``-x``,
+``--maxfail``), on Ctrl-C or on SIGTERM, stops every script still running.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import pytest
+
+from ..core.config import FalsificationConfig
+from ..engine.bridge import BackgroundStream
+from ..engine.executor import AsyncTestExecutor
+from ..engine.runs import HypothesisRun
+from .items import HypothesisItem
+from .judging import problem_result
+
+
+class HypothesisRunLoop:
+    """The plugin part that runs the selected hypotheses and reports them as they finish."""
+
+    def __init__(self, config: FalsificationConfig) -> None:
+        self._config = config
+
+    @pytest.hookimpl
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            errors = session.testsfailed
+            raise session.Interrupted(
+                f"{errors} error{'s' if errors != 1 else ''} during collection"
+            )
+        if session.config.option.collectonly:
+            return True
+        items = [item for item in session.items if isinstance(item, HypothesisItem)]
+        _Run(session, items).report_all(AsyncTestExecutor(self._config))
+        return True
+
+
+class _Run:
+    """One pass over the selected items, in the order their results arrive."""
+
+    def __init__(self, session: pytest.Session, items: List[HypothesisItem]) -> None:
+        self._session = session
+        self._pending = list(items)
+        self._runnable: Dict[Tuple[str, str], Tuple[HypothesisItem, HypothesisRun]] = {}
+        for item in items:
+            run = item.run
+            if run is not None:
+                self._runnable[item.key] = (item, run)
+
+    def report_all(self, executor: AsyncTestExecutor) -> None:
+        """Start every runnable script, report the unrunnable, then each result as it comes."""
+        runs = [run for _item, run in self._runnable.values()]
+        with BackgroundStream(lambda: executor.as_completed(runs)) as results:
+            for item in list(self._pending):
+                if item.key not in self._runnable:
+                    item.deliver(problem_result(item.found))
+                    self._report(item)
+            for result in results:
+                item, _run = self._runnable[(result.worktree_path, result.hypothesis_id)]
+                item.deliver(result)
+                self._report(item)
+
+    def _report(self, item: HypothesisItem) -> None:
+        """Run pytest's protocol for one item; raise as pytest's own loop does to stop."""
+        self._pending.remove(item)
+        nextitem = self._pending[0] if self._pending else None
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        session = self._session
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)

@@ -1,0 +1,124 @@
+"""The JSON report of ``--hypotheses-report=PATH``: every hypothesis and the run around it.
+
+Written when the session finishes, interrupted or not, through a temporary file in the same
+folder and ``os.replace``, so a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import pytest
+
+from ..core.config import FalsificationConfig
+from ..core.version import __version__
+from .conclusions import next_action, verdict_counts
+from .records import Record, RecordSource
+from .runsettings import run_settings
+
+#: Raised when a field changes meaning or disappears; new fields do not change it.
+SCHEMA_VERSION = 1
+
+#: What the shard of a CI matrix this run is holds, set by the part that selects it.
+SHARD_KEY = pytest.StashKey[Dict[str, Any]]()
+
+
+class JsonReport:
+    """The plugin part that writes the JSON report at the end of the session."""
+
+    def __init__(
+        self,
+        path: Path,
+        directory: Optional[Path],
+        engine: FalsificationConfig,
+        records: RecordSource,
+    ) -> None:
+        self._path = path
+        self._directory = directory
+        self._engine = engine
+        self._records = records
+        self._started = datetime.now(timezone.utc)
+        self._clock = time.monotonic()
+        self._written = False
+        self._failure = ""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the report, unless nothing was meant to run (``--co``, a usage error)."""
+        if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return
+        try:
+            write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
+        except OSError as error:  # the disk filled up or the folder vanished since start-up
+            self._failure = f"hypotheses report NOT written to {self._path}: {error.strerror}"
+        else:
+            self._written = True
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self._written:
+            terminalreporter.write_line(f"hypotheses report: {self._path}")
+        elif self._failure:
+            terminalreporter.write_line(self._failure, red=True, bold=True)
+
+    def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
+        return report_document(self._run_metadata(session, exitstatus), self._records.records)
+
+    def _run_metadata(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
+        config = session.config
+        return {
+            "started_at": self._started.isoformat(),
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+            "duration": time.monotonic() - self._clock,
+            "exit_status": int(exitstatus),
+            "interrupted": int(exitstatus) == pytest.ExitCode.INTERRUPTED,
+            "stopped_early": bool(session.shouldfail or session.shouldstop),
+            "directory": None if self._directory is None else str(self._directory),
+            "invocation_dir": str(config.invocation_params.dir),
+            "arguments": list(config.invocation_params.args),
+            "settings": {setting.key: setting.value for setting in run_settings(self._engine)},
+            "shard": config.stash.get(SHARD_KEY, None),
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "pytest": pytest.__version__,
+            "plugin": __version__,
+        }
+
+
+def report_document(run: Dict[str, Any], records: Sequence[Record]) -> Dict[str, Any]:
+    """A whole report from the run's metadata and the records: one place for its layout,
+    shared with the reports that ``merge`` makes of several."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": run,
+        "counts": verdict_counts(records),
+        "next_action": next_action(records),
+        "hypotheses": list(records),
+    }
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step; never leave a partial file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,56 @@
+"""One record per hypothesis: a plain JSON-ready dictionary of who it is and what it did.
+
+The terminal summary and the JSON report are built from records, not from items, because a
+record travels with a test report from one process to another (pytest-xdist) as the report's
+``hypotheses_record`` attribute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Protocol
+
+from ..core.classification import HypothesisStatus
+from ..core.models import TestExecutionResult
+from ..finding.discovery import FoundHypothesis
+
+#: The report attribute that holds a hypothesis's record.
+RECORD_ATTRIBUTE = "hypotheses_record"
+
+Record = Dict[str, Any]
+
+
+class RecordSource(Protocol):
+    """Whatever holds the records of a run, in the order they are shown."""
+
+    @property
+    def records(self) -> List[Record]: ...
+
+
+def record_of(nodeid: str, found: FoundHypothesis, result: Optional[TestExecutionResult]) -> Record:
+    """Who the hypothesis is, where it ran, and every field of its result (None if not run)."""
+    record: Record = {
+        "nodeid": nodeid,
+        "hypothesis_id": found.hypothesis_id,
+        "worktree_path": str(found.worktree),
+        "branch": found.branch,
+        "head": found.head,
+        "script": str(found.script),
+        "problem": found.problem,
+        "timeout": found.timeout,
+        "hypothesis": None if found.hypothesis is None else found.hypothesis.to_dict(),
+    }
+    for name, value in result_fields(result).items():
+        record.setdefault(name, value)  # the id and worktree are the item's even if not run
+    return record
+
+
+def result_fields(result: Optional[TestExecutionResult]) -> Record:
+    """Every field of ``result`` and its confidence; all None and pending when not run."""
+    if result is not None:
+        return {**result.to_dict(), "confidence": result.confidence}
+    fields: Record = {field.name: None for field in dataclasses.fields(TestExecutionResult)}
+    fields.update(
+        status=HypothesisStatus.PENDING.value, confidence=None, flaky=None, outcome_counts=None
+    )
+    return fields

@@ -1,0 +1,108 @@
+"""The ``hypotheses`` section of the terminal summary: one row per hypothesis, then the verdict
+counts and the next action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pytest
+
+from ..core.classification import HypothesisStatus
+from .conclusions import counts_line, next_action
+from .records import Record, RecordSource
+from .wording import MIB, attempts_text, verdict_colour, verdict_word, worktree_label
+
+#: A line of the summary and its terminal markup (a colour or bold).
+Line = Tuple[str, Dict[str, bool]]
+
+_COLUMNS = ("id", "worktree (branch)", "verdict", "result", "exit", "duration", "confidence")
+#: Columns shown under ``-v``, before the confidence: what each script's tree used.
+_RESOURCE_COLUMNS = ("peak RSS", "CPU", "procs")
+
+
+class TerminalSummary:
+    """The plugin part that writes the ``hypotheses`` section of the terminal summary."""
+
+    def __init__(self, records: RecordSource) -> None:
+        self._records = records
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
+    ) -> None:
+        records = self._records.records
+        if not records or config.option.collectonly:
+            return
+        terminalreporter.write_sep("=", "hypotheses")
+        verbose = config.option.verbose > 0
+        for line, markup in summary_lines(records, config.rootpath, verbose=verbose):
+            terminalreporter.write_line(line, **markup)
+
+
+def summary_lines(
+    records: Sequence[Record], rootpath: Path, *, verbose: bool = False
+) -> List[Line]:
+    """The summary's lines, each with its markup: one row per hypothesis under a heading,
+    then the verdict counts and the next action (also printed by the ``merge`` command).
+    ``verbose`` adds the resource columns."""
+    rows = [_with_resources(list(_COLUMNS), list(_RESOURCE_COLUMNS), verbose)] + [
+        _with_resources(_row(record, rootpath), _resource_cells(record), verbose)
+        for record in records
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        ("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), _markup(record))
+        for row, record in zip(rows, [None, *records])
+    ]
+    lines.append((f"verdicts: {counts_line(records)}", {"bold": True}))
+    lines.append((f"next: {next_action(records)}", {"bold": True}))
+    return lines
+
+
+def _row(record: Record, rootpath: Path) -> List[str]:
+    worktree = worktree_label(rootpath, Path(record["worktree_path"]))
+    branch = record["branch"] or "detached"
+    ran = record["result"] is not None and record["status"] != HypothesisStatus.PENDING.value
+    return [
+        record["hypothesis_id"],
+        f"{worktree} ({branch})",
+        verdict_word(HypothesisStatus(record["status"])),
+        _result_cell(record) if ran else "-",
+        str(record["exit_code"]) if ran else "-",
+        f"{record['duration']:.2f}s" if ran else "-",
+        f"{record['confidence']:.2f}" if ran else "-",
+    ]
+
+
+def _result_cell(record: Record) -> str:
+    """The outcome; for a script run several times also how many attempts agreed, or all
+    the counts when they were flaky."""
+    attempts = record.get("attempts") or []
+    if len(attempts) <= 1:
+        return str(record["result"])
+    counts = record.get("outcome_counts") or {}
+    if record.get("flaky"):
+        return f"flaky ({attempts_text(counts)})"
+    return f"{record['result']} {counts.get(record['result'], 0)}/{len(attempts)}"
+
+
+def _resource_cells(record: Record) -> List[str]:
+    metrics = record.get("metrics") or {}
+    if "peak_rss_bytes" not in metrics:
+        return ["-"] * len(_RESOURCE_COLUMNS)
+    return [
+        f"{metrics['peak_rss_bytes'] / MIB:.1f} MiB",
+        f"{metrics['cpu_seconds']:.2f}s",
+        str(metrics["processes"]),
+    ]
+
+
+def _with_resources(row: List[str], resources: List[str], verbose: bool) -> List[str]:
+    """The row with the resource cells before its last (the confidence) under ``-v``."""
+    return [*row[:-1], *resources, row[-1]] if verbose else row
+
+
+def _markup(record: Optional[Record]) -> Dict[str, bool]:
+    if record is None:
+        return {"bold": True}
+    return {verdict_colour(HypothesisStatus(record["status"])): True}
