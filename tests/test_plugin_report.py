@@ -234,3 +234,30 @@ def test_with_nothing_found_the_json_report_says_to_write_scripts(
 
     assert data["hypotheses"] == []
     assert data["next_action"].startswith("No hypothesis was found: write scripts named")
+
+
+def test_junit_classname_of_a_worktree_beside_the_rootdir_has_no_leading_dots(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    write_script(git_repo, "race", "exit 1")
+    xml = tmp_path / "junit.xml"
+
+    pytester.runpytest(
+        f"--rootdir={git_repo}",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:asyncio",
+        f"--hypotheses={git_repo}",
+        f"--junitxml={xml}",
+    )
+
+    classnames = {
+        case.get("name"): case.get("classname") for case in ET.parse(xml).iter("testcase")
+    }
+    assert classnames == {"cache": "worktrees.one", "race": "repo"}

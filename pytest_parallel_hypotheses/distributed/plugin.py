@@ -38,7 +38,7 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
     if role is Role.WORKER:
         parts["xdist-worker"] = XdistWorkerRun(config, settings.falsification, shard)
     elif role is Role.CONTROLLER:
-        records = DistributedRecords(config.rootpath)
+        records = DistributedRecords(config)
         parts["xdist-controller"] = XdistController(settings, records, shard)
         parts["records"] = records
         parts["durations"] = DurationRecorder(records)
