@@ -18,7 +18,7 @@ from typing import Callable, List, Optional, Sequence
 from ..distributed import merge
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover
 from ..finding.git import GitError
-from ..finding.layout import SCRIPT_PATTERN
+from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN
 from ..report.terminal import summary_lines
 from . import demo
 from .scaffold import CleanReport, Created, Registered, Request, ScaffoldError, clean, create
@@ -86,8 +86,9 @@ def _add_new(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "new",
         help="create a worktree and test script for a hypothesis",
         description="Create a git worktree on a new branch hyp-ID with an executable "
-        ".falsification/test_ID.sh that runs COMMAND at the worktree's root, and "
-        ".falsification/config_ID.json with the metadata; both are committed on the branch.",
+        f"{SCRIPT_PATTERN.replace('<id>', 'ID')} that runs COMMAND at the worktree's root, and "
+        f"{METADATA_PATTERN.replace('<id>', 'ID')} with the metadata; both are committed on the "
+        "branch.",
     )
     new.add_argument("hypothesis_id", metavar="ID", help="a name: letters, digits, '.', '_', '-'")
     new.add_argument(
