@@ -81,6 +81,8 @@ class Option:
     #: A path, relative to where it was given; checked by ``check_path``.
     is_path: bool = False
     check_path: Optional[PathCheck] = None
+    #: The option that switches the plugin on: given without a value, it still counts.
+    switch: bool = False
 
 
 def _positive_seconds(text: str) -> Optional[float]:
@@ -143,6 +145,18 @@ def _nearest_existing(path: Path) -> Path:
 
 
 OPTIONS = (
+    Option(
+        flag=DIR_OPTION,
+        ini=DIR_INI,
+        field="directory",
+        engine=False,
+        metavar="DIR",
+        is_path=True,
+        switch=True,
+        help="run the hypothesis scripts (.falsification/test_<id>.sh) of every git worktree "
+        "of DIR, a repository or a folder of worktrees, instead of Python tests; without DIR: "
+        f"the ini option {DIR_INI}, else the git repository of the current directory",
+    ),
     Option(
         flag="--hypotheses-timeout",
         ini="hypotheses_timeout",
@@ -234,39 +248,36 @@ OPTIONS = (
 def add_options(parser: pytest.Parser) -> None:
     """Declare every option of the plugin and its ini twin."""
     group = parser.getgroup("hypotheses", "testing debugging hypotheses in git worktrees")
-    group.addoption(
-        DIR_OPTION,
-        dest=DIR_INI,
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DIR",
-        help="run the hypothesis scripts (.falsification/test_<id>.sh) of every git worktree "
-        "of DIR, a repository or a folder of worktrees, instead of Python tests; without DIR: "
-        f"the ini option {DIR_INI}, else the git repository of the current directory",
-    )
-    parser.addini(DIR_INI, f"folder searched by {DIR_OPTION} when given without a value")
     for option in OPTIONS:
+        optional_value = {"nargs": "?", "const": ""} if option.switch else {}
         group.addoption(
-            option.flag, dest=option.ini, metavar=option.metavar, default=None, help=option.help
+            option.flag,
+            dest=option.ini,
+            metavar=option.metavar,
+            default=None,
+            help=option.help,
+            **optional_value,
         )
-        parser.addini(option.ini, f"default of {option.flag}")
+        what = (
+            "folder searched by {} when given without a value" if option.switch else "default of {}"
+        )
+        parser.addini(option.ini, what.format(option.flag))
 
 
 def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
     """The settings of this run, or None when ``--hypotheses`` was not given."""
     if config.getoption(DIR_INI) is None:
         return None
-    directory, source = _path_value(config, DIR_INI, DIR_OPTION)
     engine: Dict[str, Any] = {}
     run: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
     for option in OPTIONS:
-        value = _option_value(config, option)
+        value, sources[option.field] = _option_value(config, option)
         if value is not None:
             (engine if option.engine else run)[option.field] = value
     return HypothesesSettings(
-        directory=directory,
-        directory_source=source,
+        directory=run.get("directory"),
+        directory_source=sources["directory"],
         report_path=run.get("report_path"),
         falsification=FalsificationConfig(**engine),
         shard=run.get("shard"),
@@ -280,23 +291,24 @@ def auto_workers() -> int:
     return max(1, (budget - FILES_FOR_PYTEST) // FILES_PER_SCRIPT)
 
 
-def _option_value(config: pytest.Config, option: Option) -> Optional[Any]:
-    """The checked value of one option (None when not given and without a default)."""
+def _option_value(config: pytest.Config, option: Option) -> Tuple[Optional[Any], str]:
+    """The checked value of one option (None when not given and without a default), and
+    where it came from."""
     if option.is_path:
         path, source = _path_value(config, option.ini, option.flag)
         problem = None if path is None or option.check_path is None else option.check_path(path)
         if problem is not None:
             raise pytest.UsageError(f"{source} is not valid: {problem}")
-        return path
+        return path, source
     text, source = _raw_value(config, option.ini, option.flag)
     if text is None:
         text = option.default
     if text is None:
-        return None
+        return None, source
     value = option.parse(text)
     if value is None:
         raise pytest.UsageError(f"{source} is not valid: expected {option.expected} (got {text!r})")
-    return value
+    return value, source
 
 
 def _raw_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[str], str]:
