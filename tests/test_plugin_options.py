@@ -149,6 +149,8 @@ def test_settings_reach_the_engine(
         "--hypotheses-max-output=2K",
         "--hypotheses-repeat=2",
         "--hypotheses-stop-on=falsified",
+        "--hypotheses-setup=true",
+        "--hypotheses-setup-timeout=30",
     )
 
     assert json.loads(report.read_text())["run"]["settings"] == {
@@ -158,6 +160,8 @@ def test_settings_reach_the_engine(
         "max_output_bytes": 2048,
         "repeats": 2,
         "stop_on": "falsified",
+        "setup_command": "true",
+        "setup_timeout": 30,
     }
 
 
