@@ -44,6 +44,12 @@ def git_repo(tmp_path: Path) -> Path:
     return repo
 
 
+@pytest.fixture
+def git_command() -> Callable[..., str]:
+    """``git_command(cwd, *args)``: git for a test, with an identity to commit as."""
+    return git
+
+
 MakeWorktree = Callable[[str], Path]
 RunPytest = Callable[..., pytest.RunResult]
 
