@@ -16,9 +16,7 @@ WriteScript = Callable[..., Path]
 MakeWorktree = Callable[[str], Path]
 
 
-def write_metadata(worktree: Path, hypothesis_id: str, data: Any) -> None:
-    path = worktree / ".falsification" / f"config_{hypothesis_id}.json"
-    path.write_text(json.dumps(data))
+WriteMetadata = Callable[[Path, str, object], Path]
 
 
 def counting(counter: Path) -> str:
@@ -46,7 +44,7 @@ def test_the_setup_ini_key_is_the_option_s_twin(
 
 
 def test_the_metadata_setup_wins_over_the_option(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, write_metadata: WriteMetadata
 ) -> None:
     write_script(git_repo, "idea", "test -f from-metadata")
     write_metadata(git_repo, "idea", {"setup": "touch from-metadata"})
@@ -67,7 +65,7 @@ def test_the_header_shows_the_setup_command(
 
 
 def test_a_failed_setup_is_an_inconclusive_error_with_its_output(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, write_metadata: WriteMetadata
 ) -> None:
     write_script(git_repo, "idea", "exit 1")
     write_metadata(git_repo, "idea", {"setup": "echo no network >&2; exit 2"})
@@ -104,7 +102,11 @@ def test_a_timed_out_setup_says_setup_failed(
 
 
 def test_the_json_report_tells_what_the_setup_did(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
 ) -> None:
     write_script(git_repo, "idea", "exit 0")
     write_metadata(git_repo, "idea", {"setup": "echo installed", "setup_timeout": 60})
@@ -119,7 +121,11 @@ def test_the_json_report_tells_what_the_setup_did(
 
 
 def test_a_second_run_reuses_the_setup(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
 ) -> None:
     counter = tmp_path / "runs"
     write_script(git_repo, "idea", "exit 0")
@@ -151,7 +157,7 @@ def test_minus_r_p_shows_what_a_passing_script_printed(
 
 
 def test_minus_r_a_shows_the_setup_and_script_output_of_a_passing_item(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, write_metadata: WriteMetadata
 ) -> None:
     write_script(git_repo, "idea", "echo script output")
     write_metadata(git_repo, "idea", {"setup": "echo setup output"})
@@ -201,7 +207,11 @@ def test_without_minus_r_p_a_passing_script_prints_nothing(
     ],
 )
 def test_a_bad_run_key_is_one_problem_for_that_hypothesis(
-    git_repo: Path, write_script: WriteScript, content: Dict[str, Any], expected: str
+    git_repo: Path,
+    write_script: WriteScript,
+    content: Dict[str, Any],
+    expected: str,
+    write_metadata: WriteMetadata,
 ) -> None:
     write_script(git_repo, "bad", "exit 0")
     write_script(git_repo, "good", "exit 0")
@@ -216,7 +226,11 @@ def test_a_bad_run_key_is_one_problem_for_that_hypothesis(
 
 
 def test_a_bad_setup_in_metadata_stops_only_its_hypothesis(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
 ) -> None:
     write_script(git_repo, "bad", "exit 0")
     write_script(git_repo, "good", "exit 0")
@@ -226,27 +240,6 @@ def test_a_bad_setup_in_metadata_stops_only_its_hypothesis(
 
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*'setup' must be a non-empty string (a shell command), got ''*"])
-
-
-@pytest.mark.parametrize(
-    ("option", "expected"),
-    [
-        ("--hypotheses-setup-timeout=0", "a number of seconds greater than 0"),
-        ("--hypotheses-setup-timeout=soon", "a number of seconds greater than 0"),
-        ("--hypotheses-setup-timeout=-1", "a number of seconds greater than 0"),
-        ("--hypotheses-setup=  ", "a non-empty string (a shell command)"),
-    ],
-)
-def test_a_bad_setup_option_is_a_usage_error(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, option: str, expected: str
-) -> None:
-    write_script(git_repo, "idea", "exit 0")
-
-    result = run_pytest(f"--hypotheses={git_repo}", option)
-
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    name, value = option.split("=")
-    result.stderr.fnmatch_lines([f"*{name}={value} is not valid: expected {expected}*"])
 
 
 def test_a_bad_setup_timeout_ini_value_is_a_usage_error(

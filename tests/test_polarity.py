@@ -29,14 +29,19 @@ MakeWorktree = Callable[[str], Path]
 QUICK = FalsificationConfig(test_timeout=30, kill_grace=0.2)
 
 
-def write_metadata(worktree: Path, hypothesis_id: str, data: Dict[str, Any]) -> None:
-    path = worktree / ".falsification" / f"config_{hypothesis_id}.json"
-    path.write_text(json.dumps(data))
+WriteMetadata = Callable[[Path, str, object], Path]
+Confirming = Callable[[Path, str, str], None]
 
 
-def confirming(worktree: Path, write_script: WriteScript, hypothesis_id: str, body: str) -> None:
-    write_script(worktree, hypothesis_id, body)
-    write_metadata(worktree, hypothesis_id, {"polarity": "confirm"})
+@pytest.fixture
+def confirming(write_script: WriteScript, write_metadata: WriteMetadata) -> Confirming:
+    """``confirming(worktree, id, body)``: a script written to confirm its hypothesis."""
+
+    def write(worktree: Path, hypothesis_id: str, body: str) -> None:
+        write_script(worktree, hypothesis_id, body)
+        write_metadata(worktree, hypothesis_id, {"polarity": "confirm"})
+
+    return write
 
 
 @pytest.mark.parametrize(
@@ -118,12 +123,12 @@ def test_repeated_passes_of_a_confirming_script_support_it(
 def test_a_confirming_item_passes_when_its_script_passed(
     run_pytest: RunPytest,
     git_repo: Path,
-    write_script: WriteScript,
+    confirming: Confirming,
     body: str,
     outcome: Dict[str, int],
     word: str,
 ) -> None:
-    confirming(git_repo, write_script, "fix", body)
+    confirming(git_repo, "fix", body)
 
     result = run_pytest(f"--hypotheses={git_repo}", "-v")
 
@@ -132,17 +137,17 @@ def test_a_confirming_item_passes_when_its_script_passed(
 
 
 def test_the_exit_status_is_zero_when_every_confirming_script_passed(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, confirming: Confirming
 ) -> None:
-    confirming(git_repo, write_script, "fix", "exit 0")
+    confirming(git_repo, "fix", "exit 0")
 
     assert run_pytest(f"--hypotheses={git_repo}").ret == pytest.ExitCode.OK
 
 
 def test_the_failure_text_names_the_polarity(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, confirming: Confirming
 ) -> None:
-    confirming(git_repo, write_script, "fix", "exit 1")
+    confirming(git_repo, "fix", "exit 1")
 
     result = run_pytest(f"--hypotheses={git_repo}")
 
@@ -155,9 +160,9 @@ def test_the_failure_text_names_the_polarity(
 
 
 def test_the_summary_table_has_a_polarity_column(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, confirming: Confirming
 ) -> None:
-    confirming(git_repo, write_script, "fix", "exit 0")
+    confirming(git_repo, "fix", "exit 0")
     write_script(git_repo, "cause", "exit 0")
 
     result = run_pytest(f"--hypotheses={git_repo}")
@@ -172,9 +177,9 @@ def test_the_summary_table_has_a_polarity_column(
 
 
 def test_the_json_report_and_junit_show_the_polarity(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, confirming: Confirming, tmp_path: Path
 ) -> None:
-    confirming(git_repo, write_script, "fix", "exit 0")
+    confirming(git_repo, "fix", "exit 0")
     report, xml = tmp_path / "report.json", tmp_path / "junit.xml"
 
     run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}", f"--junitxml={xml}")
@@ -187,9 +192,13 @@ def test_the_json_report_and_junit_show_the_polarity(
 
 
 def test_a_confirmed_fix_is_the_next_thing_to_review_and_merge(
-    run_pytest: RunPytest, make_worktree: MakeWorktree, write_script: WriteScript, git_repo: Path
+    run_pytest: RunPytest,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    git_repo: Path,
+    confirming: Confirming,
 ) -> None:
-    confirming(make_worktree("fix"), write_script, "fix", "exit 0")
+    confirming(make_worktree("fix"), "fix", "exit 0")
     write_script(make_worktree("cause"), "cause", "exit 1")
 
     result = run_pytest(f"--hypotheses={git_repo}")
@@ -200,10 +209,10 @@ def test_a_confirmed_fix_is_the_next_thing_to_review_and_merge(
 
 
 def test_several_confirmed_fixes_are_named_for_review(
-    run_pytest: RunPytest, make_worktree: MakeWorktree, write_script: WriteScript, git_repo: Path
+    run_pytest: RunPytest, make_worktree: MakeWorktree, confirming: Confirming, git_repo: Path
 ) -> None:
-    confirming(make_worktree("a"), write_script, "fix-a", "exit 0")
-    confirming(make_worktree("b"), write_script, "fix-b", "exit 0")
+    confirming(make_worktree("a"), "fix-a", "exit 0")
+    confirming(make_worktree("b"), "fix-b", "exit 0")
 
     result = run_pytest(f"--hypotheses={git_repo}")
 
@@ -213,7 +222,11 @@ def test_several_confirmed_fixes_are_named_for_review(
 
 
 def test_existing_metadata_keeps_the_disprove_meaning(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
 ) -> None:
     write_script(git_repo, "cause", "exit 0")
     write_metadata(git_repo, "cause", {"description": "a stale cache", "timeout": 30})
