@@ -76,7 +76,7 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         record["hypothesis_id"],
         f"{worktree} ({branch})",
         verdict_word(HypothesisStatus(record["status"])),
-        record.get("polarity") or Polarity.DISPROVE.value,
+        _polarity(record).value,
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
@@ -115,5 +115,9 @@ def _with_resources(row: List[str], resources: List[str], verbose: bool) -> List
 def _markup(record: Optional[Record]) -> Dict[str, bool]:
     if record is None:
         return {"bold": True}
-    polarity = Polarity(record.get("polarity") or Polarity.DISPROVE.value)
-    return {verdict_colour(HypothesisStatus(record["status"]), polarity): True}
+    return {verdict_colour(HypothesisStatus(record["status"]), _polarity(record)): True}
+
+
+def _polarity(record: Record) -> Polarity:
+    """The record's polarity; a report written before polarities existed means disprove."""
+    return Polarity(record.get("polarity") or Polarity.DISPROVE.value)
