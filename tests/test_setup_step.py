@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
@@ -249,3 +249,33 @@ def test_a_hypothesis_without_setup_has_none(worktree: Path) -> None:
     (worktree / "made-by-setup").write_text("by hand\n")
 
     assert run(worktree, None).setup is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"setup_command": ""}, "setup_command must be a non-empty string"),
+        ({"setup_command": 3}, "setup_command must be a non-empty string"),
+        ({"setup_timeout": 0}, "setup_timeout must be a number of seconds greater than 0"),
+    ],
+)
+def test_a_bad_run_wide_setup_is_a_value_error_naming_the_field(
+    fields: Dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValueError, match=expected):
+        FalsificationConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"setup": "  "}, "setup must be a non-empty string"),
+        ({"setup_timeout": -1.0}, "setup_timeout must be a number of seconds greater than 0"),
+        ({"polarity": "confirm"}, "polarity of hypothesis 'h1' must be a Polarity"),
+    ],
+)
+def test_a_bad_run_of_one_hypothesis_is_a_value_error(
+    worktree: Path, fields: Dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValueError, match=expected):
+        HypothesisRun(Hypothesis("h1", "a hypothesis"), worktree, **fields)

@@ -82,7 +82,8 @@ class FalsificationConfig:
             self.stop_on is None or self.stop_on in STOP_ON_VALUES,
             f"stop_on must be None or one of {', '.join(STOP_ON_VALUES)}, got {self.stop_on!r}",
         )
-        problem = setup_problem(self.setup_command, self.setup_timeout)
+        names = ("setup_command", "setup_timeout")
+        problem = setup_problem(self.setup_command, self.setup_timeout, names)
         _require(problem is None, f"{problem}")
 
     @classmethod

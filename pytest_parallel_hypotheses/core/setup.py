@@ -7,7 +7,7 @@ A setup step is a shell command run at a worktree's root before a hypothesis's f
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 from .numbers import number_at_least
 
@@ -29,11 +29,13 @@ def is_setup_timeout(value: object) -> bool:
     return number_at_least(value, 0, inclusive=False)
 
 
-def setup_problem(command: object, timeout: object) -> Optional[str]:
+def setup_problem(
+    command: object, timeout: object, names: Tuple[str, str] = ("setup", "setup_timeout")
+) -> Optional[str]:
     """Why a setup command (None: none) and its timeout (None: the default) cannot be used,
-    in words that name the faulty value; None when both can."""
+    in words that name the faulty value by its ``names``; None when both can."""
     if command is not None and not is_setup_command(command):
-        return f"setup must be {SETUP_EXPECTED}, got {command!r}"
+        return f"{names[0]} must be {SETUP_EXPECTED}, got {command!r}"
     if timeout is not None and not is_setup_timeout(timeout):
-        return f"setup_timeout must be {SETUP_TIMEOUT_EXPECTED}, got {timeout!r}"
+        return f"{names[1]} must be {SETUP_TIMEOUT_EXPECTED}, got {timeout!r}"
     return None

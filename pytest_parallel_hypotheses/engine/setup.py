@@ -93,6 +93,10 @@ class WorktreeSetups:
     ) -> SetupOutcome:
         try:
             stamp = await asyncio.to_thread(SetupStamp.of, worktree, command)
+        except GitError as error:
+            problem = f"{error}, where a setup step runs, so `{command}` did not run"
+            return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
+        try:
             async with stamp.locked():
                 state = await asyncio.to_thread(content_state, worktree)
                 if stamp.matches(state):
