@@ -89,7 +89,7 @@ def test_with_several_supported_the_next_action_is_to_refine_them(
     result.stdout.fnmatch_lines(["next: 2 hypotheses are supported (cache, race): refine them*"])
 
 
-def test_junit_xml_carries_verdict_result_and_confidence(
+def test_junit_xml_carries_verdict_result_confidence_and_polarity(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
@@ -103,8 +103,18 @@ def test_junit_xml_carries_verdict_result_and_confidence(
         for case in ET.parse(xml).iter("testcase")
     }
     assert properties == {
-        "cache": {"verdict": "falsified", "result": "pass", "confidence": "0.6"},
-        "race": {"verdict": "supported", "result": "fail", "confidence": "0.6"},
+        "cache": {
+            "verdict": "falsified",
+            "result": "pass",
+            "confidence": "0.6",
+            "polarity": "disprove",
+        },
+        "race": {
+            "verdict": "supported",
+            "result": "fail",
+            "confidence": "0.6",
+            "polarity": "disprove",
+        },
     }
 
 

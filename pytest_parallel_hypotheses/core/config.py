@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from .halting import StopOn
+from .setup import DEFAULT_SETUP_TIMEOUT, setup_problem
 
 #: The most runs of one hypothesis that one run may ask for.
 MAX_REPEATS = 100
@@ -56,6 +57,9 @@ class FalsificationConfig:
     # New: run each hypothesis several times; stop the run once a verdict is reached
     repeats: int = 1
     stop_on: Optional[str] = None
+    # New: the run-wide setup step of each worktree (a hypothesis's metadata may set its own)
+    setup_command: Optional[str] = None
+    setup_timeout: float = DEFAULT_SETUP_TIMEOUT
 
     def __post_init__(self) -> None:
         _require(
@@ -78,6 +82,9 @@ class FalsificationConfig:
             self.stop_on is None or self.stop_on in STOP_ON_VALUES,
             f"stop_on must be None or one of {', '.join(STOP_ON_VALUES)}, got {self.stop_on!r}",
         )
+        names = ("setup_command", "setup_timeout")
+        problem = setup_problem(self.setup_command, self.setup_timeout, names)
+        _require(problem is None, f"{problem}")
 
     @classmethod
     def from_dict(cls, config_dict: Mapping[str, Any]) -> FalsificationConfig:

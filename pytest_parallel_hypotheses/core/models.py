@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from .classification import (
     HypothesisStatus,
+    Polarity,
     TestResult,
     confidence_for,
     is_flaky,
@@ -103,11 +104,19 @@ class TestExecutionResult:
     #: The deadline, in seconds, at which the runner stopped the script; None when the script
     #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
     timed_out_after: Optional[float] = None
+    #: How the script is written: to disprove the hypothesis (exit 0 falsifies) or to confirm
+    #: it (exit 0 supports); the verdict follows from the outcome and this.
+    polarity: Polarity = Polarity.DISPROVE
+    #: What the worktree's setup step did before the first attempt (see the setup docs); None
+    #: when the hypothesis has no setup step.
+    setup: Optional[Dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
-            repeated = len(self.attempts) > 1
-            self.status = repeated_verdict(self.outcomes) if repeated else verdict_for(self.result)
+            if len(self.attempts) > 1:
+                self.status = repeated_verdict(self.outcomes, self.polarity)
+            else:
+                self.status = verdict_for(self.result, self.polarity)
 
     @classmethod
     def from_attempts(cls, attempts: Sequence[TestExecutionResult]) -> TestExecutionResult:
@@ -177,6 +186,8 @@ class TestExecutionResult:
             "flaky": self.flaky,
             "outcome_counts": self.outcome_counts,
             "timed_out_after": self.timed_out_after,
+            "polarity": self.polarity.value,
+            "setup": None if self.setup is None else dict(self.setup),
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

@@ -14,6 +14,7 @@ from .classification import (
     CANNOT_EXECUTE_EXIT,
     TIMEOUT_EXIT_CODE,
     HypothesisStatus,
+    Polarity,
     TestResult,
     classify_exit,
     confidence_for,
@@ -49,9 +50,11 @@ def script_result(
     stdout: KeptOutput,
     stderr: KeptOutput,
     usage: Mapping[str, Any],
+    polarity: Polarity = Polarity.DISPROVE,
 ) -> TestExecutionResult:
     """The result of a script that ran: ended on its own (``timeout`` None) or stopped at the
-    ``timeout`` deadline, scored with the legacy single-run confidence."""
+    ``timeout`` deadline, scored with the legacy single-run confidence; its verdict follows
+    from the outcome and the script's ``polarity``."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
     if timed_out:
@@ -76,6 +79,7 @@ def script_result(
         stderr_truncated=stderr.truncated,
         metrics={**usage, "confidence": confidence_for(outcome, duration)},
         timed_out_after=timeout,
+        polarity=polarity,
     )
 
 
@@ -90,6 +94,24 @@ def unrunnable_result(
     """The error of a hypothesis whose script could not be run (a bad id, broken metadata, a
     missing interpreter); ``exit_code`` is what a shell would report (126 or 127)."""
     return _error(hypothesis_id, worktree_path, message, exit_code, duration)
+
+
+def setup_failed_result(
+    hypothesis_id: str,
+    worktree_path: str,
+    reason: str,
+    *,
+    setup: Mapping[str, Any],
+    polarity: Polarity = Polarity.DISPROVE,
+) -> TestExecutionResult:
+    """The error of a hypothesis whose worktree's setup step failed, timed out or could not
+    start: inconclusive, never a verdict, since its script did not run. ``setup`` tells what
+    the step did, its output included."""
+    message = f"setup failed: {reason}; the script did not run"
+    result = _error(hypothesis_id, worktree_path, message, CANNOT_EXECUTE_EXIT, 0.0)
+    result.polarity = polarity
+    result.setup = dict(setup)
+    return result
 
 
 def runner_error_result(

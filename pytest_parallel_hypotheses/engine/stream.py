@@ -18,12 +18,18 @@ from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Tup
 from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
-from ..core.results import runner_error_result, stopped_result, unrunnable_result
+from ..core.results import (
+    runner_error_result,
+    setup_failed_result,
+    stopped_result,
+    unrunnable_result,
+)
 from ..finding.layout import ScriptProblem, locate_script
 from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .runs import HypothesisRun
 from .scheduling import start_order
+from .setup import WorktreeSetups
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
@@ -53,6 +59,7 @@ class ResultStream:
         self._stop_on = stop_on
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
+        self._setups = WorktreeSetups(config, self._marker_name)
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[Tuple[int, Path]] = deque()
         self._started_at: Dict[int, float] = {}
@@ -192,10 +199,20 @@ class ResultStream:
     async def _run(
         self, index: int, script: Path, base_env: Mapping[str, str]
     ) -> TestExecutionResult:
-        """Every attempt of one hypothesis, combined into its result."""
+        """The worktree's setup step if any, then every attempt of one hypothesis, combined
+        into its result."""
         run = self.runs[index]
         marker = Marker(self._marker_name, str(index))
         try:
+            setup = await self._setups.prepare(run, base_env)
+            if setup is not None and setup.problem is not None:
+                return setup_failed_result(
+                    run.hypothesis.id,
+                    run.worktree_text,
+                    setup.problem,
+                    setup=setup.as_dict(),
+                    polarity=run.polarity,
+                )
             attempts = [
                 await run_attempt(
                     run,
@@ -208,7 +225,9 @@ class ResultStream:
                 )
                 for number in range(1, self._config.repeats + 1)
             ]
-            return TestExecutionResult.from_attempts(attempts)
+            result = TestExecutionResult.from_attempts(attempts)
+            result.setup = None if setup is None else setup.as_dict()
+            return result
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
             logger.exception("internal error while testing %s", run.hypothesis.id)
             return runner_error_result(

@@ -17,6 +17,7 @@ import pytest
 
 from ..core.config import MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
 from ..core.numbers import parse_number
+from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
 
 DIR_OPTION = "--hypotheses"
@@ -122,6 +123,10 @@ def _byte_count(text: str) -> Optional[int]:
 def _stop_on(text: str) -> Optional[str]:
     value = text.strip().lower()
     return value if value in STOP_ON_VALUES else None
+
+
+def _setup_command(text: str) -> Optional[str]:
+    return text if is_setup_command(text) else None
 
 
 def _writable_file(path: Path) -> Optional[str]:
@@ -241,6 +246,28 @@ OPTIONS = (
         "matrix: every job computes the same split, balanced by each hypothesis's "
         "estimated_test_time; merge their reports with `python -m pytest_parallel_hypotheses "
         "merge`",
+    ),
+    Option(
+        flag="--hypotheses-setup",
+        ini="hypotheses_setup",
+        field="setup_command",
+        metavar="CMD",
+        parse=_setup_command,
+        expected=SETUP_EXPECTED,
+        help="run the shell command CMD at the root of each worktree before its hypotheses' "
+        "first attempt, unless a hypothesis's metadata sets its own 'setup'; it runs again "
+        "only when the worktree's content or the command changed, and a failure makes the "
+        "hypothesis inconclusive",
+    ),
+    Option(
+        flag="--hypotheses-setup-timeout",
+        ini="hypotheses_setup_timeout",
+        field="setup_timeout",
+        metavar="SECONDS",
+        parse=_positive_seconds,
+        expected=SETUP_TIMEOUT_EXPECTED,
+        help="stop a setup step (its whole process tree) after SECONDS, unless a hypothesis's "
+        f"metadata sets its own 'setup_timeout' (default {FalsificationConfig.setup_timeout:g})",
     ),
 )
 

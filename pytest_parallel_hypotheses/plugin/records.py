@@ -10,7 +10,7 @@ from typing import Dict, Generator, List, Optional
 
 import pytest
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from ..report.records import RECORD_ATTRIBUTE, Record
 from ..report.wording import verdict_colour, verdict_word
 from .items import HypothesisItem
@@ -67,6 +67,7 @@ class HypothesisRecords:
         if record is None or not deciding:
             return None
         status = HypothesisStatus(record["status"])
+        colour = verdict_colour(status, Polarity(record["polarity"]))
         category = "error" if report.when != "call" else report.outcome
         letter = {"passed": ".", "failed": "F", "skipped": "s", "error": "E"}[category]
-        return category, letter, (verdict_word(status), {verdict_colour(status): True})
+        return category, letter, (verdict_word(status), {colour: True})

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from .conclusions import counts_line, next_action
 from .records import Record, RecordSource
 from .wording import MIB, attempts_text, verdict_colour, verdict_word, worktree_label
@@ -16,7 +16,16 @@ from .wording import MIB, attempts_text, verdict_colour, verdict_word, worktree_
 #: A line of the summary and its terminal markup (a colour or bold).
 Line = Tuple[str, Dict[str, bool]]
 
-_COLUMNS = ("id", "worktree (branch)", "verdict", "result", "exit", "duration", "confidence")
+_COLUMNS = (
+    "id",
+    "worktree (branch)",
+    "verdict",
+    "polarity",
+    "result",
+    "exit",
+    "duration",
+    "confidence",
+)
 #: Columns shown under ``-v``, before the confidence: what each script's tree used.
 _RESOURCE_COLUMNS = ("peak RSS", "CPU", "procs")
 
@@ -67,6 +76,7 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         record["hypothesis_id"],
         f"{worktree} ({branch})",
         verdict_word(HypothesisStatus(record["status"])),
+        _polarity(record).value,
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
@@ -105,4 +115,9 @@ def _with_resources(row: List[str], resources: List[str], verbose: bool) -> List
 def _markup(record: Optional[Record]) -> Dict[str, bool]:
     if record is None:
         return {"bold": True}
-    return {verdict_colour(HypothesisStatus(record["status"])): True}
+    return {verdict_colour(HypothesisStatus(record["status"]), _polarity(record)): True}
+
+
+def _polarity(record: Record) -> Polarity:
+    """The record's polarity; a report written before polarities existed means disprove."""
+    return Polarity(record.get("polarity") or Polarity.DISPROVE.value)
