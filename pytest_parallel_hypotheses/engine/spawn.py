@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Dict, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
 #: Bytes read from a pipe at a time (what asyncio's transport reads too).
 _READ_SIZE = 256 * 1024
@@ -43,8 +43,10 @@ async def start(
     *,
     cwd: str,
     env: Mapping[str, str],
+    preexec: Optional[Callable[[], None]] = None,
 ) -> ScriptTransport:
-    """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``."""
+    """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``;
+    ``preexec`` runs in the child before the exec (it must only make system calls)."""
     loop = asyncio.get_running_loop()
     if not _pidfds_work():
         transport, _ = await loop.subprocess_exec(
@@ -56,9 +58,10 @@ async def start(
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
+            preexec_fn=preexec,
         )
         return transport
-    proc = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env))
+    proc = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env), preexec)
     try:
         return _PidfdTransport(loop, proc, protocol)
     except BaseException:
@@ -134,7 +137,12 @@ class _PidfdTransport:
             self._pidfd = None
 
 
-def _popen(argv: Sequence[str], cwd: str, env: Dict[str, str]) -> subprocess.Popen[bytes]:
+def _popen(
+    argv: Sequence[str],
+    cwd: str,
+    env: Dict[str, str],
+    preexec: Optional[Callable[[], None]] = None,
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -143,6 +151,7 @@ def _popen(argv: Sequence[str], cwd: str, env: Dict[str, str]) -> subprocess.Pop
         cwd=cwd,
         env=env,
         start_new_session=True,
+        preexec_fn=preexec,
     )
 
 

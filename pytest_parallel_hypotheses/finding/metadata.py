@@ -1,8 +1,8 @@
 """What a hypothesis's optional metadata file may say, checked field by field.
 
 ``.falsification/config_<id>.json`` holds the :class:`~.models.Hypothesis` fields plus an
-optional per-hypothesis ``timeout``. A typo or a wrong type must stop that one hypothesis with
-a sentence naming the file, not surface later as a confusing crash.
+optional per-hypothesis ``timeout`` and ``memory`` limit. A typo or a wrong type must stop
+that one hypothesis with a sentence naming the file, not surface later as a confusing crash.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from ..core.classification import HypothesisStatus
 from ..core.models import Hypothesis
 from ..core.numbers import is_number, number_at_least
+from ..core.sizes import parse_size
 
 #: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field.
 TIMEOUT_KEY = "timeout"
+#: The key that sets a per-hypothesis memory limit of the script's tree: bytes, or a size
+#: such as "500M".
+MEMORY_KEY = "memory"
 
 
 class MetadataError(Exception):
@@ -30,6 +34,7 @@ class Metadata:
 
     hypothesis: Hypothesis
     timeout: Optional[float]
+    memory: Optional[int] = None
 
 
 def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
@@ -37,6 +42,7 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
     if not path.exists():
         return Metadata(Hypothesis(id=hypothesis_id, description=""), None)
     data = _load_object(path)
+    memory = _memory_limit(path, data.pop(MEMORY_KEY, None))
     timeout = data.pop(TIMEOUT_KEY, None)
     if timeout is not None and not _is_positive_number(timeout):
         raise MetadataError(
@@ -55,7 +61,20 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         hypothesis = Hypothesis.from_dict(data)
     except (TypeError, ValueError) as error:
         raise MetadataError(f"metadata file {path}: {error}") from None
-    return Metadata(hypothesis, None if timeout is None else float(timeout))
+    return Metadata(hypothesis, None if timeout is None else float(timeout), memory)
+
+
+def _memory_limit(path: Path, value: object) -> Optional[int]:
+    """The ``memory`` value in bytes: a whole number, or a string such as "500M"."""
+    if value is None:
+        return None
+    size = parse_size(value) if isinstance(value, str) else value
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        return size
+    raise MetadataError(
+        f"metadata file {path}: {MEMORY_KEY!r} must be a whole number of bytes >= 1 or a size "
+        f'such as "500M" (K, M, G or T), got {value!r}'
+    )
 
 
 def _load_object(path: Path) -> Dict[str, Any]:

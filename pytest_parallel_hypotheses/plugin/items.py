@@ -111,7 +111,9 @@ class HypothesisItem(pytest.Item):
         if found.problem is not None or found.hypothesis is None:
             return None
         expected = recorded_durations(self.config).get(self.nodeid)
-        return HypothesisRun(found.hypothesis, found.worktree, found.timeout, expected)
+        return HypothesisRun(
+            found.hypothesis, found.worktree, found.timeout, expected, memory_limit=found.memory
+        )
 
     def setup(self) -> None:
         """Judge the result; a script that could not run (ERROR) is reported as an error."""
