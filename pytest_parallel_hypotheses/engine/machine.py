@@ -57,13 +57,13 @@ def cgroup_cpu_quota() -> Optional[float]:
     v2, ``cpu.cfs_quota_us`` of v1); None without a quota or when it cannot be read."""
     for controllers, folder in own_cgroup_folders():
         if controllers == "" and (folder / "cpu.max").exists():
-            return _v2_quota(folder / "cpu.max")
+            return read_cpu_max(folder / "cpu.max")
         if "cpu" in controllers.split(","):
-            return _v1_quota(folder)
+            return read_cfs_quota(folder)
     return None
 
 
-def _v2_quota(path: Path) -> Optional[float]:
+def read_cpu_max(path: Path) -> Optional[float]:
     fields = _read(path).split()
     if len(fields) != 2 or fields[0] == "max":
         return None
@@ -73,7 +73,7 @@ def _v2_quota(path: Path) -> Optional[float]:
         return None
 
 
-def _v1_quota(folder: Path) -> Optional[float]:
+def read_cfs_quota(folder: Path) -> Optional[float]:
     try:
         quota = int(_read(folder / "cpu.cfs_quota_us"))
         period = int(_read(folder / "cpu.cfs_period_us"))
