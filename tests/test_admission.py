@@ -150,7 +150,7 @@ def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
 
 @pytest.mark.asyncio
 async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
-    admission = AdaptiveAdmission(plan_adaptive(ceiling=1, memfree=1))
+    admission = AdaptiveAdmission(plan_adaptive(ceiling=1, memfree=1), demand=lambda: 0)
     order: List[str] = []
 
     async def worker(name: str) -> None:

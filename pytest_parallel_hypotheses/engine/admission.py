@@ -3,8 +3,8 @@
 CPU-bound scripts started beyond the CPU count only slow each other down until they hit their
 deadlines; sleeping or waiting scripts leave the CPUs idle, and holding them back only makes a
 run longer. :class:`FixedAdmission` is a number N given by the user; :class:`AdaptiveAdmission`
-is ``auto``: the usable CPUs, then more while the CPUs are seen idle, none while free memory
-is below a floor, and always at least one.
+is ``auto``: the usable CPUs, then more while the running scripts leave CPUs idle, none while
+free memory is below a floor, and always at least one.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 from collections import deque
 from dataclasses import dataclass
-from typing import AsyncIterator, Deque, Optional, Protocol
+from typing import AsyncIterator, Callable, Deque, Optional, Protocol
 
 from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
 from . import machine
 
-#: Seconds between two looks at the machine while scripts wait to start.
-TICK_SECONDS = 0.05
+#: Seconds between two looks at the scripts' demand while scripts wait to start.
+TICK_SECONDS = 0.02
+#: How many looks the demand is averaged over: a script starting up wants a CPU for a few
+#: milliseconds before it sleeps, which one look alone would take for its steady demand.
+DEMAND_WINDOW = 3
 #: Idle CPUs (of those usable) needed before another script starts beyond the CPU count.
 IDLE_CPUS_TO_GROW = 0.5
 #: The least CPU a running script is assumed to use, so that sleeping scripts never make the
@@ -45,11 +47,12 @@ class Admission(Protocol):
         """Stop whatever watches the machine."""
 
 
-def admission_for(config: FalsificationConfig) -> Admission:
-    """``max_concurrent_tests`` at a time, or, when adaptive, that many at most."""
+def admission_for(config: FalsificationConfig, demand: Callable[[], int]) -> Admission:
+    """``max_concurrent_tests`` at a time, or, when adaptive, that many at most; ``demand``
+    counts the running scripts' processes that want a CPU now."""
     if config.adaptive_concurrency:
         return AdaptiveAdmission(
-            plan_adaptive(config.max_concurrent_tests, config.memory_free_floor)
+            plan_adaptive(config.max_concurrent_tests, config.memory_free_floor), demand
         )
     return FixedAdmission(config.max_concurrent_tests)
 
@@ -100,18 +103,21 @@ def default_memfree() -> int:
 
 
 class AdaptiveAdmission:
-    """``auto``: up to the usable CPUs at once; beyond that only while the CPUs are idle, as
-    many more as the idle CPUs hold at the running scripts' average demand; none while free
-    memory is below the floor; never more than the ceiling; at least one.
+    """``auto``: up to the usable CPUs at once; beyond that only while the running scripts
+    leave CPUs idle, as many more as the idle CPUs hold at the running scripts' average
+    demand; none while free memory is below the floor; never more than the ceiling; at least
+    one.
 
-    The machine is read once per :data:`TICK_SECONDS`, and only while scripts wait, never per
-    script.
+    ``demand`` tells how many of the running scripts' processes run or wait for a CPU right
+    now: the CPUs the scripts want, which the load of other processes on the machine does not
+    change. It (averaged over :data:`DEMAND_WINDOW` looks) and the free memory are read once
+    per :data:`TICK_SECONDS`, only while scripts wait, never per script.
     """
 
-    def __init__(self, plan: AdaptivePlan) -> None:
+    def __init__(self, plan: AdaptivePlan, demand: Callable[[], int]) -> None:
         self.plan = plan
         self.running = 0
-        self._machine_cpus = os.cpu_count() or plan.cpus.count
+        self._demand = demand
         self._extra = 0
         self._memory_low = _memory_below(plan.memfree)
         self._waiters: Deque[asyncio.Future[None]] = deque()
@@ -136,7 +142,7 @@ class AdaptiveAdmission:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.ensure_future(self._watch_machine())
+            self._ticker = asyncio.ensure_future(self._watch())
         try:
             await waiter
         except asyncio.CancelledError:
@@ -167,23 +173,17 @@ class AdaptiveAdmission:
                 self.running += 1
                 waiter.set_result(None)
 
-    async def _watch_machine(self) -> None:
-        """While workers wait: look at the CPUs and the memory, then admit what fits."""
-        before = machine.cpu_times()
+    async def _watch(self) -> None:
+        """While workers wait: look at the scripts' demand and the memory, admit what fits."""
+        looks: Deque[int] = deque(maxlen=DEMAND_WINDOW)
         while self._waiters:
             await asyncio.sleep(TICK_SECONDS)
-            after = machine.cpu_times()
             self._memory_low = _memory_below(self.plan.memfree)
-            self._extra = self._room(before, after)
-            before = after
+            looks.append(self._demand())
+            demand = sum(looks) / len(looks)
+            self._extra = extra_room(demand, self.running, self.plan.cpus.count)
             self._grant()
         self._extra = 0
-
-    def _room(self, before: Optional[machine.CpuTimes], after: Optional[machine.CpuTimes]) -> int:
-        if before is None or after is None:
-            return 0  # nothing known: no more than the CPU count
-        busy = machine.busy_cpus(before, after, self._machine_cpus)
-        return extra_room(busy, self.running, min(self.plan.cpus.count, self._machine_cpus))
 
     async def aclose(self) -> None:
         """Stop looking at the machine."""
@@ -196,7 +196,7 @@ class AdaptiveAdmission:
 
 def extra_room(busy: float, running: int, cpus: int) -> int:
     """How many more scripts fit in the idle part of ``cpus`` CPUs, at the running scripts'
-    average demand (``busy`` CPUs over ``running`` scripts): none with less than
+    average demand (``busy`` CPUs wanted by ``running`` scripts): none with less than
     :data:`IDLE_CPUS_TO_GROW` idle."""
     idle = cpus - busy
     if idle < IDLE_CPUS_TO_GROW:

@@ -1,8 +1,8 @@
-"""What the machine lets this process use: its CPUs (affinity and a cgroup CPU quota), how
-busy they are, and how much memory is free.
+"""What the machine lets this process use: its CPUs (affinity and a cgroup CPU quota) and
+how much memory is free.
 
 Read from ``/proc`` and ``/sys/fs/cgroup`` directly: a reading must cost microseconds, since
-the admission of scripts looks at it several times a second while scripts wait to start.
+the admission of scripts looks at the free memory several times a second while scripts wait.
 Whatever cannot be read counts as "no limit", never as an error: a run must not fail because
 a container hides ``/proc/stat``.
 """
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
 
-PROC_STAT = Path("/proc/stat")
 PROC_MEMINFO = Path("/proc/meminfo")
 PROC_CGROUP = Path("/proc/self/cgroup")
 PROC_MOUNTINFO = Path("/proc/self/mountinfo")
@@ -110,33 +109,6 @@ def _cgroup_mounts() -> Dict[str, Path]:
             names = [o for o in options if "=" not in o or o.startswith("name=")]
             mounts.setdefault(",".join(names), Path(fields[4]))
     return mounts
-
-
-@dataclass(frozen=True)
-class CpuTimes:
-    """The machine's CPU time so far, in clock ticks: idle (iowait included) and all."""
-
-    idle: int
-    total: int
-
-
-def cpu_times() -> Optional[CpuTimes]:
-    """The first line of /proc/stat; None where it cannot be read."""
-    with contextlib.suppress(*_UNREADABLE):
-        with PROC_STAT.open("rb") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-        # user nice system idle iowait irq softirq steal (guest time is inside user)
-        return CpuTimes(idle=sum(fields[3:5]), total=sum(fields[:8]))
-    return None
-
-
-def busy_cpus(before: CpuTimes, after: CpuTimes, cpus: int) -> float:
-    """How many CPUs were busy on average between two readings (of ``cpus`` in the
-    machine)."""
-    elapsed = after.total - before.total
-    if elapsed <= 0:
-        return 0.0
-    return cpus * (1.0 - (after.idle - before.idle) / elapsed)
 
 
 def available_memory() -> Optional[int]:

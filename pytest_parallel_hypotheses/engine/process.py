@@ -121,7 +121,7 @@ async def run_script(
     async with running:
         with _sampled(sampler, tree) as usage:
             await _wait_first(protocol.exited, breached, timeout)
-            metrics = usage()
+            metrics = usage(running.exit_usage)
         over_limit = breached is not None and breached.done()
         if over_limit:
             await running.kill(then_wait=_REAP_SECONDS)
@@ -194,6 +194,11 @@ class RunningScript:
     def pid(self) -> int:
         return self._transport.get_pid()
 
+    @property
+    def exit_usage(self) -> Optional[spawn.ExitUsage]:
+        """The kernel's count for the reaped script, where known."""
+        return spawn.exit_usage(self._transport)
+
     async def __aenter__(self) -> RunningScript:
         if self._cancelled:
             await self.__aexit__(asyncio.CancelledError, None, None)
@@ -247,15 +252,16 @@ class RunningScript:
 @contextlib.contextmanager
 def _sampled(
     sampler: Optional[ResourceSampler], tree: ProcessTree
-) -> Iterator[Callable[[], Dict[str, Any]]]:
-    """Sample the tree while the block runs; the callable takes the last sample and returns
-    the metrics (empty without a sampler)."""
+) -> Iterator[Callable[[Optional[spawn.ExitUsage]], Dict[str, Any]]]:
+    """Sample the tree while the block runs; the callable takes the last sample and the
+    kernel's count for the reaped script, and returns the metrics (empty without a
+    sampler)."""
     if sampler is None or tree.pgid is None:
-        yield dict
+        yield lambda _exited: {}
         return
     usage = sampler.watch(tree.pgid)
     try:
-        yield lambda: sampler.finish(usage)
+        yield lambda exited: sampler.finish(usage, exited)
     finally:
         sampler.forget(usage)
 

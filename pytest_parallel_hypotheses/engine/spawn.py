@@ -18,10 +18,13 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
 #: Bytes read from a pipe at a time (what asyncio's transport reads too).
 _READ_SIZE = 256 * 1024
+#: ``ru_maxrss`` is in KiB on Linux, the only system with pidfds.
+_MAXRSS_UNIT = 1024
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
@@ -69,6 +72,21 @@ async def start(
         raise
 
 
+@dataclass(frozen=True)
+class ExitUsage:
+    """What the kernel counted for a reaped script (``wait4``): its CPU time and peak resident
+    memory, its waited-for descendants included. Free to get, and exact for a script too
+    short for any sample."""
+
+    cpu_seconds: float
+    max_rss_bytes: int
+
+
+def exit_usage(transport: ScriptTransport) -> Optional[ExitUsage]:
+    """The kernel's count for a reaped script, where its transport reaped it itself."""
+    return transport.exit_usage if isinstance(transport, _PidfdTransport) else None
+
+
 class _PidfdTransport:
     """Feeds a started process's output and exit to a protocol, from the loop's selector."""
 
@@ -81,6 +99,7 @@ class _PidfdTransport:
         self._loop = loop
         self._proc = proc
         self._protocol = protocol
+        self.exit_usage: Optional[ExitUsage] = None
         self._pidfd: Optional[int] = os.pidfd_open(proc.pid)
         self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
         for number, stream in ((1, proc.stdout), (2, proc.stderr)):
@@ -125,8 +144,16 @@ class _PidfdTransport:
             self._protocol.pipe_connection_lost(number, None)
 
     def _exited(self) -> None:
-        """The pidfd is readable: the process has exited, so reaping it cannot block."""
+        """The pidfd is readable: the process has exited, so reaping it cannot block; reaped
+        with ``wait4``, which also gives the kernel's count of what it used."""
         self._close_pidfd()
+        with contextlib.suppress(ChildProcessError):
+            pid, status, usage = os.wait4(self._proc.pid, os.WNOHANG)
+            if pid == self._proc.pid:
+                self._proc.returncode = os.waitstatus_to_exitcode(status)
+                self.exit_usage = ExitUsage(
+                    usage.ru_utime + usage.ru_stime, usage.ru_maxrss * _MAXRSS_UNIT
+                )
         self._proc.poll()
         self._protocol.process_exited()
 

@@ -56,7 +56,7 @@ class ResultStream:
         self._stop_on = stop_on
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
-        self._admission = admission_for(config)
+        self._admission = admission_for(config, self._sampler.runnable)
         self._memory_guard = MemoryGuard.for_this_process()
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[Tuple[int, Path]] = deque()

@@ -5,8 +5,9 @@ scripts run, and then looks at the processes of each running script's tree.
 A tree is the script, its descendants, and every process seen in it before (an escapee that
 was re-parented stays tracked). Limits, by construction of sampling: a process that starts and
 ends between two ticks is not seen, unless it was waited for by a member of the tree, whose
-"children" CPU time then includes it; the CPU time the script itself spends after the last
-tick is lost, because asyncio reaps it before it can be read.
+"children" CPU time then includes it. Where the runner reaps the script itself (pidfds), the
+kernel's count for it, as ``wait4`` returns it, fills in what the samples missed: a script
+shorter than a tick costs no sample at all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, DefaultDict, Dict, List, Mapping, Optional, Set
 
 import psutil
 
+from .spawn import ExitUsage
+
 #: Seconds between two samples of the running trees.
 SAMPLE_SECONDS = 0.1
 
@@ -28,14 +31,20 @@ class TreeUsage:
     """The resources one script's tree has used so far, from the samples taken."""
 
     def __init__(self, pid: int) -> None:
+        self.pid = pid
         self.peak_rss_bytes = 0
         self.cpu_seconds = 0.0
         self.seen: Set[psutil.Process] = set()
         self._tracked: Set[psutil.Process] = set()
-        try:
-            self._root: Optional[psutil.Process] = psutil.Process(pid)
-        except psutil.Error:  # already gone: it still counts as one process
-            self._root = None
+        #: Looked up at the first sample: a script shorter than a tick costs no lookup.
+        self._root: Optional[psutil.Process] = None
+        self._sampled = False
+
+    def add_exit_usage(self, cpu_seconds: float, max_rss_bytes: int) -> None:
+        """Take in the kernel's count for the reaped script (its largest process's peak, and
+        CPU time with its waited-for descendants): exact where sampling saw little."""
+        self.peak_rss_bytes = max(self.peak_rss_bytes, max_rss_bytes)
+        self.cpu_seconds = max(self.cpu_seconds, cpu_seconds)
 
     def metrics(self) -> Dict[str, Any]:
         """``peak_rss_bytes`` (the largest sum over the tree at one sample), ``cpu_seconds``
@@ -47,7 +56,14 @@ class TreeUsage:
         }
 
     def sample(self, children: Optional[ChildrenMap] = None) -> None:
-        """Add one sample; without a map of children, of the processes already known."""
+        """Add one sample; without a map of children, of the processes already known (none
+        before the first sample with a map)."""
+        if children is None and not self._sampled:
+            return
+        if not self._sampled:
+            self._sampled = True
+            with contextlib.suppress(psutil.Error):  # gone already: it counts as one process
+                self._root = psutil.Process(self.pid)
         rss = 0
         cpu = 0.0
         self._tracked = self._members(children or {})
@@ -62,6 +78,17 @@ class TreeUsage:
                 rss += proc.memory_info().rss
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
+
+    def runnable(self) -> int:
+        """How many processes of the tree, as last sampled, run or wait for a CPU now (before
+        the first sample: the script itself)."""
+        if not self._sampled:
+            return _pid_runnable(self.pid)
+        count = 0
+        for proc in self._tracked:
+            with contextlib.suppress(psutil.Error):
+                count += proc.status() == psutil.STATUS_RUNNING
+        return count
 
     def _members(self, children: ChildrenMap) -> Set[psutil.Process]:
         """The root and the processes of the last sample, if still there, and their
@@ -85,21 +112,28 @@ class ResourceSampler:
         self._task: Optional[asyncio.Task[None]] = None
 
     def watch(self, pid: int) -> TreeUsage:
-        """Start sampling the tree of ``pid``, with a first sample of the process itself."""
+        """Start sampling the tree of ``pid`` at the next tick."""
         usage = TreeUsage(pid)
-        usage.sample()
         self._watched.append(usage)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample_periodically())
         return usage
 
-    def finish(self, usage: TreeUsage) -> Dict[str, Any]:
-        """Take a last sample of the processes already known, stop sampling the tree, and return
-        its metrics. No new look for descendants here: that is a pass over the whole process
-        table, which per finishing script would dominate the cost of short scripts."""
+    def finish(self, usage: TreeUsage, exited: Optional[ExitUsage] = None) -> Dict[str, Any]:
+        """Take a last sample of the processes already known and the kernel's count for the
+        reaped script (``exited``), stop sampling the tree, and return its metrics. No new
+        look for descendants here: that is a pass over the whole process table, which per
+        finishing script would dominate the cost of short scripts."""
         usage.sample()
+        if exited is not None:
+            usage.add_exit_usage(exited.cpu_seconds, exited.max_rss_bytes)
         self.forget(usage)
         return usage.metrics()
+
+    def runnable(self) -> int:
+        """How many processes of all watched trees run or wait for a CPU now: the CPUs the
+        scripts want, whatever else loads the machine."""
+        return sum(usage.runnable() for usage in self._watched)
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
@@ -132,6 +166,15 @@ def children_map() -> DefaultDict[int, List[psutil.Process]]:
             if ppid is not None:
                 found[ppid].append(proc)
     return found
+
+
+def _pid_runnable(pid: int) -> int:
+    """1 if the process runs or waits for a CPU (state R in /proc/PID/stat), else 0."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2][:3].strip() == b"R")
+    except OSError:
+        return 0
 
 
 def _running(proc: psutil.Process) -> bool:
