@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Dict, List, Optional, Set
+from typing import AsyncIterator, Callable, List, Optional, Set
 
 import psutil
 
 from ..core.sizes import format_size
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
-from .usage import children_map
+from .usage import ChildrenMap, children_map, descendants
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +66,9 @@ class _Watched:
         with contextlib.suppress(psutil.Error):
             self.members.add(psutil.Process(pid))
 
-    def refresh(self, children: Dict[int, List[psutil.Process]]) -> None:
+    def refresh(self, children: ChildrenMap) -> None:
         """Add the descendants of every known member (escapees stay known once seen)."""
-        stack = list(self.members)
-        while stack:
-            for child in children.get(stack.pop().pid, ()):
-                if child not in self.members:
-                    self.members.add(child)
-                    stack.append(child)
+        self.members = descendants(self.members, children)
 
     def check(self) -> None:
         """Sum the members' resident memory; past the limit, tell the waiting script."""
@@ -119,7 +114,7 @@ class MemoryWatchdog:
         next_full = loop.time()
         while self._watched:
             if loop.time() >= next_full:
-                children = children_map()
+                children = await asyncio.to_thread(children_map)
                 for watched in self._watched:
                     watched.refresh(children)
                 next_full = loop.time() + FULL_SECONDS

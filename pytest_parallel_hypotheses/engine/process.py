@@ -117,6 +117,7 @@ async def run_script(
         return ProcessOutcome(
             None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
         )
+    start = loop.time()  # the script's own run: not the wait for a spawn thread
     breached = None if memory is None else memory.started(running.pid)
     async with running:
         with _sampled(sampler, tree) as usage:
