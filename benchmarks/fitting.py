@@ -111,6 +111,7 @@ def mixed(scale: Scale, root: Path) -> Workload:
         ],
         metrics={"makespan": "s", "timeouts": "scripts", "best N": "workers"},
         targets=[Target("auto", "makespan", 1.10, "better fixed")],
+        repeats=1,
     )
 
 

@@ -24,6 +24,11 @@ WORKLOAD_TITLES = {
     "e": "timeout storm",
     "f": "output flood",
     "g": "plugin overhead",
+    "h": "CPU-bound",
+    "i": "I/O-bound",
+    "j": "mixed",
+    "k": "deadline under load",
+    "l": "memory",
 }
 
 
@@ -95,4 +100,6 @@ def test_skewed_workload_knows_its_optimal_makespan(quick_run: QuickRun) -> None
 def test_unknown_workload_is_refused_with_the_valid_keys() -> None:
     completed = run_benchmarks("--only", "z")
     assert completed.returncode == 2
-    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g" in completed.stderr
+    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g, h, i, j, k, l" in (
+        completed.stderr
+    )
