@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List
 
-import psutil
 import pytest
 
 from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor, TestResult
@@ -21,7 +18,7 @@ from pytest_parallel_hypotheses.engine.admission import (
 )
 from pytest_parallel_hypotheses.engine.machine import usable_cpus
 
-LiveProcesses = Callable[[str], List[psutil.Process]]
+MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
 
 
 @pytest.fixture
@@ -29,69 +26,34 @@ def worktree(make_worktree: Callable[[str], Path]) -> Path:
     return make_worktree("admission")
 
 
-def most_alive_at_once(
-    worktree: Path, live_processes: LiveProcesses, config: FalsificationConfig, ids: List[str]
-) -> int:
-    """Run ``ids`` with ``config``; the most scripts seen alive at once, after checking that
-    every one passed."""
-    folder = str(worktree / ".falsification")
-    alive: List[int] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            alive.append(len({_group(proc) for proc in live_processes(folder)} - {None}))
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        results = TestExecutor(config).execute_parallel(
-            [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-        )
-    finally:
-        done.set()
-        sampler.join()
-    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
-    return max(alive)
-
-
-def _group(proc: psutil.Process) -> Optional[int]:
-    """The process group: one per running script (a forked shell is briefly two processes)."""
-    try:
-        return os.getpgid(proc.pid)
-    except OSError:
-        return None
-
-
 def test_auto_starts_as_many_scripts_as_usable_cpus_whatever_the_load(
-    worktree: Path, write_script: Callable[..., Path], live_processes: LiveProcesses
+    worktree: Path, write_script: Callable[..., Path], most_alive_at_once: MostAliveAtOnce
 ) -> None:
     ids = [f"h{i}" for i in range(6)]
     for hypothesis_id in ids:
         write_script(worktree, hypothesis_id, "sleep 1")
     config = FalsificationConfig(test_timeout=60, adaptive_concurrency=True, max_concurrent_tests=6)
 
-    most = most_alive_at_once(worktree, live_processes, config, ids)
+    most = most_alive_at_once(worktree, config, ids)
 
     assert most >= min(usable_cpus().count, len(ids))
 
 
 def test_auto_never_runs_more_than_its_ceiling(
-    worktree: Path, write_script: Callable[..., Path], live_processes: LiveProcesses
+    worktree: Path, write_script: Callable[..., Path], most_alive_at_once: MostAliveAtOnce
 ) -> None:
     ids = [f"h{i}" for i in range(5)]
     for hypothesis_id in ids:
         write_script(worktree, hypothesis_id, "sleep 0.3")
     config = FalsificationConfig(test_timeout=60, adaptive_concurrency=True, max_concurrent_tests=1)
 
-    most = most_alive_at_once(worktree, live_processes, config, ids)
+    most = most_alive_at_once(worktree, config, ids)
 
     assert most == 1
 
 
 def test_below_the_free_memory_floor_one_script_still_runs_at_a_time(
-    worktree: Path, write_script: Callable[..., Path], live_processes: LiveProcesses
+    worktree: Path, write_script: Callable[..., Path], most_alive_at_once: MostAliveAtOnce
 ) -> None:
     ids = [f"h{i}" for i in range(4)]
     for hypothesis_id in ids:
@@ -104,7 +66,7 @@ def test_below_the_free_memory_floor_one_script_still_runs_at_a_time(
         memory_free_floor=above_any_machine,
     )
 
-    most = most_alive_at_once(worktree, live_processes, config, ids)
+    most = most_alive_at_once(worktree, config, ids)
 
     assert most == 1
 

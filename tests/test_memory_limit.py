@@ -127,3 +127,13 @@ def test_the_metadata_memory_limit_reaches_the_run(
     assert record["memory"] == LIMIT
     assert record["status"] == "inconclusive"
     assert "memory limit of 200 MiB" in record["error_message"]
+
+
+def test_the_kernels_oom_killer_picks_a_script_before_the_runner(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", "sleep 1\nsh -c 'cat /proc/$$/oom_score_adj'")
+
+    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+
+    assert int(result.stdout) > int(Path("/proc/self/oom_score_adj").read_text())

@@ -19,6 +19,7 @@ from typing import AsyncIterator, Callable, Deque, Optional, Protocol
 from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
 from . import machine
+from .tasks import stop_task
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
@@ -188,10 +189,7 @@ class AdaptiveAdmission:
     async def aclose(self) -> None:
         """Stop looking at the machine."""
         ticker, self._ticker = self._ticker, None
-        if ticker is not None:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+        await stop_task(ticker)
 
 
 def extra_room(busy: float, running: int, cpus: int) -> int:

@@ -21,6 +21,7 @@ import psutil
 
 from ..core.sizes import format_size
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
+from .tasks import stop_task
 from .usage import ChildrenMap, children_map, descendants
 
 logger = logging.getLogger(__name__)
@@ -104,10 +105,7 @@ class MemoryWatchdog:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()

@@ -23,6 +23,8 @@ from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tu
 
 #: Bytes read from a pipe at a time (what asyncio's transport reads too).
 _READ_SIZE = 256 * 1024
+#: The OOM score adjustment of every script (-1000 to 1000; pytest keeps its own, usually 0).
+OOM_SCORE_ADJ = 500
 #: ``ru_maxrss`` is in KiB on Linux, the only system with pidfds.
 _MAXRSS_UNIT = 1024
 
@@ -170,7 +172,7 @@ def _popen(
     env: Dict[str, str],
     preexec: Optional[Callable[[], None]] = None,
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -180,6 +182,16 @@ def _popen(
         start_new_session=True,
         preexec_fn=preexec,
     )
+    _oom_first(proc.pid)
+    return proc
+
+
+def _oom_first(pid: int) -> None:
+    """Make the kernel's OOM killer pick a script's tree before pytest: a script that
+    allocates without bound must not take the runner, and its report, with it. Raising the
+    score needs no privilege, and what the script starts inherits it."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/oom_score_adj", "w") as score:
+        score.write(str(OOM_SCORE_ADJ))
 
 
 def _discard(proc: subprocess.Popen[bytes]) -> None:

@@ -21,6 +21,7 @@ from typing import Any, DefaultDict, Dict, Iterable, List, Mapping, Optional, Se
 import psutil
 
 from .spawn import ExitUsage
+from .tasks import stop_task
 
 #: Seconds between two samples of the running trees.
 SAMPLE_SECONDS = 0.1
@@ -139,10 +140,7 @@ class ResourceSampler:
     async def aclose(self) -> None:
         """Stop the timer task."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _sample_periodically(self) -> None:
         while self._watched:

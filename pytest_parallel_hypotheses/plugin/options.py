@@ -18,7 +18,7 @@ import pytest
 from ..core.config import MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
 from ..core.numbers import parse_number
 from ..core.shards import Shard
-from ..core.sizes import parse_size
+from ..core.sizes import format_size, parse_size
 from ..engine.admission import MEMFREE_SHARE
 from ..engine.machine import total_memory
 
@@ -131,6 +131,11 @@ def _memory_floor(text: str) -> Optional[int]:
     if value is None or value < 1 or (total is not None and value > total):
         return None
     return value
+
+
+def _machine_memory_words() -> str:
+    total = total_memory()
+    return "" if total is None else f" ({format_size(total)})"
 
 
 def _workers_fields(value: Any) -> Dict[str, Any]:
@@ -271,8 +276,8 @@ OPTIONS = (
         field="memory_free_floor",
         metavar="SIZE",
         parse=_memory_floor,
-        expected="a size greater than 0 and at most this machine's memory, optionally with K, "
-        "M, G or T, such as 1G",
+        expected="a size greater than 0 and at most this machine's memory"
+        f"{_machine_memory_words()}, optionally with K, M, G or T, such as 1G",
         help="with --hypotheses-workers=auto, start no script while the free memory is below "
         f"SIZE, except when none runs (default {MEMFREE_SHARE * 100:g}%% of the machine's memory)",
     ),
