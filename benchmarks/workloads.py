@@ -65,6 +65,7 @@ class Scale:
     burners: int = 4
     hog_step: int = 100
     hog_limit: int = 500
+    plugin_sum_items: int = 1000
 
 
 FULL = Scale(
@@ -112,6 +113,7 @@ QUICK = Scale(
     burners=1,
     hog_step=20,
     hog_limit=100,
+    plugin_sum_items=10,
 )
 
 
