@@ -117,11 +117,11 @@ async def run_script(
         return ProcessOutcome(
             None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
         )
-    start = loop.time()  # the script's own run: not the wait for a spawn thread
+    start = running.started_at(default=start)  # its own run: not its wait for a thread
     breached = None if memory is None else memory.started(running.pid)
     async with running:
         with _sampled(sampler, tree) as usage:
-            await _wait_first(protocol.exited, breached, timeout)
+            await _wait_first(protocol.exited, breached, start + timeout - loop.time())
             metrics = usage(running.exit_usage)
         over_limit = breached is not None and breached.done()
         if over_limit:
@@ -194,6 +194,10 @@ class RunningScript:
     @property
     def pid(self) -> int:
         return self._transport.get_pid()
+
+    def started_at(self, *, default: float) -> float:
+        """When the script started, on the loop's clock (``default`` where unknown)."""
+        return spawn.started_at(self._transport, default)
 
     @property
     def exit_usage(self) -> Optional[spawn.ExitUsage]:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
@@ -66,9 +67,11 @@ async def start(
             preexec_fn=preexec,
         )
         return transport
-    proc = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env), preexec)
+    proc, began = await loop.run_in_executor(
+        _spawn_pool(), _popen, list(argv), cwd, dict(env), preexec
+    )
     try:
-        return _PidfdTransport(loop, proc, protocol)
+        return _PidfdTransport(loop, proc, protocol, began)
     except BaseException:
         _discard(proc)
         raise
@@ -89,6 +92,12 @@ def exit_usage(transport: ScriptTransport) -> Optional[ExitUsage]:
     return transport.exit_usage if isinstance(transport, _PidfdTransport) else None
 
 
+def started_at(transport: ScriptTransport, default: float) -> float:
+    """When the script was started (``time.monotonic``, the clock of asyncio's loops), where
+    the spawn thread noted it: its run begins there, not when the loop hears of it."""
+    return transport.started_at if isinstance(transport, _PidfdTransport) else default
+
+
 class _PidfdTransport:
     """Feeds a started process's output and exit to a protocol, from the loop's selector."""
 
@@ -97,11 +106,13 @@ class _PidfdTransport:
         loop: asyncio.AbstractEventLoop,
         proc: subprocess.Popen[bytes],
         protocol: asyncio.SubprocessProtocol,
+        started_at: float,
     ) -> None:
         self._loop = loop
         self._proc = proc
         self._protocol = protocol
         self.exit_usage: Optional[ExitUsage] = None
+        self.started_at = started_at
         self._pidfd: Optional[int] = os.pidfd_open(proc.pid)
         self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
         for number, stream in ((1, proc.stdout), (2, proc.stderr)):
@@ -171,7 +182,9 @@ def _popen(
     cwd: str,
     env: Dict[str, str],
     preexec: Optional[Callable[[], None]] = None,
-) -> subprocess.Popen[bytes]:
+) -> Tuple[subprocess.Popen[bytes], float]:
+    """Start the script; also when it started (the thread may have waited in the pool)."""
+    began = time.monotonic()
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -183,7 +196,7 @@ def _popen(
         preexec_fn=preexec,
     )
     _oom_first(proc.pid)
-    return proc
+    return proc, began
 
 
 def _oom_first(pid: int) -> None:
