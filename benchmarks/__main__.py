@@ -14,13 +14,20 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from .fitting import FIT_FACTORIES
 from .plugin_overhead import plugin_overhead
+from .plugin_sum import plugin_against_parts
 from .report import as_json, describe_machine, machine, table
 from .suite import Figures, Unavailable, Workload, measure
 from .workloads import FACTORIES, FULL, QUICK, Scale
 
 Factory = Callable[[Scale, Path], Workload]
-WORKLOADS: Dict[str, Factory] = {**FACTORIES, "g": plugin_overhead}
+WORKLOADS: Dict[str, Factory] = {
+    **FACTORIES,
+    "g": plugin_overhead,
+    **FIT_FACTORIES,
+    "m": plugin_against_parts,
+}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -69,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         type=lambda text: [key.strip() for key in text.split(",") if key.strip()],
         default=[],
         metavar="KEYS",
-        help="run only these workloads, e.g. a,b (default: all of a-g)",
+        help="run only these workloads, e.g. a,b (default: all of a-m)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the raw figures here")
     return parser

@@ -52,12 +52,7 @@ def worktree_jobs(root: Path, bodies: Sequence[str]) -> List[Job]:
     The scripts stay uncommitted: discovery lists the worktrees through git and then only
     reads files, and a commit per worktree would triple the set-up time.
     """
-    repo = root / "repo"
-    repo.mkdir(parents=True)
-    _git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("benchmark repository\n")
-    _git(repo, "add", "README")
-    _git(repo, "commit", "-q", "-m", "initial")
+    repo = git_repository(root / "repo")
     jobs = []
     for index, body in enumerate(bodies):
         job = Job(f"h{index:04d}", root / "wt" / f"hyp-{index:04d}")
@@ -65,6 +60,16 @@ def worktree_jobs(root: Path, bodies: Sequence[str]) -> List[Job]:
         write_script(job, body)
         jobs.append(job)
     return jobs
+
+
+def git_repository(repo: Path) -> Path:
+    """A new git repository at ``repo`` with one commit."""
+    repo.mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("benchmark repository\n")
+    _git(repo, "add", "README")
+    _git(repo, "commit", "-q", "-m", "initial")
+    return repo
 
 
 def _git(cwd: Path, *args: str) -> None:

@@ -38,7 +38,7 @@ def plugin_overhead(scale: Scale, root: Path) -> Workload:
         count: (root / f"repo-{count}", worktree_jobs(root / f"repo-{count}", ["exit 0"] * count))
         for count in (items, small)
     }
-    _require_plugin(sizes[small][0] / "repo", small, root)
+    require_plugin(sizes[small][0] / "repo", small, root)
     return Workload(
         key="g",
         title=f"plugin overhead: pytest --hypotheses over {items} trivial hypotheses "
@@ -110,7 +110,7 @@ def _time_pytest(repo: Path, count: int, root: Path) -> Tuple[float, float]:
     return wall, cpu
 
 
-def _require_plugin(repo: Path, count: int, root: Path) -> None:
+def require_plugin(repo: Path, count: int, root: Path) -> None:
     """Refuse politely when the installed package has no working plugin yet."""
     completed = _pytest(repo, root, "--collect-only", "-q")
     if completed.returncode != 0 or f"{count} tests collected" not in completed.stdout:
@@ -120,10 +120,15 @@ def _require_plugin(repo: Path, count: int, root: Path) -> None:
 
 
 def _pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest --hypotheses over ``repo`` in a fresh process."""
+    return fresh_pytest(cwd, f"--hypotheses={repo}", *args)
+
+
+def fresh_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """pytest in a fresh process, away from any project configuration and outer pytest."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", f"--hypotheses={repo}", *args],
+        [sys.executable, "-m", "pytest", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

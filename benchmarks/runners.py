@@ -26,6 +26,7 @@ from pytest_parallel_hypotheses import (
     FalsificationConfig,
     Hypothesis,
     HypothesisRun,
+    TestExecutionResult,
     TestExecutor,
     TestResult,
 )
@@ -45,6 +46,8 @@ class Batch:
     grace: float = 2.0
     #: Expected duration of each job, for a runner that can plan its start order with them.
     expected: Optional[Sequence[float]] = None
+    #: For the executor: ``auto`` (adaptive to the machine) with ``concurrency`` as ceiling.
+    adaptive: bool = False
 
 
 Runner = Callable[[Batch], List[Outcome]]
@@ -52,18 +55,24 @@ Runner = Callable[[Batch], List[Outcome]]
 
 def run_executor(batch: Batch) -> List[Outcome]:
     """The executor under test, configured from the batch (expected durations included)."""
+    results = execute(batch)
+    return [None if r.result is TestResult.TIMEOUT else r.exit_code for r in results]
+
+
+def execute(batch: Batch) -> List[TestExecutionResult]:
+    """The executor's results over ``batch``, for workloads that look at more than outcomes."""
     config = FalsificationConfig(
         test_timeout=batch.timeout,
         max_concurrent_tests=batch.concurrency,
         kill_grace=batch.grace,
+        adaptive_concurrency=batch.adaptive,
     )
     expected: Sequence[Optional[float]] = batch.expected or [None] * len(batch.jobs)
     runs = [
         HypothesisRun(Hypothesis(job.hypothesis_id, "benchmark"), job.worktree, None, duration)
         for job, duration in zip(batch.jobs, expected)
     ]
-    results = TestExecutor(config).execute_parallel(runs)
-    return [None if r.result is TestResult.TIMEOUT else r.exit_code for r in results]
+    return TestExecutor(config).execute_parallel(runs)
 
 
 def run_threadpool(batch: Batch) -> List[Outcome]:

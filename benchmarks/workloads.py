@@ -53,6 +53,19 @@ class Scale:
     plugin_items: int
     plugin_small: int
     repeats: Optional[int] = None  # None: each workload's own default
+    # Workloads (h)-(l), see fitting.py. The CPU-bound scripts take 2 CPU-s with a
+    # 30 s timeout; a quarter of both keeps the sweep of (h) near a minute.
+    cpu_count: int = 24
+    cpu_seconds: float = 0.5
+    cpu_timeout: float = 7.5
+    cpu_sweep: int = 8
+    mixed_cpu: int = 12
+    mixed_sleeping: int = 50
+    deadline_timeout: float = 2.0
+    burners: int = 4
+    hog_step: int = 100
+    hog_limit: int = 500
+    plugin_sum_items: int = 1000
 
 
 FULL = Scale(
@@ -90,6 +103,17 @@ QUICK = Scale(
     plugin_items=6,
     plugin_small=2,
     repeats=1,
+    cpu_count=4,
+    cpu_seconds=0.1,
+    cpu_timeout=10.0,
+    cpu_sweep=2,
+    mixed_cpu=2,
+    mixed_sleeping=4,
+    deadline_timeout=0.3,
+    burners=1,
+    hog_step=20,
+    hog_limit=100,
+    plugin_sum_items=10,
 )
 
 

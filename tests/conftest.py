@@ -8,12 +8,15 @@ import os
 import random
 import stat
 import subprocess
+import threading
+import time
 from pathlib import Path
-from typing import Callable, Iterator, List
+from typing import Callable, Iterator, List, Optional
 
 import psutil
 import pytest
 
+from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor, TestResult
 from pytest_parallel_hypotheses.finding.git import git_environment
 
 
@@ -146,3 +149,46 @@ def sleep_token(tmp_path: Path) -> Iterator[str]:
     for proc in live_processes_with(token) + live_processes_with(str(tmp_path)):
         with contextlib.suppress(psutil.Error):
             proc.kill()
+
+
+def _group(proc: psutil.Process) -> Optional[int]:
+    """The process group: one per running script (a forked shell is briefly two processes)."""
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
+
+
+def _most_alive_at_once(worktree: Path, config: FalsificationConfig, ids: List[str]) -> int:
+    """Run the scripts ``ids`` of ``worktree`` with ``config``; the most of them seen alive at
+    once (by process group), after checking that every one passed."""
+    folder = str(worktree / ".falsification")
+    alive: List[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            alive.append(len({_group(proc) for proc in live_processes_with(folder)} - {None}))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        results = TestExecutor(config).execute_parallel(
+            [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+        )
+    finally:
+        done.set()
+        sampler.join()
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    return max(alive)
+
+
+MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
+
+
+@pytest.fixture
+def most_alive_at_once() -> MostAliveAtOnce:
+    """``most_alive_at_once(worktree, config, ids)``: run the scripts, and the most of them
+    that were alive at once."""
+    return _most_alive_at_once

@@ -24,6 +24,12 @@ WORKLOAD_TITLES = {
     "e": "timeout storm",
     "f": "output flood",
     "g": "plugin overhead",
+    "h": "CPU-bound",
+    "i": "I/O-bound",
+    "j": "mixed",
+    "k": "deadline under load",
+    "l": "memory",
+    "m": "plugin against its parts",
 }
 
 
@@ -95,4 +101,6 @@ def test_skewed_workload_knows_its_optimal_makespan(quick_run: QuickRun) -> None
 def test_unknown_workload_is_refused_with_the_valid_keys() -> None:
     completed = run_benchmarks("--only", "z")
     assert completed.returncode == 2
-    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g" in completed.stderr
+    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g, h, i, j, k, l, m" in (
+        completed.stderr
+    )

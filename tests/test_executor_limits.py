@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from pathlib import Path
 from typing import Callable, List
 
@@ -17,6 +15,7 @@ import pytest
 from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor, TestResult
 
 LiveProcesses = Callable[[str], List[psutil.Process]]
+MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
 
 
 @pytest.fixture
@@ -26,32 +25,17 @@ def worktree(make_worktree: Callable[[str], Path]) -> Path:
 
 @pytest.mark.parametrize("limit", [1, 3])
 def test_no_more_than_the_limit_of_scripts_are_alive_at_once(
-    worktree: Path, write_script: Callable[..., Path], live_processes: LiveProcesses, limit: int
+    worktree: Path,
+    write_script: Callable[..., Path],
+    most_alive_at_once: MostAliveAtOnce,
+    limit: int,
 ) -> None:
     ids = [f"h{i}" for i in range(4)]
     for hypothesis_id in ids:
         write_script(worktree, hypothesis_id, "sleep 0.3")
-    script_folder = str(worktree / ".falsification")
-    alive: List[int] = []
-    done = threading.Event()
+    config = FalsificationConfig(test_timeout=30, max_concurrent_tests=limit)
 
-    def sample() -> None:
-        while not done.is_set():
-            alive.append(len(live_processes(script_folder)))
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        config = FalsificationConfig(test_timeout=30, max_concurrent_tests=limit)
-        results = TestExecutor(config).execute_parallel(
-            [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-        )
-    finally:
-        done.set()
-        sampler.join()
-    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
-    assert max(alive) == limit
+    assert most_alive_at_once(worktree, config, ids) == limit
 
 
 def test_floods_on_both_streams_at_once_do_not_deadlock(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +28,12 @@ WriteScript = Callable[..., Path]
         ("--hypotheses-setup-timeout=0", "a number of seconds greater than 0"),
         ("--hypotheses-setup-timeout=soon", "a number of seconds greater than 0"),
         ("--hypotheses-setup=  ", "a non-empty string (a shell command)"),
+        ("--hypotheses-memory=0", "a size greater than 0 in bytes"),
+        ("--hypotheses-memory=-1", "a size greater than 0 in bytes"),
+        ("--hypotheses-memory=12XB", "a size greater than 0 in bytes"),
+        ("--hypotheses-memfree=0", "a size greater than 0 and at most this machine's memory"),
+        ("--hypotheses-memfree=12XB", "a size greater than 0 and at most this machine's memory"),
+        ("--hypotheses-memfree=1024T", "a size greater than 0 and at most this machine's memory"),
     ],
 )
 def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
@@ -165,6 +172,8 @@ def test_settings_reach_the_engine(
         "stop_on": "falsified",
         "setup_command": "true",
         "setup_timeout": 30,
+        "adaptive_concurrency": None,
+        "memory_limit": None,
     }
 
 
@@ -192,6 +201,63 @@ def test_workers_auto_is_accepted(
     result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=auto")
 
     result.assert_outcomes(passed=1)
+
+
+def test_the_header_says_what_auto_chose_and_why(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-memfree=256M")
+
+    cpus = len(os.sched_getaffinity(0))
+    result.stdout.fnmatch_lines(
+        [
+            f"hypotheses: *(workers auto: {cpus} (*CPU*), more while CPUs are idle up to *, "
+            "none while free memory is below 256 MiB, timeout*"
+        ]
+    )
+
+
+def test_the_report_records_what_auto_chose(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    report = tmp_path / "report.json"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    chosen = json.loads(report.read_text())["run"]["settings"]["adaptive_concurrency"]
+    assert chosen["cpus"] == len(os.sched_getaffinity(0))
+    assert chosen["memory_free_floor"] > 0
+
+
+def test_the_header_says_how_the_memory_limit_is_enforced(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-memory=1G")
+
+    result.stdout.fnmatch_lines(["hypotheses: *memory limit 1 GiB per script tree, enforced by *"])
+
+
+def test_the_memory_limit_has_an_ini_twin(
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    pytester.makeini("[pytest]\nhypotheses_memory = 300M\nhypotheses_memfree = 1M\n")
+    report = tmp_path / "report.json"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    settings = json.loads(report.read_text())["run"]["settings"]
+    assert settings["memory_limit"]["bytes"] == 300 * 1024 * 1024
+    assert settings["adaptive_concurrency"]["memory_free_floor"] == 1024 * 1024
 
 
 def test_the_options_do_not_clash_with_the_hypothesis_library(pytester: pytest.Pytester) -> None:

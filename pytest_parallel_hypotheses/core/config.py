@@ -60,6 +60,12 @@ class FalsificationConfig:
     # New: the run-wide setup step of each worktree (a hypothesis's metadata may set its own)
     setup_command: Optional[str] = None
     setup_timeout: float = DEFAULT_SETUP_TIMEOUT
+    # New: fit the machine. Adaptive: max_concurrent_tests is a ceiling; start as many scripts
+    # as usable CPUs, more while the CPUs are idle, none while free memory is below the floor
+    # (bytes; None: a share of the machine's memory). A memory limit (bytes) per script tree.
+    adaptive_concurrency: bool = False
+    memory_free_floor: Optional[int] = None
+    memory_limit: Optional[int] = None
 
     def __post_init__(self) -> None:
         _require(
@@ -86,6 +92,13 @@ class FalsificationConfig:
         problem = setup_problem(self.setup_command, self.setup_timeout, names)
         _require(problem is None, f"{problem}")
 
+        for name in ("memory_free_floor", "memory_limit"):
+            value = getattr(self, name)
+            _require(
+                value is None or (_is_whole(value) and value >= 1),
+                f"{name} must be None or a whole number of bytes >= 1, got {value!r}",
+            )
+
     @classmethod
     def from_dict(cls, config_dict: Mapping[str, Any]) -> FalsificationConfig:
         """Build from a mapping, ignoring keys this version does not know (as the legacy did)."""
@@ -95,6 +108,10 @@ class FalsificationConfig:
     def to_dict(self) -> Dict[str, Any]:
         """Every setting as a plain dictionary."""
         return asdict(self)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _require(condition: bool, message: str) -> None:

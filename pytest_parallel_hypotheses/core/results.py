@@ -51,13 +51,19 @@ def script_result(
     stderr: KeptOutput,
     usage: Mapping[str, Any],
     polarity: Polarity = Polarity.DISPROVE,
+    memory_stop: Optional[str] = None,
 ) -> TestExecutionResult:
-    """The result of a script that ran: ended on its own (``timeout`` None) or stopped at the
-    ``timeout`` deadline, scored with the legacy single-run confidence; its verdict follows
-    from the outcome and the script's ``polarity``."""
+    """The result of a script that ran: ended on its own (``timeout`` None), stopped at the
+    ``timeout`` deadline, or stopped for its memory (``memory_stop`` says how; an error, since
+    a tree killed for its memory tells nothing about the hypothesis), scored with the legacy
+    single-run confidence; its verdict follows from the outcome and the script's ``polarity``."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
-    if timed_out:
+    if memory_stop is not None and not timed_out:
+        outcome = TestResult.ERROR
+        exit_code = -signal.SIGKILL if exit_code is None else exit_code  # killed, maybe unreaped
+        message = f"script {memory_stop}"
+    elif timed_out:
         exit_code = TIMEOUT_EXIT_CODE
         message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
     else:

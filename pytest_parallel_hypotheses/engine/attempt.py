@@ -10,6 +10,7 @@ from ..core.config import FalsificationConfig
 from ..core.models import TestExecutionResult
 from ..core.results import script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
+from .memory import MemoryGuard
 from .process import run_script
 from .runs import HypothesisRun
 from .tree import Marker, ProcessTree
@@ -27,6 +28,7 @@ async def run_attempt(
     marker: Marker,
     base_env: Mapping[str, str],
     sampler: ResourceSampler,
+    memory_guard: MemoryGuard,
 ) -> TestExecutionResult:
     """Run the script of ``run`` once; every process it starts carries ``marker``."""
     hypothesis_id = run.hypothesis.id
@@ -40,16 +42,19 @@ async def run_attempt(
     }
     timeout = run.timeout if run.timeout is not None else config.test_timeout
     logger.debug("starting %s (attempt %d) in %s", hypothesis_id, number, run.worktree)
-    outcome = await run_script(
-        [str(script)],
-        cwd=run.worktree,
-        env=env,
-        tree=ProcessTree(marker),
-        timeout=timeout,
-        grace=config.kill_grace,
-        max_output_bytes=config.max_output_bytes,
-        sampler=sampler,
-    )
+    memory_limit = run.memory_limit if run.memory_limit is not None else config.memory_limit
+    async with memory_guard.limited(memory_limit) as memory:
+        outcome = await run_script(
+            [str(script)],
+            cwd=run.worktree,
+            env=env,
+            tree=ProcessTree(marker),
+            timeout=timeout,
+            grace=config.kill_grace,
+            max_output_bytes=config.max_output_bytes,
+            sampler=sampler,
+            memory=memory,
+        )
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
         logger.warning("%s: %s", hypothesis_id, problem)
@@ -70,6 +75,7 @@ async def run_attempt(
         stderr=outcome.stderr,
         usage=outcome.usage,
         polarity=run.polarity,
+        memory_stop=None if outcome.memory_breach is None else outcome.memory_breach.describe(),
     )
     logger.info(
         "%s (attempt %d): %s (exit %s, %.2fs)",

@@ -30,6 +30,7 @@ from typing import (
 
 from . import spawn
 from .capture import BoundedCapture
+from .memory import LimitedScript, MemoryBreach
 from .tree import ProcessTree
 from .usage import ResourceSampler
 
@@ -53,6 +54,8 @@ class ProcessOutcome:
     stderr: BoundedCapture
     spawn_error: Optional[OSError] = field(default=None)
     usage: Dict[str, Any] = field(default_factory=dict)
+    #: Set when the tree was stopped for passing its memory limit.
+    memory_breach: Optional[MemoryBreach] = None
 
 
 class _ScriptProtocol(asyncio.SubprocessProtocol):
@@ -88,6 +91,7 @@ async def run_script(
     grace: float,
     max_output_bytes: int,
     sampler: Optional[ResourceSampler] = None,
+    memory: Optional[LimitedScript] = None,
 ) -> ProcessOutcome:
     """Run ``argv`` (a script, or a shell with its command) in its own session and return once
     it and everything it started are gone.
@@ -95,23 +99,36 @@ async def run_script(
     ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
     With a ``sampler``, the tree's resource use is sampled until the script exits or its
-    deadline fires, whatever it left behind included.
+    deadline fires, whatever it left behind included. With a ``memory`` limit, a tree that
+    passes it is killed at once (no grace: it is still allocating).
     """
     loop = asyncio.get_running_loop()
     protocol = _ScriptProtocol(loop, max_output_bytes)
     start = loop.time()
     try:
         running = await RunningScript.start(
-            protocol, argv, cwd=cwd, env=env, tree=tree, grace=grace
+            protocol,
+            argv,
+            cwd=cwd,
+            env=env,
+            tree=tree,
+            grace=grace,
+            preexec=None if memory is None else memory.joiner(),
         )
     except OSError as error:
         return ProcessOutcome(
             None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
         )
+    start = running.started_at(default=start)  # its own run: not its wait for a thread
+    breached = None if memory is None else memory.started(running.pid)
     async with running:
         with _sampled(sampler, tree) as usage:
-            timed_out = not await _wait(protocol.exited, timeout)
-            metrics = usage()
+            await _wait_first(protocol.exited, breached, start + timeout - loop.time())
+            metrics = usage(running.exit_usage)
+        over_limit = breached is not None and breached.done()
+        if over_limit:
+            await running.kill(then_wait=_REAP_SECONDS)
+        timed_out = not over_limit and not protocol.exited.done()
         if timed_out:
             await running.stop(then_wait=grace + _REAP_SECONDS)
         end = loop.time()
@@ -123,6 +140,7 @@ async def run_script(
             protocol.stdout,
             protocol.stderr,
             usage=metrics,
+            memory_breach=None if memory is None else memory.breach(metrics.get("peak_rss_bytes")),
         )
 
 
@@ -159,11 +177,13 @@ class RunningScript:
         env: Mapping[str, str],
         tree: ProcessTree,
         grace: float,
+        preexec: Optional[Callable[[], None]] = None,
     ) -> RunningScript:
         """Start ``argv``; a cancellation during the start still returns the started script,
-        which then raises ``CancelledError`` on entering its block (and so is stopped)."""
+        which then raises ``CancelledError`` on entering its block (and so is stopped).
+        ``preexec`` runs in the child before it executes the script."""
         transport, cancelled = await _uninterrupted(
-            spawn.start(protocol, argv, cwd=str(cwd), env=env)
+            spawn.start(protocol, argv, cwd=str(cwd), env=env, preexec=preexec)
         )
         tree.pgid = transport.get_pid()
         tree.register()  # before any await, so an emergency stop can reach it
@@ -172,6 +192,19 @@ class RunningScript:
     @property
     def returncode(self) -> Optional[int]:
         return self._transport.get_returncode()
+
+    @property
+    def pid(self) -> int:
+        return self._transport.get_pid()
+
+    def started_at(self, *, default: float) -> float:
+        """When the script started, on the loop's clock (``default`` where unknown)."""
+        return spawn.started_at(self._transport, default)
+
+    @property
+    def exit_usage(self) -> Optional[spawn.ExitUsage]:
+        """The kernel's count for the reaped script, where known."""
+        return spawn.exit_usage(self._transport)
 
     async def __aenter__(self) -> RunningScript:
         if self._cancelled:
@@ -197,6 +230,12 @@ class RunningScript:
         await self._tree.stop(self._grace)
         await _wait(self._protocol.exited, then_wait)
 
+    async def kill(self, *, then_wait: float) -> None:
+        """SIGKILL the whole tree at once, and wait for the leader's exit."""
+        self._tree.kill_now()
+        await self._tree.kill()
+        await _wait(self._protocol.exited, then_wait)
+
     async def release_pipes(self) -> None:
         """Once the script exited, stop what it left in its group or holding its pipes, so the
         output ends (a background child would otherwise keep the pipes open)."""
@@ -220,15 +259,16 @@ class RunningScript:
 @contextlib.contextmanager
 def _sampled(
     sampler: Optional[ResourceSampler], tree: ProcessTree
-) -> Iterator[Callable[[], Dict[str, Any]]]:
-    """Sample the tree while the block runs; the callable takes the last sample and returns
-    the metrics (empty without a sampler)."""
+) -> Iterator[Callable[[Optional[spawn.ExitUsage]], Dict[str, Any]]]:
+    """Sample the tree while the block runs; the callable takes the last sample and the
+    kernel's count for the reaped script, and returns the metrics (empty without a
+    sampler)."""
     if sampler is None or tree.pgid is None:
-        yield dict
+        yield lambda _exited: {}
         return
     usage = sampler.watch(tree.pgid)
     try:
-        yield lambda: sampler.finish(usage)
+        yield lambda exited: sampler.finish(usage, exited)
     finally:
         sampler.forget(usage)
 
@@ -249,6 +289,16 @@ async def _uninterrupted(start: Awaitable[T]) -> Tuple[T, bool]:
     if cancelled and task.exception() is not None:
         raise asyncio.CancelledError
     return task.result(), cancelled
+
+
+async def _wait_first(
+    exited: asyncio.Future[None], breached: Optional[asyncio.Future[Any]], timeout: float
+) -> None:
+    """Wait until the script exits, its memory limit is breached, or ``timeout`` passes."""
+    if breached is None:
+        await _wait(exited, timeout)
+    elif not exited.done() and not breached.done():
+        await asyncio.wait({exited, breached}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
 
 
 async def _wait(future: asyncio.Future[None], timeout: float) -> bool:

@@ -32,12 +32,19 @@ class HypothesisRun:
     setup: Optional[str] = None
     setup_timeout: Optional[float] = None
     polarity: Polarity = Polarity.DISPROVE
+    #: The most resident memory, in bytes, the script's whole tree may use (None: the run's).
+    memory_limit: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(
                 f"timeout of hypothesis {self.hypothesis.id!r} must be > 0 seconds, "
                 f"got {self.timeout!r}"
+            )
+        if self.memory_limit is not None and not self.memory_limit >= 1:
+            raise ValueError(
+                f"memory limit of hypothesis {self.hypothesis.id!r} must be >= 1 byte, "
+                f"got {self.memory_limit!r}"
             )
         if self.expected_duration is not None and not self.expected_duration >= 0:
             raise ValueError(

@@ -17,11 +17,17 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Dict, Mapping, Optional, Protocol, Sequence, Tuple
+from dataclasses import dataclass
+from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
 #: Bytes read from a pipe at a time (what asyncio's transport reads too).
 _READ_SIZE = 256 * 1024
+#: The OOM score adjustment of every script (-1000 to 1000; pytest keeps its own, usually 0).
+OOM_SCORE_ADJ = 500
+#: ``ru_maxrss`` is in KiB on Linux, the only system with pidfds.
+_MAXRSS_UNIT = 1024
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
@@ -43,8 +49,10 @@ async def start(
     *,
     cwd: str,
     env: Mapping[str, str],
+    preexec: Optional[Callable[[], None]] = None,
 ) -> ScriptTransport:
-    """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``."""
+    """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``;
+    ``preexec`` runs in the child before the exec (it must only make system calls)."""
     loop = asyncio.get_running_loop()
     if not _pidfds_work():
         transport, _ = await loop.subprocess_exec(
@@ -56,14 +64,38 @@ async def start(
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
+            preexec_fn=preexec,
         )
         return transport
-    proc = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env))
+    proc, began = await loop.run_in_executor(
+        _spawn_pool(), _popen, list(argv), cwd, dict(env), preexec
+    )
     try:
-        return _PidfdTransport(loop, proc, protocol)
+        return _PidfdTransport(loop, proc, protocol, began)
     except BaseException:
         _discard(proc)
         raise
+
+
+@dataclass(frozen=True)
+class ExitUsage:
+    """What the kernel counted for a reaped script (``wait4``): its CPU time and peak resident
+    memory, its waited-for descendants included. Free to get, and exact for a script too
+    short for any sample."""
+
+    cpu_seconds: float
+    max_rss_bytes: int
+
+
+def exit_usage(transport: ScriptTransport) -> Optional[ExitUsage]:
+    """The kernel's count for a reaped script, where its transport reaped it itself."""
+    return transport.exit_usage if isinstance(transport, _PidfdTransport) else None
+
+
+def started_at(transport: ScriptTransport, default: float) -> float:
+    """When the script was started (``time.monotonic``, the clock of asyncio's loops), where
+    the spawn thread noted it: its run begins there, not when the loop hears of it."""
+    return transport.started_at if isinstance(transport, _PidfdTransport) else default
 
 
 class _PidfdTransport:
@@ -74,10 +106,13 @@ class _PidfdTransport:
         loop: asyncio.AbstractEventLoop,
         proc: subprocess.Popen[bytes],
         protocol: asyncio.SubprocessProtocol,
+        started_at: float,
     ) -> None:
         self._loop = loop
         self._proc = proc
         self._protocol = protocol
+        self.exit_usage: Optional[ExitUsage] = None
+        self.started_at = started_at
         self._pidfd: Optional[int] = os.pidfd_open(proc.pid)
         self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
         for number, stream in ((1, proc.stdout), (2, proc.stderr)):
@@ -122,8 +157,16 @@ class _PidfdTransport:
             self._protocol.pipe_connection_lost(number, None)
 
     def _exited(self) -> None:
-        """The pidfd is readable: the process has exited, so reaping it cannot block."""
+        """The pidfd is readable: the process has exited, so reaping it cannot block; reaped
+        with ``wait4``, which also gives the kernel's count of what it used."""
         self._close_pidfd()
+        with contextlib.suppress(ChildProcessError):
+            pid, status, usage = os.wait4(self._proc.pid, os.WNOHANG)
+            if pid == self._proc.pid:
+                self._proc.returncode = os.waitstatus_to_exitcode(status)
+                self.exit_usage = ExitUsage(
+                    usage.ru_utime + usage.ru_stime, usage.ru_maxrss * _MAXRSS_UNIT
+                )
         self._proc.poll()
         self._protocol.process_exited()
 
@@ -134,8 +177,15 @@ class _PidfdTransport:
             self._pidfd = None
 
 
-def _popen(argv: Sequence[str], cwd: str, env: Dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def _popen(
+    argv: Sequence[str],
+    cwd: str,
+    env: Dict[str, str],
+    preexec: Optional[Callable[[], None]] = None,
+) -> Tuple[subprocess.Popen[bytes], float]:
+    """Start the script; also when it started (the thread may have waited in the pool)."""
+    began = time.monotonic()
+    proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -143,7 +193,18 @@ def _popen(argv: Sequence[str], cwd: str, env: Dict[str, str]) -> subprocess.Pop
         cwd=cwd,
         env=env,
         start_new_session=True,
+        preexec_fn=preexec,
     )
+    _oom_first(proc.pid)
+    return proc, began
+
+
+def _oom_first(pid: int) -> None:
+    """Make the kernel's OOM killer pick a script's tree before pytest: a script that
+    allocates without bound must not take the runner, and its report, with it. Raising the
+    score needs no privilege, and what the script starts inherits it."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/oom_score_adj", "w") as score:
+        score.write(str(OOM_SCORE_ADJ))
 
 
 def _discard(proc: subprocess.Popen[bytes]) -> None:

@@ -25,8 +25,10 @@ from ..core.results import (
     unrunnable_result,
 )
 from ..finding.layout import ScriptProblem, locate_script
+from .admission import admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
+from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
 from .setup import WorktreeSetups
@@ -39,9 +41,10 @@ logger = logging.getLogger(__name__)
 class ResultStream:
     """Results of one run as they complete; the run's scripts live only inside it.
 
-    At most ``max_concurrent_tests`` workers take the runnable hypotheses in start order
-    (longest expected first, see :mod:`~pytest_parallel_hypotheses.engine.scheduling`); a
-    worker runs all the attempts of one hypothesis, one after the other in its worktree. Once a
+    Workers take the runnable hypotheses in start order (longest expected first, see
+    :mod:`~pytest_parallel_hypotheses.engine.scheduling`), each once the admission (see
+    :mod:`~pytest_parallel_hypotheses.engine.admission`) gives it a slot; a worker runs all the
+    attempts of one hypothesis, one after the other in its worktree. Once a
     result meets the stop condition, the running scripts are stopped, no other starts, and each
     hypothesis without a result gets a skipped one saying why.
     """
@@ -60,6 +63,8 @@ class ResultStream:
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
         self._setups = WorktreeSetups(config, self._marker_name)
+        self._admission = admission_for(config, self._sampler.runnable)
+        self._memory_guard = MemoryGuard.for_this_process()
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[Tuple[int, Path]] = deque()
         self._started_at: Dict[int, float] = {}
@@ -107,6 +112,8 @@ class ResultStream:
             finally:
                 await _sweep(Marker(self._marker_name), self._config.kill_grace)
         finally:
+            await self._admission.aclose()
+            await self._memory_guard.watchdog.aclose()
             await self._sampler.aclose()
             self._closed.set()
 
@@ -140,8 +147,7 @@ class ResultStream:
             except ScriptProblem as problem:
                 logger.warning("%s: %s", run.hypothesis.id, problem)
                 self._answer(index, _unrunnable(run, problem))
-        limit = 0 if self._halted is not None else self._config.max_concurrent_tests
-        workers = min(limit, len(self._waiting))
+        workers = 0 if self._halted is not None else self._admission.workers(len(self._waiting))
         base_env = without_pytest_variables()
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
@@ -192,9 +198,12 @@ class ResultStream:
         """Take the next hypothesis in start order until none is left."""
         loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
-            index, script = self._waiting.popleft()
-            self._started_at[index] = loop.time()
-            self._answer(index, await self._run(index, script, base_env))
+            async with self._admission.slot():
+                if not self._waiting or self._halted is not None:
+                    return
+                index, script = self._waiting.popleft()
+                self._started_at[index] = loop.time()
+                self._answer(index, await self._run(index, script, base_env))
 
     async def _run(
         self, index: int, script: Path, base_env: Mapping[str, str]
@@ -222,6 +231,7 @@ class ResultStream:
                     marker=marker,
                     base_env=base_env,
                     sampler=self._sampler,
+                    memory_guard=self._memory_guard,
                 )
                 for number in range(1, self._config.repeats + 1)
             ]

@@ -5,37 +5,50 @@ scripts run, and then looks at the processes of each running script's tree.
 A tree is the script, its descendants, and every process seen in it before (an escapee that
 was re-parented stays tracked). Limits, by construction of sampling: a process that starts and
 ends between two ticks is not seen, unless it was waited for by a member of the tree, whose
-"children" CPU time then includes it; the CPU time the script itself spends after the last
-tick is lost, because asyncio reaps it before it can be read.
+"children" CPU time then includes it. Where the runner reaps the script itself (pidfds), the
+kernel's count for it, as ``wait4`` returns it, fills in what the samples missed: a script
+shorter than a tick costs no sample at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections import defaultdict
-from typing import Any, DefaultDict, Dict, List, Mapping, Optional, Set
+from typing import Any, DefaultDict, Dict, Iterable, List, Mapping, Optional, Set
 
 import psutil
 
+from .spawn import ExitUsage
+from .tasks import stop_task
+
 #: Seconds between two samples of the running trees.
 SAMPLE_SECONDS = 0.1
+_PROC = "/proc"
 
-ChildrenMap = Mapping[int, List[psutil.Process]]
+#: The pids of every process's children, by the parent's pid.
+ChildrenMap = Mapping[int, List[int]]
 
 
 class TreeUsage:
     """The resources one script's tree has used so far, from the samples taken."""
 
     def __init__(self, pid: int) -> None:
+        self.pid = pid
         self.peak_rss_bytes = 0
         self.cpu_seconds = 0.0
         self.seen: Set[psutil.Process] = set()
         self._tracked: Set[psutil.Process] = set()
-        try:
-            self._root: Optional[psutil.Process] = psutil.Process(pid)
-        except psutil.Error:  # already gone: it still counts as one process
-            self._root = None
+        #: Looked up at the first sample: a script shorter than a tick costs no lookup.
+        self._root: Optional[psutil.Process] = None
+        self._sampled = False
+
+    def add_exit_usage(self, cpu_seconds: float, max_rss_bytes: int) -> None:
+        """Take in the kernel's count for the reaped script (its largest process's peak, and
+        CPU time with its waited-for descendants): exact where sampling saw little."""
+        self.peak_rss_bytes = max(self.peak_rss_bytes, max_rss_bytes)
+        self.cpu_seconds = max(self.cpu_seconds, cpu_seconds)
 
     def metrics(self) -> Dict[str, Any]:
         """``peak_rss_bytes`` (the largest sum over the tree at one sample), ``cpu_seconds``
@@ -47,7 +60,14 @@ class TreeUsage:
         }
 
     def sample(self, children: Optional[ChildrenMap] = None) -> None:
-        """Add one sample; without a map of children, of the processes already known."""
+        """Add one sample; without a map of children, of the processes already known (none
+        before the first sample with a map)."""
+        if children is None and not self._sampled:
+            return
+        if not self._sampled:
+            self._sampled = True
+            with contextlib.suppress(psutil.Error):  # gone already: it counts as one process
+                self._root = psutil.Process(self.pid)
         rss = 0
         cpu = 0.0
         self._tracked = self._members(children or {})
@@ -63,17 +83,21 @@ class TreeUsage:
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
+    def runnable(self) -> int:
+        """How many processes of the tree, as last sampled, run or wait for a CPU now (before
+        the first sample: the script itself)."""
+        if not self._sampled:
+            return _pid_runnable(self.pid)
+        count = 0
+        for proc in self._tracked:
+            with contextlib.suppress(psutil.Error):
+                count += proc.status() == psutil.STATUS_RUNNING
+        return count
+
     def _members(self, children: ChildrenMap) -> Set[psutil.Process]:
         """The root and the processes of the last sample, if still there, and their
         descendants."""
-        roots = [p for p in (self._root, *self._tracked) if p is not None and _running(p)]
-        members: Set[psutil.Process] = set()
-        while roots:
-            proc = roots.pop()
-            if proc not in members:
-                members.add(proc)
-                roots.extend(children.get(proc.pid, ()))
-        return members
+        return descendants((self._root, *self._tracked), children)
 
 
 class ResourceSampler:
@@ -85,21 +109,28 @@ class ResourceSampler:
         self._task: Optional[asyncio.Task[None]] = None
 
     def watch(self, pid: int) -> TreeUsage:
-        """Start sampling the tree of ``pid``, with a first sample of the process itself."""
+        """Start sampling the tree of ``pid`` at the next tick."""
         usage = TreeUsage(pid)
-        usage.sample()
         self._watched.append(usage)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample_periodically())
         return usage
 
-    def finish(self, usage: TreeUsage) -> Dict[str, Any]:
-        """Take a last sample of the processes already known, stop sampling the tree, and return
-        its metrics. No new look for descendants here: that is a pass over the whole process
-        table, which per finishing script would dominate the cost of short scripts."""
+    def finish(self, usage: TreeUsage, exited: Optional[ExitUsage] = None) -> Dict[str, Any]:
+        """Take a last sample of the processes already known and the kernel's count for the
+        reaped script (``exited``), stop sampling the tree, and return its metrics. No new
+        look for descendants here: that is a pass over the whole process table, which per
+        finishing script would dominate the cost of short scripts."""
         usage.sample()
+        if exited is not None:
+            usage.add_exit_usage(exited.cpu_seconds, exited.max_rss_bytes)
         self.forget(usage)
         return usage.metrics()
+
+    def runnable(self) -> int:
+        """How many processes of all watched trees run or wait for a CPU now: the CPUs the
+        scripts want, whatever else loads the machine."""
+        return sum(usage.runnable() for usage in self._watched)
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
@@ -109,29 +140,78 @@ class ResourceSampler:
     async def aclose(self) -> None:
         """Stop the timer task."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _sample_periodically(self) -> None:
         while self._watched:
             await asyncio.sleep(self._interval)
-            children = children_map()
+            children = await asyncio.to_thread(children_map)
             for usage in list(self._watched):
                 usage.sample(children)
 
 
-def children_map() -> DefaultDict[int, List[psutil.Process]]:
-    """Every process by its parent's pid, from one pass over the process table (as much of it
-    as could be read: a sample must never break a run)."""
-    found: DefaultDict[int, List[psutil.Process]] = defaultdict(list)
-    with contextlib.suppress(psutil.Error, OSError):
-        for proc in psutil.process_iter(["ppid"]):
-            ppid = proc.info.get("ppid")
-            if ppid is not None:
-                found[ppid].append(proc)
+def descendants(
+    roots: Iterable[Optional[psutil.Process]], children: ChildrenMap
+) -> Set[psutil.Process]:
+    """The live ``roots`` and all their descendants, by the map of children."""
+    known = {proc.pid: proc for proc in roots if proc is not None}
+    stack = [proc for proc in known.values() if _running(proc)]
+    members: Set[psutil.Process] = set()
+    while stack:
+        proc = stack.pop()
+        if proc in members:
+            continue
+        members.add(proc)
+        for pid in children.get(proc.pid, ()):
+            child = known.get(pid)
+            if child is None:
+                with contextlib.suppress(psutil.Error):
+                    child = known[pid] = psutil.Process(pid)
+            if child is not None:
+                stack.append(child)
+    return members
+
+
+def children_map() -> DefaultDict[int, List[int]]:
+    """The pids of every process's children, from one pass over the process table (as much of
+    it as could be read: a sample must never break a run).
+
+    Read from ``/proc/PID/stat`` directly where it exists: psutil's iteration costs about
+    ten times as much, and this runs every tick of a busy run, off the event loop's thread.
+    """
+    found: DefaultDict[int, List[int]] = defaultdict(list)
+    if not os.path.isdir(_PROC):
+        with contextlib.suppress(psutil.Error, OSError):
+            for proc in psutil.process_iter(["ppid"]):
+                ppid = proc.info.get("ppid")
+                if ppid is not None:
+                    found[ppid].append(proc.pid)
+        return found
+    with contextlib.suppress(OSError), os.scandir(_PROC) as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                ppid = _ppid(entry.name)
+                if ppid is not None:
+                    found[ppid].append(int(entry.name))
     return found
+
+
+def _ppid(pid: str) -> Optional[int]:
+    """The parent's pid in /proc/PID/stat (after the command name, which may hold anything)."""
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2].split(None, 2)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_runnable(pid: int) -> int:
+    """1 if the process runs or waits for a CPU (state R in /proc/PID/stat), else 0."""
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2][:3].strip() == b"R")
+    except OSError:
+        return 0
 
 
 def _running(proc: psutil.Process) -> bool:

@@ -38,6 +38,8 @@ class FoundHypothesis:
     setup: Optional[str] = None
     setup_timeout: Optional[float] = None
     polarity: Polarity = Polarity.DISPROVE
+    #: The memory limit of its tree that its metadata sets, in bytes.
+    memory: Optional[int] = None
 
 
 def discover(directory: Optional[Path]) -> List[FoundHypothesis]:
@@ -132,6 +134,7 @@ def _describe(worktree: Worktree, script: Path, hypothesis_id: str, clash: str) 
         setup=metadata.setup,
         setup_timeout=metadata.setup_timeout,
         polarity=metadata.polarity,
+        memory=metadata.memory,
     )
 
 

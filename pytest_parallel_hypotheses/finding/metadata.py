@@ -1,9 +1,9 @@
 """What a hypothesis's optional metadata file may say, checked field by field.
 
 ``.falsification/config_<id>.json`` holds the :class:`~.models.Hypothesis` fields plus the
-optional per-hypothesis ``timeout``, ``setup``, ``setup_timeout`` and ``polarity``. A typo or a
-wrong type must stop that one hypothesis with a sentence naming the file, not surface later as
-a confusing crash.
+optional per-hypothesis ``timeout``, ``setup``, ``setup_timeout``, ``polarity`` and ``memory``.
+A typo or a wrong type must stop that one hypothesis with a sentence naming the file, not
+surface later as a confusing crash.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..core.setup import (
     is_setup_command,
     is_setup_timeout,
 )
+from ..core.sizes import parse_size
 
 #: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field, or one
 #: of the run keys below.
@@ -32,6 +33,9 @@ SETUP_TIMEOUT_KEY = "setup_timeout"
 POLARITY_KEY = "polarity"
 #: The polarity values a metadata file may name.
 POLARITY_VALUES = tuple(polarity.value for polarity in Polarity)
+#: The key that sets a per-hypothesis memory limit of the script's tree: bytes, or a size
+#: such as "500M".
+MEMORY_KEY = "memory"
 
 
 class MetadataError(Exception):
@@ -48,6 +52,7 @@ class Metadata:
     setup: Optional[str] = None
     setup_timeout: Optional[float] = None
     polarity: Polarity = Polarity.DISPROVE
+    memory: Optional[int] = None
 
 
 def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
@@ -80,6 +85,7 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         runs.get(SETUP_KEY),
         None if setup_timeout is None else float(setup_timeout),
         Polarity(runs.get(POLARITY_KEY, Polarity.DISPROVE.value)),
+        _memory_bytes(runs.get(MEMORY_KEY)),
     )
 
 
@@ -125,7 +131,20 @@ _RUN_RULES: Mapping[str, Rule] = {
         lambda v: isinstance(v, str) and v in POLARITY_VALUES,
         f"one of {', '.join(map(repr, POLARITY_VALUES))}",
     ),
+    MEMORY_KEY: (
+        lambda v: _memory_bytes(v) is not None,
+        'a whole number of bytes >= 1 or a size such as "500M" (K, M, G or T)',
+    ),
 }
+
+
+def _memory_bytes(value: object) -> Optional[int]:
+    """The ``memory`` value in bytes (a whole number, or a string such as "500M"), or None
+    when there is none or it is not one."""
+    size = parse_size(value) if isinstance(value, str) else value
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        return size
+    return None
 
 #: For each field, a test of its JSON value and the words that say what it must be.
 _FIELD_RULES: Mapping[str, Rule] = {

@@ -122,6 +122,7 @@ class HypothesisItem(pytest.Item):
             setup=found.setup,
             setup_timeout=found.setup_timeout,
             polarity=found.polarity,
+            memory_limit=found.memory,
         )
 
     def setup(self) -> None:

@@ -11,7 +11,7 @@ import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import pytest
 
@@ -19,6 +19,9 @@ from ..core.config import MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
 from ..core.numbers import parse_number
 from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
+from ..core.sizes import format_size, parse_size
+from ..engine.admission import MEMFREE_SHARE
+from ..engine.machine import total_memory
 
 DIR_OPTION = "--hypotheses"
 DIR_INI = "hypotheses_dir"
@@ -31,10 +34,9 @@ FILES_FOR_PYTEST = 64
 #: The open-files budget assumed when the limit is infinite.
 UNLIMITED_FILES = 65536
 
-#: The value of ``--hypotheses-workers`` that sizes the pool from the open-files limit.
+#: The value of ``--hypotheses-workers`` that fits the run to the machine; the open-files
+#: limit is its ceiling.
 AUTO = "auto"
-
-_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,12 @@ class Option:
     check_path: Optional[PathCheck] = None
     #: The option that switches the plugin on: given without a value, it still counts.
     switch: bool = False
+    #: Turns the parsed value into the fields it sets, when it sets more than ``field``.
+    fields: Optional[Callable[[Any], Dict[str, Any]]] = None
+
+    def settings(self, value: Any) -> Dict[str, Any]:
+        """The fields this option's value sets."""
+        return {self.field: value} if self.fields is None else self.fields(value)
 
 
 def _positive_seconds(text: str) -> Optional[float]:
@@ -96,9 +104,9 @@ def _seconds(text: str) -> Optional[float]:
     return value if value is not None and value >= 0 else None
 
 
-def _workers(text: str) -> Optional[int]:
+def _workers(text: str) -> Optional[Union[int, str]]:
     if text.strip().lower() == AUTO:
-        return auto_workers()
+        return AUTO
     return _whole_number(text, 1)
 
 
@@ -111,13 +119,33 @@ def _whole_number(text: str, minimum: int, maximum: Optional[int] = None) -> Opt
 
 
 def _byte_count(text: str) -> Optional[int]:
-    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
-    try:
-        value = int(cleaned[: len(cleaned) - len(unit)]) * _SIZE_UNITS[unit]
-    except ValueError:
+    value = parse_size(text)
+    return value if value is not None and value >= 2 else None
+
+
+def _memory_limit(text: str) -> Optional[int]:
+    value = parse_size(text)
+    return value if value is not None and value >= 1 else None
+
+
+def _memory_floor(text: str) -> Optional[int]:
+    value = parse_size(text)
+    total = total_memory()
+    if value is None or value < 1 or (total is not None and value > total):
         return None
-    return value if value >= 2 else None
+    return value
+
+
+def _machine_memory_words() -> str:
+    total = total_memory()
+    return "" if total is None else f" ({format_size(total)})"
+
+
+def _workers_fields(value: Any) -> Dict[str, Any]:
+    """``auto`` is adaptive with the open-files ceiling; a number N is exactly N."""
+    if value == AUTO:
+        return {"max_concurrent_tests": auto_workers(), "adaptive_concurrency": True}
+    return {"max_concurrent_tests": value, "adaptive_concurrency": False}
 
 
 def _stop_on(text: str) -> Optional[str]:
@@ -178,10 +206,13 @@ OPTIONS = (
         field="max_concurrent_tests",
         metavar="N|auto",
         parse=_workers,
+        fields=_workers_fields,
         expected=f"a whole number of at least 1, or {AUTO!r}",
         default=AUTO,
-        help="run at most N hypothesis scripts at once; 'auto' (the default) starts them all "
-        "at once, within the open-files limit",
+        help="run exactly N hypothesis scripts at once; 'auto' (the default) runs as many as "
+        "the CPUs this process may use (affinity, cgroup CPU quota), more while the CPUs are "
+        "idle (scripts that sleep or wait), none while free memory is below "
+        "--hypotheses-memfree, and always at least one",
     ),
     Option(
         flag="--hypotheses-grace",
@@ -269,6 +300,28 @@ OPTIONS = (
         help="stop a setup step (its whole process tree) after SECONDS, unless a hypothesis's "
         f"metadata sets its own 'setup_timeout' (default {FalsificationConfig.setup_timeout:g})",
     ),
+    Option(
+        flag="--hypotheses-memory",
+        ini="hypotheses_memory",
+        field="memory_limit",
+        metavar="SIZE",
+        parse=_memory_limit,
+        expected="a size greater than 0 in bytes, optionally with K, M, G or T, such as 500M",
+        help="stop a hypothesis script when the resident memory of its whole process tree "
+        "exceeds SIZE (such as 500M or 2G), unless its metadata sets its own 'memory'; the "
+        "hypothesis is then inconclusive (default: no limit)",
+    ),
+    Option(
+        flag="--hypotheses-memfree",
+        ini="hypotheses_memfree",
+        field="memory_free_floor",
+        metavar="SIZE",
+        parse=_memory_floor,
+        expected="a size greater than 0 and at most this machine's memory"
+        f"{_machine_memory_words()}, optionally with K, M, G or T, such as 1G",
+        help="with --hypotheses-workers=auto, start no script while the free memory is below "
+        f"SIZE, except when none runs (default {MEMFREE_SHARE * 100:g}%% of the machine's memory)",
+    ),
 )
 
 
@@ -301,7 +354,7 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
     for option in OPTIONS:
         value, sources[option.field] = _option_value(config, option)
         if value is not None:
-            (engine if option.engine else run)[option.field] = value
+            (engine if option.engine else run).update(option.settings(value))
     return HypothesesSettings(
         directory=run.get("directory"),
         directory_source=sources["directory"],
@@ -312,7 +365,8 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
 
 
 def auto_workers() -> int:
-    """How many scripts may run at once without exhausting the open-files limit."""
+    """How many scripts may run at once without exhausting the open-files limit: the
+    ceiling of ``auto``."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     budget = UNLIMITED_FILES if soft == resource.RLIM_INFINITY else soft
     return max(1, (budget - FILES_FOR_PYTEST) // FILES_PER_SCRIPT)

@@ -40,6 +40,7 @@ def record_of(nodeid: str, found: FoundHypothesis, result: Optional[TestExecutio
         "timeout": found.timeout,
         "polarity": found.polarity.value,
         "setup_command": found.setup,
+        "memory": found.memory,
         "hypothesis": None if found.hypothesis is None else found.hypothesis.to_dict(),
     }
     for name, value in result_fields(result).items():

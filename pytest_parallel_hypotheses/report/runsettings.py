@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any, List, Optional
 
 from ..core.config import FalsificationConfig
+from ..core.sizes import format_size
+from ..engine.admission import plan_adaptive
+from ..engine.memory import MemoryGuard
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,7 @@ class RunSetting:
 def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
     """The engine's settings that change how a run goes, in the order they are shown."""
     return [
-        RunSetting(
-            "max_concurrent_tests",
-            engine.max_concurrent_tests,
-            f"workers {engine.max_concurrent_tests}",
-        ),
+        *_concurrency(engine),
         RunSetting("test_timeout", engine.test_timeout, f"timeout {engine.test_timeout:g}s"),
         RunSetting("kill_grace", engine.kill_grace, f"grace {engine.kill_grace:g}s"),
         RunSetting(
@@ -51,13 +50,48 @@ def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
             engine.setup_timeout,
             None if engine.setup_command is None else f"setup timeout {engine.setup_timeout:g}s",
         ),
+        _memory_limit(engine.memory_limit),
     ]
+
+
+def _concurrency(engine: FalsificationConfig) -> List[RunSetting]:
+    """A fixed number of workers, or what ``auto`` chose on this machine and why."""
+    if not engine.adaptive_concurrency:
+        return [
+            RunSetting(
+                "max_concurrent_tests",
+                engine.max_concurrent_tests,
+                f"workers {engine.max_concurrent_tests}",
+            ),
+            RunSetting("adaptive_concurrency", None, None),
+        ]
+    plan = plan_adaptive(engine.max_concurrent_tests, engine.memory_free_floor)
+    chosen = {
+        "cpus": plan.cpus.count,
+        "reason": plan.cpus.reason,
+        "ceiling": plan.ceiling,
+        "memory_free_floor": plan.memfree,
+    }
+    return [
+        RunSetting("max_concurrent_tests", engine.max_concurrent_tests, None),
+        RunSetting("adaptive_concurrency", chosen, plan.describe()),
+    ]
+
+
+def _memory_limit(limit: Optional[int]) -> RunSetting:
+    """The memory limit of each script's tree, and what enforces it here."""
+    if limit is None:
+        return RunSetting("memory_limit", None, None)
+    guard = MemoryGuard.for_this_process()
+    value = {"bytes": limit, "enforcement": "cgroup" if guard.by_kernel else "watchdog"}
+    return RunSetting(
+        "memory_limit",
+        value,
+        f"memory limit {format_size(limit)} per script tree, {guard.describe()}",
+    )
 
 
 def header_words(engine: FalsificationConfig) -> str:
     """The settings as the terminal header shows them."""
     return ", ".join(setting.shown for setting in run_settings(engine) if setting.shown)
 
-
-def _unless(usual: bool, words: str, value: object) -> Optional[str]:
-    return None if usual else f"{words} {value}"

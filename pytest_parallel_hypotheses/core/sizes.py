@@ -1,0 +1,27 @@
+"""What counts as a size of memory or output wherever a user or a file gives one."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+#: The units a size may end with (an optional ``B`` or ``iB`` may follow), powers of 1024.
+SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> Optional[int]:
+    """The whole number of bytes that ``text`` spells (``500M``, ``2GiB``, ``1048576``), or
+    None; it may be 0 or negative, which callers refuse as they need."""
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = cleaned[-1:] if cleaned[-1:] in SIZE_UNITS else ""
+    try:
+        return int(cleaned[: len(cleaned) - len(unit)]) * SIZE_UNITS[unit]
+    except ValueError:
+        return None
+
+
+def format_size(count: int) -> str:
+    """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``."""
+    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= size:
+            return f"{count / size:.4g} {unit}"
+    return f"{count} bytes"

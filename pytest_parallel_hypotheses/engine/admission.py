@@ -1,0 +1,208 @@
+"""When the next script may start: exactly N at a time, or as many as the machine holds.
+
+CPU-bound scripts started beyond the CPU count only slow each other down until they hit their
+deadlines; sleeping or waiting scripts leave the CPUs idle, and holding them back only makes a
+run longer. :class:`FixedAdmission` is a number N given by the user; :class:`AdaptiveAdmission`
+is ``auto``: the usable CPUs, then more while the running scripts leave CPUs idle, none while
+free memory is below a floor, and always at least one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Deque, Optional, Protocol
+
+from ..core.config import FalsificationConfig
+from ..core.sizes import format_size
+from . import machine
+from .tasks import stop_task
+
+#: Seconds between two looks at the scripts' demand while scripts wait to start.
+TICK_SECONDS = 0.02
+#: How many looks the demand is averaged over: a script starting up wants a CPU for a few
+#: milliseconds before it sleeps, which one look alone would take for its steady demand.
+DEMAND_WINDOW = 3
+#: Idle CPUs (of those usable) needed before another script starts beyond the CPU count.
+IDLE_CPUS_TO_GROW = 0.5
+#: The least CPU a running script is assumed to use, so that sleeping scripts never make the
+#: estimate of how many more fit infinite.
+MIN_DEMAND_CPUS = 0.02
+#: The default floor of free memory: this share of the machine's memory.
+MEMFREE_SHARE = 0.05
+
+
+class Admission(Protocol):
+    """Decides how many workers the run needs and when each may start its next script."""
+
+    def workers(self, waiting: int) -> int:
+        """How many workers to start for ``waiting`` runnable hypotheses."""
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held while one script of one worker runs."""
+
+    async def aclose(self) -> None:
+        """Stop whatever watches the machine."""
+
+
+def admission_for(config: FalsificationConfig, demand: Callable[[], int]) -> Admission:
+    """``max_concurrent_tests`` at a time, or, when adaptive, that many at most; ``demand``
+    counts the running scripts' processes that want a CPU now."""
+    if config.adaptive_concurrency:
+        return AdaptiveAdmission(
+            plan_adaptive(config.max_concurrent_tests, config.memory_free_floor), demand
+        )
+    return FixedAdmission(config.max_concurrent_tests)
+
+
+class FixedAdmission:
+    """Exactly ``limit`` scripts at a time: one per worker, so a slot costs nothing."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def workers(self, waiting: int) -> int:
+        return min(self.limit, waiting)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        yield
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class AdaptivePlan:
+    """What ``auto`` chose, for the header and the JSON report."""
+
+    cpus: machine.UsableCpus
+    ceiling: int
+    memfree: int
+
+    def describe(self) -> str:
+        return (
+            f"workers auto: {self.cpus.count} ({self.cpus.reason}), more while CPUs are idle "
+            f"up to {self.ceiling}, none while free memory is below {format_size(self.memfree)}"
+        )
+
+
+def plan_adaptive(ceiling: int, memfree: Optional[int]) -> AdaptivePlan:
+    """The plan of ``auto`` on this machine: ``memfree`` None takes the default floor."""
+    return AdaptivePlan(
+        machine.usable_cpus(), ceiling, default_memfree() if memfree is None else memfree
+    )
+
+
+def default_memfree() -> int:
+    """The default floor of free memory: :data:`MEMFREE_SHARE` of the machine's memory."""
+    total = machine.total_memory()
+    return 0 if total is None else int(total * MEMFREE_SHARE)
+
+
+class AdaptiveAdmission:
+    """``auto``: up to the usable CPUs at once; beyond that only while the running scripts
+    leave CPUs idle, as many more as the idle CPUs hold at the running scripts' average
+    demand; none while free memory is below the floor; never more than the ceiling; at least
+    one.
+
+    ``demand`` tells how many of the running scripts' processes run or wait for a CPU right
+    now: the CPUs the scripts want, which the load of other processes on the machine does not
+    change. It (averaged over :data:`DEMAND_WINDOW` looks) and the free memory are read once
+    per :data:`TICK_SECONDS`, only while scripts wait, never per script.
+    """
+
+    def __init__(self, plan: AdaptivePlan, demand: Callable[[], int]) -> None:
+        self.plan = plan
+        self.running = 0
+        self._demand = demand
+        self._extra = 0
+        self._memory_low = _memory_below(plan.memfree)
+        self._waiters: Deque[asyncio.Future[None]] = deque()
+        self._ticker: Optional[asyncio.Task[None]] = None
+
+    def workers(self, waiting: int) -> int:
+        return min(self.plan.ceiling, waiting)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._grant()
+
+    async def _acquire(self) -> None:
+        if not self._waiters and self._may_start():
+            self.running += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._watch())
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # granted as it was cancelled
+                self.running -= 1
+                self._grant()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            raise
+
+    def _may_start(self) -> bool:
+        if self.running == 0:
+            return True
+        if self.running >= self.plan.ceiling or self._memory_low:
+            return False
+        if self.running < self.plan.cpus.count:
+            return True
+        if self._extra > 0:
+            self._extra -= 1
+            return True
+        return False
+
+    def _grant(self) -> None:
+        """Start waiting workers, in their order, while the rules allow."""
+        while self._waiters and self._may_start():
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.running += 1
+                waiter.set_result(None)
+
+    async def _watch(self) -> None:
+        """While workers wait: look at the scripts' demand and the memory, admit what fits."""
+        looks: Deque[int] = deque(maxlen=DEMAND_WINDOW)
+        while self._waiters:
+            await asyncio.sleep(TICK_SECONDS)
+            self._memory_low = _memory_below(self.plan.memfree)
+            looks.append(self._demand())
+            demand = sum(looks) / len(looks)
+            self._extra = extra_room(demand, self.running, self.plan.cpus.count)
+            self._grant()
+        self._extra = 0
+
+    async def aclose(self) -> None:
+        """Stop looking at the machine."""
+        ticker, self._ticker = self._ticker, None
+        await stop_task(ticker)
+
+
+def extra_room(busy: float, running: int, cpus: int) -> int:
+    """How many more scripts fit in the idle part of ``cpus`` CPUs, at the running scripts'
+    average demand (``busy`` CPUs wanted by ``running`` scripts): none with less than
+    :data:`IDLE_CPUS_TO_GROW` idle."""
+    idle = cpus - busy
+    if idle < IDLE_CPUS_TO_GROW:
+        return 0
+    demand = max(busy / max(running, 1), MIN_DEMAND_CPUS)
+    return max(1, math.floor(idle / demand + 1e-9))
+
+
+def _memory_below(floor: int) -> bool:
+    available = machine.available_memory()
+    return available is not None and available < floor

@@ -1,0 +1,135 @@
+"""What the machine lets this process use: its CPUs (affinity and a cgroup CPU quota) and
+how much memory is free.
+
+Read from ``/proc`` and ``/sys/fs/cgroup`` directly: a reading must cost microseconds, since
+the admission of scripts looks at the free memory several times a second while scripts wait.
+Whatever cannot be read counts as "no limit", never as an error: a run must not fail because
+a container hides ``/proc/stat``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Tuple
+
+PROC_MEMINFO = Path("/proc/meminfo")
+PROC_CGROUP = Path("/proc/self/cgroup")
+PROC_MOUNTINFO = Path("/proc/self/mountinfo")
+#: What an unreadable or malformed /proc file raises: then nothing is known.
+_UNREADABLE = (OSError, ValueError, IndexError)
+
+
+@dataclass(frozen=True)
+class UsableCpus:
+    """How many CPUs this process may keep busy, and what decided it (for the header)."""
+
+    count: int
+    reason: str
+
+
+def usable_cpus() -> UsableCpus:
+    """The CPUs of the affinity mask, fewer if a cgroup CPU quota allows less time."""
+    affinity = _affinity_count()
+    quota = cgroup_cpu_quota()
+    if quota is not None and math.ceil(quota) < affinity:
+        count = max(1, math.ceil(quota))
+        return UsableCpus(count, f"cgroup CPU quota of {quota:g} CPUs")
+    total = os.cpu_count() or affinity
+    if affinity < total:
+        return UsableCpus(affinity, f"affinity allows {affinity} of {total} CPUs")
+    return UsableCpus(affinity, f"{affinity} CPUs")
+
+
+def _affinity_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cgroup_cpu_quota() -> Optional[float]:
+    """The CPU time per period the process's cgroup allows, in CPUs (``cpu.max`` of cgroup
+    v2, ``cpu.cfs_quota_us`` of v1); None without a quota or when it cannot be read."""
+    for controllers, folder in own_cgroup_folders():
+        if controllers == "" and (folder / "cpu.max").exists():
+            return read_cpu_max(folder / "cpu.max")
+        if "cpu" in controllers.split(","):
+            return read_cfs_quota(folder)
+    return None
+
+
+def read_cpu_max(path: Path) -> Optional[float]:
+    fields = _read(path).split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        return int(fields[0]) / int(fields[1])
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def read_cfs_quota(folder: Path) -> Optional[float]:
+    try:
+        quota = int(_read(folder / "cpu.cfs_quota_us"))
+        period = int(_read(folder / "cpu.cfs_period_us"))
+    except ValueError:
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def own_cgroup_folders() -> Iterator[Tuple[str, Path]]:
+    """For each cgroup hierarchy this process is in: its controllers (empty for cgroup v2)
+    and the folder of the process's cgroup in it, where that hierarchy is mounted."""
+    mounts = _cgroup_mounts()
+    for line in _read(PROC_CGROUP).splitlines():
+        _, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        mount = mounts.get(controllers)
+        if mount is not None:
+            yield controllers, mount / path.lstrip("/")
+
+
+def _cgroup_mounts() -> Dict[str, Path]:
+    """The mount point of each cgroup hierarchy, by its controllers as /proc/self/cgroup
+    names them ("" for cgroup v2)."""
+    mounts: Dict[str, Path] = {}
+    for line in _read(PROC_MOUNTINFO).splitlines():
+        before, _, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        if tail[0] == "cgroup2":
+            mounts.setdefault("", Path(fields[4]))
+        elif tail[0] == "cgroup":
+            options = [o for o in tail[2].split(",") if o not in ("rw", "ro")]
+            names = [o for o in options if "=" not in o or o.startswith("name=")]
+            mounts.setdefault(",".join(names), Path(fields[4]))
+    return mounts
+
+
+def available_memory() -> Optional[int]:
+    """Bytes the kernel could give new processes without swapping (MemAvailable)."""
+    with contextlib.suppress(*_UNREADABLE), PROC_MEMINFO.open("rb") as meminfo:
+        for line in meminfo:
+            if line.startswith(b"MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def total_memory() -> Optional[int]:
+    """Bytes of physical memory of the machine."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""

@@ -1,0 +1,213 @@
+"""Memory limits on a script's whole process tree: by the kernel where a cgroup v2 with the
+memory controller is delegated to us, else by a watchdog that samples the tree.
+
+A script that allocates without bound must not take the machine, and pytest with it, down:
+then no report at all is written. The kernel's limit (``memory.max``) is exact and costs
+nothing. The watchdog reads the resident memory of every known process of each limited tree
+every :data:`FAST_SECONDS`, and looks for new descendants every :data:`FULL_SECONDS` in one pass
+over the process table for all trees; a tree that allocates 1 GiB/s passes its limit by at most
+about 20 MiB before it is seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, List, Optional, Set
+
+import psutil
+
+from ..core.sizes import format_size
+from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
+from .tasks import stop_task
+from .usage import ChildrenMap, children_map, descendants
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two reads of the limited trees' memory.
+FAST_SECONDS = 0.02
+#: Seconds between two looks for new processes in the limited trees.
+FULL_SECONDS = 0.1
+#: Seconds a killed cgroup may take to empty before it is left for the sweep.
+EMPTY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class MemoryBreach:
+    """A tree stopped for its memory: the limit, the most it was seen using, and who
+    stopped it (our watchdog, or the kernel's OOM killer)."""
+
+    limit: int
+    peak: Optional[int]
+    by_kernel: bool
+
+    def describe(self) -> str:
+        peak = "" if self.peak is None else f" (peak {format_size(self.peak)})"
+        if self.by_kernel:
+            return (
+                f"killed by the kernel's OOM killer at the memory limit of "
+                f"{format_size(self.limit)}{peak}; its process tree was stopped"
+            )
+        return (
+            f"exceeded the memory limit of {format_size(self.limit)}{peak}; its process tree "
+            "was stopped"
+        )
+
+
+class _Watched:
+    """One limited tree as the watchdog sees it."""
+
+    def __init__(self, pid: int, limit: int, breached: asyncio.Future[MemoryBreach]) -> None:
+        self.limit = limit
+        self.peak = 0
+        self.breached = breached
+        self.members: Set[psutil.Process] = set()
+        with contextlib.suppress(psutil.Error):
+            self.members.add(psutil.Process(pid))
+
+    def refresh(self, children: ChildrenMap) -> None:
+        """Add the descendants of every known member (escapees stay known once seen)."""
+        self.members = descendants(self.members, children)
+
+    def check(self) -> None:
+        """Sum the members' resident memory; past the limit, tell the waiting script."""
+        total = 0
+        for proc in list(self.members):
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                self.members.discard(proc)
+        self.peak = max(self.peak, total)
+        if total > self.limit and not self.breached.done():
+            self.breached.set_result(MemoryBreach(self.limit, self.peak, by_kernel=False))
+
+
+class MemoryWatchdog:
+    """Samples every limited tree of a run on one task, which runs while a tree is watched."""
+
+    def __init__(self) -> None:
+        self._watched: List[_Watched] = []
+        self._task: Optional[asyncio.Task[None]] = None
+
+    def watch(self, pid: int, limit: int) -> _Watched:
+        loop = asyncio.get_running_loop()
+        watched = _Watched(pid, limit, loop.create_future())
+        self._watched.append(watched)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._sample())
+        return watched
+
+    def forget(self, watched: _Watched) -> None:
+        with contextlib.suppress(ValueError):
+            self._watched.remove(watched)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        await stop_task(task)
+
+    async def _sample(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_full = loop.time()
+        while self._watched:
+            if loop.time() >= next_full:
+                children = await asyncio.to_thread(children_map)
+                for watched in self._watched:
+                    watched.refresh(children)
+                next_full = loop.time() + FULL_SECONDS
+            for watched in list(self._watched):
+                watched.check()
+            await asyncio.sleep(FAST_SECONDS)
+
+
+class MemoryGuard:
+    """How a run enforces memory limits: decided once, said in the header."""
+
+    def __init__(self, parent: Optional[CgroupParent], fallback_reason: str) -> None:
+        self._parent = parent
+        self.fallback_reason = fallback_reason
+        self.watchdog = MemoryWatchdog()
+
+    @classmethod
+    def for_this_process(cls) -> MemoryGuard:
+        parent, reason = memory_parent()
+        return cls(parent, reason)
+
+    @property
+    def by_kernel(self) -> bool:
+        return self._parent is not None
+
+    def describe(self) -> str:
+        """Which enforcement is in force, and why not the kernel's."""
+        if self._parent is not None:
+            return f"enforced by cgroup v2 memory.max under {self._parent.path}"
+        return f"enforced by a watchdog sampling every {FAST_SECONDS:g} s ({self.fallback_reason})"
+
+    @contextlib.asynccontextmanager
+    async def limited(self, limit: Optional[int]) -> AsyncIterator[LimitedScript]:
+        """One script's limit for the time of its run: its cgroup, or the watchdog's watch."""
+        script = LimitedScript(self, limit)
+        try:
+            yield script
+        finally:
+            await script.close()
+
+    def cgroup(self, limit: int) -> Optional[ScriptCgroup]:
+        """A cgroup for one script; None (and the watchdog) when it cannot be made."""
+        if self._parent is None:
+            return None
+        try:
+            return ScriptCgroup.create(self._parent, memory_max=limit)
+        except CgroupError as error:
+            logger.warning("%s; the memory limit falls back to the watchdog", error)
+            return None
+
+
+class LimitedScript:
+    """The memory limit of one script: set up before the spawn, watched while it runs,
+    judged after it exits."""
+
+    def __init__(self, guard: MemoryGuard, limit: Optional[int]) -> None:
+        self.limit = limit
+        self._guard = guard
+        self._cgroup = None if limit is None else guard.cgroup(limit)
+        self._watched: Optional[_Watched] = None
+
+    def joiner(self) -> Optional[Callable[[], None]]:
+        """What the child runs before exec to join its cgroup (None without one)."""
+        return None if self._cgroup is None else self._cgroup.joiner()
+
+    def started(self, pid: int) -> Optional[asyncio.Future[MemoryBreach]]:
+        """The script runs as ``pid``: a future set if the watchdog sees it pass its limit."""
+        if self._cgroup is not None:
+            self._cgroup.release_joiner()
+            return None
+        if self.limit is None:
+            return None
+        self._watched = self._guard.watchdog.watch(pid, self.limit)
+        return self._watched.breached
+
+    def breach(self, peak_seen: Optional[int]) -> Optional[MemoryBreach]:
+        """After the exit: the breach, if the watchdog or the kernel stopped the tree."""
+        if self._watched is not None and self._watched.breached.done():
+            return self._watched.breached.result()
+        if self._cgroup is not None and self.limit is not None and self._cgroup.oom_kills():
+            peak = self._cgroup.peak_memory() or peak_seen
+            return MemoryBreach(self.limit, peak, by_kernel=True)
+        return None
+
+    async def close(self) -> None:
+        """Stop watching; kill what is left in the cgroup, wait until it is empty (a killed
+        process takes a moment to go) and remove it."""
+        if self._watched is not None:
+            self._guard.watchdog.forget(self._watched)
+        cgroup, self._cgroup = self._cgroup, None
+        if cgroup is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + EMPTY_SECONDS
+        while cgroup.is_populated() and loop.time() < deadline:
+            cgroup.kill()
+            await asyncio.sleep(FAST_SECONDS / 4)
+        cgroup.close()

@@ -1,0 +1,133 @@
+"""``auto`` concurrency: the usable CPUs at once, more only while the CPUs are idle, none while
+free memory is short, and always at least one; a timeout counts from the script's own start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+
+from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor, TestResult
+from pytest_parallel_hypotheses.engine.admission import (
+    AdaptiveAdmission,
+    extra_room,
+    plan_adaptive,
+)
+from pytest_parallel_hypotheses.engine.machine import usable_cpus
+
+MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
+
+
+@pytest.fixture
+def worktree(make_worktree: Callable[[str], Path]) -> Path:
+    return make_worktree("admission")
+
+
+def test_auto_starts_as_many_scripts_as_usable_cpus_whatever_the_load(
+    worktree: Path, write_script: Callable[..., Path], most_alive_at_once: MostAliveAtOnce
+) -> None:
+    ids = [f"h{i}" for i in range(6)]
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, "sleep 1")
+    config = FalsificationConfig(test_timeout=60, adaptive_concurrency=True, max_concurrent_tests=6)
+
+    most = most_alive_at_once(worktree, config, ids)
+
+    assert most >= min(usable_cpus().count, len(ids))
+
+
+def test_auto_never_runs_more_than_its_ceiling(
+    worktree: Path, write_script: Callable[..., Path], most_alive_at_once: MostAliveAtOnce
+) -> None:
+    ids = [f"h{i}" for i in range(5)]
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, "sleep 0.3")
+    config = FalsificationConfig(test_timeout=60, adaptive_concurrency=True, max_concurrent_tests=1)
+
+    most = most_alive_at_once(worktree, config, ids)
+
+    assert most == 1
+
+
+def test_below_the_free_memory_floor_one_script_still_runs_at_a_time(
+    worktree: Path, write_script: Callable[..., Path], most_alive_at_once: MostAliveAtOnce
+) -> None:
+    ids = [f"h{i}" for i in range(4)]
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, "sleep 0.3")
+    above_any_machine = 2**60
+    config = FalsificationConfig(
+        test_timeout=60,
+        adaptive_concurrency=True,
+        max_concurrent_tests=8,
+        memory_free_floor=above_any_machine,
+    )
+
+    most = most_alive_at_once(worktree, config, ids)
+
+    assert most == 1
+
+
+def test_a_timeout_counts_from_the_scripts_start_not_from_its_wait_for_a_slot(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    ids = ["first", "second", "third"]
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, "sleep 1")
+    one_at_a_time = FalsificationConfig(test_timeout=2.5, max_concurrent_tests=1)
+
+    results = TestExecutor(one_at_a_time).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * 3
+
+
+@pytest.mark.parametrize(
+    ("busy", "running", "cpus", "expected"),
+    [
+        (2.0, 2, 2, 0),  # saturated: none starts
+        (1.6, 3, 2, 0),  # less than half a CPU idle
+        (0.04, 2, 2, 98),  # two sleepers on two CPUs: room for many more
+        (1.0, 4, 2, 4),  # one CPU idle, a quarter of a CPU each
+        (0.0, 1, 2, 100),  # nothing measured as busy: the least demand counts
+    ],
+)
+def test_the_room_beyond_the_cpus_follows_idle_cpu_and_the_scripts_demand(
+    busy: float, running: int, cpus: int, expected: int
+) -> None:
+    assert extra_room(busy, running, cpus) == expected
+
+
+def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
+    plan = plan_adaptive(ceiling=50, memfree=None)
+
+    assert plan.cpus.count == len(os.sched_getaffinity(0))
+    assert plan.ceiling == 50
+    assert plan.memfree > 0
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
+    admission = AdaptiveAdmission(plan_adaptive(ceiling=1, memfree=1), demand=lambda: 0)
+    order: List[str] = []
+
+    async def worker(name: str) -> None:
+        async with admission.slot():
+            order.append(name)
+            await asyncio.sleep(0.05)
+
+    first = asyncio.ensure_future(worker("first"))
+    await asyncio.sleep(0)
+    cancelled = asyncio.ensure_future(worker("cancelled"))
+    last = asyncio.ensure_future(worker("last"))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    await asyncio.gather(first, last, cancelled, return_exceptions=True)
+    await admission.aclose()
+
+    assert order == ["first", "last"]
+    assert admission.running == 0

@@ -1,0 +1,139 @@
+"""Memory limits: a tree past its limit is stopped and inconclusive, never a genuine failure,
+whoever in the tree allocates; per-hypothesis limits come from the metadata."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import psutil
+import pytest
+
+from pytest_parallel_hypotheses import (
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    TestExecutionResult,
+    TestExecutor,
+    TestResult,
+)
+from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+
+MIB = 1024 * 1024
+LIMIT = 200 * MIB
+
+#: Allocates (and touches) 50 MiB every 0.05 s until it is stopped.
+HOG = (
+    f"{sys.executable} -c '\n"
+    "import time\n"
+    "chunks = []\n"
+    "while True:\n"
+    "    chunks.append(bytearray(50 * 1024 * 1024))\n"
+    "    time.sleep(0.05)\n"
+    "'"
+)
+
+RunPytest = Callable[..., pytest.RunResult]
+LiveProcesses = Callable[[str], List[psutil.Process]]
+
+
+@pytest.fixture
+def worktree(make_worktree: Callable[[str], Path]) -> Path:
+    return make_worktree("memory")
+
+
+def run_one(
+    worktree: Path, config: FalsificationConfig, memory: Optional[int] = None
+) -> TestExecutionResult:
+    run = HypothesisRun(Hypothesis("hog", "x"), worktree, memory_limit=memory)
+    (result,) = TestExecutor(config).execute_parallel([run])
+    return result
+
+
+def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", f"exec {HOG}")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "memory limit of 200 MiB (peak " in result.error_message
+    assert result.duration < 60
+
+
+def test_a_child_that_allocates_counts_toward_its_scripts_limit(
+    worktree: Path, write_script: Callable[..., Path], live_processes: LiveProcesses
+) -> None:
+    write_script(worktree, "hog", f"{HOG}\nexit 1")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert "exceeded the memory limit of 200 MiB" in result.error_message
+    assert live_processes("bytearray(50") == []
+
+
+def test_a_run_limit_of_its_own_overrides_the_configured_one(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", f"exec {HOG}")
+    config = FalsificationConfig(test_timeout=120, memory_limit=64 * 1024 * MIB)
+
+    result = run_one(worktree, config, memory=LIMIT)
+
+    assert "memory limit of 200 MiB" in result.error_message
+
+
+def test_a_script_within_its_limit_is_judged_as_usual(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", "exit 1")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.FAIL
+    assert result.error_message == ""
+
+
+def test_a_script_killed_by_sigkill_is_never_a_genuine_failure(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", "kill -9 $$")
+
+    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+
+    assert result.result is TestResult.ERROR
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "killed by SIGKILL" in result.error_message
+
+
+def test_the_metadata_memory_limit_reaches_the_run(
+    run_pytest: RunPytest, git_repo: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_script(git_repo, "hog", f"exec {HOG}")
+    (git_repo / ".falsification" / "config_hog.json").write_text(json.dumps({"memory": "200M"}))
+    report = tmp_path / "report.json"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert record["memory"] == LIMIT
+    assert record["status"] == "inconclusive"
+    assert "memory limit of 200 MiB" in record["error_message"]
+
+
+def test_the_kernels_oom_killer_picks_a_script_before_the_runner(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", "sleep 1\nsh -c 'cat /proc/$$/oom_score_adj'")
+
+    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+
+    assert int(result.stdout) > int(Path("/proc/self/oom_score_adj").read_text())
