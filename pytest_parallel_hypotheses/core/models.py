@@ -21,6 +21,7 @@ from .classification import (
     repeated_verdict,
     verdict_for,
 )
+from .tested import CodeUnderTest
 
 
 @dataclass
@@ -103,6 +104,9 @@ class TestExecutionResult:
     #: The deadline, in seconds, at which the runner stopped the script; None when the script
     #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
     timed_out_after: Optional[float] = None
+    #: Which code the script was pointed at: the import locations redirected into its
+    #: worktree, or the worktree's own virtual environment (None: not known, never ran).
+    code_under_test: Optional[CodeUnderTest] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -177,6 +181,9 @@ class TestExecutionResult:
             "flaky": self.flaky,
             "outcome_counts": self.outcome_counts,
             "timed_out_after": self.timed_out_after,
+            "code_under_test": None
+            if self.code_under_test is None
+            else self.code_under_test.to_dict(),
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

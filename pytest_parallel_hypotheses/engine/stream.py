@@ -8,6 +8,7 @@ skips what has not started and sweeps up processes that escaped their script's g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections import deque
@@ -22,6 +23,7 @@ from ..core.results import runner_error_result, stopped_result, unrunnable_resul
 from ..finding.layout import ScriptProblem, locate_script
 from .attempt import run_attempt
 from .environment import without_pytest_variables
+from .imports import RunCode
 from .runs import HypothesisRun
 from .scheduling import start_order
 from .tree import Marker, ProcessTree
@@ -63,6 +65,7 @@ class ResultStream:
         self._results: Optional[asyncio.Queue[TestExecutionResult]] = None
         self._closed: Optional[asyncio.Event] = None
         self._closing = False
+        self._code: Optional[asyncio.Future[RunCode]] = None
 
     async def __aenter__(self) -> ResultStream:
         self._start()
@@ -136,6 +139,11 @@ class ResultStream:
         limit = 0 if self._halted is not None else self._config.max_concurrent_tests
         workers = min(limit, len(self._waiting))
         base_env = without_pytest_variables()
+        if workers:  # found once per run, off the loop: it reads files and asks git
+            planned = [self.runs[index].worktree for index, _script in self._waiting]
+            worktrees = [worktree for worktree in planned if worktree is not None]
+            loop = asyncio.get_running_loop()
+            self._code = loop.run_in_executor(None, RunCode.find, worktrees, base_env)
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
@@ -196,6 +204,10 @@ class ResultStream:
         run = self.runs[index]
         marker = Marker(self._marker_name, str(index))
         try:
+            assert self._code is not None  # set by _start
+            assert run.worktree is not None  # locate_script checked it
+            code = (await asyncio.shield(self._code)).of(run.worktree)
+            env = code.applied_to(base_env)
             attempts = [
                 await run_attempt(
                     run,
@@ -203,12 +215,13 @@ class ResultStream:
                     number=number,
                     config=self._config,
                     marker=marker,
-                    base_env=base_env,
+                    base_env=env,
                     sampler=self._sampler,
                 )
                 for number in range(1, self._config.repeats + 1)
             ]
-            return TestExecutionResult.from_attempts(attempts)
+            combined = TestExecutionResult.from_attempts(attempts)
+            return dataclasses.replace(combined, code_under_test=code.tested)
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
             logger.exception("internal error while testing %s", run.hypothesis.id)
             return runner_error_result(
