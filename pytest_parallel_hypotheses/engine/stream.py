@@ -209,19 +209,21 @@ class ResultStream:
             code = (await asyncio.shield(self._code)).of(run.worktree)
             env = code.applied_to(base_env)
             attempts = [
-                await run_attempt(
-                    run,
-                    script,
-                    number=number,
-                    config=self._config,
-                    marker=marker,
-                    base_env=env,
-                    sampler=self._sampler,
+                dataclasses.replace(
+                    await run_attempt(
+                        run,
+                        script,
+                        number=number,
+                        config=self._config,
+                        marker=marker,
+                        base_env=env,
+                        sampler=self._sampler,
+                    ),
+                    code_under_test=code.tested,  # each attempt: a judge may combine them again
                 )
                 for number in range(1, self._config.repeats + 1)
             ]
-            combined = TestExecutionResult.from_attempts(attempts)
-            return dataclasses.replace(combined, code_under_test=code.tested)
+            return TestExecutionResult.from_attempts(attempts)
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
             logger.exception("internal error while testing %s", run.hypothesis.id)
             return runner_error_result(

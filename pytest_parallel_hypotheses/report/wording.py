@@ -19,6 +19,7 @@ from ..core.classification import (
 )
 from ..core.models import TestExecutionResult
 from ..finding.discovery import FoundHypothesis
+from .tested import code_summary, code_warnings
 
 #: Lines of each output stream shown under a failure.
 TAIL_LINES = 20
@@ -86,6 +87,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         _field("confidence", f"{result.confidence:.2f}"),
         _field("worktree", worktree_line(found)),
         _field("script", str(found.script)),
+        *_code_fields(result),
     ]
     if result.error_message and result.error_message != what_happened(result):
         lines.append(_field("message", result.error_message))
@@ -116,6 +118,13 @@ def _repeat_fields(result: TestExecutionResult) -> List[str]:
         _field("attempts", f"{len(result.attempts)}: {attempts_text(result.outcome_counts)}"),
         _field("shown", f"the exit code and output of the last {result.result.value} attempt"),
     ]
+
+
+def _code_fields(result: TestExecutionResult) -> List[str]:
+    """Which code the script tested, and what could not be pointed at its worktree."""
+    code = None if result.code_under_test is None else result.code_under_test.to_dict()
+    lines = [_field("code tested", code_summary(code))]
+    return lines + [_field("warning", warning) for warning in code_warnings(code)]
 
 
 def worktree_line(found: FoundHypothesis) -> str:
