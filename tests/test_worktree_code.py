@@ -15,6 +15,7 @@ import pytest
 from pytest_parallel_hypotheses import Hypothesis, TestExecutionResult, TestExecutor
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
+from pytest_parallel_hypotheses.finding.installs import development_installs
 from tests.conftest import git
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -299,3 +300,28 @@ def test_the_failure_text_says_what_was_tested(
     result = run_pytest(f"--hypotheses={tree}")
 
     result.stdout.fnmatch_lines(["*code tested:*redirected into the worktree: *flatpkg from *"])
+
+
+def test_an_editables_finder_is_read_as_hatchling_writes_it(git_repo: Path, tmp_path: Path) -> None:
+    """hatchling's exact mode (and PDM's) maps each module with ``editables``; building one
+    needs hatchling, which an offline test cannot install, so its files are written as
+    hatchling writes them."""
+    package = git_repo / "src" / "hatched"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    env = tmp_path / "env"
+    site_packages = env / "lib" / "python3.11" / "site-packages"
+    site_packages.mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (env / "bin").mkdir()
+    (env / "bin" / "python3").symlink_to(sys.executable)
+    (site_packages / "_editable_impl_hatched.pth").write_text("import _editable_impl_hatched")
+    (site_packages / "_editable_impl_hatched.py").write_text(
+        "from editables.redirector import RedirectingFinder as F\nF.install()\n"
+        f"F.map_module('hatched', {str(package / '__init__.py')!r})"
+    )
+
+    installs = development_installs([git_repo], {"PATH": str(env / "bin")})
+
+    (location,) = installs.locations
+    assert (location.distribution, location.relative) == ("_editable_impl_hatched.pth", Path("src"))
