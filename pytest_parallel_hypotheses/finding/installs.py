@@ -362,20 +362,25 @@ def _extensions(location: InstalledLocation) -> Iterator[Path]:
                 return
 
 
+#: What to do when an install cannot be mirrored: a worktree venv is never redirected.
+_OWN_VENV = (
+    f"give each worktree its own {WORKTREE_VENV} with the project installed "
+    "(by hand or with a setup step)"
+)
+
+
 def _copy_warning(name: str, source: Path) -> str:
     return (
         f"{name} is installed from {source} as a plain copy (not editable): every script "
         "imports that copy, whatever its worktree holds; install it in development mode "
-        f"(pip install -e {source}) or give the hypotheses a setup step that installs each "
-        f"worktree into its own {WORKTREE_VENV}"
+        f"(pip install -e {source}) or {_OWN_VENV}"
     )
 
 
 def _mapping_warning(owner: str, name: str, code: Path) -> str:
     return (
         f"{owner} maps the module {name} to {code}, which no import path can reproduce in a "
-        "worktree: scripts import it from there; give the hypotheses a setup step that "
-        f"installs each worktree into its own {WORKTREE_VENV}"
+        f"worktree: scripts import it from there; {_OWN_VENV}"
     )
 
 
@@ -383,8 +388,7 @@ def _unread_warning(name: str, source: Path) -> str:
     return (
         f"{name} is installed in development mode from {source}, but its install does not "
         "show where it is imported from (a build backend's own loader?): scripts may import "
-        f"it from there; give the hypotheses a setup step that installs each worktree into "
-        f"its own {WORKTREE_VENV}"
+        f"it from there; {_OWN_VENV}"
     )
 
 
@@ -393,8 +397,7 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
     return (
         f"{location.distribution}: {names} (installed from {location.checkout}) does not exist "
         f"in the worktree {root}, so its scripts import it from {location.checkout}; check the "
-        "worktree's layout, or give it a setup step that installs it into its own "
-        f"{WORKTREE_VENV}"
+        f"worktree's layout, or {_OWN_VENV}"
     )
 
 
@@ -404,6 +407,5 @@ def _unbuilt_warning(location: InstalledLocation, root: Path, unbuilt: List[Path
     return (
         f"{location.distribution}: the compiled extension {names}{more} was built in place "
         f"in {location.checkout} and is missing from the worktree {root}, so its scripts "
-        "cannot import the worktree's build of it; build it there with a setup step "
-        "(for example pip install -e .)"
+        f"cannot import the worktree's build of it; {_OWN_VENV}"
     )
