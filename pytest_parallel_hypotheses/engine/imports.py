@@ -23,6 +23,7 @@ from ..finding.installs import (
     development_installs,
     worktree_venv,
 )
+from ..finding.layout import PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +50,17 @@ class RunCode:
         self._worktrees = dict(worktrees)
 
     @classmethod
-    def find(cls, worktrees: Iterable[Path], base_env: Mapping[str, str]) -> RunCode:
+    def find(cls, worktrees: Iterable[PathLike], base_env: Mapping[str, str]) -> RunCode:
         """Read the environment's development installs and log each warning once. Never
         raises: if the installs cannot be read, every result says so."""
-        unique = sorted(set(worktrees))
+        unique = sorted({Path(worktree) for worktree in worktrees})
         try:
             installs = development_installs(unique, base_env)
+            found = {tree: worktree_code(tree, installs, base_env) for tree in unique}
         except Exception as error:  # a bug of ours must not cost the run its results
             logger.exception("cannot read the development installs")
-            installs = DevelopmentInstalls(warnings=(f"development installs not read: {error!r}",))
-        found = {worktree: worktree_code(worktree, installs, base_env) for worktree in unique}
+            unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
+            found = {tree: WorktreeCode(tested=unread) for tree in unique}
         logged = set()
         for code in found.values():
             for warning in code.tested.warnings:
@@ -67,9 +69,9 @@ class RunCode:
                     logger.warning("%s", warning)
         return cls(found)
 
-    def of(self, worktree: Path) -> WorktreeCode:
+    def of(self, worktree: PathLike) -> WorktreeCode:
         """The code of ``worktree`` (unchanged for a worktree this run did not know)."""
-        return self._worktrees.get(worktree, WorktreeCode())
+        return self._worktrees.get(Path(worktree), WorktreeCode())
 
 
 def worktree_code(
