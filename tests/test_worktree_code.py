@@ -67,6 +67,13 @@ def _write_project(repo: Path) -> None:
     (repo / "copydist" / "pyproject.toml").write_text(
         PYPROJECT.format(name="copypkg", module="copypkg")
     )
+    (repo / "rendist" / "lib" / "code").mkdir(parents=True)
+    (repo / "rendist" / "lib" / "code" / "__init__.py").write_text(INIT.format(value="buggy"))
+    (repo / "rendist" / "pyproject.toml").write_text(
+        PYPROJECT.format(name="renpkg", module="renamed")
+        + '[tool.setuptools]\npackages = ["renamed"]\n'
+        + '[tool.setuptools.package-dir]\nrenamed = "lib/code"\n'
+    )
 
 
 def _set_value(repo: Path, value: str) -> None:
@@ -77,7 +84,8 @@ def _set_value(repo: Path, value: str) -> None:
 @pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository of three packages (``src/``, flat, namespace) installed in development
-    mode, and a fourth installed as a plain copy, into a virtualenv made for the tests. Its
+    mode, one more under another folder name (``package_dir``), and one installed as a plain
+    copy, into a virtualenv made for the tests. Its
     branch ``fixed`` fixes them; its main checkout holds uncommitted edits."""
     root = tmp_path_factory.mktemp("installed")
     repo = root / "project"
@@ -96,7 +104,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
     install += ["--no-build-isolation", "--no-deps", "./copydist"]
-    for folder in PACKAGES.values():
+    for folder in [*PACKAGES.values(), "rendist"]:
         install += ["-e", f"./{folder.split('/')[0]}"]
     subprocess.run(install, cwd=repo, check=True, capture_output=True)
     _set_value(repo, "edited in the main checkout, not committed")
@@ -220,6 +228,20 @@ def test_a_plain_copy_of_the_project_is_warned_with_what_to_do(
     (warning,) = [w for w in result.code_under_test.warnings if "copypkg" in w]
     assert "plain copy" in warning
     assert f"pip install -e {project.resolve() / 'copydist'}" in warning
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_package_mapped_to_a_folder_of_another_name_is_warned(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    result = run_one(worktree("fixed", "fixed"), write_script, "exit 0")
+
+    assert result.code_under_test is not None
+    (warning,) = [w for w in result.code_under_test.warnings if "renpkg" in w]
+    assert warning.startswith(
+        f"renpkg maps the module renamed to {project.resolve() / 'rendist' / 'lib' / 'code'}, "
+        "which no import path can reproduce"
+    )
 
 
 @pytest.mark.usefixtures("venv_first")

@@ -181,10 +181,10 @@ class _Scan:
     def read(self, directory: Path) -> None:
         for dist_info in sorted(directory.glob("*.dist-info")):
             self._read_distribution(dist_info)
+        for egg_link in sorted(directory.glob("*.egg-link")):  # before easy-install.pth:
+            self._read_egg_link(egg_link)  # it names the distribution
         for pth in sorted(directory.glob("*.pth")):
             self._read_pth(directory, pth)
-        for egg_link in sorted(directory.glob("*.egg-link")):
-            self._read_egg_link(egg_link)
 
     def _read_distribution(self, dist_info: Path) -> None:
         installed = _direct_url_folder(dist_info / "direct_url.json")
@@ -227,9 +227,11 @@ class _Scan:
             return  # a stale mapping: nothing imports from it
         stem = code.name.split(".")[0] if code.suffix in _SUFFIXES else code.name
         tail = [*code.parent.parts[len(code.parent.parts) - len(parts) + 1 :], stem]
-        if tail != parts or self._inside(code) is None:
-            if self._inside(code) is not None:
-                self.warnings.append(_mapping_warning(owner, name, code))
+        if self._inside(code) is None:
+            return  # not the project's code
+        if tail != parts:
+            self.warnings.append(_mapping_warning(owner, name, code))
+            self._warned.add(owner)  # said once: no second warning that nothing was read
             return
         self._add(owner, code.parents[len(parts) - 1].resolve(), (code,))
 
