@@ -218,14 +218,20 @@ def test_the_users_own_pythonpath_comes_after_the_worktree(
     assert all(entry.startswith(str(tree.resolve())) for entry in entries[:-1])
 
 
+def the_warning_about(distribution: str, tree: Path, write_script: WriteScript) -> str:
+    """The one warning that a script's result gives about ``distribution``."""
+    result = run_one(tree, write_script, "exit 0")
+    assert result.code_under_test is not None
+    (warning,) = [w for w in result.code_under_test.warnings if w.startswith(distribution)]
+    return warning
+
+
 @pytest.mark.usefixtures("venv_first")
 def test_a_plain_copy_of_the_project_is_warned_with_what_to_do(
     project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:
-    result = run_one(worktree("fixed", "fixed"), write_script, "exit 0")
+    warning = the_warning_about("copypkg", worktree("fixed", "fixed"), write_script)
 
-    assert result.code_under_test is not None
-    (warning,) = [w for w in result.code_under_test.warnings if "copypkg" in w]
     assert "plain copy" in warning
     assert f"pip install -e {project.resolve() / 'copydist'}" in warning
 
@@ -234,10 +240,8 @@ def test_a_plain_copy_of_the_project_is_warned_with_what_to_do(
 def test_a_package_mapped_to_a_folder_of_another_name_is_warned(
     project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:
-    result = run_one(worktree("fixed", "fixed"), write_script, "exit 0")
+    warning = the_warning_about("renpkg", worktree("fixed", "fixed"), write_script)
 
-    assert result.code_under_test is not None
-    (warning,) = [w for w in result.code_under_test.warnings if "renpkg" in w]
     assert warning.startswith(
         f"renpkg maps the module renamed to {project.resolve() / 'rendist' / 'lib' / 'code'}, "
         "which no import path can reproduce"
