@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Callable, Iterator, List
 
@@ -108,6 +109,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         install += ["-e", f"./{folder.split('/')[0]}"]
     subprocess.run(install, cwd=repo, check=True, capture_output=True)
     _set_value(repo, "edited in the main checkout, not committed")
+    built = repo / PACKAGES["srcpkg"] / f"_speedups{EXTENSION_SUFFIXES[0]}"
+    built.write_bytes(b"")  # as a build in place leaves it: untracked, never in a worktree
     return repo
 
 
@@ -245,6 +248,18 @@ def test_a_package_mapped_to_a_folder_of_another_name_is_warned(
     assert warning.startswith(
         f"renpkg maps the module renamed to {project.resolve() / 'rendist' / 'lib' / 'code'}, "
         "which no import path can reproduce"
+    )
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_an_extension_built_in_place_in_the_main_checkout_is_warned(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    warning = the_warning_about("srcpkg", worktree("fixed", "fixed"), write_script)
+
+    assert warning.startswith(
+        f"srcpkg: the compiled extension srcdist/src/srcpkg/_speedups{EXTENSION_SUFFIXES[0]} "
+        f"was built in place in {project.resolve()}"
     )
 
 

@@ -45,6 +45,8 @@ class InstalledLocation:
     #: The folders under ``source`` that hold the installed code (``source`` itself for a path
     #: entry; the mapped packages for a finder).
     code: Tuple[Path, ...]
+    #: Extension modules under ``code``: built in place, never committed.
+    extensions: Tuple[Path, ...] = ()
 
     @property
     def relative(self) -> Path:
@@ -86,7 +88,7 @@ class DevelopmentInstalls:
                 warnings.append(_missing_warning(location, root, missing))
                 continue
             moved.append((location, target))
-            unbuilt = [e for e in _extensions(location) if not _moved(e, location, root).exists()]
+            unbuilt = [e for e in location.extensions if not _moved(e, location, root).exists()]
             if unbuilt:
                 warnings.append(_unbuilt_warning(location, root, unbuilt))
         return WorktreeImports(tuple(moved), tuple(warnings))
@@ -241,7 +243,8 @@ class _Scan:
             return
         self._seen.add((source, code))
         repository = self._repositories[checkout]
-        self.locations.append(InstalledLocation(owner, source, checkout, repository, code))
+        built = tuple(_extensions(code))
+        self.locations.append(InstalledLocation(owner, source, checkout, repository, code, built))
 
     def _inside(self, path: Path) -> Optional[Path]:
         """The checkout holding ``path``, unless it lies in an environment (a ``.venv`` in
@@ -344,11 +347,11 @@ def _moved(path: Path, location: InstalledLocation, root: Path) -> Path:
     return root / path.relative_to(location.checkout)
 
 
-def _extensions(location: InstalledLocation) -> Iterator[Path]:
-    """Extension modules under the installed code: built in place, never committed."""
+def _extensions(code: Iterable[Path]) -> Iterator[Path]:
+    """Extension modules under the installed code, read once per run (a bounded walk)."""
     seen = 0
-    for code in location.code:
-        for folder, subfolders, files in os.walk(code):
+    for folder_of_code in code:
+        for folder, subfolders, files in os.walk(folder_of_code):
             subfolders[:] = [
                 name
                 for name in subfolders
