@@ -239,28 +239,32 @@ def test_a_plain_copy_of_the_project_is_warned_with_what_to_do(
     assert f"pip install -e {project.resolve() / 'copydist'}" in warning
 
 
+#: Installs no worktree can mirror: the distribution, and how its warning starts.
+UNMIRRORED = {
+    "package mapped to another folder name": (
+        "renpkg",
+        "renpkg maps the module renamed to {project}/rendist/lib/code, which no import path "
+        "can reproduce",
+    ),
+    "extension built in place": (
+        "srcpkg",
+        "srcpkg: the compiled extension srcdist/src/srcpkg/_speedups"
+        + EXTENSION_SUFFIXES[0]
+        + " was built in place in {project}",
+    ),
+}
+
+
 @pytest.mark.usefixtures("venv_first")
-def test_a_package_mapped_to_a_folder_of_another_name_is_warned(
-    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
+@pytest.mark.parametrize("case", sorted(UNMIRRORED))
+def test_an_install_no_worktree_can_mirror_is_warned(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript, case: str
 ) -> None:
-    warning = the_warning_about("renpkg", worktree("fixed", "fixed"), write_script)
+    distribution, start = UNMIRRORED[case]
 
-    assert warning.startswith(
-        f"renpkg maps the module renamed to {project.resolve() / 'rendist' / 'lib' / 'code'}, "
-        "which no import path can reproduce"
-    )
+    warning = the_warning_about(distribution, worktree("fixed", "fixed"), write_script)
 
-
-@pytest.mark.usefixtures("venv_first")
-def test_an_extension_built_in_place_in_the_main_checkout_is_warned(
-    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
-) -> None:
-    warning = the_warning_about("srcpkg", worktree("fixed", "fixed"), write_script)
-
-    assert warning.startswith(
-        f"srcpkg: the compiled extension srcdist/src/srcpkg/_speedups{EXTENSION_SUFFIXES[0]} "
-        f"was built in place in {project.resolve()}"
-    )
+    assert warning.startswith(start.format(project=project.resolve()))
 
 
 @pytest.mark.usefixtures("venv_first")
