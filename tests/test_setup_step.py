@@ -4,6 +4,7 @@ it runs, when it runs again, what its failures become, and that it leaves nothin
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -279,3 +280,18 @@ def test_a_bad_run_of_one_hypothesis_is_a_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=expected):
         HypothesisRun(Hypothesis("h1", "a hypothesis"), worktree, **fields)
+
+
+def test_a_venv_made_by_the_setup_is_activated_for_the_scripts_of_the_same_run(
+    make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    worktree = make_worktree("venv-setup")
+    write_script(worktree, "h1", 'echo "$VIRTUAL_ENV"')
+    make_venv = f"'{sys.executable}' -m venv --without-pip .venv"
+
+    result = run(worktree, make_venv)
+
+    assert result.result is TestResult.PASS
+    assert result.stdout.strip() == str(worktree / ".venv")
+    assert result.code_under_test is not None
+    assert result.code_under_test.venv == str(worktree / ".venv")

@@ -22,6 +22,7 @@ from .classification import (
     repeated_verdict,
     verdict_for,
 )
+from .tested import CodeUnderTest
 
 
 @dataclass
@@ -110,6 +111,9 @@ class TestExecutionResult:
     #: What the worktree's setup step did before the first attempt (see the setup docs); None
     #: when the hypothesis has no setup step.
     setup: Optional[Dict[str, Any]] = None
+    #: Which code the script was pointed at: the import locations redirected into its
+    #: worktree, or the worktree's own virtual environment (None: not known, never ran).
+    code_under_test: Optional[CodeUnderTest] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -188,6 +192,9 @@ class TestExecutionResult:
             "timed_out_after": self.timed_out_after,
             "polarity": self.polarity.value,
             "setup": None if self.setup is None else dict(self.setup),
+            "code_under_test": None
+            if self.code_under_test is None
+            else self.code_under_test.to_dict(),
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

@@ -8,6 +8,7 @@ skips what has not started and sweeps up processes that escaped their script's g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections import deque
@@ -28,6 +29,7 @@ from ..finding.layout import ScriptProblem, locate_script
 from .admission import admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
+from .imports import RunCode
 from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
@@ -75,6 +77,7 @@ class ResultStream:
         self._results: Optional[asyncio.Queue[TestExecutionResult]] = None
         self._closed: Optional[asyncio.Event] = None
         self._closing = False
+        self._code: Optional[asyncio.Future[RunCode]] = None
 
     async def __aenter__(self) -> ResultStream:
         self._start()
@@ -149,6 +152,11 @@ class ResultStream:
                 self._answer(index, _unrunnable(run, problem))
         workers = 0 if self._halted is not None else self._admission.workers(len(self._waiting))
         base_env = without_pytest_variables()
+        if workers:  # found once per run, off the loop: it reads files and asks git
+            planned = [self.runs[index].worktree for index, _script in self._waiting]
+            worktrees = [worktree for worktree in planned if worktree is not None]
+            loop = asyncio.get_running_loop()
+            self._code = loop.run_in_executor(None, RunCode.find, worktrees, base_env)
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
@@ -222,16 +230,24 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
+            assert self._code is not None  # set by _start
+            assert run.worktree is not None  # locate_script checked it
+            # looked up after the setup step, which may have made the worktree's venv
+            code = (await asyncio.shield(self._code)).of(run.worktree)
+            env = code.applied_to(base_env)
             attempts = [
-                await run_attempt(
-                    run,
-                    script,
-                    number=number,
-                    config=self._config,
-                    marker=marker,
-                    base_env=base_env,
-                    sampler=self._sampler,
-                    memory_guard=self._memory_guard,
+                dataclasses.replace(
+                    await run_attempt(
+                        run,
+                        script,
+                        number=number,
+                        config=self._config,
+                        marker=marker,
+                        base_env=env,
+                        sampler=self._sampler,
+                        memory_guard=self._memory_guard,
+                    ),
+                    code_under_test=code.tested,  # each attempt: a judge may combine them again
                 )
                 for number in range(1, self._config.repeats + 1)
             ]

@@ -146,6 +146,7 @@ def _memory_bytes(value: object) -> Optional[int]:
         return size
     return None
 
+
 #: For each field, a test of its JSON value and the words that say what it must be.
 _FIELD_RULES: Mapping[str, Rule] = {
     "id": (lambda v: isinstance(v, str), "a string"),

@@ -94,4 +94,3 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
 def header_words(engine: FalsificationConfig) -> str:
     """The settings as the terminal header shows them."""
     return ", ".join(setting.shown for setting in run_settings(engine) if setting.shown)
-

@@ -11,6 +11,7 @@ import pytest
 from ..core.classification import HypothesisStatus, Polarity
 from .conclusions import counts_line, next_action
 from .records import Record, RecordSource
+from .tested import code_summary, run_warnings
 from .wording import MIB, attempts_text, verdict_colour, verdict_word, worktree_label
 
 #: A line of the summary and its terminal markup (a colour or bold).
@@ -53,7 +54,8 @@ def summary_lines(
 ) -> List[Line]:
     """The summary's lines, each with its markup: one row per hypothesis under a heading,
     then the verdict counts and the next action (also printed by the ``merge`` command).
-    ``verbose`` adds the resource columns."""
+    ``verbose`` adds the resource columns and the code each script tested; what could not be
+    redirected into a worktree is always told, once."""
     rows = [_with_resources(list(_COLUMNS), list(_RESOURCE_COLUMNS), verbose)] + [
         _with_resources(_row(record, rootpath), _resource_cells(record), verbose)
         for record in records
@@ -63,6 +65,9 @@ def summary_lines(
         ("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), _markup(record))
         for row, record in zip(rows, [None, *records])
     ]
+    if verbose:
+        lines += [(_code_line(record, rootpath), {}) for record in records]
+    lines += [(f"warning: {warning}", {"yellow": True}) for warning in run_warnings(records)]
     lines.append((f"verdicts: {counts_line(records)}", {"bold": True}))
     lines.append((f"next: {next_action(records)}", {"bold": True}))
     return lines
@@ -82,6 +87,13 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         f"{record['duration']:.2f}s" if ran else "-",
         f"{record['confidence']:.2f}" if ran else "-",
     ]
+
+
+def _code_line(record: Record, rootpath: Path) -> str:
+    """Under ``-v``: where the hypothesis's script imported the project from."""
+    worktree = worktree_label(rootpath, Path(record["worktree_path"]))
+    summary = code_summary(record.get("code_under_test"))
+    return f"code of {record['hypothesis_id']} ({worktree}): {summary}"
 
 
 def _result_cell(record: Record) -> str:

@@ -20,6 +20,7 @@ from ..core.classification import (
 )
 from ..core.models import TestExecutionResult
 from ..finding.discovery import FoundHypothesis
+from .tested import code_summary, code_warnings
 
 #: Lines of each output stream shown under a failure.
 TAIL_LINES = 20
@@ -99,6 +100,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         _field("worktree", worktree_line(found)),
         _field("script", str(found.script)),
         *_setup_fields(result.setup),
+        *_code_fields(result),
     ]
     if result.error_message and result.error_message != what_happened(result):
         lines.append(_field("message", result.error_message))
@@ -151,6 +153,13 @@ def _setup_fields(setup: Optional[Mapping[str, Any]]) -> List[str]:
     if setup is None:
         return []
     return [_field("setup", f"`{setup['command']}`"), _field("setup outcome", setup_text(setup))]
+
+
+def _code_fields(result: TestExecutionResult) -> List[str]:
+    """Which code the script tested, and what could not be pointed at its worktree."""
+    code = None if result.code_under_test is None else result.code_under_test.to_dict()
+    lines = [_field("code tested", code_summary(code))]
+    return lines + [_field("warning", warning) for warning in code_warnings(code)]
 
 
 def worktree_line(found: FoundHypothesis) -> str:

@@ -1,0 +1,58 @@
+"""What code a hypothesis script was pointed at: a verdict is only worth what it tested.
+
+A script that imports the project from the main checkout instead of its own worktree tests
+the wrong code and still looks as confident as any other, so each result says which import
+locations were redirected into its worktree, or that the worktree's own virtual environment was
+used, or that nothing needed either, and what could not be redirected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """One import location of a development install, moved into the worktree."""
+
+    distribution: str
+    #: Where the environment imports it from (a location in another checkout).
+    installed_from: str
+    #: Where the script imports it from instead (the same place in its worktree).
+    import_path: str
+
+    def to_dict(self) -> Dict[str, str]:
+        return {
+            "distribution": self.distribution,
+            "installed_from": self.installed_from,
+            "import_path": self.import_path,
+        }
+
+
+@dataclass(frozen=True)
+class CodeUnderTest:
+    """How a script's Python was pointed at its worktree's code."""
+
+    #: Import locations put first on ``PYTHONPATH``, in order.
+    redirects: Tuple[Redirect, ...] = ()
+    #: The worktree's own virtual environment, activated instead of any redirection.
+    venv: Optional[str] = None
+    #: What could not be redirected, one sentence each (also logged once per run).
+    warnings: Tuple[str, ...] = ()
+
+    @property
+    def mode(self) -> str:
+        """``venv``, ``redirected`` or ``unchanged`` (nothing needed redirecting)."""
+        if self.venv is not None:
+            return "venv"
+        return "redirected" if self.redirects else "unchanged"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "mode": self.mode,
+            "redirects": [redirect.to_dict() for redirect in self.redirects],
+            "venv": self.venv,
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,125 @@
+"""Each script imports its own worktree's code: the environment additions that point the
+script's Python there, found once per run.
+
+A development install makes every Python of the environment import the project from one
+checkout. A script in another worktree gets the same locations inside its own worktree first
+on ``PYTHONPATH`` (they then come before the ``.pth`` entries and editable finders of
+site-packages), unless the worktree holds its own virtual environment, which is activated
+instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Mapping, Optional, Tuple
+
+from ..core.tested import CodeUnderTest, Redirect
+from ..finding.installs import (
+    DevelopmentInstalls,
+    WorktreeImports,
+    development_installs,
+    worktree_venv,
+)
+from ..finding.layout import PathLike
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorktreeCode:
+    """What a worktree's scripts get: variables to set, and what that makes them test."""
+
+    environment: Dict[str, str] = field(default_factory=dict)
+    tested: CodeUnderTest = field(default_factory=CodeUnderTest)
+    #: Variables to remove from the script's environment.
+    removed: Tuple[str, ...] = ()
+
+    def applied_to(self, base_env: Mapping[str, str]) -> Dict[str, str]:
+        """``base_env`` with this worktree's variables set and removed."""
+        env = {**base_env, **self.environment}
+        return {name: value for name, value in env.items() if name not in self.removed}
+
+
+class RunCode:
+    """The code each worktree of one run tests, found once and looked up per script."""
+
+    def __init__(self, worktrees: Mapping[Path, WorktreeCode], base_env: Mapping[str, str]) -> None:
+        self._worktrees = dict(worktrees)
+        self._base_env = dict(base_env)
+
+    @classmethod
+    def find(cls, worktrees: Iterable[PathLike], base_env: Mapping[str, str]) -> RunCode:
+        """Read the environment's development installs and log each warning once. Never
+        raises: if the installs cannot be read, every result says so."""
+        unique = sorted({Path(worktree) for worktree in worktrees})
+        try:
+            installs = development_installs(unique, base_env)
+            found = {tree: worktree_code(tree, installs, base_env) for tree in unique}
+        except Exception as error:  # a bug of ours must not cost the run its results
+            logger.exception("cannot read the development installs")
+            unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
+            found = {tree: WorktreeCode(tested=unread) for tree in unique}
+        logged = set()
+        for code in found.values():
+            for warning in code.tested.warnings:
+                if warning not in logged:
+                    logged.add(warning)
+                    logger.warning("%s", warning)
+        return cls(found, base_env)
+
+    def of(self, worktree: PathLike) -> WorktreeCode:
+        """The code of ``worktree`` (unchanged for a worktree this run did not know); a venv
+        that appeared in it since the run started (its setup step made one) is used."""
+        known = self._worktrees.get(Path(worktree), WorktreeCode())
+        venv = None if known.tested.venv is not None else worktree_venv(Path(worktree))
+        return known if venv is None else venv_code(venv, self._base_env)
+
+
+def worktree_code(
+    worktree: Path, installs: DevelopmentInstalls, base_env: Mapping[str, str]
+) -> WorktreeCode:
+    """The worktree's own virtual environment activated if it has one, else the
+    development installs redirected into it."""
+    venv = worktree_venv(worktree)
+    if venv is not None:
+        return venv_code(venv, base_env)
+    imports = installs.for_worktree(worktree)
+    return WorktreeCode(
+        redirected_environment(imports, base_env),
+        CodeUnderTest(_redirects(imports), warnings=installs.warnings + imports.warnings),
+    )
+
+
+def venv_code(venv: Path, base_env: Mapping[str, str]) -> WorktreeCode:
+    """The worktree's own virtual environment, activated, and nothing redirected."""
+    tested = CodeUnderTest(venv=str(venv))
+    return WorktreeCode(venv_environment(venv, base_env), tested, ("PYTHONHOME",))
+
+
+def venv_environment(venv: Path, base_env: Mapping[str, str]) -> Dict[str, str]:
+    """The variables of an activated virtual environment: ``VIRTUAL_ENV`` and its scripts
+    first on ``PATH`` (``PYTHONHOME`` would override it, so the caller removes it)."""
+    scripts = venv / "bin" if (venv / "bin").is_dir() else venv / "Scripts"
+    return {"VIRTUAL_ENV": str(venv), "PATH": _prepend([str(scripts)], base_env.get("PATH"))}
+
+
+def redirected_environment(imports: WorktreeImports, base_env: Mapping[str, str]) -> Dict[str, str]:
+    """``PYTHONPATH`` with the worktree's locations first, the user's own after them."""
+    if not imports.locations:
+        return {}
+    paths = list(dict.fromkeys(str(target) for _location, target in imports.locations))
+    return {"PYTHONPATH": _prepend(paths, base_env.get("PYTHONPATH"))}
+
+
+def _redirects(imports: WorktreeImports) -> Tuple[Redirect, ...]:
+    return tuple(
+        Redirect(location.distribution, str(location.source), str(target))
+        for location, target in imports.locations
+    )
+
+
+def _prepend(first: Iterable[str], existing: Optional[str]) -> str:
+    return os.pathsep.join([*first, *([existing] if existing else [])])

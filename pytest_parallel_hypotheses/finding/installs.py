@@ -1,0 +1,416 @@
+"""The project's development installs: which import locations of the environment that runs
+the scripts lie in the hypotheses' repository, and how each maps into a worktree.
+
+An editable install points the environment at one checkout, so every worktree's script would
+import that checkout's code and test the wrong thing. What an environment imports from where
+is written in files: PEP 610 ``direct_url.json``, ``.pth`` path entries, the finder modules of
+setuptools and ``editables`` (hatchling, PDM) with their mappings, and legacy ``.egg-link``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import site
+import sys
+from dataclasses import dataclass, field
+from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES
+from importlib.metadata import PathDistribution
+from pathlib import Path
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from urllib.parse import unquote, urlparse
+
+from .git import GitError, list_worktrees
+
+#: The folder of a worktree's own virtual environment, used instead of any redirection.
+WORKTREE_VENV = ".venv"
+#: Entries walked at most per location when looking for extension modules built in place.
+_WALK_LIMIT = 20000
+_IMPORT_LINE = re.compile(r"^import[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class InstalledLocation:
+    """One import location of a development install, inside one checkout of the repository."""
+
+    distribution: str
+    #: The location as the environment imports it (a ``sys.path`` entry).
+    source: Path
+    #: The checkout that holds it, and every checkout of the same repository.
+    checkout: Path
+    repository: FrozenSet[Path]
+    #: The folders under ``source`` that hold the installed code (``source`` itself for a path
+    #: entry; the mapped packages for a finder).
+    code: Tuple[Path, ...]
+    #: Extension modules under ``code``: built in place, never committed.
+    extensions: Tuple[Path, ...] = ()
+
+    @property
+    def relative(self) -> Path:
+        return self.source.relative_to(self.checkout)
+
+
+@dataclass(frozen=True)
+class WorktreeImports:
+    """What a worktree's scripts import instead: the locations, and what could not move."""
+
+    locations: Tuple[Tuple[InstalledLocation, Path], ...] = ()
+    warnings: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DevelopmentInstalls:
+    """The development installs of one run's environment that come from its repositories."""
+
+    locations: Tuple[InstalledLocation, ...] = ()
+    #: Run-wide problems: plain copies of the project, mappings no import path reproduces.
+    warnings: Tuple[str, ...] = ()
+    #: Each known checkout root and the roots of its repository.
+    repositories: Mapping[Path, FrozenSet[Path]] = field(default_factory=dict)
+
+    def for_worktree(self, worktree: Path) -> WorktreeImports:
+        """The same locations inside ``worktree``, with a warning for each that is missing
+        there or lacks an extension module built in place in the installed checkout."""
+        root = _checkout_of(worktree.resolve(), self.repositories)
+        if root is None:
+            return WorktreeImports()
+        moved: List[Tuple[InstalledLocation, Path]] = []
+        warnings: List[str] = []
+        for location in self.locations:
+            if root not in location.repository:
+                continue
+            target = root / location.relative
+            missing = [code for code in location.code if not _moved(code, location, root).exists()]
+            if missing:
+                warnings.append(_missing_warning(location, root, missing))
+                continue
+            moved.append((location, target))
+            unbuilt = [e for e in location.extensions if not _moved(e, location, root).exists()]
+            if unbuilt:
+                warnings.append(_unbuilt_warning(location, root, unbuilt))
+        return WorktreeImports(tuple(moved), tuple(warnings))
+
+
+def worktree_venv(worktree: Path, name: str = WORKTREE_VENV) -> Optional[Path]:
+    """The worktree's own virtual environment (``name`` holding a ``pyvenv.cfg``), if any."""
+    venv = worktree / name
+    return venv if (venv / "pyvenv.cfg").is_file() else None
+
+
+def development_installs(
+    worktrees: Iterable[Path], environ: Mapping[str, str]
+) -> DevelopmentInstalls:
+    """The development installs, from the repositories of ``worktrees``, of the interpreter
+    running this code and of the virtual environments first on ``environ``'s ``PATH``."""
+    repositories = _repositories(worktrees)
+    if not repositories:
+        return DevelopmentInstalls()
+    environments = _environments(environ)
+    scan = _Scan(repositories, environments)
+    for directory in _site_directories(environments):
+        scan.read(directory)
+    scan.finish()
+    return DevelopmentInstalls(tuple(scan.locations), tuple(scan.warnings), repositories)
+
+
+def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
+    """Every checkout root of the repositories the worktrees belong to."""
+    repositories: Dict[Path, FrozenSet[Path]] = {}
+    for worktree in {Path(w).resolve() for w in worktrees}:
+        if _checkout_of(worktree, repositories) is not None or not worktree.is_dir():
+            continue
+        try:
+            roots = frozenset(entry.path.resolve() for entry in list_worktrees(worktree))
+        except GitError:
+            continue  # not a git checkout: nothing of it can be installed from a repository
+        repositories.update(dict.fromkeys(roots, roots))
+    return repositories
+
+
+def _checkout_of(path: Path, repositories: Mapping[Path, FrozenSet[Path]]) -> Optional[Path]:
+    """The deepest known checkout root that holds ``path`` (worktrees may nest)."""
+    holding = [root for root in repositories if path == root or root in path.parents]
+    return max(holding, key=lambda root: len(root.parts), default=None)
+
+
+def _environments(environ: Mapping[str, str]) -> List[Path]:
+    """This interpreter's prefix, then the virtual environments a script's ``python`` may be."""
+    found = [Path(sys.prefix).resolve()]
+    candidates = [environ.get("VIRTUAL_ENV")]
+    for name in ("python3", "python"):
+        executable = shutil.which(name, path=environ.get("PATH", os.defpath))
+        candidates.append(None if executable is None else str(Path(executable).parent.parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "pyvenv.cfg").is_file():
+            resolved = Path(candidate).resolve()
+            if resolved not in found:
+                found.append(resolved)
+    return found
+
+
+def _site_directories(environments: List[Path]) -> List[Path]:
+    directories = [Path(d) for d in site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        directories.append(Path(site.getusersitepackages()))
+    for venv in environments[1:]:
+        directories += sorted(venv.glob("lib*/python3*/site-packages"))
+        directories += sorted(venv.glob("Lib/site-packages"))
+    unique: Dict[Path, None] = {}
+    for directory in directories:
+        if directory.is_dir():
+            unique.setdefault(directory.resolve())
+    return list(unique)
+
+
+class _Scan:
+    """The reading of site directories: locations found, and what to warn about."""
+
+    def __init__(
+        self, repositories: Mapping[Path, FrozenSet[Path]], environments: List[Path]
+    ) -> None:
+        self._repositories = repositories
+        self._environments = environments
+        self._owners: Dict[Path, str] = {}
+        self._editable: Dict[str, Path] = {}
+        self._seen: Set[Tuple[Path, Tuple[Path, ...]]] = set()
+        self._warned: Set[str] = set()
+        self.locations: List[InstalledLocation] = []
+        self.warnings: List[str] = []
+
+    def read(self, directory: Path) -> None:
+        for dist_info in sorted(directory.glob("*.dist-info")):
+            self._read_distribution(dist_info)
+        for egg_link in sorted(directory.glob("*.egg-link")):  # before easy-install.pth:
+            self._read_egg_link(egg_link)  # it names the distribution
+        for pth in sorted(directory.glob("*.pth")):
+            self._read_pth(directory, pth)
+
+    def _read_distribution(self, dist_info: Path) -> None:
+        installed = _direct_url_folder(dist_info / "direct_url.json")
+        if installed is None or self._inside(installed[0]) is None:
+            return
+        source, editable = installed
+        name = PathDistribution(dist_info).metadata["Name"] or dist_info.stem
+        if not editable:
+            self.warnings.append(_copy_warning(name, source))
+            return
+        self._editable[name] = source
+        for line in _lines(dist_info / "RECORD"):
+            self._owners[(dist_info.parent / line.split(",")[0]).resolve()] = name
+
+    def _read_pth(self, directory: Path, pth: Path) -> None:
+        owner = self._owners.get(pth.resolve(), pth.name)
+        for line in _lines(pth):
+            imported = _IMPORT_LINE.match(line)
+            if imported is not None:
+                finder = directory / f"{imported.group(1)}.py"
+                for name, path in _finder_mapping(finder):
+                    self._add_mapped(self._owners.get(finder.resolve(), owner), name, path)
+            elif not line.startswith("#"):
+                self._add_path(owner, directory / line)
+
+    def _read_egg_link(self, egg_link: Path) -> None:
+        lines = _lines(egg_link)
+        if lines:
+            self._add_path(egg_link.stem, egg_link.parent / lines[0])
+
+    def _add_path(self, owner: str, entry: Path) -> None:
+        if entry.is_dir():
+            self._add(owner, entry.resolve(), (entry.resolve(),))
+
+    def _add_mapped(self, owner: str, name: str, path: Path) -> None:
+        """A finder's ``name -> path``: its import root is ``path`` minus the name's parts."""
+        parts = name.split(".")
+        code = path.parent if path.name == "__init__.py" else _existing_module(path)
+        if code is None:
+            return  # a stale mapping: nothing imports from it
+        stem = code.name.split(".")[0] if code.suffix in _SUFFIXES else code.name
+        tail = [*code.parent.parts[len(code.parent.parts) - len(parts) + 1 :], stem]
+        if self._inside(code) is None:
+            return  # not the project's code
+        if tail != parts:
+            self.warnings.append(_mapping_warning(owner, name, code))
+            self._warned.add(owner)  # said once: no second warning that nothing was read
+            return
+        self._add(owner, code.parents[len(parts) - 1].resolve(), (code,))
+
+    def _add(self, owner: str, source: Path, code: Tuple[Path, ...]) -> None:
+        checkout = self._inside(source)
+        if checkout is None or (source, code) in self._seen:
+            return
+        self._seen.add((source, code))
+        repository = self._repositories[checkout]
+        built = tuple(_extensions(code))
+        self.locations.append(InstalledLocation(owner, source, checkout, repository, code, built))
+
+    def _inside(self, path: Path) -> Optional[Path]:
+        """The checkout holding ``path``, unless it lies in an environment (a ``.venv`` in
+        the checkout is not the project's code)."""
+        resolved = path.resolve()
+        if any(env == resolved or env in resolved.parents for env in self._environments):
+            return None
+        return _checkout_of(resolved, self._repositories)
+
+    def finish(self) -> None:
+        """Warn of each editable install of the project whose import locations none of the
+        known mechanisms showed (a build backend's own loader, for example)."""
+        found = {location.distribution for location in self.locations}
+        for name, source in self._editable.items():
+            if name not in found and name not in self._warned:
+                self._warned.add(name)
+                self.warnings.append(_unread_warning(name, source))
+
+
+_SUFFIXES = tuple(SOURCE_SUFFIXES) + tuple(EXTENSION_SUFFIXES)
+
+
+def _direct_url_folder(path: Path) -> Optional[Tuple[Path, bool]]:
+    """The local folder a distribution was installed from, and whether it is editable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = urlparse(str(data.get("url", "")))
+    dir_info = data.get("dir_info")
+    if url.scheme != "file" or not isinstance(dir_info, dict):
+        return None
+    return Path(unquote(url.path)), bool(dir_info.get("editable", False))
+
+
+def _finder_mapping(finder: Path) -> List[Tuple[str, Path]]:
+    """The ``name -> path`` pairs of a setuptools (``MAPPING``) or ``editables``
+    (``map_module``) finder module; none for any other module."""
+    try:
+        tree = ast.parse(finder.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    pairs: List[Tuple[str, Path]] = []
+    for node in ast.walk(tree):
+        pairs += _setuptools_mapping(node) + _editables_mapping(node)
+    return pairs
+
+
+def _setuptools_mapping(node: ast.AST) -> List[Tuple[str, Path]]:
+    targets: List[ast.expr] = []
+    if isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        targets, value = [node.target], node.value
+    if not any(isinstance(t, ast.Name) and t.id == "MAPPING" for t in targets):
+        return []
+    try:
+        mapping = ast.literal_eval(value)
+    except ValueError:
+        return []
+    if not isinstance(mapping, dict):
+        return []
+    return [(str(name), Path(str(path))) for name, path in mapping.items()]
+
+
+def _editables_mapping(node: ast.AST) -> List[Tuple[str, Path]]:
+    if not (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "map_module"
+        and len(node.args) == 2
+        and all(isinstance(arg, ast.Constant) and isinstance(arg.value, str) for arg in node.args)
+    ):
+        return []
+    name, path = (arg.value for arg in node.args if isinstance(arg, ast.Constant))
+    return [(str(name), Path(str(path)))]
+
+
+def _existing_module(path: Path) -> Optional[Path]:
+    """The package folder or module file a finder maps a name to (setuptools leaves out
+    a module's suffix), or None if nothing is there."""
+    if path.exists():
+        return path
+    return next((p for p in map(path.with_name, _module_names(path.name)) if p.exists()), None)
+
+
+def _module_names(stem: str) -> List[str]:
+    return [stem + suffix for suffix in _SUFFIXES]
+
+
+def _lines(path: Path) -> List[str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _moved(path: Path, location: InstalledLocation, root: Path) -> Path:
+    return root / path.relative_to(location.checkout)
+
+
+def _extensions(code: Iterable[Path]) -> Iterator[Path]:
+    """Extension modules under the installed code, read once per run (a bounded walk)."""
+    seen = 0
+    for folder_of_code in code:
+        for folder, subfolders, files in os.walk(folder_of_code):
+            subfolders[:] = [
+                name
+                for name in subfolders
+                if not name.startswith(".")
+                and name not in ("__pycache__", "node_modules")
+                and not (Path(folder) / name / "pyvenv.cfg").exists()
+            ]
+            seen += len(files) + len(subfolders)
+            for name in files:
+                if name.endswith(tuple(EXTENSION_SUFFIXES)):
+                    yield Path(folder) / name
+            if seen > _WALK_LIMIT:
+                return
+
+
+#: What to do when an install cannot be mirrored: a worktree venv is never redirected.
+_OWN_VENV = (
+    f"give each worktree its own {WORKTREE_VENV} with the project installed "
+    "(by hand or with a setup step)"
+)
+
+
+def _copy_warning(name: str, source: Path) -> str:
+    return (
+        f"{name} is installed from {source} as a plain copy (not editable): every script "
+        "imports that copy, whatever its worktree holds; install it in development mode "
+        f"(pip install -e {source}) or {_OWN_VENV}"
+    )
+
+
+def _mapping_warning(owner: str, name: str, code: Path) -> str:
+    return (
+        f"{owner} maps the module {name} to {code}, which no import path can reproduce in a "
+        f"worktree: scripts import it from there; {_OWN_VENV}"
+    )
+
+
+def _unread_warning(name: str, source: Path) -> str:
+    return (
+        f"{name} is installed in development mode from {source}, but its install does not "
+        "show where it is imported from (a build backend's own loader?): scripts may import "
+        f"it from there; {_OWN_VENV}"
+    )
+
+
+def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path]) -> str:
+    names = ", ".join(str(path.relative_to(location.checkout)) for path in missing)
+    return (
+        f"{location.distribution}: {names} (installed from {location.checkout}) does not exist "
+        f"in the worktree {root}, so its scripts import it from {location.checkout}; check the "
+        f"worktree's layout, or {_OWN_VENV}"
+    )
+
+
+def _unbuilt_warning(location: InstalledLocation, root: Path, unbuilt: List[Path]) -> str:
+    names = ", ".join(str(path.relative_to(location.checkout)) for path in unbuilt[:3])
+    more = f" and {len(unbuilt) - 3} more" if len(unbuilt) > 3 else ""
+    return (
+        f"{location.distribution}: the compiled extension {names}{more} was built in place "
+        f"in {location.checkout} and is missing from the worktree {root}, so its scripts "
+        f"cannot import the worktree's build of it; {_OWN_VENV}"
+    )

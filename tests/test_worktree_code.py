@@ -1,0 +1,372 @@
+"""Every script tests its own worktree's code, whatever the development installs of the
+environment point at: real editable installs in a real virtualenv, real git worktrees."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+from typing import Callable, Iterator, List
+
+import pytest
+
+from pytest_parallel_hypotheses import Hypothesis, TestExecutionResult, TestExecutor
+from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.engine.runs import HypothesisRun
+from pytest_parallel_hypotheses.finding.installs import development_installs
+from tests.conftest import git
+
+RunPytest = Callable[..., pytest.RunResult]
+WriteScript = Callable[..., Path]
+
+#: Three ways of laying out a package, each its own distribution in one repository.
+PACKAGES = {
+    "srcpkg": "srcdist/src/srcpkg",
+    "flatpkg": "flatdist/flatpkg",
+    "acme.tools": "nsdist/acme/tools",
+}
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "{name}"
+version = "0.1"
+[project.scripts]
+{name}-where = "{module}:where"
+"""
+
+INIT = """\
+VALUE = "{value}"
+
+
+def where():
+    print(__file__)
+"""
+
+
+def _write_project(repo: Path) -> None:
+    for module, folder in PACKAGES.items():
+        distribution = folder.split("/")[0]
+        (repo / folder).mkdir(parents=True)
+        (repo / folder / "__init__.py").write_text(INIT.format(value="buggy"))
+        (repo / folder / "__main__.py").write_text(f"from {module} import where\nwhere()\n")
+        name = distribution.replace("dist", "pkg")
+        (repo / distribution / "pyproject.toml").write_text(
+            PYPROJECT.format(name=name, module=module)
+        )
+    (repo / "nsdist" / "pyproject.toml").write_text(
+        PYPROJECT.format(name="acme-tools", module="acme.tools")
+        + '[tool.setuptools.packages.find]\ninclude = ["acme*"]\nnamespaces = true\n'
+    )
+    (repo / "copydist" / "copypkg").mkdir(parents=True)
+    (repo / "copydist" / "copypkg" / "__init__.py").write_text(INIT.format(value="buggy"))
+    (repo / "copydist" / "pyproject.toml").write_text(
+        PYPROJECT.format(name="copypkg", module="copypkg")
+    )
+    (repo / "rendist" / "lib" / "code").mkdir(parents=True)
+    (repo / "rendist" / "lib" / "code" / "__init__.py").write_text(INIT.format(value="buggy"))
+    (repo / "rendist" / "pyproject.toml").write_text(
+        PYPROJECT.format(name="renpkg", module="renamed")
+        + '[tool.setuptools]\npackages = ["renamed"]\n'
+        + '[tool.setuptools.package-dir]\nrenamed = "lib/code"\n'
+    )
+
+
+def _set_value(repo: Path, value: str) -> None:
+    for folder in PACKAGES.values():
+        (repo / folder / "__init__.py").write_text(INIT.format(value=value))
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository of three packages (``src/``, flat, namespace) installed in development
+    mode, one more under another folder name (``package_dir``), and one installed as a plain
+    copy, into a virtualenv made for the tests. Its
+    branch ``fixed`` fixes them; its main checkout holds uncommitted edits."""
+    root = tmp_path_factory.mktemp("installed")
+    repo = root / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    _write_project(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "buggy")
+    git(repo, "checkout", "-q", "-b", "fixed")
+    _set_value(repo, "fixed")
+    git(repo, "commit", "-q", "-am", "the fix")
+    git(repo, "checkout", "-q", "main")
+    venv = root / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
+    )
+    install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
+    install += ["--no-build-isolation", "--no-deps", "./copydist"]
+    for folder in [*PACKAGES.values(), "rendist"]:
+        install += ["-e", f"./{folder.split('/')[0]}"]
+    subprocess.run(install, cwd=repo, check=True, capture_output=True)
+    _set_value(repo, "edited in the main checkout, not committed")
+    built = repo / PACKAGES["srcpkg"] / f"_speedups{EXTENSION_SUFFIXES[0]}"
+    built.write_bytes(b"")  # as a build in place leaves it: untracked, never in a worktree
+    return repo
+
+
+@pytest.fixture
+def venv_first(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test virtualenv first on ``PATH``, as an activated environment would be."""
+    bin_folder = project.parent / "venv" / "bin"
+    monkeypatch.setenv("PATH", f"{bin_folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+
+
+@pytest.fixture
+def worktree(project: Path, tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """``worktree(name, commit)``: a worktree of the project at ``commit``, removed after."""
+    made: List[Path] = []
+
+    def make(name: str, commit: str) -> Path:
+        path = tmp_path / name
+        git(project, "worktree", "add", "-q", "--detach", str(path), commit)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        git(project, "worktree", "remove", "--force", str(path))
+
+
+def run_one(worktree: Path, write_script: WriteScript, body: str) -> TestExecutionResult:
+    write_script(worktree, "h", body)
+    return TestExecutor().execute_single(Hypothesis("h", "the bug"), worktree)
+
+
+WAYS = {
+    "python -c": 'python -c "import {module} as m; m.where()"',
+    "python -m": "python -m {module}",
+    "python file.py": "python .falsification/where.py",
+    "console script": "{name}-where",
+}
+
+
+@pytest.mark.usefixtures("venv_first")
+@pytest.mark.parametrize("way", sorted(WAYS))
+@pytest.mark.parametrize("module", sorted(PACKAGES))
+def test_every_way_of_starting_python_imports_the_worktree_package(
+    worktree: Callable[[str, str], Path], write_script: WriteScript, module: str, way: str
+) -> None:
+    tree = worktree("fixed", "fixed")
+    (tree / ".falsification").mkdir()
+    (tree / ".falsification" / "where.py").write_text(f"import {module} as m\nm.where()\n")
+    name = PACKAGES[module].split("/")[0].replace("dist", "pkg")
+    name = "acme-tools" if name == "nspkg" else name
+
+    result = run_one(tree, write_script, WAYS[way].format(module=module, name=name))
+
+    assert result.stdout.strip() == str(tree.resolve() / PACKAGES[module] / "__init__.py")
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_verdicts_follow_each_worktree_code_not_the_main_checkout(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    check = "import srcpkg, flatpkg, acme.tools as t, sys\n"
+    check += "sys.exit(0 if {srcpkg.VALUE, flatpkg.VALUE, t.VALUE} == {'fixed'} else 1)\n"
+    trees = {"fixed": worktree("fixed", "fixed"), "buggy": worktree("buggy", "main")}
+    for tree in trees.values():
+        write_script(tree, "still_broken", "python .falsification/check.py")
+        (tree / ".falsification" / "check.py").write_text(check)
+    hypothesis = Hypothesis("still_broken", "the bug is still there")
+
+    runs = [HypothesisRun(hypothesis, trees[name]) for name in ("fixed", "buggy")]
+
+    results = TestExecutor().execute_parallel(runs)
+
+    assert [r.status for r in results] == [HypothesisStatus.FALSIFIED, HypothesisStatus.SUPPORTED]
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_the_result_names_each_redirected_location(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, "exit 0")
+
+    assert result.code_under_test is not None
+    moved = {(r.installed_from, r.import_path) for r in result.code_under_test.redirects}
+    assert moved == {
+        (str(project.resolve() / location), str(tree.resolve() / location))
+        for location in ("srcdist/src", "flatdist", "nsdist")
+    }
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_the_users_own_pythonpath_comes_after_the_worktree(
+    worktree: Callable[[str, str], Path],
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "mine"))
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, 'echo "$PYTHONPATH"')
+
+    entries = result.stdout.strip().split(os.pathsep)
+    assert entries[-1] == str(tmp_path / "mine")
+    assert all(entry.startswith(str(tree.resolve())) for entry in entries[:-1])
+
+
+def the_warning_about(distribution: str, tree: Path, write_script: WriteScript) -> str:
+    """The one warning that a script's result gives about ``distribution``."""
+    result = run_one(tree, write_script, "exit 0")
+    assert result.code_under_test is not None
+    (warning,) = [w for w in result.code_under_test.warnings if w.startswith(distribution)]
+    return warning
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_plain_copy_of_the_project_is_warned_with_what_to_do(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    warning = the_warning_about("copypkg", worktree("fixed", "fixed"), write_script)
+
+    assert "plain copy" in warning
+    assert f"pip install -e {project.resolve() / 'copydist'}" in warning
+
+
+#: Installs no worktree can mirror: the distribution, and how its warning starts.
+UNMIRRORED = {
+    "package mapped to another folder name": (
+        "renpkg",
+        "renpkg maps the module renamed to {project}/rendist/lib/code, which no import path "
+        "can reproduce",
+    ),
+    "extension built in place": (
+        "srcpkg",
+        "srcpkg: the compiled extension srcdist/src/srcpkg/_speedups"
+        + EXTENSION_SUFFIXES[0]
+        + " was built in place in {project}",
+    ),
+}
+
+
+@pytest.mark.usefixtures("venv_first")
+@pytest.mark.parametrize("case", sorted(UNMIRRORED))
+def test_an_install_no_worktree_can_mirror_is_warned(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript, case: str
+) -> None:
+    distribution, start = UNMIRRORED[case]
+
+    warning = the_warning_about(distribution, worktree("fixed", "fixed"), write_script)
+
+    assert warning.startswith(start.format(project=project.resolve()))
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_location_missing_from_the_worktree_is_warned_and_not_redirected(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("moved", "fixed")
+    git(tree, "mv", "srcdist/src", "srcdist/lib")
+
+    result = run_one(tree, write_script, 'echo "$PYTHONPATH"')
+
+    assert result.code_under_test is not None
+    assert str(tree.resolve() / "srcdist") not in result.stdout
+    (warning,) = [w for w in result.code_under_test.warnings if "srcpkg" in w]
+    assert f"does not exist in the worktree {tree.resolve()}" in warning
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_worktree_with_its_own_venv_runs_with_it_activated_and_nothing_redirected(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("own-venv", "fixed")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tree / ".venv")], check=True)
+
+    result = run_one(
+        tree, write_script, 'python -c "import sys; print(sys.prefix)"; echo "[$PYTHONPATH]"'
+    )
+
+    assert result.stdout.split() == [str(tree / ".venv"), "[]"]
+    assert result.code_under_test is not None
+    assert result.code_under_test.mode == "venv"
+
+
+def test_nothing_is_redirected_without_a_development_install(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    result = run_one(git_repo, write_script, "exit 0")
+
+    assert result.code_under_test is not None
+    assert result.code_under_test.to_dict() == {
+        "mode": "unchanged",
+        "redirects": [],
+        "venv": None,
+        "warnings": [],
+    }
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_verbose_summary_and_json_report_say_what_was_tested(
+    run_pytest: RunPytest,
+    worktree: Callable[[str, str], Path],
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    tree = worktree("fixed", "fixed")
+    write_script(tree, "h", "exit 0")
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={tree}", "-v", f"--hypotheses-report={report}")
+
+    result.stdout.fnmatch_lines(
+        [
+            "code of h (*): redirected into the worktree: *srcpkg from *srcdist/src *",
+            "warning: copypkg is installed from * as a plain copy*",
+        ]
+    )
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert record["code_under_test"]["mode"] == "redirected"
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_the_failure_text_says_what_was_tested(
+    run_pytest: RunPytest, worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("fixed", "fixed")
+    write_script(tree, "h", "exit 1")
+
+    result = run_pytest(f"--hypotheses={tree}")
+
+    result.stdout.fnmatch_lines(["*code tested:*redirected into the worktree: *flatpkg from *"])
+
+
+def test_an_editables_finder_is_read_as_hatchling_writes_it(git_repo: Path, tmp_path: Path) -> None:
+    """hatchling's exact mode (and PDM's) maps each module with ``editables``; building one
+    needs hatchling, which an offline test cannot install, so its files are written as
+    hatchling writes them."""
+    package = git_repo / "src" / "hatched"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    env = tmp_path / "env"
+    site_packages = env / "lib" / "python3.11" / "site-packages"
+    site_packages.mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (env / "bin").mkdir()
+    (env / "bin" / "python3").symlink_to(sys.executable)
+    (site_packages / "_editable_impl_hatched.pth").write_text("import _editable_impl_hatched")
+    (site_packages / "_editable_impl_hatched.py").write_text(
+        "from editables.redirector import RedirectingFinder as F\nF.install()\n"
+        f"F.map_module('hatched', {str(package / '__init__.py')!r})"
+    )
+
+    installs = development_installs([git_repo], {"PATH": str(env / "bin")})
+
+    (location,) = installs.locations
+    assert (location.distribution, location.relative) == ("_editable_impl_hatched.pth", Path("src"))
