@@ -157,6 +157,10 @@ def test_settings_reach_the_engine(
         "kill_grace": 0.25,
         "max_output_bytes": 2048,
         "repeats": 2,
+        "alpha": 0.05,
+        "flake_tolerance": 0.25,
+        "max_repeats": 40,
+        "repeat_budget": None,
         "stop_on": "falsified",
     }
 

@@ -7,8 +7,9 @@ failed. Each case has its constructor here, so its wording and exit status are d
 
 from __future__ import annotations
 
+import dataclasses
 import signal
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from .classification import (
     CANNOT_EXECUTE_EXIT,
@@ -20,6 +21,7 @@ from .classification import (
     describe_exit,
 )
 from .models import TestExecutionResult
+from .sequential import Decision, Evidence
 
 #: Exit status reported for a hypothesis that a stop condition stopped or never started.
 STOPPED_EXIT_CODE = -signal.SIGTERM
@@ -115,6 +117,40 @@ def stopped_result(
         worktree_path=worktree_path,
         error_message=f"{'stopped' if started else 'not started'} because {reason}",
         metrics={"confidence": confidence_for(TestResult.SKIP, duration)},
+    )
+
+
+#: The verdict each decision about the pass rate gives.
+DECISION_VERDICTS = {
+    Decision.PASSES: HypothesisStatus.FALSIFIED,
+    Decision.FAILS: HypothesisStatus.SUPPORTED,
+    Decision.FLAKY: HypothesisStatus.INCONCLUSIVE,
+    Decision.UNDECIDED: HypothesisStatus.INCONCLUSIVE,
+}
+
+
+def repeated_result(
+    attempts: Sequence[TestExecutionResult], evidence: Evidence
+) -> TestExecutionResult:
+    """The result of a fixed number of attempts: verdict and confidence of the agreement
+    rules (one attempt: exactly its own), and ``evidence`` alongside when there are several."""
+    combined = TestExecutionResult.from_attempts(attempts)
+    if len(attempts) > 1:
+        combined.evidence = evidence
+    return combined
+
+
+def decided_result(
+    attempts: Sequence[TestExecutionResult], evidence: Evidence
+) -> TestExecutionResult:
+    """The result of attempts run until decided: the verdict of the decision, and the
+    confidence of the evidence (see :mod:`.sequential`)."""
+    combined = TestExecutionResult.from_attempts(attempts)
+    return dataclasses.replace(
+        combined,
+        status=DECISION_VERDICTS[evidence.decision],
+        evidence=evidence,
+        metrics={**combined.metrics, "confidence": evidence.confidence},
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from ..core.models import Hypothesis
+from ..core.sequential import Evidence
 from ..finding.layout import PathLike
 
 
@@ -24,6 +25,9 @@ class HypothesisRun:
     worktree: Optional[Path]
     timeout: Optional[float] = None
     expected_duration: Optional[float] = None
+    #: Runs of an earlier session on the same inputs, which new runs add to under
+    #: ``repeats="auto"`` (from the verdict cache).
+    prior: Optional[Evidence] = None
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not self.timeout > 0:

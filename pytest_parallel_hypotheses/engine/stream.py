@@ -18,6 +18,7 @@ from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Tup
 from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
+from ..core.repeats import repeat_policy
 from ..core.results import runner_error_result, stopped_result, unrunnable_result
 from ..finding.layout import ScriptProblem, locate_script
 from .attempt import run_attempt
@@ -192,23 +193,26 @@ class ResultStream:
     async def _run(
         self, index: int, script: Path, base_env: Mapping[str, str]
     ) -> TestExecutionResult:
-        """Every attempt of one hypothesis, combined into its result."""
+        """Every attempt of one hypothesis, as many as its repeat policy asks, combined."""
         run = self.runs[index]
         marker = Marker(self._marker_name, str(index))
+        policy = repeat_policy(self._config, run.prior)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempts: List[TestExecutionResult] = []
         try:
-            attempts = [
-                await run_attempt(
+            while policy.another(attempts, loop.time() - started):
+                attempt = await run_attempt(
                     run,
                     script,
-                    number=number,
+                    number=len(attempts) + 1,
                     config=self._config,
                     marker=marker,
                     base_env=base_env,
                     sampler=self._sampler,
                 )
-                for number in range(1, self._config.repeats + 1)
-            ]
-            return TestExecutionResult.from_attempts(attempts)
+                attempts.append(attempt)
+            return policy.combine(attempts)
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
             logger.exception("internal error while testing %s", run.hypothesis.id)
             return runner_error_result(

@@ -36,10 +36,35 @@ def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
         RunSetting(
             "repeats", engine.repeats, None if engine.repeats == 1 else f"repeat {engine.repeats}"
         ),
+        *_auto_settings(engine),
         RunSetting(
             "stop_on",
             engine.stop_on,
             None if engine.stop_on is None else f"stop on {engine.stop_on}",
+        ),
+    ]
+
+
+def _auto_settings(engine: FalsificationConfig) -> List[RunSetting]:
+    """What ``repeat=auto`` decides with; in the header only when it is on."""
+    auto = engine.auto_repeat
+    budget = engine.repeat_budget
+    return [
+        RunSetting("alpha", engine.alpha, f"alpha {engine.alpha:g}" if auto else None),
+        RunSetting(
+            "flake_tolerance",
+            engine.flake_tolerance,
+            f"flake tolerance {engine.flake_tolerance:g}" if auto else None,
+        ),
+        RunSetting(
+            "max_repeats",
+            engine.max_repeats,
+            f"at most {engine.max_repeats} runs" if auto else None,
+        ),
+        RunSetting(
+            "repeat_budget",
+            budget,
+            f"budget {budget:g}s per hypothesis" if auto and budget is not None else None,
         ),
     ]
 

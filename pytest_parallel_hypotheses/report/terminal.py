@@ -11,12 +11,30 @@ import pytest
 from ..core.classification import HypothesisStatus
 from .conclusions import counts_line, next_action
 from .records import Record, RecordSource
-from .wording import MIB, attempts_text, verdict_colour, verdict_word, worktree_label
+from .wording import (
+    MIB,
+    ONE_RUN_NOTE,
+    attempts_text,
+    cached_words,
+    evidence_words,
+    verdict_colour,
+    verdict_word,
+    worktree_label,
+)
 
 #: A line of the summary and its terminal markup (a colour or bold).
 Line = Tuple[str, Dict[str, bool]]
 
-_COLUMNS = ("id", "worktree (branch)", "verdict", "result", "exit", "duration", "confidence")
+_COLUMNS = (
+    "id",
+    "worktree (branch)",
+    "verdict",
+    "result",
+    "exit",
+    "duration",
+    "evidence",
+    "confidence",
+)
 #: Columns shown under ``-v``, before the confidence: what each script's tree used.
 _RESOURCE_COLUMNS = ("peak RSS", "CPU", "procs")
 
@@ -54,6 +72,8 @@ def summary_lines(
         ("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), _markup(record))
         for row, record in zip(rows, [None, *records])
     ]
+    if any(_single_run(record) for record in records):
+        lines.append((f"1 run: {ONE_RUN_NOTE} (--hypotheses-repeat=auto decides it)", {}))
     lines.append((f"verdicts: {counts_line(records)}", {"bold": True}))
     lines.append((f"next: {next_action(records)}", {"bold": True}))
     return lines
@@ -70,8 +90,22 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
+        _evidence_cell(record) if ran else "-",
         f"{record['confidence']:.2f}" if ran else "-",
     ]
+
+
+def _evidence_cell(record: Record) -> str:
+    """What the runs show about the pass rate, and ``cached`` with the date of a reuse."""
+    runs = max(1, len(record.get("attempts") or []))
+    words = evidence_words(record.get("evidence"), runs)
+    cached_at = record.get("cached_at")
+    return words if cached_at is None else f"{words}; {cached_words(cached_at)}"
+
+
+def _single_run(record: Record) -> bool:
+    ran = record["result"] is not None and record["status"] != HypothesisStatus.PENDING.value
+    return ran and record.get("evidence") is None
 
 
 def _result_cell(record: Record) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Mapping
+from typing import Any, List, Mapping, Optional
 
 from ..core.classification import (
     CANNOT_TEST_EXIT,
@@ -84,6 +84,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         _field("exit code", exit_code_text(result)),
         _field("duration", f"{result.duration:.2f}s"),
         _field("confidence", f"{result.confidence:.2f}"),
+        *_evidence_fields(result),
         _field("worktree", worktree_line(found)),
         _field("script", str(found.script)),
     ]
@@ -106,6 +107,38 @@ def exit_code_text(result: TestExecutionResult) -> str:
 def attempts_text(counts: Mapping[str, int]) -> str:
     """``2 pass, 1 fail``: how many attempts had each outcome that occurred."""
     return ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
+
+
+#: What a single run cannot tell, said wherever its result is shown.
+ONE_RUN_NOTE = "one run says nothing about flakiness"
+
+
+def evidence_words(evidence: Optional[Mapping[str, Any]], runs: int) -> str:
+    """``passes: 15 runs (15 pass, 0 fail), pass rate 0.75-1.00 at 95%``; for a single run
+    without evidence, ``1 run``."""
+    if evidence is None:
+        return f"{runs} run" if runs <= 1 else f"{runs} runs"
+    low, high = evidence["interval"]
+    return (
+        f"{evidence['decision']}: {evidence['runs']} runs ({evidence['passes']} pass, "
+        f"{evidence['fails']} fail), pass rate {low:.2f}-{high:.2f} at "
+        f"{1 - evidence['alpha']:.0%}"
+    )
+
+
+def cached_words(cached_at: str) -> str:
+    """How a reused verdict is marked: ``cached (run 2026-12-01T21:40:00+00:00)``."""
+    return f"cached (run {cached_at})"
+
+
+def _evidence_fields(result: TestExecutionResult) -> List[str]:
+    """The evidence of the runs, and whether the verdict was reused."""
+    evidence = None if result.evidence is None else result.evidence.to_dict()
+    words = evidence_words(evidence, max(1, len(result.attempts)))
+    lines = [_field("evidence", words if evidence else f"{words}: {ONE_RUN_NOTE}")]
+    if result.cached_at is not None:
+        lines.append(_field("reused", cached_words(result.cached_at)))
+    return lines
 
 
 def _repeat_fields(result: TestExecutionResult) -> List[str]:
