@@ -15,7 +15,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from ..core.models import Hypothesis
 from .git import GitError, Worktree, list_worktrees, toplevel
 from .layout import config_path, invalid_id_message, is_valid_id, scripts_in
-from .metadata import MetadataError, read_metadata
+from .metadata import Metadata, MetadataError, read_metadata
 
 
 class DiscoveryError(Exception):
@@ -34,6 +34,8 @@ class FoundHypothesis:
     hypothesis: Optional[Hypothesis]
     timeout: Optional[float]
     problem: Optional[str]
+    #: False when the metadata keeps the hypothesis out of the verdict cache.
+    cache: bool = True
 
 
 def discover(directory: Optional[Path]) -> List[FoundHypothesis]:
@@ -115,33 +117,34 @@ def _scan(worktree: Worktree) -> List[FoundHypothesis]:
 
 
 def _describe(worktree: Worktree, script: Path, hypothesis_id: str, clash: str) -> FoundHypothesis:
-    hypothesis, timeout, problem = _examine(worktree, script, hypothesis_id, clash)
+    metadata, problem = _examine(worktree, script, hypothesis_id, clash)
     return FoundHypothesis(
         worktree.path,
         worktree.branch,
         worktree.head,
         hypothesis_id,
         script,
-        hypothesis,
-        timeout,
+        None if metadata is None else metadata.hypothesis,
+        None if metadata is None else metadata.timeout,
         problem,
+        metadata is not None and metadata.cache,
     )
 
 
 def _examine(
     worktree: Worktree, script: Path, hypothesis_id: str, clash: str
-) -> Tuple[Optional[Hypothesis], Optional[float], Optional[str]]:
-    """The hypothesis, its own timeout, and the reason it cannot run if there is one."""
+) -> Tuple[Optional[Metadata], Optional[str]]:
+    """What the metadata says, and the reason the hypothesis cannot run if there is one."""
     if not is_valid_id(hypothesis_id):
-        return None, None, f"{script}: {invalid_id_message(hypothesis_id)}"
+        return None, f"{script}: {invalid_id_message(hypothesis_id)}"
     try:
         metadata = read_metadata(config_path(worktree.path, hypothesis_id), hypothesis_id)
     except MetadataError as error:
-        return None, None, str(error)
+        return None, str(error)
     problem = None
     if clash != hypothesis_id:
         problem = (
             f"{script}: hypothesis id {hypothesis_id!r} differs only in case from {clash!r} "
             "in the same worktree; rename one of them"
         )
-    return metadata.hypothesis, metadata.timeout, problem
+    return metadata, problem

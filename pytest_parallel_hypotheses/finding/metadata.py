@@ -18,6 +18,9 @@ from ..core.numbers import is_number, number_at_least
 
 #: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field.
 TIMEOUT_KEY = "timeout"
+#: The key that keeps a hypothesis out of the verdict cache (``false``: its script depends on
+#: the network or the clock, so unchanged inputs do not mean an unchanged outcome).
+CACHE_KEY = "cache"
 
 
 class MetadataError(Exception):
@@ -30,6 +33,8 @@ class Metadata:
 
     hypothesis: Hypothesis
     timeout: Optional[float]
+    #: False when the metadata keeps the hypothesis out of the verdict cache.
+    cache: bool = True
 
 
 def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
@@ -38,6 +43,11 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         return Metadata(Hypothesis(id=hypothesis_id, description=""), None)
     data = _load_object(path)
     timeout = data.pop(TIMEOUT_KEY, None)
+    cache = data.pop(CACHE_KEY, True)
+    if not isinstance(cache, bool):
+        raise MetadataError(
+            f"metadata file {path}: {CACHE_KEY!r} must be true or false, got {cache!r}"
+        )
     if timeout is not None and not _is_positive_number(timeout):
         raise MetadataError(
             f"metadata file {path}: {TIMEOUT_KEY!r} must be a number of seconds > 0, "
@@ -55,7 +65,7 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         hypothesis = Hypothesis.from_dict(data)
     except (TypeError, ValueError) as error:
         raise MetadataError(f"metadata file {path}: {error}") from None
-    return Metadata(hypothesis, None if timeout is None else float(timeout))
+    return Metadata(hypothesis, None if timeout is None else float(timeout), cache)
 
 
 def _load_object(path: Path) -> Dict[str, Any]:
