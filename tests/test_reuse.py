@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -45,16 +46,36 @@ def report(tmp_path: Path) -> Path:
     return tmp_path / "report.json"
 
 
-def test_an_unchanged_hypothesis_reuses_its_verdict_without_running(
+@dataclass
+class Stored:
+    """Hypothesis ``race`` (exit 1), run once with reuse so that its verdict is stored."""
+
+    run_pytest: RunPytest
+    repo: Path
+    counter: Path
+
+    def again(self, *args: str) -> pytest.RunResult:
+        return self.run_pytest(f"--hypotheses={self.repo}", REUSE, *args)
+
+    @property
+    def runs(self) -> int:
+        return runs_of(self.counter)
+
+
+@pytest.fixture
+def stored(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
-) -> None:
+) -> Stored:
     counter = tmp_path / "runs"
     write_script(git_repo, "race", counting(counter, "exit 1"))
     run_pytest(f"--hypotheses={git_repo}", REUSE)
+    return Stored(run_pytest, git_repo, counter)
 
-    result = run_pytest(f"--hypotheses={git_repo}", REUSE)
 
-    assert runs_of(counter) == 1
+def test_an_unchanged_hypothesis_reuses_its_verdict_without_running(stored: Stored) -> None:
+    result = stored.again()
+
+    assert stored.runs == 1
     result.stdout.fnmatch_lines(["race *SUPPORTED *fail *1 run; cached (run 20*)*"])
     result.assert_outcomes(failed=1)
 
@@ -88,17 +109,12 @@ def test_editing_one_script_reruns_only_that_hypothesis(
     assert records["other"]["cached"] is True
 
 
-def test_an_uncommitted_change_to_the_worktree_runs_again(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
-) -> None:
-    counter = tmp_path / "runs"
-    write_script(git_repo, "race", counting(counter, "exit 1"))
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
-    (git_repo / "README").write_text("changed\n")
+def test_an_uncommitted_change_to_the_worktree_runs_again(stored: Stored) -> None:
+    (stored.repo / "README").write_text("changed\n")
 
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    stored.again()
 
-    assert runs_of(counter) == 2
+    assert stored.runs == 2
 
 
 def test_a_new_untracked_file_runs_again_but_an_ignored_one_does_not(
@@ -118,31 +134,20 @@ def test_a_new_untracked_file_runs_again_but_an_ignored_one_does_not(
     assert runs_of(counter) == 2
 
 
-def test_a_new_commit_runs_again(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
-) -> None:
-    counter = tmp_path / "runs"
-    write_script(git_repo, "race", counting(counter, "exit 1"))
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
-    (git_repo / "README").write_text("fixed\n")
+def test_a_new_commit_runs_again(stored: Stored) -> None:
+    (stored.repo / "README").write_text("fixed\n")
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
-    run_git([*identity, "commit", "-q", "-am", "fix"], git_repo)
+    run_git([*identity, "commit", "-q", "-am", "fix"], stored.repo)
 
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    stored.again()
 
-    assert runs_of(counter) == 2
+    assert stored.runs == 2
 
 
-def test_a_changed_timeout_runs_again(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
-) -> None:
-    counter = tmp_path / "runs"
-    write_script(git_repo, "race", counting(counter, "exit 1"))
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
+def test_a_changed_timeout_runs_again(stored: Stored) -> None:
+    stored.again("--hypotheses-timeout=77")
 
-    run_pytest(f"--hypotheses={git_repo}", REUSE, "--hypotheses-timeout=77")
-
-    assert runs_of(counter) == 2
+    assert stored.runs == 2
 
 
 @pytest.mark.parametrize("body", ["exit 125", "exit 126", "sleep 30"])
@@ -219,25 +224,18 @@ def test_with_repeat_auto_stored_runs_count_and_new_runs_add_to_them(
 
 
 def test_a_corrupt_entry_is_ignored_with_a_warning(
-    run_pytest: RunPytest,
-    pytester: pytest.Pytester,
-    git_repo: Path,
-    write_script: WriteScript,
-    tmp_path: Path,
+    stored: Stored, pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    counter = tmp_path / "runs"
-    write_script(git_repo, "race", counting(counter, "exit 1"))
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
-    folder = store_folder(git_repo)
+    folder = store_folder(stored.repo)
     assert folder is not None
     for entry in folder.glob("*.json"):
         entry.write_text('{"format": 1, "key": "trunc')
 
     result = pytester.runpytest_subprocess(
-        f"--rootdir={tmp_path}", "-p", "no:asyncio", f"--hypotheses={git_repo}", REUSE
+        f"--rootdir={tmp_path}", "-p", "no:asyncio", f"--hypotheses={stored.repo}", REUSE
     )
 
-    assert runs_of(counter) == 2
+    assert stored.runs == 2
     output = result.stdout.str() + result.stderr.str()
     assert "ignoring verdict cache entry" in output
     result.assert_outcomes(failed=1)
@@ -284,33 +282,19 @@ def test_no_entry_is_corrupt_after_a_writer_is_killed_with_sigkill(tmp_path: Pat
 
 
 def test_the_cache_clear_command_empties_the_store(
-    run_pytest: RunPytest,
-    git_repo: Path,
-    write_script: WriteScript,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    stored: Stored, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    counter = tmp_path / "runs"
-    write_script(git_repo, "race", counting(counter, "exit 1"))
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
-
-    assert cli.main(["cache", "clear", str(git_repo)]) == 0
+    assert cli.main(["cache", "clear", str(stored.repo)]) == 0
 
     assert "removed 1 stored verdict from" in capsys.readouterr().out
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
-    assert runs_of(counter) == 2
+    stored.again()
+    assert stored.runs == 2
 
 
-def test_pytest_cache_clear_empties_the_store(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
-) -> None:
-    counter = tmp_path / "runs"
-    write_script(git_repo, "race", counting(counter, "exit 1"))
-    run_pytest(f"--hypotheses={git_repo}", REUSE)
+def test_pytest_cache_clear_empties_the_store(stored: Stored) -> None:
+    stored.again("--cache-clear")
 
-    run_pytest(f"--hypotheses={git_repo}", REUSE, "--cache-clear")
-
-    assert runs_of(counter) == 2
+    assert stored.runs == 2
 
 
 def test_a_worktree_of_the_repository_shares_the_store(
