@@ -18,6 +18,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
 )
 from pytest_parallel_hypotheses.core.sequential import Decision
+from pytest_parallel_hypotheses.report.wording import what_happened
 
 RunPytest = Callable[..., pytest.RunResult]
 WriteScript = Callable[..., Path]
@@ -198,4 +199,16 @@ def test_a_cap_too_small_to_decide_is_a_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*--hypotheses-max-repeats=5 is not valid: max_repeats 5 can never decide*15 runs*"]
+    )
+
+
+def test_an_undecided_script_is_told_as_undecided(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    write_script(worktree, "h1", "sleep 0.3; exit 0")
+
+    result = run_one(worktree, auto(repeat_budget=0.1))
+
+    assert what_happened(result) == (
+        "the pass rate is undecided after 1 run (the cap or the time budget came first)"
     )

@@ -62,6 +62,12 @@ def what_happened(result: TestExecutionResult) -> str:
             f"flaky: of {len(result.attempts)} attempts, {counts['pass']} passed and "
             f"{counts['fail']} failed"
         )
+    if result.evidence is not None and _undecided(result):
+        runs = result.evidence.runs
+        return (
+            f"the pass rate is undecided after {runs} run{'s' if runs != 1 else ''} "
+            "(the cap or the time budget came first)"
+        )
     if result.result is TestResult.PASS:
         return "the script passed (exit status 0)"
     if result.result is TestResult.FAIL:
@@ -71,6 +77,13 @@ def what_happened(result: TestExecutionResult) -> str:
     if result.error_message:
         return result.error_message
     return f"{result.result.value} ({describe_exit(result.exit_code)})"
+
+
+def _undecided(result: TestExecutionResult) -> bool:
+    """An inconclusive verdict although the runs passed or failed: repeats that stopped
+    (the cap, the budget) before the pass rate was decided."""
+    genuine = result.result in (TestResult.PASS, TestResult.FAIL)
+    return genuine and result.status is HypothesisStatus.INCONCLUSIVE
 
 
 def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
