@@ -6,7 +6,7 @@ it: exit 0 falsifies the hypothesis, a genuine failure supports it.
 
 import logging
 
-from .core.classification import HypothesisStatus, TestResult
+from .core.classification import HypothesisStatus, Polarity, TestResult
 from .core.config import FalsificationConfig
 from .core.models import Hypothesis, TestExecutionResult
 from .core.version import __version__
@@ -21,6 +21,7 @@ __all__ = [
     "Hypothesis",
     "HypothesisRun",
     "HypothesisStatus",
+    "Polarity",
     "ResultStream",
     "TestExecutionResult",
     "TestExecutor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import stat
@@ -42,6 +43,12 @@ def git_repo(tmp_path: Path) -> Path:
     git(repo, "add", "README")
     git(repo, "commit", "-q", "-m", "initial")
     return repo
+
+
+@pytest.fixture
+def git_command() -> Callable[..., str]:
+    """``git_command(cwd, *args)``: git for a test, with an identity to commit as."""
+    return git
 
 
 MakeWorktree = Callable[[str], Path]
@@ -87,6 +94,20 @@ def _write_script(worktree: Path, hypothesis_id: str, body: str, executable: boo
 
 
 WriteScript = Callable[..., Path]
+
+
+def _write_metadata(worktree: Path, hypothesis_id: str, data: object) -> Path:
+    path = worktree / ".falsification" / f"config_{hypothesis_id}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def write_metadata() -> Callable[[Path, str, object], Path]:
+    """``write_metadata(worktree, id, data)`` writes ``.falsification/config_<id>.json``: a
+    string as it is, anything else as JSON."""
+    return _write_metadata
 
 
 @pytest.fixture

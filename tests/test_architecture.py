@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 from typing import Dict, Iterator, List, Set, Tuple
 
@@ -151,3 +152,25 @@ def test_the_direction_rule_itself_tells_up_from_down(
     assert here is not None
     assert there is not None
     assert (ROOMS.index(there) <= ROOMS.index(here)) is expected
+
+
+@pytest.mark.parametrize(
+    ("old_path", "name"),
+    [
+        ("pytest_parallel_hypotheses.classification", "classify_exit"),
+        ("pytest_parallel_hypotheses.classification", "wilson_lower_bound"),
+        ("pytest_parallel_hypotheses.halting", "StopOn"),
+        ("pytest_parallel_hypotheses.halting", "stop_reason"),
+    ],
+)
+def test_earlier_documented_module_paths_still_import(old_path: str, name: str) -> None:
+    module = importlib.import_module(old_path)
+    new = importlib.import_module(old_path.replace(NAME, f"{NAME}.core"))
+    assert getattr(module, name) is getattr(new, name)
+
+
+def test_both_entry_points_load() -> None:
+    from importlib.metadata import entry_points
+
+    loaded = {ep.name: ep.load() for ep in entry_points(group="pytest11") if NAME in ep.value}
+    assert set(loaded) == {"parallel_hypotheses", "parallel_hypotheses_distributed"}

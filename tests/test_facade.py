@@ -190,3 +190,20 @@ def test_test_named_classes_are_not_collected_by_pytest(pytester: pytest.Pyteste
     )
     result = pytester.runpytest("-W", "error::pytest.PytestCollectionWarning")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("executor_class", [AsyncTestExecutor, TestExecutor])
+@pytest.mark.parametrize(
+    ("outcome", "duration", "expected"),
+    [
+        (TestResult.PASS, 1.0, 0.6),
+        (TestResult.FAIL, 5.0, 0.85),
+        (TestResult.TIMEOUT, 300.0, 0.3),
+        (TestResult.ERROR, 0.0, 0.2),
+        (TestResult.SKIP, 1.0, 0.0),
+    ],
+)
+def test_the_legacy_private_confidence_helper_gives_the_legacy_values(
+    executor_class: type, outcome: TestResult, duration: float, expected: float
+) -> None:
+    assert executor_class()._calculate_confidence(outcome, duration) == expected

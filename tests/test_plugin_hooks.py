@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
 
@@ -104,3 +105,25 @@ def test_a_hook_returning_a_wrong_value_is_an_error_of_that_hypothesis(
     result.stdout.fnmatch_lines(
         ["*pytest_hypotheses_confidence returned 7 for *odd; expected a number from 0 to 1*"]
     )
+
+
+def test_junit_xml_carries_the_confidence_at_full_precision(
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_hypotheses_confidence(result, item):
+            return 0.123
+        """
+    )
+    write_script(git_repo, "cache", "exit 1")
+    xml = tmp_path / "junit.xml"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--junitxml={xml}")
+
+    (prop,) = [p for p in ET.parse(xml).iter("property") if p.get("name") == "confidence"]
+    assert prop.get("value") == "0.123"

@@ -24,6 +24,9 @@ WriteScript = Callable[..., Path]
         ("--hypotheses-grace=-1", "a number of seconds of at least 0"),
         ("--hypotheses-max-output=1", "a whole number of bytes of at least 2"),
         ("--hypotheses-max-output=lots", "a whole number of bytes of at least 2"),
+        ("--hypotheses-setup-timeout=0", "a number of seconds greater than 0"),
+        ("--hypotheses-setup-timeout=soon", "a number of seconds greater than 0"),
+        ("--hypotheses-setup=  ", "a non-empty string (a shell command)"),
     ],
 )
 def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
@@ -149,6 +152,8 @@ def test_settings_reach_the_engine(
         "--hypotheses-max-output=2K",
         "--hypotheses-repeat=2",
         "--hypotheses-stop-on=falsified",
+        "--hypotheses-setup=true",
+        "--hypotheses-setup-timeout=30",
     )
 
     assert json.loads(report.read_text())["run"]["settings"] == {
@@ -162,6 +167,8 @@ def test_settings_reach_the_engine(
         "max_repeats": 40,
         "repeat_budget": None,
         "stop_on": "falsified",
+        "setup_command": "true",
+        "setup_timeout": 30,
     }
 
 

@@ -89,7 +89,7 @@ def test_with_several_supported_the_next_action_is_to_refine_them(
     result.stdout.fnmatch_lines(["next: 2 hypotheses are supported (cache, race): refine them*"])
 
 
-def test_junit_xml_carries_verdict_result_and_confidence(
+def test_junit_xml_carries_verdict_result_confidence_and_polarity(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
@@ -108,12 +108,14 @@ def test_junit_xml_carries_verdict_result_and_confidence(
             "verdict": "falsified",
             "result": "pass",
             "confidence": "0.6",
+            "polarity": "disprove",
             "evidence": one_run,
         },
         "race": {
             "verdict": "supported",
             "result": "fail",
             "confidence": "0.6",
+            "polarity": "disprove",
             "evidence": one_run,
         },
     }
@@ -245,3 +247,30 @@ def test_with_nothing_found_the_json_report_says_to_write_scripts(
 
     assert data["hypotheses"] == []
     assert data["next_action"].startswith("No hypothesis was found: write scripts named")
+
+
+def test_junit_classname_of_a_worktree_beside_the_rootdir_has_no_leading_dots(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    write_script(git_repo, "race", "exit 1")
+    xml = tmp_path / "junit.xml"
+
+    pytester.runpytest(
+        f"--rootdir={git_repo}",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:asyncio",
+        f"--hypotheses={git_repo}",
+        f"--junitxml={xml}",
+    )
+
+    classnames = {
+        case.get("name"): case.get("classname") for case in ET.parse(xml).iter("testcase")
+    }
+    assert classnames == {"cache": "worktrees.one", "race": "repo"}

@@ -13,7 +13,9 @@ import pytest
 from pytest_parallel_hypotheses import (
     FalsificationConfig,
     Hypothesis,
+    HypothesisRun,
     HypothesisStatus,
+    Polarity,
     TestExecutionResult,
     TestExecutor,
 )
@@ -212,3 +214,14 @@ def test_an_undecided_script_is_told_as_undecided(
     assert what_happened(result) == (
         "the pass rate is undecided after 1 run (the cap or the time budget came first)"
     )
+
+
+def test_a_confirming_script_that_always_passes_is_supported(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    write_script(worktree, "h1", "exit 0")
+    run = HypothesisRun(Hypothesis("h1", "x"), worktree, polarity=Polarity.CONFIRM)
+
+    (result,) = TestExecutor(auto()).execute_parallel([run])
+
+    assert (len(result.attempts), result.status) == (15, HypothesisStatus.SUPPORTED)

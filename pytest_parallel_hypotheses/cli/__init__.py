@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
+from ..core.classification import Polarity
 from ..distributed import merge
 from ..finding.cache import stores_of
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover, find_worktrees
 from ..finding.git import GitError
-from ..finding.layout import SCRIPT_PATTERN
+from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN
 from ..report.terminal import summary_lines
 from . import demo
 from .scaffold import CleanReport, Created, Registered, Request, ScaffoldError, clean, create
@@ -88,15 +89,35 @@ def _add_new(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "new",
         help="create a worktree and test script for a hypothesis",
         description="Create a git worktree on a new branch hyp-ID with an executable "
-        ".falsification/test_ID.sh that runs COMMAND at the worktree's root, and "
-        ".falsification/config_ID.json with the metadata; both are committed on the branch.",
+        f"{SCRIPT_PATTERN.replace('<id>', 'ID')} that runs COMMAND at the worktree's root, and "
+        f"{METADATA_PATTERN.replace('<id>', 'ID')} with the metadata; both are committed on the "
+        "branch.",
     )
     new.add_argument("hypothesis_id", metavar="ID", help="a name: letters, digits, '.', '_', '-'")
     new.add_argument(
         "--run",
         required=True,
         metavar="COMMAND",
-        help="the shell command that tries to disprove the hypothesis (exit 0 = falsified)",
+        help="the shell command that tries to disprove the hypothesis (exit 0 = falsified; "
+        "with --confirm, exit 0 = supported)",
+    )
+    new.add_argument(
+        "--confirm",
+        action="store_true",
+        help="the command is written to confirm the hypothesis, as a test that a fix works: "
+        "exit 0 supports it and a genuine failure falsifies it (metadata 'polarity')",
+    )
+    new.add_argument(
+        "--setup",
+        metavar="CMD",
+        help="a shell command run at the worktree's root before the first attempt, such as "
+        "making a worktree-local virtual environment (metadata 'setup')",
+    )
+    new.add_argument(
+        "--setup-timeout",
+        type=_seconds,
+        metavar="S",
+        help="seconds before the setup command is stopped (metadata 'setup_timeout')",
     )
     new.add_argument("--description", default="", help="what the hypothesis claims")
     new.add_argument(
@@ -221,6 +242,9 @@ def _new(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         base=args.base,
         folder=args.dir,
+        setup=args.setup,
+        setup_timeout=args.setup_timeout,
+        polarity=Polarity.CONFIRM if args.confirm else Polarity.DISPROVE,
     )
     for line in _describe_created(create(Path.cwd(), request)):
         print(line)
@@ -288,11 +312,14 @@ def _count(number: int, one: str, many: str) -> str:
 
 def _describe_found(found: FoundHypothesis, width: int) -> List[str]:
     timeout = "" if found.timeout is None else f", timeout {found.timeout:g} s"
+    confirm = ", written to confirm" if found.polarity is Polarity.CONFIRM else ""
     branch = found.branch or "detached HEAD"
-    lines = [f"  {found.hypothesis_id:<{width}}  {found.worktree} ({branch}{timeout})"]
+    lines = [f"  {found.hypothesis_id:<{width}}  {found.worktree} ({branch}{timeout}{confirm})"]
     indent = " " * (width + 4)
     if found.hypothesis is not None and found.hypothesis.description:
         lines.append(f"{indent}{found.hypothesis.description}")
+    if found.setup is not None:
+        lines.append(f"{indent}setup: {found.setup}")
     if found.problem is not None:
         lines.append(f"{indent}will be an error: {found.problem}")
     return lines

@@ -9,7 +9,6 @@ a supported hypothesis is a failing test.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -20,7 +19,9 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, TextIO
 
 from ..core.classification import HypothesisStatus, TestResult
+from ..engine.environment import without_pytest_variables
 from ..finding.git import run_git
+from ..finding.layout import script_path
 from .scaffold import Request, create
 
 PROJECT = "shop"
@@ -209,7 +210,7 @@ def _run_pytest(command: Sequence[str], cwd: Path) -> int:
     The terminal sends SIGINT to pytest as well, so waiting for it (instead of killing it)
     is what lets it stop every script it started.
     """
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    environment = without_pytest_variables()
     process = subprocess.Popen(command, cwd=cwd, env=environment, stdin=subprocess.DEVNULL)
     interrupted = False
     while True:
@@ -250,11 +251,11 @@ def _next_steps(
         return [f"   The demo folder {folder} has been removed (--clean)."]
     python = shlex.quote(sys.executable)
     supported = plans[0]
-    script = f"../worktrees/{PROJECT}-hyp-{supported.hypothesis_id}"
+    worktree = f"../worktrees/{PROJECT}-hyp-{supported.hypothesis_id}"
     return [
         f"   Everything is left in {folder} for you to look at. Try:",
         f"     cd {shlex.quote(str(repository))}",
-        f"     cat {script}/.falsification/test_{supported.hypothesis_id}.sh",
+        f"     cat {script_path(worktree, supported.hypothesis_id).as_posix()}",
         f"     {python} -m pytest_parallel_hypotheses list",
         f"     {python} -m pytest --hypotheses -k {supported.hypothesis_id}",
         f"     {python} -m pytest_parallel_hypotheses clean",

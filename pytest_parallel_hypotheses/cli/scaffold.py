@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ..core.classification import Polarity
 from ..core.models import Hypothesis
+from ..core.setup import setup_problem
 from ..finding.discovery import find_worktrees
 from ..finding.git import GitError, Worktree, is_dirty, list_worktrees, run_git, toplevel
 from ..finding.layout import (
@@ -38,13 +40,20 @@ FALLBACK_IDENTITY = {"user.name": "pytest-hypotheses", "user.email": "pytest-hyp
 
 SCRIPT_TEMPLATE = """\
 #!/bin/sh
-# The test of hypothesis {hypothesis_id}, written to DISPROVE it. It runs at the root of its
-# worktree. Exit 0 falsifies the hypothesis; a genuine failure (exit 1-123 or a crash) supports
-# it; exit 125 means "cannot test this here"; a timeout or a broken script is inconclusive.
+# The test of hypothesis {hypothesis_id}, written to {aim} it. It runs at the root of its
+# worktree. Exit 0 {passing} the hypothesis; a genuine failure (exit 1-123 or a crash)
+# {failing} it; exit 125 means "cannot test this here"; a timeout or a broken script is
+# inconclusive.
 # Created by `pytest-hypotheses new`: edit the command below as you like.
 cd "$(dirname "$0")/.." || exit 126
 {command}
 """
+
+#: How the script's comment tells each polarity: its aim, what exit 0 and a failure do.
+_POLARITY_WORDS = {
+    Polarity.DISPROVE: {"aim": "DISPROVE", "passing": "falsifies", "failing": "supports"},
+    Polarity.CONFIRM: {"aim": "CONFIRM", "passing": "supports", "failing": "falsifies"},
+}
 
 
 class ScaffoldError(Exception):
@@ -62,6 +71,9 @@ class Request:
     timeout: Optional[float] = None
     base: Optional[str] = None
     folder: Optional[Path] = None
+    setup: Optional[str] = None
+    setup_timeout: Optional[float] = None
+    polarity: Polarity = Polarity.DISPROVE
 
 
 @dataclass(frozen=True)
@@ -133,19 +145,28 @@ def default_folder(main: Path, hypothesis_id: str) -> Path:
     return main.parent / "worktrees" / f"{main.name}-{BRANCH_PREFIX}{hypothesis_id}"
 
 
-def script_text(hypothesis_id: str, command: str) -> str:
-    """The script for ``command``: the command verbatim, as the user would type it in a shell."""
-    return SCRIPT_TEMPLATE.format(hypothesis_id=hypothesis_id, command=command.strip("\n"))
+def script_text(hypothesis_id: str, command: str, polarity: Polarity = Polarity.DISPROVE) -> str:
+    """The script for ``command``: the command verbatim, as the user would type it in a shell,
+    under a comment that says what its exit status means for the hypothesis."""
+    return SCRIPT_TEMPLATE.format(
+        hypothesis_id=hypothesis_id, command=command.strip("\n"), **_POLARITY_WORDS[polarity]
+    )
 
 
 def metadata(request: Request) -> Dict[str, Any]:
-    """The ``config_<id>.json`` content: every Hypothesis field, plus ``timeout`` when given."""
+    """The ``config_<id>.json`` content: every Hypothesis field, the polarity, and the
+    ``timeout``, ``setup`` and ``setup_timeout`` when given."""
     hypothesis = Hypothesis(
         id=request.hypothesis_id, description=request.description, test_strategy=request.command
     )
     data = hypothesis.to_dict()
-    if request.timeout is not None:
-        data["timeout"] = request.timeout
+    data["polarity"] = request.polarity.value
+    given = {
+        "timeout": request.timeout,
+        "setup": request.setup,
+        "setup_timeout": request.setup_timeout,
+    }
+    data.update((key, value) for key, value in given.items() if value is not None)
     return data
 
 
@@ -197,6 +218,9 @@ def _check_request(request: Request) -> None:
     timeout = request.timeout
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise ScaffoldError(f"the timeout must be a number of seconds > 0, got {timeout!r}")
+    problem = setup_problem(request.setup, request.setup_timeout)
+    if problem is not None:
+        raise ScaffoldError(f"the {problem}")
 
 
 def _worktree_root(start: Path) -> Path:
@@ -313,7 +337,8 @@ def _write_files(worktree: Path, request: Request) -> Tuple[Path, Path]:
     text = json.dumps(metadata(request), indent=2, ensure_ascii=False) + "\n"
     try:
         script.parent.mkdir(exist_ok=True)
-        script.write_text(script_text(request.hypothesis_id, request.command), encoding="utf-8")
+        body = script_text(request.hypothesis_id, request.command, request.polarity)
+        script.write_text(body, encoding="utf-8")
         script.chmod(0o755)
         config.write_text(text, encoding="utf-8")
     except OSError as error:

@@ -26,6 +26,7 @@ __all__ = [
     "WILSON_Z",
     "Attempt",
     "HypothesisStatus",
+    "Polarity",
     "TestResult",
     "agreement_confidence",
     "agreement_weight",
@@ -50,6 +51,14 @@ class HypothesisStatus(Enum):
     FALSIFIED = "falsified"
     SUPPORTED = "supported"
     INCONCLUSIVE = "inconclusive"
+
+
+class Polarity(Enum):
+    """How a hypothesis's script is written: to disprove it (exit 0 falsifies, the legacy
+    meaning) or to confirm it (exit 0 supports), as for a test that a fix works."""
+
+    DISPROVE = "disprove"
+    CONFIRM = "confirm"
 
 
 class TestResult(Enum):
@@ -87,6 +96,11 @@ _VERDICTS = {
     TestResult.SKIP: HypothesisStatus.INCONCLUSIVE,
 }
 
+_CONFIRMED = {
+    HypothesisStatus.FALSIFIED: HypothesisStatus.SUPPORTED,
+    HypothesisStatus.SUPPORTED: HypothesisStatus.FALSIFIED,
+}
+
 #: Below this many seconds a pass or fail may have skipped the real work (legacy rule).
 QUICK_RUN_SECONDS = 5.0
 
@@ -115,9 +129,13 @@ def classify_exit(exit_code: Optional[int], *, timed_out: bool = False) -> TestR
     return TestResult.ERROR
 
 
-def verdict_for(result: TestResult) -> HypothesisStatus:
-    """The verdict on the hypothesis that a single result supports."""
-    return _VERDICTS[result]
+def verdict_for(result: TestResult, polarity: Polarity = Polarity.DISPROVE) -> HypothesisStatus:
+    """The verdict on the hypothesis that a single result supports. A script written to
+    confirm swaps the two genuine verdicts; the inconclusive outcomes stay inconclusive."""
+    verdict = _VERDICTS[result]
+    if polarity is Polarity.CONFIRM:
+        return _CONFIRMED.get(verdict, verdict)
+    return verdict
 
 
 def confidence_for(result: TestResult, duration: float) -> float:
@@ -194,11 +212,13 @@ def is_flaky(outcomes: Sequence[TestResult]) -> bool:
     return TestResult.PASS in outcomes and TestResult.FAIL in outcomes
 
 
-def repeated_verdict(outcomes: Sequence[TestResult]) -> HypothesisStatus:
+def repeated_verdict(
+    outcomes: Sequence[TestResult], polarity: Polarity = Polarity.DISPROVE
+) -> HypothesisStatus:
     """The verdict of several runs: inconclusive when flaky, else that of the majority."""
     if is_flaky(outcomes):
         return HypothesisStatus.INCONCLUSIVE
-    return verdict_for(majority_outcome(outcomes)[0])
+    return verdict_for(majority_outcome(outcomes)[0], polarity)
 
 
 def repeated_confidence(attempts: Sequence[Attempt]) -> float:

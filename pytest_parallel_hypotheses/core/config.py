@@ -15,6 +15,7 @@ from .sequential import (
     check_tolerance,
     fewest_runs_to_decide,
 )
+from .setup import DEFAULT_SETUP_TIMEOUT, setup_problem
 
 #: The most runs of one hypothesis that one run may ask for.
 MAX_REPEATS = 100
@@ -72,6 +73,9 @@ class FalsificationConfig:
     max_repeats: int = DEFAULT_MAX_REPEATS
     #: Seconds after which no further attempt of one hypothesis starts (None: no budget).
     repeat_budget: Optional[float] = None
+    # New: the run-wide setup step of each worktree (a hypothesis's metadata may set its own)
+    setup_command: Optional[str] = None
+    setup_timeout: float = DEFAULT_SETUP_TIMEOUT
 
     def __post_init__(self) -> None:
         _require(
@@ -96,6 +100,9 @@ class FalsificationConfig:
             self.stop_on is None or self.stop_on in STOP_ON_VALUES,
             f"stop_on must be None or one of {', '.join(STOP_ON_VALUES)}, got {self.stop_on!r}",
         )
+        names = ("setup_command", "setup_timeout")
+        problem = setup_problem(self.setup_command, self.setup_timeout, names)
+        _require(problem is None, f"{problem}")
 
     @property
     def auto_repeat(self) -> bool:

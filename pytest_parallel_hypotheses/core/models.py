@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from .classification import (
     HypothesisStatus,
+    Polarity,
     TestResult,
     confidence_for,
     is_flaky,
@@ -110,11 +111,19 @@ class TestExecutionResult:
     #: When the result was reused from the verdict cache: the time of the original run (ISO
     #: 8601, UTC); None for a result of this run.
     cached_at: Optional[str] = None
+    #: How the script is written: to disprove the hypothesis (exit 0 falsifies) or to confirm
+    #: it (exit 0 supports); the verdict follows from the outcome and this.
+    polarity: Polarity = Polarity.DISPROVE
+    #: What the worktree's setup step did before the first attempt (see the setup docs); None
+    #: when the hypothesis has no setup step.
+    setup: Optional[Dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
-            repeated = len(self.attempts) > 1
-            self.status = repeated_verdict(self.outcomes) if repeated else verdict_for(self.result)
+            if len(self.attempts) > 1:
+                self.status = repeated_verdict(self.outcomes, self.polarity)
+            else:
+                self.status = verdict_for(self.result, self.polarity)
 
     @classmethod
     def from_attempts(cls, attempts: Sequence[TestExecutionResult]) -> TestExecutionResult:
@@ -187,6 +196,8 @@ class TestExecutionResult:
             "evidence": None if self.evidence is None else self.evidence.to_dict(),
             "cached": self.cached_at is not None,
             "cached_at": self.cached_at,
+            "polarity": self.polarity.value,
+            "setup": None if self.setup is None else dict(self.setup),
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

@@ -15,10 +15,12 @@ from .classification import (
     CANNOT_EXECUTE_EXIT,
     TIMEOUT_EXIT_CODE,
     HypothesisStatus,
+    Polarity,
     TestResult,
     classify_exit,
     confidence_for,
     describe_exit,
+    verdict_for,
 )
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
@@ -51,9 +53,11 @@ def script_result(
     stdout: KeptOutput,
     stderr: KeptOutput,
     usage: Mapping[str, Any],
+    polarity: Polarity = Polarity.DISPROVE,
 ) -> TestExecutionResult:
     """The result of a script that ran: ended on its own (``timeout`` None) or stopped at the
-    ``timeout`` deadline, scored with the legacy single-run confidence."""
+    ``timeout`` deadline, scored with the legacy single-run confidence; its verdict follows
+    from the outcome and the script's ``polarity``."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
     if timed_out:
@@ -78,6 +82,7 @@ def script_result(
         stderr_truncated=stderr.truncated,
         metrics={**usage, "confidence": confidence_for(outcome, duration)},
         timed_out_after=timeout,
+        polarity=polarity,
     )
 
 
@@ -92,6 +97,24 @@ def unrunnable_result(
     """The error of a hypothesis whose script could not be run (a bad id, broken metadata, a
     missing interpreter); ``exit_code`` is what a shell would report (126 or 127)."""
     return _error(hypothesis_id, worktree_path, message, exit_code, duration)
+
+
+def setup_failed_result(
+    hypothesis_id: str,
+    worktree_path: str,
+    reason: str,
+    *,
+    setup: Mapping[str, Any],
+    polarity: Polarity = Polarity.DISPROVE,
+) -> TestExecutionResult:
+    """The error of a hypothesis whose worktree's setup step failed, timed out or could not
+    start: inconclusive, never a verdict, since its script did not run. ``setup`` tells what
+    the step did, its output included."""
+    message = f"setup failed: {reason}; the script did not run"
+    result = _error(hypothesis_id, worktree_path, message, CANNOT_EXECUTE_EXIT, 0.0)
+    result.polarity = polarity
+    result.setup = dict(setup)
+    return result
 
 
 def runner_error_result(
@@ -120,13 +143,16 @@ def stopped_result(
     )
 
 
-#: The verdict each decision about the pass rate gives.
-DECISION_VERDICTS = {
-    Decision.PASSES: HypothesisStatus.FALSIFIED,
-    Decision.FAILS: HypothesisStatus.SUPPORTED,
-    Decision.FLAKY: HypothesisStatus.INCONCLUSIVE,
-    Decision.UNDECIDED: HypothesisStatus.INCONCLUSIVE,
-}
+#: The outcome that a decision about the pass rate stands for; flaky and undecided stand for
+#: none, and their verdict is inconclusive.
+DECISION_OUTCOMES = {Decision.PASSES: TestResult.PASS, Decision.FAILS: TestResult.FAIL}
+
+
+def decision_verdict(decision: Decision, polarity: Polarity) -> HypothesisStatus:
+    """The verdict of a decision: that of the outcome it stands for, in the script's
+    polarity (consistently passing falsifies a disproving script, supports a confirming one)."""
+    outcome = DECISION_OUTCOMES.get(decision)
+    return HypothesisStatus.INCONCLUSIVE if outcome is None else verdict_for(outcome, polarity)
 
 
 def repeated_result(
@@ -148,7 +174,7 @@ def decided_result(
     combined = TestExecutionResult.from_attempts(attempts)
     return dataclasses.replace(
         combined,
-        status=DECISION_VERDICTS[evidence.decision],
+        status=decision_verdict(evidence.decision, combined.polarity),
         evidence=evidence,
         metrics={**combined.metrics, "confidence": evidence.confidence},
     )

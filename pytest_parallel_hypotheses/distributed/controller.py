@@ -38,9 +38,9 @@ class DistributedRecords(HypothesisRecords):
     with the hypotheses that never ran (with the reason, when a stop condition ended the run)
     and those whose worker crashed."""
 
-    def __init__(self, rootpath: Path) -> None:
-        super().__init__()
-        self._rootpath = rootpath
+    def __init__(self, config: pytest.Config) -> None:
+        super().__init__(config)
+        self._rootpath = config.rootpath
         #: Every selected hypothesis by node id, in collection order, as not run yet.
         self._expected: Dict[str, Record] = {}
         #: Why each hypothesis whose worker crashed has no result.

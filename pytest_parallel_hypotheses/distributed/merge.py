@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Sequence, Set, Tuple
 import pytest
 
 from ..core.classification import TestResult
-from ..report.jsonreport import SCHEMA_VERSION, report_document, write_atomically
+from ..finding.atomic import write_atomically
+from ..report.jsonreport import SCHEMA_VERSION, report_document
 from ..report.records import Record
 
 #: The results a passing pytest run may have: the others make its exit status 1.

@@ -41,7 +41,7 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
             config, settings.falsification, shard, VerdictReuse(settings)
         )
     elif role is Role.CONTROLLER:
-        records = DistributedRecords(config.rootpath)
+        records = DistributedRecords(config)
         parts["xdist-controller"] = XdistController(settings, records, shard)
         parts["records"] = records
         parts["durations"] = DurationRecorder(records)

@@ -41,7 +41,7 @@ async def run_attempt(
     timeout = run.timeout if run.timeout is not None else config.test_timeout
     logger.debug("starting %s (attempt %d) in %s", hypothesis_id, number, run.worktree)
     outcome = await run_script(
-        script,
+        [str(script)],
         cwd=run.worktree,
         env=env,
         tree=ProcessTree(marker),
@@ -69,6 +69,7 @@ async def run_attempt(
         stdout=outcome.stdout,
         stderr=outcome.stderr,
         usage=outcome.usage,
+        polarity=run.polarity,
     )
     logger.info(
         "%s (attempt %d): %s (exit %s, %.2fs)",

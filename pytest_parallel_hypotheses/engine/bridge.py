@@ -125,7 +125,7 @@ class BackgroundStream(Generic[T]):
     """Items of an async stream, handed to a synchronous consumer as they arrive.
 
     The stream is an async context manager that yields an async iterator (such as
-    :class:`~pytest_parallel_hypotheses.executor.ResultStream`), so its clean-up runs on the
+    :class:`~pytest_parallel_hypotheses.engine.stream.ResultStream`), so its clean-up runs on the
     loop. Use this as a context manager: leaving it (normally, on an error or on Ctrl-C)
     cancels the producer and waits until that clean-up is done. Iterating without the ``with``
     block starts it too, and leaving the loop (also by ``break``) then does the same.

@@ -21,6 +21,7 @@ from typing import (
     Iterator,
     Mapping,
     Optional,
+    Sequence,
     Set,
     Tuple,
     Type,
@@ -78,7 +79,7 @@ class _ScriptProtocol(asyncio.SubprocessProtocol):
 
 
 async def run_script(
-    script: Path,
+    argv: Sequence[str],
     *,
     cwd: Path,
     env: Mapping[str, str],
@@ -88,7 +89,8 @@ async def run_script(
     max_output_bytes: int,
     sampler: Optional[ResourceSampler] = None,
 ) -> ProcessOutcome:
-    """Run ``script`` in its own session and return once it and everything it started are gone.
+    """Run ``argv`` (a script, or a shell with its command) in its own session and return once
+    it and everything it started are gone.
 
     ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
@@ -100,7 +102,7 @@ async def run_script(
     start = loop.time()
     try:
         running = await RunningScript.start(
-            protocol, script, cwd=cwd, env=env, tree=tree, grace=grace
+            protocol, argv, cwd=cwd, env=env, tree=tree, grace=grace
         )
     except OSError as error:
         return ProcessOutcome(
@@ -151,17 +153,17 @@ class RunningScript:
     async def start(
         cls,
         protocol: _ScriptProtocol,
-        script: Path,
+        argv: Sequence[str],
         *,
         cwd: Path,
         env: Mapping[str, str],
         tree: ProcessTree,
         grace: float,
     ) -> RunningScript:
-        """Start ``script``; a cancellation during the start still returns the started script,
+        """Start ``argv``; a cancellation during the start still returns the started script,
         which then raises ``CancelledError`` on entering its block (and so is stopped)."""
         transport, cancelled = await _uninterrupted(
-            spawn.start(protocol, [str(script)], cwd=str(cwd), env=env)
+            spawn.start(protocol, argv, cwd=str(cwd), env=env)
         )
         tree.pgid = transport.get_pid()
         tree.register()  # before any await, so an emergency stop can reach it

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Mapping, Optional, Set, Tuple, Union
 
+from ..core.classification import Polarity
 from ..core.models import Hypothesis
 from ..core.sequential import Evidence
+from ..core.setup import setup_problem
 from ..finding.layout import PathLike
 
 
@@ -19,6 +21,9 @@ class HypothesisRun:
     id be tested in several worktrees, as the pytest plugin does. ``expected_duration`` (for
     example measured by an earlier run) decides the start order when not every script can
     start at once; without it the hypothesis's ``estimated_test_time`` does, if set.
+    ``setup`` (else the config's ``setup_command``) runs at the worktree's root before the
+    first attempt, within ``setup_timeout`` (else the config's); ``polarity`` says whether the
+    script is written to disprove the hypothesis (the default) or to confirm it.
     """
 
     hypothesis: Hypothesis
@@ -28,6 +33,9 @@ class HypothesisRun:
     #: Runs of an earlier session on the same inputs, which new runs add to under
     #: ``repeats="auto"`` (from the verdict cache).
     prior: Optional[Evidence] = None
+    setup: Optional[str] = None
+    setup_timeout: Optional[float] = None
+    polarity: Polarity = Polarity.DISPROVE
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not self.timeout > 0:
@@ -39,6 +47,14 @@ class HypothesisRun:
             raise ValueError(
                 f"expected duration of hypothesis {self.hypothesis.id!r} must be >= 0 "
                 f"seconds, got {self.expected_duration!r}"
+            )
+        problem = setup_problem(self.setup, self.setup_timeout)
+        if problem is not None:
+            raise ValueError(f"{problem} for hypothesis {self.hypothesis.id!r}")
+        if not isinstance(self.polarity, Polarity):
+            raise ValueError(
+                f"polarity of hypothesis {self.hypothesis.id!r} must be a Polarity, "
+                f"got {self.polarity!r}"
             )
 
     @property

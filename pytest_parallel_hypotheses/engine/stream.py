@@ -19,12 +19,18 @@ from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
-from ..core.results import runner_error_result, stopped_result, unrunnable_result
+from ..core.results import (
+    runner_error_result,
+    setup_failed_result,
+    stopped_result,
+    unrunnable_result,
+)
 from ..finding.layout import ScriptProblem, locate_script
 from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .runs import HypothesisRun
 from .scheduling import start_order
+from .setup import WorktreeSetups
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
@@ -54,6 +60,7 @@ class ResultStream:
         self._stop_on = stop_on
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
+        self._setups = WorktreeSetups(config, self._marker_name)
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[Tuple[int, Path]] = deque()
         self._started_at: Dict[int, float] = {}
@@ -193,7 +200,8 @@ class ResultStream:
     async def _run(
         self, index: int, script: Path, base_env: Mapping[str, str]
     ) -> TestExecutionResult:
-        """Every attempt of one hypothesis, as many as its repeat policy asks, combined."""
+        """The worktree's setup step if any, then every attempt of one hypothesis, as many as
+        its repeat policy asks, combined into its result."""
         run = self.runs[index]
         marker = Marker(self._marker_name, str(index))
         policy = repeat_policy(self._config, run.prior)
@@ -201,6 +209,15 @@ class ResultStream:
         started = loop.time()
         attempts: List[TestExecutionResult] = []
         try:
+            setup = await self._setups.prepare(run, base_env)
+            if setup is not None and setup.problem is not None:
+                return setup_failed_result(
+                    run.hypothesis.id,
+                    run.worktree_text,
+                    setup.problem,
+                    setup=setup.as_dict(),
+                    polarity=run.polarity,
+                )
             while policy.another(attempts, loop.time() - started):
                 attempt = await run_attempt(
                     run,
@@ -212,7 +229,9 @@ class ResultStream:
                     sampler=self._sampler,
                 )
                 attempts.append(attempt)
-            return policy.combine(attempts)
+            result = policy.combine(attempts)
+            result.setup = None if setup is None else setup.as_dict()
+            return result
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
             logger.exception("internal error while testing %s", run.hypothesis.id)
             return runner_error_result(

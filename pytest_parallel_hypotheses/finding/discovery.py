@@ -8,10 +8,11 @@ the user sees why that hypothesis did not run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from ..core.classification import Polarity
 from ..core.models import Hypothesis
 from .git import GitError, Worktree, list_worktrees, toplevel
 from .layout import config_path, invalid_id_message, is_valid_id, scripts_in
@@ -34,6 +35,9 @@ class FoundHypothesis:
     hypothesis: Optional[Hypothesis]
     timeout: Optional[float]
     problem: Optional[str]
+    setup: Optional[str] = None
+    setup_timeout: Optional[float] = None
+    polarity: Polarity = Polarity.DISPROVE
     #: False when the metadata keeps the hypothesis out of the verdict cache.
     cache: bool = True
 
@@ -118,16 +122,19 @@ def _scan(worktree: Worktree) -> List[FoundHypothesis]:
 
 def _describe(worktree: Worktree, script: Path, hypothesis_id: str, clash: str) -> FoundHypothesis:
     metadata, problem = _examine(worktree, script, hypothesis_id, clash)
-    return FoundHypothesis(
-        worktree.path,
-        worktree.branch,
-        worktree.head,
-        hypothesis_id,
-        script,
-        None if metadata is None else metadata.hypothesis,
-        None if metadata is None else metadata.timeout,
-        problem,
-        metadata is not None and metadata.cache,
+    found = FoundHypothesis(
+        worktree.path, worktree.branch, worktree.head, hypothesis_id, script, None, None, problem
+    )
+    if metadata is None:
+        return found
+    return replace(
+        found,
+        hypothesis=metadata.hypothesis,
+        timeout=metadata.timeout,
+        setup=metadata.setup,
+        setup_timeout=metadata.setup_timeout,
+        polarity=metadata.polarity,
+        cache=metadata.cache,
     )
 
 

@@ -1,8 +1,9 @@
 """What a hypothesis's optional metadata file may say, checked field by field.
 
-``.falsification/config_<id>.json`` holds the :class:`~.models.Hypothesis` fields plus an
-optional per-hypothesis ``timeout``. A typo or a wrong type must stop that one hypothesis with
-a sentence naming the file, not surface later as a confusing crash.
+``.falsification/config_<id>.json`` holds the :class:`~.models.Hypothesis` fields plus the
+optional per-hypothesis ``timeout``, ``setup``, ``setup_timeout`` and ``polarity``. A typo or a
+wrong type must stop that one hypothesis with a sentence naming the file, not surface later as
+a confusing crash.
 """
 
 from __future__ import annotations
@@ -12,15 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from ..core.models import Hypothesis
 from ..core.numbers import is_number, number_at_least
+from ..core.setup import (
+    SETUP_EXPECTED,
+    SETUP_TIMEOUT_EXPECTED,
+    is_setup_command,
+    is_setup_timeout,
+)
 
-#: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field.
+#: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field, or one
+#: of the run keys below.
 TIMEOUT_KEY = "timeout"
 #: The key that keeps a hypothesis out of the verdict cache (``false``: its script depends on
 #: the network or the clock, so unchanged inputs do not mean an unchanged outcome).
 CACHE_KEY = "cache"
+#: The keys of how the hypothesis is run: its worktree's setup step and its script's polarity.
+SETUP_KEY = "setup"
+SETUP_TIMEOUT_KEY = "setup_timeout"
+POLARITY_KEY = "polarity"
+#: The polarity values a metadata file may name.
+POLARITY_VALUES = tuple(polarity.value for polarity in Polarity)
 
 
 class MetadataError(Exception):
@@ -29,10 +43,14 @@ class MetadataError(Exception):
 
 @dataclass(frozen=True)
 class Metadata:
-    """A hypothesis as its metadata describes it, and its own deadline if it sets one."""
+    """A hypothesis as its metadata describes it, and how it asks to be run: its own deadline,
+    its worktree's setup step and the polarity of its script, where it sets them."""
 
     hypothesis: Hypothesis
     timeout: Optional[float]
+    setup: Optional[str] = None
+    setup_timeout: Optional[float] = None
+    polarity: Polarity = Polarity.DISPROVE
     #: False when the metadata keeps the hypothesis out of the verdict cache.
     cache: bool = True
 
@@ -42,16 +60,17 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
     if not path.exists():
         return Metadata(Hypothesis(id=hypothesis_id, description=""), None)
     data = _load_object(path)
-    timeout = data.pop(TIMEOUT_KEY, None)
+    runs = {key: data.pop(key) for key in _RUN_RULES if key in data}
+    if runs.get(TIMEOUT_KEY, 0) is None:
+        del runs[TIMEOUT_KEY]  # null: the run's deadline, as it always meant
+    for name, value in runs.items():
+        _check(path, name, value, _RUN_RULES[name])
+    timeout = runs.get(TIMEOUT_KEY)
+    setup_timeout = runs.get(SETUP_TIMEOUT_KEY)
     cache = data.pop(CACHE_KEY, True)
     if not isinstance(cache, bool):
         raise MetadataError(
             f"metadata file {path}: {CACHE_KEY!r} must be true or false, got {cache!r}"
-        )
-    if timeout is not None and not _is_positive_number(timeout):
-        raise MetadataError(
-            f"metadata file {path}: {TIMEOUT_KEY!r} must be a number of seconds > 0, "
-            f"got {timeout!r}"
         )
     if data.setdefault("id", hypothesis_id) != hypothesis_id:
         raise MetadataError(
@@ -65,7 +84,14 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         hypothesis = Hypothesis.from_dict(data)
     except (TypeError, ValueError) as error:
         raise MetadataError(f"metadata file {path}: {error}") from None
-    return Metadata(hypothesis, None if timeout is None else float(timeout), cache)
+    return Metadata(
+        hypothesis,
+        None if timeout is None else float(timeout),
+        runs.get(SETUP_KEY),
+        None if setup_timeout is None else float(setup_timeout),
+        Polarity(runs.get(POLARITY_KEY, Polarity.DISPROVE.value)),
+        cache,
+    )
 
 
 def _load_object(path: Path) -> Dict[str, Any]:
@@ -97,8 +123,23 @@ def _is_text_list(value: object) -> bool:
 
 _STATUSES = frozenset(status.value for status in HypothesisStatus)
 
+#: A test of a JSON value, and the words that say what it must be.
+Rule = Tuple[Callable[[object], bool], str]
+
+#: For each run key, its rule; ``null`` is refused (but for the older ``timeout``): leave a key
+#: out to use its default.
+_RUN_RULES: Mapping[str, Rule] = {
+    TIMEOUT_KEY: (_is_positive_number, "a number of seconds > 0"),
+    SETUP_KEY: (is_setup_command, SETUP_EXPECTED),
+    SETUP_TIMEOUT_KEY: (is_setup_timeout, SETUP_TIMEOUT_EXPECTED),
+    POLARITY_KEY: (
+        lambda v: isinstance(v, str) and v in POLARITY_VALUES,
+        f"one of {', '.join(map(repr, POLARITY_VALUES))}",
+    ),
+}
+
 #: For each field, a test of its JSON value and the words that say what it must be.
-_FIELD_RULES: Mapping[str, Tuple[Callable[[object], bool], str]] = {
+_FIELD_RULES: Mapping[str, Rule] = {
     "id": (lambda v: isinstance(v, str), "a string"),
     "description": (lambda v: isinstance(v, str), "a string"),
     "test_strategy": (lambda v: isinstance(v, str), "a string"),
@@ -121,6 +162,10 @@ def _check_field(path: Path, name: str, value: object) -> None:
     rule = _FIELD_RULES.get(name)
     if rule is None:
         return  # unknown names are refused by Hypothesis.from_dict, with the full list
+    _check(path, name, value, rule)
+
+
+def _check(path: Path, name: str, value: object, rule: Rule) -> None:
     accepts, expected = rule
     if not accepts(value):
         raise MetadataError(f"metadata file {path}: {name!r} must be {expected}, got {value!r}")

@@ -72,7 +72,7 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
     parts: Dict[str, object] = {"defaults": judging, "sigterm": SigtermInterrupts()}
     if role is Role.CONTROLLER:
         return parts
-    records = HypothesisRecords()
+    records = HypothesisRecords(config)
     parts["collection"] = HypothesisCollection(settings)
     parts["records"] = records
     parts["durations"] = DurationRecorder(records)

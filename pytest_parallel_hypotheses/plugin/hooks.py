@@ -2,9 +2,9 @@
 
 Implement them in a ``conftest.py`` or a plugin to change how a finished hypothesis script is
 judged, or to be told about each result. Each hook receives the ``item``
-(:class:`~pytest_parallel_hypotheses.items.HypothesisItem`, whose ``found`` attribute holds the
-worktree, branch, HEAD and metadata) and the ``result``
-(:class:`~pytest_parallel_hypotheses.models.TestExecutionResult`).
+(:class:`~pytest_parallel_hypotheses.plugin.items.HypothesisItem`, whose ``found`` attribute
+holds the worktree, branch, HEAD and metadata) and the ``result``
+(:class:`~pytest_parallel_hypotheses.TestExecutionResult`).
 
 The two ``firstresult`` hooks have default implementations registered with ``trylast=True``;
 an implementation returns None to leave the decision to the next one.

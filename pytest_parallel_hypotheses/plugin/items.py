@@ -14,17 +14,20 @@ from typing import Any, Iterable, List, Optional, Tuple
 import pluggy
 import pytest
 
-from ..core.classification import HypothesisStatus, TestResult
+from ..core.classification import TestResult
 from ..core.models import TestExecutionResult
 from ..engine.runs import HypothesisRun
 from ..finding.discovery import FoundHypothesis
 from ..report.records import Record, record_of
-from ..report.wording import ONE_RUN_NOTE, failure_text, headline, worktree_label
+from ..report.wording import ONE_RUN_NOTE, failure_text, headline, is_undecided, worktree_label
 from .durations import recorded_durations
 from .judging import judge
+from .output import attach_failed_setup_output, attach_passing_output
 
 #: The ``user_properties`` each item records (JUnit XML shows them as testcase properties).
-PROPERTY_NAMES = ("verdict", "result", "confidence")
+PROPERTY_NAMES = ("verdict", "result", "confidence", "polarity")
+#: The properties added when the worktree had a setup step: its command and what it did.
+SETUP_PROPERTY_NAMES = ("setup", "setup_outcome")
 #: The properties added when the script ran more than once: how its attempts went.
 REPEAT_PROPERTY_NAMES = ("attempts", "passes", "fails", "flaky")
 #: The properties of the evidence about the pass rate, when there is some.
@@ -113,7 +116,15 @@ class HypothesisItem(pytest.Item):
         if found.problem is not None or found.hypothesis is None:
             return None
         expected = recorded_durations(self.config).get(self.nodeid)
-        return HypothesisRun(found.hypothesis, found.worktree, found.timeout, expected)
+        return HypothesisRun(
+            found.hypothesis,
+            found.worktree,
+            found.timeout,
+            expected,
+            setup=found.setup,
+            setup_timeout=found.setup_timeout,
+            polarity=found.polarity,
+        )
 
     def setup(self) -> None:
         """Judge the result; a script that could not run (ERROR) is reported as an error."""
@@ -126,6 +137,7 @@ class HypothesisItem(pytest.Item):
         self.result = judge(self, self._raw_result)
         self._record_properties(self.result)
         if self.result.result is TestResult.ERROR:
+            attach_failed_setup_output(self, self.result)
             pytest.fail(failure_text(self.found, self.result), pytrace=False)
 
     def runtest(self) -> None:
@@ -133,7 +145,8 @@ class HypothesisItem(pytest.Item):
         with the script's story."""
         result = self.result
         assert result is not None  # setup judged it or failed
-        if result.status is HypothesisStatus.FALSIFIED:
+        if result.result is TestResult.PASS and not result.flaky and not is_undecided(result):
+            attach_passing_output(self, result)
             return
         if result.result is TestResult.SKIP:
             pytest.skip(headline(self.found, result))
@@ -144,8 +157,16 @@ class HypothesisItem(pytest.Item):
 
     def _record_properties(self, result: TestExecutionResult) -> None:
         assert result.status is not None  # set when the result is built
-        values = (result.status.value, result.result.value, repr(result.confidence))
+        values = (
+            result.status.value,
+            result.result.value,
+            repr(result.confidence),
+            self.found.polarity.value,
+        )
         self.user_properties.extend(zip(PROPERTY_NAMES, values))
+        if result.setup is not None:
+            setup = (result.setup["command"], result.setup["outcome"])
+            self.user_properties.extend(zip(SETUP_PROPERTY_NAMES, setup))
         if len(result.attempts) > 1:
             counts = result.outcome_counts
             repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)

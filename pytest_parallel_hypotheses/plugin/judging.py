@@ -37,6 +37,7 @@ def judge(item: pytest.Item, raw: TestExecutionResult) -> TestExecutionResult:
     if raw.attempts:
         attempts = [_classified(item, attempt) for attempt in raw.attempts]
         judged = rejudged(raw, attempts, auto=_auto_repeat(item))
+        judged.setup = raw.setup  # the worktree's, not an attempt's
     else:
         judged = _classified(item, raw)
     confidence = hook.pytest_hypotheses_confidence(result=judged, item=item)

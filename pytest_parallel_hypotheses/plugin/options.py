@@ -11,12 +11,13 @@ import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import pytest
 
 from ..core.config import AUTO_REPEAT, MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
 from ..core.numbers import parse_number
+from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
 
 DIR_OPTION = "--hypotheses"
@@ -83,6 +84,8 @@ class Option:
     #: A path, relative to where it was given; checked by ``check_path``.
     is_path: bool = False
     check_path: Optional[PathCheck] = None
+    #: The option that switches the plugin on: given without a value, it still counts.
+    switch: bool = False
 
 
 def _positive_seconds(text: str) -> Optional[float]:
@@ -144,6 +147,10 @@ _SWITCHES = {"yes": True, "true": True, "on": True, "1": True}
 _SWITCHES.update({"no": False, "false": False, "off": False, "0": False})
 
 
+def _setup_command(text: str) -> Optional[str]:
+    return text if is_setup_command(text) else None
+
+
 def _writable_file(path: Path) -> Optional[str]:
     """Why a report cannot be written at ``path``, or None when it can."""
     if path.is_dir():
@@ -165,6 +172,18 @@ def _nearest_existing(path: Path) -> Path:
 
 
 OPTIONS = (
+    Option(
+        flag=DIR_OPTION,
+        ini=DIR_INI,
+        field="directory",
+        engine=False,
+        metavar="DIR",
+        is_path=True,
+        switch=True,
+        help="run the hypothesis scripts (.falsification/test_<id>.sh) of every git worktree "
+        "of DIR, a repository or a folder of worktrees, instead of Python tests; without DIR: "
+        f"the ini option {DIR_INI}, else the git repository of the current directory",
+    ),
     Option(
         flag="--hypotheses-timeout",
         ini="hypotheses_timeout",
@@ -305,6 +324,28 @@ OPTIONS = (
         "script, metadata, settings, tool, interpreter) have not changed since it was "
         "reached; with --hypotheses-repeat=auto earlier runs count as evidence (default no)",
     ),
+    Option(
+        flag="--hypotheses-setup",
+        ini="hypotheses_setup",
+        field="setup_command",
+        metavar="CMD",
+        parse=_setup_command,
+        expected=SETUP_EXPECTED,
+        help="run the shell command CMD at the root of each worktree before its hypotheses' "
+        "first attempt, unless a hypothesis's metadata sets its own 'setup'; it runs again "
+        "only when the worktree's content or the command changed, and a failure makes the "
+        "hypothesis inconclusive",
+    ),
+    Option(
+        flag="--hypotheses-setup-timeout",
+        ini="hypotheses_setup_timeout",
+        field="setup_timeout",
+        metavar="SECONDS",
+        parse=_positive_seconds,
+        expected=SETUP_TIMEOUT_EXPECTED,
+        help="stop a setup step (its whole process tree) after SECONDS, unless a hypothesis's "
+        f"metadata sets its own 'setup_timeout' (default {FalsificationConfig.setup_timeout:g})",
+    ),
 )
 
 #: The options that only ``--hypotheses-repeat=auto`` reads.
@@ -314,64 +355,57 @@ AUTO_ONLY = ("alpha", "flake_tolerance", "max_repeats", "repeat_budget")
 def add_options(parser: pytest.Parser) -> None:
     """Declare every option of the plugin and its ini twin."""
     group = parser.getgroup("hypotheses", "testing debugging hypotheses in git worktrees")
-    group.addoption(
-        DIR_OPTION,
-        dest=DIR_INI,
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DIR",
-        help="run the hypothesis scripts (.falsification/test_<id>.sh) of every git worktree "
-        "of DIR, a repository or a folder of worktrees, instead of Python tests; without DIR: "
-        f"the ini option {DIR_INI}, else the git repository of the current directory",
-    )
-    parser.addini(DIR_INI, f"folder searched by {DIR_OPTION} when given without a value")
     for option in OPTIONS:
+        optional_value = {"nargs": "?", "const": ""} if option.switch else {}
         group.addoption(
-            option.flag, dest=option.ini, metavar=option.metavar, default=None, help=option.help
+            option.flag,
+            dest=option.ini,
+            metavar=option.metavar,
+            default=None,
+            help=option.help,
+            **optional_value,
         )
-        parser.addini(option.ini, f"default of {option.flag}")
+        what = (
+            "folder searched by {} when given without a value" if option.switch else "default of {}"
+        )
+        parser.addini(option.ini, what.format(option.flag))
 
 
 def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
     """The settings of this run, or None when ``--hypotheses`` was not given."""
     if config.getoption(DIR_INI) is None:
         return None
-    directory, source = _path_value(config, DIR_INI, DIR_OPTION)
     engine: Dict[str, Any] = {}
     run: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
     for option in OPTIONS:
-        value = _option_value(config, option)
+        value, sources[option.field] = _option_value(config, option)
         if value is not None:
             (engine if option.engine else run)[option.field] = value
     return HypothesesSettings(
-        directory=directory,
-        directory_source=source,
+        directory=run.get("directory"),
+        directory_source=sources["directory"],
         report_path=run.get("report_path"),
-        falsification=_engine_settings(config, engine),
+        falsification=_engine_settings(engine, sources),
         shard=run.get("shard"),
         reuse=run.get("reuse", False),
     )
 
 
-def _engine_settings(config: pytest.Config, engine: Dict[str, Any]) -> FalsificationConfig:
+def _engine_settings(engine: Dict[str, Any], sources: Mapping[str, str]) -> FalsificationConfig:
     """The engine's settings; an option that ``repeat=auto`` alone reads, given without it,
     or a cap that can never decide, is a usage error naming the option."""
-    by_field = {option.field: option for option in OPTIONS}
     if engine.get("repeats") != AUTO_REPEAT:
         for name in AUTO_ONLY:
             if name in engine:
-                _text, source = _raw_value(config, by_field[name].ini, by_field[name].flag)
                 raise pytest.UsageError(
-                    f"{source} is not valid: expected only with --hypotheses-repeat=auto "
+                    f"{sources[name]} is not valid: expected only with --hypotheses-repeat=auto "
                     f"(got repeat {engine.get('repeats', 1)})"
                 )
     try:
         return FalsificationConfig(**engine)
     except ValueError as error:
-        option = by_field["max_repeats"]
-        _text, source = _raw_value(config, option.ini, option.flag)
-        raise pytest.UsageError(f"{source} is not valid: {error}") from None
+        raise pytest.UsageError(f"{sources['max_repeats']} is not valid: {error}") from None
 
 
 def auto_workers() -> int:
@@ -381,23 +415,24 @@ def auto_workers() -> int:
     return max(1, (budget - FILES_FOR_PYTEST) // FILES_PER_SCRIPT)
 
 
-def _option_value(config: pytest.Config, option: Option) -> Optional[Any]:
-    """The checked value of one option (None when not given and without a default)."""
+def _option_value(config: pytest.Config, option: Option) -> Tuple[Optional[Any], str]:
+    """The checked value of one option (None when not given and without a default), and
+    where it came from."""
     if option.is_path:
         path, source = _path_value(config, option.ini, option.flag)
         problem = None if path is None or option.check_path is None else option.check_path(path)
         if problem is not None:
             raise pytest.UsageError(f"{source} is not valid: {problem}")
-        return path
+        return path, source
     text, source = _raw_value(config, option.ini, option.flag)
     if text is None:
         text = option.default
     if text is None:
-        return None
+        return None, source
     value = option.parse(text)
     if value is None:
         raise pytest.UsageError(f"{source} is not valid: expected {option.expected} (got {text!r})")
-    return value
+    return value, source
 
 
 def _raw_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[str], str]:

@@ -10,16 +10,18 @@ from typing import Dict, Generator, List, Optional
 
 import pytest
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from ..report.records import RECORD_ATTRIBUTE, Record
 from ..report.wording import verdict_colour, verdict_word
 from .items import HypothesisItem
+from .junit import set_classname
 
 
 class HypothesisRecords:
     """The plugin part that attaches records to reports and gathers them, in item order."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
         self._selected: List[HypothesisItem] = []
         self._reported: Dict[str, Record] = {}
 
@@ -46,9 +48,14 @@ class HypothesisRecords:
                 report.duration = item.result.duration
         return report
 
+    @pytest.hookimpl(tryfirst=True)  # before JUnit XML records the test case
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, RECORD_ATTRIBUTE, None)
-        if record is not None and report.when == "teardown":
+        if record is None:
+            return
+        if report.when == "setup":
+            set_classname(self._config, report)
+        if report.when == "teardown":
             self._reported[report.nodeid] = record
 
     def pytest_report_teststatus(
@@ -60,6 +67,7 @@ class HypothesisRecords:
         if record is None or not deciding:
             return None
         status = HypothesisStatus(record["status"])
+        colour = verdict_colour(status, Polarity(record["polarity"]))
         category = "error" if report.when != "call" else report.outcome
         letter = {"passed": ".", "failed": "F", "skipped": "s", "error": "E"}[category]
-        return category, letter, (verdict_word(status), {verdict_colour(status): True})
+        return category, letter, (verdict_word(status), {colour: True})

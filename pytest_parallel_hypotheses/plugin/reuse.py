@@ -94,9 +94,12 @@ class VerdictReuse:
             "hypothesis_id": run.hypothesis.id,
             "timeout": run.timeout if run.timeout is not None else config.test_timeout,
             "repeats": config.repeats,
+            "polarity": run.polarity.value,
         }
         if config.auto_repeat:
             settings.update(alpha=config.alpha, flake_tolerance=config.flake_tolerance)
+        if config.setup_command is not None:  # a metadata's own is in its file, digested apart
+            settings.update(setup=config.setup_command, setup_timeout=config.setup_timeout)
         return settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Dict, Sequence
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from ..finding.layout import SCRIPT_PATTERN
 from .records import Record
 
@@ -28,15 +28,17 @@ def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
 def next_action(records: Sequence[Record]) -> str:
     """What to do next, from the supported hypotheses (the ones the evidence did not refute)."""
     supported = [r for r in records if r["status"] == HypothesisStatus.SUPPORTED.value]
+    confirmed = [r for r in supported if r.get("polarity") == Polarity.CONFIRM.value]
     if not records:
         return f"No hypothesis was found: write scripts named {SCRIPT_PATTERN} first."
-    if not supported:
+    if confirmed:
+        action = _merge_action(confirmed)
+    elif not supported:
         action = "No hypothesis is supported: generate new hypotheses."
     elif len(supported) == 1:
         only = supported[0]
-        where = f"branch {only['branch']}" if only["branch"] else only["worktree_path"]
         action = (
-            f"Exactly one hypothesis is supported ({only['hypothesis_id']} on {where}): "
+            f"Exactly one hypothesis is supported ({only['hypothesis_id']} on {_where(only)}): "
             "focus the fix on it."
         )
     else:
@@ -49,6 +51,21 @@ def next_action(records: Sequence[Record]) -> str:
     if not_run:
         action += f" ({not_run} did not run: run them before concluding.)"
     return action
+
+
+def _merge_action(confirmed: Sequence[Record]) -> str:
+    """The action when scripts written to confirm a fix passed: review and merge."""
+    fixes = ", ".join(f"{r['hypothesis_id']} on {_where(r)}" for r in confirmed)
+    if len(confirmed) == 1:
+        return f"A fix is confirmed ({fixes}): review that branch and merge it."
+    return (
+        f"{len(confirmed)} fixes are confirmed ({fixes}): review them and merge the branch to keep."
+    )
+
+
+def _where(record: Record) -> str:
+    branch = record["branch"]
+    return f"branch {branch}" if branch else str(record["worktree_path"])
 
 
 def counts_line(records: Sequence[Record]) -> str:

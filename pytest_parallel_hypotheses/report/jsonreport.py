@@ -6,13 +6,10 @@ folder and ``os.replace``, so a reader never sees half a report.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import platform
 import socket
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +19,7 @@ import pytest
 
 from ..core.config import FalsificationConfig
 from ..core.version import __version__
+from ..finding.atomic import write_atomically
 from .conclusions import next_action, verdict_counts
 from .records import Record, RecordSource
 from .runsettings import run_settings
@@ -105,20 +103,3 @@ def report_document(run: Dict[str, Any], records: Sequence[Record]) -> Dict[str,
         "next_action": next_action(records),
         "hypotheses": list(records),
     }
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step; never leave a partial file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

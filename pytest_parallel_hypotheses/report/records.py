@@ -38,6 +38,8 @@ def record_of(nodeid: str, found: FoundHypothesis, result: Optional[TestExecutio
         "script": str(found.script),
         "problem": found.problem,
         "timeout": found.timeout,
+        "polarity": found.polarity.value,
+        "setup_command": found.setup,
         "hypothesis": None if found.hypothesis is None else found.hypothesis.to_dict(),
     }
     for name, value in result_fields(result).items():

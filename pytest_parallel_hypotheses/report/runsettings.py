@@ -42,6 +42,16 @@ def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
             engine.stop_on,
             None if engine.stop_on is None else f"stop on {engine.stop_on}",
         ),
+        RunSetting(
+            "setup_command",
+            engine.setup_command,
+            None if engine.setup_command is None else f"setup {engine.setup_command!r}",
+        ),
+        RunSetting(
+            "setup_timeout",
+            engine.setup_timeout,
+            None if engine.setup_command is None else f"setup timeout {engine.setup_timeout:g}s",
+        ),
     ]
 
 

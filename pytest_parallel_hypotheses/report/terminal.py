@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from .conclusions import counts_line, next_action
 from .records import Record, RecordSource
 from .wording import (
@@ -29,6 +29,7 @@ _COLUMNS = (
     "id",
     "worktree (branch)",
     "verdict",
+    "polarity",
     "result",
     "exit",
     "duration",
@@ -87,6 +88,7 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         record["hypothesis_id"],
         f"{worktree} ({branch})",
         verdict_word(HypothesisStatus(record["status"])),
+        _polarity(record).value,
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
@@ -139,4 +141,9 @@ def _with_resources(row: List[str], resources: List[str], verbose: bool) -> List
 def _markup(record: Optional[Record]) -> Dict[str, bool]:
     if record is None:
         return {"bold": True}
-    return {verdict_colour(HypothesisStatus(record["status"])): True}
+    return {verdict_colour(HypothesisStatus(record["status"]), _polarity(record)): True}
+
+
+def _polarity(record: Record) -> Polarity:
+    """The record's polarity; a report written before polarities existed means disprove."""
+    return Polarity(record.get("polarity") or Polarity.DISPROVE.value)

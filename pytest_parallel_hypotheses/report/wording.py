@@ -13,6 +13,7 @@ from typing import Any, List, Mapping, Optional
 from ..core.classification import (
     CANNOT_TEST_EXIT,
     HypothesisStatus,
+    Polarity,
     TestResult,
     describe_exit,
     signal_meaning,
@@ -38,9 +39,19 @@ def verdict_word(status: HypothesisStatus) -> str:
     return "NOT RUN" if status is HypothesisStatus.PENDING else status.value.upper()
 
 
-def verdict_colour(status: HypothesisStatus) -> str:
-    """The terminal colour of a verdict: green refuted, red supported, yellow undecided."""
+def verdict_colour(status: HypothesisStatus, polarity: Polarity = Polarity.DISPROVE) -> str:
+    """The terminal colour of a verdict, that of its pytest outcome: for a script written to
+    disprove, green refuted and red supported; for one written to confirm, the other way
+    round; yellow undecided."""
+    if polarity is Polarity.CONFIRM:
+        status = _CONFIRMED_AS.get(status, status)
     return _COLOURS.get(status, "yellow")
+
+
+_CONFIRMED_AS = {
+    HypothesisStatus.SUPPORTED: HypothesisStatus.FALSIFIED,
+    HypothesisStatus.FALSIFIED: HypothesisStatus.SUPPORTED,
+}
 
 
 def headline(found: FoundHypothesis, result: TestExecutionResult) -> str:
@@ -62,7 +73,7 @@ def what_happened(result: TestExecutionResult) -> str:
             f"flaky: of {len(result.attempts)} attempts, {counts['pass']} passed and "
             f"{counts['fail']} failed"
         )
-    if result.evidence is not None and _undecided(result):
+    if result.evidence is not None and is_undecided(result):
         runs = result.evidence.runs
         return (
             f"the pass rate is undecided after {runs} run{'s' if runs != 1 else ''} "
@@ -79,7 +90,7 @@ def what_happened(result: TestExecutionResult) -> str:
     return f"{result.result.value} ({describe_exit(result.exit_code)})"
 
 
-def _undecided(result: TestExecutionResult) -> bool:
+def is_undecided(result: TestExecutionResult) -> bool:
     """An inconclusive verdict although the runs passed or failed: repeats that stopped
     (the cap, the budget) before the pass rate was decided."""
     genuine = result.result in (TestResult.PASS, TestResult.FAIL)
@@ -93,6 +104,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         headline(found, result),
         _field("verdict", result.status.value),
         _field("classification", result.result.value),
+        _field("polarity", polarity_text(result.polarity)),
         *_repeat_fields(result),
         _field("exit code", exit_code_text(result)),
         _field("duration", f"{result.duration:.2f}s"),
@@ -100,6 +112,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         *_evidence_fields(result),
         _field("worktree", worktree_line(found)),
         _field("script", str(found.script)),
+        *_setup_fields(result.setup),
     ]
     if result.error_message and result.error_message != what_happened(result):
         lines.append(_field("message", result.error_message))
@@ -162,6 +175,28 @@ def _repeat_fields(result: TestExecutionResult) -> List[str]:
         _field("attempts", f"{len(result.attempts)}: {attempts_text(result.outcome_counts)}"),
         _field("shown", f"the exit code and output of the last {result.result.value} attempt"),
     ]
+
+
+def polarity_text(polarity: Polarity) -> str:
+    """What a polarity means, in a few words."""
+    if polarity is Polarity.CONFIRM:
+        return "confirm (exit 0 supports the hypothesis)"
+    return "disprove (exit 0 falsifies the hypothesis)"
+
+
+def setup_text(setup: Mapping[str, Any]) -> str:
+    """What a setup step did: ``ran in 2.10s``, ``reused`` or ``failed: ...``."""
+    if setup["outcome"] == "reused":
+        return "reused (the worktree and the command are as at its last success)"
+    if setup["problem"] is not None:
+        return f"failed: {setup['problem']}"
+    return f"ran in {setup['duration']:.2f}s"
+
+
+def _setup_fields(setup: Optional[Mapping[str, Any]]) -> List[str]:
+    if setup is None:
+        return []
+    return [_field("setup", f"`{setup['command']}`"), _field("setup outcome", setup_text(setup))]
 
 
 def worktree_line(found: FoundHypothesis) -> str:

@@ -1,0 +1,221 @@
+"""A worktree's setup step: run once per worktree and command, and reused while neither the
+worktree's content nor the command changed.
+
+The step runs as a script does (its own session, bounded output, a deadline, its whole tree
+stopped), through ``/bin/sh -c`` at the worktree's root and nowhere else. A success is stamped
+under the repository's git common dir, per worktree and command, with the worktree's content
+digest, so a later run, or another pytest-xdist worker, skips the step; a file lock makes
+concurrent runs of one worktree wait for each other instead of installing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
+
+from ..core.config import FalsificationConfig
+from ..finding.atomic import write_atomically
+from ..finding.git import GitError
+from ..finding.state import common_dir, content_state
+from .process import ProcessOutcome, run_script
+from .runs import HypothesisRun
+from .tree import Marker, ProcessTree
+
+logger = logging.getLogger(__name__)
+
+#: The shell that runs a setup command, as ``/bin/sh -c COMMAND``.
+SHELL = "/bin/sh"
+#: The folder, under the git common dir, of the setup stamps and locks.
+STAMP_FOLDER = Path("pytest-hypotheses") / "setup"
+#: How often a run waiting for another's setup of the same worktree looks again, in seconds.
+_LOCK_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class SetupOutcome:
+    """What a setup step did: ``ran`` it, ``reused`` an earlier success, or ``failed`` (it
+    exited non-zero, hit its deadline, or could not start); ``problem`` says why it failed."""
+
+    command: str
+    outcome: str
+    exit_code: Optional[int]
+    duration: float
+    timeout: float
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    problem: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The outcome as results and reports carry it."""
+        return asdict(self)
+
+
+class WorktreeSetups:
+    """The setup steps of one run: each worktree and command at most once, one at a time."""
+
+    def __init__(self, config: FalsificationConfig, marker_name: str) -> None:
+        self._config = config
+        self._marker_name = marker_name
+        self._locks: Dict[Path, asyncio.Lock] = {}
+        self._done: Dict[Tuple[Path, str], SetupOutcome] = {}
+
+    async def prepare(
+        self, run: HypothesisRun, base_env: Mapping[str, str]
+    ) -> Optional[SetupOutcome]:
+        """Set up the run's worktree unless this run already did (its outcome, shared by the
+        hypotheses of that worktree); None when the hypothesis has no setup step."""
+        command = run.setup or self._config.setup_command
+        if command is None:
+            return None
+        assert run.worktree is not None  # locate_script checked it
+        worktree = run.worktree.resolve()
+        timeout = run.setup_timeout or self._config.setup_timeout
+        async with self._locks.setdefault(worktree, asyncio.Lock()):
+            key = (worktree, command)
+            if key not in self._done:
+                self._done[key] = await self._set_up(worktree, command, timeout, base_env)
+            return self._done[key]
+
+    async def _set_up(
+        self, worktree: Path, command: str, timeout: float, base_env: Mapping[str, str]
+    ) -> SetupOutcome:
+        try:
+            stamp = await asyncio.to_thread(SetupStamp.of, worktree, command)
+        except GitError as error:
+            problem = f"{error}, where a setup step runs, so `{command}` did not run"
+            return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
+        try:
+            async with stamp.locked():
+                state = await asyncio.to_thread(content_state, worktree)
+                if stamp.matches(state):
+                    logger.info("setup of %s reused: %s", worktree, command)
+                    return SetupOutcome(command, "reused", 0, 0.0, timeout)
+                outcome = await self._run(worktree, command, timeout, base_env)
+                if outcome.problem is None:
+                    stamp.write(await asyncio.to_thread(content_state, worktree), outcome)
+                return outcome
+        except (GitError, OSError, ValueError) as error:
+            problem = f"cannot check or stamp the worktree {worktree}: {error}"
+            return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
+
+    async def _run(
+        self, worktree: Path, command: str, timeout: float, base_env: Mapping[str, str]
+    ) -> SetupOutcome:
+        marker = Marker(self._marker_name, f"setup:{worktree}")
+        assert marker.value is not None
+        env = {**base_env, "HYPOTHESIS_WORKTREE": str(worktree), marker.name: marker.value}
+        logger.info("setting up %s: %s", worktree, command)
+        ran = await run_script(
+            [SHELL, "-c", command],
+            cwd=worktree,
+            env=env,
+            tree=ProcessTree(marker),
+            timeout=timeout,
+            grace=self._config.kill_grace,
+            max_output_bytes=self._config.max_output_bytes,
+        )
+        return _outcome(command, timeout, ran)
+
+
+def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
+    problem = None
+    if ran.spawn_error is not None:
+        problem = f"`{command}` could not start: {ran.spawn_error.strerror}"
+    elif ran.timed_out:
+        problem = f"`{command}` exceeded its {timeout:g}s setup timeout and was stopped"
+    elif ran.exit_code != 0:
+        problem = f"`{command}` exited with status {ran.exit_code}"
+    return SetupOutcome(
+        command,
+        "ran" if problem is None else "failed",
+        None if ran.timed_out else ran.exit_code,
+        ran.duration,
+        timeout,
+        ran.stdout.text(),
+        ran.stderr.text(),
+        ran.stdout.truncated,
+        ran.stderr.truncated,
+        problem,
+    )
+
+
+@dataclass(frozen=True)
+class SetupStamp:
+    """The record of a worktree's last successful setup with one command, and the lock that
+    one setup of that worktree at a time holds."""
+
+    path: Path
+    lock_path: Path
+    worktree: Path
+    command: str
+
+    @classmethod
+    def of(cls, worktree: Path, command: str) -> SetupStamp:
+        """The stamp of ``worktree`` (the root of a git worktree, else GitError) and command."""
+        folder = common_dir(worktree) / STAMP_FOLDER
+        place = _digest(str(worktree))
+        return cls(
+            folder / f"{place}-{_digest(command)}.json",
+            folder / f"{place}.lock",
+            worktree,
+            command,
+        )
+
+    def matches(self, state: str) -> bool:
+        """True if the last success was with this command in a worktree holding ``state``."""
+        try:
+            stamped = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False  # none yet, or unreadable: set up again
+        expected = {"worktree": str(self.worktree), "command": self.command, "state": state}
+        return isinstance(stamped, dict) and all(stamped.get(k) == v for k, v in expected.items())
+
+    def write(self, state: str, outcome: SetupOutcome) -> None:
+        """Record a success in a worktree now holding ``state``."""
+        record = {
+            "worktree": str(self.worktree),
+            "command": self.command,
+            "state": state,
+            "finished_at": time.time(),
+            "duration": outcome.duration,
+        }
+        write_atomically(self.path, json.dumps(record, indent=2))
+
+    @contextlib.asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        """Hold the worktree's setup lock, shared with other processes (pytest-xdist
+        workers, other runs), waiting without blocking the event loop."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while not _try_lock(fd):
+                await asyncio.sleep(_LOCK_POLL_SECONDS)
+            yield
+        finally:
+            os.close(fd)  # closing the file releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]

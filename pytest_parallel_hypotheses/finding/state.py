@@ -1,0 +1,58 @@
+"""What a worktree holds, as one digest: whether a setup step made for it still fits.
+
+The digest covers the tree of HEAD and the content of every uncommitted or untracked file
+that git does not ignore, so a commit, an edit or a new file changes it, and what the
+``.gitignore`` hides (a ``.venv``, ``node_modules``) does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .git import GitError, run_git, toplevel
+
+#: Bytes read from a file at a time while hashing it.
+_CHUNK = 1024 * 1024
+
+
+def content_state(worktree: Path) -> str:
+    """The digest of the worktree's content (see the module's docstring)."""
+    digest = hashlib.sha256(_head_tree(worktree).encode())
+    status = run_git(
+        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"], worktree
+    )
+    for entry in sorted(filter(None, status.split("\0"))):
+        digest.update(entry.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(_file_digest(worktree / entry[3:]))
+    return digest.hexdigest()
+
+
+def common_dir(worktree: Path) -> Path:
+    """The folder that every worktree of the repository shares (``git --git-common-dir``);
+    raises :class:`GitError` unless ``worktree`` is the root of a git worktree."""
+    top = toplevel(worktree)
+    if top is None or top.resolve() != worktree.resolve():
+        raise GitError(f"{worktree} is not the root of a git worktree")
+    return (worktree / run_git(["rev-parse", "--git-common-dir"], worktree)).resolve()
+
+
+def _head_tree(worktree: Path) -> str:
+    try:
+        return run_git(["rev-parse", "--verify", "--quiet", "HEAD^{tree}"], worktree)
+    except GitError:
+        return "no commit yet"
+
+
+def _file_digest(path: Path) -> bytes:
+    """The content of a changed path: a file's bytes, a link's target, or what it is."""
+    if path.is_symlink():
+        return b"link:" + os.fsencode(os.readlink(path))
+    if not path.is_file():
+        return b"deleted" if not path.exists() else b"folder"
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.digest()

@@ -1,0 +1,280 @@
+"""The setup step and the output of passing items under ``pytest --hypotheses``: options,
+metadata, what a failed setup looks like, and what ``-rP`` / ``-rA`` show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+
+from pytest_parallel_hypotheses.finding.discovery import discover
+
+RunPytest = Callable[..., pytest.RunResult]
+WriteScript = Callable[..., Path]
+MakeWorktree = Callable[[str], Path]
+
+
+WriteMetadata = Callable[[Path, str, object], Path]
+
+
+def counting(counter: Path) -> str:
+    return f"echo ran >> '{counter}' && echo built > made-by-setup"
+
+
+def test_the_setup_option_prepares_every_worktree(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    for name in ("one", "two"):
+        write_script(make_worktree(name), name, "test -f made-by-setup")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-setup=echo > made-by-setup")
+
+    result.assert_outcomes(passed=2)
+
+
+def test_the_setup_ini_key_is_the_option_s_twin(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "idea", "test -f made-by-setup")
+    pytester.makeini("[pytest]\nhypotheses_setup = touch made-by-setup\n")
+
+    run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
+
+
+def test_the_metadata_setup_wins_over_the_option(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, write_metadata: WriteMetadata
+) -> None:
+    write_script(git_repo, "idea", "test -f from-metadata")
+    write_metadata(git_repo, "idea", {"setup": "touch from-metadata"})
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-setup=exit 1")
+
+    result.assert_outcomes(passed=1)
+
+
+def test_the_header_shows_the_setup_command(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "idea", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-setup=true")
+
+    result.stdout.fnmatch_lines(["hypotheses: *setup 'true', setup timeout 600s)"])
+
+
+def test_a_failed_setup_is_an_inconclusive_error_with_its_output(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, write_metadata: WriteMetadata
+) -> None:
+    write_script(git_repo, "idea", "exit 1")
+    write_metadata(git_repo, "idea", {"setup": "echo no network >&2; exit 2"})
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "hypothesis idea is INCONCLUSIVE: setup failed: `echo no network >&2; exit 2` "
+            "exited with status 2; the script did not run",
+            "*setup outcome:  failed: *",
+            "*Captured stderr setup*",
+            "no network",
+            "verdicts: 0 falsified, 0 supported, 1 inconclusive",
+        ]
+    )
+
+
+def test_a_timed_out_setup_says_setup_failed(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, sleep_token: str
+) -> None:
+    write_script(git_repo, "idea", "exit 0")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-setup=sleep {sleep_token}",
+        "--hypotheses-setup-timeout=0.5",
+        "--hypotheses-grace=0.2",
+    )
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*setup failed: *exceeded its 0.5s setup timeout*"])
+
+
+def test_the_json_report_tells_what_the_setup_did(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
+) -> None:
+    write_script(git_repo, "idea", "exit 0")
+    write_metadata(git_repo, "idea", {"setup": "echo installed", "setup_timeout": 60})
+    report = tmp_path / "report.json"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert record["setup_command"] == "echo installed"
+    setup = record["setup"]
+    assert (setup["outcome"], setup["stdout"], setup["timeout"]) == ("ran", "installed\n", 60)
+
+
+def test_a_second_run_reuses_the_setup(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
+) -> None:
+    counter = tmp_path / "runs"
+    write_script(git_repo, "idea", "exit 0")
+    write_metadata(git_repo, "idea", {"setup": counting(counter)})
+
+    run_pytest(f"--hypotheses={git_repo}")
+    result = run_pytest(f"--hypotheses={git_repo}", "-rA")
+
+    assert counter.read_text() == "ran\n"
+    result.assert_outcomes(passed=1)
+
+
+def test_minus_r_p_shows_what_a_passing_script_printed(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "idea", "echo checked every entry; echo a warning >&2")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-rP")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*= PASSES =*",
+            "*Captured stdout call*",
+            "checked every entry",
+            "*Captured stderr call*",
+            "a warning",
+        ]
+    )
+
+
+def test_minus_r_a_shows_the_setup_and_script_output_of_a_passing_item(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, write_metadata: WriteMetadata
+) -> None:
+    write_script(git_repo, "idea", "echo script output")
+    write_metadata(git_repo, "idea", {"setup": "echo setup output"})
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-rA")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*Captured stdout setup*",
+            "setup output",
+            "*Captured stdout call*",
+            "script output",
+        ]
+    )
+
+
+def test_without_minus_r_p_a_passing_script_prints_nothing(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "idea", "echo checked every entry")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    assert "checked every entry" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param({"setup": 5}, "'setup' must be a non-empty string", id="setup-number"),
+        pytest.param({"setup": ["make"]}, "'setup' must be a non-empty string", id="setup-list"),
+        pytest.param({"setup": None}, "'setup' must be a non-empty string", id="setup-null"),
+        pytest.param({"setup": ""}, "'setup' must be a non-empty string", id="setup-empty"),
+        pytest.param({"setup": "  "}, "'setup' must be a non-empty string", id="setup-blank"),
+        pytest.param({"setup_timeout": 0}, "'setup_timeout' must be a number", id="timeout-0"),
+        pytest.param({"setup_timeout": -5}, "'setup_timeout' must be a number", id="timeout-neg"),
+        pytest.param({"setup_timeout": "60"}, "'setup_timeout' must be a number", id="timeout-str"),
+        pytest.param(
+            {"setup_timeout": True}, "'setup_timeout' must be a number", id="timeout-bool"
+        ),
+        pytest.param(
+            {"polarity": "maybe"},
+            "'polarity' must be one of 'disprove', 'confirm'",
+            id="polarity-unknown",
+        ),
+        pytest.param({"polarity": "CONFIRM"}, "'polarity' must be one of", id="polarity-case"),
+    ],
+)
+def test_a_bad_run_key_is_one_problem_for_that_hypothesis(
+    git_repo: Path,
+    write_script: WriteScript,
+    content: Dict[str, Any],
+    expected: str,
+    write_metadata: WriteMetadata,
+) -> None:
+    write_script(git_repo, "bad", "exit 0")
+    write_script(git_repo, "good", "exit 0")
+    write_metadata(git_repo, "bad", content)
+
+    bad, good = discover(git_repo)
+
+    assert bad.problem is not None
+    assert expected in bad.problem
+    assert "\n" not in bad.problem
+    assert good.problem is None
+
+
+def test_a_bad_setup_in_metadata_stops_only_its_hypothesis(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    write_metadata: WriteMetadata,
+) -> None:
+    write_script(git_repo, "bad", "exit 0")
+    write_script(git_repo, "good", "exit 0")
+    write_metadata(git_repo, "bad", {"setup": ""})
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*'setup' must be a non-empty string (a shell command), got ''*"])
+
+
+def test_a_bad_setup_timeout_ini_value_is_a_usage_error(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "idea", "exit 0")
+    pytester.makeini("[pytest]\nhypotheses_setup_timeout = 0\n")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option hypotheses_setup_timeout = 0 is not valid*"])
+
+
+def test_xdist_workers_set_a_shared_worktree_up_once(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+    for hypothesis_id in ("a", "b", "c", "d"):
+        write_script(git_repo, hypothesis_id, "test -f made-by-setup")
+
+    result = pytester.runpytest_subprocess(
+        "-n",
+        "2",
+        f"--rootdir={tmp_path}",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:asyncio",
+        "-p",
+        "no:cacheprovider",
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-setup={counting(counter)}; sleep 0.5",
+        timeout=120,
+    )
+
+    result.assert_outcomes(passed=4)
+    assert counter.read_text() == "ran\n"

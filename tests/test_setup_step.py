@@ -1,0 +1,281 @@
+"""A worktree's setup step, run by the engine with real commands in real git worktrees: where
+it runs, when it runs again, what its failures become, and that it leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+
+from pytest_parallel_hypotheses import (
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    HypothesisStatus,
+    TestExecutionResult,
+    TestExecutor,
+    TestResult,
+)
+
+QUICK = FalsificationConfig(test_timeout=30, kill_grace=0.2)
+
+MakeWorktree = Callable[[str], Path]
+WriteScript = Callable[..., Path]
+
+
+@pytest.fixture
+def worktree(make_worktree: MakeWorktree, write_script: WriteScript) -> Path:
+    """A worktree with a hypothesis ``h1`` whose script prints the file the setup makes."""
+    path = make_worktree("setup")
+    write_script(path, "h1", "cat made-by-setup")
+    return path
+
+
+@pytest.fixture
+def counter(tmp_path: Path) -> Path:
+    """A file outside every worktree to which each setup run appends a line."""
+    return tmp_path / "setup-runs"
+
+
+def counting(counter: Path, then: str = "true") -> str:
+    """A setup command that records each of its runs, then makes the file the script reads."""
+    return f"echo ran >> '{counter}' && echo built > made-by-setup && {then}"
+
+
+def runs_of(counter: Path) -> int:
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+def run(
+    worktree: Path,
+    setup: Optional[str],
+    *,
+    config: FalsificationConfig = QUICK,
+    setup_timeout: Optional[float] = None,
+    hypothesis_id: str = "h1",
+) -> TestExecutionResult:
+    hypothesis = HypothesisRun(
+        Hypothesis(hypothesis_id, "a hypothesis"),
+        worktree,
+        setup=setup,
+        setup_timeout=setup_timeout,
+    )
+    (result,) = TestExecutor(config).execute_parallel([hypothesis])
+    return result
+
+
+def test_the_setup_runs_at_the_worktree_root_before_the_script(
+    worktree: Path, counter: Path
+) -> None:
+    result = run(worktree, counting(counter))
+
+    assert result.result is TestResult.PASS
+    assert result.stdout == "built\n"
+    assert (worktree / "made-by-setup").is_file()
+
+
+def test_the_setup_output_is_kept_with_the_result(worktree: Path, counter: Path) -> None:
+    result = run(worktree, counting(counter, then="echo installing; echo warning >&2"))
+
+    assert result.setup is not None
+    assert result.setup["outcome"] == "ran"
+    assert result.setup["stdout"] == "installing\n"
+    assert result.setup["stderr"] == "warning\n"
+
+
+def test_an_unchanged_worktree_reuses_the_last_successful_setup(
+    worktree: Path, counter: Path
+) -> None:
+    run(worktree, counting(counter))
+    second = run(worktree, counting(counter))
+
+    assert runs_of(counter) == 1
+    assert second.setup is not None
+    assert second.setup["outcome"] == "reused"
+    assert second.stdout == "built\n"
+
+
+def test_a_new_commit_runs_the_setup_again(
+    worktree: Path, counter: Path, git_command: Callable[..., str]
+) -> None:
+    run(worktree, counting(counter))
+    (worktree / "fix.py").write_text("FIXED = True\n")
+    git_command(worktree, "add", "fix.py")
+    git_command(worktree, "commit", "-q", "-m", "a fix")
+
+    run(worktree, counting(counter))
+
+    assert runs_of(counter) == 2
+
+
+def test_an_uncommitted_edit_runs_the_setup_again(worktree: Path, counter: Path) -> None:
+    run(worktree, counting(counter))
+    (worktree / "README").write_text("edited, not committed\n")
+
+    run(worktree, counting(counter))
+
+    assert runs_of(counter) == 2
+
+
+def test_an_ignored_file_does_not_run_the_setup_again(worktree: Path, counter: Path) -> None:
+    (worktree / ".gitignore").write_text(".venv/\n")
+    run(worktree, counting(counter))
+    (worktree / ".venv").mkdir()
+    (worktree / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+    run(worktree, counting(counter))
+
+    assert runs_of(counter) == 1
+
+
+def test_another_command_runs_the_setup_again(worktree: Path, counter: Path) -> None:
+    run(worktree, counting(counter))
+    run(worktree, counting(counter, then="echo other"))
+
+    assert runs_of(counter) == 2
+
+
+def test_the_hypotheses_of_one_worktree_share_one_setup_run(
+    worktree: Path, counter: Path, write_script: WriteScript
+) -> None:
+    for hypothesis_id in ("h2", "h3", "h4"):
+        write_script(worktree, hypothesis_id, "cat made-by-setup")
+    runs = [
+        HypothesisRun(Hypothesis(i, "a hypothesis"), worktree, setup=counting(counter))
+        for i in ("h1", "h2", "h3", "h4")
+    ]
+
+    results = TestExecutor(QUICK).execute_parallel(runs)
+
+    assert runs_of(counter) == 1
+    assert [r.stdout for r in results] == ["built\n"] * 4
+
+
+def test_concurrent_runs_of_one_worktree_set_it_up_once(worktree: Path, counter: Path) -> None:
+    """Two runs at once (as two pytest-xdist workers are) wait for each other's setup."""
+    slow = counting(counter, then="sleep 0.5")
+    results: List[TestExecutionResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(run(worktree, slow))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert runs_of(counter) == 1
+    assert sorted(r.setup["outcome"] for r in results if r.setup) == ["ran", "reused"]
+
+
+def test_the_run_wide_setup_applies_unless_the_hypothesis_has_its_own(
+    worktree: Path, counter: Path, tmp_path: Path
+) -> None:
+    config = FalsificationConfig(
+        test_timeout=30, kill_grace=0.2, setup_command=f"echo wide >> '{tmp_path / 'wide'}'"
+    )
+
+    result = run(worktree, counting(counter), config=config)
+
+    assert result.result is TestResult.PASS
+    assert runs_of(counter) == 1
+    assert not (tmp_path / "wide").exists()
+
+
+def test_a_failing_setup_is_inconclusive_and_the_script_does_not_run(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    write_script(worktree, "h1", "touch script-ran")
+
+    result = run(worktree, "echo cannot install >&2; exit 3")
+
+    assert result.result is TestResult.ERROR
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert result.error_message.startswith("setup failed: ")
+    assert "exited with status 3" in result.error_message
+    assert result.setup is not None
+    assert result.setup["stderr"] == "cannot install\n"
+    assert not (worktree / "script-ran").exists()
+
+
+def test_a_failed_setup_runs_again_next_time(worktree: Path, counter: Path) -> None:
+    run(worktree, counting(counter, then="false"))
+    run(worktree, counting(counter, then="false"))
+
+    assert runs_of(counter) == 2
+
+
+def test_a_setup_past_its_deadline_is_stopped_with_its_tree(
+    worktree: Path,
+    sleep_token: str,
+    live_processes: Callable[[str], List[object]],
+) -> None:
+    result = run(worktree, f"sleep {sleep_token} & sleep {sleep_token}", setup_timeout=0.5)
+
+    assert result.result is TestResult.ERROR
+    assert result.error_message.startswith("setup failed: ")
+    assert "exceeded its 0.5s setup timeout" in result.error_message
+    assert live_processes(sleep_token) == []
+
+
+def test_a_setup_never_runs_outside_the_root_of_a_worktree(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    inner = worktree / "sub"
+    inner.mkdir()
+    write_script(inner, "h1", "exit 0")
+
+    result = run(inner, "touch setup-ran")
+
+    assert result.result is TestResult.ERROR
+    assert "is not the root of a git worktree" in result.error_message
+    assert not (inner / "setup-ran").exists()
+    assert not (worktree / "setup-ran").exists()
+
+
+def test_the_success_is_stamped_under_the_git_common_dir(
+    worktree: Path, counter: Path, git_repo: Path
+) -> None:
+    run(worktree, counting(counter))
+
+    (stamp,) = (git_repo / ".git" / "pytest-hypotheses" / "setup").glob("*.json")
+    assert json.loads(stamp.read_text())["command"] == counting(counter)
+    assert not list(worktree.glob(".pytest-hypotheses*"))
+
+
+def test_a_hypothesis_without_setup_has_none(worktree: Path) -> None:
+    (worktree / "made-by-setup").write_text("by hand\n")
+
+    assert run(worktree, None).setup is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"setup_command": ""}, "setup_command must be a non-empty string"),
+        ({"setup_command": 3}, "setup_command must be a non-empty string"),
+        ({"setup_timeout": 0}, "setup_timeout must be a number of seconds greater than 0"),
+    ],
+)
+def test_a_bad_run_wide_setup_is_a_value_error_naming_the_field(
+    fields: Dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValueError, match=expected):
+        FalsificationConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"setup": "  "}, "setup must be a non-empty string"),
+        ({"setup_timeout": -1.0}, "setup_timeout must be a number of seconds greater than 0"),
+        ({"polarity": "confirm"}, "polarity of hypothesis 'h1' must be a Polarity"),
+    ],
+)
+def test_a_bad_run_of_one_hypothesis_is_a_value_error(
+    worktree: Path, fields: Dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValueError, match=expected):
+        HypothesisRun(Hypothesis("h1", "a hypothesis"), worktree, **fields)
