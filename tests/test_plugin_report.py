@@ -102,18 +102,21 @@ def test_junit_xml_carries_verdict_result_confidence_and_polarity(
         case.get("name"): {prop.get("name"): prop.get("value") for prop in case.iter("property")}
         for case in ET.parse(xml).iter("testcase")
     }
+    one_run = "one run says nothing about flakiness"
     assert properties == {
         "cache": {
             "verdict": "falsified",
             "result": "pass",
             "confidence": "0.6",
             "polarity": "disprove",
+            "evidence": one_run,
         },
         "race": {
             "verdict": "supported",
             "result": "fail",
             "confidence": "0.6",
             "polarity": "disprove",
+            "evidence": one_run,
         },
     }
 

@@ -17,7 +17,8 @@ from typing import Callable, List, Optional, Sequence
 
 from ..core.classification import Polarity
 from ..distributed import merge
-from ..finding.discovery import DiscoveryError, FoundHypothesis, discover
+from ..finding.cache import stores_of
+from ..finding.discovery import DiscoveryError, FoundHypothesis, discover, find_worktrees
 from ..finding.git import GitError
 from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN
 from ..report.terminal import summary_lines
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_clean(commands)
     _add_demo(commands)
     _add_merge(commands)
+    _add_cache(commands)
     return parser
 
 
@@ -195,6 +197,31 @@ def _add_merge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "-o", "--output", type=Path, metavar="OUT", help="write the merged report to OUT"
     )
     merger.set_defaults(handler=_merge)
+
+
+def _add_cache(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cache = commands.add_parser(
+        "cache",
+        help="manage the verdict cache of `pytest --hypotheses-reuse`",
+        description="Manage the verdict cache that `pytest --hypotheses-reuse` keeps under "
+        "git's common directory, shared by every worktree of the repository.",
+    )
+    actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
+    clear = actions.add_parser(
+        "clear",
+        help="remove every stored verdict",
+        description="Remove every stored verdict of the repositories of DIR, read as "
+        "`pytest --hypotheses=DIR` reads it; without DIR, the repository of the current folder.",
+    )
+    clear.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    clear.set_defaults(handler=_cache_clear)
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    for store in stores_of(worktree.path for worktree in find_worktrees(args.directory)):
+        removed = store.clear()
+        print(f"removed {removed} stored verdict{'' if removed == 1 else 's'} from {store.folder}")
+    return 0
 
 
 def _seconds(text: str) -> float:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Union
 
 from .halting import StopOn
+from .sequential import (
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_REPEATS,
+    DEFAULT_TOLERANCE,
+    check_alpha,
+    check_tolerance,
+    fewest_runs_to_decide,
+)
 from .setup import DEFAULT_SETUP_TIMEOUT, setup_problem
 
 #: The most runs of one hypothesis that one run may ask for.
 MAX_REPEATS = 100
 #: The verdict names ``stop_on`` accepts.
 STOP_ON_VALUES = tuple(condition.value for condition in StopOn)
+#: The ``repeats`` value that runs each hypothesis until its outcome is decided.
+AUTO_REPEAT = "auto"
 
 
 @dataclass
@@ -55,8 +65,14 @@ class FalsificationConfig:
     kill_grace: float = 2.0
     max_output_bytes: int = 1024 * 1024
     # New: run each hypothesis several times; stop the run once a verdict is reached
-    repeats: int = 1
+    repeats: Union[int, str] = 1
     stop_on: Optional[str] = None
+    # New: with repeats "auto", run until the pass rate is decided at error level ``alpha``
+    alpha: float = DEFAULT_ALPHA
+    flake_tolerance: float = DEFAULT_TOLERANCE
+    max_repeats: int = DEFAULT_MAX_REPEATS
+    #: Seconds after which no further attempt of one hypothesis starts (None: no budget).
+    repeat_budget: Optional[float] = None
     # New: the run-wide setup step of each worktree (a hypothesis's metadata may set its own)
     setup_command: Optional[str] = None
     setup_timeout: float = DEFAULT_SETUP_TIMEOUT
@@ -81,9 +97,11 @@ class FalsificationConfig:
             f"max_output_bytes must be a whole number >= 2, got {self.max_output_bytes!r}",
         )
         _require(
-            isinstance(self.repeats, int) and 1 <= self.repeats <= MAX_REPEATS,
-            f"repeats must be a whole number from 1 to {MAX_REPEATS}, got {self.repeats!r}",
+            self.repeats == AUTO_REPEAT or _whole(self.repeats, 1, MAX_REPEATS),
+            f"repeats must be a whole number from 1 to {MAX_REPEATS} or {AUTO_REPEAT!r}, "
+            f"got {self.repeats!r}",
         )
+        self._check_auto()
         _require(
             self.stop_on is None or self.stop_on in STOP_ON_VALUES,
             f"stop_on must be None or one of {', '.join(STOP_ON_VALUES)}, got {self.stop_on!r}",
@@ -95,9 +113,32 @@ class FalsificationConfig:
         for name in ("memory_free_floor", "memory_limit"):
             value = getattr(self, name)
             _require(
-                value is None or (_is_whole(value) and value >= 1),
+                value is None or (_whole(value, 1, None)),
                 f"{name} must be None or a whole number of bytes >= 1, got {value!r}",
             )
+
+    @property
+    def auto_repeat(self) -> bool:
+        """True when each hypothesis runs until its outcome is decided."""
+        return self.repeats == AUTO_REPEAT
+
+    def _check_auto(self) -> None:
+        check_alpha(self.alpha)
+        check_tolerance(self.flake_tolerance)
+        _require(
+            _whole(self.max_repeats, 1, MAX_REPEATS),
+            f"max_repeats must be a whole number from 1 to {MAX_REPEATS}, got {self.max_repeats!r}",
+        )
+        _require(
+            self.repeat_budget is None or self.repeat_budget > 0,
+            f"repeat_budget must be None or > 0 seconds, got {self.repeat_budget!r}",
+        )
+        fewest = fewest_runs_to_decide(self.alpha, self.flake_tolerance)
+        _require(
+            not self.auto_repeat or self.max_repeats >= fewest,
+            f"max_repeats {self.max_repeats} can never decide at alpha {self.alpha:g} and flake "
+            f"tolerance {self.flake_tolerance:g}: at least {fewest} runs are needed",
+        )
 
     @classmethod
     def from_dict(cls, config_dict: Mapping[str, Any]) -> FalsificationConfig:
@@ -110,8 +151,11 @@ class FalsificationConfig:
         return asdict(self)
 
 
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _whole(value: object, low: int, high: Optional[int]) -> bool:
+    """A whole number (not a bool) from ``low`` to ``high`` (None: no upper bound)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return low <= value and (high is None or value <= high)
 
 
 def _require(condition: bool, message: str) -> None:

@@ -22,6 +22,7 @@ from .classification import (
     repeated_verdict,
     verdict_for,
 )
+from .sequential import Evidence
 from .tested import CodeUnderTest
 
 
@@ -105,6 +106,12 @@ class TestExecutionResult:
     #: The deadline, in seconds, at which the runner stopped the script; None when the script
     #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
     timed_out_after: Optional[float] = None
+    #: What the runs show about the script's pass rate (None for a single run, unless runs of
+    #: an earlier session count with it).
+    evidence: Optional[Evidence] = None
+    #: When the result was reused from the verdict cache: the time of the original run (ISO
+    #: 8601, UTC); None for a result of this run.
+    cached_at: Optional[str] = None
     #: How the script is written: to disprove the hypothesis (exit 0 falsifies) or to confirm
     #: it (exit 0 supports); the verdict follows from the outcome and this.
     polarity: Polarity = Polarity.DISPROVE
@@ -190,6 +197,9 @@ class TestExecutionResult:
             "flaky": self.flaky,
             "outcome_counts": self.outcome_counts,
             "timed_out_after": self.timed_out_after,
+            "evidence": None if self.evidence is None else self.evidence.to_dict(),
+            "cached": self.cached_at is not None,
+            "cached_at": self.cached_at,
             "polarity": self.polarity.value,
             "setup": None if self.setup is None else dict(self.setup),
             "code_under_test": None

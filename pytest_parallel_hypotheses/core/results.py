@@ -7,8 +7,9 @@ failed. Each case has its constructor here, so its wording and exit status are d
 
 from __future__ import annotations
 
+import dataclasses
 import signal
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from .classification import (
     CANNOT_EXECUTE_EXIT,
@@ -19,8 +20,10 @@ from .classification import (
     classify_exit,
     confidence_for,
     describe_exit,
+    verdict_for,
 )
 from .models import TestExecutionResult
+from .sequential import Decision, Evidence
 
 #: Exit status reported for a hypothesis that a stop condition stopped or never started.
 STOPPED_EXIT_CODE = -signal.SIGTERM
@@ -143,6 +146,43 @@ def stopped_result(
         worktree_path=worktree_path,
         error_message=f"{'stopped' if started else 'not started'} because {reason}",
         metrics={"confidence": confidence_for(TestResult.SKIP, duration)},
+    )
+
+
+#: The outcome that a decision about the pass rate stands for; flaky and undecided stand for
+#: none, and their verdict is inconclusive.
+DECISION_OUTCOMES = {Decision.PASSES: TestResult.PASS, Decision.FAILS: TestResult.FAIL}
+
+
+def decision_verdict(decision: Decision, polarity: Polarity) -> HypothesisStatus:
+    """The verdict of a decision: that of the outcome it stands for, in the script's
+    polarity (consistently passing falsifies a disproving script, supports a confirming one)."""
+    outcome = DECISION_OUTCOMES.get(decision)
+    return HypothesisStatus.INCONCLUSIVE if outcome is None else verdict_for(outcome, polarity)
+
+
+def repeated_result(
+    attempts: Sequence[TestExecutionResult], evidence: Evidence
+) -> TestExecutionResult:
+    """The result of a fixed number of attempts: verdict and confidence of the agreement
+    rules (one attempt: exactly its own), and ``evidence`` alongside when there are several."""
+    combined = TestExecutionResult.from_attempts(attempts)
+    if len(attempts) > 1:
+        combined.evidence = evidence
+    return combined
+
+
+def decided_result(
+    attempts: Sequence[TestExecutionResult], evidence: Evidence
+) -> TestExecutionResult:
+    """The result of attempts run until decided: the verdict of the decision, and the
+    confidence of the evidence (see :mod:`.sequential`)."""
+    combined = TestExecutionResult.from_attempts(attempts)
+    return dataclasses.replace(
+        combined,
+        status=decision_verdict(evidence.decision, combined.polarity),
+        evidence=evidence,
+        metrics={**combined.metrics, "confidence": evidence.confidence},
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from ..plugin import register_parts, reporting_parts
 from ..plugin.durations import DurationRecorder
 from ..plugin.options import SETTINGS_KEY, HypothesesSettings
+from ..plugin.reuse import VerdictReuse
 from ..plugin.roles import Role, role_of
 from .controller import DistributedRecords, XdistController
 from .sharding import ShardSelection
@@ -36,7 +37,9 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         shard = ShardSelection(settings.shard, config)
         parts["shard"] = shard
     if role is Role.WORKER:
-        parts["xdist-worker"] = XdistWorkerRun(config, settings.falsification, shard)
+        parts["xdist-worker"] = XdistWorkerRun(
+            config, settings.falsification, shard, VerdictReuse(settings)
+        )
     elif role is Role.CONTROLLER:
         records = DistributedRecords(config)
         parts["xdist-controller"] = XdistController(settings, records, shard)

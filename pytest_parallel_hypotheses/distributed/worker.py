@@ -34,6 +34,7 @@ from ..engine.runs import HypothesisRun
 from ..engine.tree import MARKER_PREFIX
 from ..plugin.items import HypothesisItem
 from ..plugin.judging import problem_result
+from ..plugin.reuse import VerdictReuse
 from .sharding import ShardSelection
 from .slots import SlotFolder
 from .stopflag import StopFlag
@@ -48,7 +49,9 @@ class XdistWorkerRun:
         config: pytest.Config,
         falsification: FalsificationConfig,
         shard: Optional[ShardSelection],
+        reuse: VerdictReuse,
     ) -> None:
+        self._reuse = reuse
         workerinput = workerinput_of(config)
         briefing: Mapping[str, Any] = workerinput.get(WIRE_KEY, {})
         prefix = worker_marker_prefix(
@@ -92,9 +95,15 @@ class XdistWorkerRun:
         run = item.run
         if run is None:
             return problem_result(item.found)
+        plan = self._reuse.plan(item, run)
+        if plan.run is None:
+            assert plan.cached is not None  # a plan either runs or reuses
+            return plan.cached
+        planned = plan.run
         with self._slots:
-            result = run_sync(lambda: self._run_unless_stopped(run))
+            result = run_sync(lambda: self._run_unless_stopped(planned))
             self._stop_if_met(item.session, result)  # before a waiting worker takes the slot
+        self._reuse.remember(item, result)
         return result
 
     async def _run_unless_stopped(self, run: HypothesisRun) -> TestExecutionResult:

@@ -8,6 +8,7 @@ from typing import Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from ..core.classification import Polarity
 from ..core.models import Hypothesis
+from ..core.sequential import Evidence
 from ..core.setup import setup_problem
 from ..finding.layout import PathLike
 
@@ -29,6 +30,9 @@ class HypothesisRun:
     worktree: Optional[Path]
     timeout: Optional[float] = None
     expected_duration: Optional[float] = None
+    #: Runs of an earlier session on the same inputs, which new runs add to under
+    #: ``repeats="auto"`` (from the verdict cache).
+    prior: Optional[Evidence] = None
     setup: Optional[str] = None
     setup_timeout: Optional[float] = None
     polarity: Polarity = Polarity.DISPROVE

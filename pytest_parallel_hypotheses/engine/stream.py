@@ -19,6 +19,7 @@ from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Tup
 from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
+from ..core.repeats import repeat_policy
 from ..core.results import (
     runner_error_result,
     setup_failed_result,
@@ -29,7 +30,7 @@ from ..finding.layout import ScriptProblem, locate_script
 from .admission import admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
-from .imports import RunCode
+from .imports import RunCode, WorktreeCode
 from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
@@ -216,10 +217,14 @@ class ResultStream:
     async def _run(
         self, index: int, script: Path, base_env: Mapping[str, str]
     ) -> TestExecutionResult:
-        """The worktree's setup step if any, then every attempt of one hypothesis, combined
-        into its result."""
+        """The worktree's setup step if any, then every attempt of one hypothesis, as many as
+        its repeat policy asks, combined into its result."""
         run = self.runs[index]
         marker = Marker(self._marker_name, str(index))
+        policy = repeat_policy(self._config, run.prior)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempts: List[TestExecutionResult] = []
         try:
             setup = await self._setups.prepare(run, base_env)
             if setup is not None and setup.problem is not None:
@@ -230,28 +235,22 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
-            assert self._code is not None  # set by _start
-            assert run.worktree is not None  # locate_script checked it
-            # looked up after the setup step, which may have made the worktree's venv
-            code = (await asyncio.shield(self._code)).of(run.worktree)
+            code = await self._code_of(run)
             env = code.applied_to(base_env)
-            attempts = [
-                dataclasses.replace(
-                    await run_attempt(
-                        run,
-                        script,
-                        number=number,
-                        config=self._config,
-                        marker=marker,
-                        base_env=env,
-                        sampler=self._sampler,
-                        memory_guard=self._memory_guard,
-                    ),
-                    code_under_test=code.tested,  # each attempt: a judge may combine them again
+            while policy.another(attempts, loop.time() - started):
+                attempt = await run_attempt(
+                    run,
+                    script,
+                    number=len(attempts) + 1,
+                    config=self._config,
+                    marker=marker,
+                    base_env=env,
+                    sampler=self._sampler,
+                    memory_guard=self._memory_guard,
                 )
-                for number in range(1, self._config.repeats + 1)
-            ]
-            result = TestExecutionResult.from_attempts(attempts)
+                # each attempt says what it tested: a judge may combine them again
+                attempts.append(dataclasses.replace(attempt, code_under_test=code.tested))
+            result = policy.combine(attempts)
             result.setup = None if setup is None else setup.as_dict()
             return result
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
@@ -259,6 +258,13 @@ class ResultStream:
             return runner_error_result(
                 run.hypothesis.id, run.worktree_text, f"internal error of the runner: {error!r}"
             )
+
+    async def _code_of(self, run: HypothesisRun) -> WorktreeCode:
+        """The code the run's scripts test, looked up after the worktree's setup step (which
+        may have made the worktree's venv)."""
+        assert self._code is not None  # set by _start
+        assert run.worktree is not None  # locate_script checked it
+        return (await asyncio.shield(self._code)).of(run.worktree)
 
 
 def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:

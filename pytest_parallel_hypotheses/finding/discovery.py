@@ -40,6 +40,8 @@ class FoundHypothesis:
     polarity: Polarity = Polarity.DISPROVE
     #: The memory limit of its tree that its metadata sets, in bytes.
     memory: Optional[int] = None
+    #: False when the metadata keeps the hypothesis out of the verdict cache.
+    cache: bool = True
 
 
 def discover(directory: Optional[Path]) -> List[FoundHypothesis]:
@@ -135,6 +137,7 @@ def _describe(worktree: Worktree, script: Path, hypothesis_id: str, clash: str) 
         setup_timeout=metadata.setup_timeout,
         polarity=metadata.polarity,
         memory=metadata.memory,
+        cache=metadata.cache,
     )
 
 

@@ -27,6 +27,9 @@ from ..core.sizes import parse_size
 #: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field, or one
 #: of the run keys below.
 TIMEOUT_KEY = "timeout"
+#: The key that keeps a hypothesis out of the verdict cache (``false``: its script depends on
+#: the network or the clock, so unchanged inputs do not mean an unchanged outcome).
+CACHE_KEY = "cache"
 #: The keys of how the hypothesis is run: its worktree's setup step and its script's polarity.
 SETUP_KEY = "setup"
 SETUP_TIMEOUT_KEY = "setup_timeout"
@@ -53,6 +56,8 @@ class Metadata:
     setup_timeout: Optional[float] = None
     polarity: Polarity = Polarity.DISPROVE
     memory: Optional[int] = None
+    #: False when the metadata keeps the hypothesis out of the verdict cache.
+    cache: bool = True
 
 
 def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
@@ -67,6 +72,11 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         _check(path, name, value, _RUN_RULES[name])
     timeout = runs.get(TIMEOUT_KEY)
     setup_timeout = runs.get(SETUP_TIMEOUT_KEY)
+    cache = data.pop(CACHE_KEY, True)
+    if not isinstance(cache, bool):
+        raise MetadataError(
+            f"metadata file {path}: {CACHE_KEY!r} must be true or false, got {cache!r}"
+        )
     if data.setdefault("id", hypothesis_id) != hypothesis_id:
         raise MetadataError(
             f"metadata file {path}: 'id' is {data['id']!r} but the file is for "
@@ -86,6 +96,7 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         None if setup_timeout is None else float(setup_timeout),
         Polarity(runs.get(POLARITY_KEY, Polarity.DISPROVE.value)),
         _memory_bytes(runs.get(MEMORY_KEY)),
+        cache,
     )
 
 

@@ -21,6 +21,7 @@ from .collection import HypothesisCollection
 from .durations import DurationRecorder
 from .options import SETTINGS_KEY, HypothesesSettings
 from .records import HypothesisRecords
+from .reuse import VerdictReuse, clear_if_asked
 from .roles import Role, role_of
 from .runloop import HypothesisRunLoop
 from .session import SigtermInterrupts
@@ -42,6 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings is None:
         return
     config.stash[SETTINGS_KEY] = settings
+    if role_of(config) is not Role.WORKER:
+        clear_if_asked(config, settings)
     register_parts(config, _parts(config, settings))
 
 
@@ -74,6 +77,6 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
     parts["records"] = records
     parts["durations"] = DurationRecorder(records)
     if role is Role.ALONE:
-        parts["runloop"] = HypothesisRunLoop(settings.falsification)
+        parts["runloop"] = HypothesisRunLoop(settings.falsification, VerdictReuse(settings))
         parts.update(reporting_parts(settings, records))
     return parts

@@ -19,7 +19,7 @@ from ..core.models import TestExecutionResult
 from ..engine.runs import HypothesisRun
 from ..finding.discovery import FoundHypothesis
 from ..report.records import Record, record_of
-from ..report.wording import failure_text, headline, worktree_label
+from ..report.wording import ONE_RUN_NOTE, failure_text, headline, is_undecided, worktree_label
 from .durations import recorded_durations
 from .judging import judge
 from .output import attach_failed_setup_output, attach_passing_output
@@ -30,6 +30,8 @@ PROPERTY_NAMES = ("verdict", "result", "confidence", "polarity")
 SETUP_PROPERTY_NAMES = ("setup", "setup_outcome")
 #: The properties added when the script ran more than once: how its attempts went.
 REPEAT_PROPERTY_NAMES = ("attempts", "passes", "fails", "flaky")
+#: The properties of the evidence about the pass rate, when there is some.
+EVIDENCE_PROPERTY_NAMES = ("runs", "pass_rate_low", "pass_rate_high", "alpha", "decision")
 
 
 class HypothesesRoot(pytest.Collector):
@@ -140,11 +142,11 @@ class HypothesisItem(pytest.Item):
             pytest.fail(failure_text(self.found, self.result), pytrace=False)
 
     def runtest(self) -> None:
-        """PASS passes, SKIP skips, FAIL, TIMEOUT and flaky attempts fail with the script's
-        story."""
+        """FALSIFIED passes, SKIP skips; FAIL, TIMEOUT, flaky or undecided attempts fail
+        with the script's story."""
         result = self.result
         assert result is not None  # setup judged it or failed
-        if result.result is TestResult.PASS and not result.flaky:
+        if result.result is TestResult.PASS and not result.flaky and not is_undecided(result):
             attach_passing_output(self, result)
             return
         if result.result is TestResult.SKIP:
@@ -170,3 +172,20 @@ class HypothesisItem(pytest.Item):
             counts = result.outcome_counts
             repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
             self.user_properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))
+        self.user_properties.extend(_evidence_properties(result))
+
+
+def _evidence_properties(result: TestExecutionResult) -> List[Tuple[str, str]]:
+    """The evidence about the pass rate (or that one run has none), and the date of the
+    original run when the verdict was reused."""
+    properties = []
+    if result.evidence is None:
+        properties.append(("evidence", ONE_RUN_NOTE))
+    else:
+        evidence = result.evidence.to_dict()
+        low, high = evidence["interval"]
+        values = (evidence["runs"], low, high, evidence["alpha"], evidence["decision"])
+        properties.extend(zip(EVIDENCE_PROPERTY_NAMES, map(str, values)))
+    if result.cached_at is not None:
+        properties.append(("cached", result.cached_at))
+    return properties

@@ -16,7 +16,9 @@ import pytest
 from ..core.classification import HypothesisStatus, TestResult
 from ..core.models import TestExecutionResult
 from ..core.numbers import is_number
+from ..core.repeats import rejudged
 from ..core.results import unrunnable_result
+from .options import SETTINGS_KEY
 
 if TYPE_CHECKING:
     from ..finding.discovery import FoundHypothesis
@@ -34,7 +36,7 @@ def judge(item: pytest.Item, raw: TestExecutionResult) -> TestExecutionResult:
         return raw
     if raw.attempts:
         attempts = [_classified(item, attempt) for attempt in raw.attempts]
-        judged = TestExecutionResult.from_attempts(attempts)
+        judged = rejudged(raw, attempts, auto=_auto_repeat(item))
         judged.setup = raw.setup  # the worktree's, not an attempt's
     else:
         judged = _classified(item, raw)
@@ -62,6 +64,11 @@ def _classified(item: pytest.Item, result: TestExecutionResult) -> TestExecution
     return dataclasses.replace(result, result=outcome, status=None, metrics=metrics)
 
 
+def _auto_repeat(item: pytest.Item) -> bool:
+    settings = item.config.stash.get(SETTINGS_KEY, None)
+    return settings is not None and settings.falsification.auto_repeat
+
+
 def problem_result(found: FoundHypothesis) -> TestExecutionResult:
     """The error result of a hypothesis that cannot be run (bad id, broken metadata)."""
     return unrunnable_result(found.hypothesis_id, str(found.worktree), found.problem or "")
@@ -75,7 +82,11 @@ def pytest_hypotheses_classify(result: TestExecutionResult) -> TestResult:
 
 @pytest.hookimpl(trylast=True)
 def pytest_hypotheses_confidence(result: TestExecutionResult) -> float:
-    """Default: the legacy single-run confidence, or the agreement of repeated attempts."""
+    """Default: the confidence of the evidence of repeated runs (see
+    :class:`~pytest_parallel_hypotheses.core.sequential.Evidence`); for a single run, the
+    legacy single-run confidence."""
+    if result.evidence is not None:
+        return result.evidence.confidence
     return result.scored_confidence()
 
 

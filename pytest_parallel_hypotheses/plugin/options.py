@@ -11,11 +11,11 @@ import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import pytest
 
-from ..core.config import MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
+from ..core.config import AUTO_REPEAT, MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
 from ..core.numbers import parse_number
 from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
@@ -53,6 +53,8 @@ class HypothesesSettings:
     falsification: FalsificationConfig
     #: The part of the hypotheses this job runs, for a CI matrix; None for all of them.
     shard: Optional[Shard] = None
+    #: Reuse the verdict of a hypothesis whose inputs have not changed (the verdict cache).
+    reuse: bool = False
 
 
 #: Where the resolved settings of this session are kept, for every part that needs them.
@@ -153,6 +155,26 @@ def _stop_on(text: str) -> Optional[str]:
     return value if value in STOP_ON_VALUES else None
 
 
+def _repeats(text: str) -> Optional[Any]:
+    if text.strip().lower() == AUTO_REPEAT:
+        return AUTO_REPEAT
+    return _whole_number(text, 1, MAX_REPEATS)
+
+
+def _open_fraction(text: str) -> Optional[float]:
+    """A number strictly between 0 and 0.5 (an error level, a tolerance)."""
+    value = parse_number(text)
+    return value if value is not None and 0 < value < 0.5 else None
+
+
+def _switch(text: str) -> Optional[bool]:
+    return _SWITCHES.get(text.strip().lower())
+
+
+_SWITCHES = {"yes": True, "true": True, "on": True, "1": True}
+_SWITCHES.update({"no": False, "false": False, "off": False, "0": False})
+
+
 def _setup_command(text: str) -> Optional[str]:
     return text if is_setup_command(text) else None
 
@@ -238,12 +260,14 @@ OPTIONS = (
         flag="--hypotheses-repeat",
         ini="hypotheses_repeat",
         field="repeats",
-        metavar="N",
-        parse=lambda text: _whole_number(text, 1, MAX_REPEATS),
-        expected=f"a whole number from 1 to {MAX_REPEATS}",
+        metavar="N|auto",
+        parse=_repeats,
+        expected=f"a whole number from 1 to {MAX_REPEATS}, or {AUTO_REPEAT!r}",
         help="run each hypothesis script N times, one after the other in its worktree; the "
         "confidence grows with agreeing runs, and passes mixed with failures make the "
-        "verdict inconclusive (flaky) (default 1)",
+        "verdict inconclusive (flaky) (default 1); 'auto' runs it until its pass rate is "
+        "decided (consistently passes, consistently fails, or flaky) at error level "
+        "--hypotheses-alpha",
     ),
     Option(
         flag="--hypotheses-stop-on",
@@ -277,6 +301,59 @@ OPTIONS = (
         "matrix: every job computes the same split, balanced by each hypothesis's "
         "estimated_test_time; merge their reports with `python -m pytest_parallel_hypotheses "
         "merge`",
+    ),
+    Option(
+        flag="--hypotheses-alpha",
+        ini="hypotheses_alpha",
+        field="alpha",
+        metavar="ALPHA",
+        parse=_open_fraction,
+        expected="a number strictly between 0 and 0.5",
+        help="with --hypotheses-repeat=auto, the error level: a decision is wrong with "
+        f"probability at most ALPHA, wherever it stops (default {FalsificationConfig.alpha:g})",
+    ),
+    Option(
+        flag="--hypotheses-flake-tolerance",
+        ini="hypotheses_flake_tolerance",
+        field="flake_tolerance",
+        metavar="RATE",
+        parse=_open_fraction,
+        expected="a number strictly between 0 and 0.5",
+        help="with --hypotheses-repeat=auto, a pass rate of at least 1-RATE counts as "
+        "consistently passing, at most RATE as consistently failing, and strictly between "
+        f"as flaky (default {FalsificationConfig.flake_tolerance:g})",
+    ),
+    Option(
+        flag="--hypotheses-max-repeats",
+        ini="hypotheses_max_repeats",
+        field="max_repeats",
+        metavar="N",
+        parse=lambda text: _whole_number(text, 1, MAX_REPEATS),
+        expected=f"a whole number from 1 to {MAX_REPEATS}",
+        help="with --hypotheses-repeat=auto, run one hypothesis at most N times in a session "
+        f"(default {FalsificationConfig.max_repeats})",
+    ),
+    Option(
+        flag="--hypotheses-repeat-budget",
+        ini="hypotheses_repeat_budget",
+        field="repeat_budget",
+        metavar="SECONDS",
+        parse=_positive_seconds,
+        expected="a number of seconds greater than 0",
+        help="with --hypotheses-repeat=auto, start no further run of a hypothesis once its "
+        "runs took SECONDS (default: no budget)",
+    ),
+    Option(
+        flag="--hypotheses-reuse",
+        ini="hypotheses_reuse",
+        field="reuse",
+        engine=False,
+        metavar="yes|no",
+        parse=_switch,
+        expected="yes or no",
+        help="reuse the decided verdict of a hypothesis whose inputs (worktree content, "
+        "script, metadata, settings, tool, interpreter) have not changed since it was "
+        "reached; with --hypotheses-repeat=auto earlier runs count as evidence (default no)",
     ),
     Option(
         flag="--hypotheses-setup",
@@ -324,6 +401,9 @@ OPTIONS = (
     ),
 )
 
+#: The options that only ``--hypotheses-repeat=auto`` reads.
+AUTO_ONLY = ("alpha", "flake_tolerance", "max_repeats", "repeat_budget")
+
 
 def add_options(parser: pytest.Parser) -> None:
     """Declare every option of the plugin and its ini twin."""
@@ -359,9 +439,26 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
         directory=run.get("directory"),
         directory_source=sources["directory"],
         report_path=run.get("report_path"),
-        falsification=FalsificationConfig(**engine),
+        falsification=_engine_settings(engine, sources),
         shard=run.get("shard"),
+        reuse=run.get("reuse", False),
     )
+
+
+def _engine_settings(engine: Dict[str, Any], sources: Mapping[str, str]) -> FalsificationConfig:
+    """The engine's settings; an option that ``repeat=auto`` alone reads, given without it,
+    or a cap that can never decide, is a usage error naming the option."""
+    if engine.get("repeats") != AUTO_REPEAT:
+        for name in AUTO_ONLY:
+            if name in engine:
+                raise pytest.UsageError(
+                    f"{sources[name]} is not valid: expected only with --hypotheses-repeat=auto "
+                    f"(got repeat {engine.get('repeats', 1)})"
+                )
+    try:
+        return FalsificationConfig(**engine)
+    except ValueError as error:
+        raise pytest.UsageError(f"{sources['max_repeats']} is not valid: {error}") from None
 
 
 def auto_workers() -> int:

@@ -15,18 +15,21 @@ from typing import Dict, List, Tuple
 import pytest
 
 from ..core.config import FalsificationConfig
+from ..core.models import TestExecutionResult
 from ..engine.bridge import BackgroundStream
 from ..engine.executor import AsyncTestExecutor
 from ..engine.runs import HypothesisRun
 from .items import HypothesisItem
 from .judging import problem_result
+from .reuse import VerdictReuse
 
 
 class HypothesisRunLoop:
     """The plugin part that runs the selected hypotheses and reports them as they finish."""
 
-    def __init__(self, config: FalsificationConfig) -> None:
+    def __init__(self, config: FalsificationConfig, reuse: VerdictReuse) -> None:
         self._config = config
+        self._reuse = reuse
 
     @pytest.hookimpl
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -38,32 +41,41 @@ class HypothesisRunLoop:
         if session.config.option.collectonly:
             return True
         items = [item for item in session.items if isinstance(item, HypothesisItem)]
-        _Run(session, items).report_all(AsyncTestExecutor(self._config))
+        _Run(session, items, self._reuse).report_all(AsyncTestExecutor(self._config))
         return True
 
 
 class _Run:
     """One pass over the selected items, in the order their results arrive."""
 
-    def __init__(self, session: pytest.Session, items: List[HypothesisItem]) -> None:
+    def __init__(
+        self, session: pytest.Session, items: List[HypothesisItem], reuse: VerdictReuse
+    ) -> None:
         self._session = session
         self._pending = list(items)
+        self._reuse = reuse
         self._runnable: Dict[Tuple[str, str], Tuple[HypothesisItem, HypothesisRun]] = {}
+        self._cached: Dict[Tuple[str, str], TestExecutionResult] = {}
         for item in items:
             run = item.run
-            if run is not None:
-                self._runnable[item.key] = (item, run)
+            plan = None if run is None else reuse.plan(item, run)
+            if plan is not None and plan.cached is not None:
+                self._cached[item.key] = plan.cached
+            elif plan is not None and plan.run is not None:
+                self._runnable[item.key] = (item, plan.run)
 
     def report_all(self, executor: AsyncTestExecutor) -> None:
-        """Start every runnable script, report the unrunnable, then each result as it comes."""
+        """Start every runnable script, report the unrunnable and the reused, then each
+        result as it comes (stored for reuse first)."""
         runs = [run for _item, run in self._runnable.values()]
         with BackgroundStream(lambda: executor.as_completed(runs)) as results:
             for item in list(self._pending):
                 if item.key not in self._runnable:
-                    item.deliver(problem_result(item.found))
+                    item.deliver(self._cached.get(item.key) or problem_result(item.found))
                     self._report(item)
             for result in results:
                 item, _run = self._runnable[(result.worktree_path, result.hypothesis_id)]
+                self._reuse.remember(item, result)
                 item.deliver(result)
                 self._report(item)
 

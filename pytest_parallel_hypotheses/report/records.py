@@ -54,6 +54,10 @@ def result_fields(result: Optional[TestExecutionResult]) -> Record:
         return {**result.to_dict(), "confidence": result.confidence}
     fields: Record = {field.name: None for field in dataclasses.fields(TestExecutionResult)}
     fields.update(
-        status=HypothesisStatus.PENDING.value, confidence=None, flaky=None, outcome_counts=None
+        status=HypothesisStatus.PENDING.value,
+        confidence=None,
+        flaky=None,
+        outcome_counts=None,
+        cached=False,
     )
     return fields

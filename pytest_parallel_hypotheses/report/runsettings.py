@@ -35,6 +35,7 @@ def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
         RunSetting(
             "repeats", engine.repeats, None if engine.repeats == 1 else f"repeat {engine.repeats}"
         ),
+        *_auto_settings(engine),
         RunSetting(
             "stop_on",
             engine.stop_on,
@@ -89,6 +90,30 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
         value,
         f"memory limit {format_size(limit)} per script tree, {guard.describe()}",
     )
+
+
+def _auto_settings(engine: FalsificationConfig) -> List[RunSetting]:
+    """What ``repeat=auto`` decides with; in the header only when it is on."""
+    auto = engine.auto_repeat
+    budget = engine.repeat_budget
+    return [
+        RunSetting("alpha", engine.alpha, f"alpha {engine.alpha:g}" if auto else None),
+        RunSetting(
+            "flake_tolerance",
+            engine.flake_tolerance,
+            f"flake tolerance {engine.flake_tolerance:g}" if auto else None,
+        ),
+        RunSetting(
+            "max_repeats",
+            engine.max_repeats,
+            f"at most {engine.max_repeats} runs" if auto else None,
+        ),
+        RunSetting(
+            "repeat_budget",
+            budget,
+            f"budget {budget:g}s per hypothesis" if auto and budget is not None else None,
+        ),
+    ]
 
 
 def header_words(engine: FalsificationConfig) -> str:

@@ -12,7 +12,16 @@ from ..core.classification import HypothesisStatus, Polarity
 from .conclusions import counts_line, next_action
 from .records import Record, RecordSource
 from .tested import code_summary, run_warnings
-from .wording import MIB, attempts_text, verdict_colour, verdict_word, worktree_label
+from .wording import (
+    MIB,
+    ONE_RUN_NOTE,
+    attempts_text,
+    cached_words,
+    evidence_words,
+    verdict_colour,
+    verdict_word,
+    worktree_label,
+)
 
 #: A line of the summary and its terminal markup (a colour or bold).
 Line = Tuple[str, Dict[str, bool]]
@@ -25,6 +34,7 @@ _COLUMNS = (
     "result",
     "exit",
     "duration",
+    "evidence",
     "confidence",
 )
 #: Columns shown under ``-v``, before the confidence: what each script's tree used.
@@ -68,6 +78,8 @@ def summary_lines(
     if verbose:
         lines += [(_code_line(record, rootpath), {}) for record in records]
     lines += [(f"warning: {warning}", {"yellow": True}) for warning in run_warnings(records)]
+    if any(_single_run(record) for record in records):
+        lines.append((f"1 run: {ONE_RUN_NOTE} (--hypotheses-repeat=auto decides it)", {}))
     lines.append((f"verdicts: {counts_line(records)}", {"bold": True}))
     lines.append((f"next: {next_action(records)}", {"bold": True}))
     return lines
@@ -85,6 +97,7 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
+        _evidence_cell(record) if ran else "-",
         f"{record['confidence']:.2f}" if ran else "-",
     ]
 
@@ -94,6 +107,19 @@ def _code_line(record: Record, rootpath: Path) -> str:
     worktree = worktree_label(rootpath, Path(record["worktree_path"]))
     summary = code_summary(record.get("code_under_test"))
     return f"code of {record['hypothesis_id']} ({worktree}): {summary}"
+
+
+def _evidence_cell(record: Record) -> str:
+    """What the runs show about the pass rate, and ``cached`` with the date of a reuse."""
+    runs = max(1, len(record.get("attempts") or []))
+    words = evidence_words(record.get("evidence"), runs)
+    cached_at = record.get("cached_at")
+    return words if cached_at is None else f"{words}; {cached_words(cached_at)}"
+
+
+def _single_run(record: Record) -> bool:
+    ran = record["result"] is not None and record["status"] != HypothesisStatus.PENDING.value
+    return ran and record.get("evidence") is None
 
 
 def _result_cell(record: Record) -> str:

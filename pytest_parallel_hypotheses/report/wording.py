@@ -74,6 +74,12 @@ def what_happened(result: TestExecutionResult) -> str:
             f"flaky: of {len(result.attempts)} attempts, {counts['pass']} passed and "
             f"{counts['fail']} failed"
         )
+    if result.evidence is not None and is_undecided(result):
+        runs = result.evidence.runs
+        return (
+            f"the pass rate is undecided after {runs} run{'s' if runs != 1 else ''} "
+            "(the cap or the time budget came first)"
+        )
     if result.result is TestResult.PASS:
         return "the script passed (exit status 0)"
     if result.result is TestResult.FAIL:
@@ -83,6 +89,13 @@ def what_happened(result: TestExecutionResult) -> str:
     if result.error_message:
         return result.error_message
     return f"{result.result.value} ({describe_exit(result.exit_code)})"
+
+
+def is_undecided(result: TestExecutionResult) -> bool:
+    """An inconclusive verdict although the runs passed or failed: repeats that stopped
+    (the cap, the budget) before the pass rate was decided."""
+    genuine = result.result in (TestResult.PASS, TestResult.FAIL)
+    return genuine and result.status is HypothesisStatus.INCONCLUSIVE
 
 
 def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
@@ -97,6 +110,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
         _field("exit code", exit_code_text(result)),
         _field("duration", f"{result.duration:.2f}s"),
         _field("confidence", f"{result.confidence:.2f}"),
+        *_evidence_fields(result),
         _field("worktree", worktree_line(found)),
         _field("script", str(found.script)),
         *_setup_fields(result.setup),
@@ -121,6 +135,38 @@ def exit_code_text(result: TestExecutionResult) -> str:
 def attempts_text(counts: Mapping[str, int]) -> str:
     """``2 pass, 1 fail``: how many attempts had each outcome that occurred."""
     return ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
+
+
+#: What a single run cannot tell, said wherever its result is shown.
+ONE_RUN_NOTE = "one run says nothing about flakiness"
+
+
+def evidence_words(evidence: Optional[Mapping[str, Any]], runs: int) -> str:
+    """``passes: 15 runs (15 pass, 0 fail), pass rate 0.75-1.00 at 95%``; for a single run
+    without evidence, ``1 run``."""
+    if evidence is None:
+        return f"{runs} run" if runs <= 1 else f"{runs} runs"
+    low, high = evidence["interval"]
+    return (
+        f"{evidence['decision']}: {evidence['runs']} runs ({evidence['passes']} pass, "
+        f"{evidence['fails']} fail), pass rate {low:.2f}-{high:.2f} at "
+        f"{1 - evidence['alpha']:.0%}"
+    )
+
+
+def cached_words(cached_at: str) -> str:
+    """How a reused verdict is marked: ``cached (run 2026-12-01T21:40:00+00:00)``."""
+    return f"cached (run {cached_at})"
+
+
+def _evidence_fields(result: TestExecutionResult) -> List[str]:
+    """The evidence of the runs, and whether the verdict was reused."""
+    evidence = None if result.evidence is None else result.evidence.to_dict()
+    words = evidence_words(evidence, max(1, len(result.attempts)))
+    lines = [_field("evidence", words if evidence else f"{words}: {ONE_RUN_NOTE}")]
+    if result.cached_at is not None:
+        lines.append(_field("reused", cached_words(result.cached_at)))
+    return lines
 
 
 def _repeat_fields(result: TestExecutionResult) -> List[str]:

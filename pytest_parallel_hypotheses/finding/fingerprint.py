@@ -1,0 +1,93 @@
+"""What a hypothesis's outcome depends on, digested into one key for the verdict cache.
+
+As a build system keys a test result by the digest of its inputs: the worktree's content (its
+tree hash, its uncommitted changes, its untracked files that git does not ignore), the script
+and the full metadata file, the settings that can change an outcome, the tool's version, and
+the interpreter and platform. Files under ``.falsification`` other than the hypothesis's own
+script and metadata count as committed only, so editing one hypothesis's script leaves the
+keys of its neighbours alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from ..core.version import __version__
+from .git import GitError, run_git
+from .layout import SCRIPT_DIR
+
+#: Changes when the key's recipe changes, so keys of an older recipe never match.
+KEY_FORMAT = 1
+#: Outside the worktree digest: each hypothesis's own files are digested on their own.
+_OWN_FILES = f":(exclude){SCRIPT_DIR}"
+
+
+class Fingerprinter:
+    """Keys for the hypotheses of one session; each worktree is digested once."""
+
+    def __init__(self) -> None:
+        self._worktrees: Dict[Path, Optional[str]] = {}
+
+    def key(
+        self, worktree: Path, script: Path, metadata: Path, settings: Mapping[str, Any]
+    ) -> Optional[str]:
+        """The key of one hypothesis, or None when its worktree cannot be digested (not a
+        git worktree, no commit yet)."""
+        if worktree not in self._worktrees:
+            self._worktrees[worktree] = worktree_digest(worktree)
+        content = self._worktrees[worktree]
+        if content is None:
+            return None
+        recipe = {
+            "format": KEY_FORMAT,
+            "tool": __version__,
+            "interpreter": [platform.python_implementation(), sys.version, sys.executable],
+            "platform": [platform.platform(), platform.machine()],
+            "worktree": [str(worktree), content],
+            "script": file_digest(script),
+            "metadata": file_digest(metadata),
+            "settings": dict(settings),
+        }
+        text = json.dumps(recipe, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def worktree_digest(worktree: Path) -> Optional[str]:
+    """The digest of a worktree's content: HEAD's tree, then each file that differs from it
+    (changed, deleted, or untracked and not ignored; ``.falsification`` aside) with its
+    current bytes; None if git cannot say."""
+    try:
+        tree = run_git(["rev-parse", "HEAD^{tree}"], worktree)
+        changed = run_git(
+            ["diff", "HEAD", "--name-only", "--no-renames", "-z", "--", ".", _OWN_FILES], worktree
+        )
+        untracked = run_git(
+            ["ls-files", "--others", "--exclude-standard", "-z", "--", ".", _OWN_FILES],
+            worktree,
+        )
+    except (GitError, UnicodeDecodeError):
+        return None
+    digest = hashlib.sha256(f"{tree}\0".encode())
+    names = set(changed.split("\0")) | set(untracked.split("\0"))
+    for name in sorted(filter(None, names)):
+        digest.update(f"{name}\0{file_digest(worktree / name)}\0".encode())
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> Optional[str]:
+    """The digest of a file's bytes and whether it is executable (a symlink: its target's
+    name); None if it does not exist or cannot be read."""
+    try:
+        if path.is_symlink():
+            return "link:" + os.readlink(path)
+        data = path.read_bytes()
+    except OSError:
+        return None
+    executable = os.access(path, os.X_OK)
+    return f"{hashlib.sha256(data).hexdigest()}:{'x' if executable else '-'}"

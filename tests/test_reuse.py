@@ -1,0 +1,316 @@
+"""The verdict cache (``--hypotheses-reuse``): unchanged inputs reuse a decided verdict, any
+changed input runs the script again, and the store survives concurrency and kill -9."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import pytest
+
+from pytest_parallel_hypotheses import cli
+from pytest_parallel_hypotheses.finding.cache import VerdictStore, store_folder
+from pytest_parallel_hypotheses.finding.git import run_git
+
+RunPytest = Callable[..., pytest.RunResult]
+WriteScript = Callable[..., Path]
+MakeWorktree = Callable[[str], Path]
+
+REUSE = "--hypotheses-reuse=yes"
+
+
+def counting(counter: Path, body: str) -> str:
+    """A script body that notes each run in ``counter`` (outside the worktree) first."""
+    return f"echo run >> '{counter}'\n{body}"
+
+
+def runs_of(counter: Path) -> int:
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+def report_of(run_pytest: RunPytest, git_repo: Path, report: Path, *args: str) -> Dict[str, Any]:
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}", REUSE, *args)
+    records: List[Dict[str, Any]] = json.loads(report.read_text())["hypotheses"]
+    return {record["hypothesis_id"]: record for record in records}
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> Path:
+    return tmp_path / "report.json"
+
+
+@dataclass
+class Stored:
+    """Hypothesis ``race`` (exit 1), run once with reuse so that its verdict is stored."""
+
+    run_pytest: RunPytest
+    repo: Path
+    counter: Path
+
+    def again(self, *args: str) -> pytest.RunResult:
+        return self.run_pytest(f"--hypotheses={self.repo}", REUSE, *args)
+
+    @property
+    def runs(self) -> int:
+        return runs_of(self.counter)
+
+
+@pytest.fixture
+def stored(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> Stored:
+    counter = tmp_path / "runs"
+    write_script(git_repo, "race", counting(counter, "exit 1"))
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    return Stored(run_pytest, git_repo, counter)
+
+
+def test_an_unchanged_hypothesis_reuses_its_verdict_without_running(stored: Stored) -> None:
+    result = stored.again()
+
+    assert stored.runs == 1
+    result.stdout.fnmatch_lines(["race *SUPPORTED *fail *1 run; cached (run 20*)*"])
+    result.assert_outcomes(failed=1)
+
+
+def test_reuse_is_off_by_default(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+    write_script(git_repo, "race", counting(counter, "exit 1"))
+
+    for _ in range(2):
+        run_pytest(f"--hypotheses={git_repo}")
+
+    assert runs_of(counter) == 2
+    assert store_folder(git_repo) is not None
+    assert not store_folder(git_repo).exists()  # type: ignore[union-attr]
+
+
+def test_editing_one_script_reruns_only_that_hypothesis(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, report: Path
+) -> None:
+    write_script(git_repo, "edited", counting(tmp_path / "edited", "exit 1"))
+    write_script(git_repo, "other", counting(tmp_path / "other", "exit 0"))
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    write_script(git_repo, "edited", counting(tmp_path / "edited", "exit 0"))
+
+    records = report_of(run_pytest, git_repo, report)
+
+    assert (runs_of(tmp_path / "edited"), runs_of(tmp_path / "other")) == (2, 1)
+    assert (records["edited"]["status"], records["edited"]["cached"]) == ("falsified", False)
+    assert records["other"]["cached"] is True
+
+
+def test_an_uncommitted_change_to_the_worktree_runs_again(stored: Stored) -> None:
+    (stored.repo / "README").write_text("changed\n")
+
+    stored.again()
+
+    assert stored.runs == 2
+
+
+def test_a_new_untracked_file_runs_again_but_an_ignored_one_does_not(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+    (git_repo / ".gitignore").write_text("*.log\n")
+    write_script(git_repo, "race", counting(counter, "exit 1"))
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    (git_repo / "build.log").write_text("ignored\n")
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    assert runs_of(counter) == 1
+
+    (git_repo / "input.txt").write_text("new\n")
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+
+    assert runs_of(counter) == 2
+
+
+def test_a_new_commit_runs_again(stored: Stored) -> None:
+    (stored.repo / "README").write_text("fixed\n")
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
+    run_git([*identity, "commit", "-q", "-am", "fix"], stored.repo)
+
+    stored.again()
+
+    assert stored.runs == 2
+
+
+def test_a_changed_timeout_runs_again(stored: Stored) -> None:
+    stored.again("--hypotheses-timeout=77")
+
+    assert stored.runs == 2
+
+
+@pytest.mark.parametrize("body", ["exit 125", "exit 126", "sleep 30"])
+def test_an_inconclusive_result_is_never_reused(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, body: str
+) -> None:
+    counter = tmp_path / "runs"
+    write_script(git_repo, "race", counting(counter, body))
+
+    for _ in range(2):
+        run_pytest(f"--hypotheses={git_repo}", REUSE, "--hypotheses-timeout=0.5")
+
+    assert runs_of(counter) == 2
+
+
+def test_metadata_cache_false_opts_out(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    counter = tmp_path / "runs"
+    write_script(git_repo, "clock", counting(counter, "exit 0"))
+    (git_repo / ".falsification" / "config_clock.json").write_text('{"cache": false}')
+
+    for _ in range(2):
+        run_pytest(f"--hypotheses={git_repo}", REUSE)
+
+    assert runs_of(counter) == 2
+
+
+def test_a_cache_value_that_is_not_a_boolean_is_that_hypothesis_s_error(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "clock", "exit 0")
+    (git_repo / ".falsification" / "config_clock.json").write_text('{"cache": "no"}')
+
+    result = run_pytest(f"--hypotheses={git_repo}", REUSE)
+
+    result.stdout.fnmatch_lines(["*'cache' must be true or false, got 'no'*"])
+
+
+def test_the_reports_mark_a_reused_verdict_with_its_original_date(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, report: Path
+) -> None:
+    write_script(git_repo, "race", "exit 1")
+    first = report_of(run_pytest, git_repo, report)["race"]
+    xml = tmp_path / "junit.xml"
+
+    second = report_of(run_pytest, git_repo, report, f"--junitxml={xml}")["race"]
+
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["status"] == "supported"
+    (case,) = ET.parse(xml).iter("testcase")
+    properties = {prop.get("name"): prop.get("value") for prop in case.iter("property")}
+    assert properties["cached"] == second["cached_at"]
+
+
+def test_with_repeat_auto_stored_runs_count_and_new_runs_add_to_them(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, report: Path
+) -> None:
+    counter = tmp_path / "counter"
+    write_script(
+        git_repo,
+        "flaky",
+        f"n=$(cat '{counter}' 2>/dev/null || echo 0); echo $((n + 1)) > '{counter}'; "
+        "exit $((n % 2))",
+    )
+    auto = ("--hypotheses-repeat=auto", "--hypotheses-max-repeats=20")
+    first = report_of(run_pytest, git_repo, report, *auto)["flaky"]
+    assert (first["evidence"]["runs"], first["evidence"]["decision"]) == (20, "undecided")
+
+    second = report_of(run_pytest, git_repo, report, *auto)["flaky"]
+
+    assert second["evidence"]["runs"] == 20 + len(second["attempts"])
+    assert second["evidence"]["decision"] == "flaky"
+
+
+def test_a_corrupt_entry_is_ignored_with_a_warning(
+    stored: Stored, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    folder = store_folder(stored.repo)
+    assert folder is not None
+    for entry in folder.glob("*.json"):
+        entry.write_text('{"format": 1, "key": "trunc')
+
+    result = pytester.runpytest_subprocess(
+        f"--rootdir={tmp_path}", "-p", "no:asyncio", f"--hypotheses={stored.repo}", REUSE
+    )
+
+    assert stored.runs == 2
+    output = result.stdout.str() + result.stderr.str()
+    assert "ignoring verdict cache entry" in output
+    result.assert_outcomes(failed=1)
+
+
+def test_an_entry_of_another_key_is_never_reused(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path / "store")
+    store.save("a" * 64, {"recorded_at": "then", "result": {}})
+    (tmp_path / "store" / ("a" * 64 + ".json")).rename(tmp_path / "store" / ("b" * 64 + ".json"))
+
+    with pytest.warns(UserWarning, match="belongs to another key"):
+        assert store.load("b" * 64) is None
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from pytest_parallel_hypotheses.finding.cache import VerdictStore
+store = VerdictStore(Path(sys.argv[1]))
+big = "x" * 200_000
+n = 0
+while True:
+    store.save(f"{n % 5:064d}", {"recorded_at": "now", "result": {"n": n, "big": big}})
+    n += 1
+"""
+
+
+def test_no_entry_is_corrupt_after_a_writer_is_killed_with_sigkill(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder)]) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(folder.glob("*.json"))) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        for writer in writers:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+
+    store = VerdictStore(folder)
+    entries = [store.load(f"{n:064d}") for n in range(5)]
+    assert all(entry is not None and len(entry["result"]["big"]) == 200_000 for entry in entries)
+
+
+def test_the_cache_clear_command_empties_the_store(
+    stored: Stored, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["cache", "clear", str(stored.repo)]) == 0
+
+    assert "removed 1 stored verdict from" in capsys.readouterr().out
+    stored.again()
+    assert stored.runs == 2
+
+
+def test_pytest_cache_clear_empties_the_store(stored: Stored) -> None:
+    stored.again("--cache-clear")
+
+    assert stored.runs == 2
+
+
+def test_a_worktree_of_the_repository_shares_the_store(
+    git_repo: Path, make_worktree: MakeWorktree
+) -> None:
+    assert store_folder(make_worktree("other")) == store_folder(git_repo)
+
+
+def test_xdist_workers_reuse_and_store_verdicts(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    for name in ("one", "two"):
+        write_script(git_repo, name, counting(tmp_path / name, "exit 0"))
+    run_pytest(f"--hypotheses={git_repo}", REUSE, "-n", "2")
+
+    result = run_pytest(f"--hypotheses={git_repo}", REUSE, "-n", "2")
+
+    assert (runs_of(tmp_path / "one"), runs_of(tmp_path / "two")) == (1, 1)
+    result.stdout.fnmatch_lines(["one *FALSIFIED*cached*", "two *FALSIFIED*cached*"])
