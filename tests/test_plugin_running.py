@@ -105,7 +105,11 @@ def test_exitfirst_stops_the_run_and_kills_the_scripts_still_running(
 
 @pytest.mark.parametrize(
     ("signum", "message"),
-    [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "received SIGTERM")],
+    [
+        (signal.SIGINT, "KeyboardInterrupt"),
+        (signal.SIGTERM, "received SIGTERM"),
+        (signal.SIGHUP, "received SIGHUP"),
+    ],
 )
 def test_an_interruption_reports_partial_results_and_leaves_no_process(
     pytester: pytest.Pytester,
@@ -151,15 +155,16 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     assert statuses == {"quick": "falsified", "sleeper1": "pending", "sleeper2": "pending"}
 
 
-def test_the_sigterm_handler_is_restored_after_the_session(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_the_signal_handlers_are_restored_after_the_session(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, signum: int
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signum)
 
     run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
 
-    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.getsignal(signum) is before
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
