@@ -234,3 +234,26 @@ def test_with_nothing_found_the_json_report_says_to_write_scripts(
 
     assert data["hypotheses"] == []
     assert data["next_action"].startswith("No hypothesis was found: write scripts named")
+
+
+def test_a_worktree_whose_branch_was_deleted_is_named_so_in_the_summary_and_report(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    write_script(make_worktree("orphan"), "cache", "exit 1")
+    subprocess.run(["git", "update-ref", "-d", "refs/heads/hyp-orphan"], cwd=git_repo, check=True)
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*worktrees/orphan (branch hyp-orphan gone, no commit)*",
+            "cache *worktrees/orphan (hyp-orphan, branch gone) *SUPPORTED *",
+        ]
+    )
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert (record["branch"], record["branch_gone"], record["head"]) == ("hyp-orphan", True, None)
