@@ -62,6 +62,9 @@ class _ScriptProtocol(asyncio.SubprocessProtocol):
         self.stderr = BoundedCapture(max_output_bytes)
         self.exited: asyncio.Future[None] = loop.create_future()
         self.drained: asyncio.Future[None] = loop.create_future()
+        #: When the exit was first seen: the task that waits for it may resume later.
+        self.exited_at: Optional[float] = None
+        self._loop = loop
         self._open_pipes: Set[int] = {1, 2}
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
@@ -74,6 +77,7 @@ class _ScriptProtocol(asyncio.SubprocessProtocol):
 
     def process_exited(self) -> None:
         if not self.exited.done():
+            self.exited_at = self._loop.time()
             self.exited.set_result(None)
 
 
@@ -97,27 +101,28 @@ async def run_script(
     """
     loop = asyncio.get_running_loop()
     protocol = _ScriptProtocol(loop, max_output_bytes)
-    start = loop.time()
+    asked = loop.time()
     try:
         running = await RunningScript.start(
             protocol, script, cwd=cwd, env=env, tree=tree, grace=grace
         )
     except OSError as error:
         return ProcessOutcome(
-            None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
+            None, False, loop.time() - asked, protocol.stdout, protocol.stderr, error
         )
     async with running:
+        deadline = running.started_at + timeout
         with _sampled(sampler, tree) as usage:
-            timed_out = not await _wait(protocol.exited, timeout)
+            timed_out = not await _wait(protocol.exited, max(0.0, deadline - loop.time()))
             metrics = usage()
         if timed_out:
             await running.stop(then_wait=grace + _REAP_SECONDS)
-        end = loop.time()
+        end = protocol.exited_at if protocol.exited_at is not None else loop.time()
         await running.release_pipes()
         return ProcessOutcome(
             running.returncode,
             timed_out,
-            end - start,
+            end - running.started_at,
             protocol.stdout,
             protocol.stderr,
             usage=metrics,
@@ -139,8 +144,11 @@ class RunningScript:
         tree: ProcessTree,
         *,
         grace: float,
+        started_at: float,
         cancelled: bool = False,
     ) -> None:
+        #: When the script started, on the loop's clock.
+        self.started_at = started_at
         self._transport = transport
         self._protocol = protocol
         self._tree = tree
@@ -160,12 +168,14 @@ class RunningScript:
     ) -> RunningScript:
         """Start ``script``; a cancellation during the start still returns the started script,
         which then raises ``CancelledError`` on entering its block (and so is stopped)."""
-        transport, cancelled = await _uninterrupted(
+        (transport, started_at), cancelled = await _uninterrupted(
             spawn.start(protocol, [str(script)], cwd=str(cwd), env=env)
         )
         tree.pgid = transport.get_pid()
         tree.register()  # before any await, so an emergency stop can reach it
-        return cls(transport, protocol, tree, grace=grace, cancelled=cancelled)
+        return cls(
+            transport, protocol, tree, grace=grace, started_at=started_at, cancelled=cancelled
+        )
 
     @property
     def returncode(self) -> Optional[int]:

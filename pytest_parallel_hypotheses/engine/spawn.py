@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
@@ -43,8 +44,11 @@ async def start(
     *,
     cwd: str,
     env: Mapping[str, str],
-) -> ScriptTransport:
-    """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``."""
+) -> Tuple[ScriptTransport, float]:
+    """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``.
+
+    Also returns the moment (``time.monotonic``, the loop's clock) it started: not when the
+    start was asked for, since it may wait for a spawn thread, nor when the loop got to it."""
     loop = asyncio.get_running_loop()
     if not _pidfds_work():
         transport, _ = await loop.subprocess_exec(
@@ -57,10 +61,10 @@ async def start(
             env=dict(env),
             start_new_session=True,
         )
-        return transport
-    proc = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env))
+        return transport, time.monotonic()  # the fork ran in this thread, just now
+    proc, started = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env))
     try:
-        return _PidfdTransport(loop, proc, protocol)
+        return _PidfdTransport(loop, proc, protocol), started
     except BaseException:
         _discard(proc)
         raise
@@ -134,8 +138,10 @@ class _PidfdTransport:
             self._pidfd = None
 
 
-def _popen(argv: Sequence[str], cwd: str, env: Dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def _popen(
+    argv: Sequence[str], cwd: str, env: Dict[str, str]
+) -> Tuple[subprocess.Popen[bytes], float]:
+    proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -144,6 +150,7 @@ def _popen(argv: Sequence[str], cwd: str, env: Dict[str, str]) -> subprocess.Pop
         env=env,
         start_new_session=True,
     )
+    return proc, time.monotonic()
 
 
 def _discard(proc: subprocess.Popen[bytes]) -> None:

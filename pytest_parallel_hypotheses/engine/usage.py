@@ -115,9 +115,12 @@ class ResourceSampler:
                 await task
 
     async def _sample_periodically(self) -> None:
+        """Each tick, read the process table in a thread: on the loop, that pass would delay
+        noticing the scripts that exit meanwhile, and so lengthen their reported durations."""
+        loop = asyncio.get_running_loop()
         while self._watched:
             await asyncio.sleep(self._interval)
-            children = children_map()
+            children = await loop.run_in_executor(None, children_map)
             for usage in list(self._watched):
                 usage.sample(children)
 
