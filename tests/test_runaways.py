@@ -1,5 +1,6 @@
 """Processes that try hard to outlive the run: fork-and-exit chains, in the script's group and
-after ``setsid``. However their pids change, nothing is left once the run returns."""
+after ``setsid``, and scripts whose runner is killed. Nothing is left once the run returns, or
+a few seconds after its runner died."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, List
@@ -19,6 +22,8 @@ from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExec
 QUICK = FalsificationConfig(test_timeout=120, kill_grace=0.3)
 #: How long a chain must stay silent after the run to count as stopped (it beats every 5 ms).
 QUIET_SECONDS = 1.0
+#: Generous bound for what takes a few seconds: catches hangs, not slowness.
+HANG_SECONDS = 60
 
 WriteScript = Callable[..., Path]
 
@@ -79,3 +84,74 @@ def worktree_with_hopper(
             with contextlib.suppress(psutil.Error, OSError):
                 os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
                 proc.kill()
+
+
+LIBRARY_RUN = """
+import sys
+from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+
+worktree, ids = sys.argv[1], sys.argv[2:]
+TestExecutor(FalsificationConfig(test_timeout=600)).execute_parallel(
+    [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+)
+"""
+
+
+def pytest_run(tmp_path: Path, repo: Path) -> List[str]:
+    plugins_off = ["-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider"]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--rootdir={tmp_path}",
+        *plugins_off,
+        f"--hypotheses={repo}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("runner", "signum"),
+    [("pytest", signal.SIGKILL), ("library", signal.SIGKILL), ("library", signal.SIGTERM)],
+)
+def test_no_script_outlives_a_killed_runner_by_more_than_a_few_seconds(
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+    live_processes: Callable[[str], List[psutil.Process]],
+    runner: str,
+    signum: int,
+) -> None:
+    """The runner dies without any clean-up (or, as a library, with no SIGTERM handler of its
+    own); its scripts, their children and a ``setsid`` escapee must go all the same."""
+    ids = ["s1", "s2", "s3"]
+    for hypothesis_id in ids:
+        write_script(
+            git_repo,
+            hypothesis_id,
+            f"setsid sleep {sleep_token} >/dev/null 2>&1 </dev/null &\n"
+            f"sleep {sleep_token} &\nsleep {sleep_token}",
+        )
+    if runner == "pytest":
+        command = pytest_run(tmp_path, git_repo)
+    else:
+        command = [sys.executable, "-c", LIBRARY_RUN, str(git_repo), *ids]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: len(live_processes(sleep_token)) == 3 * len(ids), "the scripts to start")
+        process.send_signal(signum)
+        process.wait(timeout=HANG_SECONDS)
+        wait_for(lambda: live_processes(sleep_token) == [], "the scripts to be stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + HANG_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {HANG_SECONDS}s for {what}"
+        time.sleep(0.05)

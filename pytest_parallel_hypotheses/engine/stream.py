@@ -26,6 +26,7 @@ from .runs import HypothesisRun
 from .scheduling import start_order
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
+from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class ResultStream:
         self._results: Optional[asyncio.Queue[TestExecutionResult]] = None
         self._closed: Optional[asyncio.Event] = None
         self._closing = False
+        self._watchdog: Optional[Watchdog] = None
 
     async def __aenter__(self) -> ResultStream:
         self._start()
@@ -101,6 +103,8 @@ class ResultStream:
                 await _sweep(Marker(self._marker_name), self._config.kill_grace)
         finally:
             await self._sampler.aclose()
+            if self._watchdog is not None:
+                await self._watchdog.dismiss()
             self._closed.set()
 
     async def _iterate(self) -> AsyncIterator[TestExecutionResult]:
@@ -135,6 +139,8 @@ class ResultStream:
                 self._answer(index, _unrunnable(run, problem))
         limit = 0 if self._halted is not None else self._config.max_concurrent_tests
         workers = min(limit, len(self._waiting))
+        if workers:  # scripts will run: if this process dies, nothing must stay behind
+            self._watchdog = _start_watchdog(self._marker_name, self._config.kill_grace)
         base_env = without_pytest_variables()
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
@@ -220,6 +226,15 @@ def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResu
     return unrunnable_result(
         run.hypothesis.id, run.worktree_text, str(problem), exit_code=problem.exit_code
     )
+
+
+def _start_watchdog(marker_name: str, grace: float) -> Optional[Watchdog]:
+    """The run's watchdog; without one (no process can be started) the run still runs."""
+    try:
+        return Watchdog(marker_name, grace)
+    except OSError as error:
+        logger.warning("no watchdog for this run, which a killed runner may outlive: %s", error)
+        return None
 
 
 async def _sweep(marker: Marker, grace: float) -> None:
