@@ -215,11 +215,11 @@ class RunningScript:
             await _wait(self._protocol.drained, self._grace)
 
     async def _stop_after_interruption(self) -> None:
-        """Stop the tree when the run was cancelled or failed; a second cancellation kills at
-        once."""
+        """Stop the group when the run was cancelled or failed (the run's final sweep stops
+        what left it); a second cancellation kills the whole tree at once."""
         try:
-            await self._tree.stop(self._grace)
-            await _wait(self._protocol.exited, self._grace)
+            await self._tree.stop_group(self._grace, self._protocol.exited)
+            await _wait(self._protocol.exited, _REAP_SECONDS)
         except BaseException:
             self._tree.kill_now()
             raise

@@ -209,25 +209,33 @@ class ProcessTree:
         await self.kill()
 
     async def kill(self) -> None:
-        """Freeze and SIGKILL until two looks in a row find nothing (a process may fork while
-        it is killed)."""
+        """Freeze and SIGKILL until a look finds nothing (a process may fork while it is
+        killed; each look is itself a pass over the table and a look at what started since)."""
         loop = asyncio.get_running_loop()
-        quiet_looks = 0
         for _ in range(_KILL_ROUNDS):
             if self.enclosure is not None:
                 self.enclosure.kill()
             procs, groups = self.find(freeze=True)
             if not procs and (self.pgid is None or self.group_is_empty()):
-                quiet_looks += 1
-                if quiet_looks == 2:
-                    return
-                continue
-            quiet_looks = 0
+                return
             self._kill_frozen(procs, groups)
             settle = loop.time() + _KILL_SETTLE_SECONDS
             while procs and loop.time() < settle:
                 await asyncio.sleep(_POLL_SECONDS / 4)
                 procs = [p for p in procs if _alive(p)]
+
+    async def stop_group(self, grace: float, leader_exited: asyncio.Future[None]) -> None:
+        """Stop the group alone, without a look at the process table: SIGTERM, wait up to
+        ``grace`` for the leader to exit, then SIGKILL the group. For an interrupted run,
+        whose every script stops at once: a pass over the table per script would keep a
+        person who pressed Ctrl-C waiting; the run's final sweep finds the escapees."""
+        if self.pgid is None:
+            return
+        _signal_group(self.pgid, signal.SIGTERM)
+        if not leader_exited.done():
+            await asyncio.wait({leader_exited}, timeout=grace)
+        _signal_group(self.pgid, signal.SIGSTOP)
+        _signal_group(self.pgid, signal.SIGKILL)
 
     def kill_now(self) -> None:
         """Freeze and SIGKILL the whole tree at once, without waiting: the last resort on an
