@@ -4,6 +4,7 @@ a few seconds after its runner died."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor, TestResult
+from pytest_parallel_hypotheses.engine.tree import Marker, ProcessTree
 
 QUICK = FalsificationConfig(test_timeout=120, kill_grace=0.3)
 #: How long a chain must stay silent after the run to count as stopped (it beats every 5 ms).
@@ -155,3 +157,25 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"waited {HANG_SECONDS}s for {what}"
         time.sleep(0.05)
+
+
+class HeldProcess:
+    """An enclosure holding one process that carries no marker (as a cgroup holds any)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+def test_a_tree_kills_its_enclosure_which_may_hold_processes_no_look_can_find(
+    sleep_token: str, live_processes: Callable[[str], List[psutil.Process]]
+) -> None:
+    unmarked = subprocess.Popen(["sleep", sleep_token], env={}, start_new_session=True)
+    tree = ProcessTree(Marker("PPH_RUN_enclosure_test", "1"), enclosure=HeldProcess(unmarked))
+
+    asyncio.run(tree.stop(grace=0.1))
+
+    assert unmarked.wait(timeout=HANG_SECONDS) == -signal.SIGKILL
+    assert live_processes(sleep_token) == []

@@ -47,10 +47,11 @@ async def start(
 ) -> Tuple[ScriptTransport, float]:
     """Start ``argv`` in a session of its own, stdin from /dev/null, output to ``protocol``.
 
-    Also returns the moment (``time.monotonic``, the loop's clock) it started: not when the
-    start was asked for, since it may wait for a spawn thread, nor when the loop got to it."""
+    Also returns the moment (``time.monotonic``, the loop's clock) its start began: in the
+    thread that forks, so not the wait for a spawn thread, nor the wait for the loop after."""
     loop = asyncio.get_running_loop()
     if not _pidfds_work():
+        began = time.monotonic()  # the fork happens in this thread, without waiting
         transport, _ = await loop.subprocess_exec(
             lambda: protocol,
             *argv,
@@ -61,7 +62,7 @@ async def start(
             env=dict(env),
             start_new_session=True,
         )
-        return transport, time.monotonic()  # the fork ran in this thread, just now
+        return transport, began
     proc, started = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env))
     try:
         return _PidfdTransport(loop, proc, protocol), started
@@ -141,6 +142,7 @@ class _PidfdTransport:
 def _popen(
     argv: Sequence[str], cwd: str, env: Dict[str, str]
 ) -> Tuple[subprocess.Popen[bytes], float]:
+    started = time.monotonic()  # before the fork: once Popen returns, the GIL may be slow
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -150,7 +152,7 @@ def _popen(
         env=env,
         start_new_session=True,
     )
-    return proc, time.monotonic()
+    return proc, started
 
 
 def _discard(proc: subprocess.Popen[bytes]) -> None:
