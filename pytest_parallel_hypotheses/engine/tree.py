@@ -98,8 +98,8 @@ class ProcessTree:
     Stopping it does not trust one look at the process table: a process that forks and exits
     in a loop changes its pid faster than a scan reads the table. So its group is always
     signalled, the members found are frozen (SIGSTOP, their groups with them) before they are
-    killed, and the sweep repeats until two looks in a row find nothing. An ``enclosure``, when
-    there is one, is killed first.
+    killed, and the sweep repeats until a look (a pass over the table and one over what started
+    since) finds nothing. An ``enclosure``, when there is one, is killed first.
     """
 
     def __init__(
@@ -212,11 +212,13 @@ class ProcessTree:
         """Freeze and SIGKILL until a look finds nothing (a process may fork while it is
         killed; each look is itself a pass over the table and a look at what started since)."""
         loop = asyncio.get_running_loop()
-        for _ in range(_KILL_ROUNDS):
+        for round_number in range(_KILL_ROUNDS):
             if self.enclosure is not None:
                 self.enclosure.kill()
             procs, groups = self.find(freeze=True)
-            if not procs and (self.pgid is None or self.group_is_empty()):
+            # the group is killed once whatever the look found; after that, zombies that no
+            # init reaps may keep it from being empty, so only live members count
+            if not procs and (round_number > 0 or self.pgid is None or self.group_is_empty()):
                 return
             self._kill_frozen(procs, groups)
             settle = loop.time() + _KILL_SETTLE_SECONDS
