@@ -10,6 +10,7 @@ import pytest
 
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.finding.discovery import DiscoveryError, FoundHypothesis, discover
+from pytest_parallel_hypotheses.finding.git import run_git
 
 WriteScript = Callable[..., Path]
 MakeWorktree = Callable[[str], Path]
@@ -279,3 +280,42 @@ def test_git_missing_is_a_discovery_error(git_repo: Path, monkeypatch: pytest.Mo
 
     with pytest.raises(DiscoveryError, match="git is not installed"):
         discover(git_repo)
+
+
+def test_a_bare_repository_is_searched_in_its_linked_worktrees(
+    git_repo: Path, tmp_path: Path, write_script: WriteScript
+) -> None:
+    bare = tmp_path / "bare.git"
+    run_git(["clone", "-q", "--bare", str(git_repo), str(bare)], tmp_path)
+    linked = tmp_path / "linked"
+    run_git(["worktree", "add", "-q", "-b", "hyp-linked", str(linked)], bare)
+    write_script(linked, "cache", "exit 0")
+
+    found = discover(bare)
+
+    assert [(h.worktree, h.branch, h.hypothesis_id) for h in found] == [
+        (linked.resolve(), "hyp-linked", "cache")
+    ]
+
+
+def test_a_worktree_whose_path_holds_a_newline_is_searched(
+    git_repo: Path, tmp_path: Path, write_script: WriteScript
+) -> None:
+    odd = tmp_path / "odd\nname"
+    run_git(["worktree", "add", "-q", "-b", "hyp-odd", str(odd)], git_repo)
+    write_script(odd, "cache", "exit 0")
+
+    found = discover(git_repo)
+
+    assert [(h.worktree, h.branch) for h in found] == [(odd.resolve(), "hyp-odd")]
+
+
+def test_a_worktree_whose_branch_was_deleted_says_so_and_has_no_head(
+    git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("orphan"), "cache", "exit 0")
+    run_git(["update-ref", "-d", "refs/heads/hyp-orphan"], git_repo)
+
+    (found,) = discover(git_repo)
+
+    assert (found.branch, found.branch_gone, found.head) == ("hyp-orphan", True, None)

@@ -274,3 +274,41 @@ def test_junit_classname_of_a_worktree_beside_the_rootdir_has_no_leading_dots(
         case.get("name"): case.get("classname") for case in ET.parse(xml).iter("testcase")
     }
     assert classnames == {"cache": "worktrees.one", "race": "repo"}
+
+
+def test_a_worktree_whose_branch_was_deleted_is_named_so_in_the_summary_and_report(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    write_script(make_worktree("orphan"), "cache", "exit 1")
+    subprocess.run(["git", "update-ref", "-d", "refs/heads/hyp-orphan"], cwd=git_repo, check=True)
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*worktrees/orphan (branch hyp-orphan gone, no commit)*",
+            "cache *worktrees/orphan (hyp-orphan, branch gone) *SUPPORTED *",
+        ]
+    )
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert (record["branch"], record["branch_gone"], record["head"]) == ("hyp-orphan", True, None)
+
+
+def test_a_report_that_cannot_be_written_at_the_end_fails_the_run_after_the_verdicts(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    write_script(git_repo, "cache", f"rmdir {folder} && touch {folder}")
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={folder}/report.json")
+
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(
+        ["cache *FALSIFIED *pass *0 *", f"hypotheses report NOT written to {folder}/report.json: *"]
+    )

@@ -31,6 +31,14 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.05)
 
 
+def take_signals_as_a_terminal_does() -> None:
+    """In the child, before pytest starts: SIGINT and SIGHUP at their defaults. A suite run as
+    a background job (``pytest &`` in a CI script) passes SIGINT on ignored, and a process
+    that starts with SIGINT ignored never sees the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_hypotheses_run_concurrently(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -105,7 +113,11 @@ def test_exitfirst_stops_the_run_and_kills_the_scripts_still_running(
 
 @pytest.mark.parametrize(
     ("signum", "message"),
-    [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "received SIGTERM")],
+    [
+        (signal.SIGINT, "KeyboardInterrupt"),
+        (signal.SIGTERM, "received SIGTERM"),
+        (signal.SIGHUP, "received SIGHUP"),
+    ],
 )
 def test_an_interruption_reports_partial_results_and_leaves_no_process(
     pytester: pytest.Pytester,
@@ -132,7 +144,11 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
     command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
     process = pytester.popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
     )
     wait_until(lambda: finished.exists() and len(live_processes(sleep_token)) == 2)
 
@@ -151,15 +167,16 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     assert statuses == {"quick": "falsified", "sleeper1": "pending", "sleeper2": "pending"}
 
 
-def test_the_sigterm_handler_is_restored_after_the_session(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_the_signal_handlers_are_restored_after_the_session(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, signum: int
 ) -> None:
     write_script(git_repo, "cache", "exit 0")
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signum)
 
     run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
 
-    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.getsignal(signum) is before
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])

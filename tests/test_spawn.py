@@ -3,6 +3,7 @@ pidfds are missing) give the same results and leave nothing behind."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable, List
 
@@ -18,6 +19,8 @@ from pytest_parallel_hypotheses import (
 from pytest_parallel_hypotheses.engine import spawn
 
 QUICK = FalsificationConfig(test_timeout=1.0, kill_grace=0.2, max_concurrent_tests=4)
+#: How long every spawn thread is kept busy before a script may start.
+BUSY_SECONDS = 4.0
 
 
 @pytest.fixture(params=["pidfd", "asyncio"])
@@ -62,3 +65,23 @@ def test_both_start_paths_classify_and_capture_alike(
     assert by_id["holder"].duration < QUICK.test_timeout  # finished at exit, not at the deadline
     assert by_id["stdin"].exit_code == 7  # stdin is /dev/null: read gets end-of-file at once
     assert live_processes(sleep_token) == []
+
+
+def test_a_script_is_timed_from_its_start_not_from_the_wait_for_a_spawn_thread(
+    tmp_path: Path, write_script: Callable[..., Path]
+) -> None:
+    """Hundreds of scripts starting at once keep every spawn thread busy; the time a script
+    waits for one is the runner's, not the script's."""
+    if not spawn._pidfds_work():
+        pytest.skip("this kernel has no pidfds, so no spawn threads")
+    write_script(tmp_path, "quick", "exit 0")
+    pool = spawn._spawn_pool()
+    release = threading.Event()
+    busy = [pool.submit(release.wait, BUSY_SECONDS) for _ in range(pool._max_workers)]
+    threading.Timer(BUSY_SECONDS, release.set).start()
+
+    result = TestExecutor(QUICK).execute_single(Hypothesis("quick", ""), tmp_path)
+
+    assert result.result is TestResult.PASS
+    assert all(job.done() for job in busy)
+    assert result.duration < BUSY_SECONDS / 2

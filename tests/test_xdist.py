@@ -217,13 +217,7 @@ def crashed_run(
     )
     write_script(git_repo, "quick", "exit 0")
     report = tmp_path / "report.json"
-    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={git_repo}"]
-    run = pytester.popen(
-        [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    run = start_xdist(pytester, tmp_path, git_repo, report)
     try:
         worker = wait_for_pid(pid_file)
         assert psutil.Process(worker).ppid() == run.pid  # a worker, not the controller
@@ -234,6 +228,21 @@ def crashed_run(
             run.kill()
             run.wait()
     return output.decode(errors="replace"), json.loads(report.read_text())
+
+
+def start_xdist(
+    pytester: pytest.Pytester, tmp_path: Path, repo: Path, report: Path, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """pytest with two xdist workers on ``repo``'s hypotheses, in the background, writing its
+    JSON report to ``report``; its output and errors in one pipe."""
+    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={repo}"]
+    return pytester.popen(
+        [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        **popen,
+    )
 
 
 def wait_for_pid(path: Path) -> int:
@@ -311,3 +320,33 @@ def wait_for_environment(process: psutil.Process) -> None:
     while not process.environ():
         assert time.monotonic() < deadline, "the environment never became readable"
         time.sleep(0.01)
+
+
+def test_a_hangup_of_the_whole_session_stops_every_script_and_writes_the_report(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """A closed terminal sends SIGHUP to the controller and its workers at once."""
+    for index in range(2):
+        write_script(git_repo, f"sleeper{index}", f"sleep {sleep_token}")
+    report = tmp_path / "report.json"
+    run = start_xdist(pytester, tmp_path, git_repo, report, start_new_session=True)
+    try:
+        deadline = time.monotonic() + HANG_SECONDS
+        while len(live_processes(sleep_token)) < 2:
+            assert time.monotonic() < deadline, "the scripts never started"
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGHUP)
+        output = run.communicate(timeout=HANG_SECONDS)[0].decode(errors="replace")
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert live_processes(sleep_token) == []
+    assert json.loads(report.read_text())["run"]["interrupted"] is True

@@ -321,8 +321,8 @@ def _resolve_base(here: Path, base: Optional[str]) -> str:
 
 def _check_base_scripts(here: Path, base: str, hypothesis_id: str) -> Tuple[str, ...]:
     """Refuse a base that already has a script for this id; return the ids it does have."""
-    listing = run_git(["ls-tree", "--name-only", base, "--", f"{SCRIPT_DIR}/"], here)
-    ids = tuple(_ids_named(Path(line).name for line in listing.splitlines()))
+    listing = run_git(["ls-tree", "-z", "--name-only", base, "--", f"{SCRIPT_DIR}/"], here)
+    ids = tuple(_ids_named(Path(name).name for name in listing.split("\0") if name))
     if hypothesis_id.lower() in (found.lower() for found in ids):
         raise ScaffoldError(
             f"the base commit already has a test script for hypothesis {hypothesis_id!r}: "

@@ -66,6 +66,9 @@ class _ScriptProtocol(asyncio.SubprocessProtocol):
         self.stderr = BoundedCapture(max_output_bytes)
         self.exited: asyncio.Future[None] = loop.create_future()
         self.drained: asyncio.Future[None] = loop.create_future()
+        #: When the exit was first seen: the task that waits for it may resume later.
+        self.exited_at: Optional[float] = None
+        self._loop = loop
         self._open_pipes: Set[int] = {1, 2}
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
@@ -78,6 +81,7 @@ class _ScriptProtocol(asyncio.SubprocessProtocol):
 
     def process_exited(self) -> None:
         if not self.exited.done():
+            self.exited_at = self._loop.time()
             self.exited.set_result(None)
 
 
@@ -104,7 +108,7 @@ async def run_script(
     """
     loop = asyncio.get_running_loop()
     protocol = _ScriptProtocol(loop, max_output_bytes)
-    start = loop.time()
+    asked = loop.time()
     try:
         running = await RunningScript.start(
             protocol,
@@ -117,9 +121,9 @@ async def run_script(
         )
     except OSError as error:
         return ProcessOutcome(
-            None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
+            None, False, loop.time() - asked, protocol.stdout, protocol.stderr, error
         )
-    start = running.started_at(default=start)  # its own run: not its wait for a thread
+    start = running.started_at(default=asked)  # its own run: not its wait for a thread
     breached = None if memory is None else memory.started(running.pid)
     async with running:
         with _sampled(sampler, tree) as usage:
@@ -131,7 +135,7 @@ async def run_script(
         timed_out = not over_limit and not protocol.exited.done()
         if timed_out:
             await running.stop(then_wait=grace + _REAP_SECONDS)
-        end = loop.time()
+        end = protocol.exited_at if protocol.exited_at is not None else loop.time()
         await running.release_pipes()
         return ProcessOutcome(
             running.returncode,
@@ -246,11 +250,11 @@ class RunningScript:
             await _wait(self._protocol.drained, self._grace)
 
     async def _stop_after_interruption(self) -> None:
-        """Stop the tree when the run was cancelled or failed; a second cancellation kills at
-        once."""
+        """Stop the group when the run was cancelled or failed (the run's final sweep stops
+        what left it); a second cancellation kills the whole tree at once."""
         try:
-            await self._tree.stop(self._grace)
-            await _wait(self._protocol.exited, self._grace)
+            await self._tree.stop_group(self._grace, self._protocol.exited)
+            await _wait(self._protocol.exited, _REAP_SECONDS)
         except BaseException:
             self._tree.kill_now()
             raise

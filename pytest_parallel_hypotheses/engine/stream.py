@@ -37,6 +37,7 @@ from .scheduling import start_order
 from .setup import WorktreeSetups
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
+from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class ResultStream:
         self._closed: Optional[asyncio.Event] = None
         self._closing = False
         self._code: Optional[asyncio.Future[RunCode]] = None
+        self._watchdog: Optional[Watchdog] = None
 
     async def __aenter__(self) -> ResultStream:
         self._start()
@@ -119,6 +121,8 @@ class ResultStream:
             await self._admission.aclose()
             await self._memory_guard.watchdog.aclose()
             await self._sampler.aclose()
+            if self._watchdog is not None:
+                await self._watchdog.dismiss()
             self._closed.set()
 
     async def _iterate(self) -> AsyncIterator[TestExecutionResult]:
@@ -152,6 +156,8 @@ class ResultStream:
                 logger.warning("%s: %s", run.hypothesis.id, problem)
                 self._answer(index, _unrunnable(run, problem))
         workers = 0 if self._halted is not None else self._admission.workers(len(self._waiting))
+        if workers:  # scripts will run: if this process dies, nothing must stay behind
+            self._watchdog = _start_watchdog(self._marker_name, self._config.kill_grace)
         base_env = without_pytest_variables()
         if workers:  # found once per run, off the loop: it reads files and asks git
             planned = [self.runs[index].worktree for index, _script in self._waiting]
@@ -271,6 +277,15 @@ def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResu
     return unrunnable_result(
         run.hypothesis.id, run.worktree_text, str(problem), exit_code=problem.exit_code
     )
+
+
+def _start_watchdog(marker_name: str, grace: float) -> Optional[Watchdog]:
+    """The run's watchdog; without one (no process can be started) the run still runs."""
+    try:
+        return Watchdog(marker_name, grace)
+    except OSError as error:
+        logger.warning("no watchdog for this run, which a killed runner may outlive: %s", error)
+        return None
 
 
 async def _sweep(marker: Marker, grace: float) -> None:

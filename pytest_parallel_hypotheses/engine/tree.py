@@ -17,13 +17,15 @@ import signal
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Protocol, Set, Tuple
 
 import psutil
 
 _POLL_SECONDS = 0.02
 _KILL_ROUNDS = 5
 _KILL_SETTLE_SECONDS = 1.0
+#: At most this many looks at the process table while finding a tree (each reads fewer).
+_LOOKS = 50
 
 #: How the names of the runs' marker variables begin.
 MARKER_PREFIX = "PPH_RUN_"
@@ -83,12 +85,29 @@ def _markers_of(proc: psutil.Process) -> Dict[str, str]:
     return markers
 
 
-class ProcessTree:
-    """The processes of one script (its group plus marked escapees), or of a whole run."""
+class Enclosure(Protocol):
+    """Something that holds every process of one script and can kill them all in one step,
+    whatever their pids do (a cgroup with ``cgroup.kill``)."""
 
-    def __init__(self, marker: Marker, pgid: Optional[int] = None) -> None:
+    def kill(self) -> None: ...
+
+
+class ProcessTree:
+    """The processes of one script (its group plus marked escapees), or of a whole run.
+
+    Stopping it does not trust one look at the process table: a process that forks and exits
+    in a loop changes its pid faster than a scan reads the table. So its group is always
+    signalled, the members found are frozen (SIGSTOP, their groups with them) before they are
+    killed, and the sweep repeats until a look (a pass over the table and one over what started
+    since) finds nothing. An ``enclosure``, when there is one, is killed first.
+    """
+
+    def __init__(
+        self, marker: Marker, pgid: Optional[int] = None, enclosure: Optional[Enclosure] = None
+    ) -> None:
         self.marker = marker
         self.pgid = pgid
+        self.enclosure = enclosure
 
     def register(self) -> None:
         """Record the group before any await, so an emergency stop can reach it."""
@@ -113,12 +132,17 @@ class ProcessTree:
             return False
         return False
 
-    def members(self) -> List[psutil.Process]:
-        """Every live process of the tree (one pass over the process table)."""
+    def members(self, pids: Optional[Iterable[int]] = None) -> List[psutil.Process]:
+        """Every live process of the tree among ``pids`` (default: one pass over the whole
+        process table)."""
         me = os.getpid()
         found = []
-        for proc in psutil.process_iter():
-            if proc.pid == me:
+        for pid in psutil.pids() if pids is None else pids:
+            if pid == me:
+                continue
+            try:
+                proc = psutil.Process(pid)
+            except psutil.Error:
                 continue
             group = _group_of(proc)
             if group is None:  # gone already
@@ -126,6 +150,39 @@ class ProcessTree:
             if (group == self.pgid or self.marker.found_in(proc)) and _alive(proc):
                 found.append(proc)
         return found
+
+    def find(self, *, freeze: bool = False) -> Tuple[List[psutil.Process], Set[int]]:
+        """The members, found by a look at the whole process table followed by looks at the
+        processes started since the last look, until one finds no new member: a process that
+        forks and exits in a loop is dead by the time a whole pass reads its pid, but its
+        successor is among the few new ones. With ``freeze``, the group and every member found
+        are SIGSTOPped at once, with their groups: a stopped process cannot fork, and a chain
+        that left the group after one ``setsid`` stays in the group it made. Returns the
+        members and the groups (of members, and the script's) that were stopped."""
+        groups: Set[int] = set() if self.pgid is None else {self.pgid}
+        if freeze and self.pgid is not None:
+            _signal_group(self.pgid, signal.SIGSTOP)
+        found: Dict[int, psutil.Process] = {}
+        looked_at: Set[int] = set()
+        for look in range(_LOOKS):
+            listed = psutil.pids()
+            fresh = self.members(p for p in listed if p not in looked_at and p not in found)
+            looked_at.update(listed)
+            if not fresh and look > 0:
+                break
+            for proc in fresh:
+                found[proc.pid] = proc
+                if freeze:
+                    self._freeze_with_group(proc, groups)
+        return list(found.values()), groups
+
+    def _freeze_with_group(self, proc: psutil.Process, groups: Set[int]) -> None:
+        group = _group_of(proc)
+        if group is not None and group not in groups and group != os.getpgrp():
+            groups.add(group)  # never the runner's own: it leads none of a script's processes
+            _signal_group(group, signal.SIGSTOP)
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGSTOP)
 
     def send(self, sig: int, procs: List[psutil.Process]) -> None:
         """Signal the group first, then each process outside it: killing children first would
@@ -140,8 +197,8 @@ class ProcessTree:
 
     async def stop(self, grace: float) -> None:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new."""
-        procs = self.members()
-        if not procs:
+        procs, _groups = self.find()
+        if not procs and self.group_is_empty() and self.enclosure is None:
             return
         self.send(signal.SIGTERM, procs)
         loop = asyncio.get_running_loop()
@@ -152,21 +209,50 @@ class ProcessTree:
         await self.kill()
 
     async def kill(self) -> None:
-        """SIGKILL until a fresh look finds nothing (a process may fork while it is killed)."""
+        """Freeze and SIGKILL until a look finds nothing (a process may fork while it is
+        killed; each look is itself a pass over the table and a look at what started since)."""
         loop = asyncio.get_running_loop()
-        for _ in range(_KILL_ROUNDS):
-            procs = self.members()
-            if not procs:
+        for round_number in range(_KILL_ROUNDS):
+            if self.enclosure is not None:
+                self.enclosure.kill()
+            procs, groups = self.find(freeze=True)
+            # the group is killed once whatever the look found; after that, zombies that no
+            # init reaps may keep it from being empty, so only live members count
+            if not procs and (round_number > 0 or self.pgid is None or self.group_is_empty()):
                 return
-            self.send(signal.SIGKILL, procs)
+            self._kill_frozen(procs, groups)
             settle = loop.time() + _KILL_SETTLE_SECONDS
             while procs and loop.time() < settle:
                 await asyncio.sleep(_POLL_SECONDS / 4)
                 procs = [p for p in procs if _alive(p)]
 
+    async def stop_group(self, grace: float, leader_exited: asyncio.Future[None]) -> None:
+        """Stop the group alone, without a look at the process table: SIGTERM, wait up to
+        ``grace`` for the leader to exit, then SIGKILL the group. For an interrupted run,
+        whose every script stops at once: a pass over the table per script would keep a
+        person who pressed Ctrl-C waiting; the run's final sweep finds the escapees."""
+        if self.pgid is None:
+            return
+        _signal_group(self.pgid, signal.SIGTERM)
+        if not leader_exited.done():
+            await asyncio.wait({leader_exited}, timeout=grace)
+        _signal_group(self.pgid, signal.SIGSTOP)
+        _signal_group(self.pgid, signal.SIGKILL)
+
     def kill_now(self) -> None:
-        """SIGKILL the whole tree at once, without waiting: the last resort on an exit path."""
-        self.send(signal.SIGKILL, self.members())
+        """Freeze and SIGKILL the whole tree at once, without waiting: the last resort on an
+        exit path."""
+        if self.enclosure is not None:
+            self.enclosure.kill()
+        self._kill_frozen(*self.find(freeze=True))
+
+    def _kill_frozen(self, procs: List[psutil.Process], groups: Set[int]) -> None:
+        """SIGKILL the frozen groups, the script's first, then every frozen process."""
+        for group in sorted(groups, key=lambda g: g != self.pgid):
+            _signal_group(group, signal.SIGKILL)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGKILL)
 
 
 def kill_all_live_groups() -> None:

@@ -143,6 +143,8 @@ class ResourceSampler:
         await stop_task(task)
 
     async def _sample_periodically(self) -> None:
+        """Each tick, read the process table in a thread: on the loop, that pass would delay
+        noticing the scripts that exit meanwhile, and so lengthen their reported durations."""
         while self._watched:
             await asyncio.sleep(self._interval)
             children = await asyncio.to_thread(children_map)

@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..core.classification import Polarity
 from ..core.models import Hypothesis
-from .git import GitError, Worktree, list_worktrees, toplevel
+from .git import GitError, Worktree, is_bare_repository, list_worktrees, toplevel
 from .layout import config_path, invalid_id_message, is_valid_id, scripts_in
 from .metadata import Metadata, MetadataError, read_metadata
 
@@ -42,6 +42,8 @@ class FoundHypothesis:
     memory: Optional[int] = None
     #: False when the metadata keeps the hypothesis out of the verdict cache.
     cache: bool = True
+    #: The worktree's branch was deleted (``branch`` names it; ``head`` is None).
+    branch_gone: bool = False
 
 
 def discover(directory: Optional[Path]) -> List[FoundHypothesis]:
@@ -67,14 +69,14 @@ def discover_in(worktrees: Iterable[Worktree]) -> List[FoundHypothesis]:
 def _find_worktrees(directory: Optional[Path]) -> List[Worktree]:
     if directory is None:
         here = Path.cwd()
-        if toplevel(here) is None:
+        if toplevel(here) is None and not is_bare_repository(here):
             raise DiscoveryError(f"the current directory {here} is not inside a git repository")
         return _usable(list_worktrees(here))
     if not directory.exists():
         raise DiscoveryError(f"{directory} does not exist")
     if not directory.is_dir():
         raise DiscoveryError(f"{directory} is not a directory")
-    if toplevel(directory) is not None:
+    if toplevel(directory) is not None or is_bare_repository(directory):
         return _usable(list_worktrees(directory))
     held = [worktree for child in _subfolders(directory) for worktree in _as_worktree(child)]
     if not held:
@@ -92,7 +94,7 @@ def _usable(worktrees: Iterable[Worktree]) -> List[Worktree]:
     for worktree in worktrees:
         path = worktree.path.resolve()
         if not worktree.bare and path.is_dir():
-            unique.setdefault(path, Worktree(path, worktree.head, worktree.branch))
+            unique.setdefault(path, replace(worktree, path=path))
     return [unique[path] for path in sorted(unique, key=str)]
 
 
@@ -125,7 +127,15 @@ def _scan(worktree: Worktree) -> List[FoundHypothesis]:
 def _describe(worktree: Worktree, script: Path, hypothesis_id: str, clash: str) -> FoundHypothesis:
     metadata, problem = _examine(worktree, script, hypothesis_id, clash)
     found = FoundHypothesis(
-        worktree.path, worktree.branch, worktree.head, hypothesis_id, script, None, None, problem
+        worktree.path,
+        worktree.branch,
+        worktree.head,
+        hypothesis_id,
+        script,
+        None,
+        None,
+        problem,
+        branch_gone=worktree.branch_gone,
     )
     if metadata is None:
         return found

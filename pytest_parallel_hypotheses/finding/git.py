@@ -25,9 +25,11 @@ class Worktree:
     """One entry of ``git worktree list --porcelain``."""
 
     path: Path
-    head: Optional[str]
+    head: Optional[str]  # None when the branch is gone (git shows a HEAD of zeros)
     branch: Optional[str]  # short name, None when detached
     bare: bool = False
+    #: The branch checked out here was deleted: the files stay, but no commit is behind them.
+    branch_gone: bool = False
 
 
 def git_environment() -> Dict[str, str]:
@@ -67,28 +69,48 @@ def toplevel(path: PathArg) -> Optional[Path]:
         return None
 
 
+def is_bare_repository(path: PathArg) -> bool:
+    """True if ``path`` is (inside) a bare repository, whose worktrees are all linked ones."""
+    try:
+        return run_git(["rev-parse", "--is-bare-repository"], path) == "true"
+    except GitError:
+        if shutil.which("git") is None:
+            raise
+        return False
+
+
 def list_worktrees(path: PathArg) -> List[Worktree]:
-    """Every worktree of the repository that ``path`` belongs to, the main one first."""
-    output = run_git(["worktree", "list", "--porcelain"], path)
-    return [_parse_entry(block) for block in output.split("\n\n") if block.strip()]
+    """Every worktree of the repository that ``path`` belongs to, the main one first.
+
+    Read in ``-z`` form: a path may hold any character, a newline included."""
+    output = run_git(["worktree", "list", "--porcelain", "-z"], path)
+    entries: List[Worktree] = []
+    fields: Dict[str, str] = {}
+    for line in output.split("\0"):
+        if line:
+            key, _, value = line.partition(" ")
+            fields[key] = value
+        elif fields:  # an empty field ends an entry
+            entries.append(_worktree_of(fields))
+            fields = {}
+    return entries
 
 
 def is_dirty(worktree: PathArg) -> bool:
     """True if the worktree has uncommitted changes or untracked files."""
-    return bool(run_git(["status", "--porcelain"], worktree))
+    return bool(run_git(["status", "--porcelain", "-z"], worktree))
 
 
-def _parse_entry(block: str) -> Worktree:
-    fields: Dict[str, str] = {}
-    for line in block.splitlines():
-        key, _, value = line.partition(" ")
-        fields[key] = value
+def _worktree_of(fields: Dict[str, str]) -> Worktree:
     branch = fields.get("branch")
     if branch is not None and branch.startswith("refs/heads/"):
         branch = branch[len("refs/heads/") :]
+    head = fields.get("HEAD")
+    gone = head is not None and branch is not None and not head.strip("0")
     return Worktree(
         path=Path(fields["worktree"]),
-        head=fields.get("HEAD"),
+        head=None if gone else head,
         branch=branch,
         bare="bare" in fields,
+        branch_gone=gone,
     )

@@ -24,7 +24,7 @@ from .records import HypothesisRecords
 from .reuse import VerdictReuse, clear_if_asked
 from .roles import Role, role_of
 from .runloop import HypothesisRunLoop
-from .session import SigtermInterrupts
+from .session import StopSignals
 
 #: Name prefix of the plugin objects registered for a hypotheses run.
 PLUGIN_PREFIX = "hypotheses"
@@ -67,9 +67,9 @@ def reporting_parts(settings: HypothesesSettings, records: RecordSource) -> Dict
 
 def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, object]:
     """Alone, every part; an xdist worker collects, judges and records (the distributed plugin
-    runs its scripts); the controller only takes SIGTERM here and gets the rest there."""
+    runs its scripts); the controller only takes SIGTERM and SIGHUP here and gets the rest there."""
     role = role_of(config)
-    parts: Dict[str, object] = {"defaults": judging, "sigterm": SigtermInterrupts()}
+    parts: Dict[str, object] = {"defaults": judging, "stopsignals": StopSignals()}
     if role is Role.CONTROLLER:
         return parts
     records = HypothesisRecords(config)

@@ -1,8 +1,9 @@
-"""SIGTERM as an interruption: a CI runner's ``kill`` ends the run the way Ctrl-C does.
+"""SIGTERM and SIGHUP as interruptions: a CI runner's ``kill``, a closed terminal or a dropped
+ssh session end the run the way Ctrl-C does.
 
-By default SIGTERM ends Python at once: no summary, no JSON report, and the run's scripts,
-which lead their own sessions, keep running. Raised as a ``KeyboardInterrupt`` instead, it
-unwinds through the run loop, which stops every script, and pytest reports what finished.
+By default both end Python at once: no summary, no JSON report, and the run's scripts, which
+lead their own sessions, keep running. Raised as a ``KeyboardInterrupt`` instead, they unwind
+through the run loop, which stops every script, and pytest reports what finished.
 """
 
 from __future__ import annotations
@@ -10,19 +11,24 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import Any, Optional
+from typing import Any, Dict, Optional
+
+#: The signals that end a session as an interruption.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Terminated(KeyboardInterrupt):
-    """The session received SIGTERM."""
+    """The session received SIGTERM or SIGHUP."""
 
 
-class SigtermInterrupts:
-    """The plugin part that turns SIGTERM into :class:`Terminated` from the session's start to
-    the end of its configuration, in every role (alone, xdist controller or worker)."""
+class StopSignals:
+    """The plugin part that turns SIGTERM and SIGHUP into :class:`Terminated` from the
+    session's start to the end of its configuration, in every role (alone, xdist controller or
+    worker)."""
 
     def __init__(self) -> None:
-        self._previous: Any = None  # a handler, SIG_DFL/SIG_IGN, or None if set outside Python
+        # each signal's handler before: a handler, SIG_DFL/SIG_IGN, or None if set outside Python
+        self._previous: Dict[int, Any] = {}
         self._installed = False
 
     def pytest_sessionstart(self) -> None:
@@ -32,18 +38,18 @@ class SigtermInterrupts:
         self.restore()
 
     def install(self) -> None:
-        """Take over SIGTERM (only the main thread may set signal handlers)."""
+        """Take over the signals (only the main thread may set signal handlers)."""
         if self._installed or threading.current_thread() is not threading.main_thread():
             return
-        self._previous = signal.signal(signal.SIGTERM, _interrupt)
+        self._previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
         self._installed = True
 
     def restore(self) -> None:
-        """Give SIGTERM back to whatever handled it before."""
+        """Give the signals back to whatever handled them before."""
         if not self._installed:
             return
-        previous = signal.SIG_DFL if self._previous is None else self._previous
-        signal.signal(signal.SIGTERM, previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
         self._installed = False
 
 

@@ -27,6 +27,14 @@ from .runsettings import run_settings
 #: Raised when a field changes meaning or disappears; new fields do not change it.
 SCHEMA_VERSION = 1
 
+#: Exit statuses that a report the user asked for and did not get turns into INTERNAL_ERROR:
+#: a caller reading the status must not go looking for a report that is not there.
+_OVERRIDDEN_BY_A_LOST_REPORT = (
+    pytest.ExitCode.OK,
+    pytest.ExitCode.TESTS_FAILED,
+    pytest.ExitCode.NO_TESTS_COLLECTED,
+)
+
 #: What the shard of a CI matrix this run is holds, set by the part that selects it.
 SHARD_KEY = pytest.StashKey[Dict[str, Any]]()
 
@@ -52,17 +60,22 @@ class JsonReport:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the report, unless nothing was meant to run (``--co``, a usage error)."""
+        """Write the report, unless nothing was meant to run (``--co``, a usage error); a
+        report that cannot be written fails the run (the summary still shows every verdict)."""
         if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
         try:
             write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
         except OSError as error:  # the disk filled up or the folder vanished since start-up
             self._failure = f"hypotheses report NOT written to {self._path}: {error.strerror}"
+            if session.exitstatus in _OVERRIDDEN_BY_A_LOST_REPORT:
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         else:
             self._written = True
 
+    @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Where the report is, or why it is missing: the last word, below every verdict."""
         if self._written:
             terminalreporter.write_line(f"hypotheses report: {self._path}")
         elif self._failure:

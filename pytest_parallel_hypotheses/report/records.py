@@ -34,6 +34,7 @@ def record_of(nodeid: str, found: FoundHypothesis, result: Optional[TestExecutio
         "hypothesis_id": found.hypothesis_id,
         "worktree_path": str(found.worktree),
         "branch": found.branch,
+        "branch_gone": found.branch_gone,
         "head": found.head,
         "script": str(found.script),
         "problem": found.problem,

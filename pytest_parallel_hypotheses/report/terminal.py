@@ -88,6 +88,8 @@ def summary_lines(
 def _row(record: Record, rootpath: Path) -> List[str]:
     worktree = worktree_label(rootpath, Path(record["worktree_path"]))
     branch = record["branch"] or "detached"
+    if record.get("branch_gone"):  # absent from records of older reports (merge)
+        branch += ", branch gone"
     ran = record["result"] is not None and record["status"] != HypothesisStatus.PENDING.value
     return [
         record["hypothesis_id"],

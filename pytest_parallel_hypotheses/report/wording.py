@@ -209,7 +209,10 @@ def _code_fields(result: TestExecutionResult) -> List[str]:
 
 
 def worktree_line(found: FoundHypothesis) -> str:
-    """The worktree with its branch and abbreviated HEAD."""
+    """The worktree with its branch and abbreviated HEAD, or the plain word that its branch
+    was deleted."""
+    if found.branch_gone:
+        return f"{found.worktree} (branch {found.branch} gone, no commit)"
     branch = f"branch {found.branch}" if found.branch else "detached HEAD"
     head = f", HEAD {found.head[:12]}" if found.head else ""
     return f"{found.worktree} ({branch}{head})"

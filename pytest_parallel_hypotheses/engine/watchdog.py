@@ -1,0 +1,72 @@
+"""A watchdog process for each run: if the runner dies, it stops the run's scripts.
+
+SIGKILL, the out-of-memory killer or a crash end the runner without any clean-up, and its
+scripts, each in a session of its own, would live on. The watchdog holds the read end of a
+pipe whose write end only the runner holds: the kernel closes that end when the runner dies,
+however it dies, and the watchdog then stops every process that carries the run's marker. At
+the normal end the runner says so before closing the pipe, and the watchdog leaves quietly. It
+leads a session of its own, so that a Ctrl-C or a hang-up meant for the runner spares it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+from .tree import Marker, ProcessTree
+
+#: What the runner writes before closing the pipe when the run ended normally.
+_DISMISSED = b"done\n"
+#: The watchdog's program (``-c`` rather than ``-m``, which would import this module twice).
+_ENTRY = f"from {__name__} import main; main()"
+#: How long the runner waits for a dismissed watchdog to exit before killing it.
+_EXIT_SECONDS = 5.0
+
+
+class Watchdog:
+    """The runner's side: starts the watchdog process, and dismisses it at the run's end."""
+
+    def __init__(self, marker_name: str, grace: float) -> None:
+        self._process: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
+            [sys.executable, "-c", _ENTRY, marker_name, "--grace", str(grace)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    async def dismiss(self) -> None:
+        """Tell the watchdog the run ended and wait (off the loop) until it has left."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None  # a pipe
+        with contextlib.suppress(OSError):  # it died already: nothing to tell
+            process.stdin.write(_DISMISSED)
+        process.stdin.close()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, process.wait, _EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def watch(marker_name: str, grace: float) -> None:
+    """Wait for the runner's end; unless it dismissed us, stop every process of its run."""
+    told = sys.stdin.buffer.read()  # returns at end of file: the runner closed it or died
+    if told == _DISMISSED:
+        return
+    asyncio.run(ProcessTree(Marker(marker_name)).stop(grace))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("marker_name")
+    parser.add_argument("--grace", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    watch(args.marker_name, args.grace)
