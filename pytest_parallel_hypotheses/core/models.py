@@ -103,6 +103,9 @@ class TestExecutionResult:
     #: The deadline, in seconds, at which the runner stopped the script; None when the script
     #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
     timed_out_after: Optional[float] = None
+    #: The script's process tree and last output lines when our deadline fired (see
+    #: :mod:`~pytest_parallel_hypotheses.engine.snapshot`); None otherwise.
+    timeout_snapshot: Optional[Dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -177,6 +180,7 @@ class TestExecutionResult:
             "flaky": self.flaky,
             "outcome_counts": self.outcome_counts,
             "timed_out_after": self.timed_out_after,
+            "timeout_snapshot": self.timeout_snapshot,
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

@@ -8,7 +8,7 @@ failed. Each case has its constructor here, so its wording and exit status are d
 from __future__ import annotations
 
 import signal
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Dict, Mapping, Optional, Protocol
 
 from .classification import (
     CANNOT_EXECUTE_EXIT,
@@ -19,6 +19,7 @@ from .classification import (
     confidence_for,
     describe_exit,
 )
+from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 
 #: Exit status reported for a hypothesis that a stop condition stopped or never started.
@@ -49,14 +50,18 @@ def script_result(
     stdout: KeptOutput,
     stderr: KeptOutput,
     usage: Mapping[str, Any],
+    snapshot: Optional[Dict[str, Any]] = None,
 ) -> TestExecutionResult:
     """The result of a script that ran: ended on its own (``timeout`` None) or stopped at the
-    ``timeout`` deadline, scored with the legacy single-run confidence."""
+    ``timeout`` deadline (its tree then as ``snapshot`` saw it), scored with the legacy
+    single-run confidence."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
     if timed_out:
         exit_code = TIMEOUT_EXIT_CODE
         message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
+        if snapshot is not None:
+            message += f"; {describe_snapshot(snapshot)}"
     else:
         assert exit_code is not None  # a reaped process has a status
         genuine = outcome in (TestResult.PASS, TestResult.FAIL) and exit_code >= 0
@@ -76,6 +81,7 @@ def script_result(
         stderr_truncated=stderr.truncated,
         metrics={**usage, "confidence": confidence_for(outcome, duration)},
         timed_out_after=timeout,
+        timeout_snapshot=snapshot,
     )
 
 
@@ -101,12 +107,22 @@ def runner_error_result(
 
 
 def stopped_result(
-    hypothesis_id: str, worktree_path: str, reason: str, *, started: bool, duration: float = 0.0
+    hypothesis_id: str,
+    worktree_path: str,
+    reason: str,
+    *,
+    started: bool,
+    duration: float = 0.0,
+    stdout: Optional[KeptOutput] = None,
+    stderr: Optional[KeptOutput] = None,
 ) -> TestExecutionResult:
-    """The skipped result of a hypothesis that a stop condition stopped (``started``) or
-    never started; ``reason`` says which hypothesis reached which verdict. Its status stays
-    pending: no verdict was reached, so it must not count as an inconclusive one."""
+    """The skipped result of a hypothesis that a stop condition or an interruption stopped
+    (``started``) or never started; ``reason`` says why. Its status stays pending: no verdict
+    was reached, so it must not count as an inconclusive one. A started script keeps what it
+    had printed (``stdout``, ``stderr``)."""
     return TestExecutionResult(
+        **_kept("stdout", stdout),
+        **_kept("stderr", stderr),
         hypothesis_id=hypothesis_id,
         result=TestResult.SKIP,
         status=HypothesisStatus.PENDING,
@@ -130,3 +146,14 @@ def _error(
         error_message=message,
         metrics={"confidence": confidence_for(TestResult.ERROR, duration)},
     )
+
+
+def _kept(name: str, output: Optional[KeptOutput]) -> Dict[str, Any]:
+    """The fields of one output stream as kept so far (none when nothing was kept)."""
+    if output is None:
+        return {}
+    return {
+        name: output.text(),
+        f"{name}_bytes": output.total,
+        f"{name}_truncated": output.truncated,
+    }

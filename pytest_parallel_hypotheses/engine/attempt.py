@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping, Optional
 
 from ..core.config import FalsificationConfig
 from ..core.models import TestExecutionResult
 from ..core.results import script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
+from .events import LiveOutput
 from .process import run_script
 from .runs import HypothesisRun
 from .tree import Marker, ProcessTree
@@ -27,8 +28,10 @@ async def run_attempt(
     marker: Marker,
     base_env: Mapping[str, str],
     sampler: ResourceSampler,
+    on_start: Optional[Callable[[LiveOutput], None]] = None,
 ) -> TestExecutionResult:
-    """Run the script of ``run`` once; every process it starts carries ``marker``."""
+    """Run the script of ``run`` once; every process it starts carries ``marker``;
+    ``on_start`` gets its output as it is printed."""
     hypothesis_id = run.hypothesis.id
     assert run.worktree is not None  # locate_script checked it
     assert marker.value is not None  # one script's marker names its run
@@ -49,6 +52,7 @@ async def run_attempt(
         grace=config.kill_grace,
         max_output_bytes=config.max_output_bytes,
         sampler=sampler,
+        on_start=on_start,
     )
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
@@ -69,6 +73,7 @@ async def run_attempt(
         stdout=outcome.stdout,
         stderr=outcome.stderr,
         usage=outcome.usage,
+        snapshot=outcome.snapshot,
     )
     logger.info(
         "%s (attempt %d): %s (exit %s, %.2fs)",

@@ -29,6 +29,8 @@ from typing import (
 
 from . import spawn
 from .capture import BoundedCapture
+from .events import LiveOutput
+from .snapshot import Snapshot, take_snapshot
 from .tree import ProcessTree
 from .usage import ResourceSampler
 
@@ -52,6 +54,8 @@ class ProcessOutcome:
     stderr: BoundedCapture
     spawn_error: Optional[OSError] = field(default=None)
     usage: Dict[str, Any] = field(default_factory=dict)
+    #: The process tree and last output lines at the deadline, when it fired.
+    snapshot: Optional[Snapshot] = None
 
 
 class _ScriptProtocol(asyncio.SubprocessProtocol):
@@ -87,13 +91,15 @@ async def run_script(
     grace: float,
     max_output_bytes: int,
     sampler: Optional[ResourceSampler] = None,
+    on_start: Optional[Callable[[LiveOutput], None]] = None,
 ) -> ProcessOutcome:
     """Run ``script`` in its own session and return once it and everything it started are gone.
 
     ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
     With a ``sampler``, the tree's resource use is sampled until the script exits or its
-    deadline fires, whatever it left behind included.
+    deadline fires, whatever it left behind included. ``on_start`` is handed the output
+    captures once the script runs; at the deadline the tree is photographed before it stops.
     """
     loop = asyncio.get_running_loop()
     protocol = _ScriptProtocol(loop, max_output_bytes)
@@ -107,10 +113,14 @@ async def run_script(
             None, False, loop.time() - start, protocol.stdout, protocol.stderr, error
         )
     async with running:
+        if on_start is not None:
+            on_start(LiveOutput(protocol.stdout, protocol.stderr))
+        snapshot = None
         with _sampled(sampler, tree) as usage:
             timed_out = not await _wait(protocol.exited, timeout)
             metrics = usage()
         if timed_out:
+            snapshot = take_snapshot(tree, protocol.stdout, protocol.stderr)
             await running.stop(then_wait=grace + _REAP_SECONDS)
         end = loop.time()
         await running.release_pipes()
@@ -121,6 +131,7 @@ async def run_script(
             protocol.stdout,
             protocol.stderr,
             usage=metrics,
+            snapshot=snapshot,
         )
 
 

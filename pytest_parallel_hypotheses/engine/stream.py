@@ -8,6 +8,7 @@ skips what has not started and sweeps up processes that escaped their script's g
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import deque
@@ -22,6 +23,7 @@ from ..core.results import runner_error_result, stopped_result, unrunnable_resul
 from ..finding.layout import ScriptProblem, locate_script
 from .attempt import run_attempt
 from .environment import without_pytest_variables
+from .events import LiveOutput, RunObserver, tell
 from .runs import HypothesisRun
 from .scheduling import start_order
 from .tree import Marker, ProcessTree
@@ -47,10 +49,14 @@ class ResultStream:
         stop_on: Optional[StopCondition] = None,
         *,
         marker_prefix: str,
+        observer: Optional[RunObserver] = None,
     ) -> None:
         self.runs = runs
         self._config = config
         self._stop_on = stop_on
+        self._observer = observer
+        #: What each started hypothesis has printed so far, kept for a stop that cuts it short.
+        self._output: Dict[int, LiveOutput] = {}
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
         self._workers: List[asyncio.Task[None]] = []
@@ -136,7 +142,9 @@ class ResultStream:
         limit = 0 if self._halted is not None else self._config.max_concurrent_tests
         workers = min(limit, len(self._waiting))
         base_env = without_pytest_variables()
-        self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
+        self._workers = [
+            asyncio.ensure_future(self._work(base_env, slot)) for slot in range(workers)
+        ]
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
         """Queue the result of a run, and stop the rest at once if it meets the condition."""
@@ -172,32 +180,37 @@ class ResultStream:
             if index not in self._answered:
                 started = self._started_at.get(index)
                 duration = 0.0 if started is None else loop.time() - started
+                output = self._output.get(index)
                 stopped = stopped_result(
                     run.hypothesis.id,
                     run.worktree_text,
                     reason,
                     started=started is not None,
                     duration=duration,
+                    stdout=None if output is None else output.stdout,
+                    stderr=None if output is None else output.stderr,
                 )
                 self._answer(index, stopped)
 
-    async def _work(self, base_env: Mapping[str, str]) -> None:
-        """Take the next hypothesis in start order until none is left."""
+    async def _work(self, base_env: Mapping[str, str], slot: int) -> None:
+        """Take the next hypothesis in start order until none is left; ``slot`` names this
+        worker to observers."""
         loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
             index, script = self._waiting.popleft()
             self._started_at[index] = loop.time()
-            self._answer(index, await self._run(index, script, base_env))
+            self._answer(index, await self._run(index, script, base_env, slot))
 
     async def _run(
-        self, index: int, script: Path, base_env: Mapping[str, str]
+        self, index: int, script: Path, base_env: Mapping[str, str], slot: int
     ) -> TestExecutionResult:
         """Every attempt of one hypothesis, combined into its result."""
         run = self.runs[index]
         marker = Marker(self._marker_name, str(index))
         try:
-            attempts = [
-                await run_attempt(
+            attempts = []
+            for number in range(1, self._config.repeats + 1):
+                attempt = await run_attempt(
                     run,
                     script,
                     number=number,
@@ -205,15 +218,35 @@ class ResultStream:
                     marker=marker,
                     base_env=base_env,
                     sampler=self._sampler,
+                    on_start=functools.partial(self._started, index, number, slot),
                 )
-                for number in range(1, self._config.repeats + 1)
-            ]
+                tell(
+                    self._observer,
+                    "attempt_finished",
+                    run,
+                    number=number,
+                    slot=slot,
+                    result=attempt,
+                )
+                attempts.append(attempt)
             return TestExecutionResult.from_attempts(attempts)
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
             logger.exception("internal error while testing %s", run.hypothesis.id)
             return runner_error_result(
                 run.hypothesis.id, run.worktree_text, f"internal error of the runner: {error!r}"
             )
+
+    def _started(self, index: int, number: int, slot: int, output: LiveOutput) -> None:
+        """Keep what the script prints, and tell the observer it started."""
+        self._output[index] = output
+        tell(
+            self._observer,
+            "attempt_started",
+            self.runs[index],
+            number=number,
+            slot=slot,
+            output=output,
+        )
 
 
 def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:
