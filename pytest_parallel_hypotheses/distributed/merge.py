@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Sequence, Set, Tuple
 import pytest
 
 from ..core.classification import TestResult
+from ..report.html import render_html
 from ..report.jsonreport import SCHEMA_VERSION, report_document, write_atomically
 from ..report.records import Record
 
@@ -68,10 +69,11 @@ def exit_status(records: Sequence[Record]) -> int:
     return int(pytest.ExitCode.TESTS_FAILED)
 
 
-def write(path: Path, report: Report) -> None:
-    """Write the merged report as the plugin writes its own, in one step."""
+def write(path: Path, report: Report, *, html: bool = False) -> None:
+    """Write the merged report as the plugin writes its own, in one step: JSON, or the HTML
+    page with ``html``."""
     try:
-        write_atomically(path, json.dumps(report, indent=2))
+        write_atomically(path, render_html(report) if html else json.dumps(report, indent=2))
     except OSError as error:
         raise MergeError(f"cannot write {path}: {error}") from None
 
