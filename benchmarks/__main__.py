@@ -17,10 +17,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 from .plugin_overhead import plugin_overhead
 from .report import as_json, describe_machine, machine, table
 from .suite import Figures, Unavailable, Workload, measure
+from .watching import watching_overhead
 from .workloads import FACTORIES, FULL, QUICK, Scale
 
 Factory = Callable[[Scale, Path], Workload]
-WORKLOADS: Dict[str, Factory] = {**FACTORIES, "g": plugin_overhead}
+WORKLOADS: Dict[str, Factory] = {**FACTORIES, "g": plugin_overhead, "h": watching_overhead}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -98,7 +98,7 @@ def _time_pytest(repo: Path, count: int, root: Path) -> Tuple[float, float]:
     """Wall and CPU time of one ``pytest --hypotheses`` run that must pass every item."""
     cpu_start = children_cpu()
     start = time.perf_counter()
-    completed = _pytest(repo, root, "-q", f"--hypotheses-workers={WORKERS}")
+    completed = run_pytest(repo, root, "-q", f"--hypotheses-workers={WORKERS}")
     wall = time.perf_counter() - start
     cpu = children_cpu() - cpu_start
     if completed.returncode != 0 or f"{count} passed" not in completed.stdout:
@@ -112,14 +112,14 @@ def _time_pytest(repo: Path, count: int, root: Path) -> Tuple[float, float]:
 
 def _require_plugin(repo: Path, count: int, root: Path) -> None:
     """Refuse politely when the installed package has no working plugin yet."""
-    completed = _pytest(repo, root, "--collect-only", "-q")
+    completed = run_pytest(repo, root, "--collect-only", "-q")
     if completed.returncode != 0 or f"{count} tests collected" not in completed.stdout:
         output = (completed.stdout + completed.stderr).strip().splitlines()
         last = output[-1] if output else f"exit code {completed.returncode}"
         raise Unavailable(f"{PLUGIN} does not collect the hypotheses yet ({last})")
 
 
-def _pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """pytest in a fresh process, away from any project configuration and outer pytest."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     return subprocess.run(

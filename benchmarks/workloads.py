@@ -52,6 +52,7 @@ class Scale:
     flood_bytes: int
     plugin_items: int
     plugin_small: int
+    watch_items: int
     repeats: Optional[int] = None  # None: each workload's own default
 
 
@@ -71,6 +72,7 @@ FULL = Scale(
     flood_bytes=1024 * MIB,
     plugin_items=200,
     plugin_small=20,
+    watch_items=400,
 )
 
 QUICK = Scale(
@@ -89,6 +91,7 @@ QUICK = Scale(
     flood_bytes=8 * MIB,
     plugin_items=6,
     plugin_small=2,
+    watch_items=6,
     repeats=1,
 )
 

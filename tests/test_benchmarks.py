@@ -24,6 +24,7 @@ WORKLOAD_TITLES = {
     "e": "timeout storm",
     "f": "output flood",
     "g": "plugin overhead",
+    "h": "watching overhead",
 }
 
 
@@ -95,4 +96,4 @@ def test_skewed_workload_knows_its_optimal_makespan(quick_run: QuickRun) -> None
 def test_unknown_workload_is_refused_with_the_valid_keys() -> None:
     completed = run_benchmarks("--only", "z")
     assert completed.returncode == 2
-    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g" in completed.stderr
+    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g, h" in completed.stderr

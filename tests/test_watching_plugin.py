@@ -43,15 +43,18 @@ def finished_ids(path: Path) -> List[str]:
     ]
 
 
+def run_with_events(run_pytest: RunPytest, repo: Path, events: Path, *args: str) -> None:
+    """A run of the hypotheses of ``repo`` that writes its events to ``events``."""
+    run_pytest(f"--hypotheses={repo}", f"--hypotheses-events={events}", *args)
+
+
 def test_the_event_stream_tells_the_run_from_start_to_finish(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     write_script(git_repo, "a", "exit 0")
     events = tmp_path / "events.jsonl"
 
-    run_pytest(
-        f"--hypotheses={git_repo}", f"--hypotheses-events={events}", "-p", "no:cacheprovider"
-    )
+    run_with_events(run_pytest, git_repo, events)
 
     types = [event["type"] for event in read_events(events)]
     assert types == [
@@ -70,9 +73,7 @@ def test_every_event_has_its_schema_version_a_utc_time_and_a_growing_offset(
     write_script(git_repo, "b", "exit 1")
     events = tmp_path / "events.jsonl"
 
-    run_pytest(
-        f"--hypotheses={git_repo}", f"--hypotheses-events={events}", "-p", "no:cacheprovider"
-    )
+    run_with_events(run_pytest, git_repo, events)
 
     stream = read_events(events)
     assert {event["schema_version"] for event in stream} == {1}
@@ -89,13 +90,7 @@ def test_a_finished_hypothesis_event_holds_the_record_of_the_json_report(
     write_script(git_repo, "a", "echo hello; exit 1")
     events, report = tmp_path / "events.jsonl", tmp_path / "report.json"
 
-    run_pytest(
-        f"--hypotheses={git_repo}",
-        f"--hypotheses-events={events}",
-        f"--hypotheses-report={report}",
-        "-p",
-        "no:cacheprovider",
-    )
+    run_with_events(run_pytest, git_repo, events, f"--hypotheses-report={report}")
 
     [finished] = [e for e in read_events(events) if e["type"] == "hypothesis_finished"]
     [record] = json.loads(report.read_text())["hypotheses"]
@@ -109,9 +104,7 @@ def test_the_run_finished_event_counts_the_verdicts_and_says_what_next(
     write_script(git_repo, "a", "exit 1")
     events = tmp_path / "events.jsonl"
 
-    run_pytest(
-        f"--hypotheses={git_repo}", f"--hypotheses-events={events}", "-p", "no:cacheprovider"
-    )
+    run_with_events(run_pytest, git_repo, events)
 
     last = read_events(events)[-1]
     assert last["counts"] == {"falsified": 0, "supported": 1, "inconclusive": 0, "pending": 0}
@@ -146,13 +139,7 @@ def test_each_attempt_is_an_event_with_its_lane(
     write_script(git_repo, "a", "exit 0")
     events = tmp_path / "events.jsonl"
 
-    run_pytest(
-        f"--hypotheses={git_repo}",
-        f"--hypotheses-events={events}",
-        "--hypotheses-repeat=2",
-        "-p",
-        "no:cacheprovider",
-    )
+    run_with_events(run_pytest, git_repo, events, "--hypotheses-repeat=2")
 
     attempts = [
         (event["type"], event["attempt"], event["lane"])
