@@ -302,6 +302,9 @@ def test_an_interrupted_script_keeps_its_output_and_elapsed_time(
     assert record["duration"] >= 0.3
     assert record["status"] == "pending"
     assert record["error_message"] == "stopped because the run was interrupted"
+    section = output.split("hypotheses cut short: what they had printed", 1)[1]
+    assert "slow: stopped because the run was interrupted, after " in section
+    assert "---------- stdout (all) ----------\nhalfway" in section
 
 
 def test_a_script_stopped_by_x_keeps_its_output(

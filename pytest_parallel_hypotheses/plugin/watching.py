@@ -23,7 +23,7 @@ from ..report.eventlog import EventLog
 from ..report.livearea import StatusArea
 from ..report.records import RECORD_ATTRIBUTE, RecordSource
 from ..report.runsettings import run_settings
-from ..report.statusview import heartbeat_line, status_lines
+from ..report.statusview import cut_short_lines, heartbeat_line, status_lines
 from ..report.watch import Running, RunWatch, TimedRecords
 from .items import HypothesisItem
 from .options import HypothesesSettings
@@ -126,6 +126,11 @@ class RunWatcher:
         self._events.close()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        cut_short = cut_short_lines(self.records.records)
+        if cut_short:
+            terminalreporter.write_sep("-", "hypotheses cut short: what they had printed")
+            for line in cut_short:
+                terminalreporter.write_line(line)
         if self._events is not None and self._events.failure is not None:
             terminalreporter.write_line(f"WARNING: {self._events.failure}", yellow=True, bold=True)
 

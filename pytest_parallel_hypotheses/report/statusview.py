@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from ..core.diagnosis import format_elapsed
+from .records import Record
 from .watch import Progress, Running
+from .wording import output_tail
 
 #: Running hypotheses listed by the live status; the rest are counted on one more line.
 MAX_LISTED = 12
@@ -49,6 +51,22 @@ def heartbeat_line(progress: Progress, now: float) -> Optional[str]:
     if more > 0:
         named += f" and {more} more"
     return f"hypotheses still running: {named} ({counts_words(progress)})"
+
+
+def cut_short_lines(records: Sequence[Record]) -> List[str]:
+    """For each hypothesis whose script was stopped before its end: why, after how long, and
+    the last lines it printed."""
+    lines: List[str] = []
+    for record in records:
+        message = record.get("error_message") or ""
+        if record["status"] != "pending" or not message.startswith("stopped because"):
+            continue
+        lines.append(f"{record['hypothesis_id']}: {message}, after {record['duration']:.2f}s")
+        for name in ("stderr", "stdout"):
+            lines += output_tail(
+                name, record[name], record[f"{name}_bytes"], record[f"{name}_truncated"]
+            )
+    return lines
 
 
 def _cut(line: str, width: int) -> str:
