@@ -212,5 +212,6 @@ def test_merge_writes_the_html_page_of_the_merged_reports(
     assert f"merged HTML report: {html}" in capsys.readouterr().out
     rows = re.findall(r'<tr data-status="supported">', html.read_text())
     assert len(rows) == 4
-    merged = json.loads(Path(reports[0]).read_text())
-    assert merged["hypotheses"][0]["timeline"]  # the shards' attempts make the timeline
+    assert json.loads(Path(reports[0]).read_text())["hypotheses"][0]["timeline"]
+    lanes = re.findall(r'<span class="name">([^<]*)</span>', html.read_text())
+    assert sorted(lanes) == ["part1 slot 1", "part1 slot 2", "part2 slot 1", "part2 slot 2"]

@@ -133,10 +133,13 @@ def _name(shard: Dict[str, Any]) -> str:
 
 
 def _records(sources: Sequence[Source]) -> List[Record]:
-    """Every record once, in the order a single run lists them (by worktree, then id)."""
+    """Every record once, in the order a single run lists them (by worktree, then id), each
+    timeline on the lanes of its report and the clock of the earliest start."""
     origin: Dict[str, Path] = {}
     records: List[Record] = []
+    first = min(datetime.fromisoformat(report["run"]["started_at"]) for _p, report in sources)
     for path, report in sources:
+        shift = (datetime.fromisoformat(report["run"]["started_at"]) - first).total_seconds()
         for record in report["hypotheses"]:
             nodeid = record["nodeid"]
             if nodeid in origin:
@@ -145,8 +148,23 @@ def _records(sources: Sequence[Source]) -> List[Record]:
                     "come from one report only"
                 )
             origin[nodeid] = path
-            records.append(record)
+            records.append(_on_merged_timeline(record, path.stem, shift))
     return sorted(records, key=lambda record: (record["worktree_path"], record["hypothesis_id"]))
+
+
+def _on_merged_timeline(record: Record, report: str, shift: float) -> Record:
+    """The record with its attempts on lanes named after its ``report`` (every shard has a
+    slot 1), ``shift`` seconds later."""
+    timeline = [
+        {
+            **attempt,
+            "lane": f"{report} {attempt['lane']}",
+            "start": attempt["start"] + shift,
+            "end": attempt["end"] + shift,
+        }
+        for attempt in record.get("timeline") or []
+    ]
+    return {**record, "timeline": timeline}
 
 
 def _merged_run(sources: Sequence[Source], status: int, arguments: Sequence[str]) -> Report:
