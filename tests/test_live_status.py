@@ -14,6 +14,7 @@ import subprocess
 import sys
 import termios
 import time
+import unicodedata
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
@@ -21,6 +22,8 @@ import pyte
 import pytest
 
 from pytest_parallel_hypotheses.report.livearea import StatusArea
+from pytest_parallel_hypotheses.report.statusview import status_lines
+from pytest_parallel_hypotheses.report.watch import Progress, Running
 
 WriteScript = Callable[..., Path]
 
@@ -216,3 +219,23 @@ def test_a_status_over_a_finished_line_is_replaced_by_the_next_line() -> None:
     text = drawn(("one PASSED\n", None), ("", ["status 1", "status 2"]), ("two PASSED\n", None))
 
     assert screen_of(text) == ["one PASSED", "two PASSED"]
+
+
+def test_status_lines_never_wrap_even_with_wide_characters() -> None:
+    entry = Running("wt::h", "h", "slot 1", 1, 1, 60.0, since=0.0)
+    progress = Progress(total=1, done=0, running=[entry])
+
+    class Output:
+        def last_line(self) -> str:
+            return "编译中 " * 30 + "\x1b[31mred\ttab"
+
+    wide = Running("wt::w", "w", "slot 2", 1, 1, 60.0, since=0.0, output=Output())  # type: ignore[arg-type]
+    lines = status_lines(Progress(total=2, done=0, running=[entry, wide]), now=5.0, width=40)
+
+    assert lines[1] == "  h 5.0s/1m00s"
+    assert sum(2 if unicodedata.east_asian_width(c) == "W" else 1 for c in lines[2]) <= 40
+    assert lines[2].endswith("...")
+    assert all(char.isprintable() for line in lines for char in line)
+    assert (
+        status_lines(progress, now=5.0, width=40)[0] == "hypotheses: 0 done, 1 running, 0 waiting"
+    )

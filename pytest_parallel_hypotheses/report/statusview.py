@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import List, Optional, Sequence
 
 from ..core.diagnosis import format_elapsed
@@ -70,5 +71,16 @@ def cut_short_lines(records: Sequence[Record]) -> List[str]:
 
 
 def _cut(line: str, width: int) -> str:
-    line = "".join(char if char.isprintable() else " " for char in line)
-    return line if len(line) <= width else line[: max(0, width - 3)] + "..."
+    """The line in at most ``width`` terminal columns (a wide character takes two), with
+    control characters blanked: a line that wrapped could not be erased."""
+    chars = [char if char.isprintable() else " " for char in line]
+    columns = [2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in chars]
+    if sum(columns) <= width:
+        return "".join(chars)
+    kept, used = [], 0
+    for char, room in zip(chars, columns):
+        if used + room > width - 3:
+            break
+        kept.append(char)
+        used += room
+    return "".join(kept) + "..."
