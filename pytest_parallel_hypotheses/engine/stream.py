@@ -200,6 +200,7 @@ class ResultStream:
             index, script = self._waiting.popleft()
             self._started_at[index] = loop.time()
             self._answer(index, await self._run(index, script, base_env, slot))
+            self._output.pop(index, None)  # its result holds the output now
 
     async def _run(
         self, index: int, script: Path, base_env: Mapping[str, str], slot: int
