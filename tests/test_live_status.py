@@ -164,6 +164,16 @@ def test_live_off_shows_no_status_on_a_terminal(slow_run: Path, tmp_path: Path) 
     assert not status_seen(terminal.raw)
 
 
+def test_without_the_terminal_plugin_no_status_is_drawn(slow_run: Path, tmp_path: Path) -> None:
+    args = [f"--hypotheses={slow_run}", f"--rootdir={tmp_path}", "-p", "no:terminal"]
+    terminal = Terminal([*args, "--hypotheses-live=on"], tmp_path)
+
+    terminal.finish()
+
+    assert terminal.process.returncode == pytest.ExitCode.TESTS_FAILED
+    assert not status_seen(terminal.raw)
+
+
 def test_live_on_shows_it_even_into_a_pipe(
     pytester: pytest.Pytester, slow_run: Path, tmp_path: Path
 ) -> None:
