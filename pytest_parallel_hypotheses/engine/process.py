@@ -216,11 +216,13 @@ class RunningScript:
             await _wait(self._protocol.drained, self._grace)
 
     async def _stop_after_interruption(self) -> None:
-        """Stop the tree when the run was cancelled or failed; a second cancellation kills at
-        once."""
+        """Stop the tree when the run was cancelled or failed, and read what is left in its
+        pipes; a second cancellation kills at once."""
         try:
             await self._tree.stop(self._grace)
             await _wait(self._protocol.exited, self._grace)
+            # what the script printed before it was stopped may still sit in its pipes
+            await _wait(self._protocol.drained, _REAP_SECONDS)
         except BaseException:
             self._tree.kill_now()
             raise
