@@ -19,6 +19,7 @@ from .plugin_overhead import plugin_overhead
 from .plugin_sum import plugin_against_parts
 from .report import as_json, describe_machine, machine, table
 from .suite import Figures, Unavailable, Workload, measure
+from .watching import watching_overhead
 from .workloads import FACTORIES, FULL, QUICK, Scale
 
 Factory = Callable[[Scale, Path], Workload]
@@ -27,6 +28,7 @@ WORKLOADS: Dict[str, Factory] = {
     "g": plugin_overhead,
     **FIT_FACTORIES,
     "m": plugin_against_parts,
+    "n": watching_overhead,
 }
 
 

@@ -14,12 +14,13 @@ noisy on a busy machine, the CPU figure much less so.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
+
+from pytest_parallel_hypotheses.engine.environment import without_pytest_variables
 
 from .child import children_cpu, run_in_child
 from .layouts import Job, worktree_jobs
@@ -98,7 +99,7 @@ def _time_pytest(repo: Path, count: int, root: Path) -> Tuple[float, float]:
     """Wall and CPU time of one ``pytest --hypotheses`` run that must pass every item."""
     cpu_start = children_cpu()
     start = time.perf_counter()
-    completed = _pytest(repo, root, "-q", f"--hypotheses-workers={WORKERS}")
+    completed = run_pytest(repo, root, "-q", f"--hypotheses-workers={WORKERS}")
     wall = time.perf_counter() - start
     cpu = children_cpu() - cpu_start
     if completed.returncode != 0 or f"{count} passed" not in completed.stdout:
@@ -112,21 +113,21 @@ def _time_pytest(repo: Path, count: int, root: Path) -> Tuple[float, float]:
 
 def require_plugin(repo: Path, count: int, root: Path) -> None:
     """Refuse politely when the installed package has no working plugin yet."""
-    completed = _pytest(repo, root, "--collect-only", "-q")
+    completed = run_pytest(repo, root, "--collect-only", "-q")
     if completed.returncode != 0 or f"{count} tests collected" not in completed.stdout:
         output = (completed.stdout + completed.stderr).strip().splitlines()
         last = output[-1] if output else f"exit code {completed.returncode}"
         raise Unavailable(f"{PLUGIN} does not collect the hypotheses yet ({last})")
 
 
-def _pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """pytest --hypotheses over ``repo`` in a fresh process."""
     return fresh_pytest(cwd, f"--hypotheses={repo}", *args)
 
 
 def fresh_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """pytest in a fresh process, away from any project configuration and outer pytest."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = without_pytest_variables()
     return subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         cwd=cwd,

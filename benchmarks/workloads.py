@@ -52,6 +52,7 @@ class Scale:
     flood_bytes: int
     plugin_items: int
     plugin_small: int
+    watch_items: int
     repeats: Optional[int] = None  # None: each workload's own default
     # Workloads (h)-(l), see fitting.py. The CPU-bound scripts take 2 CPU-s with a
     # 30 s timeout; a quarter of both keeps the sweep of (h) near a minute.
@@ -84,6 +85,7 @@ FULL = Scale(
     flood_bytes=1024 * MIB,
     plugin_items=200,
     plugin_small=20,
+    watch_items=400,
 )
 
 QUICK = Scale(
@@ -102,6 +104,7 @@ QUICK = Scale(
     flood_bytes=8 * MIB,
     plugin_items=6,
     plugin_small=2,
+    watch_items=6,
     repeats=1,
     cpu_count=4,
     cpu_seconds=0.1,

@@ -30,6 +30,7 @@ WORKLOAD_TITLES = {
     "k": "deadline under load",
     "l": "memory",
     "m": "plugin against its parts",
+    "n": "watching overhead",
 }
 
 
@@ -101,6 +102,6 @@ def test_skewed_workload_knows_its_optimal_makespan(quick_run: QuickRun) -> None
 def test_unknown_workload_is_refused_with_the_valid_keys() -> None:
     completed = run_benchmarks("--only", "z")
     assert completed.returncode == 2
-    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g, h, i, j, k, l, m" in (
+    assert "unknown workload(s): z; choose from a, b, c, d, e, f, g, h, i, j, k, l, m, n" in (
         completed.stderr
     )

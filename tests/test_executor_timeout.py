@@ -50,7 +50,9 @@ def test_an_overstaying_script_times_out_with_exit_124(
     assert (result.result, result.exit_code) == (TestResult.TIMEOUT, 124)
     assert result.status is HypothesisStatus.INCONCLUSIVE
     assert result.confidence == 0.3
-    assert result.error_message == "Test exceeded 0.5s timeout; its process tree was stopped"
+    assert result.error_message.startswith(
+        "Test exceeded 0.5s timeout; its process tree was stopped"
+    )
 
 
 def test_a_timeout_says_which_deadline_stopped_it(run_script: RunScript, sleep_token: str) -> None:

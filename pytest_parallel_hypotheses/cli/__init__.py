@@ -196,6 +196,12 @@ def _add_merge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     merger.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write the merged report to OUT"
     )
+    merger.add_argument(
+        "--html",
+        type=Path,
+        metavar="PAGE",
+        help="also write the merged report as a self-contained HTML page to PAGE",
+    )
     merger.set_defaults(handler=_merge)
 
 
@@ -255,10 +261,14 @@ def _merge(args: argparse.Namespace) -> int:
     command = ["merge", *map(str, args.reports)]
     if args.output is not None:
         command += ["--output", str(args.output)]
+    if args.html is not None:
+        command += ["--html", str(args.html)]
     try:
         merged = merge.merge_files(args.reports, command)
         if args.output is not None:
             merge.write(args.output, merged)
+        if args.html is not None:
+            merge.write(args.html, merged, html=True)
     except merge.MergeError as error:
         _fail(str(error))
         return MERGE_REFUSED
@@ -268,6 +278,8 @@ def _merge(args: argparse.Namespace) -> int:
         print(line)
     if args.output is not None:
         print(f"merged report: {args.output}")
+    if args.html is not None:
+        print(f"merged HTML report: {args.html}")
     exit_status: int = merged["run"]["exit_status"]
     return exit_status
 

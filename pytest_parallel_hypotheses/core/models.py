@@ -121,6 +121,9 @@ class TestExecutionResult:
     #: Which code the script was pointed at: the import locations redirected into its
     #: worktree, or the worktree's own virtual environment (None: not known, never ran).
     code_under_test: Optional[CodeUnderTest] = None
+    #: The script's process tree and last output lines when our deadline fired (see
+    #: :mod:`~pytest_parallel_hypotheses.engine.snapshot`); None otherwise.
+    timeout_snapshot: Optional[Dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -205,6 +208,7 @@ class TestExecutionResult:
             "code_under_test": None
             if self.code_under_test is None
             else self.code_under_test.to_dict(),
+            "timeout_snapshot": self.timeout_snapshot,
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from typing import Any, Mapping, Optional, Protocol, Sequence
+from typing import Any, Dict, Mapping, Optional, Protocol, Sequence
 
 from .classification import (
     CANNOT_EXECUTE_EXIT,
@@ -22,6 +22,7 @@ from .classification import (
     describe_exit,
     verdict_for,
 )
+from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
 
@@ -55,11 +56,13 @@ def script_result(
     usage: Mapping[str, Any],
     polarity: Polarity = Polarity.DISPROVE,
     memory_stop: Optional[str] = None,
+    snapshot: Optional[Dict[str, Any]] = None,
 ) -> TestExecutionResult:
     """The result of a script that ran: ended on its own (``timeout`` None), stopped at the
     ``timeout`` deadline, or stopped for its memory (``memory_stop`` says how; an error, since
     a tree killed for its memory tells nothing about the hypothesis), scored with the legacy
-    single-run confidence; its verdict follows from the outcome and the script's ``polarity``."""
+    single-run confidence; its verdict follows from the outcome and the script's ``polarity``.
+    A tree stopped by us comes with its ``snapshot`` taken just before."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
     if memory_stop is not None and not timed_out:
@@ -69,6 +72,8 @@ def script_result(
     elif timed_out:
         exit_code = TIMEOUT_EXIT_CODE
         message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
+        if snapshot is not None:
+            message += f"; {describe_snapshot(snapshot)}"
     else:
         assert exit_code is not None  # a reaped process has a status
         genuine = outcome in (TestResult.PASS, TestResult.FAIL) and exit_code >= 0
@@ -89,6 +94,7 @@ def script_result(
         metrics={**usage, "confidence": confidence_for(outcome, duration)},
         timed_out_after=timeout,
         polarity=polarity,
+        timeout_snapshot=snapshot,
     )
 
 
@@ -132,12 +138,22 @@ def runner_error_result(
 
 
 def stopped_result(
-    hypothesis_id: str, worktree_path: str, reason: str, *, started: bool, duration: float = 0.0
+    hypothesis_id: str,
+    worktree_path: str,
+    reason: str,
+    *,
+    started: bool,
+    duration: float = 0.0,
+    stdout: Optional[KeptOutput] = None,
+    stderr: Optional[KeptOutput] = None,
 ) -> TestExecutionResult:
-    """The skipped result of a hypothesis that a stop condition stopped (``started``) or
-    never started; ``reason`` says which hypothesis reached which verdict. Its status stays
-    pending: no verdict was reached, so it must not count as an inconclusive one."""
+    """The skipped result of a hypothesis that a stop condition or an interruption stopped
+    (``started``) or never started; ``reason`` says why. Its status stays pending: no verdict
+    was reached, so it must not count as an inconclusive one. A started script keeps what it
+    had printed (``stdout``, ``stderr``)."""
     return TestExecutionResult(
+        **_kept("stdout", stdout),
+        **_kept("stderr", stderr),
         hypothesis_id=hypothesis_id,
         result=TestResult.SKIP,
         status=HypothesisStatus.PENDING,
@@ -198,3 +214,14 @@ def _error(
         error_message=message,
         metrics={"confidence": confidence_for(TestResult.ERROR, duration)},
     )
+
+
+def _kept(name: str, output: Optional[KeptOutput]) -> Dict[str, Any]:
+    """The fields of one output stream as kept so far (none when nothing was kept)."""
+    if output is None:
+        return {}
+    return {
+        name: output.text(),
+        f"{name}_bytes": output.total,
+        f"{name}_truncated": output.truncated,
+    }

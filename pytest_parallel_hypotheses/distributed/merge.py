@@ -18,6 +18,7 @@ import pytest
 
 from ..core.classification import TestResult
 from ..finding.atomic import write_atomically
+from ..report.html import render_html
 from ..report.jsonreport import SCHEMA_VERSION, report_document
 from ..report.records import Record
 
@@ -69,10 +70,11 @@ def exit_status(records: Sequence[Record]) -> int:
     return int(pytest.ExitCode.TESTS_FAILED)
 
 
-def write(path: Path, report: Report) -> None:
-    """Write the merged report as the plugin writes its own, in one step."""
+def write(path: Path, report: Report, *, html: bool = False) -> None:
+    """Write the merged report as the plugin writes its own, in one step: JSON, or the HTML
+    page with ``html``."""
     try:
-        write_atomically(path, json.dumps(report, indent=2))
+        write_atomically(path, render_html(report) if html else json.dumps(report, indent=2))
     except OSError as error:
         raise MergeError(f"cannot write {path}: {error}") from None
 
@@ -132,10 +134,13 @@ def _name(shard: Dict[str, Any]) -> str:
 
 
 def _records(sources: Sequence[Source]) -> List[Record]:
-    """Every record once, in the order a single run lists them (by worktree, then id)."""
+    """Every record once, in the order a single run lists them (by worktree, then id), each
+    timeline on the lanes of its report and the clock of the earliest start."""
     origin: Dict[str, Path] = {}
     records: List[Record] = []
+    first = min(datetime.fromisoformat(report["run"]["started_at"]) for _p, report in sources)
     for path, report in sources:
+        shift = (datetime.fromisoformat(report["run"]["started_at"]) - first).total_seconds()
         for record in report["hypotheses"]:
             nodeid = record["nodeid"]
             if nodeid in origin:
@@ -144,8 +149,23 @@ def _records(sources: Sequence[Source]) -> List[Record]:
                     "come from one report only"
                 )
             origin[nodeid] = path
-            records.append(record)
+            records.append(_on_merged_timeline(record, path.stem, shift))
     return sorted(records, key=lambda record: (record["worktree_path"], record["hypothesis_id"]))
+
+
+def _on_merged_timeline(record: Record, report: str, shift: float) -> Record:
+    """The record with its attempts on lanes named after its ``report`` (every shard has a
+    slot 1), ``shift`` seconds later."""
+    timeline = [
+        {
+            **attempt,
+            "lane": f"{report} {attempt['lane']}",
+            "start": attempt["start"] + shift,
+            "end": attempt["end"] + shift,
+        }
+        for attempt in record.get("timeline") or []
+    ]
+    return {**record, "timeline": timeline}
 
 
 def _merged_run(sources: Sequence[Source], status: int, arguments: Sequence[str]) -> Report:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping, Optional
 
 from ..core.config import FalsificationConfig
 from ..core.models import TestExecutionResult
 from ..core.results import script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
+from .events import LiveOutput
 from .memory import MemoryGuard
 from .process import run_script
 from .runs import HypothesisRun
@@ -29,8 +30,10 @@ async def run_attempt(
     base_env: Mapping[str, str],
     sampler: ResourceSampler,
     memory_guard: MemoryGuard,
+    on_start: Optional[Callable[[LiveOutput], None]] = None,
 ) -> TestExecutionResult:
-    """Run the script of ``run`` once; every process it starts carries ``marker``."""
+    """Run the script of ``run`` once; every process it starts carries ``marker``;
+    ``on_start`` gets its output as it is printed."""
     hypothesis_id = run.hypothesis.id
     assert run.worktree is not None  # locate_script checked it
     assert marker.value is not None  # one script's marker names its run
@@ -54,6 +57,7 @@ async def run_attempt(
             max_output_bytes=config.max_output_bytes,
             sampler=sampler,
             memory=memory,
+            on_start=on_start,
         )
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
@@ -76,6 +80,7 @@ async def run_attempt(
         usage=outcome.usage,
         polarity=run.polarity,
         memory_stop=None if outcome.memory_breach is None else outcome.memory_breach.describe(),
+        snapshot=outcome.snapshot,
     )
     logger.info(
         "%s (attempt %d): %s (exit %s, %.2fs)",

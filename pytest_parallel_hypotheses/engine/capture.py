@@ -40,6 +40,16 @@ class BoundedCapture:
         """True when some of the stream was dropped."""
         return self.total > self._head_limit + self._tail_limit
 
+    def last_line(self) -> str:
+        """The last non-empty line kept so far, decoded; callable from another thread while
+        the stream is fed (it only copies what is there)."""
+        chunks = [bytes(self._head), *self._tail]
+        for data in reversed(chunks):
+            lines = [line for line in _decode(data[-4096:]).splitlines() if line.strip()]
+            if lines:
+                return lines[-1].strip()
+        return ""
+
     def text(self) -> str:
         """The kept bytes decoded (bad bytes replaced), with a marker where bytes were dropped."""
         tail = b"".join(self._tail)[-self._tail_limit :] if self._tail else b""

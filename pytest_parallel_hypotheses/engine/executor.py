@@ -15,6 +15,7 @@ from ..core.halting import StopCondition, StopOn
 from ..core.models import Hypothesis, TestExecutionResult
 from ..finding.layout import PathLike
 from .bridge import run_sync
+from .events import RunObserver
 from .runs import HypothesisRun, RunInput, as_path, plan
 from .stream import ResultStream
 from .tree import MARKER_PREFIX
@@ -83,6 +84,7 @@ class AsyncTestExecutor:
         worktrees: Optional[Mapping[str, PathLike]] = None,
         *,
         stop_on: StopInput = None,
+        observer: Optional[RunObserver] = None,
     ) -> ResultStream:
         """Results in the order they complete, as an async iterator.
 
@@ -91,7 +93,8 @@ class AsyncTestExecutor:
         and skips those not started. A :class:`Hypothesis` takes its worktree from
         ``worktrees``; a :class:`HypothesisRun` carries its own. ``stop_on`` (a verdict name or
         a callable; default: the config's ``stop_on``) ends the run early once a result meets
-        it: the others still get one result each, skipped with the reason. Raises
+        it: the others still get one result each, skipped with the reason. ``observer`` hears
+        of each attempt as it starts and ends (:mod:`.events`). Raises
         ``ValueError`` for duplicates before anything runs.
         """
         condition = _stop_condition(stop_on if stop_on is not None else self.config.stop_on)
@@ -100,6 +103,7 @@ class AsyncTestExecutor:
             plan(hypotheses, worktrees or {}),
             condition,
             marker_prefix=self.marker_prefix,
+            observer=observer,
         )
 
     async def execute_parallel_async(
@@ -108,9 +112,10 @@ class AsyncTestExecutor:
         worktrees: Optional[Mapping[str, PathLike]] = None,
         *,
         stop_on: StopInput = None,
+        observer: Optional[RunObserver] = None,
     ) -> List[TestExecutionResult]:
         """One result per hypothesis, in the order given."""
-        stream = self.as_completed(hypotheses, worktrees, stop_on=stop_on)
+        stream = self.as_completed(hypotheses, worktrees, stop_on=stop_on, observer=observer)
         results: Dict[Tuple[str, str], TestExecutionResult] = {}
         async with stream:
             async for result in stream:
@@ -130,9 +135,14 @@ class AsyncTestExecutor:
         worktrees: Optional[Mapping[str, PathLike]] = None,
         *,
         stop_on: StopInput = None,
+        observer: Optional[RunObserver] = None,
     ) -> List[TestExecutionResult]:
         """Synchronous :meth:`execute_parallel_async`, safe inside a running event loop."""
-        return run_sync(lambda: self.execute_parallel_async(hypotheses, worktrees, stop_on=stop_on))
+        return run_sync(
+            lambda: self.execute_parallel_async(
+                hypotheses, worktrees, stop_on=stop_on, observer=observer
+            )
+        )
 
     def execute_single(
         self, hypothesis: Hypothesis, worktree: Optional[PathLike]

@@ -30,7 +30,9 @@ from typing import (
 
 from . import spawn
 from .capture import BoundedCapture
+from .events import LiveOutput
 from .memory import LimitedScript, MemoryBreach
+from .snapshot import Snapshot, take_snapshot
 from .tree import ProcessTree
 from .usage import ResourceSampler
 
@@ -56,6 +58,8 @@ class ProcessOutcome:
     usage: Dict[str, Any] = field(default_factory=dict)
     #: Set when the tree was stopped for passing its memory limit.
     memory_breach: Optional[MemoryBreach] = None
+    #: The process tree and last output lines at the deadline, when it fired.
+    snapshot: Optional[Snapshot] = None
 
 
 class _ScriptProtocol(asyncio.SubprocessProtocol):
@@ -96,6 +100,7 @@ async def run_script(
     max_output_bytes: int,
     sampler: Optional[ResourceSampler] = None,
     memory: Optional[LimitedScript] = None,
+    on_start: Optional[Callable[[LiveOutput], None]] = None,
 ) -> ProcessOutcome:
     """Run ``argv`` (a script, or a shell with its command) in its own session and return once
     it and everything it started are gone.
@@ -104,7 +109,9 @@ async def run_script(
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
     With a ``sampler``, the tree's resource use is sampled until the script exits or its
     deadline fires, whatever it left behind included. With a ``memory`` limit, a tree that
-    passes it is killed at once (no grace: it is still allocating).
+    passes it is killed at once (no grace: it is still allocating). ``on_start`` is handed the
+    output captures once the script runs; at the deadline the tree is photographed before it
+    stops.
     """
     loop = asyncio.get_running_loop()
     protocol = _ScriptProtocol(loop, max_output_bytes)
@@ -126,13 +133,18 @@ async def run_script(
     start = running.started_at(default=asked)  # its own run: not its wait for a thread
     breached = None if memory is None else memory.started(running.pid)
     async with running:
+        if on_start is not None:
+            on_start(LiveOutput(protocol.stdout, protocol.stderr))
+        snapshot = None
         with _sampled(sampler, tree) as usage:
             await _wait_first(protocol.exited, breached, start + timeout - loop.time())
             metrics = usage(running.exit_usage)
         over_limit = breached is not None and breached.done()
+        timed_out = not over_limit and not protocol.exited.done()
+        if over_limit or timed_out:  # what it was doing, before it is stopped
+            snapshot = take_snapshot(tree, protocol.stdout, protocol.stderr)
         if over_limit:
             await running.kill(then_wait=_REAP_SECONDS)
-        timed_out = not over_limit and not protocol.exited.done()
         if timed_out:
             await running.stop(then_wait=grace + _REAP_SECONDS)
         end = protocol.exited_at if protocol.exited_at is not None else loop.time()
@@ -145,6 +157,7 @@ async def run_script(
             protocol.stderr,
             usage=metrics,
             memory_breach=None if memory is None else memory.breach(metrics.get("peak_rss_bytes")),
+            snapshot=snapshot,
         )
 
 
@@ -251,10 +264,13 @@ class RunningScript:
 
     async def _stop_after_interruption(self) -> None:
         """Stop the group when the run was cancelled or failed (the run's final sweep stops
-        what left it); a second cancellation kills the whole tree at once."""
+        what left it), and read what is left in its pipes; a second cancellation kills the
+        whole tree at once."""
         try:
             await self._tree.stop_group(self._grace, self._protocol.exited)
             await _wait(self._protocol.exited, _REAP_SECONDS)
+            # what the script printed before it was stopped may still sit in its pipes
+            await _wait(self._protocol.drained, _REAP_SECONDS)
         except BaseException:
             self._tree.kill_now()
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import uuid
 from collections import deque
@@ -30,6 +31,7 @@ from ..finding.layout import ScriptProblem, locate_script
 from .admission import admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
+from .events import LiveOutput, RunObserver, tell
 from .imports import RunCode, WorktreeCode
 from .memory import MemoryGuard
 from .runs import HypothesisRun
@@ -60,10 +62,14 @@ class ResultStream:
         stop_on: Optional[StopCondition] = None,
         *,
         marker_prefix: str,
+        observer: Optional[RunObserver] = None,
     ) -> None:
         self.runs = runs
         self._config = config
         self._stop_on = stop_on
+        self._observer = observer
+        #: What each started hypothesis has printed so far, kept for a stop that cuts it short.
+        self._output: Dict[int, LiveOutput] = {}
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
         self._setups = WorktreeSetups(config, self._marker_name)
@@ -164,7 +170,9 @@ class ResultStream:
             worktrees = [worktree for worktree in planned if worktree is not None]
             loop = asyncio.get_running_loop()
             self._code = loop.run_in_executor(None, RunCode.find, worktrees, base_env)
-        self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
+        self._workers = [
+            asyncio.ensure_future(self._work(base_env, slot)) for slot in range(workers)
+        ]
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
         """Queue the result of a run, and stop the rest at once if it meets the condition."""
@@ -200,17 +208,21 @@ class ResultStream:
             if index not in self._answered:
                 started = self._started_at.get(index)
                 duration = 0.0 if started is None else loop.time() - started
+                output = self._output.get(index)
                 stopped = stopped_result(
                     run.hypothesis.id,
                     run.worktree_text,
                     reason,
                     started=started is not None,
                     duration=duration,
+                    stdout=None if output is None else output.stdout,
+                    stderr=None if output is None else output.stderr,
                 )
                 self._answer(index, stopped)
 
-    async def _work(self, base_env: Mapping[str, str]) -> None:
-        """Take the next hypothesis in start order until none is left."""
+    async def _work(self, base_env: Mapping[str, str], slot: int) -> None:
+        """Take the next hypothesis in start order until none is left; ``slot`` names this
+        worker to observers."""
         loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
             async with self._admission.slot():
@@ -218,19 +230,14 @@ class ResultStream:
                     return
                 index, script = self._waiting.popleft()
                 self._started_at[index] = loop.time()
-                self._answer(index, await self._run(index, script, base_env))
+                self._answer(index, await self._run(index, script, base_env, slot))
+                self._output.pop(index, None)  # its result holds the output now
 
     async def _run(
-        self, index: int, script: Path, base_env: Mapping[str, str]
+        self, index: int, script: Path, base_env: Mapping[str, str], slot: int
     ) -> TestExecutionResult:
-        """The worktree's setup step if any, then every attempt of one hypothesis, as many as
-        its repeat policy asks, combined into its result."""
+        """The worktree's setup step if any, then the attempts of one hypothesis."""
         run = self.runs[index]
-        marker = Marker(self._marker_name, str(index))
-        policy = repeat_policy(self._config, run.prior)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        attempts: List[TestExecutionResult] = []
         try:
             setup = await self._setups.prepare(run, base_env)
             if setup is not None and setup.problem is not None:
@@ -242,21 +249,7 @@ class ResultStream:
                     polarity=run.polarity,
                 )
             code = await self._code_of(run)
-            env = code.applied_to(base_env)
-            while policy.another(attempts, loop.time() - started):
-                attempt = await run_attempt(
-                    run,
-                    script,
-                    number=len(attempts) + 1,
-                    config=self._config,
-                    marker=marker,
-                    base_env=env,
-                    sampler=self._sampler,
-                    memory_guard=self._memory_guard,
-                )
-                # each attempt says what it tested: a judge may combine them again
-                attempts.append(dataclasses.replace(attempt, code_under_test=code.tested))
-            result = policy.combine(attempts)
+            result = await self._repeat(index, script, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()
             return result
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
@@ -265,12 +258,52 @@ class ResultStream:
                 run.hypothesis.id, run.worktree_text, f"internal error of the runner: {error!r}"
             )
 
+    async def _repeat(
+        self, index: int, script: Path, code: WorktreeCode, env: Mapping[str, str], slot: int
+    ) -> TestExecutionResult:
+        """Every attempt of one hypothesis, as many as its repeat policy asks, combined."""
+        run = self.runs[index]
+        marker = Marker(self._marker_name, str(index))
+        policy = repeat_policy(self._config, run.prior)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempts: List[TestExecutionResult] = []
+        while policy.another(attempts, loop.time() - started):
+            number = len(attempts) + 1
+            attempt = await run_attempt(
+                run,
+                script,
+                number=number,
+                config=self._config,
+                marker=marker,
+                base_env=env,
+                sampler=self._sampler,
+                memory_guard=self._memory_guard,
+                on_start=functools.partial(self._started, index, number, slot),
+            )
+            tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
+            # each attempt says what it tested: a judge may combine them again
+            attempts.append(dataclasses.replace(attempt, code_under_test=code.tested))
+        return policy.combine(attempts)
+
     async def _code_of(self, run: HypothesisRun) -> WorktreeCode:
         """The code the run's scripts test, looked up after the worktree's setup step (which
         may have made the worktree's venv)."""
         assert self._code is not None  # set by _start
         assert run.worktree is not None  # locate_script checked it
         return (await asyncio.shield(self._code)).of(run.worktree)
+
+    def _started(self, index: int, number: int, slot: int, output: LiveOutput) -> None:
+        """Keep what the script prints, and tell the observer it started."""
+        self._output[index] = output
+        tell(
+            self._observer,
+            "attempt_started",
+            self.runs[index],
+            number=number,
+            slot=slot,
+            output=output,
+        )
 
 
 def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:

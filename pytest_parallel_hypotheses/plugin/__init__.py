@@ -13,6 +13,7 @@ from typing import Dict
 
 import pytest
 
+from ..report.html import HtmlReport
 from ..report.jsonreport import JsonReport
 from ..report.records import RecordSource
 from ..report.terminal import TerminalSummary
@@ -25,6 +26,7 @@ from .reuse import VerdictReuse, clear_if_asked
 from .roles import Role, role_of
 from .runloop import HypothesisRunLoop
 from .session import StopSignals
+from .watching import RunWatcher
 
 #: Name prefix of the plugin objects registered for a hypotheses run.
 PLUGIN_PREFIX = "hypotheses"
@@ -55,12 +57,18 @@ def register_parts(config: pytest.Config, parts: Dict[str, object]) -> None:
 
 
 def reporting_parts(settings: HypothesesSettings, records: RecordSource) -> Dict[str, object]:
-    """Where the records end up: the terminal summary and the JSON report, in the process that
-    sums up the run (alone, or the xdist controller)."""
-    parts: Dict[str, object] = {"summary": TerminalSummary(records)}
+    """Where the records end up: the terminal summary, the JSON report and the watcher of
+    the run (live status, heartbeat, events), in the process that sums up the run (alone,
+    or the xdist controller)."""
+    watcher = RunWatcher(settings, records)
+    parts: Dict[str, object] = {"summary": TerminalSummary(records), "watch": watcher}
     if settings.report_path is not None:
         parts["jsonreport"] = JsonReport(
-            settings.report_path, settings.directory, settings.falsification, records
+            settings.report_path, settings.directory, settings.falsification, watcher.records
+        )
+    if settings.html_path is not None:
+        parts["htmlreport"] = HtmlReport(
+            settings.html_path, settings.directory, settings.falsification, watcher.records
         )
     return parts
 
@@ -77,6 +85,11 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
     parts["records"] = records
     parts["durations"] = DurationRecorder(records)
     if role is Role.ALONE:
-        parts["runloop"] = HypothesisRunLoop(settings.falsification, VerdictReuse(settings))
-        parts.update(reporting_parts(settings, records))
+        reporting = reporting_parts(settings, records)
+        watcher = reporting["watch"]
+        assert isinstance(watcher, RunWatcher)  # made just above
+        parts["runloop"] = HypothesisRunLoop(
+            settings.falsification, VerdictReuse(settings), watcher
+        )
+        parts.update(reporting)
     return parts

@@ -95,6 +95,11 @@ class HypothesisItem(pytest.Item):
         """Hand the item the engine's result of its script, before the item is reported."""
         self._raw_result = result
 
+    def keep_cut_short(self, result: TestExecutionResult) -> None:
+        """Keep the result of a script an interruption cut short: the item is never reported,
+        but its record keeps what the script printed."""
+        self._raw_result = self.result = result
+
     @property
     def delivered(self) -> bool:
         """True once the item has the engine's result."""

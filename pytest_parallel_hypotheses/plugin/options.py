@@ -38,6 +38,9 @@ UNLIMITED_FILES = 65536
 #: limit is its ceiling.
 AUTO = "auto"
 
+#: The values of ``--hypotheses-live``.
+LIVE_MODES = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class HypothesesSettings:
@@ -55,6 +58,14 @@ class HypothesesSettings:
     shard: Optional[Shard] = None
     #: Reuse the verdict of a hypothesis whose inputs have not changed (the verdict cache).
     reuse: bool = False
+    #: Whether to show the live status: ``auto`` (on a terminal), ``on`` or ``off``.
+    live: str = "auto"
+    #: Seconds between two heartbeat lines when the live status is off (0: none).
+    heartbeat: float = 60.0
+    #: Where to write the event stream (JSON Lines), if anywhere.
+    events_path: Optional[Path] = None
+    #: Where to write the HTML report, if anywhere.
+    html_path: Optional[Path] = None
 
 
 #: Where the resolved settings of this session are kept, for every part that needs them.
@@ -190,6 +201,25 @@ def _writable_file(path: Path) -> Optional[str]:
             "may write to"
         )
     return None
+
+
+def _file_in_existing_folder(path: Path) -> Optional[str]:
+    """Why a file written during the run cannot be at ``path``, or None when it can: its
+    folder must already exist (a typo in it should not quietly create a tree)."""
+    if path.is_dir():
+        return f"expected the path of a file, but {path} is a directory"
+    if not path.parent.is_dir():
+        return f"its folder {path.parent} does not exist"
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        return f"this user may not write to {path}"
+    return None
+
+
+def _live_mode(text: str) -> Optional[str]:
+    value = text.strip().lower()
+    return value if value in LIVE_MODES else None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -399,6 +429,49 @@ OPTIONS = (
         help="with --hypotheses-workers=auto, start no script while the free memory is below "
         f"SIZE, except when none runs (default {MEMFREE_SHARE * 100:g}%% of the machine's memory)",
     ),
+    Option(
+        flag="--hypotheses-live",
+        ini="hypotheses_live",
+        field="live",
+        engine=False,
+        metavar="auto|on|off",
+        parse=_live_mode,
+        expected=f"one of {', '.join(LIVE_MODES)}",
+        help="show a live status of the running hypotheses at the bottom of the terminal: "
+        "'auto' (the default) when the output is a terminal and not -q",
+    ),
+    Option(
+        flag="--hypotheses-heartbeat",
+        ini="hypotheses_heartbeat",
+        field="heartbeat",
+        engine=False,
+        metavar="SECONDS",
+        parse=_seconds,
+        expected="a number of seconds of at least 0",
+        help="without the live status, write a line every SECONDS naming the hypotheses "
+        f"still running, so a CI log shows a slow run is alive (default "
+        f"{HypothesesSettings.heartbeat:g}; 0: never)",
+    ),
+    Option(
+        flag="--hypotheses-events",
+        ini="hypotheses_events",
+        field="events_path",
+        engine=False,
+        metavar="PATH",
+        is_path=True,
+        check_path=_file_in_existing_folder,
+        help="write the run's events to PATH as JSON Lines, each flushed as it happens",
+    ),
+    Option(
+        flag="--hypotheses-html",
+        ini="hypotheses_html",
+        field="html_path",
+        engine=False,
+        metavar="PATH",
+        is_path=True,
+        check_path=_file_in_existing_folder,
+        help="write a self-contained HTML report with a timeline of the run to PATH",
+    ),
 )
 
 #: The options that only ``--hypotheses-repeat=auto`` reads.
@@ -442,7 +515,12 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
         falsification=_engine_settings(engine, sources),
         shard=run.get("shard"),
         reuse=run.get("reuse", False),
+        **{name: run[name] for name in _WATCH_FIELDS if name in run},
     )
+
+
+#: The settings of watching a run, each set by one option.
+_WATCH_FIELDS = ("live", "heartbeat", "events_path", "html_path")
 
 
 def _engine_settings(engine: Dict[str, Any], sources: Mapping[str, str]) -> FalsificationConfig:

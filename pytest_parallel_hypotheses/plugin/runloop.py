@@ -22,14 +22,18 @@ from ..engine.runs import HypothesisRun
 from .items import HypothesisItem
 from .judging import problem_result
 from .reuse import VerdictReuse
+from .watching import RunWatcher, cut_short_result
 
 
 class HypothesisRunLoop:
     """The plugin part that runs the selected hypotheses and reports them as they finish."""
 
-    def __init__(self, config: FalsificationConfig, reuse: VerdictReuse) -> None:
+    def __init__(
+        self, config: FalsificationConfig, reuse: VerdictReuse, watcher: RunWatcher
+    ) -> None:
         self._config = config
         self._reuse = reuse
+        self._watcher = watcher
 
     @pytest.hookimpl
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -41,7 +45,8 @@ class HypothesisRunLoop:
         if session.config.option.collectonly:
             return True
         items = [item for item in session.items if isinstance(item, HypothesisItem)]
-        _Run(session, items, self._reuse).report_all(AsyncTestExecutor(self._config))
+        run = _Run(session, items, self._reuse, self._watcher)
+        run.report_all(AsyncTestExecutor(self._config))
         return True
 
 
@@ -49,9 +54,14 @@ class _Run:
     """One pass over the selected items, in the order their results arrive."""
 
     def __init__(
-        self, session: pytest.Session, items: List[HypothesisItem], reuse: VerdictReuse
+        self,
+        session: pytest.Session,
+        items: List[HypothesisItem],
+        reuse: VerdictReuse,
+        watcher: RunWatcher,
     ) -> None:
         self._session = session
+        self._watcher = watcher
         self._pending = list(items)
         self._reuse = reuse
         self._runnable: Dict[Tuple[str, str], Tuple[HypothesisItem, HypothesisRun]] = {}
@@ -68,16 +78,32 @@ class _Run:
         """Start every runnable script, report the unrunnable and the reused, then each
         result as it comes (stored for reuse first)."""
         runs = [run for _item, run in self._runnable.values()]
-        with BackgroundStream(lambda: executor.as_completed(runs)) as results:
-            for item in list(self._pending):
-                if item.key not in self._runnable:
-                    item.deliver(self._cached.get(item.key) or problem_result(item.found))
+        observer = self._watcher.observer(item for item, _run in self._runnable.values())
+        try:
+            with BackgroundStream(
+                lambda: executor.as_completed(runs, observer=observer)
+            ) as results:
+                for item in list(self._pending):
+                    if item.key not in self._runnable:
+                        item.deliver(self._cached.get(item.key) or problem_result(item.found))
+                        self._report(item)
+                for result in results:
+                    item, _run = self._runnable[(result.worktree_path, result.hypothesis_id)]
+                    self._reuse.remember(item, result)
+                    item.deliver(result)
                     self._report(item)
-            for result in results:
-                item, _run = self._runnable[(result.worktree_path, result.hypothesis_id)]
-                self._reuse.remember(item, result)
-                item.deliver(result)
-                self._report(item)
+        except (KeyboardInterrupt, self._session.Interrupted, self._session.Failed) as stop:
+            self._keep_what_was_printed(stop)
+            raise
+
+    def _keep_what_was_printed(self, stop: BaseException) -> None:
+        """Each script cut short keeps, in its record, what it printed and how long it ran."""
+        reason = "the run was interrupted" if isinstance(stop, KeyboardInterrupt) else str(stop)
+        for item in self._pending:
+            started = self._watcher.output_of(item.nodeid)
+            if started is not None and item.result is None:
+                output, since = started
+                item.keep_cut_short(cut_short_result(item, output, since, reason))
 
     def _report(self, item: HypothesisItem) -> None:
         """Run pytest's protocol for one item; raise as pytest's own loop does to stop."""

@@ -42,6 +42,9 @@ SHARD_KEY = pytest.StashKey[Dict[str, Any]]()
 class JsonReport:
     """The plugin part that writes the JSON report at the end of the session."""
 
+    #: How the terminal summary names the file written.
+    LABEL = "hypotheses report"
+
     def __init__(
         self,
         path: Path,
@@ -65,9 +68,9 @@ class JsonReport:
         if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
         try:
-            write_atomically(self._path, json.dumps(self._report(session, exitstatus), indent=2))
+            write_atomically(self._path, self.render(self._report(session, exitstatus)))
         except OSError as error:  # the disk filled up or the folder vanished since start-up
-            self._failure = f"hypotheses report NOT written to {self._path}: {error.strerror}"
+            self._failure = f"{self.LABEL} NOT written to {self._path}: {error.strerror}"
             if session.exitstatus in _OVERRIDDEN_BY_A_LOST_REPORT:
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         else:
@@ -77,9 +80,13 @@ class JsonReport:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Where the report is, or why it is missing: the last word, below every verdict."""
         if self._written:
-            terminalreporter.write_line(f"hypotheses report: {self._path}")
+            terminalreporter.write_line(f"{self.LABEL}: {self._path}")
         elif self._failure:
             terminalreporter.write_line(self._failure, red=True, bold=True)
+
+    def render(self, document: Dict[str, Any]) -> str:
+        """The file's text for a report document."""
+        return json.dumps(document, indent=2)
 
     def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
         return report_document(self._run_metadata(session, exitstatus), self._records.records)

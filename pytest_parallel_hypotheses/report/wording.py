@@ -118,8 +118,8 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
     ]
     if result.error_message and result.error_message != what_happened(result):
         lines.append(_field("message", result.error_message))
-    lines += _tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
-    lines += _tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
+    lines += output_tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
+    lines += output_tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
     return "\n".join(lines)
 
 
@@ -222,7 +222,8 @@ def _field(name: str, value: str) -> str:
     return f"  {name + ':':<{_FIELD_WIDTH}}{value}"
 
 
-def _tail(name: str, text: str, total_bytes: int, truncated: bool) -> List[str]:
+def output_tail(name: str, text: str, total_bytes: int, truncated: bool) -> List[str]:
+    """The last lines of one output stream under a heading that says how much they are."""
     if not text:
         return [f"---------- {name}: (empty) ----------"]
     lines = text.rstrip("\n").splitlines()

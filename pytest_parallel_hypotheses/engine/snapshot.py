@@ -1,0 +1,60 @@
+"""A picture of a script's process tree at its deadline, taken before it is stopped: what was
+it doing when it ran out of time?
+
+Every process of the tree (its group and the marked escapees) with its pid, parent, age,
+state, CPU time, memory and command line, plus the last lines of its output. The failure text
+names the process that most likely held things up; the JSON report keeps it all.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional
+
+import psutil
+
+from .capture import BoundedCapture
+from .tree import ProcessTree
+
+#: Lines of each output stream kept in a snapshot.
+SNAPSHOT_LINES = 20
+#: Characters of a command line kept per process.
+COMMAND_CHARS = 500
+
+Snapshot = Dict[str, Any]
+
+
+def take_snapshot(tree: ProcessTree, stdout: BoundedCapture, stderr: BoundedCapture) -> Snapshot:
+    """The tree's processes (oldest first) and the last lines of both output streams."""
+    now = time.time()
+    processes = [
+        entry for entry in (_describe(proc, now) for proc in tree.members()) if entry is not None
+    ]
+    processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))
+    return {
+        "taken_at": now,
+        "processes": processes,
+        "stdout_tail": _last_lines(stdout),
+        "stderr_tail": _last_lines(stderr),
+    }
+
+
+def _describe(proc: psutil.Process, now: float) -> Optional[Dict[str, Any]]:
+    try:
+        with proc.oneshot():
+            times = proc.cpu_times()
+            return {
+                "pid": proc.pid,
+                "ppid": proc.ppid(),
+                "age_seconds": round(max(0.0, now - proc.create_time()), 3),
+                "state": proc.status(),
+                "cpu_seconds": round(times.user + times.system, 3),
+                "rss_bytes": proc.memory_info().rss,
+                "command": (" ".join(proc.cmdline()) or proc.name())[:COMMAND_CHARS],
+            }
+    except psutil.Error:  # it ended while we looked: nothing to show
+        return None
+
+
+def _last_lines(capture: BoundedCapture) -> List[str]:
+    return capture.text().splitlines()[-SNAPSHOT_LINES:]

@@ -1,0 +1,267 @@
+"""The plugin part that watches a run: the live status on a terminal, the heartbeat in logs and
+the event stream, fed by the engine (alone) or by the workers' reports (the xdist controller).
+
+The live status and the heartbeat are drawn by a thread of their own, through a
+:class:`~pytest_parallel_hypotheses.report.livearea.StatusArea` put between pytest's terminal
+writer and its file, so that pytest's own lines always come first and whole.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, Generator, Iterable, List, Optional, Tuple
+
+import pytest
+
+from ..core.models import TestExecutionResult
+from ..core.results import stopped_result
+from ..engine.events import LiveOutput, RunObserver
+from ..engine.runs import HypothesisRun
+from ..report.conclusions import next_action, verdict_counts
+from ..report.eventlog import EventLog
+from ..report.livearea import StatusArea
+from ..report.records import RECORD_ATTRIBUTE, RecordSource
+from ..report.runsettings import run_settings
+from ..report.statusview import cut_short_lines, heartbeat_line, status_lines
+from ..report.watch import Running, RunWatch, TimedRecords
+from .items import HypothesisItem
+from .options import HypothesesSettings
+from .roles import Role, role_of
+
+#: Seconds between two refreshes of the live status (it shows seconds, so twice a second
+#: keeps the clock smooth while the terminal sees only a few writes per second).
+REFRESH_SECONDS = 0.5
+
+
+class RunWatcher:
+    """The plugin part that tells what a run is doing while it runs."""
+
+    def __init__(self, settings: HypothesesSettings, records: RecordSource) -> None:
+        self._settings = settings
+        self.watch = RunWatch()
+        self.records = TimedRecords(records, self.watch)
+        self._events = None if settings.events_path is None else EventLog(settings.events_path)
+        self._area: Optional[StatusArea] = None
+        self._live = False
+        self._stop = threading.Event()
+        self._ticker: Optional[threading.Thread] = None
+        self._controller = False
+        self._announced = False
+
+    # -- what the run loop and the engine tell ----------------------------------------------
+
+    def observer(self, items: Iterable[HypothesisItem]) -> RunObserver:
+        """The engine's observer for a run of ``items`` on this machine."""
+        engine = self._settings.falsification
+        nodeids = {item.key: item.nodeid for item in items}
+        most = engine.max_repeats if engine.auto_repeat else int(engine.repeats)
+        return _EngineWatch(self, nodeids, most, engine.test_timeout)
+
+    def output_of(self, nodeid: str) -> Optional[Tuple[LiveOutput, float]]:
+        """What a running hypothesis has printed so far and since when it runs."""
+        entry = self.watch.running_entry(nodeid)
+        if entry is None or entry.output is None:
+            return None
+        return entry.output, entry.since
+
+    def emit(self, event_type: str, **fields: Any) -> None:
+        if self._events is not None:
+            self._events.emit(event_type, **fields)
+
+    # -- pytest hooks ------------------------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self._controller = role_of(config) is Role.CONTROLLER
+        if self._events is not None:
+            self._events.open()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        items = [item for item in session.items if isinstance(item, HypothesisItem)]
+        if not self._controller:
+            self._announce([item.nodeid for item in items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: List[str]) -> None:
+        self._announce(list(ids))
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """Under xdist, an item starting on a worker is its script starting."""
+        if self._controller:
+            timeout = self._settings.falsification.test_timeout
+            self.watch.started(Running(nodeid, _label(nodeid), "", 1, 1, timeout, time.monotonic()))
+            self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, RECORD_ATTRIBUTE, None)
+        if record is None or report.when != "teardown":
+            return
+        if self._controller:
+            node = getattr(report, "node", None)
+            lane = str(getattr(getattr(node, "gateway", None), "id", "worker"))
+            self.watch.attempt_ended(report.nodeid, str(record["result"]), lane)
+        self.watch.finished(report.nodeid)
+        self.emit("hypothesis_finished", nodeid=report.nodeid, record=self.records.timed(record))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        self._start_display(session.config)
+        try:
+            return (yield)
+        finally:
+            self._stop_display()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self._events is None:
+            return
+        if self._announced:
+            records = self.records.records
+            self.emit(
+                "run_finished",
+                exit_status=int(exitstatus),
+                interrupted=int(exitstatus) == pytest.ExitCode.INTERRUPTED,
+                counts=verdict_counts(records),
+                next_action=next_action(records),
+            )
+        self._events.close()
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        cut_short = cut_short_lines(self.records.records)
+        if cut_short:
+            terminalreporter.write_sep("-", "hypotheses cut short: what they had printed")
+            for line in cut_short:
+                terminalreporter.write_line(line)
+        if self._events is not None and self._events.failure is not None:
+            terminalreporter.write_line(f"WARNING: {self._events.failure}", yellow=True, bold=True)
+
+    # -- the display ---------------------------------------------------------------------------
+
+    def _announce(self, nodeids: List[str]) -> None:
+        if self._announced:
+            return
+        self._announced = True
+        self.watch.expect(len(nodeids))
+        engine = self._settings.falsification
+        self.emit(
+            "run_started",
+            settings={setting.key: setting.value for setting in run_settings(engine)},
+            hypotheses=nodeids,
+        )
+
+    def _start_display(self, config: pytest.Config) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        self._live = _live_wanted(self._settings.live, reporter, config)
+        if not self._live and not self._settings.heartbeat:
+            return
+        writer = reporter._tw
+        self._area = StatusArea(writer._file)
+        writer._file = self._area
+        self._stop.clear()
+        self._ticker = threading.Thread(
+            target=self._tick, args=(writer,), name="hypotheses-status", daemon=True
+        )
+        self._ticker.start()
+
+    def _stop_display(self) -> None:
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
+            self._ticker = None
+        if self._area is not None:
+            self._area.clear()
+
+    def _tick(self, writer: Any) -> None:
+        """Refresh the status area, or write a heartbeat line when one is due."""
+        area = self._area
+        assert area is not None  # set before the thread starts
+        interval = REFRESH_SECONDS if self._live else float(self._settings.heartbeat)
+        while not self._stop.wait(interval):
+            progress = self.watch.progress()
+            now = time.monotonic()
+            if self._live:
+                area.show(status_lines(progress, now, max(20, writer.fullwidth - 1)))
+                continue
+            line = heartbeat_line(progress, now)
+            if line is not None:
+                area.note(line)
+
+
+class _EngineWatch(RunObserver):
+    """The engine's side: each attempt as it starts and ends, on its slot."""
+
+    def __init__(
+        self,
+        watcher: RunWatcher,
+        nodeids: Dict[Tuple[str, str], str],
+        repeats: int,
+        timeout: float,
+    ) -> None:
+        self._watcher = watcher
+        self._nodeids = nodeids
+        self._repeats = repeats
+        self._timeout = timeout
+
+    def attempt_started(
+        self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput
+    ) -> None:
+        nodeid = self._nodeids.get(run.key, run.hypothesis.id)
+        timeout = run.timeout if run.timeout is not None else self._timeout
+        lane = f"slot {slot + 1}"
+        running = Running(
+            nodeid,
+            run.hypothesis.id,
+            lane,
+            number,
+            self._repeats,
+            timeout,
+            time.monotonic(),
+            output,
+        )
+        self._watcher.watch.started(running)
+        kind = "hypothesis_started" if number == 1 else "attempt_started"
+        self._watcher.emit(kind, nodeid=nodeid, lane=lane, attempt=number)
+
+    def attempt_finished(
+        self, run: HypothesisRun, *, number: int, slot: int, result: TestExecutionResult
+    ) -> None:
+        nodeid = self._nodeids.get(run.key, run.hypothesis.id)
+        self._watcher.watch.attempt_ended(nodeid, result.result.value)
+        self._watcher.emit(
+            "attempt_finished",
+            nodeid=nodeid,
+            lane=f"slot {slot + 1}",
+            attempt=number,
+            result=result.result.value,
+            exit_code=result.exit_code,
+            duration=result.duration,
+        )
+
+
+def cut_short_result(
+    item: HypothesisItem, output: LiveOutput, since: float, reason: str
+) -> TestExecutionResult:
+    """The result of a script that an interruption cut short: not judged, with what it had
+    printed and how long it had run."""
+    return stopped_result(
+        item.found.hypothesis_id,
+        str(item.found.worktree),
+        reason,
+        started=True,
+        duration=time.monotonic() - since,
+        stdout=output.stdout,
+        stderr=output.stderr,
+    )
+
+
+def _live_wanted(mode: str, reporter: pytest.TerminalReporter, config: pytest.Config) -> bool:
+    """``on``: always; ``auto``: on a terminal, unless quiet; ``off``: never."""
+    if mode != "auto":
+        return mode == "on"
+    return bool(reporter.isatty()) and config.get_verbosity() >= 0
+
+
+def _label(nodeid: str) -> str:
+    return nodeid.rpartition("::")[2] or nodeid

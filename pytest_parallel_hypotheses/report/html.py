@@ -1,0 +1,315 @@
+"""The HTML report of ``--hypotheses-html=PATH`` and of ``merge --html``: one self-contained
+page rendered from the same document as the JSON report.
+
+Everything is inline (styles, script, data): the page opens from a mail attachment or a CI
+artifact without network access. Rows, details and the timeline are rendered here, so the page
+reads without JavaScript; the script only sorts, filters and opens details.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from ..core.classification import HypothesisStatus
+from ..core.diagnosis import format_elapsed
+from .conclusions import COUNTED
+from .jsonreport import JsonReport
+from .records import Record
+from .wording import MIB, verdict_word
+
+#: Pixels of one lane of the timeline.
+LANE_PIXELS = 14
+#: About how many labelled ticks the time axis has.
+AXIS_TICKS = 8
+_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse}th,td{padding:3px 8px;text-align:left;border-bottom:1px solid #ddd}
+th{cursor:pointer;user-select:none;background:#f4f4f4}
+.v-falsified{color:#1a7f37}.v-supported{color:#cf222e}.v-inconclusive{color:#9a6700}
+.v-pending{color:#666}
+.b-falsified{background:#2da44e}.b-supported{background:#cf222e}.b-inconclusive{background:#d4a72c}
+.b-pending{background:#999}
+#filters label{margin-right:1em}
+.timeline{position:relative;border-left:1px solid #888;margin-left:90px}
+.lane{position:relative;height:14px;border-bottom:1px dotted #eee}
+.lane span.name{position:absolute;left:-90px;width:85px;text-align:right;font-size:11px;color:#555}
+.bar{position:absolute;top:2px;height:10px;min-width:2px;border-radius:2px;cursor:pointer;
+box-shadow:inset -1px 0 #fff}
+.axis{position:relative;height:18px;margin-left:90px;font-size:11px;color:#555}
+.axis span{position:absolute;transform:translateX(-50%)}
+details{margin:.4em 0;padding:.3em .6em;border:1px solid #ddd;border-radius:4px}
+pre{background:#f6f8fa;padding:.5em;overflow:auto;max-height:20em}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}
+"""
+
+_SCRIPT = """
+(function(){
+  var table=document.getElementById('verdicts'),body=table.tBodies[0];
+  function applyFilter(){
+    var shown={};document.querySelectorAll('#filters input').forEach(function(box){
+      shown[box.value]=box.checked;});
+    Array.prototype.forEach.call(body.rows,function(row){
+      row.hidden=!shown[row.dataset.status];});
+    document.querySelectorAll('.bar').forEach(function(bar){
+      bar.hidden=!shown[bar.dataset.status];});
+  }
+  document.querySelectorAll('#filters input').forEach(function(box){
+    box.addEventListener('change',applyFilter);});
+  Array.prototype.forEach.call(table.tHead.rows[0].cells,function(cell,column){
+    cell.addEventListener('click',function(){
+      var numeric=cell.dataset.type==='number',up=cell.dataset.order!=='asc';
+      cell.dataset.order=up?'asc':'desc';
+      var rows=Array.prototype.slice.call(body.rows);
+      rows.sort(function(a,b){
+        var x=a.cells[column].dataset.key,y=b.cells[column].dataset.key;
+        var c=numeric?(parseFloat(x)-parseFloat(y)):x.localeCompare(y);
+        return up?c:-c;});
+      rows.forEach(function(row){body.appendChild(row);});
+    });
+  });
+  function open(id){var panel=document.getElementById(id);
+    if(panel){panel.open=true;panel.scrollIntoView();}}
+  document.querySelectorAll('[data-details]').forEach(function(node){
+    node.addEventListener('click',function(event){event.preventDefault();
+      open(node.dataset.details);});});
+})();
+"""
+
+
+class HtmlReport(JsonReport):
+    """The plugin part that writes the HTML report at the end of the session, from the
+    document the JSON report holds."""
+
+    LABEL = "hypotheses HTML report"
+
+    def render(self, document: Dict[str, Any]) -> str:
+        return render_html(document)
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    """The whole page of a report document (see
+    :func:`~pytest_parallel_hypotheses.report.jsonreport.report_document`)."""
+    records: List[Record] = list(document["hypotheses"])
+    run: Mapping[str, Any] = document.get("run") or {}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Hypotheses report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>Hypotheses report</h1>",
+        _summary(run, document),
+        "<h2>Verdicts</h2>",
+        _filters(records),
+        _table(records),
+        "<h2>Timeline</h2>",
+        _timeline(records),
+        "<h2>Details</h2>",
+        *(_details(index, record) for index, record in enumerate(records)),
+        f"<script>{_SCRIPT}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _summary(run: Mapping[str, Any], document: Mapping[str, Any]) -> str:
+    counts = ", ".join(f"{count} {status}" for status, count in document["counts"].items())
+    settings = run.get("settings") or {}
+    rows = [
+        ("counts", counts),
+        ("next action", document.get("next_action", "")),
+        ("started", run.get("started_at", "")),
+        ("duration", _seconds(run.get("duration"))),
+        ("interrupted", str(run.get("interrupted", False)).lower()),
+        *((f"setting {key}", json.dumps(value)) for key, value in settings.items()),
+    ]
+    return _definitions(rows, identifier="run")
+
+
+def _filters(records: Sequence[Record]) -> str:
+    boxes = [
+        f'<label><input type="checkbox" value="{status.value}" checked> '
+        f"{verdict_word(status)} ({sum(r['status'] == status.value for r in records)})</label>"
+        for status in COUNTED
+    ]
+    return f'<div id="filters">{"".join(boxes)}</div>'
+
+
+_COLUMNS: Tuple[Tuple[str, str], ...] = (
+    ("id", "text"),
+    ("worktree", "text"),
+    ("verdict", "text"),
+    ("result", "text"),
+    ("exit", "number"),
+    ("duration", "number"),
+    ("confidence", "number"),
+)
+
+
+def _table(records: Sequence[Record]) -> str:
+    head = "".join(f'<th data-type="{kind}" scope="col">{name}</th>' for name, kind in _COLUMNS)
+    rows = "\n".join(_row(index, record) for index, record in enumerate(records))
+    return f'<table id="verdicts"><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>'
+
+
+def _row(index: int, record: Record) -> str:
+    status = record["status"]
+    cells = [
+        (
+            record["hypothesis_id"],
+            f'<a href="#h{index}" data-details="h{index}">{escape(record["hypothesis_id"])}</a>',
+        ),
+        (_where(record), escape(_where(record))),
+        (status, f'<span class="v-{status}">{verdict_word(HypothesisStatus(status))}</span>'),
+        (record.get("result") or "", escape(record.get("result") or "")),
+        (_number(record.get("exit_code")), escape(str(_blank(record.get("exit_code"))))),
+        (_number(record.get("duration")), _seconds(record.get("duration"))),
+        (_number(record.get("confidence")), _fraction(record.get("confidence"))),
+    ]
+    tds = "".join(f'<td data-key="{escape(str(key))}">{shown}</td>' for key, shown in cells)
+    return f'<tr data-status="{escape(status)}">{tds}</tr>'
+
+
+def _timeline(records: Sequence[Record]) -> str:
+    bars = [
+        (index, record, attempt)
+        for index, record in enumerate(records)
+        for attempt in record.get("timeline") or []
+    ]
+    if not bars:
+        return "<p>No attempt ran in this run.</p>"
+    span = max(attempt["end"] for _i, _r, attempt in bars) or 1.0
+    lanes: Dict[str, List[str]] = {}
+    for index, record, attempt in bars:
+        status = escape(record["status"])
+        left = 100.0 * attempt["start"] / span
+        width = 100.0 * max(0.0, attempt["end"] - attempt["start"]) / span
+        title = (
+            f"{record['hypothesis_id']} attempt {attempt['attempt']}: {attempt['result']}, "
+            f"{_seconds(attempt['start'])} to {_seconds(attempt['end'])}"
+        )
+        lanes.setdefault(str(attempt["lane"]), []).append(
+            f'<div class="bar b-{status}" data-status="{status}"'
+            f' data-details="h{index}" style="left:{left:.3f}%;width:{width:.3f}%"'
+            f' title="{escape(title)}"></div>'
+        )
+    rows = [
+        f'<div class="lane"><span class="name">{escape(lane)}</span>{"".join(lanes[lane])}</div>'
+        for lane in sorted(lanes, key=_lane_order)
+    ]
+    return f'<div class="timeline">{"".join(rows)}</div>{_axis(span)}'
+
+
+def _axis(span: float) -> str:
+    step = next((s for s in _STEPS if span / s <= AXIS_TICKS), _STEPS[-1])
+    ticks = [step * n for n in range(math.floor(span / step) + 1)]
+    labels = "".join(
+        f'<span style="left:{100.0 * tick / span:.3f}%">{format_elapsed(tick)}</span>'
+        for tick in ticks
+    )
+    return f'<div class="axis">{labels}</div>'
+
+
+def _details(index: int, record: Record) -> str:
+    metrics = record.get("metrics") or {}
+    rows = [
+        ("nodeid", record["nodeid"]),
+        ("verdict", verdict_word(HypothesisStatus(record["status"]))),
+        ("exit", str(_blank(record.get("exit_code")))),
+        ("duration", _seconds(record.get("duration"))),
+        ("confidence", _fraction(record.get("confidence"))),
+        ("attempts", str(len(record.get("attempts") or []))),
+        ("message", record.get("error_message") or record.get("problem") or ""),
+        ("peak memory", _mib(metrics.get("peak_rss_bytes"))),
+        ("CPU time", _seconds(metrics.get("cpu_seconds"))),
+        ("processes", str(_blank(metrics.get("processes")))),
+    ]
+    parts = [
+        f'<details id="h{index}"><summary><span class="v-{escape(record["status"])}">'
+        f"{escape(record['hypothesis_id'])}</span></summary>",
+        _definitions(rows),
+        _output("stdout", record),
+        _output("stderr", record),
+        _snapshot(record.get("timeout_snapshot")),
+        "</details>",
+    ]
+    return "\n".join(part for part in parts if part)
+
+
+def _output(name: str, record: Record) -> str:
+    text = record.get(name)
+    if not text:
+        return ""
+    return f"<h4>{name} (head and tail)</h4><pre>{escape(text)}</pre>"
+
+
+def _snapshot(snapshot: Any) -> str:
+    if not snapshot:
+        return ""
+    head = (
+        "<tr><th>pid</th><th>parent</th><th>age</th><th>state</th><th>CPU</th><th>RSS</th>"
+        "<th>command</th></tr>"
+    )
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(str(value))}</td>"
+            for value in (
+                process["pid"],
+                process["ppid"],
+                format_elapsed(process["age_seconds"]),
+                process["state"],
+                _seconds(process["cpu_seconds"]),
+                _mib(process["rss_bytes"]),
+                process["command"],
+            )
+        )
+        + "</tr>"
+        for process in snapshot.get("processes") or []
+    )
+    tail = "\n".join(snapshot.get("stdout_tail") or [])
+    return (
+        f"<h4>At the deadline</h4><table>{head}{rows}</table>"
+        f"<h4>last lines of stdout</h4><pre>{escape(tail)}</pre>"
+    )
+
+
+def _definitions(rows: Sequence[Tuple[str, str]], identifier: str = "") -> str:
+    attribute = f' id="{identifier}"' if identifier else ""
+    items = "".join(f"<dt>{escape(key)}</dt><dd>{escape(str(value))}</dd>" for key, value in rows)
+    return f"<dl{attribute}>{items}</dl>"
+
+
+def _where(record: Record) -> str:
+    branch = record.get("branch")
+    return f"{record['worktree_path']} ({branch})" if branch else str(record["worktree_path"])
+
+
+def _lane_order(lane: str) -> Tuple[str, int]:
+    name, _, number = lane.rpartition(" ")
+    return (name, int(number)) if number.isdigit() else (lane, 0)
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _number(value: Any) -> str:
+    return "-1e300" if value is None else str(value)
+
+
+def _seconds(value: Any) -> str:
+    return "" if value is None else f"{float(value):.2f}s"
+
+
+def _fraction(value: Any) -> str:
+    return "" if value is None else f"{float(value):.2f}"
+
+
+def _mib(value: Any) -> str:
+    return "" if value is None else f"{value / MIB:.0f} MiB"

@@ -1,0 +1,95 @@
+"""A status area at the bottom of a terminal that never garbles what pytest writes.
+
+The area stands between pytest's terminal writer and its file: every write of pytest erases
+the area first, and the area is drawn again only between writes, under one lock. Lines are cut
+to the terminal's width, so erasing is moving up as many lines as were drawn. When pytest's
+own line is unfinished (the dots of a quiet run), the area starts on the next line and erasing
+returns to the column where pytest left off.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, List, TextIO
+
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_UP = "\x1b[1A"
+_CLEAR_LINE = "\r\x1b[2K"
+
+
+class StatusArea:
+    """A file for pytest's terminal writer, wrapping the real one, with a status area below
+    the text written so far."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._lock = threading.RLock()
+        self._drawn = 0
+        self._column = 0
+        #: How many times the area was drawn (the rate of refreshes is measured from it).
+        self.draws = 0
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._erase()
+            written = self._file.write(text)
+            self._follow(text)
+            return written
+
+    def flush(self) -> None:
+        with self._lock:
+            self._file.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    @property
+    def shown(self) -> bool:
+        """True while the area is on the screen."""
+        return self._drawn > 0
+
+    def show(self, lines: List[str]) -> None:
+        """Replace the area with ``lines`` (each shorter than the terminal is wide)."""
+        with self._lock:
+            self._erase()
+            if lines:
+                lead = "\n" if self._column else ""
+                self._file.write(lead + "\n".join(lines))
+                self._drawn = len(lines)
+                self.draws += 1
+            self._file.flush()
+
+    def note(self, line: str) -> None:
+        """Write a line of its own that stays, without breaking pytest's unfinished line
+        apart from starting a new one."""
+        with self._lock:
+            self._erase()
+            self._file.write(("\n" if self._column else "") + line + "\n")
+            self._column = 0
+            self._file.flush()
+
+    def clear(self) -> None:
+        """Erase the area, leaving the screen as pytest alone would have left it."""
+        with self._lock:
+            self._erase()
+            self._file.flush()
+
+    def _erase(self) -> None:
+        if not self._drawn:
+            return
+        moves = _CLEAR_LINE + (_UP + _CLEAR_LINE) * (self._drawn - 1)
+        if self._column:
+            moves += f"{_UP}\x1b[{self._column + 1}G"
+        self._file.write(moves)
+        self._drawn = 0
+
+    def _follow(self, text: str) -> None:
+        """Track the column where pytest's text ends (escape sequences take no room)."""
+        last = text.rsplit("\n", 1)
+        visible = _ESCAPE.sub("", last[-1]).rsplit("\r", 1)
+        width = len(visible[-1])
+        if len(last) > 1 or len(visible) > 1:
+            self._column = width
+        else:
+            self._column += width

@@ -1,0 +1,217 @@
+"""The HTML report: one self-contained page that a real browser renders, with a verdict table
+that sorts and filters, a details panel per hypothesis and a timeline of the worker slots."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List
+
+import pytest
+from browser import Browser, chromium_path
+
+from pytest_parallel_hypotheses.cli import main
+from pytest_parallel_hypotheses.report.html import render_html
+from pytest_parallel_hypotheses.report.jsonreport import report_document
+
+WriteScript = Callable[..., Path]
+RunPytest = Callable[..., pytest.RunResult]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("needs chromium (.ci/run installs it)")
+    with Browser(executable, tmp_path / "profile") as opened:
+        yield opened
+
+
+@pytest.fixture
+def page(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+) -> Path:
+    """The page of a run with every verdict, two slots and a timeout."""
+    write_script(git_repo, "cache", "echo totals are right; exit 0")
+    write_script(git_repo, "race", "echo lost update >&2; sleep 0.3; exit 1")
+    write_script(git_repo, "dns", f"echo resolving; sleep {sleep_token}")
+    write_script(git_repo, "flaky", "sleep 0.2; exit 1")
+    html = tmp_path / "report.html"
+    run_pytest(
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-html={html}",
+        "--hypotheses-workers=2",
+        "--hypotheses-timeout=1",
+    )
+    return html
+
+
+def visible_ids(browser: Browser) -> List[str]:
+    return browser.evaluate(  # type: ignore[no-any-return]
+        "Array.from(document.querySelectorAll('#verdicts tbody tr'))"
+        ".filter(r => !r.hidden).map(r => r.cells[0].textContent)"
+    )
+
+
+def test_the_page_needs_nothing_from_the_network(page: Path) -> None:
+    text = page.read_text()
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", text)
+    assert "@import" not in text
+
+
+def test_the_page_has_a_row_per_hypothesis_and_a_bar_per_attempt(
+    page: Path, browser: Browser
+) -> None:
+    browser.open(page)
+
+    assert sorted(visible_ids(browser)) == ["cache", "dns", "flaky", "race"]
+    assert browser.evaluate("document.querySelectorAll('.timeline .bar').length") == 4
+    lanes = browser.evaluate(
+        "Array.from(document.querySelectorAll('.lane .name')).map(n => n.textContent)"
+    )
+    assert lanes == ["slot 1", "slot 2"]
+    assert browser.errors == []
+
+
+def test_bars_are_drawn_inside_the_timeline(page: Path, browser: Browser) -> None:
+    browser.open(page)
+
+    boxes = browser.evaluate(
+        "(() => { const t = document.querySelector('.timeline').getBoundingClientRect();"
+        " return Array.from(document.querySelectorAll('.bar')).map(b => {"
+        " const r = b.getBoundingClientRect();"
+        " return [r.width > 0 && r.height > 0, r.left >= t.left - 1 && r.right <= t.right + 1];"
+        " }); })()"
+    )
+    assert boxes == [[True, True]] * 4
+
+
+def test_the_verdict_filter_hides_rows_and_bars(page: Path, browser: Browser) -> None:
+    browser.open(page)
+
+    browser.evaluate("document.querySelector('#filters input[value=supported]').click()")
+
+    assert sorted(visible_ids(browser)) == ["cache", "dns"]
+    shown_bars = browser.evaluate(
+        "Array.from(document.querySelectorAll('.bar')).filter(b => !b.hidden).length"
+    )
+    assert shown_bars == 2
+    assert browser.errors == []
+
+
+def test_a_click_on_a_heading_sorts_the_table(page: Path, browser: Browser) -> None:
+    browser.open(page)
+
+    browser.evaluate("document.querySelectorAll('#verdicts th')[5].click()")  # duration
+    ascending = visible_ids(browser)
+    browser.evaluate("document.querySelectorAll('#verdicts th')[5].click()")
+
+    assert ascending[-1] == "dns"  # the timeout took longest
+    assert visible_ids(browser) == ascending[::-1]
+
+
+def test_a_click_on_a_bar_opens_the_details_with_the_timeout_snapshot(
+    page: Path, browser: Browser, sleep_token: str
+) -> None:
+    browser.open(page)
+
+    browser.evaluate("document.querySelector('.bar.b-inconclusive').click()")
+
+    details = browser.evaluate("document.querySelector('details[open]').textContent")
+    assert "At the deadline" in details
+    assert f"sleep {sleep_token}" in details
+    assert "resolving" in details
+
+
+def test_the_screenshot_renders_without_console_errors(
+    page: Path, browser: Browser, tmp_path: Path
+) -> None:
+    browser.open(page)
+    shot = tmp_path / "report.png"
+
+    browser.screenshot(shot)
+
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 10_000
+    assert browser.errors == []
+
+
+def synthetic_record(index: int, slots: int) -> Dict[str, Any]:
+    status = ("falsified", "supported", "inconclusive")[index % 3]
+    start = (index // slots) * 2.0
+    return {
+        "nodeid": f"wt{index}::h{index}",
+        "hypothesis_id": f"h{index}",
+        "worktree_path": f"wt{index}",
+        "branch": f"hyp-{index}",
+        "status": status,
+        "result": {"falsified": "pass", "supported": "fail"}.get(status, "timeout"),
+        "exit_code": index % 2,
+        "duration": 1.5,
+        "confidence": 0.6,
+        "timeline": [
+            {
+                "attempt": 1,
+                "lane": f"slot {index % slots + 1}",
+                "start": start,
+                "end": start + 1.5,
+                "result": "pass",
+            }
+        ],
+    }
+
+
+def test_a_page_of_300_hypotheses_stays_readable(browser: Browser, tmp_path: Path) -> None:
+    records = [synthetic_record(index, slots=16) for index in range(300)]
+    html = tmp_path / "big.html"
+    html.write_text(render_html(report_document({}, records)))
+
+    browser.open(html)
+
+    assert len(visible_ids(browser)) == 300
+    heights = browser.evaluate(
+        "Array.from(document.querySelectorAll('.lane')).map(l => l.getBoundingClientRect().height)"
+    )
+    assert len(heights) == 16
+    assert min(heights) >= 10  # a lane stays tall enough to see and to click
+    widths = browser.evaluate(
+        "Array.from(document.querySelectorAll('.bar')).map(b => b.getBoundingClientRect().width)"
+    )
+    assert len(widths) == 300
+    assert min(widths) >= 2
+    assert browser.errors == []
+
+
+def test_merge_writes_the_html_page_of_the_merged_reports(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        write_script(git_repo, name, "exit 1")
+    reports = []
+    for part in (1, 2):
+        report = tmp_path / f"part{part}.json"
+        run_pytest(
+            f"--hypotheses={git_repo}",
+            f"--hypotheses-shard={part}/2",
+            f"--hypotheses-report={report}",
+        )
+        reports.append(str(report))
+    html = tmp_path / "merged.html"
+
+    main(["merge", *reports, "--html", str(html)])
+
+    assert f"merged HTML report: {html}" in capsys.readouterr().out
+    rows = re.findall(r'<tr data-status="supported">', html.read_text())
+    assert len(rows) == 4
+    assert json.loads(Path(reports[0]).read_text())["hypotheses"][0]["timeline"]
+    lanes = re.findall(r'<span class="name">([^<]*)</span>', html.read_text())
+    assert sorted(lanes) == ["part1 slot 1", "part1 slot 2", "part2 slot 1", "part2 slot 2"]
