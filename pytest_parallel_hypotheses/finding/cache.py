@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from ..core.classification import HypothesisStatus, TestResult
 from ..core.models import TestExecutionResult
 from ..core.sequential import parse_evidence
-from .git import GitError, run_git
+from .git import GitError, git_common_dir
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +39,9 @@ class CacheWarning(UserWarning):
 def store_folder(worktree: Path) -> Optional[Path]:
     """The store of the repository ``worktree`` belongs to, or None outside a repository."""
     try:
-        common = run_git(["rev-parse", "--git-common-dir"], worktree)
+        return git_common_dir(worktree) / STORE_FOLDER
     except GitError:
         return None
-    return (worktree / common).resolve() / STORE_FOLDER
 
 
 class VerdictStore:

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..core.version import __version__
-from .git import GitError, run_git
+from .git import GitError
 from .layout import SCRIPT_DIR
+from .state import content_state
 
 #: Changes when the key's recipe changes, so keys of an older recipe never match.
 KEY_FORMAT = 1
-#: Outside the worktree digest: each hypothesis's own files are digested on their own.
-_OWN_FILES = f":(exclude){SCRIPT_DIR}"
 
 
 class Fingerprinter:
@@ -59,25 +58,12 @@ class Fingerprinter:
 
 
 def worktree_digest(worktree: Path) -> Optional[str]:
-    """The digest of a worktree's content: HEAD's tree, then each file that differs from it
-    (changed, deleted, or untracked and not ignored; ``.falsification`` aside) with its
-    current bytes; None if git cannot say."""
+    """The digest of a worktree's content (``.falsification`` aside: each hypothesis's own
+    files are digested on their own); None if git cannot say."""
     try:
-        tree = run_git(["rev-parse", "HEAD^{tree}"], worktree)
-        changed = run_git(
-            ["diff", "HEAD", "--name-only", "--no-renames", "-z", "--", ".", _OWN_FILES], worktree
-        )
-        untracked = run_git(
-            ["ls-files", "--others", "--exclude-standard", "-z", "--", ".", _OWN_FILES],
-            worktree,
-        )
-    except (GitError, UnicodeDecodeError):
+        return content_state(worktree, excluding=(SCRIPT_DIR,))
+    except (GitError, OSError, UnicodeDecodeError):
         return None
-    digest = hashlib.sha256(f"{tree}\0".encode())
-    names = set(changed.split("\0")) | set(untracked.split("\0"))
-    for name in sorted(filter(None, names)):
-        digest.update(f"{name}\0{file_digest(worktree / name)}\0".encode())
-    return digest.hexdigest()
 
 
 def file_digest(path: Path) -> Optional[str]:

@@ -114,3 +114,8 @@ def _worktree_of(fields: Dict[str, str]) -> Worktree:
         bare="bare" in fields,
         branch_gone=gone,
     )
+
+
+def git_common_dir(path: PathArg) -> Path:
+    """The folder that every worktree of the repository of ``path`` shares."""
+    return (Path(path) / run_git(["rev-parse", "--git-common-dir"], path)).resolve()

@@ -10,18 +10,23 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Sequence
 
-from .git import GitError, run_git, toplevel
+from .git import GitError, git_common_dir, run_git, toplevel
 
 #: Bytes read from a file at a time while hashing it.
 _CHUNK = 1024 * 1024
 
 
-def content_state(worktree: Path) -> str:
-    """The digest of the worktree's content (see the module's docstring)."""
+def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
+    """The digest of the worktree's content (see the module's docstring), leaving out the
+    folders ``excluding`` names (relative to the worktree)."""
     digest = hashlib.sha256(_head_tree(worktree).encode())
+    excluded = [f":(exclude){folder}" for folder in excluding]
     status = run_git(
-        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"], worktree
+        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
+        + (["--", ".", *excluded] if excluded else []),
+        worktree,
     )
     for entry in sorted(filter(None, status.split("\0"))):
         digest.update(entry.encode("utf-8", "surrogateescape") + b"\0")
@@ -35,7 +40,7 @@ def common_dir(worktree: Path) -> Path:
     top = toplevel(worktree)
     if top is None or top.resolve() != worktree.resolve():
         raise GitError(f"{worktree} is not the root of a git worktree")
-    return (worktree / run_git(["rev-parse", "--git-common-dir"], worktree)).resolve()
+    return git_common_dir(worktree)
 
 
 def _head_tree(worktree: Path) -> str:
