@@ -314,3 +314,22 @@ def test_xdist_workers_reuse_and_store_verdicts(
 
     assert (runs_of(tmp_path / "one"), runs_of(tmp_path / "two")) == (1, 1)
     result.stdout.fnmatch_lines(["one *FALSIFIED*cached*", "two *FALSIFIED*cached*"])
+
+
+@pytest.mark.parametrize(("exit_status", "verdict"), [(0, "supported"), (1, "falsified")])
+def test_a_reused_verdict_of_a_confirming_script_keeps_its_polarity(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    report: Path,
+    exit_status: int,
+    verdict: str,
+) -> None:
+    write_script(git_repo, "fix", f"exit {exit_status}")
+    (git_repo / ".falsification" / "config_fix.json").write_text('{"polarity": "confirm"}')
+    first = report_of(run_pytest, git_repo, report)["fix"]
+
+    second = report_of(run_pytest, git_repo, report)["fix"]
+
+    assert (first["status"], first["cached"]) == (verdict, False)
+    assert (second["status"], second["cached"], second["polarity"]) == (verdict, True, "confirm")

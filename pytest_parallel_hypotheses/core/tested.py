@@ -9,7 +9,7 @@ used, or that nothing needed either, and what could not be redirected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,12 @@ class CodeUnderTest:
             "venv": self.venv,
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CodeUnderTest:
+        """The inverse of :meth:`to_dict` (a stored result read back)."""
+        return cls(
+            redirects=tuple(Redirect(**redirect) for redirect in data["redirects"]),
+            venv=data["venv"],
+            warnings=tuple(str(warning) for warning in data["warnings"]),
+        )

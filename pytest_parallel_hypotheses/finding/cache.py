@@ -18,9 +18,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from ..core.classification import HypothesisStatus, TestResult
+from ..core.classification import HypothesisStatus, Polarity, TestResult
 from ..core.models import TestExecutionResult
 from ..core.sequential import parse_evidence
+from ..core.tested import CodeUnderTest
 from .git import GitError, git_common_dir
 
 logger = logging.getLogger(__name__)
@@ -130,9 +131,12 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
     ``worktree_path``; None (with a warning) when the entry does not hold one."""
     try:
         data = entry["result"]
+        polarity = Polarity(data.get("polarity", Polarity.DISPROVE.value))
         attempts = [
-            _attempt(item, data["hypothesis_id"], worktree_path) for item in data["attempts"]
+            _attempt(item, data["hypothesis_id"], worktree_path, polarity)
+            for item in data["attempts"]
         ]
+        code = data.get("code_under_test")
         evidence = None if data["evidence"] is None else parse_evidence(data["evidence"])
         if data["evidence"] is not None and evidence is None:
             raise ValueError("evidence is not valid")
@@ -155,6 +159,10 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
             timed_out_after=data["timed_out_after"],
             evidence=evidence,
             cached_at=str(entry["recorded_at"]),
+            polarity=polarity,
+            setup=data.get("setup"),
+            code_under_test=None if code is None else CodeUnderTest.from_dict(code),
+            timeout_snapshot=data.get("timeout_snapshot"),
         )
     except (KeyError, TypeError, ValueError) as error:
         warn_ignored(f"ignoring a verdict cache entry that holds no valid result: {error!r}")
@@ -162,9 +170,10 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
 
 
 def _attempt(
-    data: Mapping[str, Any], hypothesis_id: str, worktree_path: str
+    data: Mapping[str, Any], hypothesis_id: str, worktree_path: str, polarity: Polarity
 ) -> TestExecutionResult:
     return TestExecutionResult(
+        polarity=polarity,
         hypothesis_id=hypothesis_id,
         result=TestResult(data["result"]),
         duration=float(data["duration"]),
