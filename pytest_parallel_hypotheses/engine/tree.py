@@ -24,6 +24,9 @@ from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Set, Tuple
 import psutil
 
 _POLL_SECONDS = 0.02
+#: The longest pause between looks at whether a stopping tree is gone: many trees stopping at
+#: once would otherwise spend the loop on these looks. The grace still ends on time.
+_POLL_MAX_SECONDS = 0.16
 _KILL_ROUNDS = 5
 _KILL_SETTLE_SECONDS = 1.0
 #: At most this many looks at the process table while finding a tree (each reads fewer).
@@ -307,11 +310,11 @@ class ProcessTree:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGSTOP)
 
-    def send(self, sig: int, procs: List[psutil.Process]) -> None:
+    def send(self, sig: int, procs: List[psutil.Process], *, group_reached: bool = False) -> None:
         """Signal the group first, then each process outside it: killing children first would
         let a shell leader report their death as its own exit status, and a script trapping
-        SIGTERM must see it once."""
-        reached = self.pgid is not None and _signal_group(self.pgid, sig)
+        SIGTERM must see it once. ``group_reached``: the group was signalled already."""
+        reached = group_reached or (self.pgid is not None and _signal_group(self.pgid, sig))
         for proc in procs:
             if reached and _group_of(proc) == self.pgid:
                 continue
@@ -319,16 +322,22 @@ class ProcessTree:
                 proc.send_signal(sig)
 
     async def stop(self, grace: float) -> None:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new."""
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new.
+
+        The group is signalled before the look at the table, so its grace starts at once: a
+        look waits for a read shared with the other trees stopping at the same moment."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        reached = self.pgid is not None and _signal_group(self.pgid, signal.SIGTERM)
         procs, _groups = await self.find_shared()
         if not procs and self.group_is_empty() and self.enclosure is None:
             return
-        self.send(signal.SIGTERM, procs)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
+        self.send(signal.SIGTERM, procs, group_reached=reached)
+        pause = _POLL_SECONDS
         while procs and loop.time() < deadline:
-            await asyncio.sleep(_POLL_SECONDS)
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
             procs = [p for p in procs if _alive(p)]
+            pause = min(2 * pause, _POLL_MAX_SECONDS)
         await self.kill()
 
     async def kill(self) -> None:
@@ -338,6 +347,8 @@ class ProcessTree:
         for round_number in range(_KILL_ROUNDS):
             if self.enclosure is not None:
                 self.enclosure.kill()
+            if round_number == 0 and self.pgid is not None:
+                _signal_group(self.pgid, signal.SIGKILL)  # at once, before a shared look
             procs, groups = await self.find_shared(freeze=True)
             # the group is killed once whatever the look found; after that, zombies that no
             # init reaps may keep it from being empty, so only live members count
