@@ -370,3 +370,23 @@ def test_an_editables_finder_is_read_as_hatchling_writes_it(git_repo: Path, tmp_
 
     (location,) = installs.locations
     assert (location.distribution, location.relative) == ("_editable_impl_hatched.pth", Path("src"))
+
+
+def test_folders_outside_any_checkout_cost_no_git_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tmp_path / "git-calls"
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    recorder = tools / "git"
+    recorder.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexit 128\n')
+    recorder.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    folders = [tmp_path / f"plain-{index}" for index in range(3)]
+    for folder in folders:
+        folder.mkdir()
+
+    installs = development_installs(folders, os.environ)
+
+    assert installs.locations == ()
+    assert not calls.exists()

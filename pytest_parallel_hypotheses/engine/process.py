@@ -142,7 +142,7 @@ async def run_script(
         over_limit = breached is not None and breached.done()
         timed_out = not over_limit and not protocol.exited.done()
         if over_limit or timed_out:  # what it was doing, before it is stopped
-            snapshot = take_snapshot(tree, protocol.stdout, protocol.stderr)
+            snapshot = await take_snapshot(tree, protocol.stdout, protocol.stderr)
         if over_limit:
             await running.kill(then_wait=_REAP_SECONDS)
         if timed_out:

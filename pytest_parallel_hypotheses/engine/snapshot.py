@@ -24,12 +24,13 @@ COMMAND_CHARS = 500
 Snapshot = Dict[str, Any]
 
 
-def take_snapshot(tree: ProcessTree, stdout: BoundedCapture, stderr: BoundedCapture) -> Snapshot:
+async def take_snapshot(
+    tree: ProcessTree, stdout: BoundedCapture, stderr: BoundedCapture
+) -> Snapshot:
     """The tree's processes (oldest first) and the last lines of both output streams."""
+    members = await tree.look()  # off the loop: other deadlines may be firing meanwhile
     now = time.time()
-    processes = [
-        entry for entry in (_describe(proc, now) for proc in tree.members()) if entry is not None
-    ]
+    processes = [entry for entry in (_describe(proc, now) for proc in members) if entry is not None]
     processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))
     return {
         "taken_at": now,

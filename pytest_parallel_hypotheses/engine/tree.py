@@ -15,13 +15,18 @@ import contextlib
 import os
 import signal
 import threading
+import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Protocol, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Set, Tuple
 
 import psutil
 
 _POLL_SECONDS = 0.02
+#: The longest pause between looks at whether a stopping tree is gone: many trees stopping at
+#: once would otherwise spend the loop on these looks. The grace still ends on time.
+_POLL_MAX_SECONDS = 0.16
 _KILL_ROUNDS = 5
 _KILL_SETTLE_SECONDS = 1.0
 #: At most this many looks at the process table while finding a tree (each reads fewer).
@@ -51,6 +56,10 @@ class Marker:
             environ = _markers_of(proc)
         except (psutil.Error, OSError):
             return False
+        return self.matches(environ)
+
+    def matches(self, environ: Mapping[str, str]) -> bool:
+        """True when ``environ`` (a process's marker variables) carries this marker."""
         if self.prefix:
             return any(name.startswith(self.name) for name in environ)
         if self.value is None:
@@ -63,12 +72,15 @@ class Marker:
 #: stopping trees would otherwise read every process's environment once per tree.
 _markers_seen: OrderedDict[Tuple[int, float], Dict[str, str]] = OrderedDict()
 _MARKERS_KEPT = 16384
+#: Guards :data:`_markers_seen`: the table is read both on the loop and in its reader thread.
+_markers_lock = threading.Lock()
 
 
 def _markers_of(proc: psutil.Process) -> Dict[str, str]:
     """The variables of ``proc``'s environment whose names start with :data:`MARKER_PREFIX`."""
     key = (proc.pid, proc.create_time())
-    known = _markers_seen.get(key)
+    with _markers_lock:
+        known = _markers_seen.get(key)
     if known is not None:
         return known
     try:
@@ -79,10 +91,112 @@ def _markers_of(proc: psutil.Process) -> Dict[str, str]:
         if not environ:  # in the middle of an exec, its new environment not set up yet
             return {}
     markers = {k: v for k, v in environ.items() if k.startswith(MARKER_PREFIX)}
-    _markers_seen[key] = markers
-    if len(_markers_seen) > _MARKERS_KEPT:
-        _markers_seen.popitem(last=False)
+    with _markers_lock:
+        _markers_seen[key] = markers
+        if len(_markers_seen) > _MARKERS_KEPT:
+            _markers_seen.popitem(last=False)
     return markers
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One process of the table as a look read it: its group and its marker variables."""
+
+    proc: psutil.Process
+    group: int
+    markers: Mapping[str, str]
+
+
+def _read_table(pids: Optional[Iterable[int]] = None) -> List[_Row]:
+    """Every process among ``pids`` (default: the whole table) but the runner itself."""
+    me = os.getpid()
+    rows = []
+    for pid in psutil.pids() if pids is None else pids:
+        if pid == me:
+            continue
+        try:
+            proc = psutil.Process(pid)
+        except psutil.Error:
+            continue
+        group = _group_of(proc)
+        if group is None:  # gone already
+            continue
+        try:
+            markers: Mapping[str, str] = _markers_of(proc)
+        except (psutil.Error, OSError):
+            markers = {}
+        rows.append(_Row(proc, group, markers))
+    return rows
+
+
+class _TableReader:
+    """Reads the whole process table in a thread, once for every tree of a loop that asks
+    before the read starts.
+
+    When many scripts reach their deadlines together, each tree's stop needs several looks at
+    the table; read on the loop, one per tree, they starved the loop and delayed every later
+    deadline by seconds. Here the loop never reads the table itself, and a request waits for
+    the next read that starts after it (never an older one), which it shares with every tree
+    that asked meanwhile.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._next: Optional[asyncio.Future[List[_Row]]] = None
+        self._reading = False
+
+    async def read(self) -> List[_Row]:
+        if self._next is None:
+            self._next = self._loop.create_future()
+        waiter = self._next
+        if not self._reading:
+            self._start()
+        return await asyncio.shield(waiter)
+
+    def _start(self) -> None:
+        waiter, self._next = self._next, None
+        if waiter is None:
+            return
+        self._reading = True
+        reading = self._loop.run_in_executor(_reader_thread(), _read_table)
+        reading.add_done_callback(lambda done: self._finished(waiter, done))
+
+    def _finished(
+        self, waiter: asyncio.Future[List[_Row]], done: asyncio.Future[List[_Row]]
+    ) -> None:
+        self._reading = False
+        if done.cancelled():
+            waiter.cancel()
+        elif done.exception() is not None:
+            waiter.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            waiter.set_result(done.result())
+        self._start()
+
+
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TableReader] = (
+    weakref.WeakKeyDictionary()
+)
+_thread: Optional[ThreadPoolExecutor] = None
+_thread_lock = threading.Lock()
+
+
+def _reader_thread() -> ThreadPoolExecutor:
+    """The one thread that reads the table for every loop: reads never pile up in parallel."""
+    global _thread
+    with _thread_lock:
+        if _thread is None:
+            _thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pph-process-table")
+        return _thread
+
+
+async def _read_shared_table() -> List[_Row]:
+    """The whole table, read off the loop and shared with the other trees asking now."""
+    loop = asyncio.get_running_loop()
+    reader = _readers.get(loop)
+    if reader is None:
+        reader = _readers[loop] = _TableReader(loop)
+    return await reader.read()
 
 
 class Enclosure(Protocol):
@@ -135,21 +249,19 @@ class ProcessTree:
     def members(self, pids: Optional[Iterable[int]] = None) -> List[psutil.Process]:
         """Every live process of the tree among ``pids`` (default: one pass over the whole
         process table)."""
-        me = os.getpid()
-        found = []
-        for pid in psutil.pids() if pids is None else pids:
-            if pid == me:
-                continue
-            try:
-                proc = psutil.Process(pid)
-            except psutil.Error:
-                continue
-            group = _group_of(proc)
-            if group is None:  # gone already
-                continue
-            if (group == self.pgid or self.marker.found_in(proc)) and _alive(proc):
-                found.append(proc)
-        return found
+        return self._owned(_read_table(pids))
+
+    async def look(self) -> List[psutil.Process]:
+        """Every live process of the tree, from a pass over the whole table made off the loop
+        and shared with the other trees looking at the same moment."""
+        return self._owned(await _read_shared_table())
+
+    def _owned(self, rows: Iterable[_Row]) -> List[psutil.Process]:
+        return [
+            row.proc
+            for row in rows
+            if (row.group == self.pgid or self.marker.matches(row.markers)) and _alive(row.proc)
+        ]
 
     def find(self, *, freeze: bool = False) -> Tuple[List[psutil.Process], Set[int]]:
         """The members, found by a look at the whole process table followed by looks at the
@@ -159,21 +271,35 @@ class ProcessTree:
         are SIGSTOPped at once, with their groups: a stopped process cannot fork, and a chain
         that left the group after one ``setsid`` stays in the group it made. Returns the
         members and the groups (of members, and the script's) that were stopped."""
-        groups: Set[int] = set() if self.pgid is None else {self.pgid}
+        self._freeze_group(freeze)
+        return self._follow(_read_table(), freeze=freeze)
+
+    async def find_shared(self, *, freeze: bool = False) -> Tuple[List[psutil.Process], Set[int]]:
+        """:meth:`find`, with the whole-table pass read off the loop and shared (see
+        :meth:`look`); the looks at what started since are few processes and stay here."""
+        self._freeze_group(freeze)
+        return self._follow(await _read_shared_table(), freeze=freeze)
+
+    def _freeze_group(self, freeze: bool) -> None:
         if freeze and self.pgid is not None:
             _signal_group(self.pgid, signal.SIGSTOP)
+
+    def _follow(self, table: List[_Row], *, freeze: bool) -> Tuple[List[psutil.Process], Set[int]]:
+        """The members in ``table``, then in looks at the processes started since."""
+        groups: Set[int] = set() if self.pgid is None else {self.pgid}
         found: Dict[int, psutil.Process] = {}
-        looked_at: Set[int] = set()
-        for look in range(_LOOKS):
-            listed = psutil.pids()
-            fresh = self.members(p for p in listed if p not in looked_at and p not in found)
-            looked_at.update(listed)
-            if not fresh and look > 0:
-                break
+        looked_at: Set[int] = {row.proc.pid for row in table}
+        fresh = self._owned(table)
+        for _look in range(_LOOKS):
             for proc in fresh:
                 found[proc.pid] = proc
                 if freeze:
                     self._freeze_with_group(proc, groups)
+            listed = psutil.pids()
+            fresh = self.members(p for p in listed if p not in looked_at and p not in found)
+            looked_at.update(listed)
+            if not fresh:
+                break
         return list(found.values()), groups
 
     def _freeze_with_group(self, proc: psutil.Process, groups: Set[int]) -> None:
@@ -184,11 +310,11 @@ class ProcessTree:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGSTOP)
 
-    def send(self, sig: int, procs: List[psutil.Process]) -> None:
+    def send(self, sig: int, procs: List[psutil.Process], *, group_reached: bool = False) -> None:
         """Signal the group first, then each process outside it: killing children first would
         let a shell leader report their death as its own exit status, and a script trapping
-        SIGTERM must see it once."""
-        reached = self.pgid is not None and _signal_group(self.pgid, sig)
+        SIGTERM must see it once. ``group_reached``: the group was signalled already."""
+        reached = group_reached or (self.pgid is not None and _signal_group(self.pgid, sig))
         for proc in procs:
             if reached and _group_of(proc) == self.pgid:
                 continue
@@ -196,16 +322,22 @@ class ProcessTree:
                 proc.send_signal(sig)
 
     async def stop(self, grace: float) -> None:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new."""
-        procs, _groups = self.find()
-        if not procs and self.group_is_empty() and self.enclosure is None:
-            return
-        self.send(signal.SIGTERM, procs)
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new.
+
+        The group is signalled before the look at the table, so its grace starts at once: a
+        look waits for a read shared with the other trees stopping at the same moment."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
+        reached = self.pgid is not None and _signal_group(self.pgid, signal.SIGTERM)
+        procs, _groups = await self.find_shared()
+        if not procs and self.group_is_empty() and self.enclosure is None:
+            return
+        self.send(signal.SIGTERM, procs, group_reached=reached)
+        pause = _POLL_SECONDS
         while procs and loop.time() < deadline:
-            await asyncio.sleep(_POLL_SECONDS)
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
             procs = [p for p in procs if _alive(p)]
+            pause = min(2 * pause, _POLL_MAX_SECONDS)
         await self.kill()
 
     async def kill(self) -> None:
@@ -215,7 +347,9 @@ class ProcessTree:
         for round_number in range(_KILL_ROUNDS):
             if self.enclosure is not None:
                 self.enclosure.kill()
-            procs, groups = self.find(freeze=True)
+            if round_number == 0 and self.pgid is not None:
+                _signal_group(self.pgid, signal.SIGKILL)  # at once, before a shared look
+            procs, groups = await self.find_shared(freeze=True)
             # the group is killed once whatever the look found; after that, zombies that no
             # init reaps may keep it from being empty, so only live members count
             if not procs and (round_number > 0 or self.pgid is None or self.group_is_empty()):

@@ -122,12 +122,20 @@ def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
     for worktree in {Path(w).resolve() for w in worktrees}:
         if _checkout_of(worktree, repositories) is not None or not worktree.is_dir():
             continue
+        if not _may_be_in_a_checkout(worktree):
+            continue  # asking git would cost a process per plain folder
         try:
             roots = frozenset(entry.path.resolve() for entry in list_worktrees(worktree))
         except GitError:
             continue  # not a git checkout: nothing of it can be installed from a repository
         repositories.update(dict.fromkeys(roots, roots))
     return repositories
+
+
+def _may_be_in_a_checkout(path: Path) -> bool:
+    """Whether git may find a repository at ``path``: a ``.git`` there or in a folder above
+    (git runs without the ``GIT_*`` variables that could point it elsewhere)."""
+    return any(os.path.lexists(folder / ".git") for folder in (path, *path.parents))
 
 
 def _checkout_of(path: Path, repositories: Mapping[Path, FrozenSet[Path]]) -> Optional[Path]:

@@ -1,0 +1,84 @@
+"""Looks at the process table during a storm of stopping trees: one read, off the loop, serves
+every tree that asks at the same moment, and no tree is handed a read older than its request."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from typing import Iterator, List
+
+import pytest
+
+from pytest_parallel_hypotheses.engine import tree as tree_module
+from pytest_parallel_hypotheses.engine.tree import Marker, ProcessTree
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    """The name of the thread that made each whole-table read (the reads themselves are real)."""
+    made: List[str] = []
+    real = tree_module._read_table
+
+    def counted(*args: object) -> List[tree_module._Row]:
+        if not args:
+            made.append(threading.current_thread().name)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tree_module, "_read_table", counted)
+    return made
+
+
+@pytest.fixture
+def marked_sleepers() -> Iterator[List[subprocess.Popen[bytes]]]:
+    """Twenty sleeping processes, each with a marker of its own."""
+    procs = [
+        subprocess.Popen(SLEEPER, env={**os.environ, f"PPH_RUN_table_{index}": "1"})
+        for index in range(20)
+    ]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_trees_looking_at_once_share_a_few_reads_made_off_the_loop(
+    reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]]
+) -> None:
+    trees = [ProcessTree(Marker(f"PPH_RUN_table_{index}", "1")) for index in range(20)]
+
+    async def look_all() -> List[List[int]]:
+        found = await asyncio.gather(*(tree.look() for tree in trees))
+        return [[proc.pid for proc in members] for members in found]
+
+    found = asyncio.run(look_all())
+
+    assert found == [[proc.pid] for proc in marked_sleepers]
+    assert 1 <= len(reads) <= 2
+    assert threading.main_thread().name not in reads
+
+
+def test_a_look_asked_for_during_a_read_sees_what_started_after_that_read_began(
+    reads: List[str],
+) -> None:
+    marker = Marker("PPH_RUN_table_late", "1")
+
+    async def look_while_starting() -> List[int]:
+        first = asyncio.ensure_future(ProcessTree(marker).look())
+        await asyncio.sleep(0)  # the first read is under way
+        late = subprocess.Popen(SLEEPER, env={**os.environ, marker.name: "1"})
+        try:
+            members = await ProcessTree(marker).look()
+            await first
+            return [proc.pid for proc in members if proc.pid == late.pid]
+        finally:
+            late.kill()
+            late.wait()
+
+    assert len(asyncio.run(look_while_starting())) == 1
