@@ -49,6 +49,7 @@ class RunCode:
     def __init__(self, worktrees: Mapping[Path, WorktreeCode], base_env: Mapping[str, str]) -> None:
         self._worktrees = dict(worktrees)
         self._base_env = dict(base_env)
+        self._looked_up: Dict[Path, WorktreeCode] = {}
 
     @classmethod
     def find(cls, worktrees: Iterable[PathLike], base_env: Mapping[str, str]) -> RunCode:
@@ -72,10 +73,14 @@ class RunCode:
 
     def of(self, worktree: PathLike) -> WorktreeCode:
         """The code of ``worktree`` (unchanged for a worktree this run did not know); a venv
-        that appeared in it since the run started (its setup step made one) is used."""
-        known = self._worktrees.get(Path(worktree), WorktreeCode())
-        venv = None if known.tested.venv is not None else worktree_venv(Path(worktree))
-        return known if venv is None else venv_code(venv, self._base_env)
+        that appeared in it since the run started (its setup step made one) is used. Asked
+        after the worktree's setup step, so one look per worktree and run suffices."""
+        path = Path(worktree)
+        if path not in self._looked_up:
+            known = self._worktrees.get(path, WorktreeCode())
+            venv = None if known.tested.venv is not None else worktree_venv(path)
+            self._looked_up[path] = known if venv is None else venv_code(venv, self._base_env)
+        return self._looked_up[path]
 
 
 def worktree_code(
