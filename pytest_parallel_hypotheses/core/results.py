@@ -37,6 +37,8 @@ class KeptOutput(Protocol):
     """What the runner kept of one output stream."""
 
     total: int
+    #: The file holding all the kept bytes, None when :meth:`text` is all of them.
+    file: Optional[str]
 
     @property
     def truncated(self) -> bool: ...
@@ -95,6 +97,8 @@ def script_result(
         timed_out_after=timeout,
         polarity=polarity,
         timeout_snapshot=snapshot,
+        stdout_file=stdout.file,
+        stderr_file=stderr.file,
     )
 
 
@@ -224,4 +228,5 @@ def _kept(name: str, output: Optional[KeptOutput]) -> Dict[str, Any]:
         name: output.text(),
         f"{name}_bytes": output.total,
         f"{name}_truncated": output.truncated,
+        f"{name}_file": output.file,
     }
