@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
 from pytest_parallel_hypotheses.engine.capture import BoundedCapture
-from pytest_parallel_hypotheses.engine.spill import EXCERPT_BYTES, spill
+from pytest_parallel_hypotheses.engine.spill import EXCERPT_BYTES, SpillingCapture
 
 RunPytest = Callable[..., pytest.RunResult]
 WriteScript = Callable[..., Path]
@@ -43,56 +43,62 @@ def report_of(run_pytest: RunPytest, git_repo: Path, report: Path, *args: str) -
     return data
 
 
+def spilled(limit: int, path: Path, *chunks: bytes) -> SpillingCapture:
+    capture = SpillingCapture(limit, path)
+    for chunk in chunks:
+        capture.feed(chunk)
+    capture.close()
+    return capture
+
+
+@settings(max_examples=60, deadline=None)
 @given(
     chunks=st.lists(st.binary(min_size=0, max_size=300), max_size=40),
     limit=st.integers(min_value=2, max_value=600),
 )
-def test_a_spilled_file_holds_exactly_the_kept_bytes(chunks: List[bytes], limit: int) -> None:
-    capture = BoundedCapture(limit)
+def test_a_spilled_file_holds_exactly_what_a_capture_in_memory_keeps(
+    tmp_path_factory: pytest.TempPathFactory, chunks: List[bytes], limit: int
+) -> None:
+    path = tmp_path_factory.mktemp("spill") / "out.stdout"
+    in_memory = BoundedCapture(limit)
     for chunk in chunks:
-        capture.feed(chunk)
+        in_memory.feed(chunk)
+
+    capture = spilled(limit, path, *chunks)
+
     stream = b"".join(chunks)
     expected = kept_bytes(stream, limit) if len(stream) > limit else stream
-
-    written = bytearray()
-    capture.write_to(_Sink(written))
-
-    assert bytes(written) == expected
+    assert path.read_bytes() == expected
+    assert (capture.total, capture.truncated) == (in_memory.total, in_memory.truncated)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.stdout"]  # no ring left
 
 
-class _Sink:
-    """A binary stream that collects what is written into a bytearray."""
+def test_a_big_stream_in_small_chunks_is_spilled_exactly(tmp_path: Path) -> None:
+    stream = seq(LINES)
+    chunks = [stream[start : start + 4093] for start in range(0, len(stream), 4093)]
 
-    def __init__(self, into: bytearray) -> None:
-        self._into = into
+    spilled(CAP, tmp_path / "out.stdout", *chunks)
 
-    def write(self, data: Any) -> int:
-        self._into += data
-        return len(data)
+    assert (tmp_path / "out.stdout").read_bytes() == kept_bytes(stream, CAP)
 
 
 def test_an_excerpt_keeps_the_first_and_last_bytes_and_names_the_file(tmp_path: Path) -> None:
-    capture = BoundedCapture(CAP)
     stream = seq(LINES)
-    capture.feed(stream)
 
-    spilled = spill(capture, tmp_path / "out.stdout")
+    capture = spilled(CAP, tmp_path / "out.stdout", stream)
 
     kept = kept_bytes(stream, CAP)
-    assert spilled.text().startswith(kept[:EXCERPT_BYTES].decode())
-    assert spilled.text().endswith(kept[-EXCERPT_BYTES:].decode())
-    assert f"kept bytes in {tmp_path / 'out.stdout'}" in spilled.text()
-    assert (spilled.total, spilled.truncated) == (len(stream), True)
+    assert capture.text().startswith(kept[:EXCERPT_BYTES].decode())
+    assert capture.text().endswith(kept[-EXCERPT_BYTES:].decode())
+    assert f"kept bytes in {tmp_path / 'out.stdout'}" in capture.text()
+    assert len(capture.text()) < 2 * EXCERPT_BYTES + 200
 
 
 def test_a_short_stream_is_its_own_excerpt(tmp_path: Path) -> None:
-    capture = BoundedCapture(CAP)
-    capture.feed(b"all of it\n")
+    capture = spilled(CAP, tmp_path / "out.stdout", b"all of it\n")
 
-    spilled = spill(capture, tmp_path / "out.stdout")
-
-    assert spilled.text() == "all of it\n"
-    assert Path(spilled.file or "").read_bytes() == b"all of it\n"
+    assert capture.text() == "all of it\n"
+    assert Path(capture.file or "").read_bytes() == b"all of it\n"
 
 
 def test_every_kept_byte_is_in_the_files_the_json_report_names(

@@ -14,7 +14,7 @@ from .events import LiveOutput
 from .memory import MemoryGuard
 from .process import run_script
 from .runs import HypothesisRun
-from .spill import kept_output
+from .spill import capture_factory
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
@@ -59,7 +59,11 @@ async def run_attempt(
             sampler=sampler,
             memory=memory,
             on_start=on_start,
+            captures=capture_factory(
+                config, hypothesis_id=hypothesis_id, worktree=run.worktree_text, attempt=number
+            ),
         )
+    outcome.close()
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
         logger.warning("%s: %s", hypothesis_id, problem)
@@ -70,22 +74,14 @@ async def run_attempt(
             exit_code=problem.exit_code,
             duration=outcome.duration,
         )
-    stdout, stderr = kept_output(
-        config,
-        outcome.stdout,
-        outcome.stderr,
-        hypothesis_id=hypothesis_id,
-        worktree=run.worktree_text,
-        attempt=number,
-    )
     result = script_result(
         hypothesis_id,
         run.worktree_text,
         exit_code=outcome.exit_code,
         timeout=timeout if outcome.timed_out else None,
         duration=outcome.duration,
-        stdout=stdout,
-        stderr=stderr,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
         usage=outcome.usage,
         polarity=run.polarity,
         memory_stop=None if outcome.memory_breach is None else outcome.memory_breach.describe(),

@@ -7,7 +7,7 @@ started, the tail how it ended, and the marker in between says how much was left
 from __future__ import annotations
 
 from collections import deque
-from typing import BinaryIO, Deque, Iterator, Optional
+from typing import Deque, Iterator, Optional
 
 
 class BoundedCapture:
@@ -41,7 +41,7 @@ class BoundedCapture:
     @property
     def truncated(self) -> bool:
         """True when some of the stream was dropped."""
-        return self.total > self._head_limit + self._tail_limit
+        return self._dropped()
 
     def last_line(self) -> str:
         """The last non-empty line kept so far, decoded; callable from another thread while
@@ -55,40 +55,28 @@ class BoundedCapture:
 
     def text(self) -> str:
         """The kept bytes decoded (bad bytes replaced), with a marker where bytes were dropped."""
-        tail = b"".join(self._tail_chunks())
-        if not self.truncated:
-            return _decode(self._head + tail)
-        return _decode(self._head) + self._marker() + _decode(tail)
+        if not self._dropped():
+            return _decode(self._head + b"".join(self._tail_chunks()))
+        return self._around(self._marker())
 
     @property
     def kept(self) -> int:
         """How many bytes are kept: the head and the tail."""
         return len(self._head) + min(self._tail_size, self._tail_limit)
 
-    def write_to(self, stream: BinaryIO) -> None:
-        """Write the kept bytes as they came, with the marker of :meth:`text` where bytes were
-        dropped, without joining them into one more copy."""
-        stream.write(self._head)
-        if self.truncated:
-            stream.write(self._marker().encode())
-        for chunk in self._tail_chunks():
-            stream.write(chunk)
+    def close(self) -> None:
+        """The stream is over: nothing to finish for a capture held in memory."""
 
-    def excerpt(self, size: int, where: str) -> str:
-        """The first and the last ``size`` kept bytes, decoded, with a marker saying that the
-        rest of the kept bytes is in ``where``; all of :meth:`text` when that is no longer."""
-        if self.kept <= 2 * size:
-            return self.text()
-        kept = self._kept_chunks()
-        head = _first(kept, size)
-        tail = _first(reversed(list(self._kept_chunks())), size, backwards=True)
-        middle = self.kept - 2 * size
-        marker = f"\n[... {middle} more kept bytes in {where}; {self.total} bytes in all ...]\n"
-        return _decode(head) + marker + _decode(tail)
+    def _dropped(self) -> bool:
+        """True when this capture's memory lacks some of the stream."""
+        return self.total > self._head_limit + self._tail_limit
+
+    def _around(self, marker: str) -> str:
+        """The head and the tail held in memory, decoded, around ``marker``."""
+        return _decode(self._head) + marker + _decode(b"".join(self._tail_chunks()))
 
     def _marker(self) -> str:
-        omitted = self.total - self.kept
-        return f"\n[... {omitted} bytes omitted; {self.total} bytes in all ...]\n"
+        return omission_marker(self.total - self.kept, self.total)
 
     def _tail_chunks(self) -> Iterator[memoryview]:
         """The tail's chunks, the first cut to the tail's limit."""
@@ -99,24 +87,10 @@ class BoundedCapture:
             if view:
                 yield view
 
-    def _kept_chunks(self) -> Iterator[memoryview]:
-        if self._head:
-            yield memoryview(self._head)
-        yield from self._tail_chunks()
 
-
-def _first(chunks: Iterator[memoryview], size: int, *, backwards: bool = False) -> bytes:
-    """The first ``size`` bytes of ``chunks`` (with ``backwards``: chunks given last first,
-    the last ``size`` bytes)."""
-    parts = []
-    wanted = size
-    for chunk in chunks:
-        part = chunk[-wanted:] if backwards else chunk[:wanted]
-        parts.append(bytes(part))
-        wanted -= len(part)
-        if not wanted:
-            break
-    return b"".join(reversed(parts) if backwards else parts)
+def omission_marker(omitted: int, total: int) -> str:
+    """The line that stands for the dropped middle of a stream."""
+    return f"\n[... {omitted} bytes omitted; {total} bytes in all ...]\n"
 
 
 def _decode(data: bytes | bytearray) -> str:
