@@ -304,7 +304,7 @@ def test_a_report_that_cannot_be_written_at_the_end_fails_the_run_after_the_verd
 ) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
-    write_script(git_repo, "cache", f"rmdir {folder} && touch {folder}")
+    write_script(git_repo, "cache", f"rm -r {folder} && touch {folder}")
 
     result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={folder}/report.json")
 
