@@ -37,8 +37,10 @@ class KeptOutput(Protocol):
     """What the runner kept of one output stream."""
 
     total: int
-    #: The file holding all the kept bytes, None when :meth:`text` is all of them.
-    file: Optional[str]
+
+    @property
+    def file(self) -> Optional[str]:
+        """The file holding all the kept bytes, None when :meth:`text` is all of them."""
 
     @property
     def truncated(self) -> bool: ...

@@ -13,9 +13,6 @@ from typing import Deque, Iterator, Optional
 class BoundedCapture:
     """Collects at most ``limit`` bytes of a stream: the first half and the last half."""
 
-    #: A capture held in memory is in no file (see :mod:`.spill`).
-    file: Optional[str] = None
-
     def __init__(self, limit: int) -> None:
         self._head_limit = limit // 2
         self._tail_limit = limit - self._head_limit
@@ -37,6 +34,12 @@ class BoundedCapture:
         self._tail_size += len(data)
         while self._tail_size - len(self._tail[0]) >= self._tail_limit:
             self._tail_size -= len(self._tail.popleft())
+
+    @property
+    def file(self) -> Optional[str]:
+        """The file that holds the kept bytes: none for a capture held in memory (see
+        :mod:`.spill`)."""
+        return None
 
     @property
     def truncated(self) -> bool:

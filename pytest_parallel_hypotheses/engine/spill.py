@@ -53,7 +53,7 @@ class SpillingCapture(BoundedCapture):
         self._spill(lambda: _write(path, b"", truncate=True))
 
     @property
-    def file(self) -> Optional[str]:  # type: ignore[override]
+    def file(self) -> Optional[str]:
         """The file of the kept bytes, None once it could not be written."""
         return None if self._path is None else str(self._path)
 
