@@ -194,3 +194,28 @@ def test_output_that_cannot_be_written_to_a_file_stays_in_the_result(
     assert result.stdout.encode() == kept_bytes(seq(LINES), CAP)
     assert result.stdout_file is None
     assert "output of loud kept in memory" in caplog.text
+
+
+def test_records_from_xdist_workers_name_files_holding_every_kept_byte(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    for number in range(4):
+        write_script(git_repo, f"loud{number}", f"seq 1 {LINES}")
+    report = tmp_path / "report.json"
+
+    pytester.runpytest_subprocess(
+        "-n",
+        "2",
+        f"--rootdir={tmp_path}",
+        "-p",
+        "no:cacheprovider",
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-report={report}",
+        f"--hypotheses-max-output={CAP}",
+        timeout=120,
+    )
+
+    records = json.loads(report.read_text())["hypotheses"]
+    assert len(records) == 4
+    for record in records:
+        assert Path(record["stdout_file"]).read_bytes() == kept_bytes(seq(LINES), CAP)
