@@ -7,6 +7,7 @@ tiny size once, in seconds, to prove the benchmarks still work (CI does that).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .fitting import FIT_FACTORIES
+from .output import output_memory
 from .plugin_overhead import plugin_overhead
 from .plugin_sum import plugin_against_parts
 from .report import as_json, describe_machine, machine, table
@@ -29,6 +31,7 @@ WORKLOADS: Dict[str, Factory] = {
     **FIT_FACTORIES,
     "m": plugin_against_parts,
     "n": watching_overhead,
+    "o": output_memory,
 }
 
 
@@ -41,6 +44,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"unknown workload(s): {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
         )
     scale = QUICK if args.quick else FULL
+    if args.output_items is not None:
+        scale = dataclasses.replace(scale, output_items=args.output_items)
     started = time.monotonic()
     print(describe_machine(machine()), flush=True)
     results: List[Figures] = []
@@ -79,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEYS",
         help="run only these workloads, e.g. a,b (default: all of a-m)",
+    )
+    parser.add_argument(
+        "--output-items",
+        type=int,
+        metavar="N",
+        help="how many loud scripts workload o runs (default: 400, or 4 with --quick)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the raw figures here")
     return parser

@@ -53,6 +53,7 @@ class Scale:
     plugin_items: int
     plugin_small: int
     watch_items: int
+    output_items: int
     repeats: Optional[int] = None  # None: each workload's own default
     # Workloads (h)-(l), see fitting.py. The CPU-bound scripts take 2 CPU-s with a
     # 30 s timeout; a quarter of both keeps the sweep of (h) near a minute.
@@ -86,6 +87,7 @@ FULL = Scale(
     plugin_items=200,
     plugin_small=20,
     watch_items=400,
+    output_items=400,
 )
 
 QUICK = Scale(
@@ -105,6 +107,7 @@ QUICK = Scale(
     plugin_items=6,
     plugin_small=2,
     watch_items=6,
+    output_items=4,
     repeats=1,
     cpu_count=4,
     cpu_seconds=0.1,

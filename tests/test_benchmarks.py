@@ -31,6 +31,7 @@ WORKLOAD_TITLES = {
     "l": "memory",
     "m": "plugin against its parts",
     "n": "watching overhead",
+    "o": "output memory",
 }
 
 

@@ -177,10 +177,8 @@ def test_merge_without_output_writes_no_file(
 
     merge(*shards)
 
-    assert sorted(path.name for path in (tmp_path / "shards").iterdir()) == [
-        "shard-1.json",
-        "shard-2.json",
-    ]
+    files = sorted(path.name for path in (tmp_path / "shards").iterdir() if path.is_file())
+    assert files == ["shard-1.json", "shard-2.json"]
 
 
 def assert_refused(outcome: Outcome, *fragments: str) -> None:

@@ -207,7 +207,7 @@ def test_the_json_report_replaces_the_old_one_and_leaves_no_temporary_file(
     data = run_with_report(run_pytest, git_repo, reports / "report.json")
 
     assert data["counts"]["falsified"] == 1
-    assert [path.name for path in reports.iterdir()] == ["report.json"]
+    assert sorted(path.name for path in reports.iterdir()) == ["report.json", "report.json.output"]
 
 
 def test_the_json_report_folder_is_created(
@@ -304,7 +304,7 @@ def test_a_report_that_cannot_be_written_at_the_end_fails_the_run_after_the_verd
 ) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
-    write_script(git_repo, "cache", f"rmdir {folder} && touch {folder}")
+    write_script(git_repo, "cache", f"rm -r {folder} && touch {folder}")
 
     result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={folder}/report.json")
 

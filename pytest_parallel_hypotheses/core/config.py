@@ -64,6 +64,11 @@ class FalsificationConfig:
     # New: how a run stops what overstays and how much output it keeps
     kill_grace: float = 2.0
     max_output_bytes: int = 1024 * 1024
+    #: Write each script's kept output to a file once it is gone, and keep only an excerpt in
+    #: its result (the plugin does; a library caller keeps all of it in memory by default).
+    spill_output: bool = False
+    #: The folder of those files (None or "": a temporary folder made at the first use).
+    output_folder: Optional[str] = None
     # New: run each hypothesis several times; stop the run once a verdict is reached
     repeats: Union[int, str] = 1
     stop_on: Optional[str] = None

@@ -124,6 +124,10 @@ class TestExecutionResult:
     #: The script's process tree and last output lines when our deadline fired (see
     #: :mod:`~pytest_parallel_hypotheses.engine.snapshot`); None otherwise.
     timeout_snapshot: Optional[Dict[str, Any]] = None
+    #: The file holding all the kept stdout (and stderr) when the output was written to files;
+    #: ``stdout`` and ``stderr`` are then an excerpt of it (None: they are all that was kept).
+    stdout_file: Optional[str] = None
+    stderr_file: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.status is None:
@@ -209,6 +213,8 @@ class TestExecutionResult:
             if self.code_under_test is None
             else self.code_under_test.to_dict(),
             "timeout_snapshot": self.timeout_snapshot,
+            "stdout_file": self.stdout_file,
+            "stderr_file": self.stderr_file,
         }
 
     def attempt_dict(self) -> Dict[str, Any]:

@@ -39,6 +39,10 @@ class KeptOutput(Protocol):
     total: int
 
     @property
+    def file(self) -> Optional[str]:
+        """The file holding all the kept bytes, None when :meth:`text` is all of them."""
+
+    @property
     def truncated(self) -> bool: ...
 
     def text(self) -> str: ...
@@ -95,6 +99,8 @@ def script_result(
         timed_out_after=timeout,
         polarity=polarity,
         timeout_snapshot=snapshot,
+        stdout_file=stdout.file,
+        stderr_file=stderr.file,
     )
 
 
@@ -224,4 +230,5 @@ def _kept(name: str, output: Optional[KeptOutput]) -> Dict[str, Any]:
         name: output.text(),
         f"{name}_bytes": output.total,
         f"{name}_truncated": output.truncated,
+        f"{name}_file": output.file,
     }

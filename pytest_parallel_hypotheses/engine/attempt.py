@@ -14,6 +14,7 @@ from .events import LiveOutput
 from .memory import MemoryGuard
 from .process import run_script
 from .runs import HypothesisRun
+from .spill import capture_factory
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
@@ -58,7 +59,11 @@ async def run_attempt(
             sampler=sampler,
             memory=memory,
             on_start=on_start,
+            captures=capture_factory(
+                config, hypothesis_id=hypothesis_id, worktree=run.worktree_text, attempt=number
+            ),
         )
+    outcome.close()
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
         logger.warning("%s: %s", hypothesis_id, problem)

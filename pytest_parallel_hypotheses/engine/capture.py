@@ -7,7 +7,7 @@ started, the tail how it ended, and the marker in between says how much was left
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque
+from typing import Deque, Iterator, Optional
 
 
 class BoundedCapture:
@@ -36,9 +36,15 @@ class BoundedCapture:
             self._tail_size -= len(self._tail.popleft())
 
     @property
+    def file(self) -> Optional[str]:
+        """The file that holds the kept bytes: none for a capture held in memory (see
+        :mod:`.spill`)."""
+        return None
+
+    @property
     def truncated(self) -> bool:
         """True when some of the stream was dropped."""
-        return self.total > self._head_limit + self._tail_limit
+        return self._dropped()
 
     def last_line(self) -> str:
         """The last non-empty line kept so far, decoded; callable from another thread while
@@ -52,12 +58,42 @@ class BoundedCapture:
 
     def text(self) -> str:
         """The kept bytes decoded (bad bytes replaced), with a marker where bytes were dropped."""
-        tail = b"".join(self._tail)[-self._tail_limit :] if self._tail else b""
-        if not self.truncated:
-            return _decode(self._head + tail)
-        omitted = self.total - len(self._head) - len(tail)
-        marker = f"\n[... {omitted} bytes omitted; {self.total} bytes in all ...]\n"
-        return _decode(self._head) + marker + _decode(tail)
+        if not self._dropped():
+            return _decode(self._head + b"".join(self._tail_chunks()))
+        return self._around(self._marker())
+
+    @property
+    def kept(self) -> int:
+        """How many bytes are kept: the head and the tail."""
+        return len(self._head) + min(self._tail_size, self._tail_limit)
+
+    def close(self) -> None:
+        """The stream is over: nothing to finish for a capture held in memory."""
+
+    def _dropped(self) -> bool:
+        """True when this capture's memory lacks some of the stream."""
+        return self.total > self._head_limit + self._tail_limit
+
+    def _around(self, marker: str) -> str:
+        """The head and the tail held in memory, decoded, around ``marker``."""
+        return _decode(self._head) + marker + _decode(b"".join(self._tail_chunks()))
+
+    def _marker(self) -> str:
+        return omission_marker(self.total - self.kept, self.total)
+
+    def _tail_chunks(self) -> Iterator[memoryview]:
+        """The tail's chunks, the first cut to the tail's limit."""
+        excess = max(0, self._tail_size - self._tail_limit)
+        for chunk in self._tail:
+            view = memoryview(chunk)[excess:]
+            excess = 0
+            if view:
+                yield view
+
+
+def omission_marker(omitted: int, total: int) -> str:
+    """The line that stands for the dropped middle of a stream."""
+    return f"\n[... {omitted} bytes omitted; {total} bytes in all ...]\n"
 
 
 def _decode(data: bytes | bytearray) -> str:

@@ -30,6 +30,11 @@ class LiveOutput:
         """The last non-empty line printed on stdout, else on stderr ("" before any)."""
         return self.stdout.last_line() or self.stderr.last_line()
 
+    def close(self) -> None:
+        """The script is gone: let both captures finish their files."""
+        self.stdout.close()
+        self.stderr.close()
+
 
 class RunObserver:
     """Callbacks of one run; the default ones do nothing, so a subclass overrides what it

@@ -61,13 +61,24 @@ class ProcessOutcome:
     #: The process tree and last output lines at the deadline, when it fired.
     snapshot: Optional[Snapshot] = None
 
+    def close(self) -> None:
+        """Both streams are over: let their captures finish their files."""
+        self.stdout.close()
+        self.stderr.close()
+
 
 class _ScriptProtocol(asyncio.SubprocessProtocol):
     """Receives a script's output and exit as they happen."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_output_bytes: int) -> None:
-        self.stdout = BoundedCapture(max_output_bytes)
-        self.stderr = BoundedCapture(max_output_bytes)
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        max_output_bytes: int,
+        captures: Optional[Callable[[str], BoundedCapture]] = None,
+    ) -> None:
+        make = captures or (lambda _name: BoundedCapture(max_output_bytes))
+        self.stdout = make("stdout")
+        self.stderr = make("stderr")
         self.exited: asyncio.Future[None] = loop.create_future()
         self.drained: asyncio.Future[None] = loop.create_future()
         #: When the exit was first seen: the task that waits for it may resume later.
@@ -101,6 +112,7 @@ async def run_script(
     sampler: Optional[ResourceSampler] = None,
     memory: Optional[LimitedScript] = None,
     on_start: Optional[Callable[[LiveOutput], None]] = None,
+    captures: Optional[Callable[[str], BoundedCapture]] = None,
 ) -> ProcessOutcome:
     """Run ``argv`` (a script, or a shell with its command) in its own session and return once
     it and everything it started are gone.
@@ -111,10 +123,11 @@ async def run_script(
     deadline fires, whatever it left behind included. With a ``memory`` limit, a tree that
     passes it is killed at once (no grace: it is still allocating). ``on_start`` is handed the
     output captures once the script runs; at the deadline the tree is photographed before it
-    stops.
+    stops. ``captures`` makes the capture of each stream (default: ``max_output_bytes`` of
+    each kept in memory).
     """
     loop = asyncio.get_running_loop()
-    protocol = _ScriptProtocol(loop, max_output_bytes)
+    protocol = _ScriptProtocol(loop, max_output_bytes, captures)
     asked = loop.time()
     try:
         running = await RunningScript.start(

@@ -209,6 +209,8 @@ class ResultStream:
                 started = self._started_at.get(index)
                 duration = 0.0 if started is None else loop.time() - started
                 output = self._output.get(index)
+                if output is not None:
+                    output.close()
                 stopped = stopped_result(
                     run.hypothesis.id,
                     run.worktree_text,

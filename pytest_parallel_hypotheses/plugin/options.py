@@ -22,6 +22,7 @@ from ..core.shards import Shard
 from ..core.sizes import format_size, parse_size
 from ..engine.admission import MEMFREE_SHARE
 from ..engine.machine import total_memory
+from .outputfolder import spilling
 
 DIR_OPTION = "--hypotheses"
 DIR_INI = "hypotheses_dir"
@@ -512,7 +513,7 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
         directory=run.get("directory"),
         directory_source=sources["directory"],
         report_path=run.get("report_path"),
-        falsification=_engine_settings(engine, sources),
+        falsification=spilling(_engine_settings(engine, sources), run),
         shard=run.get("shard"),
         reuse=run.get("reuse", False),
         **{name: run[name] for name in _WATCH_FIELDS if name in run},

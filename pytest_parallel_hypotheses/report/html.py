@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from html import escape
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from ..core.classification import HypothesisStatus
@@ -245,7 +246,14 @@ def _output(name: str, record: Record) -> str:
     text = record.get(name)
     if not text:
         return ""
-    return f"<h4>{name} (head and tail)</h4><pre>{escape(text)}</pre>"
+    file = record.get(f"{name}_file")
+    link = (
+        ""
+        if not file
+        else f'<p><a href="{escape(Path(file).resolve().as_uri())}">all kept {name}</a> '
+        f"({_number(record.get(f'{name}_bytes'))} bytes printed)</p>"
+    )
+    return f"<h4>{name} (head and tail)</h4>{link}<pre>{escape(text)}</pre>"
 
 
 def _snapshot(snapshot: Any) -> str:

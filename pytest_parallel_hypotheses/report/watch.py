@@ -86,6 +86,9 @@ class RunWatch:
                     "result": outcome,
                 }
             )
+            # its output is in its result now: a hypothesis waiting to be reported must not
+            # hold a whole capture (hundreds of them may wait behind a slow report)
+            self._running[nodeid] = replace(running, output=None)
 
     def finished(self, nodeid: str) -> None:
         """A hypothesis has its result (reported, or never run)."""

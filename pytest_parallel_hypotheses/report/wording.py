@@ -119,7 +119,9 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
     if result.error_message and result.error_message != what_happened(result):
         lines.append(_field("message", result.error_message))
     lines += output_tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
+    lines += kept_file_line("stderr", result.stderr_file)
     lines += output_tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
+    lines += kept_file_line("stdout", result.stdout_file)
     return "\n".join(lines)
 
 
@@ -232,6 +234,11 @@ def output_tail(name: str, text: str, total_bytes: int, truncated: bool) -> List
     if truncated:
         scope += f"; the middle of {total_bytes} bytes was not kept"
     return [f"---------- {name} ({scope}) ----------", shown]
+
+
+def kept_file_line(name: str, file: Optional[str]) -> List[str]:
+    """Where all the kept bytes of a stream are, when they were written to a file."""
+    return [] if file is None else [f"(all kept {name}: {file})"]
 
 
 def worktree_label(rootpath: Path, worktree: Path) -> str:

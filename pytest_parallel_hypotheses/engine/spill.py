@@ -1,0 +1,183 @@
+"""Captured output written to a file as it comes, so the runner's memory does not grow with
+the run.
+
+A run of many hypotheses would otherwise hold up to ``max_output_bytes`` of each stream of
+every running script, and every finished one's until the end, and write all of it into its
+report. A :class:`SpillingCapture` keeps only a small head and tail in memory (for the live
+status, the timeout snapshot and failure texts) and writes what a :class:`.BoundedCapture` of
+``max_output_bytes`` would keep to a file: the head straight to it, the tail through a ring
+file of the tail's size, joined to it when the stream is over.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..core.config import FalsificationConfig
+from .capture import BoundedCapture, omission_marker
+
+#: How many bytes of the head and of the tail of a spilled stream stay in memory.
+EXCERPT_BYTES = 8 * 1024
+#: How much of the ring file is copied at a time when the stream is over.
+_COPY_BYTES = 64 * 1024
+
+logger = logging.getLogger(__name__)
+
+#: Makes the capture of one stream ("stdout" or "stderr") of one script.
+CaptureFactory = Callable[[str], BoundedCapture]
+
+
+class SpillingCapture(BoundedCapture):
+    """Keeps at most ``limit`` bytes of a stream, as :class:`.BoundedCapture` does, in the
+    file ``path``, and its first and last :data:`EXCERPT_BYTES` in memory.
+
+    A file that cannot be written (the disk is full) is given up, said once in the log: the
+    capture then holds only its excerpt, and its marker says how much was omitted.
+    """
+
+    def __init__(self, limit: int, path: Path) -> None:
+        super().__init__(min(limit, 2 * EXCERPT_BYTES))
+        self._limit = limit
+        self._file_head = limit // 2
+        self._ring_size = limit - self._file_head
+        self._ring_written = 0
+        self._path: Optional[Path] = path
+        self._ring = path.with_name(path.name + ".tail")
+        self._closed = False
+        self._spill(lambda: _write(path, b"", truncate=True))
+
+    @property
+    def file(self) -> Optional[str]:
+        """The file of the kept bytes, None once it could not be written."""
+        return None if self._path is None else str(self._path)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self._limit
+
+    def feed(self, data: bytes) -> None:
+        already = self.total
+        super().feed(data)
+        if self._path is None:
+            return
+        head_room = max(0, self._file_head - already)
+        path = self._path
+        if head_room:
+            self._spill(lambda: _write(path, data[:head_room]))
+        if len(data) > head_room:
+            self._spill(lambda: self._to_ring(memoryview(data)[head_room:]))
+
+    def text(self) -> str:
+        """All the kept bytes when they fit in memory, else the excerpt with a line naming
+        the file that holds the rest."""
+        if self._path is None or not self._dropped() or self._limit <= 2 * EXCERPT_BYTES:
+            return super().text()
+        middle = min(self.total, self._limit) - 2 * EXCERPT_BYTES
+        return self._around(
+            f"\n[... {middle} more kept bytes in {self._path}; {self.total} bytes in all ...]\n"
+        )
+
+    def close(self) -> None:
+        """The stream is over: join the ring's bytes, oldest first, to the file."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._path is not None and self._ring_written:
+            self._spill(self._join_ring)
+        with_ring = self._ring
+        try:
+            with_ring.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            logger.warning("could not remove %s: %s", with_ring, error)
+
+    def _to_ring(self, data: memoryview) -> None:
+        """Write ``data`` after what the ring holds, keeping only its last ``ring_size``
+        bytes: the ring's offset wraps around."""
+        size = self._ring_size
+        end = self._ring_written + len(data)
+        data = data[-size:]
+        offset = (end - len(data)) % size
+        fd = os.open(self._ring, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            first = min(len(data), size - offset)
+            os.pwrite(fd, data[:first], offset)
+            if first < len(data):
+                os.pwrite(fd, data[first:], 0)
+        finally:
+            os.close(fd)
+        self._ring_written = end
+
+    def _join_ring(self) -> None:
+        assert self._path is not None  # checked by the caller
+        size = self._ring_size
+        if self._ring_written <= size:  # never wrapped: in order, nothing dropped
+            spans = [(0, self._ring_written)]
+        else:
+            start = self._ring_written % size
+            spans = [(start, size - start), (0, start)]
+        with self._path.open("ab") as out, self._ring.open("rb") as ring:
+            if self.truncated:
+                omitted = self.total - self._file_head - size
+                out.write(omission_marker(omitted, self.total).encode())
+            for offset, length in spans:
+                ring.seek(offset)
+                while length > 0:
+                    chunk = ring.read(min(length, _COPY_BYTES))
+                    out.write(chunk)
+                    length -= len(chunk)
+
+    def _spill(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError as error:
+            logger.warning("output no longer written to %s: %s", self._path, error)
+            self._path = None
+
+
+def _write(path: Path, data: bytes, *, truncate: bool = False) -> None:
+    """Append ``data`` to ``path`` (opened and closed each time: a running script must not
+    cost open files beyond its pipes)."""
+    with path.open("wb" if truncate else "ab") as out:
+        out.write(data)
+
+
+def capture_factory(
+    config: FalsificationConfig, *, hypothesis_id: str, worktree: str, attempt: int
+) -> Optional[CaptureFactory]:
+    """How the streams of one attempt are captured: spilled to the run's output folder when
+    it says so (None: in memory, the default of :class:`.BoundedCapture`)."""
+    folder = spill_folder(config)
+    if folder is None:
+        return None
+    # ids repeat across worktrees: a digest of the worktree's path tells them apart
+    stem = f"{hypothesis_id}-{hashlib.sha1(worktree.encode()).hexdigest()[:10]}-{attempt}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        logger.warning("output of %s kept in memory: %s", hypothesis_id, error)
+        return None
+    limit = config.max_output_bytes
+    return lambda name: SpillingCapture(limit, folder / f"{stem}.{name}")
+
+
+def spill_folder(config: FalsificationConfig) -> Optional[Path]:
+    """Where this run writes its captured output: ``config.output_folder``, else one temporary
+    folder per process made at the first use; None when output stays in memory."""
+    if not config.spill_output:
+        return None
+    if config.output_folder:
+        return Path(config.output_folder)
+    return _temporary_folder()
+
+
+@functools.cache
+def _temporary_folder() -> Path:
+    return Path(tempfile.mkdtemp(prefix="hypotheses-output-"))

@@ -1,0 +1,31 @@
+"""Where a pytest run writes its scripts' output: beside the report, which points to it.
+
+The plugin always spills (see :mod:`..engine.spill`): a run of any size then holds only an
+excerpt of each stream. Beside the JSON report (else the HTML report) the files travel with
+the report that names them; without either, a temporary folder holds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..core.config import FalsificationConfig
+
+#: What is appended to a report's name to name its output folder.
+SUFFIX = ".output"
+
+
+def output_folder(report: Optional[Path], html: Optional[Path]) -> Optional[Path]:
+    """``<report>.output`` beside the JSON report, else beside the HTML report, else None."""
+    beside = report if report is not None else html
+    return None if beside is None else beside.with_name(beside.name + SUFFIX)
+
+
+def spilling(engine: FalsificationConfig, run: Mapping[str, Any]) -> FalsificationConfig:
+    """The engine's settings with output spilled to the run's output folder."""
+    folder = output_folder(run.get("report_path"), run.get("html_path"))
+    return dataclasses.replace(
+        engine, spill_output=True, output_folder=None if folder is None else str(folder)
+    )
