@@ -139,7 +139,11 @@ def test_no_script_outlives_a_killed_runner_by_more_than_a_few_seconds(
     else:
         command = [sys.executable, "-c", LIBRARY_RUN, str(git_repo), *ids]
     process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=tmp_path,  # away from this project's configuration and its pytest options
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(lambda: len(live_processes(sleep_token)) == 3 * len(ids), "the scripts to start")
