@@ -8,7 +8,6 @@ never in a traceback.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from ..core.classification import Polarity
+from ..core.numbers import parse_number
 from ..distributed import merge
 from ..finding.cache import stores_of
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover, find_worktrees
@@ -231,11 +231,8 @@ def _cache_clear(args: argparse.Namespace) -> int:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    value = parse_number(text)
+    if value is None or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
     return value
 
