@@ -8,7 +8,7 @@ the user sees why that hypothesis did not run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -139,15 +139,9 @@ def _describe(worktree: Worktree, script: Path, hypothesis_id: str, clash: str) 
     )
     if metadata is None:
         return found
+    # every field of the metadata has a namesake here: one loop keeps the two in step
     return replace(
-        found,
-        hypothesis=metadata.hypothesis,
-        timeout=metadata.timeout,
-        setup=metadata.setup,
-        setup_timeout=metadata.setup_timeout,
-        polarity=metadata.polarity,
-        memory=metadata.memory,
-        cache=metadata.cache,
+        found, **{field.name: getattr(metadata, field.name) for field in fields(metadata)}
     )
 
 
