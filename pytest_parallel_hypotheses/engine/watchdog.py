@@ -10,19 +10,24 @@ leads a session of its own, so that a Ctrl-C or a hang-up meant for the runner s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import subprocess
 import sys
-from typing import Optional, Sequence
+from typing import Optional
 
 from .tree import Marker, ProcessTree
 
 #: What the runner writes before closing the pipe when the run ended normally.
 _DISMISSED = b"done\n"
-#: The watchdog's program (``-c`` rather than ``-m``, which would import this module twice).
-_ENTRY = f"from {__name__} import main; main()"
+#: The watchdog's program. It waits before it imports anything: this package's imports cost
+#: about a quarter of a CPU-second, which every run would pay beside its scripts, while only
+#: a runner's death needs them.
+_PROGRAM = f"""import sys
+if sys.stdin.buffer.read() != {_DISMISSED!r}:
+    from {__name__} import stop_run
+    stop_run(sys.argv[1], float(sys.argv[2]))
+"""
 #: How long the runner waits for a dismissed watchdog to exit before killing it.
 _EXIT_SECONDS = 5.0
 
@@ -32,7 +37,7 @@ class Watchdog:
 
     def __init__(self, marker_name: str, grace: float) -> None:
         self._process: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
-            [sys.executable, "-c", _ENTRY, marker_name, "--grace", str(grace)],
+            [sys.executable, "-c", _PROGRAM, marker_name, str(grace)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -56,17 +61,6 @@ class Watchdog:
             process.wait()
 
 
-def watch(marker_name: str, grace: float) -> None:
-    """Wait for the runner's end; unless it dismissed us, stop every process of its run."""
-    told = sys.stdin.buffer.read()  # returns at end of file: the runner closed it or died
-    if told == _DISMISSED:
-        return
+def stop_run(marker_name: str, grace: float) -> None:
+    """The runner died without dismissing us: stop every process of its run."""
     asyncio.run(ProcessTree(Marker(marker_name)).stop(grace))
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("marker_name")
-    parser.add_argument("--grace", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    watch(args.marker_name, args.grace)
