@@ -6,8 +6,8 @@ A tree is the script, its descendants, and every process seen in it before (an e
 was re-parented stays tracked). Limits, by construction of sampling: a process that starts and
 ends between two ticks is not seen, unless it was waited for by a member of the tree, whose
 "children" CPU time then includes it. Where the runner reaps the script itself (pidfds), the
-kernel's count for it, as ``wait4`` returns it, fills in what the samples missed: a script
-shorter than a tick costs no sample at all.
+kernel's count for it, as ``wait4`` returns it, fills in what the samples missed: a tree is
+first sampled once it has run a whole tick, so a script shorter than that costs no sample.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ ChildrenMap = Mapping[int, List[int]]
 class TreeUsage:
     """The resources one script's tree has used so far, from the samples taken."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, since: float = 0.0) -> None:
         self.pid = pid
+        #: When the watch began (the loop's clock).
+        self.since = since
         self.peak_rss_bytes = 0
         self.cpu_seconds = 0.0
         self.seen: Set[psutil.Process] = set()
@@ -109,8 +111,9 @@ class ResourceSampler:
         self._task: Optional[asyncio.Task[None]] = None
 
     def watch(self, pid: int) -> TreeUsage:
-        """Start sampling the tree of ``pid`` at the next tick."""
-        usage = TreeUsage(pid)
+        """Start sampling the tree of ``pid`` at the first tick after it has run a whole
+        interval: most scripts of a spawn-bound run end sooner, and cost no sample at all."""
+        usage = TreeUsage(pid, asyncio.get_running_loop().time())
         self._watched.append(usage)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample_periodically())
@@ -145,11 +148,17 @@ class ResourceSampler:
     async def _sample_periodically(self) -> None:
         """Each tick, read the process table in a thread: on the loop, that pass would delay
         noticing the scripts that exit meanwhile, and so lengthen their reported durations."""
+        loop = asyncio.get_running_loop()
         while self._watched:
             await asyncio.sleep(self._interval)
+            due = [u for u in self._watched if loop.time() - u.since >= self._interval]
+            if not due:
+                continue  # the pass over the process table costs more than these scripts
             children = await asyncio.to_thread(children_map)
-            for usage in list(self._watched):
-                usage.sample(children)
+            still = set(self._watched)  # not finished meanwhile
+            for usage in due:
+                if usage in still:
+                    usage.sample(children)
 
 
 def descendants(
