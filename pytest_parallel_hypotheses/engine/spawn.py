@@ -67,13 +67,11 @@ async def start(
             preexec_fn=preexec,
         )
         return transport
-    proc, began = await loop.run_in_executor(
-        _spawn_pool(), _popen, list(argv), cwd, dict(env), preexec
-    )
+    started = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env), preexec)
     try:
-        return _PidfdTransport(loop, proc, protocol, began)
+        return _PidfdTransport(loop, started, protocol)
     except BaseException:
-        _discard(proc)
+        started.discard()
         raise
 
 
@@ -98,29 +96,41 @@ def started_at(transport: ScriptTransport, default: float) -> float:
     return transport.started_at if isinstance(transport, _PidfdTransport) else default
 
 
+@dataclass
+class _Started:
+    """A process the spawn thread started: its pidfd and non-blocking pipes are ready, so
+    that the loop's thread makes none of those system calls."""
+
+    proc: subprocess.Popen[bytes]
+    pidfd: int
+    began: float
+
+    def discard(self) -> None:
+        os.close(self.pidfd)
+        _discard(self.proc)
+
+
 class _PidfdTransport:
     """Feeds a started process's output and exit to a protocol, from the loop's selector."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        proc: subprocess.Popen[bytes],
+        started: _Started,
         protocol: asyncio.SubprocessProtocol,
-        started_at: float,
     ) -> None:
         self._loop = loop
-        self._proc = proc
+        self._proc = proc = started.proc
         self._protocol = protocol
         self.exit_usage: Optional[ExitUsage] = None
-        self.started_at = started_at
-        self._pidfd: Optional[int] = os.pidfd_open(proc.pid)
+        self.started_at = started.began
+        self._pidfd: Optional[int] = started.pidfd
         self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
         for number, stream in ((1, proc.stdout), (2, proc.stderr)):
             assert stream is not None  # both are pipes
-            os.set_blocking(stream.fileno(), False)
             self._pipes[stream.fileno()] = (number, stream)
             loop.add_reader(stream.fileno(), self._read, stream.fileno())
-        loop.add_reader(self._pidfd, self._exited)
+        loop.add_reader(started.pidfd, self._exited)
 
     def get_pid(self) -> int:
         return self._proc.pid
@@ -182,7 +192,7 @@ def _popen(
     cwd: str,
     env: Dict[str, str],
     preexec: Optional[Callable[[], None]] = None,
-) -> Tuple[subprocess.Popen[bytes], float]:
+) -> _Started:
     """Start the script; also when it started (the thread may have waited in the pool)."""
     began = time.monotonic()
     proc = subprocess.Popen(
@@ -195,16 +205,28 @@ def _popen(
         start_new_session=True,
         preexec_fn=preexec,
     )
+    try:
+        for stream in (proc.stdout, proc.stderr):
+            assert stream is not None  # both are pipes
+            os.set_blocking(stream.fileno(), False)
+        pidfd = os.pidfd_open(proc.pid)
+    except BaseException:
+        _discard(proc)
+        raise
     _oom_first(proc.pid)
-    return proc, began
+    return _Started(proc, pidfd, began)
 
 
 def _oom_first(pid: int) -> None:
     """Make the kernel's OOM killer pick a script's tree before pytest: a script that
     allocates without bound must not take the runner, and its report, with it. Raising the
     score needs no privilege, and what the script starts inherits it."""
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/oom_score_adj", "w") as score:
-        score.write(str(OOM_SCORE_ADJ))
+    with contextlib.suppress(OSError):
+        score = os.open(f"/proc/{pid}/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(score, b"%d" % OOM_SCORE_ADJ)
+        finally:
+            os.close(score)
 
 
 def _discard(proc: subprocess.Popen[bytes]) -> None:
