@@ -50,7 +50,7 @@ def invalid_id_message(hypothesis_id: object) -> str:
 
 def script_path(worktree: PathLike, hypothesis_id: str) -> Path:
     """The path where the script of a hypothesis is expected (not checked)."""
-    return Path(worktree) / SCRIPT_DIR / f"{_SCRIPT_PREFIX}{hypothesis_id}{_SCRIPT_SUFFIX}"
+    return Path(worktree, SCRIPT_DIR, f"{_SCRIPT_PREFIX}{hypothesis_id}{_SCRIPT_SUFFIX}")
 
 
 def config_path(worktree: PathLike, hypothesis_id: str) -> Path:
@@ -87,35 +87,49 @@ def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
         raise ScriptProblem(
             f"no worktree was given for hypothesis {hypothesis_id!r}", NOT_FOUND_EXIT
         )
-    root = Path(worktree)
-    if not root.is_dir():
-        raise ScriptProblem(f"worktree not found: {root}", NOT_FOUND_EXIT)
-    script = script_path(root, hypothesis_id)
-    if not os.path.lexists(script):
-        raise ScriptProblem(f"Test script not found: {script}", NOT_FOUND_EXIT)
-    resolved = _resolve(script)
-    if not resolved.is_relative_to(root.resolve()):
+    root = os.path.realpath(worktree)
+    script = script_path(worktree, hypothesis_id)
+    resolved = _resolve(script, root)
+    if not resolved.startswith(os.path.join(root, "")):
         raise ScriptProblem(
-            f"refused to run {script}: it resolves to {resolved}, outside its worktree {root}"
+            f"refused to run {script}: it resolves to {resolved}, outside its worktree {worktree}"
         )
-    if not resolved.is_file():
+    if not os.path.isfile(resolved):
         raise ScriptProblem(f"test script {script} is not a regular file")
     if not os.access(resolved, os.X_OK):
         raise ScriptProblem(f"test script {script} is not executable (run: chmod +x {script})")
-    return resolved
+    return Path(resolved)
 
 
-def _resolve(script: Path) -> Path:
-    """``script`` with every symlink followed; a dangling link or a loop is a ScriptProblem."""
+def _resolve(script: Path, root: str) -> str:
+    """``script`` with every symlink followed, ``root`` being its worktree resolved: with no
+    link in the last two steps it is resolved already, which spares a look at each folder of
+    the path (per script of a large run, that look is the cost of this check). A missing
+    worktree or script, a dangling link or a loop is a ScriptProblem."""
+    inside = os.path.join(root, SCRIPT_DIR, script.name)
     try:
-        return script.resolve(strict=True)
-    except FileNotFoundError:
-        raise ScriptProblem(
-            f"Test script not found: {script} is a symlink to a file that does not exist",
-            NOT_FOUND_EXIT,
-        ) from None
+        if os.path.islink(os.path.dirname(inside)) or os.path.islink(inside):
+            return str(Path(inside).resolve(strict=True))
+        os.stat(inside)
+        return inside
+    except (FileNotFoundError, NotADirectoryError):
+        raise _missing(script) from None
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
         raise ScriptProblem(f"test script {script} cannot be resolved: {error}") from None
+
+
+def _missing(script: Path) -> ScriptProblem:
+    """What is missing on the way to ``script``: its worktree, the script, or its link's
+    target."""
+    root = script.parent.parent
+    if not root.is_dir():
+        return ScriptProblem(f"worktree not found: {root}", NOT_FOUND_EXIT)
+    if not os.path.lexists(script):
+        return ScriptProblem(f"Test script not found: {script}", NOT_FOUND_EXIT)
+    return ScriptProblem(
+        f"Test script not found: {script} is a symlink to a file that does not exist",
+        NOT_FOUND_EXIT,
+    )
 
 
 def explain_spawn_error(script: Path, error: OSError) -> ScriptProblem:
