@@ -203,7 +203,7 @@ def majority_outcome(outcomes: Sequence[TestResult]) -> Tuple[TestResult, int]:
     if not outcomes:
         raise ValueError("no attempt to score")
     counts = Counter(outcomes)
-    best = max(TIE_ORDER, key=lambda outcome: (counts[outcome], -TIE_ORDER.index(outcome)))
+    best = max(counts, key=lambda outcome: (counts[outcome], -TIE_ORDER.index(outcome)))
     return best, counts[best]
 
 

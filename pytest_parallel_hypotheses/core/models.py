@@ -142,9 +142,10 @@ class TestExecutionResult:
         runs, the exit status and output of the last of them, and the resource use of all."""
         outcome, _count = majority_outcome([attempt.result for attempt in attempts])
         agreeing = [attempt for attempt in attempts if attempt.result is outcome]
+        durations = [attempt.duration for attempt in agreeing]
         combined = dataclasses.replace(
             agreeing[-1],
-            duration=statistics.median(attempt.duration for attempt in agreeing),
+            duration=durations[0] if len(durations) == 1 else statistics.median(durations),
             status=None,
             metrics=combined_usage([attempt.metrics for attempt in attempts]),
             attempts=list(attempts),

@@ -39,6 +39,8 @@ class FixedRepeats:
         return len(attempts) < self.count
 
     def combine(self, attempts: Sequence[TestExecutionResult]) -> TestExecutionResult:
+        if len(attempts) == 1:
+            return repeated_result(attempts, None)  # one run is no evidence: not worth its cost
         outcomes = [attempt.result for attempt in attempts]
         return repeated_result(attempts, Evidence.of(outcomes, self.alpha, self.tolerance))
 

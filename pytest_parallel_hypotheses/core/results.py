@@ -184,7 +184,7 @@ def decision_verdict(decision: Decision, polarity: Polarity) -> HypothesisStatus
 
 
 def repeated_result(
-    attempts: Sequence[TestExecutionResult], evidence: Evidence
+    attempts: Sequence[TestExecutionResult], evidence: Optional[Evidence]
 ) -> TestExecutionResult:
     """The result of a fixed number of attempts: verdict and confidence of the agreement
     rules (one attempt: exactly its own), and ``evidence`` alongside when there are several."""

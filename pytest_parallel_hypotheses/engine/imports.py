@@ -49,7 +49,7 @@ class RunCode:
     def __init__(self, worktrees: Mapping[Path, WorktreeCode], base_env: Mapping[str, str]) -> None:
         self._worktrees = dict(worktrees)
         self._base_env = dict(base_env)
-        self._looked_up: Dict[Path, WorktreeCode] = {}
+        self._looked_up: Dict[Tuple[Path, bool], WorktreeCode] = {}
 
     @classmethod
     def find(cls, worktrees: Iterable[PathLike], base_env: Mapping[str, str]) -> RunCode:
@@ -71,16 +71,19 @@ class RunCode:
                     logger.warning("%s", warning)
         return cls(found, base_env)
 
-    def of(self, worktree: PathLike) -> WorktreeCode:
-        """The code of ``worktree`` (unchanged for a worktree this run did not know); a venv
-        that appeared in it since the run started (its setup step made one) is used. Asked
-        after the worktree's setup step, so one look per worktree and run suffices."""
-        path = Path(worktree)
-        if path not in self._looked_up:
+    def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:
+        """The code of ``worktree`` (unchanged for a worktree this run did not know); after
+        a setup step, a venv that appeared in it since the run started (the step made one)
+        is used. Asked once the worktree's setup step is done, so one look per worktree and
+        run suffices."""
+        key = (Path(worktree), after_setup)
+        if key not in self._looked_up:
+            path = key[0]
             known = self._worktrees.get(path, WorktreeCode())
-            venv = None if known.tested.venv is not None else worktree_venv(path)
-            self._looked_up[path] = known if venv is None else venv_code(venv, self._base_env)
-        return self._looked_up[path]
+            fresh = after_setup and known.tested.venv is None
+            venv = worktree_venv(path) if fresh else None
+            self._looked_up[key] = known if venv is None else venv_code(venv, self._base_env)
+        return self._looked_up[key]
 
 
 def worktree_code(

@@ -8,7 +8,6 @@ skips what has not started and sweeps up processes that escaped their script's g
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import uuid
@@ -250,7 +249,7 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
-            code = await self._code_of(run)
+            code = await self._code_of(run, after_setup=setup is not None)
             result = await self._repeat(index, script, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()
             return result
@@ -284,16 +283,16 @@ class ResultStream:
                 on_start=functools.partial(self._started, index, number, slot),
             )
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
-            # each attempt says what it tested: a judge may combine them again
-            attempts.append(dataclasses.replace(attempt, code_under_test=code.tested))
+            attempt.code_under_test = code.tested  # a judge may combine the attempts again
+            attempts.append(attempt)
         return policy.combine(attempts)
 
-    async def _code_of(self, run: HypothesisRun) -> WorktreeCode:
+    async def _code_of(self, run: HypothesisRun, *, after_setup: bool) -> WorktreeCode:
         """The code the run's scripts test, looked up after the worktree's setup step (which
         may have made the worktree's venv)."""
         assert self._code is not None  # set by _start
         assert run.worktree is not None  # locate_script checked it
-        return (await asyncio.shield(self._code)).of(run.worktree)
+        return (await asyncio.shield(self._code)).of(run.worktree, after_setup=after_setup)
 
     def _started(self, index: int, number: int, slot: int, output: LiveOutput) -> None:
         """Keep what the script prints, and tell the observer it started."""

@@ -74,7 +74,8 @@ class DevelopmentInstalls:
     def for_worktree(self, worktree: Path) -> WorktreeImports:
         """The same locations inside ``worktree``, with a warning for each that is missing
         there or lacks an extension module built in place in the installed checkout."""
-        root = _checkout_of(worktree.resolve(), self.repositories)
+        known = self.repositories  # none: no resolving of the path
+        root = _checkout_of(worktree.resolve(), known) if known else None
         if root is None:
             return WorktreeImports()
         moved: List[Tuple[InstalledLocation, Path]] = []
@@ -119,10 +120,11 @@ def development_installs(
 def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
     """Every checkout root of the repositories the worktrees belong to."""
     repositories: Dict[Path, FrozenSet[Path]] = {}
+    plain: Set[Path] = set()
     for worktree in {Path(w).resolve() for w in worktrees}:
         if _checkout_of(worktree, repositories) is not None or not worktree.is_dir():
             continue
-        if not _may_be_in_a_checkout(worktree):
+        if not _may_be_in_a_checkout(worktree, plain):
             continue  # asking git would cost a process per plain folder
         try:
             roots = frozenset(entry.path.resolve() for entry in list_worktrees(worktree))
@@ -132,10 +134,19 @@ def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
     return repositories
 
 
-def _may_be_in_a_checkout(path: Path) -> bool:
+def _may_be_in_a_checkout(path: Path, plain: Set[Path]) -> bool:
     """Whether git may find a repository at ``path``: a ``.git`` there or in a folder above
-    (git runs without the ``GIT_*`` variables that could point it elsewhere)."""
-    return any(os.path.lexists(folder / ".git") for folder in (path, *path.parents))
+    (git runs without the ``GIT_*`` variables that could point it elsewhere). ``plain``
+    gathers the folders known to have none up to the root: siblings look only once."""
+    walked = []
+    for folder in (path, *path.parents):
+        if folder in plain:
+            break
+        if os.path.lexists(folder / ".git"):
+            return True
+        walked.append(folder)
+    plain.update(walked)
+    return False
 
 
 def _checkout_of(path: Path, repositories: Mapping[Path, FrozenSet[Path]]) -> Optional[Path]:
