@@ -97,8 +97,8 @@ class DevelopmentInstalls:
 
 def worktree_venv(worktree: Path, name: str = WORKTREE_VENV) -> Optional[Path]:
     """The worktree's own virtual environment (``name`` holding a ``pyvenv.cfg``), if any."""
-    venv = worktree / name
-    return venv if (venv / "pyvenv.cfg").is_file() else None
+    venv = os.path.join(worktree, name)  # strings: this look runs per worktree of a run
+    return Path(venv) if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else None
 
 
 def development_installs(
@@ -120,8 +120,8 @@ def development_installs(
 def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
     """Every checkout root of the repositories the worktrees belong to."""
     repositories: Dict[Path, FrozenSet[Path]] = {}
-    plain: Set[Path] = set()
-    for worktree in {Path(w).resolve() for w in worktrees}:
+    plain: Set[str] = set()
+    for worktree in {Path(os.path.realpath(w)) for w in worktrees}:
         if _checkout_of(worktree, repositories) is not None or not worktree.is_dir():
             continue
         if not _may_be_in_a_checkout(worktree, plain):
@@ -134,17 +134,19 @@ def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
     return repositories
 
 
-def _may_be_in_a_checkout(path: Path, plain: Set[Path]) -> bool:
+def _may_be_in_a_checkout(path: Path, plain: Set[str]) -> bool:
     """Whether git may find a repository at ``path``: a ``.git`` there or in a folder above
     (git runs without the ``GIT_*`` variables that could point it elsewhere). ``plain``
     gathers the folders known to have none up to the root: siblings look only once."""
     walked = []
-    for folder in (path, *path.parents):
-        if folder in plain:
-            break
-        if os.path.lexists(folder / ".git"):
+    folder, above = str(path), os.path.dirname(path)
+    while folder not in plain:
+        if os.path.lexists(os.path.join(folder, ".git")):
             return True
         walked.append(folder)
+        if folder == above:
+            break  # the root
+        folder, above = above, os.path.dirname(above)
     plain.update(walked)
     return False
 

@@ -48,9 +48,14 @@ def invalid_id_message(hypothesis_id: object) -> str:
     )
 
 
+def script_name(hypothesis_id: str) -> str:
+    """The file name of a hypothesis's script."""
+    return f"{_SCRIPT_PREFIX}{hypothesis_id}{_SCRIPT_SUFFIX}"
+
+
 def script_path(worktree: PathLike, hypothesis_id: str) -> Path:
     """The path where the script of a hypothesis is expected (not checked)."""
-    return Path(worktree, SCRIPT_DIR, f"{_SCRIPT_PREFIX}{hypothesis_id}{_SCRIPT_SUFFIX}")
+    return Path(worktree, SCRIPT_DIR, script_name(hypothesis_id))
 
 
 def config_path(worktree: PathLike, hypothesis_id: str) -> Path:
@@ -88,33 +93,36 @@ def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
             f"no worktree was given for hypothesis {hypothesis_id!r}", NOT_FOUND_EXIT
         )
     root = os.path.realpath(worktree)
-    script = script_path(worktree, hypothesis_id)
-    resolved = _resolve(script, root)
+    resolved = _resolve(worktree, hypothesis_id, root)
     if not resolved.startswith(os.path.join(root, "")):
         raise ScriptProblem(
-            f"refused to run {script}: it resolves to {resolved}, outside its worktree {worktree}"
+            f"refused to run {script_path(worktree, hypothesis_id)}: it resolves to "
+            f"{resolved}, outside its worktree {worktree}"
         )
     if not os.path.isfile(resolved):
+        script = script_path(worktree, hypothesis_id)
         raise ScriptProblem(f"test script {script} is not a regular file")
     if not os.access(resolved, os.X_OK):
+        script = script_path(worktree, hypothesis_id)
         raise ScriptProblem(f"test script {script} is not executable (run: chmod +x {script})")
     return Path(resolved)
 
 
-def _resolve(script: Path, root: str) -> str:
-    """``script`` with every symlink followed, ``root`` being its worktree resolved: with no
+def _resolve(worktree: PathLike, hypothesis_id: str, root: str) -> str:
+    """The script with every symlink followed, ``root`` being its worktree resolved: with no
     link in the last two steps it is resolved already, which spares a look at each folder of
     the path (per script of a large run, that look is the cost of this check). A missing
     worktree or script, a dangling link or a loop is a ScriptProblem."""
-    inside = os.path.join(root, SCRIPT_DIR, script.name)
+    inside = os.path.join(root, SCRIPT_DIR, script_name(hypothesis_id))
     try:
         if os.path.islink(os.path.dirname(inside)) or os.path.islink(inside):
             return str(Path(inside).resolve(strict=True))
         os.stat(inside)
         return inside
     except (FileNotFoundError, NotADirectoryError):
-        raise _missing(script) from None
+        raise _missing(script_path(worktree, hypothesis_id)) from None
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
+        script = script_path(worktree, hypothesis_id)
         raise ScriptProblem(f"test script {script} cannot be resolved: {error}") from None
 
 
