@@ -89,14 +89,16 @@ def test_a_timeout_counts_from_the_scripts_start_not_from_its_wait_for_a_slot(
 @pytest.mark.parametrize(
     ("busy", "running", "cpus", "expected"),
     [
-        (2.0, 2, 2, 0),  # saturated: none starts
-        (1.6, 3, 2, 0),  # less than half a CPU idle
-        (0.04, 2, 2, 98),  # two sleepers on two CPUs: room for many more
-        (1.0, 4, 2, 4),  # one CPU idle, a quarter of a CPU each
-        (0.0, 1, 2, 100),  # nothing measured as busy: the least demand counts
+        (2.0, 2, 2, 0),  # CPU-bound scripts want every CPU: none starts
+        (1.6, 3, 2, 1),  # half a CPU each: one more, within the half CPU of overcommit
+        (2.2, 3, 2, 0),  # three quarters of a CPU each, already beyond the CPUs
+        (0.04, 2, 2, 123),  # two sleepers on two CPUs: room for many more
+        (1.0, 4, 2, 6),  # one CPU idle, a quarter of a CPU each
+        (2.0, 10, 2, 2),  # two CPU-bound among sleepers: a few more sleepers fit
+        (0.0, 1, 2, 125),  # nothing measured as busy: the least demand counts
     ],
 )
-def test_the_room_beyond_the_cpus_follows_idle_cpu_and_the_scripts_demand(
+def test_the_room_beyond_the_cpus_follows_the_scripts_demand(
     busy: float, running: int, cpus: int, expected: int
 ) -> None:
     assert extra_room(busy, running, cpus) == expected

@@ -217,7 +217,7 @@ def test_the_header_says_what_auto_chose_and_why(
     cpus = len(os.sched_getaffinity(0))
     result.stdout.fnmatch_lines(
         [
-            f"hypotheses: *(workers auto: {cpus} (*CPU*), more while CPUs are idle up to *, "
+            f"hypotheses: *(workers auto: {cpus} (*CPU*), more while the CPUs hold them up to *, "
             "none while free memory is below 256 MiB, timeout*"
         ]
     )

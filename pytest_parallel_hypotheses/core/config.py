@@ -82,7 +82,7 @@ class FalsificationConfig:
     setup_command: Optional[str] = None
     setup_timeout: float = DEFAULT_SETUP_TIMEOUT
     # New: fit the machine. Adaptive: max_concurrent_tests is a ceiling; start as many scripts
-    # as usable CPUs, more while the CPUs are idle, none while free memory is below the floor
+    # as usable CPUs, more while the CPUs hold them, none while free memory is below the floor
     # (bytes; None: a share of the machine's memory). A memory limit (bytes) per script tree.
     adaptive_concurrency: bool = False
     memory_free_floor: Optional[int] = None

@@ -3,7 +3,7 @@
 CPU-bound scripts started beyond the CPU count only slow each other down until they hit their
 deadlines; sleeping or waiting scripts leave the CPUs idle, and holding them back only makes a
 run longer. :class:`FixedAdmission` is a number N given by the user; :class:`AdaptiveAdmission`
-is ``auto``: the usable CPUs, then more while the running scripts leave CPUs idle, none while
+is ``auto``: the usable CPUs, then more while the CPUs hold their expected demand, none while
 free memory is below a floor, and always at least one.
 """
 
@@ -26,8 +26,10 @@ TICK_SECONDS = 0.02
 #: How many looks the demand is averaged over: a script starting up wants a CPU for a few
 #: milliseconds before it sleeps, which one look alone would take for its steady demand.
 DEMAND_WINDOW = 3
-#: Idle CPUs (of those usable) needed before another script starts beyond the CPU count.
-IDLE_CPUS_TO_GROW = 0.5
+#: How far the scripts' expected demand may pass the usable CPUs when one more starts beyond
+#: their count: half a CPU. A script expected to sleep (the running ones mostly sleep) starts
+#: beside CPU-bound scripts that keep every CPU busy; one expected to want a whole CPU waits.
+OVERCOMMIT_CPUS = 0.5
 #: The least CPU a running script is assumed to use, so that sleeping scripts never make the
 #: estimate of how many more fit infinite.
 MIN_DEMAND_CPUS = 0.02
@@ -85,7 +87,7 @@ class AdaptivePlan:
 
     def describe(self) -> str:
         return (
-            f"workers auto: {self.cpus.count} ({self.cpus.reason}), more while CPUs are idle "
+            f"workers auto: {self.cpus.count} ({self.cpus.reason}), more while the CPUs hold them "
             f"up to {self.ceiling}, none while free memory is below {format_size(self.memfree)}"
         )
 
@@ -104,10 +106,9 @@ def default_memfree() -> int:
 
 
 class AdaptiveAdmission:
-    """``auto``: up to the usable CPUs at once; beyond that only while the running scripts
-    leave CPUs idle, as many more as the idle CPUs hold at the running scripts' average
-    demand; none while free memory is below the floor; never more than the ceiling; at least
-    one.
+    """``auto``: up to the usable CPUs at once; beyond that as many more as the CPUs hold at
+    the running scripts' average demand (see :func:`extra_room`); none while free memory is
+    below the floor; never more than the ceiling; at least one.
 
     ``demand`` tells how many of the running scripts' processes run or wait for a CPU right
     now: the CPUs the scripts want, which the load of other processes on the machine does not
@@ -193,14 +194,11 @@ class AdaptiveAdmission:
 
 
 def extra_room(busy: float, running: int, cpus: int) -> int:
-    """How many more scripts fit in the idle part of ``cpus`` CPUs, at the running scripts'
-    average demand (``busy`` CPUs wanted by ``running`` scripts): none with less than
-    :data:`IDLE_CPUS_TO_GROW` idle."""
-    idle = cpus - busy
-    if idle < IDLE_CPUS_TO_GROW:
-        return 0
+    """How many more scripts ``cpus`` CPUs hold, each expected to want the running scripts'
+    average demand (``busy`` CPUs wanted by ``running`` scripts), with at most
+    :data:`OVERCOMMIT_CPUS` of demand beyond the CPUs."""
     demand = max(busy / max(running, 1), MIN_DEMAND_CPUS)
-    return max(1, math.floor(idle / demand + 1e-9))
+    return max(0, math.floor((cpus + OVERCOMMIT_CPUS - busy) / demand + 1e-9))
 
 
 def _memory_below(floor: int) -> bool:
