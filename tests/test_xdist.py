@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import psutil
 import pytest
@@ -235,13 +235,12 @@ def start_xdist(
     tmp_path: Path,
     repo: Path,
     report: Path,
-    junit: Optional[Path] = None,
+    *options: str,
     **popen: Any,
 ) -> subprocess.Popen[bytes]:
-    """pytest with two xdist workers on ``repo``'s hypotheses, in the background, writing its
-    JSON report to ``report`` (and JUnit XML to ``junit``); its output and errors in one pipe."""
-    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={repo}"]
-    args += [] if junit is None else [f"--junitxml={junit}"]
+    """pytest with two xdist workers on ``repo``'s hypotheses and ``options``, in the
+    background, writing its JSON report to ``report``; its output and errors in one pipe."""
+    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={repo}", *options]
     return pytester.popen(
         [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
         stdout=subprocess.PIPE,
@@ -296,7 +295,7 @@ def worker_killed_after_printing(
 ) -> Tuple[str, Dict[str, Any], Path]:
     """A run whose script ``dies`` prints a line, waits until its worker has written it to
     the output folder, then kills its worker (its parent) with SIGKILL and sleeps on; the
-    run's output, its JSON report and its JUnit XML file."""
+    run's output, its JSON report and its JUnit XML file (its events beside them)."""
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     written = f"{report}.output/dies-*.stdout"
     write_script(
@@ -308,7 +307,9 @@ def worker_killed_after_printing(
         f"kill -9 $PPID\nsleep {sleep_token}",
     )
     write_script(git_repo, "quick", "exit 0")
-    run = start_xdist(pytester, tmp_path, git_repo, report, junit=junit)
+    events = tmp_path / "events.jsonl"
+    options = (f"--junitxml={junit}", f"--hypotheses-events={events}")
+    run = start_xdist(pytester, tmp_path, git_repo, report, *options)
     try:
         output, _ = run.communicate(timeout=HANG_SECONDS)
     finally:
@@ -342,6 +343,21 @@ def test_the_error_of_a_killed_worker_shows_what_its_script_printed(
         ["*crashed while running*", "*duration:*", "*stdout (all)*", LAST_WORDS]
     )
     assert LAST_WORDS in junit.read_text()
+
+
+def test_the_event_stream_tells_that_the_hypothesis_of_a_killed_worker_finished(
+    worker_killed_after_printing: Tuple[str, Dict[str, Any], Path], tmp_path: Path
+) -> None:
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+
+    finished = {
+        event["nodeid"].rpartition("::")[2]: event["record"]
+        for event in events
+        if event["type"] == "hypothesis_finished"
+    }
+    assert sorted(finished) == ["dies", "quick"]
+    assert LAST_WORDS in finished["dies"]["stdout"]
+    assert len(finished["dies"]["timeline"]) == 1
 
 
 def test_a_script_that_killed_its_worker_does_not_outlive_the_run(

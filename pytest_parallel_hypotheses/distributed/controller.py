@@ -27,7 +27,7 @@ from ..plugin.collection import report_header, worktrees_to_search
 from ..plugin.options import HypothesesSettings
 from ..plugin.outputfolder import session_folder
 from ..plugin.records import HypothesisRecords
-from ..report.records import Record, result_fields
+from ..report.records import RECORD_ATTRIBUTE, Record, result_fields
 from ..report.wording import crash_text, located
 from .crashes import CrashedScripts
 from .sharding import ShardSelection
@@ -78,9 +78,11 @@ class DistributedRecords(HypothesisRecords):
         """A worker's result met the stop condition: what never ran was not started."""
         self._stopped = self._stopped or reason
 
-    def crashed(self, nodeid: str, result: TestExecutionResult) -> None:
-        """The worker running ``nodeid`` died: the hypothesis has an error, not a verdict."""
+    def crashed(self, nodeid: str, result: TestExecutionResult) -> Record:
+        """The worker running ``nodeid`` died: the hypothesis has an error, not a verdict;
+        its record as known now."""
         self._crashed[nodeid] = result
+        return self._crash_record(nodeid, result)
 
     def _crash_record(self, nodeid: str, result: TestExecutionResult) -> Record:
         known = self._expected.get(nodeid) or self._unknown(nodeid)
@@ -183,7 +185,8 @@ class XdistController:
         message = f"{report.longrepr}; the scripts it had started were stopped"
         node = vars(report)["node"]  # xdist's handle of the dead worker
         result = self._crashes.result(crashitem, _worker_id(node), message)
-        self._records.crashed(crashitem, result)
+        # the record makes the report speak of a verdict, and tells the watcher it is over
+        setattr(report, RECORD_ATTRIBUTE, self._records.crashed(crashitem, result))
         report.longrepr = crash_text(result)
         report.duration = result.duration
 

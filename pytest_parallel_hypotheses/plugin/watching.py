@@ -102,8 +102,19 @@ class RunWatcher:
             self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self._finish(report)
+
+    @pytest.hookimpl(optionalhook=True, trylast=True)
+    def pytest_handlecrashitem(self, report: pytest.TestReport) -> None:
+        """A hypothesis whose xdist worker died is over: no teardown will say so (the
+        controller's part, before this one, gave the report its record)."""
+        self._finish(report)
+
+    def _finish(self, report: pytest.TestReport) -> None:
+        """The hypothesis of ``report`` has its record: its last bar ends, it is done."""
         record = getattr(report, RECORD_ATTRIBUTE, None)
-        if record is None or report.when != "teardown":
+        if record is None:
             return
         if self._controller:
             node = getattr(report, "node", None)
