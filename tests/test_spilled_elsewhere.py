@@ -1,16 +1,11 @@
-"""Output files read by a process that did not write them: a stream whose writer died is taken
-up as its writer would have finished it, and a stream being written shows its last line."""
+"""Output files read by a process that did not write them: what a writer that died left is
+found, and a stream being written shows its last line (see also ``test_output_files``)."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import List
-
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pytest_parallel_hypotheses.engine.spill import SpillingCapture, spill_stem
 from pytest_parallel_hypotheses.engine.spilled import FollowedOutput, left_behind
@@ -35,31 +30,6 @@ def abandoned(limit: int, folder: Path, stdout: bytes, stderr: bytes = b"") -> S
     captures[0].feed(stdout)
     captures[1].feed(stderr)
     return captures[0]
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    chunks=st.lists(st.binary(min_size=0, max_size=300), max_size=40),
-    limit=st.integers(min_value=2, max_value=600),
-)
-def test_a_stream_whose_writer_died_is_taken_up_as_its_writer_would_have_finished_it(
-    tmp_path_factory: pytest.TempPathFactory, chunks: List[bytes], limit: int
-) -> None:
-    folder = tmp_path_factory.mktemp("spill")
-    writer = SpillingCapture(limit, folder / "out.stdout")
-    finished = SpillingCapture(limit, folder / "finished.stdout")
-    for chunk in chunks:
-        writer.feed(chunk)
-        finished.feed(chunk)
-    finished.close()
-    text, total, truncated = writer.text(), writer.total, writer.truncated
-
-    taken = SpillingCapture(limit, folder / "out.stdout", resume=True)
-    taken.close()
-
-    assert (folder / "out.stdout").read_bytes() == (folder / "finished.stdout").read_bytes()
-    assert (taken.text(), taken.total, taken.truncated) == (text, total, truncated)
-    assert sorted(path.name for path in folder.iterdir()) == ["finished.stdout", "out.stdout"]
 
 
 def test_what_a_dead_writer_left_is_found_by_the_hypothesis_and_worktree(
