@@ -194,6 +194,27 @@ def test_under_xdist_the_controller_shows_the_status(slow_run: Path, tmp_path: P
     assert not any(STATUS.search(line) for line in lines)
 
 
+def test_under_xdist_the_status_shows_the_last_line_a_running_script_printed(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    go_on = tmp_path / "go-on"
+    write_script(
+        git_repo,
+        "slow",
+        f"echo warming up\necho compiling the parser\n"
+        f"for _ in $(seq {HANG_SECONDS * 10}); do [ -e {go_on} ] && break; sleep 0.1; done",
+    )
+    write_script(git_repo, "quick", "exit 0")
+    args = ["-n", "2", f"--hypotheses={git_repo}", f"--rootdir={tmp_path}"]
+    terminal = Terminal(args, tmp_path)
+
+    terminal.read_until(lambda raw: status_seen(raw, "slow ", "| compiling the parser"))
+    go_on.touch()
+    terminal.finish()
+
+    assert status_seen(terminal.raw, "slow ", "| compiling the parser")
+
+
 def screen_of(text: str) -> List[str]:
     screen = pyte.Screen(40, 10)
     pyte.Stream(screen).feed(text.replace("\n", "\r\n"))

@@ -51,11 +51,13 @@ def spilled(limit: int, path: Path, *chunks: bytes) -> SpillingCapture:
     return capture
 
 
+#: Streams in chunks, and caps, from below one chunk to above the whole stream.
+CHUNKS = st.lists(st.binary(min_size=0, max_size=300), max_size=40)
+LIMITS = st.integers(min_value=2, max_value=600)
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    chunks=st.lists(st.binary(min_size=0, max_size=300), max_size=40),
-    limit=st.integers(min_value=2, max_value=600),
-)
+@given(chunks=CHUNKS, limit=LIMITS)
 def test_a_spilled_file_holds_exactly_what_a_capture_in_memory_keeps(
     tmp_path_factory: pytest.TempPathFactory, chunks: List[bytes], limit: int
 ) -> None:
@@ -71,6 +73,28 @@ def test_a_spilled_file_holds_exactly_what_a_capture_in_memory_keeps(
     assert path.read_bytes() == expected
     assert (capture.total, capture.truncated) == (in_memory.total, in_memory.truncated)
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.stdout"]  # no ring left
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunks=CHUNKS, limit=LIMITS)
+def test_a_stream_whose_writer_died_is_taken_up_as_its_writer_would_have_finished_it(
+    tmp_path_factory: pytest.TempPathFactory, chunks: List[bytes], limit: int
+) -> None:
+    folder = tmp_path_factory.mktemp("spill")
+    writer = SpillingCapture(limit, folder / "out.stdout")
+    finished = SpillingCapture(limit, folder / "finished.stdout")
+    for chunk in chunks:
+        writer.feed(chunk)
+        finished.feed(chunk)
+    finished.close()
+    text, total, truncated = writer.text(), writer.total, writer.truncated
+
+    taken = SpillingCapture(limit, folder / "out.stdout", resume=True)
+    taken.close()
+
+    assert (folder / "out.stdout").read_bytes() == (folder / "finished.stdout").read_bytes()
+    assert (taken.text(), taken.total, taken.truncated) == (text, total, truncated)
+    assert sorted(path.name for path in folder.iterdir()) == ["finished.stdout", "out.stdout"]
 
 
 def test_a_big_stream_in_small_chunks_is_spilled_exactly(tmp_path: Path) -> None:

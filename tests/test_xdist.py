@@ -231,11 +231,16 @@ def crashed_run(
 
 
 def start_xdist(
-    pytester: pytest.Pytester, tmp_path: Path, repo: Path, report: Path, **popen: Any
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    repo: Path,
+    report: Path,
+    *options: str,
+    **popen: Any,
 ) -> subprocess.Popen[bytes]:
-    """pytest with two xdist workers on ``repo``'s hypotheses, in the background, writing its
-    JSON report to ``report``; its output and errors in one pipe."""
-    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={repo}"]
+    """pytest with two xdist workers on ``repo``'s hypotheses and ``options``, in the
+    background, writing its JSON report to ``report``; its output and errors in one pipe."""
+    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={repo}", *options]
     return pytester.popen(
         [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
         stdout=subprocess.PIPE,
@@ -274,6 +279,93 @@ def test_the_hypothesis_of_a_killed_worker_is_reported_as_an_error(
     stuck = {record["hypothesis_id"]: record for record in report["hypotheses"]}["stuck"]
     assert (stuck["result"], stuck["status"]) == ("error", "inconclusive")
     assert "crashed while running" in stuck["error_message"]
+
+
+#: What the script that kills its worker prints first.
+LAST_WORDS = "parsed 41 of 42 modules"
+
+
+@pytest.fixture
+def worker_killed_after_printing(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+) -> Tuple[str, Dict[str, Any], Path]:
+    """A run whose script ``dies`` prints a line, waits until its worker has written it to
+    the output folder, then kills its worker (its parent) with SIGKILL and sleeps on; the
+    run's output, its JSON report and its JUnit XML file (its events beside them)."""
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    written = f"{report}.output/dies-*.stdout"
+    write_script(
+        git_repo,
+        "dies",
+        f"echo '{LAST_WORDS}'\necho 'about to go' >&2\n"
+        f"for _ in $(seq {HANG_SECONDS * 10}); do\n"
+        f"  grep -qs '{LAST_WORDS}' {written} && break; sleep 0.1\ndone\n"
+        f"kill -9 $PPID\nsleep {sleep_token}",
+    )
+    write_script(git_repo, "quick", "exit 0")
+    events = tmp_path / "events.jsonl"
+    options = (f"--junitxml={junit}", f"--hypotheses-events={events}")
+    run = start_xdist(pytester, tmp_path, git_repo, report, *options)
+    try:
+        output, _ = run.communicate(timeout=HANG_SECONDS)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return output.decode(errors="replace"), json.loads(report.read_text()), junit
+
+
+def test_the_hypothesis_of_a_killed_worker_keeps_what_its_script_printed(
+    worker_killed_after_printing: Tuple[str, Dict[str, Any], Path],
+) -> None:
+    _output, report, _junit = worker_killed_after_printing
+
+    dies = {record["hypothesis_id"]: record for record in report["hypotheses"]}["dies"]
+    assert (dies["result"], dies["exit_code"]) == ("error", 70)
+    assert LAST_WORDS in dies["stdout"]
+    assert "about to go" in dies["stderr"]
+    assert dies["stdout_bytes"] == len(LAST_WORDS) + 1
+    assert LAST_WORDS in Path(dies["stdout_file"]).read_text()
+    assert dies["duration"] > 0
+
+
+def test_the_error_of_a_killed_worker_shows_what_its_script_printed(
+    worker_killed_after_printing: Tuple[str, Dict[str, Any], Path],
+) -> None:
+    output, report, junit = worker_killed_after_printing
+
+    assert [record["result"] for record in report["hypotheses"]] == ["error", "pass"]
+    pytest.LineMatcher(output.splitlines()).fnmatch_lines(
+        ["*crashed while running*", "*duration:*", "*stdout (all)*", LAST_WORDS]
+    )
+    assert LAST_WORDS in junit.read_text()
+
+
+def test_the_event_stream_tells_that_the_hypothesis_of_a_killed_worker_finished(
+    worker_killed_after_printing: Tuple[str, Dict[str, Any], Path], tmp_path: Path
+) -> None:
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+
+    finished = {
+        event["nodeid"].rpartition("::")[2]: event["record"]
+        for event in events
+        if event["type"] == "hypothesis_finished"
+    }
+    assert sorted(finished) == ["dies", "quick"]
+    assert LAST_WORDS in finished["dies"]["stdout"]
+    assert len(finished["dies"]["timeline"]) == 1
+
+
+def test_a_script_that_killed_its_worker_does_not_outlive_the_run(
+    worker_killed_after_printing: Tuple[str, Dict[str, Any], Path],
+    live_processes: LiveProcesses,
+    sleep_token: str,
+) -> None:
+    assert live_processes(sleep_token) == []
 
 
 def test_a_prefix_marker_finds_the_processes_of_every_run_it_starts(sleep_token: str) -> None:

@@ -19,13 +19,17 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import pytest
 
-from ..core.results import runner_error_result, stopped_result
+from ..core.models import TestExecutionResult
+from ..core.results import stopped_result
 from ..engine.bridge import run_sync
 from ..engine.tree import MARKER_PREFIX, Marker, ProcessTree
 from ..plugin.collection import report_header, worktrees_to_search
 from ..plugin.options import HypothesesSettings
+from ..plugin.outputfolder import session_folder
 from ..plugin.records import HypothesisRecords
-from ..report.records import Record, result_fields
+from ..report.records import RECORD_ATTRIBUTE, Record, result_fields
+from ..report.wording import crash_text, located
+from .crashes import CrashedScripts
 from .sharding import ShardSelection
 from .wire import WIRE_KEY, worker_marker_prefix
 
@@ -43,16 +47,16 @@ class DistributedRecords(HypothesisRecords):
         self._rootpath = config.rootpath
         #: Every selected hypothesis by node id, in collection order, as not run yet.
         self._expected: Dict[str, Record] = {}
-        #: Why each hypothesis whose worker crashed has no result.
-        self._crashed: Dict[str, str] = {}
+        #: The error of each hypothesis whose worker crashed.
+        self._crashed: Dict[str, TestExecutionResult] = {}
         #: Why the run stopped early, when a result met the stop condition.
         self._stopped: Optional[str] = None
 
     @property
     def records(self) -> List[Record]:
         reported = {record["nodeid"]: record for record in super().records}
-        for nodeid, message in self._crashed.items():
-            reported.setdefault(nodeid, self._crash_record(nodeid, message))
+        for nodeid, result in self._crashed.items():
+            reported.setdefault(nodeid, self._crash_record(nodeid, result))
         listed = [
             reported.pop(nodeid) if nodeid in reported else self._never_run(record)
             for nodeid, record in self._expected.items()
@@ -74,13 +78,14 @@ class DistributedRecords(HypothesisRecords):
         """A worker's result met the stop condition: what never ran was not started."""
         self._stopped = self._stopped or reason
 
-    def crashed(self, nodeid: str, message: str) -> None:
-        """The worker running ``nodeid`` died: the hypothesis has an error, not a result."""
-        self._crashed[nodeid] = message
+    def crashed(self, nodeid: str, result: TestExecutionResult) -> Record:
+        """The worker running ``nodeid`` died: the hypothesis has an error, not a verdict;
+        its record as known now."""
+        self._crashed[nodeid] = result
+        return self._crash_record(nodeid, result)
 
-    def _crash_record(self, nodeid: str, message: str) -> Record:
+    def _crash_record(self, nodeid: str, result: TestExecutionResult) -> Record:
         known = self._expected.get(nodeid) or self._unknown(nodeid)
-        result = runner_error_result(known["hypothesis_id"], known["worktree_path"], message)
         return {**known, **result_fields(result)}
 
     def _never_run(self, record: Record) -> Record:
@@ -94,11 +99,11 @@ class DistributedRecords(HypothesisRecords):
 
     def _unknown(self, nodeid: str) -> Record:
         """What the node id alone says, until a worker tells more."""
-        label, _, hypothesis_id = nodeid.rpartition("::")
+        worktree, hypothesis_id = located(self._rootpath, nodeid)
         record: Record = {
             "nodeid": nodeid,
             "hypothesis_id": hypothesis_id,
-            "worktree_path": str(self._rootpath / label),
+            "worktree_path": worktree,
             **dict.fromkeys(_IDENTITY_KEYS),
         }
         for name, value in result_fields(None).items():
@@ -107,14 +112,15 @@ class DistributedRecords(HypothesisRecords):
 
 
 class XdistController:
-    """The plugin part of the xdist controller: briefs each worker and stops the scripts of
-    workers that died."""
+    """The plugin part of the xdist controller: briefs each worker, stops the scripts of
+    workers that died and gives their hypotheses what they had printed."""
 
     def __init__(
         self,
         settings: HypothesesSettings,
         records: DistributedRecords,
         shard: Optional[ShardSelection],
+        rootpath: Path,
     ) -> None:
         self._settings = settings
         self._records = records
@@ -122,6 +128,11 @@ class XdistController:
         self._run_prefix = f"{MARKER_PREFIX}{uuid.uuid4().hex[:12]}_"
         #: The run-wide slots and the stop shared by the workers of this machine.
         self._shared_folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-shared-"))
+        #: Where every worker writes its scripts' output, read back when one dies.
+        self._output_folder = session_folder(settings.falsification)
+        self._crashes = CrashedScripts(
+            rootpath, self._output_folder, settings.falsification.max_output_bytes
+        )
 
     def pytest_report_header(self) -> str:
         return f"{report_header(self._settings)}; one script at a time per xdist worker"
@@ -138,19 +149,25 @@ class XdistController:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Brief a worker: its scripts' marker, and the folder of the run-wide limit's slots
-        and of the stop."""
+        """Brief a worker: its scripts' marker, the folder of the run-wide limit's slots and
+        of the stop, and the session's output folder."""
         node.workerinput[WIRE_KEY] = {
             "marker_prefix": self._run_prefix,
             "shared_folder": str(self._shared_folder),
+            "output_folder": None if self._output_folder is None else str(self._output_folder),
             "host": socket.gethostname(),
         }
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """A worker started the item: its script runs from now."""
+        self._crashes.started(nodeid)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Optional[object]) -> None:
         """A worker ended: stop its scripts if it died; learn what it collected and left."""
         if error is not None:
-            self._stop(worker_marker_prefix(self._run_prefix, str(node.gateway.id)))
+            self._crashes.worker_down(_worker_id(node))
+            self._stop(worker_marker_prefix(self._run_prefix, _worker_id(node)))
         told = getattr(node, "workeroutput", {}).get(WIRE_KEY)
         if told is None:
             return
@@ -162,11 +179,16 @@ class XdistController:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
-        """Report the hypothesis as an error (xdist's own report says "failed")."""
+        """Report the hypothesis as an error (xdist's own report says "failed"), with how
+        long its script ran and what it printed, in the records and the error text."""
         report.when = "setup"
-        self._records.crashed(
-            crashitem, f"{report.longrepr}; the scripts it had started were stopped"
-        )
+        message = f"{report.longrepr}; the scripts it had started were stopped"
+        node = vars(report)["node"]  # xdist's handle of the dead worker
+        result = self._crashes.result(crashitem, _worker_id(node), message)
+        # the record makes the report speak of a verdict, and tells the watcher it is over
+        setattr(report, RECORD_ATTRIBUTE, self._records.crashed(crashitem, result))
+        report.longrepr = crash_text(result)
+        report.duration = result.duration
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
@@ -177,6 +199,11 @@ class XdistController:
         tree = ProcessTree(Marker(prefix, prefix=True))
         grace = self._settings.falsification.kill_grace
         run_sync(lambda: tree.stop(grace))
+
+
+def _worker_id(node: Any) -> str:
+    """The id of the worker behind xdist's handle ``node`` (``gw0``)."""
+    return str(node.gateway.id)
 
 
 def _is_local(spec: str) -> bool:

@@ -42,7 +42,7 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         )
     elif role is Role.CONTROLLER:
         records = DistributedRecords(config)
-        parts["xdist-controller"] = XdistController(settings, records, shard)
+        parts["xdist-controller"] = XdistController(settings, records, shard, config.rootpath)
         parts["records"] = records
         parts["durations"] = DurationRecorder(records)
         parts.update(reporting_parts(settings, records))

@@ -1,9 +1,11 @@
 """What the pytest-xdist controller and its workers tell each other.
 
-The controller tells each worker, through ``workerinput``, the marker its scripts must carry and
+The controller tells each worker, through ``workerinput``, the marker its scripts must carry,
 the folder its workers share (the run-wide concurrency slots, the stop of
-``--hypotheses-stop-on``); a worker that finishes tells the controller, through
-``workeroutput``, what it collected and never ran, and why it stopped the run if it did.
+``--hypotheses-stop-on``) and the session's output folder (where the controller follows what
+the scripts print, and takes it up when a worker dies); a worker that finishes tells the
+controller, through ``workeroutput``, what it collected and never ran, and why it stopped the
+run if it did.
 """
 
 from __future__ import annotations

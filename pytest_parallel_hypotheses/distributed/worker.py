@@ -34,6 +34,7 @@ from ..engine.runs import HypothesisRun
 from ..engine.tree import MARKER_PREFIX
 from ..plugin.items import HypothesisItem
 from ..plugin.judging import problem_result
+from ..plugin.outputfolder import writing_to
 from ..plugin.reuse import VerdictReuse
 from .sharding import ShardSelection
 from .slots import SlotFolder
@@ -57,8 +58,10 @@ class XdistWorkerRun:
         prefix = worker_marker_prefix(
             briefing.get("marker_prefix", MARKER_PREFIX), str(workerinput.get("workerid", "gw"))
         )
-        self._executor = AsyncTestExecutor(falsification, marker_prefix=prefix)
         folder = _shared_folder(briefing)
+        if folder is not None:  # this machine's: where the controller reads the output
+            falsification = writing_to(falsification, briefing.get("output_folder"))
+        self._executor = AsyncTestExecutor(falsification, marker_prefix=prefix)
         self._slots: ContextManager[object] = (
             contextlib.nullcontext()
             if folder is None

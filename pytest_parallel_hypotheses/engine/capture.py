@@ -51,9 +51,9 @@ class BoundedCapture:
         the stream is fed (it only copies what is there)."""
         chunks = [bytes(self._head), *self._tail]
         for data in reversed(chunks):
-            lines = [line for line in _decode(data[-4096:]).splitlines() if line.strip()]
-            if lines:
-                return lines[-1].strip()
+            line = last_line_of(data)
+            if line:
+                return line
         return ""
 
     def text(self) -> str:
@@ -89,6 +89,13 @@ class BoundedCapture:
             excess = 0
             if view:
                 yield view
+
+
+def last_line_of(data: bytes) -> str:
+    """The last non-empty line among the last 4 KiB of ``data``, decoded and stripped ("" when
+    there is none)."""
+    lines = [line for line in _decode(data[-4096:]).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def omission_marker(omitted: int, total: int) -> str:

@@ -6,7 +6,9 @@ every running script, and every finished one's until the end, and write all of i
 report. A :class:`SpillingCapture` keeps only a small head and tail in memory (for the live
 status, the timeout snapshot and failure texts) and writes what a :class:`.BoundedCapture` of
 ``max_output_bytes`` would keep to a file: the head straight to it, the tail through a ring
-file of the tail's size, joined to it when the stream is over.
+file of the tail's size, joined to it when the stream is over. The ring file starts with how
+many bytes went into it, so that another process can read a stream whose writer is gone (see
+:mod:`.spilled`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import functools
 import hashlib
 import logging
 import os
+import struct
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 from ..core.config import FalsificationConfig
 from .capture import BoundedCapture, omission_marker
@@ -26,6 +29,10 @@ from .capture import BoundedCapture, omission_marker
 EXCERPT_BYTES = 8 * 1024
 #: How much of the ring file is copied at a time when the stream is over.
 _COPY_BYTES = 64 * 1024
+#: The ring file's header: how many bytes went into the ring (the newest end is found from it).
+RING_HEADER = struct.Struct("<Q")
+#: What is appended to a stream file's name to name its ring file.
+RING_SUFFIX = ".tail"
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +48,19 @@ class SpillingCapture(BoundedCapture):
     capture then holds only its excerpt, and its marker says how much was omitted.
     """
 
-    def __init__(self, limit: int, path: Path) -> None:
+    def __init__(self, limit: int, path: Path, *, resume: bool = False) -> None:
         super().__init__(min(limit, 2 * EXCERPT_BYTES))
         self._limit = limit
         self._file_head = limit // 2
         self._ring_size = limit - self._file_head
         self._ring_written = 0
         self._path: Optional[Path] = path
-        self._ring = path.with_name(path.name + ".tail")
+        self._ring = path.with_name(path.name + RING_SUFFIX)
         self._closed = False
-        self._spill(lambda: _write(path, b"", truncate=True))
+        if resume:
+            self._spill(self._resume)
+        else:
+            self._spill(lambda: _write(path, b"", truncate=True))
 
     @property
     def file(self) -> Optional[str]:
@@ -108,31 +118,38 @@ class SpillingCapture(BoundedCapture):
         fd = os.open(self._ring, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             first = min(len(data), size - offset)
-            os.pwrite(fd, data[:first], offset)
+            os.pwrite(fd, data[:first], RING_HEADER.size + offset)
             if first < len(data):
-                os.pwrite(fd, data[first:], 0)
+                os.pwrite(fd, data[first:], RING_HEADER.size)
+            os.pwrite(fd, RING_HEADER.pack(end), 0)
         finally:
             os.close(fd)
         self._ring_written = end
 
+    def _resume(self) -> None:
+        """Take up a stream that a process now gone had written: the excerpt in memory and
+        the count from its files, as if this capture had been fed it (the bytes the ring had
+        dropped are counted, not seen)."""
+        assert self._path is not None  # set just before
+        with self._path.open("rb") as head:
+            for chunk in iter(lambda: head.read(_COPY_BYTES), b""):
+                BoundedCapture.feed(self, chunk)
+        self._ring_written = ring_written(self._ring)
+        if self._ring_written:
+            with self._ring.open("rb") as ring:
+                for chunk in _read_spans(ring, ring_spans(self._ring_written, self._ring_size)):
+                    BoundedCapture.feed(self, chunk)
+        self.total = self._path.stat().st_size + self._ring_written
+
     def _join_ring(self) -> None:
         assert self._path is not None  # checked by the caller
-        size = self._ring_size
-        if self._ring_written <= size:  # never wrapped: in order, nothing dropped
-            spans = [(0, self._ring_written)]
-        else:
-            start = self._ring_written % size
-            spans = [(start, size - start), (0, start)]
+        spans = ring_spans(self._ring_written, self._ring_size)
         with self._path.open("ab") as out, self._ring.open("rb") as ring:
             if self.truncated:
-                omitted = self.total - self._file_head - size
+                omitted = self.total - self._file_head - self._ring_size
                 out.write(omission_marker(omitted, self.total).encode())
-            for offset, length in spans:
-                ring.seek(offset)
-                while length > 0:
-                    chunk = ring.read(min(length, _COPY_BYTES))
-                    out.write(chunk)
-                    length -= len(chunk)
+            for chunk in _read_spans(ring, spans):
+                out.write(chunk)
 
     def _spill(self, write: Callable[[], None]) -> None:
         try:
@@ -140,6 +157,37 @@ class SpillingCapture(BoundedCapture):
         except OSError as error:
             logger.warning("output no longer written to %s: %s", self._path, error)
             self._path = None
+
+
+def ring_written(ring: Path) -> int:
+    """How many bytes went into the ring file ``ring`` (0 when there is none)."""
+    try:
+        with ring.open("rb") as file:
+            header = file.read(RING_HEADER.size)
+    except FileNotFoundError:
+        return 0
+    return RING_HEADER.unpack(header)[0] if len(header) == RING_HEADER.size else 0
+
+
+def ring_spans(written: int, size: int) -> List[Tuple[int, int]]:
+    """Where the bytes of a ring of ``size`` into which ``written`` bytes went are, oldest
+    first: (offset in the ring file, length)."""
+    if written <= size:  # never wrapped: in order, nothing dropped
+        return [(RING_HEADER.size, written)]
+    start = written % size
+    return [(RING_HEADER.size + start, size - start), (RING_HEADER.size, start)]
+
+
+def _read_spans(file: BinaryIO, spans: List[Tuple[int, int]]) -> Iterator[bytes]:
+    """The bytes of ``spans`` of ``file``, in order, a bounded chunk at a time."""
+    for offset, length in spans:
+        file.seek(offset)
+        while length > 0:
+            chunk = file.read(min(length, _COPY_BYTES))
+            if not chunk:
+                break
+            yield chunk
+            length -= len(chunk)
 
 
 def _write(path: Path, data: bytes, *, truncate: bool = False) -> None:
@@ -157,8 +205,7 @@ def capture_factory(
     folder = spill_folder(config)
     if folder is None:
         return None
-    # ids repeat across worktrees: a digest of the worktree's path tells them apart
-    stem = f"{hypothesis_id}-{hashlib.sha1(worktree.encode()).hexdigest()[:10]}-{attempt}"
+    stem = spill_stem(hypothesis_id, worktree, attempt)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -166,6 +213,13 @@ def capture_factory(
         return None
     limit = config.max_output_bytes
     return lambda name: SpillingCapture(limit, folder / f"{stem}.{name}")
+
+
+def spill_stem(hypothesis_id: str, worktree: str, attempt: int) -> str:
+    """The name of an attempt's output files without their ``.stdout``/``.stderr``: the same
+    in every process of a run, so one that did not write them finds them."""
+    # ids repeat across worktrees: a digest of the worktree's path tells them apart
+    return f"{hypothesis_id}-{hashlib.sha1(worktree.encode()).hexdigest()[:10]}-{attempt}"
 
 
 def spill_folder(config: FalsificationConfig) -> Optional[Path]:

@@ -2,7 +2,9 @@
 
 The plugin always spills (see :mod:`..engine.spill`): a run of any size then holds only an
 excerpt of each stream. Beside the JSON report (else the HTML report) the files travel with
-the report that names them; without either, a temporary folder holds them.
+the report that names them; without either, a temporary folder holds them. Under pytest-xdist
+the controller decides the folder, by the same rule, and tells its workers: every process of
+the session then finds every script's files (see :mod:`..engine.spilled`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..core.config import FalsificationConfig
+from ..engine.spill import spill_folder
 
 #: What is appended to a report's name to name its output folder.
 SUFFIX = ".output"
@@ -29,3 +32,15 @@ def spilling(engine: FalsificationConfig, run: Mapping[str, Any]) -> Falsificati
     return dataclasses.replace(
         engine, spill_output=True, output_folder=None if folder is None else str(folder)
     )
+
+
+def session_folder(engine: FalsificationConfig) -> Optional[Path]:
+    """The one output folder of this session, as an absolute path (the same each time it is
+    asked: a temporary one is made once per process); None when output stays in memory."""
+    folder = spill_folder(engine)
+    return None if folder is None else folder.absolute()
+
+
+def writing_to(engine: FalsificationConfig, folder: Optional[str]) -> FalsificationConfig:
+    """The engine's settings with output spilled to ``folder``, when one is given."""
+    return engine if folder is None else dataclasses.replace(engine, output_folder=folder)

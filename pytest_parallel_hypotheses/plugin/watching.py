@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, Dict, Generator, Iterable, List, Optional, Tuple
 
 import pytest
@@ -18,6 +19,7 @@ from ..core.models import TestExecutionResult
 from ..core.results import stopped_result
 from ..engine.events import LiveOutput, RunObserver
 from ..engine.runs import HypothesisRun
+from ..engine.spilled import FollowedOutput
 from ..report.conclusions import next_action, verdict_counts
 from ..report.eventlog import EventLog
 from ..report.livearea import StatusArea
@@ -25,8 +27,10 @@ from ..report.records import RECORD_ATTRIBUTE, RecordSource
 from ..report.runsettings import run_settings
 from ..report.statusview import cut_short_lines, heartbeat_line, status_lines
 from ..report.watch import Running, RunWatch, TimedRecords
+from ..report.wording import located
 from .items import HypothesisItem
 from .options import HypothesesSettings
+from .outputfolder import session_folder
 from .roles import Role, role_of
 
 #: Seconds between two refreshes of the live status (it shows seconds, so twice a second
@@ -47,6 +51,7 @@ class RunWatcher:
         self._stop = threading.Event()
         self._ticker: Optional[threading.Thread] = None
         self._controller = False
+        self._rootpath = Path()
         self._announced = False
 
     # -- what the run loop and the engine tell ----------------------------------------------
@@ -61,7 +66,7 @@ class RunWatcher:
     def output_of(self, nodeid: str) -> Optional[Tuple[LiveOutput, float]]:
         """What a running hypothesis has printed so far and since when it runs."""
         entry = self.watch.running_entry(nodeid)
-        if entry is None or entry.output is None:
+        if entry is None or not isinstance(entry.output, LiveOutput):
             return None
         return entry.output, entry.since
 
@@ -73,6 +78,7 @@ class RunWatcher:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self._controller = role_of(config) is Role.CONTROLLER
+        self._rootpath = config.rootpath
         if self._events is not None:
             self._events.open()
 
@@ -86,15 +92,29 @@ class RunWatcher:
         self._announce(list(ids))
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        """Under xdist, an item starting on a worker is its script starting."""
+        """Under xdist, an item starting on a worker is its script starting; what it prints
+        is followed in the session's output folder, where the worker writes it."""
         if self._controller:
             timeout = self._settings.falsification.test_timeout
-            self.watch.started(Running(nodeid, _label(nodeid), "", 1, 1, timeout, time.monotonic()))
+            since = time.monotonic()
+            output = self._followed(nodeid)
+            self.watch.started(Running(nodeid, _label(nodeid), "", 1, 1, timeout, since, output))
             self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self._finish(report)
+
+    @pytest.hookimpl(optionalhook=True, trylast=True)
+    def pytest_handlecrashitem(self, report: pytest.TestReport) -> None:
+        """A hypothesis whose xdist worker died is over: no teardown will say so (the
+        controller's part, before this one, gave the report its record)."""
+        self._finish(report)
+
+    def _finish(self, report: pytest.TestReport) -> None:
+        """The hypothesis of ``report`` has its record: its last bar ends, it is done."""
         record = getattr(report, RECORD_ATTRIBUTE, None)
-        if record is None or report.when != "teardown":
+        if record is None:
             return
         if self._controller:
             node = getattr(report, "node", None)
@@ -136,6 +156,14 @@ class RunWatcher:
             terminalreporter.write_line(f"WARNING: {self._events.failure}", yellow=True, bold=True)
 
     # -- the display ---------------------------------------------------------------------------
+
+    def _followed(self, nodeid: str) -> Optional[FollowedOutput]:
+        """The output files of ``nodeid``'s script, written by a worker of this machine."""
+        folder = session_folder(self._settings.falsification)
+        if folder is None:
+            return None
+        worktree, hypothesis_id = located(self._rootpath, nodeid)
+        return FollowedOutput(folder, hypothesis_id, worktree, self.watch.started_wall)
 
     def _announce(self, nodeids: List[str]) -> None:
         if self._announced:

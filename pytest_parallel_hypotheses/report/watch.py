@@ -10,10 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol
 
-from ..engine.events import LiveOutput
 from .records import Record, RecordSource
+
+
+class Printed(Protocol):
+    """What a running hypothesis printed, as the live status needs it: the engine's live
+    output in this process, or the files a worker writes, followed from the xdist controller."""
+
+    def last_line(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class Running:
     timeout: Optional[float]
     #: ``time.monotonic()`` when its current attempt started.
     since: float
-    output: Optional[LiveOutput] = field(default=None, compare=False)
+    output: Optional[Printed] = field(default=None, compare=False)
 
     def last_line(self) -> str:
         return "" if self.output is None else self.output.last_line()

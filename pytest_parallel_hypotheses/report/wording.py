@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 
 from ..core.classification import (
     CANNOT_TEST_EXIT,
@@ -118,11 +118,22 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
     ]
     if result.error_message and result.error_message != what_happened(result):
         lines.append(_field("message", result.error_message))
-    lines += output_tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
+    return "\n".join(lines + _output_lines(result))
+
+
+def crash_text(result: TestExecutionResult) -> str:
+    """The error text of a hypothesis whose runner died under it: why, how long its script
+    had run, and what it had printed."""
+    lines = [result.error_message, _field("duration", f"{result.duration:.2f}s")]
+    return "\n".join(lines + _output_lines(result))
+
+
+def _output_lines(result: TestExecutionResult) -> List[str]:
+    """The last lines of stderr and of stdout, each with the file that keeps all of it."""
+    lines = output_tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
     lines += kept_file_line("stderr", result.stderr_file)
     lines += output_tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
-    lines += kept_file_line("stdout", result.stdout_file)
-    return "\n".join(lines)
+    return lines + kept_file_line("stdout", result.stdout_file)
 
 
 def exit_code_text(result: TestExecutionResult) -> str:
@@ -244,3 +255,10 @@ def kept_file_line(name: str, file: Optional[str]) -> List[str]:
 def worktree_label(rootpath: Path, worktree: Path) -> str:
     """The worktree's path from the rootdir with ``/`` separators (``.`` for the rootdir)."""
     return Path(os.path.relpath(worktree, rootpath)).as_posix()
+
+
+def located(rootpath: Path, nodeid: str) -> Tuple[str, str]:
+    """The worktree, as results name it, and the id of the hypothesis of a node id
+    (``<worktree label>::<id>``): what another process of the run knows from the id alone."""
+    label, _, hypothesis_id = nodeid.rpartition("::")
+    return os.path.normpath(rootpath / label), hypothesis_id

@@ -1,0 +1,69 @@
+"""The result of a hypothesis whose xdist worker died while running its script.
+
+The worker's memory goes down with it, but not the files it spilled its scripts' output to
+(see :mod:`..engine.spilled`): the controller takes up what the script had printed there, and
+tells how long it had run from when the worker started the item until the crash was seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from ..core.models import TestExecutionResult
+from ..core.results import KeptOutput, runner_error_result
+from ..engine.spilled import STREAMS, left_behind
+from ..report.wording import located
+
+
+class CrashedScripts:
+    """When each hypothesis started on a worker, and the crash results of those whose worker
+    died under them."""
+
+    def __init__(self, rootpath: Path, folder: Optional[Path], max_output_bytes: int) -> None:
+        self._rootpath = rootpath
+        self._folder = folder
+        self._limit = max_output_bytes
+        #: ``time.time()`` of the session's start: older output files are an earlier run's.
+        self._since = time.time()
+        #: ``time.monotonic()`` when each running hypothesis started, by node id.
+        self._started: Dict[str, float] = {}
+        #: ``time.monotonic()`` when each dead worker was seen down, by its id.
+        self._down: Dict[str, float] = {}
+
+    def started(self, nodeid: str) -> None:
+        """A worker started the item ``nodeid`` (a new start replaces an earlier one)."""
+        self._started[nodeid] = time.monotonic()
+
+    def worker_down(self, worker: str) -> None:
+        """The worker ``worker`` was seen dead: its scripts ran until now."""
+        self._down[worker] = time.monotonic()
+
+    def result(self, nodeid: str, worker: str, message: str) -> TestExecutionResult:
+        """The error of ``nodeid``, whose worker died: how long it had run and what it had
+        printed, when this machine has its files."""
+        worktree, hypothesis_id = located(self._rootpath, nodeid)
+        crashed = runner_error_result(hypothesis_id, worktree, message)
+        since = self._started.pop(nodeid, None)
+        seen = self._down.get(worker, time.monotonic())
+        duration = 0.0 if since is None else max(0.0, seen - since)
+        output = self._output(hypothesis_id, worktree)
+        return dataclasses.replace(crashed, duration=duration, **_stream_fields(output))
+
+    def _output(self, hypothesis_id: str, worktree: str) -> Optional[Tuple[KeptOutput, KeptOutput]]:
+        if self._folder is None:
+            return None
+        return left_behind(self._limit, self._folder, hypothesis_id, worktree, since=self._since)
+
+
+def _stream_fields(output: Optional[Tuple[KeptOutput, KeptOutput]]) -> Dict[str, Any]:
+    """The result fields of the two streams taken up (none when there were no files)."""
+    fields: Dict[str, Any] = {}
+    for name, kept in zip(STREAMS, output or ()):
+        fields[name] = kept.text()
+        fields[f"{name}_bytes"] = kept.total
+        fields[f"{name}_truncated"] = kept.truncated
+        fields[f"{name}_file"] = kept.file
+    return fields
