@@ -136,11 +136,19 @@ def setup_failed_result(
 
 
 def runner_error_result(
-    hypothesis_id: str, worktree_path: str, message: str
+    hypothesis_id: str,
+    worktree_path: str,
+    message: str,
+    *,
+    duration: float = 0.0,
+    stdout: Optional[KeptOutput] = None,
+    stderr: Optional[KeptOutput] = None,
 ) -> TestExecutionResult:
     """The error of a hypothesis that the runner failed, not its script: a bug of ours, or a
-    pytest-xdist worker that died while running it."""
-    return _error(hypothesis_id, worktree_path, message, RUNNER_ERROR_EXIT, 0.0)
+    pytest-xdist worker that died while running it, whose script had run for ``duration``
+    and printed ``stdout`` and ``stderr`` as far as they were kept."""
+    error = _error(hypothesis_id, worktree_path, message, RUNNER_ERROR_EXIT, duration)
+    return dataclasses.replace(error, **_kept("stdout", stdout), **_kept("stderr", stderr))
 
 
 def stopped_result(

@@ -7,14 +7,13 @@ tells how long it had run from when the worker started the item until the crash 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from ..core.models import TestExecutionResult
 from ..core.results import KeptOutput, runner_error_result
-from ..engine.spilled import STREAMS, left_behind
+from ..engine.spilled import left_behind
 from ..report.wording import located
 
 
@@ -45,25 +44,15 @@ class CrashedScripts:
         """The error of ``nodeid``, whose worker died: how long it had run and what it had
         printed, when this machine has its files."""
         worktree, hypothesis_id = located(self._rootpath, nodeid)
-        crashed = runner_error_result(hypothesis_id, worktree, message)
         since = self._started.pop(nodeid, None)
         seen = self._down.get(worker, time.monotonic())
         duration = 0.0 if since is None else max(0.0, seen - since)
-        output = self._output(hypothesis_id, worktree)
-        return dataclasses.replace(crashed, duration=duration, **_stream_fields(output))
+        stdout, stderr = self._output(hypothesis_id, worktree) or (None, None)
+        return runner_error_result(
+            hypothesis_id, worktree, message, duration=duration, stdout=stdout, stderr=stderr
+        )
 
     def _output(self, hypothesis_id: str, worktree: str) -> Optional[Tuple[KeptOutput, KeptOutput]]:
         if self._folder is None:
             return None
         return left_behind(self._limit, self._folder, hypothesis_id, worktree, since=self._since)
-
-
-def _stream_fields(output: Optional[Tuple[KeptOutput, KeptOutput]]) -> Dict[str, Any]:
-    """The result fields of the two streams taken up (none when there were no files)."""
-    fields: Dict[str, Any] = {}
-    for name, kept in zip(STREAMS, output or ()):
-        fields[name] = kept.text()
-        fields[f"{name}_bytes"] = kept.total
-        fields[f"{name}_truncated"] = kept.truncated
-        fields[f"{name}_file"] = kept.file
-    return fields
