@@ -17,6 +17,7 @@ from pytest_parallel_hypotheses.engine.admission import (
     plan_adaptive,
 )
 from pytest_parallel_hypotheses.engine.machine import usable_cpus
+from pytest_parallel_hypotheses.engine.usage import ResourceSampler
 
 MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
 
@@ -114,7 +115,7 @@ def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
 
 @pytest.mark.asyncio
 async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
-    admission = AdaptiveAdmission(plan_adaptive(ceiling=1, memfree=1), demand=lambda: 0)
+    admission = AdaptiveAdmission(plan_adaptive(ceiling=1, memfree=1), ResourceSampler())
     order: List[str] = []
 
     async def worker(name: str) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Deque, Optional, Protocol
+from typing import AsyncIterator, Deque, Optional, Protocol
 
 from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
@@ -37,6 +37,16 @@ MIN_DEMAND_CPUS = 0.02
 MEMFREE_SHARE = 0.05
 
 
+class Demand(Protocol):
+    """What the running scripts want of the CPUs (the run's resource sampler)."""
+
+    def runnable(self) -> int:
+        """How many processes of the running scripts' trees run or wait for a CPU now."""
+
+    def watched(self) -> int:
+        """How many scripts are running (started, and not yet finished)."""
+
+
 class Admission(Protocol):
     """Decides how many workers the run needs and when each may start its next script."""
 
@@ -50,9 +60,9 @@ class Admission(Protocol):
         """Stop whatever watches the machine."""
 
 
-def admission_for(config: FalsificationConfig, demand: Callable[[], int]) -> Admission:
-    """``max_concurrent_tests`` at a time, or, when adaptive, that many at most; ``demand``
-    counts the running scripts' processes that want a CPU now."""
+def admission_for(config: FalsificationConfig, demand: Demand) -> Admission:
+    """``max_concurrent_tests`` at a time, or, when adaptive, that many at most, as the
+    scripts' ``demand`` allows."""
     if config.adaptive_concurrency:
         return AdaptiveAdmission(
             plan_adaptive(config.max_concurrent_tests, config.memory_free_floor), demand
@@ -112,11 +122,12 @@ class AdaptiveAdmission:
 
     ``demand`` tells how many of the running scripts' processes run or wait for a CPU right
     now: the CPUs the scripts want, which the load of other processes on the machine does not
-    change. It (averaged over :data:`DEMAND_WINDOW` looks) and the free memory are read once
-    per :data:`TICK_SECONDS`, only while scripts wait, never per script.
+    change (a script not started yet counts as one). It (averaged over :data:`DEMAND_WINDOW`
+    looks) and the free memory are read once per :data:`TICK_SECONDS`, only while scripts
+    wait, never per script.
     """
 
-    def __init__(self, plan: AdaptivePlan, demand: Callable[[], int]) -> None:
+    def __init__(self, plan: AdaptivePlan, demand: Demand) -> None:
         self.plan = plan
         self.running = 0
         self._demand = demand
@@ -181,11 +192,19 @@ class AdaptiveAdmission:
         while self._waiters:
             await asyncio.sleep(TICK_SECONDS)
             self._memory_low = _memory_below(self.plan.memfree)
-            looks.append(self._demand())
+            looks.append(self._wanted())
             demand = sum(looks) / len(looks)
             self._extra = extra_room(demand, self.running, self.plan.cpus.count)
             self._grant()
         self._extra = 0
+
+    def _wanted(self) -> int:
+        """The CPUs the scripts want now: their runnable processes, and one for each script
+        given a slot and not started yet (it waits for a spawn thread, or runs its setup
+        step). Starting a script is CPU work, and counting it as idle would admit without
+        bound while the spawn threads catch up."""
+        starting = max(0, self.running - self._demand.watched())
+        return self._demand.runnable() + starting
 
     async def aclose(self) -> None:
         """Stop looking at the machine."""

@@ -72,7 +72,7 @@ class ResultStream:
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
         self._setups = WorktreeSetups(config, self._marker_name)
-        self._admission = admission_for(config, self._sampler.runnable)
+        self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[Tuple[int, Path]] = deque()

@@ -135,6 +135,10 @@ class ResourceSampler:
         scripts want, whatever else loads the machine."""
         return sum(usage.runnable() for usage in self._watched)
 
+    def watched(self) -> int:
+        """How many trees are watched: the scripts running now."""
+        return len(self._watched)
+
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
         with contextlib.suppress(ValueError):
