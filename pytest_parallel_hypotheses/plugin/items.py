@@ -85,6 +85,8 @@ class HypothesisItem(pytest.Item):
         self._raw_result: Optional[TestExecutionResult] = None
         #: The result after the classification and confidence hooks.
         self.result: Optional[TestExecutionResult] = None
+        #: The record of the result it was made from: the reports of every phase carry it.
+        self._record: Optional[Tuple[Optional[TestExecutionResult], Record]] = None
 
     @property
     def ihook(self) -> pluggy.HookRelay:
@@ -106,8 +108,11 @@ class HypothesisItem(pytest.Item):
         return self._raw_result is not None
 
     def record(self) -> Record:
-        """The item's record: who the hypothesis is and, once judged, its result."""
-        return record_of(self.nodeid, self.found, self.result)
+        """The item's record: who the hypothesis is and, once judged, its result (made once
+        per result; treat it as read-only)."""
+        if self._record is None or self._record[0] is not self.result:
+            self._record = (self.result, record_of(self.nodeid, self.found, self.result))
+        return self._record[1]
 
     @property
     def key(self) -> Tuple[str, str]:

@@ -6,6 +6,7 @@ summary speak the same language.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple
@@ -252,6 +253,7 @@ def kept_file_line(name: str, file: Optional[str]) -> List[str]:
     return [] if file is None else [f"(all kept {name}: {file})"]
 
 
+@functools.lru_cache(maxsize=4096)  # asked per report of every hypothesis of a worktree
 def worktree_label(rootpath: Path, worktree: Path) -> str:
     """The worktree's path from the rootdir with ``/`` separators (``.`` for the rootdir)."""
     return Path(os.path.relpath(worktree, rootpath)).as_posix()
