@@ -10,10 +10,15 @@ really done before it trusts a time.
 - ``xargs``: GNU ``xargs -P`` running ``/bin/sh <script>``; what a shell one-liner achieves.
 - ``spawn``: the spawn limit: ``os.posix_spawn`` + ``os.waitpid`` from a pool of threads, no
   capture, no deadline; no Python runner can start and reap processes much faster.
+- ``asyncio floor``: the executor's design with nothing else: an event loop that starts each
+  script through a pool of threads, learns of its exit from a pidfd and drains its two pipes,
+  with no deadline, capture, sampling or result. What the executor adds costs its distance
+  from this floor.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import subprocess
@@ -153,9 +158,75 @@ def _spawn_and_wait(script: str) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def run_asyncio_floor(batch: Batch) -> List[Outcome]:
+    """The executor's design, bare: at most ``concurrency`` scripts, each started in a thread
+    of a pool as large as the executor's, watched from the loop through a pidfd."""
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        return asyncio.run(_floor(batch, pool))
+
+
+async def _floor(batch: Batch, pool: ThreadPoolExecutor) -> List[Outcome]:
+    loop = asyncio.get_running_loop()
+    pending = list(reversed(batch.jobs))
+    outcomes: List[Outcome] = []
+
+    async def worker() -> None:
+        while pending:
+            job = pending.pop()
+            proc = await loop.run_in_executor(pool, _popen_piped, job)
+            outcomes.append(await _watched(loop, proc))
+
+    await asyncio.gather(*(worker() for _ in range(batch.concurrency)))
+    return outcomes
+
+
+def _popen_piped(job: Job) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [str(job.script)],
+        cwd=job.worktree,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    for stream in (proc.stdout, proc.stderr):
+        assert stream is not None  # both are pipes
+        os.set_blocking(stream.fileno(), False)
+    return proc
+
+
+async def _watched(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> int:
+    """The exit status of ``proc``, once it has exited and both its pipes are at their end."""
+    ended: asyncio.Future[None] = loop.create_future()
+    open_pipes = {stream.fileno(): stream for stream in (proc.stdout, proc.stderr) if stream}
+    pidfd = os.pidfd_open(proc.pid)
+
+    def drain(fd: int) -> None:
+        if not os.read(fd, 65536):
+            loop.remove_reader(fd)
+            open_pipes.pop(fd).close()
+            if not open_pipes and proc.returncode is not None:
+                ended.set_result(None)
+
+    def exited() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if not open_pipes:
+            ended.set_result(None)
+
+    for fd in open_pipes:
+        loop.add_reader(fd, drain, fd)
+    loop.add_reader(pidfd, exited)
+    await ended
+    return proc.returncode
+
+
 RUNNERS: Dict[str, Runner] = {
     "executor": run_executor,
     "threadpool": run_threadpool,
     "xargs": run_xargs,
     "spawn": run_spawn_limit,
+    "asyncio floor": run_asyncio_floor,
 }

@@ -20,12 +20,12 @@ from .runners import RUNNERS, Batch, Outcome, Runner
 from .schedule import list_schedule_makespan, longest_first, optimal_makespan
 from .suite import Measurement, Target, Trial, Workload
 
-ALL_RUNNERS = ("executor", "threadpool", "xargs", "spawn")
+ALL_RUNNERS = ("executor", "threadpool", "xargs", "spawn", "asyncio floor")
 #: Sleeping workloads are judged against their ideal time; the legacy design and the spawn
 #: limit put that in context (xargs, as fast as the spawn limit there, would only add time).
 SLEEP_RUNNERS = ("executor", "threadpool", "spawn")
 #: Runners whose work happens in this process, so that its CPU time is theirs.
-IN_PROCESS = {"executor", "threadpool", "spawn"}
+IN_PROCESS = {"executor", "threadpool", "spawn", "asyncio floor"}
 
 #: Workload (d): script durations in input order, in seconds at scale 1. A few long scripts
 #: come late, as they do when hypotheses are ranked by likelihood rather than by duration.

@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Tuple, Type
+from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Type
 
 from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, stop_reason
@@ -75,7 +75,7 @@ class ResultStream:
         self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._workers: List[asyncio.Task[None]] = []
-        self._waiting: Deque[Tuple[int, Path]] = deque()
+        self._waiting: Deque[int] = deque()
         self._started_at: Dict[int, float] = {}
         self._answered: Set[int] = set()
         self._delivered = 0
@@ -153,19 +153,13 @@ class ResultStream:
             return
         self._results = asyncio.Queue()
         self._closed = asyncio.Event()
-        for index in start_order([run.planned_duration for run in self.runs]):
-            run = self.runs[index]
-            try:
-                self._waiting.append((index, locate_script(run.worktree, run.hypothesis.id)))
-            except ScriptProblem as problem:
-                logger.warning("%s: %s", run.hypothesis.id, problem)
-                self._answer(index, _unrunnable(run, problem))
+        self._waiting.extend(start_order([run.planned_duration for run in self.runs]))
         workers = 0 if self._halted is not None else self._admission.workers(len(self._waiting))
         if workers:  # scripts will run: if this process dies, nothing must stay behind
             self._watchdog = _start_watchdog(self._marker_name, self._config.kill_grace)
         base_env = without_pytest_variables()
         if workers:  # found once per run, off the loop: it reads files and asks git
-            planned = [self.runs[index].worktree for index, _script in self._waiting]
+            planned = [run.worktree for run in self.runs]
             worktrees = [worktree for worktree in planned if worktree is not None]
             loop = asyncio.get_running_loop()
             self._code = loop.run_in_executor(None, RunCode.find, worktrees, base_env)
@@ -229,16 +223,21 @@ class ResultStream:
             async with self._admission.slot():
                 if not self._waiting or self._halted is not None:
                     return
-                index, script = self._waiting.popleft()
+                index = self._waiting.popleft()
                 self._started_at[index] = loop.time()
-                self._answer(index, await self._run(index, script, base_env, slot))
+                self._answer(index, await self._run(index, base_env, slot))
                 self._output.pop(index, None)  # its result holds the output now
 
-    async def _run(
-        self, index: int, script: Path, base_env: Mapping[str, str], slot: int
-    ) -> TestExecutionResult:
-        """The worktree's setup step if any, then the attempts of one hypothesis."""
+    async def _run(self, index: int, base_env: Mapping[str, str], slot: int) -> TestExecutionResult:
+        """The script checked, the worktree's setup step if any, then the attempts of one
+        hypothesis. The check happens here, as the hypothesis's turn comes, rather than for
+        every script before the first starts: for a large run, that was the time to start."""
         run = self.runs[index]
+        try:
+            script = locate_script(run.worktree, run.hypothesis.id)
+        except ScriptProblem as problem:
+            logger.warning("%s: %s", run.hypothesis.id, problem)
+            return _unrunnable(run, problem)
         try:
             setup = await self._setups.prepare(run, base_env)
             if setup is not None and setup.problem is not None:
