@@ -97,3 +97,27 @@ def test_the_last_line_falls_back_to_stderr(tmp_path: Path) -> None:
 
 def test_a_hypothesis_without_files_yet_has_no_last_line(tmp_path: Path) -> None:
     assert FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time()).last_line() == ""
+
+
+def test_a_stream_that_ended_before_its_writer_died_is_taken_up_whole(tmp_path: Path) -> None:
+    writer = abandoned(CAP, tmp_path, seq(100_000))
+    writer.close()  # the script ended; its worker died before it reported the result
+
+    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time())
+
+    assert found is not None
+    stdout, _stderr = found
+    assert (stdout.total, stdout.truncated) == (writer.total, True)
+    assert stdout.text() == writer.text()
+
+
+def test_a_ring_left_by_an_earlier_run_is_not_this_runs_output(tmp_path: Path) -> None:
+    abandoned(CAP, tmp_path, seq(100_000))  # a run killed while its script printed
+    abandoned(CAP, tmp_path, b"this run\n")  # the next run of the same attempt
+
+    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time())
+    followed = FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time())
+
+    assert found is not None
+    assert (found[0].text(), found[0].total) == ("this run\n", len(b"this run\n"))
+    assert followed.last_line() == "this run"

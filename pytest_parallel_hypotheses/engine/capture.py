@@ -6,6 +6,7 @@ started, the tail how it ended, and the marker in between says how much was left
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Deque, Iterator, Optional
 
@@ -99,8 +100,14 @@ def last_line_of(data: bytes) -> str:
 
 
 def omission_marker(omitted: int, total: int) -> str:
-    """The line that stands for the dropped middle of a stream."""
+    """The line that stands for the dropped middle of a stream (:data:`OMISSION` reads it)."""
     return f"\n[... {omitted} bytes omitted; {total} bytes in all ...]\n"
+
+
+#: The line of :func:`omission_marker`, read back.
+OMISSION = re.compile(
+    r"\n\[\.\.\. (?P<omitted>\d+) bytes omitted; (?P<total>\d+) bytes in all \.\.\.\]\n"
+)
 
 
 def _decode(data: bytes | bytearray) -> str:

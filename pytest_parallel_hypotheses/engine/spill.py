@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 from ..core.config import FalsificationConfig
-from .capture import BoundedCapture, omission_marker
+from .capture import OMISSION, BoundedCapture, omission_marker
 
 #: How many bytes of the head and of the tail of a spilled stream stay in memory.
 EXCERPT_BYTES = 8 * 1024
 #: How much of the ring file is copied at a time when the stream is over.
 _COPY_BYTES = 64 * 1024
+#: Enough to hold an omission marker, whatever its counts.
+_MARKER_BYTES = 128
 #: The ring file's header: how many bytes went into the ring (the newest end is found from it).
 RING_HEADER = struct.Struct("<Q")
 #: What is appended to a stream file's name to name its ring file.
@@ -60,7 +62,7 @@ class SpillingCapture(BoundedCapture):
         if resume:
             self._spill(self._resume)
         else:
-            self._spill(lambda: _write(path, b"", truncate=True))
+            self._spill(self._start)
 
     @property
     def file(self) -> Optional[str]:
@@ -126,20 +128,44 @@ class SpillingCapture(BoundedCapture):
             os.close(fd)
         self._ring_written = end
 
+    def _start(self) -> None:
+        """An empty file, and no ring left by an earlier run of the same attempt (a reader
+        would take its bytes for this run's)."""
+        assert self._path is not None  # set just before
+        _write(self._path, b"", truncate=True)
+        self._ring.unlink(missing_ok=True)
+
     def _resume(self) -> None:
         """Take up a stream that a process now gone had written: the excerpt in memory and
         the count from its files, as if this capture had been fed it (the bytes the ring had
         dropped are counted, not seen)."""
         assert self._path is not None  # set just before
-        with self._path.open("rb") as head:
-            for chunk in iter(lambda: head.read(_COPY_BYTES), b""):
-                BoundedCapture.feed(self, chunk)
+        size = self._path.stat().st_size
         self._ring_written = ring_written(self._ring)
+        if not self._ring_written and size > self._file_head:
+            self._take_up_joined(size)
+            return
+        with self._path.open("rb") as head:
+            for chunk in _read_spans(head, [(0, size)]):
+                BoundedCapture.feed(self, chunk)
         if self._ring_written:
             with self._ring.open("rb") as ring:
                 for chunk in _read_spans(ring, ring_spans(self._ring_written, self._ring_size)):
                     BoundedCapture.feed(self, chunk)
-        self.total = self._path.stat().st_size + self._ring_written
+        self.total = size + self._ring_written
+
+    def _take_up_joined(self, size: int) -> None:
+        """The stream had ended before its writer died: its ring was joined to the file,
+        after the omission marker when bytes were dropped, which holds the count."""
+        assert self._path is not None  # checked by the caller
+        with self._path.open("rb") as final:
+            final.seek(self._file_head)
+            marker = OMISSION.match(final.read(_MARKER_BYTES).decode("ascii", "replace"))
+            rest = self._file_head + (0 if marker is None else marker.end())
+            spans = [(0, self._file_head), (rest, size - rest)]
+            for chunk in _read_spans(final, spans):
+                BoundedCapture.feed(self, chunk)
+        self.total = size if marker is None else int(marker.group("total"))
 
     def _join_ring(self) -> None:
         assert self._path is not None  # checked by the caller
