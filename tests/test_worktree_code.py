@@ -15,6 +15,7 @@ import pytest
 
 from pytest_parallel_hypotheses import Hypothesis, TestExecutionResult, TestExecutor
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
 from pytest_parallel_hypotheses.finding.installs import development_installs
 from tests.conftest import git
@@ -294,6 +295,25 @@ def test_a_worktree_with_its_own_venv_runs_with_it_activated_and_nothing_redirec
     )
 
     assert result.stdout.split() == [str(tree / ".venv"), "[]"]
+    assert result.code_under_test is not None
+    assert result.code_under_test.mode == "venv"
+
+
+def test_a_worktree_with_its_own_venv_uses_it_when_the_installs_cannot_be_read(
+    worktree: Callable[[str, str], Path],
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tree = worktree("own-venv", "fixed")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tree / ".venv")], check=True)
+
+    def unreadable(*_args: object) -> None:
+        raise PermissionError("site-packages cannot be read")
+
+    monkeypatch.setattr(imports, "development_installs", unreadable)
+    result = run_one(tree, write_script, 'python -c "import sys; print(sys.prefix)"')
+
+    assert result.stdout.split() == [str(tree / ".venv")]
     assert result.code_under_test is not None
     assert result.code_under_test.mode == "venv"
 

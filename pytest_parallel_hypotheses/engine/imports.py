@@ -62,7 +62,7 @@ class RunCode:
         except Exception as error:  # a bug of ours must not cost the run its results
             logger.exception("cannot read the development installs")
             unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
-            found = {tree: WorktreeCode(tested=unread) for tree in unique}
+            found = {tree: _own_venv(tree, base_env, unread) for tree in unique}
         logged = set()
         for code in found.values():
             for warning in code.tested.warnings:
@@ -99,6 +99,15 @@ def worktree_code(
         redirected_environment(imports, base_env),
         CodeUnderTest(_redirects(imports), warnings=installs.warnings + imports.warnings),
     )
+
+
+def _own_venv(
+    worktree: Path, base_env: Mapping[str, str], otherwise: CodeUnderTest
+) -> WorktreeCode:
+    """The worktree's own virtual environment, which needs no development installs, else
+    ``otherwise``."""
+    venv = worktree_venv(worktree)
+    return WorktreeCode(tested=otherwise) if venv is None else venv_code(venv, base_env)
 
 
 def venv_code(venv: Path, base_env: Mapping[str, str]) -> WorktreeCode:
