@@ -23,9 +23,10 @@ from .tasks import stop_task
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
-#: How many looks the demand is averaged over: a script starting up wants a CPU for a few
-#: milliseconds before it sleeps, which one look alone would take for its steady demand.
-DEMAND_WINDOW = 3
+#: How many looks the demand is the most of: CPU-bound scripts want fewer CPUs for a moment
+#: when one ends and the next starts, and one look, or an average, would take that dip for
+#: room, which the scripts then started beyond the CPU count never give back.
+DEMAND_WINDOW = 5
 #: How far the scripts' expected demand may pass the usable CPUs when one more starts beyond
 #: their count: half a CPU. A script expected to sleep (the running ones mostly sleep) starts
 #: beside CPU-bound scripts that keep every CPU busy; one expected to want a whole CPU waits.
@@ -122,7 +123,7 @@ class AdaptiveAdmission:
 
     ``demand`` tells how many of the running scripts' processes run or wait for a CPU right
     now: the CPUs the scripts want, which the load of other processes on the machine does not
-    change (a script not started yet counts as one). It (averaged over :data:`DEMAND_WINDOW`
+    change (a script not started yet counts as one). It (the most of :data:`DEMAND_WINDOW`
     looks) and the free memory are read once per :data:`TICK_SECONDS`, only while scripts
     wait, never per script.
     """
@@ -192,19 +193,18 @@ class AdaptiveAdmission:
         while self._waiters:
             await asyncio.sleep(TICK_SECONDS)
             self._memory_low = _memory_below(self.plan.memfree)
-            looks.append(self._wanted())
-            demand = sum(looks) / len(looks)
+            looks.append(self._demand.runnable())
+            demand = max(looks) + self._starting()
             self._extra = extra_room(demand, self.running, self.plan.cpus.count)
             self._grant()
         self._extra = 0
 
-    def _wanted(self) -> int:
-        """The CPUs the scripts want now: their runnable processes, and one for each script
-        given a slot and not started yet (it waits for a spawn thread, or runs its setup
-        step). Starting a script is CPU work, and counting it as idle would admit without
-        bound while the spawn threads catch up."""
-        starting = max(0, self.running - self._demand.watched())
-        return self._demand.runnable() + starting
+    def _starting(self) -> int:
+        """The scripts given a slot and not started yet (waiting for a spawn thread, or in
+        their setup step), each counted as one CPU: starting a script is CPU work, and
+        counting it as idle would admit without bound while the spawn threads catch up.
+        Counted now, not over the last looks: once started, a script shows its own demand."""
+        return max(0, self.running - self._demand.watched())
 
     async def aclose(self) -> None:
         """Stop looking at the machine."""

@@ -87,9 +87,9 @@ class TreeUsage:
 
     def runnable(self) -> int:
         """How many processes of the tree, as last sampled, run or wait for a CPU now (before
-        the first sample: the script itself)."""
+        the first sample: the script and its descendants, looked up from the script)."""
         if not self._sampled:
-            return _pid_runnable(self.pid)
+            return _tree_runnable(self.pid)
         count = 0
         for proc in self._tracked:
             with contextlib.suppress(psutil.Error):
@@ -218,6 +218,37 @@ def _ppid(pid: str) -> Optional[int]:
             return int(stat.read().rpartition(b")")[2].split(None, 2)[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _tree_runnable(pid: int) -> int:
+    """How many processes of the tree of ``pid`` run or wait for a CPU: a script's shell
+    waits while the commands it started work, so the script alone would look idle. Its
+    descendants come from ``/proc/PID/task/TID/children`` (only the root where that file is
+    missing)."""
+    count, stack, seen = 0, [pid], set()
+    while stack:
+        member = stack.pop()
+        if member not in seen:
+            seen.add(member)
+            count += _pid_runnable(member)
+            stack.extend(_children_of(member))
+    return count
+
+
+def _children_of(pid: int) -> List[int]:
+    """The children of ``pid``, as each of its threads started them."""
+    try:
+        threads = os.listdir(f"{_PROC}/{pid}/task")
+    except OSError:
+        return []
+    children: List[int] = []
+    for thread in threads:
+        try:
+            with open(f"{_PROC}/{pid}/task/{thread}/children", "rb") as listed:
+                children.extend(int(child) for child in listed.read().split())
+        except (OSError, ValueError):
+            continue
+    return children
 
 
 def _pid_runnable(pid: int) -> int:
