@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Callable, List
 
@@ -17,7 +21,7 @@ from pytest_parallel_hypotheses.engine.admission import (
     plan_adaptive,
 )
 from pytest_parallel_hypotheses.engine.machine import usable_cpus
-from pytest_parallel_hypotheses.engine.usage import ResourceSampler
+from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeUsage
 
 MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
 
@@ -134,3 +138,18 @@ async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
 
     assert order == ["first", "last"]
     assert admission.running == 0
+
+
+def test_a_shell_waiting_for_a_busy_child_counts_as_wanting_a_cpu() -> None:
+    busy = f"{sys.executable} -c 'while True: pass'"
+    shell = subprocess.Popen(["/bin/sh", "-c", f"{busy}; true"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        seen = 0
+        while not seen and time.monotonic() < deadline:  # until the child has started
+            seen = TreeUsage(shell.pid).runnable()
+            time.sleep(0.05)
+        assert seen >= 1
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
