@@ -86,15 +86,17 @@ class TreeUsage:
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
     def runnable(self) -> int:
-        """How many processes of the tree, as last sampled, run or wait for a CPU now (before
-        the first sample: the script and its descendants, looked up from the script)."""
+        """How many processes of the tree run or wait for a CPU now: those of the last
+        sample, and the script's children started since (a shell script's next command);
+        before the first sample, the script and its descendants, looked up from the script."""
         if not self._sampled:
             return _tree_runnable(self.pid)
         count = 0
         for proc in self._tracked:
             with contextlib.suppress(psutil.Error):
                 count += proc.status() == psutil.STATUS_RUNNING
-        return count
+        known = {proc.pid for proc in self._tracked}
+        return count + sum(_pid_runnable(c) for c in _children_of(self.pid) if c not in known)
 
     def _members(self, children: ChildrenMap) -> Set[psutil.Process]:
         """The root and the processes of the last sample, if still there, and their
