@@ -145,9 +145,9 @@ async def run_script(
         )
     start = running.started_at(default=asked)  # its own run: not its wait for a thread
     breached = None if memory is None else memory.started(running.pid)
+    if on_start is not None:  # before the block: a start cut short keeps what it printed
+        on_start(LiveOutput(protocol.stdout, protocol.stderr))
     async with running:
-        if on_start is not None:
-            on_start(LiveOutput(protocol.stdout, protocol.stderr))
         snapshot = None
         with _sampled(sampler, tree) as usage:
             await _wait_first(protocol.exited, breached, start + timeout - loop.time())
