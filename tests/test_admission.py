@@ -140,6 +140,34 @@ async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
     assert admission.running == 0
 
 
+class UnreadableDemand(ResourceSampler):
+    """A sampler whose look at the scripts' demand fails, as a bug of ours would."""
+
+    def runnable(self) -> int:
+        raise RuntimeError("the demand cannot be read")
+
+
+@pytest.mark.asyncio
+async def test_a_failing_look_at_the_demand_is_logged_and_every_worker_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admission = AdaptiveAdmission(plan_adaptive(ceiling=8, memfree=1), UnreadableDemand())
+    ran: List[int] = []
+
+    async def worker(number: int) -> None:
+        async with admission.slot():
+            ran.append(number)
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(asyncio.gather(*(worker(n) for n in range(6))), timeout=60)
+    await admission.aclose()
+
+    assert sorted(ran) == list(range(6))
+    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
+        "cannot read the scripts' demand: no more than the CPUs"
+    ]
+
+
 def test_a_shell_waiting_for_a_busy_child_counts_as_wanting_a_cpu() -> None:
     busy = f"{sys.executable} -c 'while True: pass'"
     shell = subprocess.Popen(["/bin/sh", "-c", f"{busy}; true"], start_new_session=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
 from . import machine
 from .tasks import stop_task
+
+logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
@@ -190,12 +193,18 @@ class AdaptiveAdmission:
     async def _watch(self) -> None:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
         looks: Deque[int] = deque(maxlen=DEMAND_WINDOW)
+        failed = False
         while self._waiters:
             await asyncio.sleep(TICK_SECONDS)
-            self._memory_low = _memory_below(self.plan.memfree)
-            looks.append(self._demand.runnable())
-            demand = max(looks) + self._starting()
-            self._extra = extra_room(demand, self.running, self.plan.cpus.count)
+            try:
+                self._memory_low = _memory_below(self.plan.memfree)
+                looks.append(self._demand.runnable())
+                demand = max(looks) + self._starting()
+                self._extra = extra_room(demand, self.running, self.plan.cpus.count)
+            except Exception:  # a bug of ours: admit by the CPU count alone, never stall
+                if not failed:
+                    logger.exception("cannot read the scripts' demand: no more than the CPUs")
+                failed, self._extra = True, 0
             self._grant()
         self._extra = 0
 
