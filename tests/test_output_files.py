@@ -203,6 +203,34 @@ def test_the_library_keeps_all_the_kept_output_in_its_result(
     assert result.stdout_file is None
 
 
+def test_a_silent_stream_in_the_temporary_folder_costs_no_file(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "quiet", "echo said on stdout")
+    config = FalsificationConfig(spill_output=True)
+
+    result = TestExecutor(config).execute_single(Hypothesis("quiet", "x"), git_repo)
+
+    assert result.stdout_file is not None
+    assert Path(result.stdout_file).read_text() == "said on stdout\n"
+    assert result.stderr == ""
+    assert result.stderr_file is None
+    assert not Path(result.stdout_file).with_suffix(".stderr").exists()
+
+
+def test_a_silent_stream_in_a_report_folder_still_gets_its_empty_file(tmp_path: Path) -> None:
+    """Another process (an xdist controller) may read the folder: each stream's file shows
+    that its attempt began, and replaces whatever an earlier run left under its name."""
+    left = tmp_path / "h-1.stderr"
+    left.write_bytes(b"an earlier run's output\n")
+
+    capture = SpillingCapture(CAP, left)
+    capture.close()
+
+    assert capture.file == str(left)
+    assert left.read_bytes() == b""
+
+
 def test_output_that_cannot_be_written_to_a_file_stays_in_the_result(
     git_repo: Path, write_script: WriteScript, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -217,7 +245,7 @@ def test_output_that_cannot_be_written_to_a_file_stays_in_the_result(
 
     assert result.stdout.encode() == kept_bytes(seq(LINES), CAP)
     assert result.stdout_file is None
-    assert "output of loud kept in memory" in caplog.text
+    assert "output of this run kept in memory" in caplog.text
 
 
 def test_records_from_xdist_workers_name_files_holding_every_kept_byte(

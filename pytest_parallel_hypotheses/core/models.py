@@ -145,16 +145,20 @@ class TestExecutionResult:
     def from_attempts(cls, attempts: Sequence[TestExecutionResult]) -> TestExecutionResult:
         """Combine the runs of one hypothesis: the majority outcome, the median duration of its
         runs, the exit status and output of the last of them, and the resource use of all."""
-        outcome, _count = majority_outcome([attempt.result for attempt in attempts])
-        agreeing = [attempt for attempt in attempts if attempt.result is outcome]
-        durations = [attempt.duration for attempt in agreeing]
-        combined = dataclasses.replace(
-            agreeing[-1],
-            duration=durations[0] if len(durations) == 1 else statistics.median(durations),
-            status=None,
-            metrics=combined_usage([attempt.metrics for attempt in attempts]),
-            attempts=list(attempts),
-        )
+        if len(attempts) == 1:  # as most hypotheses are run: no majority to find
+            combined = copy.copy(attempts[0])
+            combined.attempts = list(attempts)
+            combined.status = verdict_for(combined.result, combined.polarity)
+        else:
+            outcome, _count = majority_outcome([attempt.result for attempt in attempts])
+            agreeing = [attempt for attempt in attempts if attempt.result is outcome]
+            combined = dataclasses.replace(
+                agreeing[-1],
+                duration=statistics.median([attempt.duration for attempt in agreeing]),
+                status=None,
+                attempts=list(attempts),
+            )
+        combined.metrics = combined_usage([attempt.metrics for attempt in attempts])
         combined.metrics["confidence"] = combined.scored_confidence()
         return combined
 

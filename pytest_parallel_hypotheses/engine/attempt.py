@@ -14,7 +14,7 @@ from .events import LiveOutput
 from .memory import MemoryGuard
 from .process import run_script
 from .runs import HypothesisRun
-from .spill import capture_factory
+from .spill import OutputFiles
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
@@ -31,10 +31,12 @@ async def run_attempt(
     base_env: Mapping[str, str],
     sampler: ResourceSampler,
     memory_guard: MemoryGuard,
+    output_files: Optional[OutputFiles] = None,
     on_start: Optional[Callable[[LiveOutput], None]] = None,
 ) -> TestExecutionResult:
     """Run the script of ``run`` once; every process it starts carries ``marker``;
-    ``on_start`` gets its output as it is printed."""
+    ``on_start`` gets its output as it is printed, which goes to ``output_files``
+    when given (else it is kept in memory)."""
     hypothesis_id = run.hypothesis.id
     assert run.worktree is not None  # locate_script checked it
     assert marker.value is not None  # one script's marker names its run
@@ -59,9 +61,9 @@ async def run_attempt(
             sampler=sampler,
             memory=memory,
             on_start=on_start,
-            captures=capture_factory(
-                config, hypothesis_id=hypothesis_id, worktree=run.worktree_text, attempt=number
-            ),
+            captures=None
+            if output_files is None
+            else output_files.captures(hypothesis_id, run.worktree_text, number),
         )
     outcome.close()
     if outcome.spawn_error is not None:

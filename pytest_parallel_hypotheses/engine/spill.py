@@ -13,6 +13,7 @@ many bytes went into it, so that another process can read a stream whose writer 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -47,10 +48,15 @@ class SpillingCapture(BoundedCapture):
     file ``path``, and its first and last :data:`EXCERPT_BYTES` in memory.
 
     A file that cannot be written (the disk is full) is given up, said once in the log: the
-    capture then holds only its excerpt, and its marker says how much was omitted.
+    capture then holds only its excerpt, and its marker says how much was omitted. ``fresh``
+    says that ``path``'s folder was made for this process, and no other reads it: no earlier
+    run left files there, and the file is made with the stream's first bytes (a silent
+    stream, as most are, costs no file), not at once to show that the stream began.
     """
 
-    def __init__(self, limit: int, path: Path, *, resume: bool = False) -> None:
+    def __init__(
+        self, limit: int, path: Path, *, resume: bool = False, fresh: bool = False
+    ) -> None:
         super().__init__(min(limit, 2 * EXCERPT_BYTES))
         self._limit = limit
         self._file_head = limit // 2
@@ -59,15 +65,17 @@ class SpillingCapture(BoundedCapture):
         self._path: Optional[Path] = path
         self._ring = path.with_name(path.name + RING_SUFFIX)
         self._closed = False
+        self._made = resume
         if resume:
             self._spill(self._resume)
-        else:
+        elif not fresh:
             self._spill(self._start)
 
     @property
     def file(self) -> Optional[str]:
-        """The file of the kept bytes, None once it could not be written."""
-        return None if self._path is None else str(self._path)
+        """The file of the kept bytes, None once it could not be written, or when there is
+        none (a silent stream in a fresh folder)."""
+        return None if self._path is None or not self._made else str(self._path)
 
     @property
     def truncated(self) -> bool:
@@ -81,7 +89,8 @@ class SpillingCapture(BoundedCapture):
         head_room = max(0, self._file_head - already)
         path = self._path
         if head_room:
-            self._spill(lambda: _write(path, data[:head_room]))
+            self._spill(lambda: _write(path, data[:head_room], truncate=not self._made))
+            self._made = True
         if len(data) > head_room:
             self._spill(lambda: self._to_ring(memoryview(data)[head_room:]))
 
@@ -100,15 +109,16 @@ class SpillingCapture(BoundedCapture):
         if self._closed:
             return
         self._closed = True
-        if self._path is not None and self._ring_written:
+        if not self._ring_written:
+            return  # no ring: the file holds all there is
+        if self._path is not None:
             self._spill(self._join_ring)
-        with_ring = self._ring
         try:
-            with_ring.unlink()
+            os.unlink(self._ring)
         except FileNotFoundError:
             pass
         except OSError as error:
-            logger.warning("could not remove %s: %s", with_ring, error)
+            logger.warning("could not remove %s: %s", self._ring, error)
 
     def _to_ring(self, data: memoryview) -> None:
         """Write ``data`` after what the ring holds, keeping only its last ``ring_size``
@@ -133,7 +143,9 @@ class SpillingCapture(BoundedCapture):
         would take its bytes for this run's)."""
         assert self._path is not None  # set just before
         _write(self._path, b"", truncate=True)
-        self._ring.unlink(missing_ok=True)
+        self._made = True
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._ring)
 
     def _resume(self) -> None:
         """Take up a stream that a process now gone had written: the excerpt in memory and
@@ -170,6 +182,7 @@ class SpillingCapture(BoundedCapture):
     def _join_ring(self) -> None:
         assert self._path is not None  # checked by the caller
         spans = ring_spans(self._ring_written, self._ring_size)
+        self._made = True
         with self._path.open("ab") as out, self._ring.open("rb") as ring:
             if self.truncated:
                 omitted = self.total - self._file_head - self._ring_size
@@ -218,27 +231,45 @@ def _read_spans(file: BinaryIO, spans: List[Tuple[int, int]]) -> Iterator[bytes]
 
 def _write(path: Path, data: bytes, *, truncate: bool = False) -> None:
     """Append ``data`` to ``path`` (opened and closed each time: a running script must not
-    cost open files beyond its pipes)."""
-    with path.open("wb" if truncate else "ab") as out:
-        out.write(data)
-
-
-def capture_factory(
-    config: FalsificationConfig, *, hypothesis_id: str, worktree: str, attempt: int
-) -> Optional[CaptureFactory]:
-    """How the streams of one attempt are captured: spilled to the run's output folder when
-    it says so (None: in memory, the default of :class:`.BoundedCapture`)."""
-    folder = spill_folder(config)
-    if folder is None:
-        return None
-    stem = spill_stem(hypothesis_id, worktree, attempt)
+    cost open files beyond its pipes; no file object: this runs for every script's start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND), 0o644)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        logger.warning("output of %s kept in memory: %s", hypothesis_id, error)
-        return None
-    limit = config.max_output_bytes
-    return lambda name: SpillingCapture(limit, folder / f"{stem}.{name}")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+class OutputFiles:
+    """Where one run writes its scripts' output: its folder, made once for the run."""
+
+    def __init__(self, folder: Path, limit: int, *, fresh: bool) -> None:
+        self.folder = folder
+        self._limit = limit
+        #: The process's own temporary folder, which no other process reads, nor earlier run
+        #: left a ring in: no ring to remove before each stream.
+        self._fresh = fresh
+
+    @classmethod
+    def for_run(cls, config: FalsificationConfig) -> Optional[OutputFiles]:
+        """The run's output files when ``config`` spills output (None: kept in memory, the
+        default of :class:`.BoundedCapture`, also when the folder cannot be made)."""
+        folder = spill_folder(config)
+        if folder is None:
+            return None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            logger.warning("output of this run kept in memory: %s", error)
+            return None
+        return cls(folder, config.max_output_bytes, fresh=not config.output_folder)
+
+    def captures(self, hypothesis_id: str, worktree: str, attempt: int) -> CaptureFactory:
+        """How the streams of one attempt are captured."""
+        stem = spill_stem(hypothesis_id, worktree, attempt)
+        limit, folder, fresh = self._limit, self.folder, self._fresh
+        return lambda name: SpillingCapture(limit, folder / f"{stem}.{name}", fresh=fresh)
 
 
 def spill_stem(hypothesis_id: str, worktree: str, attempt: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import uuid
 from collections import deque
 from pathlib import Path
@@ -36,6 +37,7 @@ from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
 from .setup import WorktreeSetups
+from .spill import OutputFiles
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 from .watchdog import Watchdog
@@ -74,6 +76,8 @@ class ResultStream:
         self._setups = WorktreeSetups(config, self._marker_name)
         self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
+        self._output_files: Optional[OutputFiles] = None
+        self._roots: Dict[Path, str] = {}
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[int] = deque()
         self._started_at: Dict[int, float] = {}
@@ -157,6 +161,7 @@ class ResultStream:
         workers = 0 if self._halted is not None else self._admission.workers(len(self._waiting))
         if workers:  # scripts will run: if this process dies, nothing must stay behind
             self._watchdog = _start_watchdog(self._marker_name, self._config.kill_grace)
+            self._output_files = OutputFiles.for_run(self._config)
         base_env = without_pytest_variables()
         if workers:  # found once per run, off the loop: it reads files and asks git
             planned = [run.worktree for run in self.runs]
@@ -234,7 +239,9 @@ class ResultStream:
         every script before the first starts: for a large run, that was the time to start."""
         run = self.runs[index]
         try:
-            script = locate_script(run.worktree, run.hypothesis.id)
+            script = locate_script(
+                run.worktree, run.hypothesis.id, root=self._root_of(run.worktree)
+            )
         except ScriptProblem as problem:
             logger.warning("%s: %s", run.hypothesis.id, problem)
             return _unrunnable(run, problem)
@@ -258,6 +265,15 @@ class ResultStream:
                 run.hypothesis.id, run.worktree_text, f"internal error of the runner: {error!r}"
             )
 
+    def _root_of(self, worktree: Optional[Path]) -> Optional[str]:
+        """The worktree resolved, once per run (all its scripts are checked against it)."""
+        if worktree is None:
+            return None
+        root = self._roots.get(worktree)
+        if root is None:
+            root = self._roots[worktree] = os.path.realpath(worktree)
+        return root
+
     async def _repeat(
         self, index: int, script: Path, code: WorktreeCode, env: Mapping[str, str], slot: int
     ) -> TestExecutionResult:
@@ -279,6 +295,7 @@ class ResultStream:
                 base_env=env,
                 sampler=self._sampler,
                 memory_guard=self._memory_guard,
+                output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
@@ -291,7 +308,9 @@ class ResultStream:
         may have made the worktree's venv)."""
         assert self._code is not None  # set by _start
         assert run.worktree is not None  # locate_script checked it
-        return (await asyncio.shield(self._code)).of(run.worktree, after_setup=after_setup)
+        if not self._code.done():  # shielded: a cancelled worker must not cancel the look
+            await asyncio.shield(self._code)
+        return self._code.result().of(run.worktree, after_setup=after_setup)
 
     def _started(self, index: int, number: int, slot: int, output: LiveOutput) -> None:
         """Keep what the script prints, and tell the observer it started."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
@@ -80,11 +81,14 @@ def scripts_in(worktree: PathLike) -> List[Tuple[str, Path]]:
     return [(hypothesis_id, path) for hypothesis_id, path in named if hypothesis_id is not None]
 
 
-def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
+def locate_script(
+    worktree: Optional[PathLike], hypothesis_id: str, *, root: Optional[str] = None
+) -> Path:
     """Return the resolved script of a hypothesis, or raise :class:`ScriptProblem`.
 
     The id is checked before any filesystem access; the script must resolve inside its
-    worktree, be a regular file and be executable.
+    worktree, be a regular file and be executable. ``root`` is the worktree resolved, when the
+    caller knows it already (a run resolves each worktree once, however many scripts it has).
     """
     if not is_valid_id(hypothesis_id):
         raise ScriptProblem(invalid_id_message(hypothesis_id))
@@ -92,14 +96,14 @@ def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
         raise ScriptProblem(
             f"no worktree was given for hypothesis {hypothesis_id!r}", NOT_FOUND_EXIT
         )
-    root = os.path.realpath(worktree)
-    resolved = _resolve(worktree, hypothesis_id, root)
+    root = os.path.realpath(worktree) if root is None else root
+    resolved, regular = _resolve(worktree, hypothesis_id, root)
     if not resolved.startswith(os.path.join(root, "")):
         raise ScriptProblem(
             f"refused to run {script_path(worktree, hypothesis_id)}: it resolves to "
             f"{resolved}, outside its worktree {worktree}"
         )
-    if not os.path.isfile(resolved):
+    if not (regular or os.path.isfile(resolved)):
         script = script_path(worktree, hypothesis_id)
         raise ScriptProblem(f"test script {script} is not a regular file")
     if not os.access(resolved, os.X_OK):
@@ -108,17 +112,19 @@ def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
     return Path(resolved)
 
 
-def _resolve(worktree: PathLike, hypothesis_id: str, root: str) -> str:
-    """The script with every symlink followed, ``root`` being its worktree resolved: with no
-    link in the last two steps it is resolved already, which spares a look at each folder of
-    the path (per script of a large run, that look is the cost of this check). A missing
-    worktree or script, a dangling link or a loop is a ScriptProblem."""
+def _resolve(worktree: PathLike, hypothesis_id: str, root: str) -> Tuple[str, bool]:
+    """The script with every symlink followed, ``root`` being its worktree resolved, and
+    whether it is known to be a regular file. With no link in the last two steps it is
+    resolved already, which spares a look at each folder of the path (per script of a large
+    run, that look is the cost of this check). A missing worktree or script, a dangling link
+    or a loop is a ScriptProblem."""
     inside = os.path.join(root, SCRIPT_DIR, script_name(hypothesis_id))
     try:
-        if os.path.islink(os.path.dirname(inside)) or os.path.islink(inside):
-            return str(Path(inside).resolve(strict=True))
-        os.stat(inside)
-        return inside
+        if not os.path.islink(os.path.dirname(inside)):
+            mode = os.lstat(inside).st_mode
+            if not stat.S_ISLNK(mode):
+                return inside, stat.S_ISREG(mode)
+        return str(Path(inside).resolve(strict=True)), False
     except (FileNotFoundError, NotADirectoryError):
         raise _missing(script_path(worktree, hypothesis_id)) from None
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
