@@ -109,6 +109,29 @@ def test_editing_one_script_reruns_only_that_hypothesis(
     assert records["other"]["cached"] is True
 
 
+def test_a_reused_verdict_that_meets_the_stop_condition_starts_nothing(
+    stored: Stored, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(stored.repo, "new", counting(tmp_path / "new", "exit 0"))
+
+    result = stored.again("--hypotheses-stop-on=supported", "-rs")
+
+    assert (stored.runs, runs_of(tmp_path / "new")) == (1, 0)
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*not started because hypothesis race was SUPPORTED (reused)*"])
+
+
+def test_a_reused_verdict_that_does_not_meet_the_stop_condition_runs_the_rest(
+    stored: Stored, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(stored.repo, "new", counting(tmp_path / "new", "exit 0"))
+
+    result = stored.again("--hypotheses-stop-on=falsified")
+
+    assert (stored.runs, runs_of(tmp_path / "new")) == (1, 1)
+    result.assert_outcomes(failed=1, passed=1)
+
+
 def test_an_uncommitted_change_to_the_worktree_runs_again(stored: Stored) -> None:
     (stored.repo / "README").write_text("changed\n")
 

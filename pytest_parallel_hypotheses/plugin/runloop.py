@@ -10,12 +10,15 @@ runs them all. The engine's result stream runs on a private loop in a worker thr
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+import logging
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
 from ..core.config import FalsificationConfig
+from ..core.halting import StopOn, stop_reason
 from ..core.models import TestExecutionResult
+from ..core.results import stopped_result
 from ..engine.bridge import BackgroundStream
 from ..engine.executor import AsyncTestExecutor
 from ..engine.runs import HypothesisRun
@@ -23,6 +26,8 @@ from .items import HypothesisItem
 from .judging import problem_result
 from .reuse import VerdictReuse
 from .watching import RunWatcher, cut_short_result
+
+logger = logging.getLogger(__name__)
 
 
 class HypothesisRunLoop:
@@ -45,7 +50,7 @@ class HypothesisRunLoop:
         if session.config.option.collectonly:
             return True
         items = [item for item in session.items if isinstance(item, HypothesisItem)]
-        run = _Run(session, items, self._reuse, self._watcher)
+        run = _Run(session, items, self._reuse, self._watcher, self._config.stop_on)
         run.report_all(AsyncTestExecutor(self._config))
         return True
 
@@ -59,6 +64,7 @@ class _Run:
         items: List[HypothesisItem],
         reuse: VerdictReuse,
         watcher: RunWatcher,
+        stop_on: Optional[str] = None,
     ) -> None:
         self._session = session
         self._watcher = watcher
@@ -73,6 +79,24 @@ class _Run:
                 self._cached[item.key] = plan.cached
             elif plan is not None and plan.run is not None:
                 self._runnable[item.key] = (item, plan.run)
+        if stop_on is not None:
+            self._stop_on_reused(StopOn(stop_on))
+
+    def _stop_on_reused(self, condition: StopOn) -> None:
+        """A reused verdict counts like any other, for the stop condition too: once one meets
+        it, nothing runs, and every runnable hypothesis is skipped with the reason."""
+        reused = [self._cached[item.key] for item in self._pending if item.key in self._cached]
+        stopping = next((result for result in reused if condition(result)), None)
+        if stopping is None:
+            return
+        reason = stop_reason(stopping)
+        logger.info("not starting the run: %s (reused)", reason)
+        for key, (item, _run) in self._runnable.items():
+            found = item.found
+            self._cached[key] = stopped_result(
+                found.hypothesis_id, str(found.worktree), f"{reason} (reused)", started=False
+            )
+        self._runnable.clear()
 
     def report_all(self, executor: AsyncTestExecutor) -> None:
         """Start every runnable script, report the unrunnable and the reused, then each
