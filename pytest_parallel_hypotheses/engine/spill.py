@@ -49,9 +49,10 @@ class SpillingCapture(BoundedCapture):
 
     A file that cannot be written (the disk is full) is given up, said once in the log: the
     capture then holds only its excerpt, and its marker says how much was omitted. ``fresh``
-    says that ``path``'s folder was made for this process, and no other reads it: no earlier
-    run left files there, and the file is made with the stream's first bytes (a silent
-    stream, as most are, costs no file), not at once to show that the stream began.
+    says that ``path``'s folder is this process's own, which no other process reads: nobody
+    needs to see that the stream began, so the file is made with the stream's first bytes (a
+    silent stream, as most are, costs no file), replacing what an earlier run of this process
+    left under its name.
     """
 
     def __init__(
@@ -182,8 +183,9 @@ class SpillingCapture(BoundedCapture):
     def _join_ring(self) -> None:
         assert self._path is not None  # checked by the caller
         spans = ring_spans(self._ring_written, self._ring_size)
+        mode = "ab" if self._made else "wb"  # a stream with no head: its ring is all
         self._made = True
-        with self._path.open("ab") as out, self._ring.open("rb") as ring:
+        with self._path.open(mode) as out, self._ring.open("rb") as ring:
             if self.truncated:
                 omitted = self.total - self._file_head - self._ring_size
                 out.write(omission_marker(omitted, self.total).encode())
@@ -247,8 +249,8 @@ class OutputFiles:
     def __init__(self, folder: Path, limit: int, *, fresh: bool) -> None:
         self.folder = folder
         self._limit = limit
-        #: The process's own temporary folder, which no other process reads, nor earlier run
-        #: left a ring in: no ring to remove before each stream.
+        #: The process's own temporary folder, which no other process reads: see
+        #: :class:`SpillingCapture`.
         self._fresh = fresh
 
     @classmethod
