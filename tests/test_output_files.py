@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+from pytest_parallel_hypotheses.engine import spill
 from pytest_parallel_hypotheses.engine.capture import BoundedCapture
 from pytest_parallel_hypotheses.engine.spill import EXCERPT_BYTES, SpillingCapture
 
@@ -216,6 +218,65 @@ def test_a_silent_stream_in_the_temporary_folder_costs_no_file(
     assert result.stderr == ""
     assert result.stderr_file is None
     assert not Path(result.stdout_file).with_suffix(".stderr").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_ring_whose_first_write_fails_is_removed(tmp_path: Path) -> None:
+    """The ring file is made before its first bytes go in: a full disk (/dev/full, reached
+    through a link where the ring goes) must not leave it behind."""
+    ring = tmp_path / "out.stdout.tail"
+    ring.symlink_to("/dev/full")
+    capture = SpillingCapture(64, tmp_path / "out.stdout", fresh=True)
+
+    capture.feed(b"x" * 100)  # past the file's head: the rest goes to the ring
+    capture.close()
+
+    assert capture.file is None
+    assert not os.path.lexists(ring)
+
+
+def test_a_stream_in_the_temporary_folder_replaces_an_earlier_run_s_file(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    executor = TestExecutor(FalsificationConfig(spill_output=True))
+    write_script(git_repo, "again", "echo first run >&2")
+    executor.execute_single(Hypothesis("again", "x"), git_repo)
+    write_script(git_repo, "again", "echo second run >&2")
+
+    result = executor.execute_single(Hypothesis("again", "x"), git_repo)
+
+    assert result.stderr_file is not None
+    assert Path(result.stderr_file).read_text() == "second run\n"
+
+
+def test_a_silent_stream_under_a_report_gets_its_empty_file(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "quiet", "echo said on stdout")
+
+    (record,) = report_of(run_pytest, git_repo, tmp_path / "report.json")["hypotheses"]
+
+    assert Path(record["stderr_file"]).read_bytes() == b""
+    assert Path(record["stderr_file"]).parent == tmp_path / "report.json.output"
+
+
+def test_without_a_temporary_folder_the_output_stays_in_the_result(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_script(git_repo, "loud", "echo kept in memory")
+    previous = tempfile.tempdir
+    spill._temporary_folder.cache_clear()
+    tempfile.tempdir = str(tmp_path / "no such folder")
+    try:
+        result = TestExecutor(FalsificationConfig(spill_output=True)).execute_single(
+            Hypothesis("loud", "x"), git_repo
+        )
+    finally:
+        tempfile.tempdir = previous
+        spill._temporary_folder.cache_clear()
+
+    assert (result.stdout, result.stdout_file) == ("kept in memory\n", None)
+    assert "output of this run kept in memory" in caplog.text
 
 
 def test_a_silent_stream_in_a_report_folder_still_gets_its_empty_file(tmp_path: Path) -> None:

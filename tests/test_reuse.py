@@ -121,6 +121,17 @@ def test_a_reused_verdict_that_meets_the_stop_condition_starts_nothing(
     result.stdout.fnmatch_lines(["*not started because hypothesis race was SUPPORTED (reused)*"])
 
 
+def test_under_xdist_a_reused_verdict_that_meets_the_stop_condition_stops_the_run(
+    stored: Stored, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(stored.repo, "zebra", counting(tmp_path / "zebra", "exit 0"))  # after race
+
+    result = stored.again("--hypotheses-stop-on=supported", "-n", "1")
+
+    assert (stored.runs, runs_of(tmp_path / "zebra")) == (1, 0)
+    result.stdout.fnmatch_lines(["*Interrupted: hypothesis race was SUPPORTED (reused)*"])
+
+
 def test_a_reused_verdict_that_does_not_meet_the_stop_condition_runs_the_rest(
     stored: Stored, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -42,6 +42,8 @@ class StopOn(Enum):
 
 
 def stop_reason(result: TestExecutionResult) -> str:
-    """Why the rest of a run was stopped, in words a skip reason can show."""
+    """Why the rest of a run was stopped, in words a skip reason can show (a reused verdict
+    says so)."""
     assert result.status is not None  # set when the result is built
-    return f"hypothesis {result.hypothesis_id} was {result.status.value.upper()}"
+    reused = "" if result.cached_at is None else " (reused)"
+    return f"hypothesis {result.hypothesis_id} was {result.status.value.upper()}{reused}"

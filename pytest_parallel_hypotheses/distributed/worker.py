@@ -101,6 +101,7 @@ class XdistWorkerRun:
         plan = self._reuse.plan(item, run)
         if plan.run is None:
             assert plan.cached is not None  # a plan either runs or reuses
+            self._stop_if_met(item.session, plan.cached)  # a reused verdict counts too
             return plan.cached
         planned = plan.run
         with self._slots:

@@ -50,9 +50,9 @@ class SpillingCapture(BoundedCapture):
     A file that cannot be written (the disk is full) is given up, said once in the log: the
     capture then holds only its excerpt, and its marker says how much was omitted. ``fresh``
     says that ``path``'s folder is this process's own, which no other process reads: nobody
-    needs to see that the stream began, so the file is made with the stream's first bytes (a
-    silent stream, as most are, costs no file), replacing what an earlier run of this process
-    left under its name.
+    needs to see that the stream began, so the file is made with the stream's first bytes,
+    replacing what an earlier run of this process left under its name. A silent stream, as
+    most are, costs no file, and names none (an earlier run's file may stay under its name).
     """
 
     def __init__(
@@ -63,6 +63,9 @@ class SpillingCapture(BoundedCapture):
         self._file_head = limit // 2
         self._ring_size = limit - self._file_head
         self._ring_written = 0
+        #: Whether a ring file may exist for this stream (made by its first write, which may
+        #: have failed after making it).
+        self._ring_made = resume
         self._path: Optional[Path] = path
         self._ring = path.with_name(path.name + RING_SUFFIX)
         self._closed = False
@@ -110,9 +113,9 @@ class SpillingCapture(BoundedCapture):
         if self._closed:
             return
         self._closed = True
-        if not self._ring_written:
+        if not self._ring_made:
             return  # no ring: the file holds all there is
-        if self._path is not None:
+        if self._path is not None and self._ring_written:
             self._spill(self._join_ring)
         try:
             os.unlink(self._ring)
@@ -128,6 +131,7 @@ class SpillingCapture(BoundedCapture):
         end = self._ring_written + len(data)
         data = data[-size:]
         offset = (end - len(data)) % size
+        self._ring_made = True
         fd = os.open(self._ring, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             first = min(len(data), size - offset)
@@ -183,9 +187,7 @@ class SpillingCapture(BoundedCapture):
     def _join_ring(self) -> None:
         assert self._path is not None  # checked by the caller
         spans = ring_spans(self._ring_written, self._ring_size)
-        mode = "ab" if self._made else "wb"  # a stream with no head: its ring is all
-        self._made = True
-        with self._path.open(mode) as out, self._ring.open("rb") as ring:
+        with self._path.open("ab") as out, self._ring.open("rb") as ring:
             if self.truncated:
                 omitted = self.total - self._file_head - self._ring_size
                 out.write(omission_marker(omitted, self.total).encode())
@@ -257,12 +259,12 @@ class OutputFiles:
     def for_run(cls, config: FalsificationConfig) -> Optional[OutputFiles]:
         """The run's output files when ``config`` spills output (None: kept in memory, the
         default of :class:`.BoundedCapture`, also when the folder cannot be made)."""
-        folder = spill_folder(config)
-        if folder is None:
-            return None
         try:
+            folder = spill_folder(config)
+            if folder is None:
+                return None
             folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
+        except OSError as error:  # a temporary folder too: a full or read-only disk
             logger.warning("output of this run kept in memory: %s", error)
             return None
         return cls(folder, config.max_output_bytes, fresh=not config.output_folder)

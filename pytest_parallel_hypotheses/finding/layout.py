@@ -87,8 +87,9 @@ def locate_script(
     """Return the resolved script of a hypothesis, or raise :class:`ScriptProblem`.
 
     The id is checked before any filesystem access; the script must resolve inside its
-    worktree, be a regular file and be executable. ``root`` is the worktree resolved, when the
-    caller knows it already (a run resolves each worktree once, however many scripts it has).
+    worktree, be a regular file and be executable. ``root`` must be ``os.path.realpath`` of
+    the worktree, when the caller knows it already (a run resolves each worktree once, however
+    many scripts it has): the script is looked for there.
     """
     if not is_valid_id(hypothesis_id):
         raise ScriptProblem(invalid_id_message(hypothesis_id))

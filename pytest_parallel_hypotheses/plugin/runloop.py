@@ -90,11 +90,11 @@ class _Run:
         if stopping is None:
             return
         reason = stop_reason(stopping)
-        logger.info("not starting the run: %s (reused)", reason)
+        logger.info("not starting the run: %s", reason)
         for key, (item, _run) in self._runnable.items():
             found = item.found
             self._cached[key] = stopped_result(
-                found.hypothesis_id, str(found.worktree), f"{reason} (reused)", started=False
+                found.hypothesis_id, str(found.worktree), reason, started=False
             )
         self._runnable.clear()
 
