@@ -38,6 +38,17 @@ def test_each_result_maps_to_a_pytest_outcome(
     result.assert_outcomes(**outcome)
 
 
+def test_a_skip_is_reported_at_its_script(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "idea", "exit 125")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-rs")
+
+    result.stdout.fnmatch_lines(["*[[]1[]] *.falsification/test_idea.sh:1: hypothesis idea *"])
+    result.stdout.no_fnmatch_line("*items.py*")
+
+
 def test_our_deadline_is_a_failure(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

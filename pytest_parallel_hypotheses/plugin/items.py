@@ -159,12 +159,13 @@ class HypothesisItem(pytest.Item):
         if result.result is TestResult.PASS and not result.flaky and not is_undecided(result):
             attach_passing_output(self, result)
             return
-        if result.result is TestResult.SKIP:
-            pytest.skip(headline(self.found, result))
+        if result.result is TestResult.SKIP:  # reported at the script, not at this line
+            raise pytest.skip.Exception(headline(self.found, result), _use_item_location=True)
         pytest.fail(failure_text(self.found, result), pytrace=False)
 
-    def reportinfo(self) -> Tuple[Path, Optional[int], str]:
-        return self.found.script, None, f"hypothesis {self.found.hypothesis_id}"
+    def reportinfo(self) -> Tuple[Path, int, str]:
+        """The script, from its first line (pytest counts lines from 0 here)."""
+        return self.found.script, 0, f"hypothesis {self.found.hypothesis_id}"
 
     def _record_properties(self, result: TestExecutionResult) -> None:
         assert result.status is not None  # set when the result is built
