@@ -82,3 +82,27 @@ def test_a_look_asked_for_during_a_read_sees_what_started_after_that_read_began(
             late.wait()
 
     assert len(asyncio.run(look_while_starting())) == 1
+
+
+def test_a_look_finds_a_process_by_its_marker_and_its_group(
+    marked_sleepers: List[subprocess.Popen[bytes]],
+) -> None:
+    first = marked_sleepers[0]
+
+    by_marker = ProcessTree(Marker("PPH_RUN_table_0", "1")).members()
+    by_group = ProcessTree(Marker("PPH_RUN_none", "1"), pgid=os.getpgid(first.pid)).members()
+
+    assert [proc.pid for proc in by_marker] == [first.pid]
+    assert first.pid in {proc.pid for proc in by_group}
+
+
+def test_a_pid_that_now_names_another_process_is_not_taken_for_the_one_seen(
+    marked_sleepers: List[subprocess.Popen[bytes]],
+) -> None:
+    """A look reads each process's start time with its group and marker; a process is handed
+    on only if its pid still names a process that started then."""
+    (row,) = tree_module._read_table([marked_sleepers[0].pid])
+    reused = tree_module._Row(row.pid, row.started - 1, row.group, row.markers)
+
+    assert row.process() is not None
+    assert reused.process() is None

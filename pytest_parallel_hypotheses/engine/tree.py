@@ -53,10 +53,10 @@ class Marker:
 
     def found_in(self, proc: psutil.Process) -> bool:
         try:
-            environ = _markers_of(proc)
+            environ = _environ_markers(proc.pid)
         except (psutil.Error, OSError):
             return False
-        return self.matches(environ)
+        return environ is not None and self.matches(environ)
 
     def matches(self, environ: Mapping[str, str]) -> bool:
         """True when ``environ`` (a process's marker variables) carries this marker."""
@@ -67,30 +67,33 @@ class Marker:
         return environ.get(self.name) == self.value
 
 
-#: The marker variables of each process seen, by its identity (pid, creation time). A process
+#: The marker variables of each process seen, by its identity (pid, start time). A process
 #: inherits its environment when it is created, so one read serves every later scan: a storm of
 #: stopping trees would otherwise read every process's environment once per tree.
 _markers_seen: OrderedDict[Tuple[int, float], Dict[str, str]] = OrderedDict()
 _MARKERS_KEPT = 16384
 #: Guards :data:`_markers_seen`: the table is read both on the loop and in its reader thread.
 _markers_lock = threading.Lock()
+_PROC = "/proc"
+_HAS_PROC = os.path.isdir(_PROC)
+_PREFIX_BYTES = MARKER_PREFIX.encode()
 
 
-def _markers_of(proc: psutil.Process) -> Dict[str, str]:
-    """The variables of ``proc``'s environment whose names start with :data:`MARKER_PREFIX`."""
-    key = (proc.pid, proc.create_time())
+def _markers_of(pid: int, started: float, *, ours: bool = False) -> Dict[str, str]:
+    """The marker variables of the process ``pid`` that started at ``started``. A child of the
+    runner (``ours``) is read afresh each time: the runner starts its scripts with their
+    marker, which a look made between the fork and the exec would not see yet."""
+    key = (pid, started)
     with _markers_lock:
-        known = _markers_seen.get(key)
+        known = None if ours else _markers_seen.get(key)
     if known is not None:
         return known
     try:
-        environ = proc.environ()
-    except (psutil.ZombieProcess, psutil.AccessDenied):
-        environ = {}  # a zombie stays dead and a forbidden process stays forbidden
-    else:
-        if not environ:  # in the middle of an exec, its new environment not set up yet
-            return {}
-    markers = {k: v for k, v in environ.items() if k.startswith(MARKER_PREFIX)}
+        markers = _environ_markers(pid)
+    except (psutil.ZombieProcess, psutil.AccessDenied, PermissionError):
+        markers = {}  # a zombie stays dead and a forbidden process stays forbidden
+    if markers is None:
+        return {}  # in the middle of an exec, its new environment not set up yet
     with _markers_lock:
         _markers_seen[key] = markers
         if len(_markers_seen) > _MARKERS_KEPT:
@@ -98,13 +101,63 @@ def _markers_of(proc: psutil.Process) -> Dict[str, str]:
     return markers
 
 
+def _environ_markers(pid: int) -> Optional[Dict[str, str]]:
+    """The variables of the environment of ``pid`` whose names start with
+    :data:`MARKER_PREFIX` (read from ``/proc/PID/environ`` where it exists); None when it
+    shows no environment at all (an exec under way, or a zombie)."""
+    if not _HAS_PROC:
+        environ = psutil.Process(pid).environ()
+        entries = [os.fsencode(f"{name}={value}") for name, value in environ.items()]
+    else:
+        with open(f"{_PROC}/{pid}/environ", "rb") as file:
+            entries = file.read().split(b"\0")
+    if not any(entries):
+        return None
+    found = {}
+    for entry in entries:
+        if entry.startswith(_PREFIX_BYTES):
+            name, _, value = entry.partition(b"=")
+            found[os.fsdecode(name)] = os.fsdecode(value)
+    return found
+
+
+def _identity(pid: int) -> Optional[Tuple[float, int, int]]:
+    """When the process ``pid`` started (to tell it from a later one with the same pid), its
+    group and its parent; None once it is gone. One read of ``/proc/PID/stat`` where it
+    exists: a psutil object costs several, and a look reads every process of the machine."""
+    if not _HAS_PROC:
+        try:
+            proc = psutil.Process(pid)
+            return proc.create_time(), os.getpgid(pid), proc.ppid()
+        except (psutil.Error, OSError):
+            return None
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return float(fields[19]), int(fields[2]), int(fields[1])  # state, ppid, pgrp, ...
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @dataclass(frozen=True)
 class _Row:
-    """One process of the table as a look read it: its group and its marker variables."""
+    """One process of the table as a look read it: its pid and start time, its group and its
+    marker variables."""
 
-    proc: psutil.Process
+    pid: int
+    started: float
     group: int
     markers: Mapping[str, str]
+
+    def process(self) -> Optional[psutil.Process]:
+        """The process as a psutil object, made only for the processes a tree owns; None if
+        it is gone, or its pid now names another process."""
+        try:
+            proc = psutil.Process(self.pid)
+        except psutil.Error:
+            return None
+        same = _identity(self.pid)  # read after the object: a reuse before it shows here
+        return proc if same is not None and same[0] == self.started else None
 
 
 def _read_table(pids: Optional[Iterable[int]] = None) -> List[_Row]:
@@ -114,18 +167,15 @@ def _read_table(pids: Optional[Iterable[int]] = None) -> List[_Row]:
     for pid in psutil.pids() if pids is None else pids:
         if pid == me:
             continue
-        try:
-            proc = psutil.Process(pid)
-        except psutil.Error:
+        seen = _identity(pid)
+        if seen is None:  # gone already
             continue
-        group = _group_of(proc)
-        if group is None:  # gone already
-            continue
+        started, group, parent = seen
         try:
-            markers: Mapping[str, str] = _markers_of(proc)
+            markers: Mapping[str, str] = _markers_of(pid, started, ours=parent == me)
         except (psutil.Error, OSError):
             markers = {}
-        rows.append(_Row(proc, group, markers))
+        rows.append(_Row(pid, started, group, markers))
     return rows
 
 
@@ -257,11 +307,13 @@ class ProcessTree:
         return self._owned(await _read_shared_table())
 
     def _owned(self, rows: Iterable[_Row]) -> List[psutil.Process]:
-        return [
-            row.proc
-            for row in rows
-            if (row.group == self.pgid or self.marker.matches(row.markers)) and _alive(row.proc)
-        ]
+        owned = []
+        for row in rows:
+            if row.group == self.pgid or self.marker.matches(row.markers):
+                proc = row.process()
+                if proc is not None and _alive(proc):
+                    owned.append(proc)
+        return owned
 
     def find(self, *, freeze: bool = False) -> Tuple[List[psutil.Process], Set[int]]:
         """The members, found by a look at the whole process table followed by looks at the
@@ -288,7 +340,7 @@ class ProcessTree:
         """The members in ``table``, then in looks at the processes started since."""
         groups: Set[int] = set() if self.pgid is None else {self.pgid}
         found: Dict[int, psutil.Process] = {}
-        looked_at: Set[int] = {row.proc.pid for row in table}
+        looked_at: Set[int] = {row.pid for row in table}
         fresh = self._owned(table)
         for _look in range(_LOOKS):
             for proc in fresh:
