@@ -67,16 +67,20 @@ def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
 
 
 def test_a_child_that_allocates_counts_toward_its_scripts_limit(
-    worktree: Path, write_script: Callable[..., Path], live_processes: LiveProcesses
+    worktree: Path,
+    write_script: Callable[..., Path],
+    live_processes: LiveProcesses,
+    sleep_token: str,
 ) -> None:
-    write_script(worktree, "hog", f"{HOG}\nexit 1")
+    # the token tells this test's child from the hogs of tests running beside it
+    write_script(worktree, "hog", f"{HOG} {sleep_token}\nexit 1")
     config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
 
     result = run_one(worktree, config)
 
     assert result.result is TestResult.ERROR
     assert "exceeded the memory limit of 200 MiB" in result.error_message
-    assert live_processes("bytearray(50") == []
+    assert live_processes(sleep_token) == []
 
 
 def test_a_run_limit_of_its_own_overrides_the_configured_one(
