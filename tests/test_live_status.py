@@ -133,6 +133,27 @@ def test_quiet_progress_dots_stay_whole_around_the_status(slow_run: Path, tmp_pa
     assert re.fullmatch(r"\S+ [.F]{5} +\[100%\]", progress), progress
 
 
+def test_the_status_stays_out_of_what_pytest_captures_during_an_item(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    # While an item runs, pytest sends file descriptor 1 to its capture file: a status drawn
+    # then would be captured, and erasing it later would climb over pytest's own lines.
+    write_script(git_repo, "falsified", "sleep 1; exit 0")
+    write_script(git_repo, "supported", "sleep 1; exit 1")
+    (tmp_path / "conftest.py").write_text(
+        "import time\n\ndef pytest_runtest_call(item):\n    time.sleep(1.2)\n"
+    )
+    terminal = Terminal([f"--hypotheses={git_repo}", f"--rootdir={tmp_path}", "-rA"], tmp_path)
+
+    lines = terminal.finish()
+
+    assert status_seen(terminal.raw)  # while the scripts ran, before the first item
+    assert not any(line.startswith("----") and "Captured" in line for line in lines)
+    assert any(line.startswith("rootdir: ") for line in lines)
+    [progress] = [line for line in lines if line.endswith("[100%]")]
+    assert re.fullmatch(r"\S+ [.F]{2} +\[100%\]", progress), progress
+
+
 def test_ctrl_c_leaves_a_clean_screen(
     git_repo: Path, write_script: WriteScript, tmp_path: Path, sleep_token: str
 ) -> None:
@@ -270,3 +291,17 @@ def test_status_lines_never_wrap_even_with_wide_characters() -> None:
     assert (
         status_lines(progress, now=5.0, width=40)[0] == "hypotheses: 0 done, 1 running, 0 waiting"
     )
+
+
+def test_a_held_area_draws_nothing_and_writes_its_due_heartbeat_when_released() -> None:
+    file = io.StringIO()
+    area = StatusArea(file)  # type: ignore[arg-type]
+    area.write("a.py .")
+    area.hold()
+    area.show(["status"])
+    area.note("heartbeat: 1 done")
+    held = file.getvalue()
+    area.release()
+
+    assert held == "a.py ."
+    assert screen_of(file.getvalue()) == ["a.py .", "heartbeat: 1 done"]

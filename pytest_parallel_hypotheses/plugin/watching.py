@@ -93,13 +93,21 @@ class RunWatcher:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         """Under xdist, an item starting on a worker is its script starting; what it prints
-        is followed in the session's output folder, where the worker writes it."""
-        if self._controller:
-            timeout = self._settings.falsification.test_timeout
-            since = time.monotonic()
-            output = self._followed(nodeid)
-            self.watch.started(Running(nodeid, _label(nodeid), "", 1, 1, timeout, since, output))
-            self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
+        is followed in the session's output folder, where the worker writes it. Here, the
+        item is about to be reported, under pytest's capture: the status waits for its end."""
+        if not self._controller:
+            if self._area is not None:
+                self._area.hold()
+            return
+        timeout = self._settings.falsification.test_timeout
+        since = time.monotonic()
+        output = self._followed(nodeid)
+        self.watch.started(Running(nodeid, _label(nodeid), "", 1, 1, timeout, since, output))
+        self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self._area is not None and not self._controller:
+            self._area.release()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":

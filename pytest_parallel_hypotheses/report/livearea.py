@@ -5,6 +5,10 @@ the area first, and the area is drawn again only between writes, under one lock.
 to the terminal's width, so erasing is moving up as many lines as were drawn. When pytest's
 own line is unfinished (the dots of a quiet run), the area starts on the next line and erasing
 returns to the column where pytest left off.
+
+While pytest runs an item, its capture owns file descriptor 1: the area is held then (erased,
+drawn again only at the next refresh after the item), and a heartbeat line due meanwhile waits
+for the item's end, so that nothing of the status lands in an item's captured output.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class StatusArea:
         self._lock = threading.RLock()
         self._drawn = 0
         self._column = 0
+        self._held = False
+        self._waiting_notes: List[str] = []
         #: How many times the area was drawn (the rate of refreshes is measured from it).
         self.draws = 0
 
@@ -53,7 +59,7 @@ class StatusArea:
         """Replace the area with ``lines`` (each shorter than the terminal is wide)."""
         with self._lock:
             self._erase()
-            if lines:
+            if lines and not self._held:
                 lead = "\n" if self._column else ""
                 self._file.write(lead + "\n".join(lines))
                 self._drawn = len(lines)
@@ -64,10 +70,28 @@ class StatusArea:
         """Write a line of its own that stays, without breaking pytest's unfinished line
         apart from starting a new one."""
         with self._lock:
+            if self._held:
+                self._waiting_notes.append(line)
+                return
             self._erase()
             self._file.write(("\n" if self._column else "") + line + "\n")
             self._column = 0
             self._file.flush()
+
+    def hold(self) -> None:
+        """Erase the area and draw nothing until :meth:`release` (pytest is about to run an
+        item, under its capture)."""
+        with self._lock:
+            self._held = True
+            self.clear()
+
+    def release(self) -> None:
+        """Draw again; the heartbeat lines that came due while held are written now."""
+        with self._lock:
+            self._held = False
+            waiting, self._waiting_notes = self._waiting_notes, []
+            for line in waiting:
+                self.note(line)
 
     def clear(self) -> None:
         """Erase the area, leaving the screen as pytest alone would have left it."""
