@@ -51,9 +51,19 @@ def make_script(folder: Path, hypothesis_id: str, body: str = "exit 0", mode: in
     return script
 
 
-def test_a_good_script_is_located_resolved(tmp_path: Path) -> None:
+def test_a_good_script_is_located(tmp_path: Path) -> None:
     script = make_script(tmp_path, "h1")
-    assert locate_script(tmp_path, "h1") == script.resolve()
+    assert locate_script(tmp_path, "h1") == script
+
+
+def test_a_worktree_reached_through_a_symlink_keeps_the_path_it_was_given(tmp_path: Path) -> None:
+    make_script(tmp_path / "real", "h1")
+    make_script(tmp_path / "real", "target")
+    script_path(tmp_path / "real", "alias").symlink_to(script_path(tmp_path / "real", "target"))
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+
+    assert locate_script(tmp_path / "link", "h1") == script_path(tmp_path / "link", "h1")
+    assert locate_script(tmp_path / "link", "alias") == script_path(tmp_path / "real", "target")
 
 
 def test_a_script_symlinked_inside_its_worktree_is_accepted(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import uuid
 from collections import deque
 from pathlib import Path
@@ -77,7 +76,6 @@ class ResultStream:
         self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
-        self._roots: Dict[Path, str] = {}
         self._workers: List[asyncio.Task[None]] = []
         self._waiting: Deque[int] = deque()
         self._started_at: Dict[int, float] = {}
@@ -239,9 +237,7 @@ class ResultStream:
         every script before the first starts: for a large run, that was the time to start."""
         run = self.runs[index]
         try:
-            script = locate_script(
-                run.worktree, run.hypothesis.id, root=self._root_of(run.worktree)
-            )
+            script = locate_script(run.worktree, run.hypothesis.id)
         except ScriptProblem as problem:
             logger.warning("%s: %s", run.hypothesis.id, problem)
             return _unrunnable(run, problem)
@@ -264,15 +260,6 @@ class ResultStream:
             return runner_error_result(
                 run.hypothesis.id, run.worktree_text, f"internal error of the runner: {error!r}"
             )
-
-    def _root_of(self, worktree: Optional[Path]) -> Optional[str]:
-        """The worktree resolved, once per run (all its scripts are checked against it)."""
-        if worktree is None:
-            return None
-        root = self._roots.get(worktree)
-        if root is None:
-            root = self._roots[worktree] = os.path.realpath(worktree)
-        return root
 
     async def _repeat(
         self, index: int, script: Path, code: WorktreeCode, env: Mapping[str, str], slot: int

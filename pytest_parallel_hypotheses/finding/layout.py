@@ -81,15 +81,13 @@ def scripts_in(worktree: PathLike) -> List[Tuple[str, Path]]:
     return [(hypothesis_id, path) for hypothesis_id, path in named if hypothesis_id is not None]
 
 
-def locate_script(
-    worktree: Optional[PathLike], hypothesis_id: str, *, root: Optional[str] = None
-) -> Path:
-    """Return the resolved script of a hypothesis, or raise :class:`ScriptProblem`.
+def locate_script(worktree: Optional[PathLike], hypothesis_id: str) -> Path:
+    """Return the script of a hypothesis, or raise :class:`ScriptProblem`.
 
     The id is checked before any filesystem access; the script must resolve inside its
-    worktree, be a regular file and be executable. ``root`` must be ``os.path.realpath`` of
-    the worktree, when the caller knows it already (a run resolves each worktree once, however
-    many scripts it has): the script is looked for there.
+    worktree, be a regular file and be executable. When neither the script nor its folder is
+    a symlink it is inside its worktree whatever the worktree's own path goes through, and it
+    is returned as found there; otherwise it is returned resolved.
     """
     if not is_valid_id(hypothesis_id):
         raise ScriptProblem(invalid_id_message(hypothesis_id))
@@ -97,40 +95,42 @@ def locate_script(
         raise ScriptProblem(
             f"no worktree was given for hypothesis {hypothesis_id!r}", NOT_FOUND_EXIT
         )
-    root = os.path.realpath(worktree) if root is None else root
-    resolved, regular = _resolve(worktree, hypothesis_id, root)
-    if not resolved.startswith(os.path.join(root, "")):
+    script, regular = _resolve(worktree, hypothesis_id)
+    if not (regular or os.path.isfile(script)):
         raise ScriptProblem(
-            f"refused to run {script_path(worktree, hypothesis_id)}: it resolves to "
-            f"{resolved}, outside its worktree {worktree}"
+            f"test script {script_path(worktree, hypothesis_id)} is not a regular file"
         )
-    if not (regular or os.path.isfile(resolved)):
-        script = script_path(worktree, hypothesis_id)
-        raise ScriptProblem(f"test script {script} is not a regular file")
-    if not os.access(resolved, os.X_OK):
-        script = script_path(worktree, hypothesis_id)
-        raise ScriptProblem(f"test script {script} is not executable (run: chmod +x {script})")
-    return Path(resolved)
+    if not os.access(script, os.X_OK):
+        shown = script_path(worktree, hypothesis_id)
+        raise ScriptProblem(f"test script {shown} is not executable (run: chmod +x {shown})")
+    return Path(script)
 
 
-def _resolve(worktree: PathLike, hypothesis_id: str, root: str) -> Tuple[str, bool]:
-    """The script with every symlink followed, ``root`` being its worktree resolved, and
-    whether it is known to be a regular file. With no link in the last two steps it is
-    resolved already, which spares a look at each folder of the path (per script of a large
-    run, that look is the cost of this check). A missing worktree or script, a dangling link
-    or a loop is a ScriptProblem."""
-    inside = os.path.join(root, SCRIPT_DIR, script_name(hypothesis_id))
+def _resolve(worktree: PathLike, hypothesis_id: str) -> Tuple[str, bool]:
+    """The script to run, and whether it is known to be a regular file. With no link in the
+    last two steps, the script is the worktree's own: one look at each of them (per script of
+    a large run, the cost of this check). Otherwise every link is followed and the target must
+    lie inside the worktree, resolved too. A missing worktree or script, a dangling link or a
+    loop is a ScriptProblem."""
+    inside = os.path.join(os.path.abspath(worktree), SCRIPT_DIR, script_name(hypothesis_id))
     try:
         if not os.path.islink(os.path.dirname(inside)):
             mode = os.lstat(inside).st_mode
             if not stat.S_ISLNK(mode):
                 return inside, stat.S_ISREG(mode)
-        return str(Path(inside).resolve(strict=True)), False
+        resolved = str(Path(inside).resolve(strict=True))
+        root = os.path.realpath(worktree)
     except (FileNotFoundError, NotADirectoryError):
         raise _missing(script_path(worktree, hypothesis_id)) from None
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
         script = script_path(worktree, hypothesis_id)
         raise ScriptProblem(f"test script {script} cannot be resolved: {error}") from None
+    if not resolved.startswith(os.path.join(root, "")):
+        raise ScriptProblem(
+            f"refused to run {script_path(worktree, hypothesis_id)}: it resolves to "
+            f"{resolved}, outside its worktree {worktree}"
+        )
+    return resolved, False
 
 
 def _missing(script: Path) -> ScriptProblem:
