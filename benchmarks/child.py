@@ -15,9 +15,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import psutil
+
+from pytest_parallel_hypotheses.engine.environment import without_pytest_variables
 
 from .layouts import Job
 from .runners import RUNNERS, Batch, Outcome
@@ -35,6 +37,18 @@ class ChildReport:
     cpu: float
     rss_growth: int
     outcomes: List[Outcome]
+
+
+def fresh_environment(pycache: Path) -> Dict[str, str]:
+    """The environment of a fresh interpreter started by a benchmark: no variables of an
+    outer pytest run, and compiled bytecode cached in ``pycache`` as on a user's machine. The
+    package is installed in development mode here, so without a cache (``PYTHONDONTWRITEBYTECODE``
+    is common on CI machines) each fresh process would compile every module of the package
+    from source, while pytest's own were compiled when it was installed."""
+    env = without_pytest_variables()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
 
 
 def children_cpu() -> float:
@@ -58,6 +72,7 @@ def run_in_child(runner: str, batch: Batch, spec_path: Path) -> ChildReport:
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.child", str(spec_path)],
         cwd=PROJECT_ROOT,
+        env=fresh_environment(spec_path.parent / "pycache"),
         capture_output=True,
         text=True,
         check=False,

@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from pytest_parallel_hypotheses.engine.environment import without_pytest_variables
-
-from .child import children_cpu, run_in_child
+from .child import children_cpu, fresh_environment, run_in_child
 from .layouts import Job, worktree_jobs
 from .runners import Batch
 from .suite import Measurement, Target, Trial, Unavailable, Workload
@@ -127,11 +125,10 @@ def run_pytest(repo: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess
 
 def fresh_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """pytest in a fresh process, away from any project configuration and outer pytest."""
-    env = without_pytest_variables()
     return subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         cwd=cwd,
-        env=env,
+        env=fresh_environment(cwd / "pycache"),
         capture_output=True,
         text=True,
         check=False,
