@@ -293,15 +293,15 @@ def test_status_lines_never_wrap_even_with_wide_characters() -> None:
     )
 
 
-def test_a_held_area_draws_nothing_and_writes_its_due_heartbeat_when_released() -> None:
+def test_a_held_area_draws_and_writes_nothing_until_released() -> None:
     file = io.StringIO()
     area = StatusArea(file)  # type: ignore[arg-type]
     area.write("a.py .")
     area.hold()
     area.show(["status"])
-    area.note("heartbeat: 1 done")
-    held = file.getvalue()
-    area.release()
 
-    assert held == "a.py ."
-    assert screen_of(file.getvalue()) == ["a.py .", "heartbeat: 1 done"]
+    assert not area.note("heartbeat: 1 done")
+    assert file.getvalue() == "a.py ."
+    area.release()
+    assert area.note("heartbeat: 2 done")
+    assert screen_of(file.getvalue()) == ["a.py .", "heartbeat: 2 done"]

@@ -66,6 +66,21 @@ def test_a_worktree_reached_through_a_symlink_keeps_the_path_it_was_given(tmp_pa
     assert locate_script(tmp_path / "link", "alias") == script_path(tmp_path / "real", "target")
 
 
+def test_a_worktree_path_going_up_through_a_symlink_finds_the_folder_the_system_finds(
+    tmp_path: Path,
+) -> None:
+    # "a/link/.." is the parent of link's target, not "a": the script run is the one there
+    (tmp_path / "elsewhere" / "dir").mkdir(parents=True)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "link").symlink_to(tmp_path / "elsewhere" / "dir")
+    make_script(tmp_path / "a", "h1")
+    there = make_script(tmp_path / "elsewhere", "h1")
+
+    located = locate_script(tmp_path / "a" / "link" / "..", "h1")
+
+    assert located.resolve() == there
+
+
 def test_a_script_symlinked_inside_its_worktree_is_accepted(tmp_path: Path) -> None:
     real = make_script(tmp_path, "real")
     script_path(tmp_path, "alias").symlink_to(real)

@@ -4,6 +4,7 @@ the reports, the output of scripts cut short, and bad paths."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -230,6 +231,22 @@ def test_the_heartbeat_names_what_still_runs_in_a_log(
     result.stdout.fnmatch_lines(
         ["hypotheses still running: slow *s/5m00s (0 done, 1 running, 0 waiting)"]
     )
+
+
+def test_a_heartbeat_due_while_an_item_is_reported_says_how_things_stand_after_it(
+    pytester: pytest.Pytester, run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    # pytest's capture owns the output while it reports an item, so the heartbeat waits;
+    # after the last item nothing runs any more, and no line claims otherwise
+    pytester.makeconftest("import time\n\ndef pytest_runtest_call(item):\n    time.sleep(0.6)\n")
+    write_script(git_repo, "quick", "exit 0")
+    write_script(git_repo, "slow", "sleep 1.5")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-heartbeat=0.2")
+
+    lines = result.stdout.lines
+    [end] = [index for index, line in enumerate(lines) if line.endswith("[100%]")]
+    assert re.search(r"\.\s+\[100%\]$", lines[end]), lines[: end + 1]
 
 
 def test_a_heartbeat_of_0_writes_none(

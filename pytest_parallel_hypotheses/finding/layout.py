@@ -112,7 +112,7 @@ def _resolve(worktree: PathLike, hypothesis_id: str) -> Tuple[str, bool]:
     a large run, the cost of this check). Otherwise every link is followed and the target must
     lie inside the worktree, resolved too. A missing worktree or script, a dangling link or a
     loop is a ScriptProblem."""
-    inside = os.path.join(os.path.abspath(worktree), SCRIPT_DIR, script_name(hypothesis_id))
+    inside = os.path.join(_absolute(worktree), SCRIPT_DIR, script_name(hypothesis_id))
     try:
         if not os.path.islink(os.path.dirname(inside)):
             mode = os.lstat(inside).st_mode
@@ -131,6 +131,16 @@ def _resolve(worktree: PathLike, hypothesis_id: str) -> Tuple[str, bool]:
             f"{resolved}, outside its worktree {worktree}"
         )
     return resolved, False
+
+
+def _absolute(worktree: PathLike) -> str:
+    """The worktree as an absolute path naming the folder the system finds there: a ``..``
+    stays, since after a symlink it leads to the parent of the link's target, not to the
+    folder the text names (where ``os.path.abspath`` would go)."""
+    path = os.fspath(worktree)
+    if os.pardir not in path.split(os.sep):
+        return os.path.abspath(path)
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
 def _missing(script: Path) -> ScriptProblem:

@@ -53,6 +53,7 @@ class RunWatcher:
         self._controller = False
         self._rootpath = Path()
         self._announced = False
+        self._heartbeat_due = False
 
     # -- what the run loop and the engine tell ----------------------------------------------
 
@@ -106,8 +107,14 @@ class RunWatcher:
         self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        if self._area is not None and not self._controller:
-            self._area.release()
+        """The item is reported: the status may show again, and a heartbeat that came due
+        meanwhile is written now, as things stand now (None once nothing runs)."""
+        if self._area is None or self._controller:
+            return
+        self._area.release()
+        if self._heartbeat_due:
+            self._heartbeat_due = False
+            self._write_heartbeat(self._area)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
@@ -215,14 +222,18 @@ class RunWatcher:
         assert area is not None  # set before the thread starts
         interval = REFRESH_SECONDS if self._live else float(self._settings.heartbeat)
         while not self._stop.wait(interval):
-            progress = self.watch.progress()
-            now = time.monotonic()
-            if self._live:
-                area.show(status_lines(progress, now, max(20, writer.fullwidth - 1)))
+            if not self._live:
+                self._write_heartbeat(area)
                 continue
-            line = heartbeat_line(progress, now)
-            if line is not None:
-                area.note(line)
+            width = max(20, writer.fullwidth - 1)
+            area.show(status_lines(self.watch.progress(), time.monotonic(), width))
+
+    def _write_heartbeat(self, area: StatusArea) -> None:
+        """Write the heartbeat line if anything runs; held (an item is being reported), note
+        that it is due."""
+        line = heartbeat_line(self.watch.progress(), time.monotonic())
+        if line is not None and not area.note(line):
+            self._heartbeat_due = True
 
 
 class _EngineWatch(RunObserver):

@@ -7,8 +7,8 @@ own line is unfinished (the dots of a quiet run), the area starts on the next li
 returns to the column where pytest left off.
 
 While pytest runs an item, its capture owns file descriptor 1: the area is held then (erased,
-drawn again only at the next refresh after the item), and a heartbeat line due meanwhile waits
-for the item's end, so that nothing of the status lands in an item's captured output.
+drawn again only at the next refresh after the item, and no line written), so that nothing of
+the status lands in an item's captured output.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class StatusArea:
         self._drawn = 0
         self._column = 0
         self._held = False
-        self._waiting_notes: List[str] = []
         #: How many times the area was drawn (the rate of refreshes is measured from it).
         self.draws = 0
 
@@ -66,17 +65,17 @@ class StatusArea:
                 self.draws += 1
             self._file.flush()
 
-    def note(self, line: str) -> None:
+    def note(self, line: str) -> bool:
         """Write a line of its own that stays, without breaking pytest's unfinished line
-        apart from starting a new one."""
+        apart from starting a new one; False, writing nothing, while the area is held."""
         with self._lock:
             if self._held:
-                self._waiting_notes.append(line)
-                return
+                return False
             self._erase()
             self._file.write(("\n" if self._column else "") + line + "\n")
             self._column = 0
             self._file.flush()
+            return True
 
     def hold(self) -> None:
         """Erase the area and draw nothing until :meth:`release` (pytest is about to run an
@@ -86,12 +85,9 @@ class StatusArea:
             self.clear()
 
     def release(self) -> None:
-        """Draw again; the heartbeat lines that came due while held are written now."""
+        """Draw again, and write lines again."""
         with self._lock:
             self._held = False
-            waiting, self._waiting_notes = self._waiting_notes, []
-            for line in waiting:
-                self.note(line)
 
     def clear(self) -> None:
         """Erase the area, leaving the screen as pytest alone would have left it."""
