@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from typing import Iterator, List
 
 import pytest
@@ -34,10 +35,17 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> List[str]:
 
 
 @pytest.fixture
-def marked_sleepers() -> Iterator[List[subprocess.Popen[bytes]]]:
+def prefix() -> str:
+    """The start of this test's marker names: tests running at once in other workers look
+    at the same process table, and must not find each other's processes."""
+    return f"PPH_RUN_table_{uuid.uuid4().hex[:8]}_"
+
+
+@pytest.fixture
+def marked_sleepers(prefix: str) -> Iterator[List[subprocess.Popen[bytes]]]:
     """Twenty sleeping processes, each with a marker of its own."""
     procs = [
-        subprocess.Popen(SLEEPER, env={**os.environ, f"PPH_RUN_table_{index}": "1"})
+        subprocess.Popen(SLEEPER, env={**os.environ, f"{prefix}{index}": "1"})
         for index in range(20)
     ]
     try:
@@ -49,9 +57,9 @@ def marked_sleepers() -> Iterator[List[subprocess.Popen[bytes]]]:
 
 
 def test_trees_looking_at_once_share_a_few_reads_made_off_the_loop(
-    reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]]
+    reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
 ) -> None:
-    trees = [ProcessTree(Marker(f"PPH_RUN_table_{index}", "1")) for index in range(20)]
+    trees = [ProcessTree(Marker(f"{prefix}{index}", "1")) for index in range(20)]
 
     async def look_all() -> List[List[int]]:
         found = await asyncio.gather(*(tree.look() for tree in trees))
@@ -65,9 +73,9 @@ def test_trees_looking_at_once_share_a_few_reads_made_off_the_loop(
 
 
 def test_a_look_asked_for_during_a_read_sees_what_started_after_that_read_began(
-    reads: List[str],
+    reads: List[str], prefix: str
 ) -> None:
-    marker = Marker("PPH_RUN_table_late", "1")
+    marker = Marker(f"{prefix}late", "1")
 
     async def look_while_starting() -> List[int]:
         first = asyncio.ensure_future(ProcessTree(marker).look())
@@ -85,11 +93,11 @@ def test_a_look_asked_for_during_a_read_sees_what_started_after_that_read_began(
 
 
 def test_a_look_finds_a_process_by_its_marker_and_its_group(
-    marked_sleepers: List[subprocess.Popen[bytes]],
+    marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
 ) -> None:
     first = marked_sleepers[0]
 
-    by_marker = ProcessTree(Marker("PPH_RUN_table_0", "1")).members()
+    by_marker = ProcessTree(Marker(f"{prefix}0", "1")).members()
     by_group = ProcessTree(Marker("PPH_RUN_none", "1"), pgid=os.getpgid(first.pid)).members()
 
     assert [proc.pid for proc in by_marker] == [first.pid]
