@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import stat
 import subprocess
 import threading
@@ -192,3 +193,11 @@ def most_alive_at_once() -> MostAliveAtOnce:
     """``most_alive_at_once(worktree, config, ids)``: run the scripts, and the most of them
     that were alive at once."""
     return _most_alive_at_once
+
+
+def take_signals_as_a_terminal_does() -> None:
+    """For ``preexec_fn``, in a child pytest: SIGINT and SIGHUP at their defaults. A suite run
+    as a background job (``pytest &`` in a CI script) passes SIGINT on ignored, and a process
+    that starts with SIGINT ignored never sees the Ctrl-C a test sends it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)

@@ -34,7 +34,7 @@ def legacy_batch(
             write_script(worktree, hypothesis_id, body)
         worktrees[hypothesis_id] = str(worktree)
     hypotheses = [Hypothesis(i, f"hypothesis {i}") for i in bodies]
-    config = FalsificationConfig(test_timeout=0.5, kill_grace=0.2, max_concurrent_tests=4)
+    config = FalsificationConfig(test_timeout=2.0, kill_grace=0.2, max_concurrent_tests=4)
     return lambda: TestExecutor(config).execute_parallel(hypotheses, worktrees)
 
 

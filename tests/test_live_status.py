@@ -24,6 +24,7 @@ import pytest
 from pytest_parallel_hypotheses.report.livearea import StatusArea
 from pytest_parallel_hypotheses.report.statusview import status_lines
 from pytest_parallel_hypotheses.report.watch import Progress, Running
+from tests.conftest import take_signals_as_a_terminal_does
 
 WriteScript = Callable[..., Path]
 
@@ -51,6 +52,7 @@ class Terminal:
             stderr=slave,
             env=env,
             start_new_session=True,
+            preexec_fn=take_signals_as_a_terminal_does,
         )
         os.close(slave)
         self._master = master
@@ -300,8 +302,9 @@ def test_a_held_area_draws_and_writes_nothing_until_released() -> None:
     area.hold()
     area.show(["status"])
 
-    assert not area.note("heartbeat: 1 done")
+    assert not area.note(lambda: "heartbeat: 1 done")
     assert file.getvalue() == "a.py ."
     area.release()
-    assert area.note("heartbeat: 2 done")
+    assert area.note(lambda: None)  # nothing to say
+    assert area.note(lambda: "heartbeat: 2 done")
     assert screen_of(file.getvalue()) == ["a.py .", "heartbeat: 2 done"]

@@ -13,6 +13,8 @@ from typing import Callable, List
 import psutil
 import pytest
 
+from tests.conftest import take_signals_as_a_terminal_does
+
 RunPytest = Callable[..., pytest.RunResult]
 
 WriteScript = Callable[..., Path]
@@ -29,14 +31,6 @@ def wait_until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
-
-
-def take_signals_as_a_terminal_does() -> None:
-    """In the child, before pytest starts: SIGINT and SIGHUP at their defaults. A suite run as
-    a background job (``pytest &`` in a CI script) passes SIGINT on ignored, and a process
-    that starts with SIGINT ignored never sees the Ctrl-C this test sends."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def test_hypotheses_run_concurrently(

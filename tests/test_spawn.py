@@ -18,7 +18,8 @@ from pytest_parallel_hypotheses import (
 )
 from pytest_parallel_hypotheses.engine import spawn
 
-QUICK = FalsificationConfig(test_timeout=1.0, kill_grace=0.2, max_concurrent_tests=4)
+#: The hanging script's deadline, long enough that a busy machine does not time out the others.
+QUICK = FalsificationConfig(test_timeout=2.0, kill_grace=0.2, max_concurrent_tests=4)
 #: How long every spawn thread is kept busy before a script may start.
 BUSY_SECONDS = 4.0
 

@@ -15,6 +15,8 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
+from tests.conftest import take_signals_as_a_terminal_does
+
 WriteScript = Callable[..., Path]
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -306,10 +308,17 @@ def test_an_interrupted_script_keeps_its_output_and_elapsed_time(
     command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
     command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
     process = pytester.popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
     )
     wait_until(started.exists)
-    time.sleep(0.3)
+    since = time.monotonic()
+    output_files = report.parent / f"{report.name}.output"
+    wait_until(lambda: any(b"halfway" in f.read_bytes() for f in output_files.glob("slow-*")))
+    time.sleep(max(0.0, 0.3 - (time.monotonic() - since)))
 
     process.send_signal(signum)
     output = process.communicate(timeout=HANG_SECONDS)[0].decode()

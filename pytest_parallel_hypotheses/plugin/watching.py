@@ -231,8 +231,7 @@ class RunWatcher:
     def _write_heartbeat(self, area: StatusArea) -> None:
         """Write the heartbeat line if anything runs; held (an item is being reported), note
         that it is due."""
-        line = heartbeat_line(self.watch.progress(), time.monotonic())
-        if line is not None and not area.note(line):
+        if not area.note(lambda: heartbeat_line(self.watch.progress(), time.monotonic())):
             self._heartbeat_due = True
 
 

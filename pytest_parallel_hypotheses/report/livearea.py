@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, List, TextIO
+from typing import Any, Callable, List, Optional, TextIO
 
 _ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _UP = "\x1b[1A"
@@ -65,12 +65,17 @@ class StatusArea:
                 self.draws += 1
             self._file.flush()
 
-    def note(self, line: str) -> bool:
-        """Write a line of its own that stays, without breaking pytest's unfinished line
-        apart from starting a new one; False, writing nothing, while the area is held."""
+    def note(self, make_line: Callable[[], Optional[str]]) -> bool:
+        """Write the line ``make_line`` gives (if any) as a line of its own that stays,
+        without breaking pytest's unfinished line apart from starting a new one; False,
+        writing nothing, while the area is held. The line is made under the area's lock, so
+        it says how things stand when it is written, not before an item that came between."""
         with self._lock:
             if self._held:
                 return False
+            line = make_line()
+            if line is None:
+                return True
             self._erase()
             self._file.write(("\n" if self._column else "") + line + "\n")
             self._column = 0
