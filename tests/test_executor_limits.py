@@ -29,10 +29,20 @@ def test_no_more_than_the_limit_of_scripts_are_alive_at_once(
     write_script: Callable[..., Path],
     most_alive_at_once: MostAliveAtOnce,
     limit: int,
+    tmp_path: Path,
 ) -> None:
+    # the scripts meet: each waits (a minute at most) until `limit` of them have started, so
+    # that a slow start on a busy machine cannot hide that `limit` may run at once
+    met = tmp_path / "met"
+    met.mkdir()
+    meet = (
+        f'touch {met}/"$HYPOTHESIS_ID"; n=0\n'
+        f'while [ "$(ls {met} | wc -l)" -lt {limit} ] && [ $n -lt 1200 ]; do\n'
+        "  sleep 0.05; n=$((n + 1))\ndone\nsleep 0.3"
+    )
     ids = [f"h{i}" for i in range(4)]
     for hypothesis_id in ids:
-        write_script(worktree, hypothesis_id, "sleep 0.3")
+        write_script(worktree, hypothesis_id, meet)
     config = FalsificationConfig(test_timeout=30, max_concurrent_tests=limit)
 
     assert most_alive_at_once(worktree, config, ids) == limit
