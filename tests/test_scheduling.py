@@ -137,7 +137,7 @@ def test_the_next_run_starts_the_longest_recorded_first(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     log = tmp_path / "starts"
-    for hypothesis_id, nap in (("a-short", 0), ("b-medium", 0.15), ("c-long", 0.3)):
+    for hypothesis_id, nap in (("a-short", 0), ("b-medium", 0.5), ("c-long", 1.0)):
         write_script(git_repo, hypothesis_id, f"echo {hypothesis_id} >> '{log}'; sleep {nap}")
 
     run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1")
