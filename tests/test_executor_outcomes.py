@@ -240,13 +240,19 @@ def test_one_id_may_run_in_several_worktrees(
 async def test_as_completed_yields_results_as_they_finish(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
-    write_script(worktree, "slow", "sleep 0.8")
+    go = worktree / "go"  # slow ends only once fast has been handed over (or after 10 s)
+    write_script(
+        worktree,
+        "slow",
+        f"n=0; while [ ! -e {go} ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done",
+    )
     write_script(worktree, "fast", "exit 0")
     runs = [HypothesisRun(Hypothesis(i, i), worktree) for i in ("slow", "fast")]
     seen: List[str] = []
     async with AsyncTestExecutor(QUICK).as_completed(runs) as results:
         async for result in results:
             seen.append(result.hypothesis_id)
+            go.touch()
     assert seen == ["fast", "slow"]
 
 
