@@ -57,8 +57,14 @@ def test_a_result_is_reported_while_other_scripts_still_run(
 ) -> None:
     still_running = tmp_path / "still-running"
     write_script(git_repo, "quick", f"while [ ! -e {still_running} ]; do sleep 0.05; done")
-    write_script(git_repo, "slow", f"touch {still_running}; sleep 2; rm {still_running}")
     seen = tmp_path / "seen"
+    write_script(  # slow runs on until quick is reported (a minute at most)
+        git_repo,
+        "slow",
+        f"touch {still_running}; n=0\n"
+        f"while [ ! -e {seen} ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done\n"
+        f"rm {still_running}",
+    )
     pytester.makeconftest(
         f"""
         import os
