@@ -114,3 +114,48 @@ def test_a_pid_that_now_names_another_process_is_not_taken_for_the_one_seen(
 
     assert row.process() is not None
     assert reused.process() is None
+
+
+def test_a_look_that_takes_a_recent_picture_uses_the_last_read(
+    reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
+) -> None:
+    tree = ProcessTree(Marker(f"{prefix}0", "1"))
+
+    async def look_twice() -> List[List[int]]:
+        fresh = await tree.look()
+        recent = await tree.look(recent=60.0)
+        return [[proc.pid for proc in fresh], [proc.pid for proc in recent]]
+
+    assert asyncio.run(look_twice()) == [[marked_sleepers[0].pid]] * 2
+    assert len(reads) == 1
+
+
+def test_a_look_that_takes_a_recent_picture_joins_the_read_under_way(
+    reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
+) -> None:
+    tree = ProcessTree(Marker(f"{prefix}0", "1"))
+
+    async def look_during_a_read() -> List[int]:
+        first = asyncio.ensure_future(tree.look())
+        await asyncio.sleep(0)  # the first read is under way
+        members = await tree.look(recent=60.0)
+        await first
+        return [proc.pid for proc in members]
+
+    assert asyncio.run(look_during_a_read()) == [marked_sleepers[0].pid]
+    assert len(reads) == 1
+
+
+def test_a_look_reads_again_once_the_last_read_is_older_than_it_accepts(
+    reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
+) -> None:
+    tree = ProcessTree(Marker(f"{prefix}0", "1"))
+
+    async def look_later() -> None:
+        await tree.look()
+        await asyncio.sleep(0.2)
+        await tree.look(recent=0.1)
+
+    asyncio.run(look_later())
+
+    assert len(reads) == 2

@@ -20,6 +20,10 @@ from .tree import ProcessTree
 SNAPSHOT_LINES = 20
 #: Characters of a command line kept per process.
 COMMAND_CHARS = 500
+#: How old a pass over the process table may be to show a tree at its deadline. Waiting for a
+#: pass that starts after the deadline held up the stop: when many deadlines fire together,
+#: passes run back to back and each takes tens of milliseconds.
+RECENT_SECONDS = 0.1
 
 Snapshot = Dict[str, Any]
 
@@ -28,7 +32,7 @@ async def take_snapshot(
     tree: ProcessTree, stdout: BoundedCapture, stderr: BoundedCapture
 ) -> Snapshot:
     """The tree's processes (oldest first) and the last lines of both output streams."""
-    members = await tree.look()  # off the loop: other deadlines may be firing meanwhile
+    members = await tree.look(RECENT_SECONDS)  # off the loop: other deadlines may be firing
     now = time.time()
     processes = [entry for entry in (_describe(proc, now) for proc in members) if entry is not None]
     processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))

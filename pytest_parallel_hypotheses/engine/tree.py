@@ -187,19 +187,31 @@ class _TableReader:
     the table; read on the loop, one per tree, they starved the loop and delayed every later
     deadline by seconds. Here the loop never reads the table itself, and a request waits for
     the next read that starts after it (never an older one), which it shares with every tree
-    that asked meanwhile.
+    that asked meanwhile. A request that can use a picture a little older (a snapshot) takes
+    the read in progress or the last one, when it started recently enough.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._next: Optional[asyncio.Future[List[_Row]]] = None
-        self._reading = False
+        #: The read in progress: when it started, and the future of its rows.
+        self._current: Optional[Tuple[float, asyncio.Future[List[_Row]]]] = None
+        #: The last read that succeeded: when it started, and its rows.
+        self._last: Optional[Tuple[float, List[_Row]]] = None
 
-    async def read(self) -> List[_Row]:
+    async def read(self, recent: float = 0.0) -> List[_Row]:
+        """The rows of a read that starts after this call or, with ``recent``, of one that
+        started at most that many seconds ago."""
+        if recent > 0:
+            oldest = self._loop.time() - recent
+            if self._last is not None and self._last[0] >= oldest:
+                return self._last[1]
+            if self._current is not None and self._current[0] >= oldest:
+                return await asyncio.shield(self._current[1])
         if self._next is None:
             self._next = self._loop.create_future()
         waiter = self._next
-        if not self._reading:
+        if self._current is None:
             self._start()
         return await asyncio.shield(waiter)
 
@@ -207,19 +219,21 @@ class _TableReader:
         waiter, self._next = self._next, None
         if waiter is None:
             return
-        self._reading = True
+        started = self._loop.time()
+        self._current = (started, waiter)
         reading = self._loop.run_in_executor(_reader_thread(), _read_table)
-        reading.add_done_callback(lambda done: self._finished(waiter, done))
+        reading.add_done_callback(lambda done: self._finished(started, waiter, done))
 
     def _finished(
-        self, waiter: asyncio.Future[List[_Row]], done: asyncio.Future[List[_Row]]
+        self, started: float, waiter: asyncio.Future[List[_Row]], done: asyncio.Future[List[_Row]]
     ) -> None:
-        self._reading = False
+        self._current = None
         if done.cancelled():
             waiter.cancel()
         elif done.exception() is not None:
             waiter.set_exception(done.exception())  # type: ignore[arg-type]
         else:
+            self._last = (started, done.result())
             waiter.set_result(done.result())
         self._start()
 
@@ -240,13 +254,14 @@ def _reader_thread() -> ThreadPoolExecutor:
         return _thread
 
 
-async def _read_shared_table() -> List[_Row]:
-    """The whole table, read off the loop and shared with the other trees asking now."""
+async def _read_shared_table(recent: float = 0.0) -> List[_Row]:
+    """The whole table, read off the loop and shared with the other trees asking now (or, with
+    ``recent``, read at most that many seconds ago)."""
     loop = asyncio.get_running_loop()
     reader = _readers.get(loop)
     if reader is None:
         reader = _readers[loop] = _TableReader(loop)
-    return await reader.read()
+    return await reader.read(recent)
 
 
 class Enclosure(Protocol):
@@ -301,10 +316,11 @@ class ProcessTree:
         process table)."""
         return self._owned(_read_table(pids))
 
-    async def look(self) -> List[psutil.Process]:
+    async def look(self, recent: float = 0.0) -> List[psutil.Process]:
         """Every live process of the tree, from a pass over the whole table made off the loop
-        and shared with the other trees looking at the same moment."""
-        return self._owned(await _read_shared_table())
+        and shared with the other trees looking at the same moment (with ``recent``, a pass
+        that started at most that many seconds ago will do)."""
+        return self._owned(await _read_shared_table(recent))
 
     def _owned(self, rows: Iterable[_Row]) -> List[psutil.Process]:
         owned = []
