@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -207,3 +208,12 @@ def test_a_file_given_as_worktree_is_an_error(tmp_path: Path) -> None:
     result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), os.fspath(not_a_folder))
     assert result.result is TestResult.ERROR
     assert "worktree not found" in result.error_message
+
+
+@pytest.mark.asyncio
+async def test_a_nul_byte_in_a_worktree_path_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    executor = AsyncTestExecutor(QUICK)
+    run = executor.execute_single_async(Hypothesis("h1", "x"), f"{tmp_path}/bad\0name")
+    result = await asyncio.wait_for(run, timeout=30)
+    assert result.result is TestResult.ERROR
+    assert "embedded null byte" in result.error_message

@@ -101,6 +101,26 @@ def test_daemons_left_by_a_passing_script_are_killed_when_the_run_returns(
     assert live_processes(sleep_token) == []
 
 
+def test_a_daemons_unmarked_group_mates_are_killed_with_it(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """``env -i`` clears the marker, but the process stays in the daemon's group."""
+    write_script(
+        worktree,
+        "h1",
+        f'setsid sh -c \'env -i sh -c "touch cleared; exec sleep {sleep_token}" & '
+        f"exec sleep {sleep_token}' >/dev/null 2>&1 </dev/null &\n"
+        "until [ -e cleared ]; do sleep 0.05; done\n"
+        "exit 0",
+    )
+    result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), worktree)
+    assert result.result is TestResult.PASS
+    assert live_processes(sleep_token) == []
+
+
 @pytest.mark.asyncio
 async def test_cancelling_the_awaiting_task_stops_every_script(
     worktree: Path,

@@ -31,6 +31,9 @@ STOPPED_EXIT_CODE = -signal.SIGTERM
 #: Exit status reported when the runner, not the script, failed (an internal error, a crashed
 #: pytest-xdist worker): ``EX_SOFTWARE`` of ``sysexits.h``, never a shell's "cannot execute".
 RUNNER_ERROR_EXIT = 70
+#: Exit status reported for a script whose own status the system discarded (it reaped the
+#: script itself, SIGCHLD being ignored): ``EX_OSERR`` of ``sysexits.h``.
+STATUS_LOST_EXIT = 71
 
 
 class KeptOutput(Protocol):
@@ -78,8 +81,13 @@ def script_result(
         message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
         if snapshot is not None:
             message += f"; {describe_snapshot(snapshot)}"
+    elif exit_code is None:  # classified as an error
+        exit_code = STATUS_LOST_EXIT
+        message = (
+            "the script's exit status was lost: the system reaped it before the runner could "
+            "(SIGCHLD is ignored in this process)"
+        )
     else:
-        assert exit_code is not None  # a reaped process has a status
         genuine = outcome in (TestResult.PASS, TestResult.FAIL) and exit_code >= 0
         message = "" if genuine else f"script {describe_exit(exit_code)}"
     return TestExecutionResult(

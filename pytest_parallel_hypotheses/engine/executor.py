@@ -17,6 +17,7 @@ from ..finding.layout import PathLike
 from .bridge import run_sync
 from .events import RunObserver
 from .runs import HypothesisRun, RunInput, as_path, plan
+from .spawn import keep_exit_statuses
 from .stream import ResultStream
 from .tree import MARKER_PREFIX
 
@@ -42,6 +43,7 @@ class AsyncTestExecutor:
                 f"marker_prefix must start with {MARKER_PREFIX!r}, got {marker_prefix!r}"
             )
         self.config = config or FalsificationConfig()
+        keep_exit_statuses()
         #: The start of each run's marker variable: a caller that gives its own can find every
         #: process of its runs, even after the process that ran them died (pytest-xdist).
         self.marker_prefix = marker_prefix

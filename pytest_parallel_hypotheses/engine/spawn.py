@@ -125,6 +125,7 @@ class _PidfdTransport:
         self.exit_usage: Optional[ExitUsage] = None
         self.started_at = started.began
         self._pidfd: Optional[int] = started.pidfd
+        self._status_lost = False
         self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
         for number, stream in ((1, proc.stdout), (2, proc.stderr)):
             assert stream is not None  # both are pipes
@@ -143,7 +144,7 @@ class _PidfdTransport:
         for fd in list(self._pipes):
             self._close_pipe(fd, tell=False)
         self._close_pidfd()
-        if self._proc.poll() is None:
+        if not self._status_lost and self._proc.poll() is None:
             _discard(self._proc)
 
     def _read(self, fd: int) -> None:
@@ -168,16 +169,21 @@ class _PidfdTransport:
 
     def _exited(self) -> None:
         """The pidfd is readable: the process has exited, so reaping it cannot block; reaped
-        with ``wait4``, which also gives the kernel's count of what it used."""
+        with ``wait4``, which also gives the kernel's count of what it used. When the system
+        reaped it first (SIGCHLD ignored), its status is lost and stays None: ``Popen.poll``
+        would call that an exit status of 0."""
         self._close_pidfd()
-        with contextlib.suppress(ChildProcessError):
+        try:
             pid, status, usage = os.wait4(self._proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            self._status_lost = True
+        else:
             if pid == self._proc.pid:
                 self._proc.returncode = os.waitstatus_to_exitcode(status)
                 self.exit_usage = ExitUsage(
                     usage.ru_utime + usage.ru_stime, usage.ru_maxrss * _MAXRSS_UNIT
                 )
-        self._proc.poll()
+            self._proc.poll()
         self._protocol.process_exited()
 
     def _close_pidfd(self) -> None:
@@ -227,6 +233,17 @@ def _oom_first(pid: int) -> None:
             os.write(score, b"%d" % OOM_SCORE_ADJ)
         finally:
             os.close(score)
+
+
+def keep_exit_statuses() -> None:
+    """Give SIGCHLD its default disposition back if it is ignored, from the main thread (the
+    only one that may): with SIGCHLD ignored, which a parent can hand down through ``exec``,
+    the system reaps every script itself and its exit status is lost."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def _discard(proc: subprocess.Popen[bytes]) -> None:

@@ -237,11 +237,11 @@ class ResultStream:
         every script before the first starts: for a large run, that was the time to start."""
         run = self.runs[index]
         try:
-            script = locate_script(run.worktree, run.hypothesis.id)
-        except ScriptProblem as problem:
-            logger.warning("%s: %s", run.hypothesis.id, problem)
-            return _unrunnable(run, problem)
-        try:
+            try:
+                script = locate_script(run.worktree, run.hypothesis.id)
+            except ScriptProblem as problem:
+                logger.warning("%s: %s", run.hypothesis.id, problem)
+                return _unrunnable(run, problem)
             setup = await self._setups.prepare(run, base_env)
             if setup is not None and setup.problem is not None:
                 return setup_failed_result(

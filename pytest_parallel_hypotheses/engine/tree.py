@@ -378,16 +378,26 @@ class ProcessTree:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGSTOP)
 
-    def send(self, sig: int, procs: List[psutil.Process], *, group_reached: bool = False) -> None:
-        """Signal the group first, then each process outside it: killing children first would
-        let a shell leader report their death as its own exit status, and a script trapping
-        SIGTERM must see it once. ``group_reached``: the group was signalled already."""
-        reached = group_reached or (self.pgid is not None and _signal_group(self.pgid, sig))
+    def send(
+        self,
+        sig: int,
+        procs: List[psutil.Process],
+        groups: Set[int],
+        *,
+        group_reached: bool = False,
+    ) -> None:
+        """Signal the group first, then the ``groups`` of the members found outside it, then
+        each member in none of them: killing children first would let a shell leader report
+        their death as its own exit status, and a script trapping SIGTERM must see it once.
+        ``group_reached``: the group was signalled already."""
+        reached = set()
+        if group_reached or (self.pgid is not None and _signal_group(self.pgid, sig)):
+            reached.add(self.pgid)
+        reached.update(group for group in groups - reached if _signal_group(group, sig))
         for proc in procs:
-            if reached and _group_of(proc) == self.pgid:
-                continue
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
+            if _group_of(proc) not in reached:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(sig)
 
     async def stop(self, grace: float) -> None:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left or new.
@@ -400,23 +410,28 @@ class ProcessTree:
         procs, _groups = await self.find_shared()
         if not procs and self.group_is_empty() and self.enclosure is None:
             return
-        self.send(signal.SIGTERM, procs, group_reached=reached)
+        groups = _groups_of(procs)  # a member's unmarked group-mates go with it
+        self.send(signal.SIGTERM, procs, groups, group_reached=reached)
         pause = _POLL_SECONDS
         while procs and loop.time() < deadline:
             await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
             procs = [p for p in procs if _alive(p)]
             pause = min(2 * pause, _POLL_MAX_SECONDS)
-        await self.kill()
+        await self.kill(groups)
 
-    async def kill(self) -> None:
+    async def kill(self, known_groups: Iterable[int] = ()) -> None:
         """Freeze and SIGKILL until a look finds nothing (a process may fork while it is
-        killed; each look is itself a pass over the table and a look at what started since)."""
+        killed; each look is itself a pass over the table and a look at what started since).
+        ``known_groups``: those of members found before, killed even if no marked member is
+        left in them (a process that cleared its environment stays in its parent's group)."""
         loop = asyncio.get_running_loop()
+        first = set(known_groups) if self.pgid is None else {*known_groups, self.pgid}
         for round_number in range(_KILL_ROUNDS):
             if self.enclosure is not None:
                 self.enclosure.kill()
-            if round_number == 0 and self.pgid is not None:
-                _signal_group(self.pgid, signal.SIGKILL)  # at once, before a shared look
+            if round_number == 0:  # at once, before a shared look
+                for group in first:
+                    _signal_group(group, signal.SIGKILL)
             procs, groups = await self.find_shared(freeze=True)
             # the group is killed once whatever the look found; after that, zombies that no
             # init reaps may keep it from being empty, so only live members count
@@ -477,6 +492,12 @@ def _signal_group(pgid: int, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _groups_of(procs: Iterable[psutil.Process]) -> Set[int]:
+    """The process groups of ``procs``, never the runner's own."""
+    groups = {_group_of(proc) for proc in procs}
+    return {group for group in groups if group is not None and group != os.getpgrp()}
 
 
 def _group_of(proc: psutil.Process) -> Optional[int]:

@@ -122,7 +122,8 @@ def _resolve(worktree: PathLike, hypothesis_id: str) -> Tuple[str, bool]:
         root = os.path.realpath(worktree)
     except (FileNotFoundError, NotADirectoryError):
         raise _missing(script_path(worktree, hypothesis_id)) from None
-    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop before Python 3.13
+    except (OSError, RuntimeError, ValueError) as error:
+        # RuntimeError: a symlink loop before Python 3.13; ValueError: a NUL in the path
         script = script_path(worktree, hypothesis_id)
         raise ScriptProblem(f"test script {script} cannot be resolved: {error}") from None
     if not resolved.startswith(os.path.join(root, "")):
