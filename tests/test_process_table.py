@@ -4,6 +4,7 @@ every tree that asks at the same moment, and no tree is handed a read older than
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import uuid
 from typing import Iterator, List
 
+import psutil
 import pytest
 
 from pytest_parallel_hypotheses.engine import tree as tree_module
@@ -146,6 +148,27 @@ def test_a_look_that_takes_a_recent_picture_joins_the_read_under_way(
     assert len(reads) == 1
 
 
+def test_a_look_that_takes_a_recent_picture_still_finds_what_started_since(
+    reads: List[str], prefix: str
+) -> None:
+    marker = Marker(f"{prefix}late", "1")
+
+    async def look_after_a_start() -> List[int]:
+        await ProcessTree(marker).look()
+        late = subprocess.Popen(SLEEPER, env={**os.environ, marker.name: "1"})
+        try:
+            while marker.name not in psutil.Process(late.pid).environ():
+                await asyncio.sleep(0.01)  # a process caught before its exec has no marker yet
+            members = await ProcessTree(marker).look(recent=60.0)
+            return [proc.pid for proc in members if proc.pid == late.pid]
+        finally:
+            late.kill()
+            late.wait()
+
+    assert len(asyncio.run(look_after_a_start())) == 1
+    assert len(reads) == 1
+
+
 def test_a_look_reads_again_once_the_last_read_is_older_than_it_accepts(
     reads: List[str], marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
 ) -> None:
@@ -159,3 +182,15 @@ def test_a_look_reads_again_once_the_last_read_is_older_than_it_accepts(
     asyncio.run(look_later())
 
     assert len(reads) == 2
+
+
+def test_the_readers_of_finished_loops_are_forgotten(
+    marked_sleepers: List[subprocess.Popen[bytes]], prefix: str
+) -> None:
+    tree = ProcessTree(Marker(f"{prefix}0", "1"))
+    gc.collect()
+    before = len(tree_module._readers)  # loops of other tests that still run, if any
+    for _ in range(5):
+        asyncio.run(tree.look())
+    gc.collect()
+    assert len(tree_module._readers) <= before

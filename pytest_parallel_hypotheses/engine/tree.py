@@ -191,8 +191,8 @@ class _TableReader:
     the read in progress or the last one, when it started recently enough.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
+        # no reference to the loop: the registry of readers forgets a reader with its loop
         self._next: Optional[asyncio.Future[List[_Row]]] = None
         #: The read in progress: when it started, and the future of its rows.
         self._current: Optional[Tuple[float, asyncio.Future[List[_Row]]]] = None
@@ -203,13 +203,13 @@ class _TableReader:
         """The rows of a read that starts after this call or, with ``recent``, of one that
         started at most that many seconds ago."""
         if recent > 0:
-            oldest = self._loop.time() - recent
+            oldest = asyncio.get_running_loop().time() - recent
             if self._last is not None and self._last[0] >= oldest:
                 return self._last[1]
             if self._current is not None and self._current[0] >= oldest:
                 return await asyncio.shield(self._current[1])
         if self._next is None:
-            self._next = self._loop.create_future()
+            self._next = asyncio.get_running_loop().create_future()
         waiter = self._next
         if self._current is None:
             self._start()
@@ -219,9 +219,14 @@ class _TableReader:
         waiter, self._next = self._next, None
         if waiter is None:
             return
-        started = self._loop.time()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            reading = loop.run_in_executor(_reader_thread(), _read_table)
+        except RuntimeError as error:  # the thread pool is shut down: the interpreter is exiting
+            waiter.set_exception(error)
+            return
         self._current = (started, waiter)
-        reading = self._loop.run_in_executor(_reader_thread(), _read_table)
         reading.add_done_callback(lambda done: self._finished(started, waiter, done))
 
     def _finished(
@@ -260,7 +265,7 @@ async def _read_shared_table(recent: float = 0.0) -> List[_Row]:
     loop = asyncio.get_running_loop()
     reader = _readers.get(loop)
     if reader is None:
-        reader = _readers[loop] = _TableReader(loop)
+        reader = _readers[loop] = _TableReader()
     return await reader.read(recent)
 
 
@@ -319,8 +324,10 @@ class ProcessTree:
     async def look(self, recent: float = 0.0) -> List[psutil.Process]:
         """Every live process of the tree, from a pass over the whole table made off the loop
         and shared with the other trees looking at the same moment (with ``recent``, a pass
-        that started at most that many seconds ago will do)."""
-        return self._owned(await _read_shared_table(recent))
+        that started at most that many seconds ago will do), then looks at the processes
+        started since."""
+        members, _groups = self._follow(await _read_shared_table(recent), freeze=False)
+        return members
 
     def _owned(self, rows: Iterable[_Row]) -> List[psutil.Process]:
         owned = []
