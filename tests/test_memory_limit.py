@@ -66,6 +66,20 @@ def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
     assert result.duration < 60
 
 
+def test_a_tree_past_its_memory_limit_is_frozen_before_it_is_photographed(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Frozen, it allocates no more while the picture is taken and the tree killed."""
+    write_script(worktree, "hog", f"exec {HOG}")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.timeout_snapshot is not None
+    states = {process["state"] for process in result.timeout_snapshot["processes"]}
+    assert states == {psutil.STATUS_STOPPED}
+
+
 def test_a_child_that_allocates_counts_toward_its_scripts_limit(
     worktree: Path,
     write_script: Callable[..., Path],

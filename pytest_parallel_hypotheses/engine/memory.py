@@ -72,7 +72,8 @@ class _Watched:
         self.members = descendants(self.members, children)
 
     def check(self) -> None:
-        """Sum the members' resident memory; past the limit, tell the waiting script."""
+        """Sum the members' resident memory; past the limit, freeze them and tell the waiting
+        script. Frozen, the tree allocates no more while it is photographed and killed."""
         total = 0
         for proc in list(self.members):
             try:
@@ -81,6 +82,9 @@ class _Watched:
                 self.members.discard(proc)
         self.peak = max(self.peak, total)
         if total > self.limit and not self.breached.done():
+            for proc in self.members:
+                with contextlib.suppress(psutil.Error):
+                    proc.suspend()
             self.breached.set_result(MemoryBreach(self.limit, self.peak, by_kernel=False))
 
 

@@ -261,8 +261,8 @@ class RunningScript:
         await _wait(self._protocol.exited, then_wait)
 
     async def kill(self, *, then_wait: float) -> None:
-        """SIGKILL the whole tree at once, and wait for the leader's exit."""
-        self._tree.kill_now()
+        """SIGKILL the whole tree at once (its group before any look at the process table),
+        and wait for the leader's exit."""
         await self._tree.kill()
         await _wait(self._protocol.exited, then_wait)
 
