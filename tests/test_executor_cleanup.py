@@ -28,6 +28,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.engine import tree as tree_module
 from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
 
 #: The deadline is far beyond HANG: only the clean-up under test may stop these scripts in time.
@@ -137,6 +138,38 @@ async def test_cancelling_the_awaiting_task_stops_every_script(
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, HANG)
     assert live_processes(sleep_token) == []
+
+
+@pytest.mark.asyncio
+async def test_a_second_cancellation_kills_every_script_and_forgets_its_group(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """A group left registered would be killed by a later emergency stop, when its number may
+    name another process's group."""
+    ids = ["a", "b"]
+    for hypothesis_id in ids:
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"trap '' TERM\necho $$ > group-{hypothesis_id}\ntouch started-{hypothesis_id}\n"
+            f"sleep {sleep_token}",
+        )
+    patient = FalsificationConfig(test_timeout=120, kill_grace=60)
+    task = asyncio.ensure_future(
+        AsyncTestExecutor(patient).execute_parallel_async(runs_of(ids, worktree))
+    )
+    await asyncio.wait_for(started(worktree, ids), HANG)
+    task.cancel()
+    await asyncio.sleep(0.5)  # the scripts ignore the SIGTERM: the grace period is running
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG)
+    groups = {int((worktree / f"group-{i}").read_text()) for i in ids}
+    assert live_processes(sleep_token) == []
+    assert groups.isdisjoint(tree_module._live_groups)
 
 
 @pytest.mark.asyncio
@@ -264,7 +297,8 @@ INTERRUPTED_CHILD = textwrap.dedent(
     from pytest_parallel_hypotheses import (
         FalsificationConfig, Hypothesis, HypothesisRun, TestExecutor,
     )
-    from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
+    from pytest_parallel_hypotheses.engine import tree as tree_module
+from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     worktree, mode, grace, ids = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]

@@ -251,9 +251,10 @@ class RunningScript:
         try:
             if exc_type is not None:
                 await self._stop_after_interruption()
-            self._tree.unregister()
         finally:
             self._transport.close()  # also after a second cancellation, which kills at once
+            self._tree.unregister()  # stopped or killed: a later emergency stop must not reach
+            # the group's number, which may name another process's group by then
 
     async def stop(self, *, then_wait: float) -> None:
         """Stop the whole tree (SIGTERM, grace, SIGKILL) and wait for the leader's exit."""
