@@ -508,3 +508,29 @@ def test_a_run_raises_no_resource_warning_in_development_mode(
     )
     assert child.returncode == 0, child.stderr
     assert [line for line in child.stderr.splitlines() if not SLOW_STEP.fullmatch(line)] == []
+
+
+def test_a_daemon_left_by_one_attempt_is_gone_before_the_next(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """A server the last attempt left holding its port would make the next one fail."""
+    write_script(
+        worktree,
+        "h1",
+        # alive, and not a zombie that an init which never reaps would leave
+        'if [ -s daemon ] && grep -qs "^State:[^Z]*$" "/proc/$(cat daemon)/status"; then\n'
+        "  exit 1\n"
+        "fi\n"
+        "rm -f daemon\n"
+        f"setsid sh -c 'echo $$ > daemon; exec sleep {sleep_token}' "
+        ">/dev/null 2>&1 </dev/null &\n"
+        "until [ -s daemon ]; do sleep 0.02; done\n"
+        "exit 0",
+    )
+    config = FalsificationConfig(test_timeout=120, kill_grace=0.3, repeats=3)
+    result = TestExecutor(config).execute_single(Hypothesis("h1", "x"), worktree)
+    assert [attempt.result for attempt in result.attempts] == [TestResult.PASS] * 3
+    assert live_processes(sleep_token) == []

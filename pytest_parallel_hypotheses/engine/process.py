@@ -115,7 +115,8 @@ async def run_script(
     captures: Optional[Callable[[str], BoundedCapture]] = None,
 ) -> ProcessOutcome:
     """Run ``argv`` (a script, or a shell with its command) in its own session and return once
-    it and everything it started are gone.
+    it, its group and whatever holds its output are gone (what left both, a daemon, is its
+    run's to stop).
 
     ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).

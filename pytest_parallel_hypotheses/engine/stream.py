@@ -273,6 +273,8 @@ class ResultStream:
         attempts: List[TestExecutionResult] = []
         while policy.another(attempts, loop.time() - started):
             number = len(attempts) + 1
+            if attempts:  # a daemon the last attempt left (holding a port, a lock) must not
+                await _sweep(marker, self._config.kill_grace)  # decide this one
             attempt = await run_attempt(
                 run,
                 script,
@@ -328,7 +330,8 @@ def _start_watchdog(marker_name: str, grace: float) -> Optional[Watchdog]:
 
 
 async def _sweep(marker: Marker, grace: float) -> None:
-    """Stop processes of a run that escaped their script's group and outlived it."""
+    """Stop the processes carrying ``marker`` (a run's, or one hypothesis's) that escaped
+    their script's group and outlived it."""
     leftovers = ProcessTree(marker)
     try:
         await leftovers.stop(grace)
