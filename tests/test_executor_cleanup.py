@@ -297,8 +297,7 @@ INTERRUPTED_CHILD = textwrap.dedent(
     from pytest_parallel_hypotheses import (
         FalsificationConfig, Hypothesis, HypothesisRun, TestExecutor,
     )
-    from pytest_parallel_hypotheses.engine import tree as tree_module
-from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
+    from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     worktree, mode, grace, ids = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
