@@ -184,3 +184,15 @@ def test_the_short_summary_names_the_verdict(
     result = run_pytest(f"--hypotheses={git_repo}", "-ra")
 
     result.stdout.fnmatch_lines(["SUPPORTED *repo::cache - Failed: hypothesis*"])
+
+
+def test_another_plugins_outcome_keeps_its_own_status(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """pytest-rerunfailures reports a failure it retries as "rerun"."""
+    write_script(git_repo, "idea", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-p", "rerunfailures", "--reruns=1")
+
+    assert result.parseoutcomes() == {"failed": 1, "rerun": 1}
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")

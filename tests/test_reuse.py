@@ -184,6 +184,12 @@ def test_a_changed_timeout_runs_again(stored: Stored) -> None:
     assert stored.runs == 2
 
 
+def test_a_memory_limit_runs_again(stored: Stored) -> None:
+    stored.again("--hypotheses-memory=1G")
+
+    assert stored.runs == 2
+
+
 @pytest.mark.parametrize("body", ["exit 125", "exit 126", "sleep 30"])
 def test_an_inconclusive_result_is_never_reused(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, body: str

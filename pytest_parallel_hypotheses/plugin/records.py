@@ -16,6 +16,9 @@ from ..report.wording import verdict_colour, verdict_word
 from .items import HypothesisItem
 from .junit import set_classname
 
+#: The progress letter of each outcome pytest itself knows.
+_LETTERS = {"passed": ".", "failed": "F", "skipped": "s", "error": "E"}
+
 
 class HypothesisRecords:
     """The plugin part that attaches records to reports and gathers them, in item order."""
@@ -69,5 +72,7 @@ class HypothesisRecords:
         status = HypothesisStatus(record["status"])
         colour = verdict_colour(status, Polarity(record["polarity"]))
         category = "error" if report.when != "call" else report.outcome
-        letter = {"passed": ".", "failed": "F", "skipped": "s", "error": "E"}[category]
+        letter = _LETTERS.get(category)
+        if letter is None:  # another plugin's outcome, such as pytest-rerunfailures' "rerun"
+            return None
         return category, letter, (verdict_word(status), {colour: True})

@@ -100,6 +100,9 @@ class VerdictReuse:
             settings.update(alpha=config.alpha, flake_tolerance=config.flake_tolerance)
         if config.setup_command is not None:  # a metadata's own is in its file, digested apart
             settings.update(setup=config.setup_command, setup_timeout=config.setup_timeout)
+        memory = run.memory_limit if run.memory_limit is not None else config.memory_limit
+        if memory is not None:  # a tree past it is stopped: inconclusive, whatever it did
+            settings.update(memory=memory)
         return settings
 
 
