@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, List
 
@@ -302,6 +303,18 @@ def test_a_worktree_whose_path_holds_a_newline_is_searched(
     git_repo: Path, tmp_path: Path, write_script: WriteScript
 ) -> None:
     odd = tmp_path / "odd\nname"
+    run_git(["worktree", "add", "-q", "-b", "hyp-odd", str(odd)], git_repo)
+    write_script(odd, "cache", "exit 0")
+
+    found = discover(git_repo)
+
+    assert [(h.worktree, h.branch) for h in found] == [(odd.resolve(), "hyp-odd")]
+
+
+def test_a_worktree_whose_path_is_not_utf8_is_searched(
+    git_repo: Path, tmp_path: Path, write_script: WriteScript
+) -> None:
+    odd = tmp_path / os.fsdecode(b"odd\xffname")
     run_git(["worktree", "add", "-q", "-b", "hyp-odd", str(odd)], git_repo)
     write_script(odd, "cache", "exit 0")
 

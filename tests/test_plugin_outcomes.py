@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Callable, Dict
 
@@ -196,3 +199,23 @@ def test_another_plugins_outcome_keeps_its_own_status(
 
     assert result.parseoutcomes() == {"failed": 1, "rerun": 1}
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_worktree_whose_path_is_not_utf8_is_run_and_reported(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    odd = tmp_path / os.fsdecode(b"odd\xffname")
+    subprocess.run(
+        ["git", "worktree", "add", "-q", "-b", "hyp-odd", str(odd)], cwd=git_repo, check=True
+    )
+    write_script(odd, "idea", "exit 1")
+    report = tmp_path / "report.json"
+
+    # pytest's own cache cannot store such a node id, whatever collected it
+    result = run_pytest(
+        f"--hypotheses={git_repo}", f"--hypotheses-report={report}", "-p", "no:cacheprovider"
+    )
+
+    result.assert_outcomes(failed=1)
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert (record["worktree_path"], record["status"]) == (str(odd), "supported")

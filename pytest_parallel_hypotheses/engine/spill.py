@@ -280,7 +280,7 @@ def spill_stem(hypothesis_id: str, worktree: str, attempt: int) -> str:
     """The name of an attempt's output files without their ``.stdout``/``.stderr``: the same
     in every process of a run, so one that did not write them finds them."""
     # ids repeat across worktrees: a digest of the worktree's path tells them apart
-    return f"{hypothesis_id}-{hashlib.sha1(worktree.encode()).hexdigest()[:10]}-{attempt}"
+    return f"{hypothesis_id}-{hashlib.sha1(os.fsencode(worktree)).hexdigest()[:10]}-{attempt}"
 
 
 def spill_folder(config: FalsificationConfig) -> Optional[Path]:

@@ -47,7 +47,8 @@ def run_git(args: Sequence[str], cwd: PathArg) -> str:
         env=git_environment(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # a path that is not UTF-8 decodes as os.fsdecode does it
         check=False,
     )
     if completed.returncode != 0:
