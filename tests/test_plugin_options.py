@@ -23,6 +23,8 @@ WriteScript = Callable[..., Path]
         ("--hypotheses-workers=0", "a whole number of at least 1, or 'auto'"),
         ("--hypotheses-workers=many", "a whole number of at least 1, or 'auto'"),
         ("--hypotheses-grace=-1", "a number of seconds of at least 0"),
+        ("--hypotheses-heartbeat=-1", "a number of seconds from 0 to 86400"),
+        ("--hypotheses-heartbeat=1e10", "a number of seconds from 0 to 86400"),
         ("--hypotheses-max-output=1", "a whole number of bytes of at least 2"),
         ("--hypotheses-max-output=lots", "a whole number of bytes of at least 2"),
         ("--hypotheses-setup-timeout=0", "a number of seconds greater than 0"),
@@ -69,6 +71,33 @@ def test_a_report_path_that_is_a_folder_is_a_usage_error(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--hypotheses-report=* is a directory*"])
+
+
+@pytest.mark.parametrize(
+    ("second", "names"),
+    [
+        ("--hypotheses-html", "--hypotheses-html"),
+        ("--junitxml", "--junitxml"),
+        ("--hypotheses-events", "--hypotheses-events"),
+    ],
+)
+def test_two_reports_in_one_file_are_a_usage_error(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    second: str,
+    names: str,
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    same = tmp_path / "same.out"
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", f"--hypotheses-report={same}", f"{second}={same}"
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{names}* is not valid: expected a file of its own*"])
 
 
 def test_a_report_path_under_a_file_is_a_usage_error_before_anything_runs(

@@ -41,6 +41,8 @@ AUTO = "auto"
 
 #: The values of ``--hypotheses-live``.
 LIVE_MODES = ("auto", "on", "off")
+#: The longest pause between two heartbeat lines: a day (a longer one overflows the clock).
+MAX_HEARTBEAT = 86400.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,11 @@ def _positive_seconds(text: str) -> Optional[float]:
 def _seconds(text: str) -> Optional[float]:
     value = parse_number(text)
     return value if value is not None and value >= 0 else None
+
+
+def _heartbeat(text: str) -> Optional[float]:
+    value = _seconds(text)
+    return value if value is not None and value <= MAX_HEARTBEAT else None
 
 
 def _workers(text: str) -> Optional[Union[int, str]]:
@@ -447,8 +454,8 @@ OPTIONS = (
         field="heartbeat",
         engine=False,
         metavar="SECONDS",
-        parse=_seconds,
-        expected="a number of seconds of at least 0",
+        parse=_heartbeat,
+        expected=f"a number of seconds from 0 to {MAX_HEARTBEAT:g}",
         help="without the live status, write a line every SECONDS naming the hypotheses "
         f"still running, so a CI log shows a slow run is alive (default "
         f"{HypothesesSettings.heartbeat:g}; 0: never)",
@@ -509,6 +516,7 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
         value, sources[option.field] = _option_value(config, option)
         if value is not None:
             (engine if option.engine else run).update(option.settings(value))
+    _check_distinct_files(config, run, sources)
     return HypothesesSettings(
         directory=run.get("directory"),
         directory_source=sources["directory"],
@@ -520,6 +528,27 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
     )
 
 
+def _check_distinct_files(
+    config: pytest.Config, run: Mapping[str, Any], sources: Mapping[str, str]
+) -> None:
+    """Two reports written to one file would leave only the last, under the other's name."""
+    named: Dict[str, str] = {}
+    junit = getattr(config.option, "xmlpath", None)
+    files = [(run.get(field), sources[field]) for field in _REPORT_FIELDS]
+    for path, source in [*files, (junit, "--junitxml")]:
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in named:
+            raise pytest.UsageError(
+                f"{source} is not valid: expected a file of its own, but {named[key]} writes "
+                f"there too (got {os.fspath(path)!r})"
+            )
+        named[key] = source
+
+
+#: The settings that name a report file.
+_REPORT_FIELDS = ("report_path", "html_path", "events_path")
 #: The settings of watching a run, each set by one option.
 _WATCH_FIELDS = ("live", "heartbeat", "events_path", "html_path")
 
