@@ -59,6 +59,17 @@ def test_each_hypothesis_runs_once_however_many_workers_collect_it(
     assert sorted((tmp_path / "ran.log").read_text().split()) == [f"h{i}" for i in range(6)]
 
 
+def test_dist_each_is_a_usage_error_before_anything_runs(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    """Each worker would run every script, side by side in the same worktree."""
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}", "--dist=each")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--dist=each is not valid with --hypotheses*"])
+    assert not (tmp_path / "ran.log").exists()
+
+
 def test_the_controller_reports_every_hypothesis_in_one_summary_and_one_report(
     pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
 ) -> None:

@@ -517,6 +517,12 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
         if value is not None:
             (engine if option.engine else run).update(option.settings(value))
     _check_distinct_files(config, run, sources)
+    if config.getoption("dist", None) == "each":
+        raise pytest.UsageError(
+            "--dist=each is not valid with --hypotheses: expected a mode that runs each item "
+            "once; every worker would run every script at the same time in its one worktree "
+            "(--hypotheses-repeat runs a hypothesis several times, one attempt after another)"
+        )
     return HypothesesSettings(
         directory=run.get("directory"),
         directory_source=sources["directory"],
