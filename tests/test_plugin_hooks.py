@@ -107,6 +107,32 @@ def test_a_hook_returning_a_wrong_value_is_an_error_of_that_hypothesis(
     )
 
 
+def test_a_failing_hook_leaves_its_hypothesis_run_and_inconclusive_in_the_report(
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_hypotheses_classify(result):
+            if result.hypothesis_id == "odd":
+                raise RuntimeError("the project's hook broke")
+        """
+    )
+    write_script(git_repo, "odd", "echo ran\nexit 1")
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: the project's hook broke*"])
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert (record["status"], record["result"], record["exit_code"]) == ("inconclusive", "error", 1)
+    assert "the project's hook broke" in record["error_message"]
+
+
 def test_junit_xml_carries_the_confidence_at_full_precision(
     run_pytest: RunPytest,
     pytester: pytest.Pytester,

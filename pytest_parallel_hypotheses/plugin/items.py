@@ -21,7 +21,7 @@ from ..finding.discovery import FoundHypothesis
 from ..report.records import Record, record_of
 from ..report.wording import ONE_RUN_NOTE, failure_text, headline, is_undecided, worktree_label
 from .durations import recorded_durations
-from .judging import judge
+from .judging import hook_failed_result, judge
 from .output import attach_failed_setup_output, attach_passing_output
 
 #: The ``user_properties`` each item records (JUnit XML shows them as testcase properties).
@@ -145,7 +145,12 @@ class HypothesisItem(pytest.Item):
                 "run by the --hypotheses run loop",
                 pytrace=False,
             )
-        self.result = judge(self, self._raw_result)
+        try:
+            self.result = judge(self, self._raw_result)
+        except Exception as error:  # reported by pytest, naming the hook; the script did run
+            self.result = hook_failed_result(self._raw_result, error)
+            self._record_properties(self.result)
+            raise
         self._record_properties(self.result)
         if self.result.result is TestResult.ERROR:
             attach_failed_setup_output(self, self.result)

@@ -51,6 +51,21 @@ def judge(item: pytest.Item, raw: TestExecutionResult) -> TestExecutionResult:
     return judged
 
 
+def hook_failed_result(raw: TestExecutionResult, error: Exception) -> TestExecutionResult:
+    """The result of a script whose judging hook failed: it ran, and its output and exit status
+    stay, but nothing can be concluded from a verdict the project's hook did not give."""
+    metrics = {name: value for name, value in raw.metrics.items() if name != "confidence"}
+    failed = dataclasses.replace(
+        raw,
+        result=TestResult.ERROR,
+        status=None,
+        metrics=metrics,
+        error_message=f"a hypotheses hook failed: {error}",
+    )
+    failed.metrics["confidence"] = failed.scored_confidence()
+    return failed
+
+
 def _classified(item: pytest.Item, result: TestExecutionResult) -> TestExecutionResult:
     """``result`` with the outcome that the classify hook gives it, and the verdict and
     confidence that follow from that outcome."""
