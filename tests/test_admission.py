@@ -14,7 +14,14 @@ from typing import Callable, List
 
 import pytest
 
-from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor, TestResult
+from pytest_parallel_hypotheses import (
+    AsyncTestExecutor,
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    TestExecutor,
+    TestResult,
+)
 from pytest_parallel_hypotheses.engine.admission import (
     AdaptiveAdmission,
     extra_room,
@@ -182,3 +189,25 @@ def test_a_shell_waiting_for_a_busy_child_counts_as_wanting_a_cpu() -> None:
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
+
+
+@pytest.mark.asyncio
+async def test_a_setup_step_that_waits_leaves_the_cpus_to_other_scripts(
+    make_worktree: Callable[[str], Path], write_script: Callable[..., Path]
+) -> None:
+    """A step waiting on the network (here, asleep) wants no CPU: with one such step per
+    usable CPU running, a script without a step still starts."""
+    runs = []
+    for index in range(usable_cpus().count):
+        waiting = make_worktree(f"waiting-{index}")
+        write_script(waiting, f"waits{index}", "exit 0")
+        runs.append(HypothesisRun(Hypothesis(f"waits{index}", "x"), waiting, setup="sleep 60"))
+    quick = make_worktree("quick")
+    write_script(quick, "quick", "exit 0")
+    runs.append(HypothesisRun(Hypothesis("quick", "x"), quick))
+    config = FalsificationConfig(test_timeout=120, adaptive_concurrency=True, kill_grace=0.2)
+
+    async with AsyncTestExecutor(config).as_completed(runs) as results:
+        first = await asyncio.wait_for(results.__aiter__().__anext__(), timeout=30)
+
+    assert (first.hypothesis_id, first.result) == ("quick", TestResult.PASS)

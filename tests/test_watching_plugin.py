@@ -211,7 +211,7 @@ def test_a_folder_as_the_path_is_a_usage_error(
     ("option", "expected"),
     [
         ("--hypotheses-live=sometimes", "expected one of auto, on, off (got 'sometimes')"),
-        ("--hypotheses-heartbeat=-1", "expected a number of seconds of at least 0 (got '-1')"),
+        ("--hypotheses-heartbeat=-1", "expected a number of seconds from 0 to 86400 (got '-1')"),
     ],
 )
 def test_a_bad_live_or_heartbeat_value_is_a_usage_error(

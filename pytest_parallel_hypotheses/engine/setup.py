@@ -30,6 +30,7 @@ from ..finding.state import common_dir, content_state
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
 from .tree import Marker, ProcessTree
+from .usage import ResourceSampler
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,14 @@ class SetupOutcome:
 class WorktreeSetups:
     """The setup steps of one run: each worktree and command at most once, one at a time."""
 
-    def __init__(self, config: FalsificationConfig, marker_name: str) -> None:
+    def __init__(
+        self, config: FalsificationConfig, marker_name: str, sampler: ResourceSampler
+    ) -> None:
         self._config = config
         self._marker_name = marker_name
+        #: Watches each step's tree like a script's, so that the admission counts the CPUs
+        #: it really wants: a step that waits on the network holds no CPU.
+        self._sampler = sampler
         self._locks: Dict[Path, asyncio.Lock] = {}
         self._done: Dict[Tuple[Path, str], SetupOutcome] = {}
 
@@ -125,6 +131,7 @@ class WorktreeSetups:
             timeout=timeout,
             grace=self._config.kill_grace,
             max_output_bytes=self._config.max_output_bytes,
+            sampler=self._sampler,
         )
         return _outcome(command, timeout, ran)
 

@@ -72,7 +72,7 @@ class ResultStream:
         self._output: Dict[int, LiveOutput] = {}
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
-        self._setups = WorktreeSetups(config, self._marker_name)
+        self._setups = WorktreeSetups(config, self._marker_name, self._sampler)
         self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
