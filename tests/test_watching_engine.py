@@ -17,6 +17,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
 )
 from pytest_parallel_hypotheses.core.diagnosis import describe_snapshot, format_elapsed
+from pytest_parallel_hypotheses.engine import snapshot as snapshot_module
 from pytest_parallel_hypotheses.engine.capture import BoundedCapture
 from pytest_parallel_hypotheses.engine.events import LiveOutput, RunObserver
 
@@ -112,8 +113,9 @@ def test_the_live_output_tells_the_last_line_printed() -> None:
 
 
 def test_a_timeout_snapshot_lists_every_process_of_the_tree_with_the_last_lines(
-    worktree: Path, write_script: WriteScript, sleep_token: str
+    worktree: Path, write_script: WriteScript, sleep_token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(snapshot_module, "WAIT_SECONDS", 60.0)  # however slow the table's pass
     write_script(
         worktree,
         "slow",
@@ -125,6 +127,7 @@ def test_a_timeout_snapshot_lists_every_process_of_the_tree_with_the_last_lines(
 
     snapshot = result.timeout_snapshot
     assert snapshot is not None
+    assert snapshot["whole_tree"] is True
     commands = [process["command"] for process in snapshot["processes"]]
     assert commands.count(f"sleep {sleep_token}") == 2  # the escaped one too
     assert any(command.endswith("test_slow.sh") for command in commands)
@@ -139,6 +142,24 @@ def test_a_timeout_snapshot_lists_every_process_of_the_tree_with_the_last_lines(
             "rss_bytes",
             "command",
         }
+
+
+def test_a_snapshot_that_cannot_wait_for_the_process_table_shows_the_scripts_descendants(
+    worktree: Path, write_script: WriteScript, sleep_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree's SIGTERM waits for the picture: a slow pass over the table must not hold it."""
+    monkeypatch.setattr(snapshot_module, "WAIT_SECONDS", 0.0)
+    write_script(worktree, "slow", f"sleep {sleep_token} | cat")
+
+    [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=TIMEOUT)
+
+    snapshot = result.timeout_snapshot
+    assert snapshot is not None
+    assert snapshot["whole_tree"] is False
+    commands = [process["command"] for process in snapshot["processes"]]
+    assert {"cat", f"sleep {sleep_token}"} <= set(commands)
+    assert len(commands) == 3
+    assert any(command.endswith("test_slow.sh") for command in commands)
 
 
 def test_a_timeout_names_what_the_script_was_running(

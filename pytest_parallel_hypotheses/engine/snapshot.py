@@ -8,6 +8,8 @@ names the process that most likely held things up; the JSON report keeps it all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any, Dict, List, Optional
 
@@ -15,6 +17,7 @@ import psutil
 
 from .capture import BoundedCapture
 from .tree import ProcessTree
+from .usage import children_of
 
 #: Lines of each output stream kept in a snapshot.
 SNAPSHOT_LINES = 20
@@ -24,6 +27,10 @@ COMMAND_CHARS = 500
 #: pass that starts after the deadline held up the stop: when many deadlines fire together,
 #: passes run back to back and each takes tens of milliseconds.
 RECENT_SECONDS = 0.1
+#: How long the tree's stop waits for that pass (one takes 20-100 ms with a few hundred
+#: processes); then the picture shows the script and its descendants alone, found without the
+#: table: with thousands of processes, or many deadlines at once, a pass takes longer.
+WAIT_SECONDS = 0.25
 
 Snapshot = Dict[str, Any]
 
@@ -31,17 +38,40 @@ Snapshot = Dict[str, Any]
 async def take_snapshot(
     tree: ProcessTree, stdout: BoundedCapture, stderr: BoundedCapture
 ) -> Snapshot:
-    """The tree's processes (oldest first) and the last lines of both output streams."""
-    members = await tree.look(RECENT_SECONDS)  # off the loop: other deadlines may be firing
+    """The tree's processes (oldest first) and the last lines of both output streams;
+    ``whole_tree`` is False when the picture could not wait for the process table, and shows
+    the script and its descendants alone (processes that left them are then missing)."""
+    look = asyncio.ensure_future(tree.look(RECENT_SECONDS))  # off the loop: other deadlines
+    done, _pending = await asyncio.wait({look}, timeout=WAIT_SECONDS)  # may be firing
+    if look in done:
+        members = look.result()
+    else:
+        look.cancel()  # the shared pass goes on for the trees that wait for it
+        members = [] if tree.pgid is None else _descendants(tree.pgid)
     now = time.time()
     processes = [entry for entry in (_describe(proc, now) for proc in members) if entry is not None]
     processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))
     return {
         "taken_at": now,
+        "whole_tree": look in done,
         "processes": processes,
         "stdout_tail": _last_lines(stdout),
         "stderr_tail": _last_lines(stderr),
     }
+
+
+def _descendants(pid: int) -> List[psutil.Process]:
+    """``pid`` and its descendants, from their ``/proc`` lists of children."""
+    found: List[psutil.Process] = []
+    stack, seen = [pid], set()
+    while stack:
+        member = stack.pop()
+        if member not in seen:
+            seen.add(member)
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(member))
+            stack.extend(children_of(member))
+    return found
 
 
 def _describe(proc: psutil.Process, now: float) -> Optional[Dict[str, Any]]:

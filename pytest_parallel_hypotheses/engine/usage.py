@@ -96,7 +96,7 @@ class TreeUsage:
             with contextlib.suppress(psutil.Error):
                 count += proc.status() == psutil.STATUS_RUNNING
         known = {proc.pid for proc in self._tracked}
-        return count + sum(_pid_runnable(c) for c in _children_of(self.pid) if c not in known)
+        return count + sum(_pid_runnable(c) for c in children_of(self.pid) if c not in known)
 
     def _members(self, children: ChildrenMap) -> Set[psutil.Process]:
         """The root and the processes of the last sample, if still there, and their
@@ -233,12 +233,13 @@ def _tree_runnable(pid: int) -> int:
         if member not in seen:
             seen.add(member)
             count += _pid_runnable(member)
-            stack.extend(_children_of(member))
+            stack.extend(children_of(member))
     return count
 
 
-def _children_of(pid: int) -> List[int]:
-    """The children of ``pid``, as each of its threads started them."""
+def children_of(pid: int) -> List[int]:
+    """The children of ``pid``, as each of its threads started them (a few reads of
+    ``/proc``, no pass over the process table)."""
     try:
         threads = os.listdir(f"{_PROC}/{pid}/task")
     except OSError:
