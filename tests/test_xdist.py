@@ -452,4 +452,12 @@ def test_a_hangup_of_the_whole_session_stops_every_script_and_writes_the_report(
 
     assert run.returncode == pytest.ExitCode.INTERRUPTED, output
     assert live_processes(sleep_token) == []
-    assert json.loads(report.read_text())["run"]["interrupted"] is True
+    written = json.loads(report.read_text())
+    assert written["run"]["interrupted"] is True
+    # who each hypothesis is, although no worker reported it
+    assert [
+        (record["branch"], Path(record["script"]).name) for record in written["hypotheses"]
+    ] == [
+        ("main", "test_sleeper0.sh"),
+        ("main", "test_sleeper1.sh"),
+    ]

@@ -15,7 +15,7 @@ import socket
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -23,16 +23,30 @@ from ..core.models import TestExecutionResult
 from ..core.results import stopped_result
 from ..engine.bridge import run_sync
 from ..engine.tree import MARKER_PREFIX, Marker, ProcessTree
+from ..finding.discovery import DiscoveryError, FoundHypothesis, discover
 from ..plugin.collection import report_header, worktrees_to_search
-from ..plugin.options import HypothesesSettings
+from ..plugin.options import SETTINGS_KEY, HypothesesSettings
 from ..plugin.outputfolder import session_folder
 from ..plugin.records import HypothesisRecords
-from ..report.records import RECORD_ATTRIBUTE, Record, result_fields
+from ..report.records import RECORD_ATTRIBUTE, Record, record_of, result_fields
 from ..report.wording import crash_text, located
 from .crashes import CrashedScripts
 from .sharding import ShardSelection
 from .wire import WIRE_KEY, worker_marker_prefix
 
+#: The record keys a look at the worktrees fills in for a hypothesis no worker told of.
+_WHO_KEYS = (
+    "branch",
+    "branch_gone",
+    "head",
+    "script",
+    "problem",
+    "timeout",
+    "polarity",
+    "setup_command",
+    "memory",
+    "hypothesis",
+)
 #: The record keys that say who a hypothesis is and where it is, before any result.
 _IDENTITY_KEYS = ("branch", "head", "script", "problem", "timeout", "hypothesis")
 
@@ -51,6 +65,10 @@ class DistributedRecords(HypothesisRecords):
         self._crashed: Dict[str, TestExecutionResult] = {}
         #: Why the run stopped early, when a result met the stop condition.
         self._stopped: Optional[str] = None
+        self._config = config
+        #: Who each hypothesis is, from a look at the worktrees: made only if a worker never
+        #: told (it was interrupted, or it crashed first).
+        self._found: Optional[Dict[Tuple[str, str], FoundHypothesis]] = None
 
     @property
     def records(self) -> List[Record]:
@@ -85,17 +103,38 @@ class DistributedRecords(HypothesisRecords):
         return self._crash_record(nodeid, result)
 
     def _crash_record(self, nodeid: str, result: TestExecutionResult) -> Record:
-        known = self._expected.get(nodeid) or self._unknown(nodeid)
+        known = self._identified(self._expected.get(nodeid) or self._unknown(nodeid))
         return {**known, **result_fields(result)}
 
     def _never_run(self, record: Record) -> Record:
         """Pending; once the run stopped on a verdict, the stopped result that says why."""
+        record = self._identified(record)
         if self._stopped is None:
             return record
         result = stopped_result(
             record["hypothesis_id"], record["worktree_path"], self._stopped, started=False
         )
         return {**record, **result_fields(result)}
+
+    def _identified(self, record: Record) -> Record:
+        """A record known from its node id alone, completed by a look at its worktree."""
+        if record["script"] is not None:
+            return record
+        found = self._discovered().get((record["worktree_path"], record["hypothesis_id"]))
+        if found is None:
+            return record
+        identity = record_of(record["nodeid"], found, None)
+        return {**record, **{key: identity[key] for key in _WHO_KEYS}}
+
+    def _discovered(self) -> Dict[Tuple[str, str], FoundHypothesis]:
+        if self._found is None:
+            settings = self._config.stash.get(SETTINGS_KEY, None)
+            try:
+                found = [] if settings is None else discover(settings.directory)
+            except DiscoveryError:
+                found = []  # gone since collection: the node ids are all there is
+            self._found = {(str(f.worktree), f.hypothesis_id): f for f in found}
+        return self._found
 
     def _unknown(self, nodeid: str) -> Record:
         """What the node id alone says, until a worker tells more."""
