@@ -80,6 +80,31 @@ def test_a_tree_past_its_memory_limit_is_frozen_before_it_is_photographed(
     assert states == {psutil.STATUS_STOPPED}
 
 
+def test_a_daemon_that_left_the_tree_still_counts_toward_its_scripts_limit(
+    worktree: Path, write_script: Callable[..., Path], sleep_token: str
+) -> None:
+    """Started through a double fork, it is re-parented before any look at the tree's
+    descendants; its marker still names its script."""
+    daemon = (
+        f"{sys.executable} -c '\n"
+        "import time\n"
+        "chunks = [bytearray(50 * 1024 * 1024) for _ in range(8)]\n"
+        f"time.sleep({sleep_token})\n"
+        "'"
+    )
+    write_script(
+        worktree,
+        "hog",
+        f"(setsid {daemon} >/dev/null 2>&1 </dev/null &)\nsleep 5\nexit 0",
+    )
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert "memory limit of 200 MiB (peak " in result.error_message
+
+
 def test_a_child_that_allocates_counts_toward_its_scripts_limit(
     worktree: Path,
     write_script: Callable[..., Path],

@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, List, Optional, Set
+from typing import AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import psutil
 
 from ..core.sizes import format_size
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
 from .tasks import stop_task
+from .tree import Marker, marker_variables
 from .usage import ChildrenMap, children_map, descendants
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,32 @@ class MemoryBreach:
 class _Watched:
     """One limited tree as the watchdog sees it."""
 
-    def __init__(self, pid: int, limit: int, breached: asyncio.Future[MemoryBreach]) -> None:
+    def __init__(
+        self,
+        pid: int,
+        limit: int,
+        breached: asyncio.Future[MemoryBreach],
+        marker: Optional[Marker] = None,
+    ) -> None:
         self.limit = limit
         self.peak = 0
         self.breached = breached
+        #: What the script's processes carry: a daemon that left the tree before a look at
+        #: its descendants is found by it.
+        self.marker = marker
         self.members: Set[psutil.Process] = set()
         with contextlib.suppress(psutil.Error):
             self.members.add(psutil.Process(pid))
+
+    def adopt(self, marked: Iterable[Tuple[int, Mapping[str, str]]]) -> None:
+        """Take in the processes started since the last look that carry the script's marker
+        (``marked``: pids and their marker variables)."""
+        if self.marker is None:
+            return
+        for pid, markers in marked:
+            if self.marker.matches(markers):
+                with contextlib.suppress(psutil.Error):
+                    self.members.add(psutil.Process(pid))
 
     def refresh(self, children: ChildrenMap) -> None:
         """Add the descendants of every known member (escapees stay known once seen)."""
@@ -94,10 +114,12 @@ class MemoryWatchdog:
     def __init__(self) -> None:
         self._watched: List[_Watched] = []
         self._task: Optional[asyncio.Task[None]] = None
+        #: The processes of the last look: only those started since have their markers read.
+        self._listed: Set[int] = set()
 
-    def watch(self, pid: int, limit: int) -> _Watched:
+    def watch(self, pid: int, limit: int, marker: Optional[Marker] = None) -> _Watched:
         loop = asyncio.get_running_loop()
-        watched = _Watched(pid, limit, loop.create_future())
+        watched = _Watched(pid, limit, loop.create_future(), marker)
         self._watched.append(watched)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample())
@@ -116,13 +138,23 @@ class MemoryWatchdog:
         next_full = loop.time()
         while self._watched:
             if loop.time() >= next_full:
-                children = await asyncio.to_thread(children_map)
+                children, self._listed, marked = await asyncio.to_thread(_look, self._listed)
                 for watched in self._watched:
+                    watched.adopt(marked)
                     watched.refresh(children)
                 next_full = loop.time() + FULL_SECONDS
             for watched in list(self._watched):
                 watched.check()
             await asyncio.sleep(FAST_SECONDS)
+
+
+def _look(listed: Set[int]) -> Tuple[ChildrenMap, Set[int], List[Tuple[int, Dict[str, str]]]]:
+    """One pass over the process table: the children of each process, every pid, and the
+    marker variables of the processes not ``listed`` before (each is read once)."""
+    children = children_map()
+    pids = {pid for kids in children.values() for pid in kids}
+    marked = [(pid, marker_variables(pid)) for pid in pids - listed]
+    return children, pids, [(pid, markers) for pid, markers in marked if markers]
 
 
 class MemoryGuard:
@@ -182,14 +214,17 @@ class LimitedScript:
         """What the child runs before exec to join its cgroup (None without one)."""
         return None if self._cgroup is None else self._cgroup.joiner()
 
-    def started(self, pid: int) -> Optional[asyncio.Future[MemoryBreach]]:
-        """The script runs as ``pid``: a future set if the watchdog sees it pass its limit."""
+    def started(
+        self, pid: int, marker: Optional[Marker] = None
+    ) -> Optional[asyncio.Future[MemoryBreach]]:
+        """The script runs as ``pid``, its processes carrying ``marker``: a future set if the
+        watchdog sees it pass its limit."""
         if self._cgroup is not None:
             self._cgroup.release_joiner()
             return None
         if self.limit is None:
             return None
-        self._watched = self._guard.watchdog.watch(pid, self.limit)
+        self._watched = self._guard.watchdog.watch(pid, self.limit, marker)
         return self._watched.breached
 
     def breach(self, peak_seen: Optional[int]) -> Optional[MemoryBreach]:

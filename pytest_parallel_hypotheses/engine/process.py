@@ -145,7 +145,7 @@ async def run_script(
             None, False, loop.time() - asked, protocol.stdout, protocol.stderr, error
         )
     start = running.started_at(default=asked)  # its own run: not its wait for a thread
-    breached = None if memory is None else memory.started(running.pid)
+    breached = None if memory is None else memory.started(running.pid, tree.marker)
     if on_start is not None:  # before the block: a start cut short keeps what it printed
         on_start(LiveOutput(protocol.stdout, protocol.stderr))
     async with running:

@@ -101,6 +101,15 @@ def _markers_of(pid: int, started: float, *, ours: bool = False) -> Dict[str, st
     return markers
 
 
+def marker_variables(pid: int) -> Dict[str, str]:
+    """The marker variables of the process ``pid`` (none if it is gone, out of reach, or in
+    the middle of an exec)."""
+    try:
+        return _environ_markers(pid) or {}
+    except (psutil.Error, OSError):
+        return {}
+
+
 def _environ_markers(pid: int) -> Optional[Dict[str, str]]:
     """The variables of the environment of ``pid`` whose names start with
     :data:`MARKER_PREFIX` (read from ``/proc/PID/environ`` where it exists); None when it
