@@ -140,6 +140,31 @@ async def test_cancelling_the_awaiting_task_stops_every_script(
     assert live_processes(sleep_token) == []
 
 
+def test_a_daemons_unmarked_group_mates_get_the_grace_period(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """SIGTERM, then ``kill_grace`` seconds to finish, as for every process of the tree."""
+    (worktree / "mate.sh").write_text(
+        f"trap 'sleep 0.5; touch tidied; exit 0' TERM\ntouch cleared\nsleep {sleep_token} &\nwait\n"
+    )
+    write_script(
+        worktree,
+        "h1",
+        f"setsid sh -c 'env -i /bin/sh mate.sh & exec sleep {sleep_token}' "
+        ">/dev/null 2>&1 </dev/null &\n"
+        "until [ -e cleared ]; do sleep 0.05; done\n"
+        "exit 0",
+    )
+    patient = FalsificationConfig(test_timeout=120, kill_grace=10)
+    result = TestExecutor(patient).execute_single(Hypothesis("h1", "x"), worktree)
+    assert result.result is TestResult.PASS
+    assert (worktree / "tidied").exists()
+    assert live_processes(sleep_token) == []
+
+
 @pytest.mark.asyncio
 async def test_a_second_cancellation_kills_every_script_and_forgets_its_group(
     worktree: Path,

@@ -30,13 +30,16 @@ print(results[0].result.name, results[0].exit_code, results[0].error_message)
 
 
 def run_ignoring_sigchld(worktree: Path, where: str) -> str:
+    """The outcome of the one script, in a child with SIGCHLD ignored and every warning shown
+    (a process the system reaped must not look as if it still ran)."""
     completed = subprocess.run(
-        [sys.executable, "-c", RUN_IGNORING_SIGCHLD, str(worktree), where],
+        [sys.executable, "-X", "dev", "-c", RUN_IGNORING_SIGCHLD, str(worktree), where],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
+    assert "Warning" not in completed.stderr, completed.stderr
     return completed.stdout.strip()
 
 

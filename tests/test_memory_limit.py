@@ -20,6 +20,7 @@ from pytest_parallel_hypotheses import (
     TestResult,
 )
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.engine.memory import MemoryGuard
 
 MIB = 1024 * 1024
 LIMIT = 200 * MIB
@@ -66,6 +67,10 @@ def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
     assert result.duration < 60
 
 
+@pytest.mark.skipif(
+    MemoryGuard.for_this_process().by_kernel,
+    reason="the kernel enforces limits here: it kills the tree, which no watchdog photographs",
+)
 def test_a_tree_past_its_memory_limit_is_frozen_before_it_is_photographed(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
@@ -103,6 +108,29 @@ def test_a_daemon_that_left_the_tree_still_counts_toward_its_scripts_limit(
 
     assert result.result is TestResult.ERROR
     assert "memory limit of 200 MiB (peak " in result.error_message
+
+
+def test_a_child_that_left_both_the_group_and_the_marker_is_killed_at_the_breach(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """Only the watchdog knew it: it was the script's child when it was counted."""
+    hog = (
+        f"{sys.executable} -c '\n"
+        "import time\n"
+        "chunks = [bytearray(50 * 1024 * 1024) for _ in range(8)]\n"
+        f"time.sleep({sleep_token})\n"
+        "'"
+    )
+    write_script(worktree, "hog", f"env -i setsid {hog} &\nsleep {sleep_token}")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert live_processes(sleep_token) == []
 
 
 def test_a_child_that_allocates_counts_toward_its_scripts_limit(

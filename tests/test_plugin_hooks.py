@@ -107,12 +107,14 @@ def test_a_hook_returning_a_wrong_value_is_an_error_of_that_hypothesis(
     )
 
 
+@pytest.mark.parametrize("repeat", ["1", "3"])
 def test_a_failing_hook_leaves_its_hypothesis_run_and_inconclusive_in_the_report(
     run_pytest: RunPytest,
     pytester: pytest.Pytester,
     git_repo: Path,
     write_script: WriteScript,
     tmp_path: Path,
+    repeat: str,
 ) -> None:
     pytester.makeconftest(
         """
@@ -124,7 +126,9 @@ def test_a_failing_hook_leaves_its_hypothesis_run_and_inconclusive_in_the_report
     write_script(git_repo, "odd", "echo ran\nexit 1")
     report = tmp_path / "report.json"
 
-    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+    result = run_pytest(
+        f"--hypotheses={git_repo}", f"--hypotheses-report={report}", f"--hypotheses-repeat={repeat}"
+    )
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*RuntimeError: the project's hook broke*"])

@@ -92,6 +92,7 @@ def test_a_look_asked_for_during_a_read_sees_what_started_after_that_read_began(
             late.wait()
 
     assert len(asyncio.run(look_while_starting())) == 1
+    assert len(reads) == 2  # the second look waited for a read of its own
 
 
 def test_a_look_finds_a_process_by_its_marker_and_its_group(

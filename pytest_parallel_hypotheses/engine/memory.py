@@ -227,6 +227,14 @@ class LimitedScript:
         self._watched = self._guard.watchdog.watch(pid, self.limit, marker)
         return self._watched.breached
 
+    def kill_members(self) -> None:
+        """SIGKILL every process the watchdog counted (frozen at the breach): one that left
+        both the script's group and its marker would be found by no other look."""
+        if self._watched is not None:
+            for proc in self._watched.members:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+
     def breach(self, peak_seen: Optional[int]) -> Optional[MemoryBreach]:
         """After the exit: the breach, if the watchdog or the kernel stopped the tree."""
         if self._watched is not None and self._watched.breached.done():

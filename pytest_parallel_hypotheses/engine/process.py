@@ -158,6 +158,8 @@ async def run_script(
         if over_limit or timed_out:  # what it was doing, before it is stopped
             snapshot = await take_snapshot(tree, protocol.stdout, protocol.stderr)
         if over_limit:
+            assert memory is not None  # a breach comes from a limit
+            memory.kill_members()
             await running.kill(then_wait=_REAP_SECONDS)
         if timed_out:
             await running.stop(then_wait=grace + _REAP_SECONDS)

@@ -142,6 +142,8 @@ def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
         problem = f"`{command}` could not start: {ran.spawn_error.strerror}"
     elif ran.timed_out:
         problem = f"`{command}` exceeded its {timeout:g}s setup timeout and was stopped"
+    elif ran.exit_code is None:
+        problem = f"`{command}`'s exit status was lost: SIGCHLD is ignored in this process"
     elif ran.exit_code != 0:
         problem = f"`{command}` exited with status {ran.exit_code}"
     return SetupOutcome(

@@ -26,6 +26,8 @@ from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tu
 _READ_SIZE = 256 * 1024
 #: The OOM score adjustment of every script (-1000 to 1000; pytest keeps its own, usually 0).
 OOM_SCORE_ADJ = 500
+#: What ``Popen`` holds as the status of a script the system reaped itself (never reported).
+_STATUS_LOST = -1
 #: ``ru_maxrss`` is in KiB on Linux, the only system with pidfds.
 _MAXRSS_UNIT = 1024
 
@@ -137,14 +139,14 @@ class _PidfdTransport:
         return self._proc.pid
 
     def get_returncode(self) -> Optional[int]:
-        return self._proc.returncode
+        return None if self._status_lost else self._proc.returncode
 
     def close(self) -> None:
         """Release the pipes and the pidfd; kill the leader if it still runs (a last resort)."""
         for fd in list(self._pipes):
             self._close_pipe(fd, tell=False)
         self._close_pidfd()
-        if not self._status_lost and self._proc.poll() is None:
+        if self._proc.poll() is None:
             _discard(self._proc)
 
     def _read(self, fd: int) -> None:
@@ -177,6 +179,7 @@ class _PidfdTransport:
             pid, status, usage = os.wait4(self._proc.pid, os.WNOHANG)
         except ChildProcessError:
             self._status_lost = True
+            self._proc.returncode = _STATUS_LOST  # reaped: Popen must not wait for it again
         else:
             if pid == self._proc.pid:
                 self._proc.returncode = os.waitstatus_to_exitcode(status)

@@ -339,9 +339,17 @@ class ProcessTree:
         return members
 
     def _owned(self, rows: Iterable[_Row]) -> List[psutil.Process]:
+        """The live members among ``rows``: the group's processes, the marked ones, and those
+        in a group with a marked one (a process that cleared its environment, ``env -i``,
+        stays in its parent's group); never the runner's own group."""
+        rows = list(rows)
+        groups = {row.group for row in rows if self.marker.matches(row.markers)}
+        groups.discard(os.getpgrp())
+        if self.pgid is not None:
+            groups.add(self.pgid)
         owned = []
         for row in rows:
-            if row.group == self.pgid or self.marker.matches(row.markers):
+            if row.group in groups or self.marker.matches(row.markers):
                 proc = row.process()
                 if proc is not None and _alive(proc):
                     owned.append(proc)
@@ -424,9 +432,9 @@ class ProcessTree:
         deadline = loop.time() + grace
         reached = self.pgid is not None and _signal_group(self.pgid, signal.SIGTERM)
         procs, _groups = await self.find_shared()
-        if not procs and self.group_is_empty() and self.enclosure is None:
+        if not procs and (self.pgid is None or self.group_is_empty()) and self.enclosure is None:
             return
-        groups = _groups_of(procs)  # a member's unmarked group-mates go with it
+        groups = _groups_of(procs)
         self.send(signal.SIGTERM, procs, groups, group_reached=reached)
         pause = _POLL_SECONDS
         while procs and loop.time() < deadline:

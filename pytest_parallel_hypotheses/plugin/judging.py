@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..core.classification import HypothesisStatus, TestResult
+from ..core.classification import HypothesisStatus, TestResult, confidence_for
 from ..core.models import TestExecutionResult
 from ..core.numbers import is_number
 from ..core.repeats import rejudged
@@ -55,15 +55,14 @@ def hook_failed_result(raw: TestExecutionResult, error: Exception) -> TestExecut
     """The result of a script whose judging hook failed: it ran, and its output and exit status
     stay, but nothing can be concluded from a verdict the project's hook did not give."""
     metrics = {name: value for name, value in raw.metrics.items() if name != "confidence"}
-    failed = dataclasses.replace(
+    metrics["confidence"] = confidence_for(TestResult.ERROR, raw.duration)
+    return dataclasses.replace(  # the status given: repeated attempts would decide one
         raw,
         result=TestResult.ERROR,
-        status=None,
+        status=HypothesisStatus.INCONCLUSIVE,
         metrics=metrics,
         error_message=f"a hypotheses hook failed: {error}",
     )
-    failed.metrics["confidence"] = failed.scored_confidence()
-    return failed
 
 
 def _classified(item: pytest.Item, result: TestExecutionResult) -> TestExecutionResult:
