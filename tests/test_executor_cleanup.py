@@ -25,6 +25,7 @@ from pytest_parallel_hypotheses import (
     FalsificationConfig,
     Hypothesis,
     HypothesisRun,
+    TestExecutionResult,
     TestExecutor,
     TestResult,
 )
@@ -82,6 +83,16 @@ def wait_until(worktree: Path, ids: List[str], stage: str = "started") -> None:
         time.sleep(0.02)
 
 
+def passes_leaving_nothing(
+    worktree: Path, token: str, live_processes: LiveProcesses, config: FalsificationConfig = QUICK
+) -> TestExecutionResult:
+    """Run hypothesis ``h1``: it must pass, and nothing carrying ``token`` may outlive it."""
+    result = TestExecutor(config).execute_single(Hypothesis("h1", "x"), worktree)
+    assert result.result is TestResult.PASS
+    assert live_processes(token) == []
+    return result
+
+
 def test_daemons_left_by_a_passing_script_are_killed_when_the_run_returns(
     worktree: Path,
     write_script: Callable[..., Path],
@@ -96,10 +107,7 @@ def test_daemons_left_by_a_passing_script_are_killed_when_the_run_returns(
         f"(sleep {sleep_token} >/dev/null 2>&1 </dev/null &)\n"
         "exit 0",
     )
-    result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), worktree)
-    assert result.result is TestResult.PASS
-    assert result.duration < HANG
-    assert live_processes(sleep_token) == []
+    assert passes_leaving_nothing(worktree, sleep_token, live_processes).duration < HANG
 
 
 def test_a_daemons_unmarked_group_mates_are_killed_with_it(
@@ -117,9 +125,7 @@ def test_a_daemons_unmarked_group_mates_are_killed_with_it(
         "until [ -e cleared ]; do sleep 0.05; done\n"
         "exit 0",
     )
-    result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), worktree)
-    assert result.result is TestResult.PASS
-    assert live_processes(sleep_token) == []
+    passes_leaving_nothing(worktree, sleep_token, live_processes)
 
 
 @pytest.mark.asyncio
@@ -159,10 +165,8 @@ def test_a_daemons_unmarked_group_mates_get_the_grace_period(
         "exit 0",
     )
     patient = FalsificationConfig(test_timeout=120, kill_grace=10)
-    result = TestExecutor(patient).execute_single(Hypothesis("h1", "x"), worktree)
-    assert result.result is TestResult.PASS
+    passes_leaving_nothing(worktree, sleep_token, live_processes, patient)
     assert (worktree / "tidied").exists()
-    assert live_processes(sleep_token) == []
 
 
 @pytest.mark.asyncio

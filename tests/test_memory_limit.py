@@ -53,14 +53,17 @@ def run_one(
     return result
 
 
-def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
-    worktree: Path, write_script: Callable[..., Path]
-) -> None:
+@pytest.fixture
+def stopped_hog(worktree: Path, write_script: Callable[..., Path]) -> TestExecutionResult:
+    """The result of a script that allocates 1 GiB/s under a 200 MiB limit."""
     write_script(worktree, "hog", f"exec {HOG}")
-    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+    return run_one(worktree, FalsificationConfig(test_timeout=120, memory_limit=LIMIT))
 
-    result = run_one(worktree, config)
 
+def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
+    stopped_hog: TestExecutionResult,
+) -> None:
+    result = stopped_hog
     assert result.result is TestResult.ERROR
     assert result.status is HypothesisStatus.INCONCLUSIVE
     assert "memory limit of 200 MiB (peak " in result.error_message
@@ -72,16 +75,12 @@ def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
     reason="the kernel enforces limits here: it kills the tree, which no watchdog photographs",
 )
 def test_a_tree_past_its_memory_limit_is_frozen_before_it_is_photographed(
-    worktree: Path, write_script: Callable[..., Path]
+    stopped_hog: TestExecutionResult,
 ) -> None:
     """Frozen, it allocates no more while the picture is taken and the tree killed."""
-    write_script(worktree, "hog", f"exec {HOG}")
-    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
-
-    result = run_one(worktree, config)
-
-    assert result.timeout_snapshot is not None
-    states = {process["state"] for process in result.timeout_snapshot["processes"]}
+    snapshot = stopped_hog.timeout_snapshot
+    assert snapshot is not None
+    states = {process["state"] for process in snapshot["processes"]}
     assert states == {psutil.STATUS_STOPPED}
 
 
