@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
@@ -83,49 +84,57 @@ def wait_until(worktree: Path, ids: List[str], stage: str = "started") -> None:
         time.sleep(0.02)
 
 
-def passes_leaving_nothing(
-    worktree: Path, token: str, live_processes: LiveProcesses, config: FalsificationConfig = QUICK
-) -> TestExecutionResult:
-    """Run hypothesis ``h1``: it must pass, and nothing carrying ``token`` may outlive it."""
-    result = TestExecutor(config).execute_single(Hypothesis("h1", "x"), worktree)
-    assert result.result is TestResult.PASS
-    assert live_processes(token) == []
-    return result
+@dataclass
+class PassingScript:
+    """Hypothesis ``h1`` in a worktree; what it starts sleeps for ``token`` seconds."""
+
+    worktree: Path
+    token: str
+    write_script: Callable[..., Path]
+    live_processes: LiveProcesses
+
+    def write(self, body: str) -> None:
+        self.write_script(self.worktree, "h1", body)
+
+    def passes_leaving_nothing(self, config: FalsificationConfig = QUICK) -> TestExecutionResult:
+        """Run it: it must pass, and nothing carrying the token may outlive it."""
+        result = TestExecutor(config).execute_single(Hypothesis("h1", "x"), self.worktree)
+        assert result.result is TestResult.PASS
+        assert self.live_processes(self.token) == []
+        return result
+
+
+@pytest.fixture
+def h1(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> PassingScript:
+    return PassingScript(worktree, sleep_token, write_script, live_processes)
 
 
 def test_daemons_left_by_a_passing_script_are_killed_when_the_run_returns(
-    worktree: Path,
-    write_script: Callable[..., Path],
-    sleep_token: str,
-    live_processes: LiveProcesses,
+    h1: PassingScript,
 ) -> None:
-    write_script(
-        worktree,
-        "h1",
-        f"setsid sleep {sleep_token} >/dev/null 2>&1 </dev/null &\n"
-        f"(setsid sleep {sleep_token} >/dev/null 2>&1 </dev/null &)\n"
-        f"(sleep {sleep_token} >/dev/null 2>&1 </dev/null &)\n"
+    h1.write(
+        f"setsid sleep {h1.token} >/dev/null 2>&1 </dev/null &\n"
+        f"(setsid sleep {h1.token} >/dev/null 2>&1 </dev/null &)\n"
+        f"(sleep {h1.token} >/dev/null 2>&1 </dev/null &)\n"
         "exit 0",
     )
-    assert passes_leaving_nothing(worktree, sleep_token, live_processes).duration < HANG
+    assert h1.passes_leaving_nothing().duration < HANG
 
 
-def test_a_daemons_unmarked_group_mates_are_killed_with_it(
-    worktree: Path,
-    write_script: Callable[..., Path],
-    sleep_token: str,
-    live_processes: LiveProcesses,
-) -> None:
+def test_a_daemons_unmarked_group_mates_are_killed_with_it(h1: PassingScript) -> None:
     """``env -i`` clears the marker, but the process stays in the daemon's group."""
-    write_script(
-        worktree,
-        "h1",
-        f'setsid sh -c \'env -i sh -c "touch cleared; exec sleep {sleep_token}" & '
-        f"exec sleep {sleep_token}' >/dev/null 2>&1 </dev/null &\n"
+    h1.write(
+        f'setsid sh -c \'env -i sh -c "touch cleared; exec sleep {h1.token}" & '
+        f"exec sleep {h1.token}' >/dev/null 2>&1 </dev/null &\n"
         "until [ -e cleared ]; do sleep 0.05; done\n"
         "exit 0",
     )
-    passes_leaving_nothing(worktree, sleep_token, live_processes)
+    h1.passes_leaving_nothing()
 
 
 @pytest.mark.asyncio
@@ -146,27 +155,20 @@ async def test_cancelling_the_awaiting_task_stops_every_script(
     assert live_processes(sleep_token) == []
 
 
-def test_a_daemons_unmarked_group_mates_get_the_grace_period(
-    worktree: Path,
-    write_script: Callable[..., Path],
-    sleep_token: str,
-    live_processes: LiveProcesses,
-) -> None:
+def test_a_daemons_unmarked_group_mates_get_the_grace_period(h1: PassingScript) -> None:
     """SIGTERM, then ``kill_grace`` seconds to finish, as for every process of the tree."""
-    (worktree / "mate.sh").write_text(
-        f"trap 'sleep 0.5; touch tidied; exit 0' TERM\ntouch cleared\nsleep {sleep_token} &\nwait\n"
+    (h1.worktree / "mate.sh").write_text(
+        f"trap 'sleep 0.5; touch tidied; exit 0' TERM\ntouch cleared\nsleep {h1.token} &\nwait\n"
     )
-    write_script(
-        worktree,
-        "h1",
-        f"setsid sh -c 'env -i /bin/sh mate.sh & exec sleep {sleep_token}' "
+    h1.write(
+        f"setsid sh -c 'env -i /bin/sh mate.sh & exec sleep {h1.token}' "
         ">/dev/null 2>&1 </dev/null &\n"
         "until [ -e cleared ]; do sleep 0.05; done\n"
         "exit 0",
     )
     patient = FalsificationConfig(test_timeout=120, kill_grace=10)
-    passes_leaving_nothing(worktree, sleep_token, live_processes, patient)
-    assert (worktree / "tidied").exists()
+    h1.passes_leaving_nothing(patient)
+    assert (h1.worktree / "tidied").exists()
 
 
 @pytest.mark.asyncio

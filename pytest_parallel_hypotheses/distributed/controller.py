@@ -34,19 +34,6 @@ from .crashes import CrashedScripts
 from .sharding import ShardSelection
 from .wire import WIRE_KEY, worker_marker_prefix
 
-#: The record keys a look at the worktrees fills in for a hypothesis no worker told of.
-_WHO_KEYS = (
-    "branch",
-    "branch_gone",
-    "head",
-    "script",
-    "problem",
-    "timeout",
-    "polarity",
-    "setup_command",
-    "memory",
-    "hypothesis",
-)
 #: The record keys that say who a hypothesis is and where it is, before any result.
 _IDENTITY_KEYS = ("branch", "head", "script", "problem", "timeout", "hypothesis")
 
@@ -121,10 +108,7 @@ class DistributedRecords(HypothesisRecords):
         if record["script"] is not None:
             return record
         found = self._discovered().get((record["worktree_path"], record["hypothesis_id"]))
-        if found is None:
-            return record
-        identity = record_of(record["nodeid"], found, None)
-        return {**record, **{key: identity[key] for key in _WHO_KEYS}}
+        return record if found is None else record_of(record["nodeid"], found, None)
 
     def _discovered(self) -> Dict[Tuple[str, str], FoundHypothesis]:
         if self._found is None:

@@ -17,7 +17,7 @@ import psutil
 
 from .capture import BoundedCapture
 from .tree import ProcessTree
-from .usage import children_of
+from .usage import descendant_pids
 
 #: Lines of each output stream kept in a snapshot.
 SNAPSHOT_LINES = 20
@@ -47,8 +47,8 @@ async def take_snapshot(
         members = look.result()
     else:
         look.cancel()  # the shared pass goes on for the trees that wait for it
-        members = [] if tree.pgid is None else _descendants(tree.pgid)
-    now = time.time()
+        members = [] if tree.pgid is None else _processes(descendant_pids(tree.pgid))
+    now = time.time()  # a moment, not a duration: processes' start times are wall-clock times
     processes = [entry for entry in (_describe(proc, now) for proc in members) if entry is not None]
     processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))
     return {
@@ -60,17 +60,12 @@ async def take_snapshot(
     }
 
 
-def _descendants(pid: int) -> List[psutil.Process]:
-    """``pid`` and its descendants, from their ``/proc`` lists of children."""
-    found: List[psutil.Process] = []
-    stack, seen = [pid], set()
-    while stack:
-        member = stack.pop()
-        if member not in seen:
-            seen.add(member)
-            with contextlib.suppress(psutil.Error):
-                found.append(psutil.Process(member))
-            stack.extend(children_of(member))
+def _processes(pids: List[int]) -> List[psutil.Process]:
+    """The processes among ``pids`` still there."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
     return found
 
 

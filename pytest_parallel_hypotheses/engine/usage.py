@@ -96,7 +96,7 @@ class TreeUsage:
             with contextlib.suppress(psutil.Error):
                 count += proc.status() == psutil.STATUS_RUNNING
         known = {proc.pid for proc in self._tracked}
-        return count + sum(_pid_runnable(c) for c in children_of(self.pid) if c not in known)
+        return count + sum(_pid_runnable(c) for c in _children_of(self.pid) if c not in known)
 
     def _members(self, children: ChildrenMap) -> Set[psutil.Process]:
         """The root and the processes of the last sample, if still there, and their
@@ -227,19 +227,24 @@ def _tree_runnable(pid: int) -> int:
     waits while the commands it started work, so the script alone would look idle. Its
     descendants come from ``/proc/PID/task/TID/children`` (only the root where that file is
     missing)."""
-    count, stack, seen = 0, [pid], set()
+    return sum(_pid_runnable(member) for member in descendant_pids(pid))
+
+
+def descendant_pids(pid: int) -> List[int]:
+    """``pid`` and its descendants, from their ``/proc`` lists of children: a few reads per
+    process, no pass over the process table."""
+    found, stack, seen = [], [pid], set()
     while stack:
         member = stack.pop()
         if member not in seen:
             seen.add(member)
-            count += _pid_runnable(member)
-            stack.extend(children_of(member))
-    return count
+            found.append(member)
+            stack.extend(_children_of(member))
+    return found
 
 
-def children_of(pid: int) -> List[int]:
-    """The children of ``pid``, as each of its threads started them (a few reads of
-    ``/proc``, no pass over the process table)."""
+def _children_of(pid: int) -> List[int]:
+    """The children of ``pid``, as each of its threads started them."""
     try:
         threads = os.listdir(f"{_PROC}/{pid}/task")
     except OSError:

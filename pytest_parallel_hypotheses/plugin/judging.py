@@ -9,7 +9,7 @@ not a confusing failure later in the summary or the report.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Dict
 
 import pytest
 
@@ -54,8 +54,7 @@ def judge(item: pytest.Item, raw: TestExecutionResult) -> TestExecutionResult:
 def hook_failed_result(raw: TestExecutionResult, error: Exception) -> TestExecutionResult:
     """The result of a script whose judging hook failed: it ran, and its output and exit status
     stay, but nothing can be concluded from a verdict the project's hook did not give."""
-    metrics = {name: value for name, value in raw.metrics.items() if name != "confidence"}
-    metrics["confidence"] = confidence_for(TestResult.ERROR, raw.duration)
+    metrics = {**_unscored(raw), "confidence": confidence_for(TestResult.ERROR, raw.duration)}
     return dataclasses.replace(  # the status given: repeated attempts would decide one
         raw,
         result=TestResult.ERROR,
@@ -74,8 +73,12 @@ def _classified(item: pytest.Item, result: TestExecutionResult) -> TestExecution
             f"pytest_hypotheses_classify returned {outcome!r} for {item.nodeid}; "
             "expected a TestResult"
         )
-    metrics = {name: value for name, value in result.metrics.items() if name != "confidence"}
-    return dataclasses.replace(result, result=outcome, status=None, metrics=metrics)
+    return dataclasses.replace(result, result=outcome, status=None, metrics=_unscored(result))
+
+
+def _unscored(result: TestExecutionResult) -> Dict[str, Any]:
+    """The result's metrics without the confidence, which follows from a new outcome."""
+    return {name: value for name, value in result.metrics.items() if name != "confidence"}
 
 
 def _auto_repeat(item: pytest.Item) -> bool:

@@ -62,7 +62,8 @@ class RunWatch:
         self._done = 0
         self._running: Dict[str, Running] = {}
         self._timeline: Dict[str, List[Dict[str, Any]]] = {}
-        #: ``time.time()`` of the run's start, for the timeline's offsets.
+        #: The run's start as a moment (``time.time()``), not for durations: the output files
+        #: written since, whose times are wall-clock times, are this run's.
         self.started_wall = time.time()
         self.started_clock = time.monotonic()
 
