@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from typing import Iterator, List
 
@@ -195,3 +196,29 @@ def test_the_readers_of_finished_loops_are_forgotten(
         asyncio.run(tree.look())
     gc.collect()
     assert len(tree_module._readers) <= before
+
+
+@pytest.fixture
+def zombie_group() -> Iterator[int]:
+    """A process group holding one zombie alone: what a killed script's orphans become on a
+    machine whose init reaps slowly."""
+    leader = subprocess.Popen([sys.executable, "-c", ""], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(leader.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the process did not exit"
+            time.sleep(0.01)
+        yield leader.pid
+    finally:
+        leader.wait()
+
+
+@pytest.mark.parametrize("way", ["stop", "kill"])
+def test_a_group_left_with_zombies_alone_costs_its_stop_one_read(
+    reads: List[str], zombie_group: int, prefix: str, way: str
+) -> None:
+    tree = ProcessTree(Marker(f"{prefix}gone", "1"), pgid=zombie_group)
+
+    asyncio.run(tree.stop(grace=30.0) if way == "stop" else tree.kill())
+
+    assert len(reads) == 1

@@ -164,7 +164,7 @@ async def run_script(
         if timed_out:
             await running.stop(then_wait=grace + _REAP_SECONDS)
         end = protocol.exited_at if protocol.exited_at is not None else loop.time()
-        await running.release_pipes()
+        await running.release_pipes(stopped=over_limit or timed_out)
         return ProcessOutcome(
             running.returncode,
             timed_out,
@@ -270,10 +270,13 @@ class RunningScript:
         await self._tree.kill()
         await _wait(self._protocol.exited, then_wait)
 
-    async def release_pipes(self) -> None:
+    async def release_pipes(self, *, stopped: bool) -> None:
         """Once the script exited, stop what it left in its group or holding its pipes, so the
-        output ends (a background child would otherwise keep the pipes open)."""
-        if not self._tree.group_is_empty() or not await _wait(
+        output ends (a background child would otherwise keep the pipes open). A tree that was
+        ``stopped`` already is not looked for again: its last look found nothing alive."""
+        if stopped:
+            await _wait(self._protocol.drained, self._grace)
+        elif not self._tree.group_is_empty() or not await _wait(
             self._protocol.drained, _DRAIN_SECONDS
         ):
             await self._tree.stop(self._grace)

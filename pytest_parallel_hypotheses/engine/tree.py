@@ -432,8 +432,8 @@ class ProcessTree:
         deadline = loop.time() + grace
         reached = self.pgid is not None and _signal_group(self.pgid, signal.SIGTERM)
         procs, _groups = await self.find_shared()
-        if not procs and (self.pgid is None or self.group_is_empty()) and self.enclosure is None:
-            return
+        if not procs and self.enclosure is None:
+            return  # the look started after the SIGTERM: a live member it missed cannot exist
         groups = _groups_of(procs)
         self.send(signal.SIGTERM, procs, groups, group_reached=reached)
         pause = _POLL_SECONDS
@@ -457,10 +457,8 @@ class ProcessTree:
                 for group in first:
                     _signal_group(group, signal.SIGKILL)
             procs, groups = await self.find_shared(freeze=True)
-            # the group is killed once whatever the look found; after that, zombies that no
-            # init reaps may keep it from being empty, so only live members count
-            if not procs and (round_number > 0 or self.pgid is None or self.group_is_empty()):
-                return
+            if not procs:  # the group was killed before the look began: only live members
+                return  # count, not the zombies that a slow init leaves in it
             self._kill_frozen(procs, groups)
             settle = loop.time() + _KILL_SETTLE_SECONDS
             while procs and loop.time() < settle:
