@@ -234,3 +234,68 @@ def test_collect_only_runs_no_script(
 
     result.stdout.fnmatch_lines(["*<HypothesisItem cache>*"])
     assert not touched.exists()
+
+
+def test_a_node_id_on_the_command_line_runs_that_hypothesis_alone(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    two = make_worktree("two")
+    write_script(two, "cache", "exit 1")
+    write_script(two, "race", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-v", "worktrees/two::cache")
+
+    result.stdout.fnmatch_lines(["*collected 1 item", "*worktrees/two::cache SUPPORTED*"])
+    result.assert_outcomes(failed=1)
+
+
+def test_a_worktree_on_the_command_line_runs_its_hypotheses_alone(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    two = make_worktree("two")
+    write_script(two, "cache", "exit 1")
+    write_script(two, "race", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", str(two))
+
+    result.assert_outcomes(failed=2)
+
+
+def test_a_script_on_the_command_line_runs_its_hypothesis_alone(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    script = write_script(make_worktree("two"), "race", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", str(script))
+
+    result.assert_outcomes(failed=1)
+
+
+def test_a_positional_argument_naming_no_hypothesis_is_a_usage_error(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "worktrees/one::cahce")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: not found: worktrees/one::cahce (*node id*)"])
+
+
+def test_testpaths_from_the_ini_file_select_nothing_under_hypotheses(
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    pytester.makeini("[pytest]\ntestpaths = tests\n")
+    pytester.mkdir("tests")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(passed=1)

@@ -7,8 +7,10 @@ It replaces pytest's file walk but keeps the rest of a normal collection (collec
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -21,7 +23,7 @@ from ..finding.discovery import (
 from ..finding.git import Worktree
 from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN
 from ..report.runsettings import header_words
-from .items import HypothesesRoot
+from .items import HypothesesRoot, node_id
 from .options import HypothesesSettings
 
 #: How messages name the folder searched when ``--hypotheses`` has no value.
@@ -41,7 +43,8 @@ class HypothesisCollection:
         """Collect the hypotheses instead of walking the file system; returning True stops
         pytest's own collection."""
         self._discover()
-        root = HypothesesRoot.for_session(session, self._found)
+        named = select_named(self._found, session.config)
+        root = HypothesesRoot.for_session(session, named)
         session.items = list(session.genitems(root))
         hook = session.config.hook
         session.config.pluginmanager.check_pending()
@@ -63,6 +66,59 @@ class HypothesisCollection:
     def _discover(self) -> None:
         self._worktrees = worktrees_to_search(self._settings)
         self._found = discover_in(self._worktrees)
+
+
+def select_named(found: List[FoundHypothesis], config: pytest.Config) -> List[FoundHypothesis]:
+    """The hypotheses the command line's positional arguments name, as pytest's own collection
+    does: a node id (``<worktree>::<id>``, as ``--co`` lists them) names one hypothesis, a
+    folder every hypothesis of the worktrees inside it, a script its hypothesis. Paths are
+    taken from the current directory, or else from the rootdir, which node ids start from.
+    Without such arguments (none given, or ``testpaths``), all of them; one that names
+    nothing is a usage error, as in pytest."""
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return found
+    bases = (config.invocation_params.dir, config.rootpath)
+    selectors = [_Selector.parse(argument, bases) for argument in config.args]
+    named = [[s.names(hypothesis, config.rootpath) for s in selectors] for hypothesis in found]
+    unmatched = [s.argument for i, s in enumerate(selectors) if not any(n[i] for n in named)]
+    if unmatched:
+        raise pytest.UsageError(
+            f"not found: {', '.join(unmatched)} (under --hypotheses, a positional argument is "
+            "a hypothesis's node id, <worktree>::<id> as --co lists them, a worktree or a "
+            "folder holding worktrees, or a test script)"
+        )
+    return [hypothesis for hypothesis, names in zip(found, named) if any(names)]
+
+
+@dataclass(frozen=True)
+class _Selector:
+    """One positional argument: the paths it may mean and, for a node id, a hypothesis id."""
+
+    argument: str
+    paths: Tuple[Path, ...]
+    hypothesis_id: Optional[str]
+
+    @classmethod
+    def parse(cls, argument: str, bases: Sequence[Path]) -> _Selector:
+        location, separator, hypothesis_id = argument.partition("::")
+        paths = tuple(_real(base / location) for base in bases)
+        return cls(argument, paths, hypothesis_id if separator else None)
+
+    def names(self, found: FoundHypothesis, rootpath: Path) -> bool:
+        if node_id(rootpath, found) == self.argument:
+            return True
+        worktree = _real(found.worktree)
+        if self.hypothesis_id is not None:
+            return self.hypothesis_id == found.hypothesis_id and worktree in self.paths
+        return any(
+            path in (worktree, _real(found.script)) or path in worktree.parents
+            for path in self.paths
+        )
+
+
+def _real(path: Path) -> Path:
+    """``path`` absolute, with its symbolic links resolved."""
+    return Path(os.path.realpath(path))
 
 
 def worktrees_to_search(settings: HypothesesSettings) -> List[Worktree]:

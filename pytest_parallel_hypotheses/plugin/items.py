@@ -67,11 +67,16 @@ class HypothesesRoot(pytest.Collector):
             HypothesisItem.from_parent(
                 self,
                 name=found.hypothesis_id,
-                nodeid=f"{worktree_label(rootpath, found.worktree)}::{found.hypothesis_id}",
+                nodeid=node_id(rootpath, found),
                 found=found,
             )
             for found in self._found
         ]
+
+
+def node_id(rootpath: Path, found: FoundHypothesis) -> str:
+    """A hypothesis's node id: ``<worktree from the rootdir>::<id>``."""
+    return f"{worktree_label(rootpath, found.worktree)}::{found.hypothesis_id}"
 
 
 class HypothesisItem(pytest.Item):
