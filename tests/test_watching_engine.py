@@ -38,6 +38,13 @@ class Recorder(RunObserver):
         self.calls: List[Tuple[str, str, int, int]] = []
         self.last_lines: List[str] = []
         self.threads: List[threading.Thread] = []
+        self.setup_outputs: List[LiveOutput] = []
+
+    def setup_started(
+        self, run: HypothesisRun, *, slot: int, timeout: float, output: LiveOutput
+    ) -> None:
+        self.calls.append(("setting up", run.hypothesis.id, 0, slot))
+        self.setup_outputs.append(output)
 
     def attempt_started(
         self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput
@@ -73,6 +80,22 @@ def test_each_attempt_is_told_started_then_finished_on_its_slot(
         ("started", "a", 2, 0),
         ("finished", "a", 2, 0),
     ]
+
+
+def test_a_setup_step_is_told_with_its_output_before_the_first_attempt(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    write_script(worktree, "a", "exit 0")
+    recorder = Recorder()
+
+    run_observed(worktree, ["a"], recorder, setup_command="echo installing")
+
+    assert recorder.calls == [
+        ("setting up", "a", 0, 0),
+        ("started", "a", 1, 0),
+        ("finished", "a", 1, 0),
+    ]
+    assert [output.last_line() for output in recorder.setup_outputs] == ["installing"]
 
 
 def test_concurrent_hypotheses_run_on_different_slots(

@@ -379,3 +379,18 @@ def test_under_xdist_the_controller_writes_one_stream(
         e["record"]["timeline"][0]["lane"] for e in stream if e["type"] == "hypothesis_finished"
     }
     assert lanes <= {"gw0", "gw1"}
+
+
+def test_the_heartbeat_names_a_hypothesis_whose_worktree_is_being_set_up(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "slow", "exit 0")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-heartbeat=0.2", "--hypotheses-setup=sleep 1.5"
+    )
+
+    result.stdout.fnmatch_lines(
+        ["hypotheses still running: slow (setup) *s/* (0 done, 1 running, 0 waiting)"]
+    )
+    result.assert_outcomes(passed=1)

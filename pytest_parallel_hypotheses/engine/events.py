@@ -1,5 +1,6 @@
-"""What the engine tells observers while a run goes on: an attempt started on a slot, with its
-live output; an attempt finished, with its result.
+"""What the engine tells observers while a run goes on: a worktree's setup step started on a
+slot, with its live output; an attempt started on a slot, with its live output; an attempt
+finished, with its result.
 
 The engine calls its observer on its own loop (a worker thread under the plugin), so an
 observer must be quick and thread-safe; whatever it raises is logged, never lets a run fail.
@@ -39,6 +40,12 @@ class LiveOutput:
 class RunObserver:
     """Callbacks of one run; the default ones do nothing, so a subclass overrides what it
     needs."""
+
+    def setup_started(
+        self, run: HypothesisRun, *, slot: int, timeout: float, output: LiveOutput
+    ) -> None:
+        """The setup step of ``run``'s worktree started on worker ``slot``, for ``run``'s sake
+        (its attempts follow once it succeeds), with ``timeout`` seconds to finish."""
 
     def attempt_started(
         self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -21,12 +22,13 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Tuple
 
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError
 from ..finding.state import common_dir, content_state
+from .events import LiveOutput
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
 from .tree import Marker, ProcessTree
@@ -78,10 +80,14 @@ class WorktreeSetups:
         self._done: Dict[Tuple[Path, str], SetupOutcome] = {}
 
     async def prepare(
-        self, run: HypothesisRun, base_env: Mapping[str, str]
+        self,
+        run: HypothesisRun,
+        base_env: Mapping[str, str],
+        on_start: Optional[Callable[[float, LiveOutput], None]] = None,
     ) -> Optional[SetupOutcome]:
         """Set up the run's worktree unless this run already did (its outcome, shared by the
-        hypotheses of that worktree); None when the hypothesis has no setup step."""
+        hypotheses of that worktree); None when the hypothesis has no setup step. ``on_start``
+        is handed the step's timeout and output if the step runs."""
         command = run.setup or self._config.setup_command
         if command is None:
             return None
@@ -91,11 +97,17 @@ class WorktreeSetups:
         async with self._locks.setdefault(worktree, asyncio.Lock()):
             key = (worktree, command)
             if key not in self._done:
-                self._done[key] = await self._set_up(worktree, command, timeout, base_env)
+                started = None if on_start is None else functools.partial(on_start, timeout)
+                self._done[key] = await self._set_up(worktree, command, timeout, base_env, started)
             return self._done[key]
 
     async def _set_up(
-        self, worktree: Path, command: str, timeout: float, base_env: Mapping[str, str]
+        self,
+        worktree: Path,
+        command: str,
+        timeout: float,
+        base_env: Mapping[str, str],
+        on_start: Optional[Callable[[LiveOutput], None]],
     ) -> SetupOutcome:
         try:
             stamp = await asyncio.to_thread(SetupStamp.of, worktree, command)
@@ -108,7 +120,7 @@ class WorktreeSetups:
                 if stamp.matches(state):
                     logger.info("setup of %s reused: %s", worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
-                outcome = await self._run(worktree, command, timeout, base_env)
+                outcome = await self._run(worktree, command, timeout, base_env, on_start)
                 if outcome.problem is None:
                     stamp.write(await asyncio.to_thread(content_state, worktree), outcome)
                 return outcome
@@ -117,7 +129,12 @@ class WorktreeSetups:
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
 
     async def _run(
-        self, worktree: Path, command: str, timeout: float, base_env: Mapping[str, str]
+        self,
+        worktree: Path,
+        command: str,
+        timeout: float,
+        base_env: Mapping[str, str],
+        on_start: Optional[Callable[[LiveOutput], None]],
     ) -> SetupOutcome:
         marker = Marker(self._marker_name, f"setup:{worktree}")
         assert marker.value is not None
@@ -132,6 +149,7 @@ class WorktreeSetups:
             grace=self._config.kill_grace,
             max_output_bytes=self._config.max_output_bytes,
             sampler=self._sampler,
+            on_start=on_start,
         )
         return _outcome(command, timeout, ran)
 

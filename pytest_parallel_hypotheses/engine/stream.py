@@ -242,7 +242,9 @@ class ResultStream:
             except ScriptProblem as problem:
                 logger.warning("%s: %s", run.hypothesis.id, problem)
                 return _unrunnable(run, problem)
-            setup = await self._setups.prepare(run, base_env)
+            setup = await self._setups.prepare(
+                run, base_env, functools.partial(self._setting_up, index, slot)
+            )
             if setup is not None and setup.problem is not None:
                 return setup_failed_result(
                     run.hypothesis.id,
@@ -300,6 +302,17 @@ class ResultStream:
         if not self._code.done():  # shielded: a cancelled worker must not cancel the look
             await asyncio.shield(self._code)
         return self._code.result().of(run.worktree, after_setup=after_setup)
+
+    def _setting_up(self, index: int, slot: int, timeout: float, output: LiveOutput) -> None:
+        """Tell the observer that the hypothesis's worktree is being set up."""
+        tell(
+            self._observer,
+            "setup_started",
+            self.runs[index],
+            slot=slot,
+            timeout=timeout,
+            output=output,
+        )
 
     def _started(self, index: int, number: int, slot: int, output: LiveOutput) -> None:
         """Keep what the script prints, and tell the observer it started."""

@@ -250,6 +250,17 @@ class _EngineWatch(RunObserver):
         self._repeats = repeats
         self._timeout = timeout
 
+    def setup_started(
+        self, run: HypothesisRun, *, slot: int, timeout: float, output: LiveOutput
+    ) -> None:
+        nodeid = self._nodeids.get(run.key, run.hypothesis.id)
+        lane = f"slot {slot + 1}"
+        running = Running(
+            nodeid, run.hypothesis.id, lane, 1, 1, timeout, time.monotonic(), output, "setup"
+        )
+        self._watcher.watch.started(running)
+        self._watcher.emit("setup_started", nodeid=nodeid, lane=lane)
+
     def attempt_started(
         self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput
     ) -> None:

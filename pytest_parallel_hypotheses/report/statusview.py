@@ -21,9 +21,12 @@ def counts_words(progress: Progress) -> str:
 
 
 def running_words(entry: Running, now: float) -> str:
-    """``h1 12.3s/60s (attempt 2/3)``."""
+    """``h1 12.3s/60s (attempt 2/3)``, or ``h1 (setup) 1m02s/10m00s`` while its worktree's
+    setup step runs."""
     elapsed = format_elapsed(max(0.0, now - entry.since))
     limit = "" if entry.timeout is None else f"/{format_elapsed(entry.timeout)}"
+    if entry.stage:
+        return f"{entry.label} ({entry.stage}) {elapsed}{limit}"
     attempt = f" (attempt {entry.attempt}/{entry.repeats})" if entry.repeats > 1 else ""
     return f"{entry.label} {elapsed}{limit}{attempt}"
 

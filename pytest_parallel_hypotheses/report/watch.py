@@ -32,9 +32,11 @@ class Running:
     attempt: int
     repeats: int
     timeout: Optional[float]
-    #: ``time.monotonic()`` when its current attempt started.
+    #: ``time.monotonic()`` when its current attempt (or its worktree's setup step) started.
     since: float
     output: Optional[Printed] = field(default=None, compare=False)
+    #: What runs before its attempts: ``"setup"`` while its worktree's setup step runs.
+    stage: str = ""
 
     def last_line(self) -> str:
         return "" if self.output is None else self.output.last_line()
