@@ -278,3 +278,15 @@ def test_xdist_workers_set_a_shared_worktree_up_once(
 
     result.assert_outcomes(passed=4)
     assert counter.read_text() == "ran\n"
+
+
+def test_an_empty_setup_option_runs_no_setup_step_whatever_the_ini_file_says(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    pytester.makeini("[pytest]\nhypotheses_setup = echo > made-by-setup\n")
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-setup=")
+
+    result.assert_outcomes(passed=1)
+    assert not (git_repo / "made-by-setup").exists()

@@ -195,6 +195,10 @@ _SWITCHES.update({"no": False, "false": False, "off": False, "0": False})
 
 
 def _setup_command(text: str) -> Optional[str]:
+    """The command; an empty one (``--hypotheses-setup=``) is none: no setup step, whatever
+    the ini file says. Blanks alone are a mistake."""
+    if text == "":
+        return text
     return text if is_setup_command(text) else None
 
 
@@ -400,10 +404,11 @@ OPTIONS = (
         metavar="CMD",
         parse=_setup_command,
         expected=SETUP_EXPECTED,
+        fields=lambda command: {"setup_command": command or None},
         help="run the shell command CMD at the root of each worktree before its hypotheses' "
         "first attempt, unless a hypothesis's metadata sets its own 'setup'; it runs again "
         "only when the worktree's content or the command changed, and a failure makes the "
-        "hypothesis inconclusive",
+        "hypothesis inconclusive (an empty CMD: none, whatever the ini file says)",
     ),
     Option(
         flag="--hypotheses-setup-timeout",
@@ -587,12 +592,12 @@ def _option_value(config: pytest.Config, option: Option) -> Tuple[Optional[Any],
     """The checked value of one option (None when not given and without a default), and
     where it came from."""
     if option.is_path:
-        path, source = _path_value(config, option.ini, option.flag)
+        path, source = _path_value(config, option)
         problem = None if path is None or option.check_path is None else option.check_path(path)
         if problem is not None:
             raise pytest.UsageError(f"{source} is not valid: {problem}")
         return path, source
-    text, source = _raw_value(config, option.ini, option.flag)
+    text, source = _raw_value(config, option)
     if text is None:
         text = option.default
     if text is None:
@@ -603,13 +608,16 @@ def _option_value(config: pytest.Config, option: Option) -> Tuple[Optional[Any],
     return value, source
 
 
-def _raw_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[str], str]:
+def _raw_value(config: pytest.Config, option: Option) -> Tuple[Optional[str], str]:
     """The text of a setting and where it came from: the command line, else the ini file.
 
-    An empty value counts as not given (``--hypotheses`` without DIR stores one).
+    An empty value on the command line is given (``--hypotheses-timeout=`` is a usage error,
+    not the ini file's value); an empty one in the ini file, or ``--hypotheses`` without DIR,
+    counts as not given.
     """
+    name, flag = option.ini, option.flag
     cli = config.getoption(name)
-    if cli:
+    if cli or (cli is not None and not option.switch):
         return str(cli), f"{flag}={cli}"
     ini = str(config.getini(name) or "").strip()
     if ini:
@@ -617,13 +625,14 @@ def _raw_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[st
     return None, flag
 
 
-def _path_value(config: pytest.Config, name: str, flag: str) -> Tuple[Optional[Path], str]:
+def _path_value(config: pytest.Config, option: Option) -> Tuple[Optional[Path], str]:
     """A path setting: relative to the invocation folder on the command line, to the ini
     file's folder in the ini file."""
-    text, source = _raw_value(config, name, flag)
+    text, source = _raw_value(config, option)
     if text is None:
         return None, source
-    base = config.invocation_params.dir if config.getoption(name) else _ini_base(config)
+    given = config.getoption(option.ini) is not None
+    base = config.invocation_params.dir if given else _ini_base(config)
     return base / text, source
 
 
