@@ -98,60 +98,64 @@ class WorktreeSetups:
             key = (worktree, command)
             if key not in self._done:
                 started = None if on_start is None else functools.partial(on_start, timeout)
-                self._done[key] = await self._set_up(worktree, command, timeout, base_env, started)
+                step = _Step(worktree, command, timeout, base_env, started)
+                self._done[key] = await self._set_up(step)
             return self._done[key]
 
-    async def _set_up(
-        self,
-        worktree: Path,
-        command: str,
-        timeout: float,
-        base_env: Mapping[str, str],
-        on_start: Optional[Callable[[LiveOutput], None]],
-    ) -> SetupOutcome:
+    async def _set_up(self, step: _Step) -> SetupOutcome:
+        command, timeout = step.command, step.timeout
         try:
-            stamp = await asyncio.to_thread(SetupStamp.of, worktree, command)
+            stamp = await asyncio.to_thread(SetupStamp.of, step.worktree, command)
         except GitError as error:
             problem = f"{error}, where a setup step runs, so `{command}` did not run"
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
         try:
             async with stamp.locked():
-                state = await asyncio.to_thread(content_state, worktree)
+                state = await asyncio.to_thread(content_state, step.worktree)
                 if stamp.matches(state):
-                    logger.info("setup of %s reused: %s", worktree, command)
+                    logger.info("setup of %s reused: %s", step.worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
-                outcome = await self._run(worktree, command, timeout, base_env, on_start)
+                outcome = await self._run(step)
                 if outcome.problem is None:
-                    stamp.write(await asyncio.to_thread(content_state, worktree), outcome)
+                    stamp.write(await asyncio.to_thread(content_state, step.worktree), outcome)
                 return outcome
         except (GitError, OSError, ValueError) as error:
-            problem = f"cannot check or stamp the worktree {worktree}: {error}"
+            problem = f"cannot check or stamp the worktree {step.worktree}: {error}"
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
 
-    async def _run(
-        self,
-        worktree: Path,
-        command: str,
-        timeout: float,
-        base_env: Mapping[str, str],
-        on_start: Optional[Callable[[LiveOutput], None]],
-    ) -> SetupOutcome:
-        marker = Marker(self._marker_name, f"setup:{worktree}")
+    async def _run(self, step: _Step) -> SetupOutcome:
+        marker = Marker(self._marker_name, f"setup:{step.worktree}")
         assert marker.value is not None
-        env = {**base_env, "HYPOTHESIS_WORKTREE": str(worktree), marker.name: marker.value}
-        logger.info("setting up %s: %s", worktree, command)
+        env = {
+            **step.base_env,
+            "HYPOTHESIS_WORKTREE": str(step.worktree),
+            marker.name: marker.value,
+        }
+        logger.info("setting up %s: %s", step.worktree, step.command)
         ran = await run_script(
-            [SHELL, "-c", command],
-            cwd=worktree,
+            [SHELL, "-c", step.command],
+            cwd=step.worktree,
             env=env,
             tree=ProcessTree(marker),
-            timeout=timeout,
+            timeout=step.timeout,
             grace=self._config.kill_grace,
             max_output_bytes=self._config.max_output_bytes,
             sampler=self._sampler,
-            on_start=on_start,
+            on_start=step.on_start,
         )
-        return _outcome(command, timeout, ran)
+        return _outcome(step.command, step.timeout, ran)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One setup step to run: where, what, for how long, in which environment, and who is
+    told when it starts."""
+
+    worktree: Path
+    command: str
+    timeout: float
+    base_env: Mapping[str, str]
+    on_start: Optional[Callable[[LiveOutput], None]]
 
 
 def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
