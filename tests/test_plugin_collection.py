@@ -299,3 +299,47 @@ def test_testpaths_from_the_ini_file_select_nothing_under_hypotheses(
     result = run_pytest(f"--hypotheses={git_repo}")
 
     result.assert_outcomes(passed=1)
+
+
+def test_a_relative_path_is_taken_from_the_current_directory_only(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rootdir (here above the current directory) is where node ids start, not where a
+    path given on the command line does."""
+    write_script(git_repo, "main", "exit 0")
+    write_script(make_worktree("one"), "cache", "exit 0")
+    two = make_worktree("two")
+    write_script(two, "race", "exit 1")
+    monkeypatch.chdir(two)
+
+    result = run_pytest(f"--hypotheses={git_repo}", ".")
+
+    result.assert_outcomes(failed=1)
+
+
+def test_a_script_that_links_to_another_selects_its_own_hypothesis_alone(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    worktree = make_worktree("one")
+    target = write_script(worktree, "cache", "exit 0")
+    alias = target.with_name("test_alias.sh")
+    alias.symlink_to(target.name)
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-v", str(alias))
+
+    result.stdout.fnmatch_lines(["*collected 1 item", "*worktrees/one::alias FALSIFIED*"])
+
+
+def test_the_scripts_folder_of_a_worktree_selects_its_hypotheses(
+    run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    script = write_script(make_worktree("two"), "race", "exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", str(script.parent))
+
+    result.assert_outcomes(failed=1)

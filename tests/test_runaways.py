@@ -183,3 +183,51 @@ def test_a_tree_kills_its_enclosure_which_may_hold_processes_no_look_can_find(
 
     assert unmarked.wait(timeout=HANG_SECONDS) == -signal.SIGKILL
     assert live_processes(sleep_token) == []
+
+
+#: Ignores SIGTERM and forks in a tight loop, each process exiting as soon as its child is
+#: born: no look at the process table catches a live one. It beats every 200 generations and
+#: gives up after 30 seconds, so that a failing test does not leave it running for long.
+WALKER = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+beats, end, generation = sys.argv[1], time.monotonic() + 30, 0
+with open(beats + ".group", "w") as group:
+    group.write(str(os.getpgrp()))
+while time.monotonic() < end:
+    if os.fork():
+        os._exit(0)
+    generation += 1
+    if generation % 200 == 0:
+        with open(beats, "a") as beat:
+            beat.write("x")
+"""
+
+
+@pytest.fixture
+def walker(make_worktree: Callable[[str], Path]) -> Iterator[Path]:
+    """A worktree with the walker; one that survives the test has its group killed after it."""
+    worktree = make_worktree("walker")
+    (worktree / "walk.py").write_text(WALKER)
+    yield worktree
+    with contextlib.suppress(OSError, ValueError):
+        os.killpg(int((worktree / "beats.group").read_text()), signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected"),
+    [("sleep 100", TestResult.TIMEOUT), ("sleep 0.5; exit 1", TestResult.FAIL)],
+    ids=["at-the-deadline", "on-its-own"],
+)
+def test_a_fork_walker_that_ignores_sigterm_is_stopped_when_the_run_returns(
+    walker: Path, write_script: WriteScript, ending: str, expected: TestResult
+) -> None:
+    write_script(walker, "h1", f"{sys.executable} walk.py {walker / 'beats'} &\n{ending}")
+    config = FalsificationConfig(test_timeout=1.0, kill_grace=0.3)
+
+    result = TestExecutor(config).execute_single(Hypothesis("h1", "x"), walker)
+
+    assert result.result is expected, result.error_message
+    after_run = beats(walker)
+    time.sleep(QUIET_SECONDS)
+    assert beats(walker) == after_run, "the walker still forks after the run returned"

@@ -394,3 +394,33 @@ def test_the_heartbeat_names_a_hypothesis_whose_worktree_is_being_set_up(
         ["hypotheses still running: slow (setup) *s/* (0 done, 1 running, 0 waiting)"]
     )
     result.assert_outcomes(passed=1)
+
+
+def test_a_hypothesis_stopped_by_x_during_its_setup_step_keeps_no_output_of_the_step(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    make_worktree: Callable[[str], Path],
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+) -> None:
+    """The setup step's output is in the hypothesis's setup outcome, never its script's."""
+    started = tmp_path / "started"
+    slow = make_worktree("slow")
+    (slow / ".slow").touch()
+    write_script(slow, "cache", "exit 0")
+    write_script(git_repo, "fails", f"while [ ! -e {started} ]; do sleep 0.05; done; exit 1")
+    setup = f"if [ -e .slow ]; then echo installing; touch {started}; sleep {sleep_token}; fi"
+    report = tmp_path / "report.json"
+
+    run_pytest(
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-report={report}",
+        f"--hypotheses-setup={setup}",
+        "--hypotheses-workers=2",
+        "-x",
+    )
+
+    records = {r["hypothesis_id"]: r for r in json.loads(report.read_text())["hypotheses"]}
+    assert records["fails"]["result"] == "fail"
+    assert "installing" not in (records["cache"]["stdout"] or "")

@@ -273,7 +273,8 @@ class RunningScript:
     async def release_pipes(self, *, stopped: bool) -> None:
         """Once the script exited, stop what it left in its group or holding its pipes, so the
         output ends (a background child would otherwise keep the pipes open). A tree that was
-        ``stopped`` already is not looked for again: its last look found nothing alive."""
+        ``stopped`` already is not stopped again: its group was SIGKILLed, and the kill went on
+        until a look found nothing alive or gave up on what it cannot kill."""
         if stopped:
             await _wait(self._protocol.drained, self._grace)
         elif not self._tree.group_is_empty() or not await _wait(

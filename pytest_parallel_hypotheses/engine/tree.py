@@ -432,8 +432,10 @@ class ProcessTree:
         deadline = loop.time() + grace
         reached = self.pgid is not None and _signal_group(self.pgid, signal.SIGTERM)
         procs, _groups = await self.find_shared()
-        if not procs and self.enclosure is None:
-            return  # the look started after the SIGTERM: a live member it missed cannot exist
+        # a process that ignores SIGTERM and forks in a loop can dodge a look: the group is
+        # done only once empty too; else the kill below SIGKILLs it whatever a look finds
+        if not procs and (self.pgid is None or self.group_is_empty()) and self.enclosure is None:
+            return
         groups = _groups_of(procs)
         self.send(signal.SIGTERM, procs, groups, group_reached=reached)
         pause = _POLL_SECONDS

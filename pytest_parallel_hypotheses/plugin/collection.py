@@ -21,7 +21,7 @@ from ..finding.discovery import (
     find_worktrees,
 )
 from ..finding.git import Worktree
-from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN
+from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN, config_path
 from ..report.runsettings import header_words
 from .items import HypothesesRoot, node_id
 from .options import HypothesesSettings
@@ -71,15 +71,17 @@ class HypothesisCollection:
 def select_named(found: List[FoundHypothesis], config: pytest.Config) -> List[FoundHypothesis]:
     """The hypotheses the command line's positional arguments name, as pytest's own collection
     does: a node id (``<worktree>::<id>``, as ``--co`` lists them) names one hypothesis, a
-    folder every hypothesis of the worktrees inside it, a script its hypothesis. Paths are
-    taken from the current directory, or else from the rootdir, which node ids start from.
+    folder every hypothesis of the worktrees inside it (or of the worktree whose scripts it
+    holds), a script or a metadata file its hypothesis. Paths are taken from the current
+    directory, as pytest takes them; a node id as pytest prints it is taken as it is too.
     Without such arguments (none given, or ``testpaths``), all of them; one that names
     nothing is a usage error, as in pytest."""
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         return found
-    bases = (config.invocation_params.dir, config.rootpath)
-    selectors = [_Selector.parse(argument, bases) for argument in config.args]
-    named = [[s.names(hypothesis, config.rootpath) for s in selectors] for hypothesis in found]
+    base = config.invocation_params.dir
+    selectors = [_Selector.parse(argument, base) for argument in config.args]
+    places = [_Places.of(hypothesis, config.rootpath) for hypothesis in found]
+    named = [[selector.names(place) for selector in selectors] for place in places]
     unmatched = [s.argument for i, s in enumerate(selectors) if not any(n[i] for n in named)]
     if unmatched:
         raise pytest.UsageError(
@@ -91,34 +93,58 @@ def select_named(found: List[FoundHypothesis], config: pytest.Config) -> List[Fo
 
 
 @dataclass(frozen=True)
-class _Selector:
-    """One positional argument: the paths it may mean and, for a node id, a hypothesis id."""
+class _Places:
+    """Where one hypothesis is, as arguments may name it: its node id, its worktree and
+    scripts folder (resolved), and its script and metadata files (their folder resolved, not
+    the files: a script that links to another hypothesis's is still its own)."""
 
-    argument: str
-    paths: Tuple[Path, ...]
-    hypothesis_id: Optional[str]
+    hypothesis_id: str
+    nodeid: str
+    worktree: Path
+    folder: Path
+    files: Tuple[Path, Path]
 
     @classmethod
-    def parse(cls, argument: str, bases: Sequence[Path]) -> _Selector:
-        location, separator, hypothesis_id = argument.partition("::")
-        paths = tuple(_real(base / location) for base in bases)
-        return cls(argument, paths, hypothesis_id if separator else None)
-
-    def names(self, found: FoundHypothesis, rootpath: Path) -> bool:
-        if node_id(rootpath, found) == self.argument:
-            return True
+    def of(cls, found: FoundHypothesis, rootpath: Path) -> _Places:
         worktree = _real(found.worktree)
-        if self.hypothesis_id is not None:
-            return self.hypothesis_id == found.hypothesis_id and worktree in self.paths
-        return any(
-            path in (worktree, _real(found.script)) or path in worktree.parents
-            for path in self.paths
+        folder = _real(found.script.parent)
+        metadata = config_path(found.worktree, found.hypothesis_id).name
+        return cls(
+            found.hypothesis_id,
+            node_id(rootpath, found),
+            worktree,
+            folder,
+            (folder / found.script.name, folder / metadata),
         )
 
 
-def _real(path: Path) -> Path:
-    """``path`` absolute, with its symbolic links resolved."""
-    return Path(os.path.realpath(path))
+@dataclass(frozen=True)
+class _Selector:
+    """One positional argument: the folder and the file it may mean and, for a node id, a
+    hypothesis id."""
+
+    argument: str
+    folder: Path
+    file: Path
+    hypothesis_id: Optional[str]
+
+    @classmethod
+    def parse(cls, argument: str, base: Path) -> _Selector:
+        location, separator, hypothesis_id = argument.partition("::")
+        path = base / location
+        file = _real(path.parent) / path.name
+        return cls(argument, _real(path), file, hypothesis_id if separator else None)
+
+    def names(self, place: _Places) -> bool:
+        if self.argument == place.nodeid:
+            return True
+        if self.hypothesis_id is not None:
+            return self.hypothesis_id == place.hypothesis_id and self.folder == place.worktree
+        if self.file in place.files:
+            return True
+        return (
+            self.folder in (place.worktree, place.folder) or self.folder in place.worktree.parents
+        )
 
 
 def worktrees_to_search(settings: HypothesesSettings) -> List[Worktree]:
@@ -145,3 +171,8 @@ def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktre
     ]
     lines += [f"  {worktree.path}" for worktree in worktrees]
     return lines
+
+
+def _real(path: Path) -> Path:
+    """``path`` absolute, with its symbolic links resolved."""
+    return Path(os.path.realpath(path))

@@ -65,9 +65,10 @@ class RunWatcher:
         return _EngineWatch(self, nodeids, most, engine.test_timeout)
 
     def output_of(self, nodeid: str) -> Optional[Tuple[LiveOutput, float]]:
-        """What a running hypothesis has printed so far and since when it runs."""
+        """What a running hypothesis's script has printed so far and since when it runs (None
+        while its worktree's setup step runs: that output is not the script's)."""
         entry = self.watch.running_entry(nodeid)
-        if entry is None or not isinstance(entry.output, LiveOutput):
+        if entry is None or entry.stage or not isinstance(entry.output, LiveOutput):
             return None
         return entry.output, entry.since
 
