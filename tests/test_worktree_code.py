@@ -329,6 +329,7 @@ def test_nothing_is_redirected_without_a_development_install(
         "redirects": [],
         "venv": None,
         "warnings": [],
+        "missing_modules": [],
     }
 
 
@@ -410,3 +411,50 @@ def test_folders_outside_any_checkout_cost_no_git_process(
 
     assert installs.locations == ()
     assert not calls.exists()
+
+
+@pytest.fixture
+def generated_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``src/`` layout project whose package imports a version module that its main checkout
+    generated and git ignores (as setuptools-scm and hatch-vcs write one), installed in
+    development mode into a real virtualenv first on ``PATH`` (the path entry such an install
+    writes), with a worktree that has everything but that module."""
+    repo = tmp_path / "genproject"
+    (repo / "src" / "genpkg").mkdir(parents=True)
+    (repo / "src" / "genpkg" / "__init__.py").write_text("from ._version import VERSION\n")
+    (repo / ".gitignore").write_text("src/*/_version.py\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a package with a generated version")
+    (repo / "src" / "genpkg" / "_version.py").write_text("VERSION = '1.0.dev1'\n")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    (site_packages / "genpkg.pth").write_text(f"{repo / 'src'}\n")
+    monkeypatch.setenv("PATH", f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "-q", "-b", "hyp", str(worktree))
+    return worktree
+
+
+def test_a_script_failing_only_to_import_a_module_its_worktree_lacks_is_inconclusive(
+    generated_version: Path, write_script: WriteScript
+) -> None:
+    result = run_one(generated_version, write_script, 'python -c "import genpkg"')
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "failed to import genpkg._version" in result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.missing_modules == ("genpkg._version",)
+    (warning,) = result.code_under_test.warnings
+    assert warning.startswith("genpkg.pth: the module src/genpkg/_version.py was generated in")
+
+
+def test_a_script_failing_for_another_reason_beside_a_missing_module_still_decides(
+    generated_version: Path, write_script: WriteScript
+) -> None:
+    result = run_one(generated_version, write_script, "exit 1")
+
+    assert result.status is HypothesisStatus.SUPPORTED

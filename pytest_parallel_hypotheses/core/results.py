@@ -112,6 +112,21 @@ def script_result(
     )
 
 
+def missing_module_result(result: TestExecutionResult, module: str) -> TestExecutionResult:
+    """A script that failed because its worktree lacks a generated module of the project: an
+    error whatever its polarity, since the failure tells nothing about the hypothesis."""
+    message = (
+        f"the script failed to import {module}, which its worktree does not have (it was "
+        "generated in the installed checkout, and git ignores it): the failure tells nothing "
+        "about the hypothesis; give each worktree its own .venv with the project installed "
+        "(by hand or with a setup step)"
+    )
+    metrics = {**result.metrics, "confidence": confidence_for(TestResult.ERROR, result.duration)}
+    return dataclasses.replace(
+        result, result=TestResult.ERROR, status=None, error_message=message, metrics=metrics
+    )
+
+
 def unrunnable_result(
     hypothesis_id: str,
     worktree_path: str,

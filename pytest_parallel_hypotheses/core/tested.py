@@ -40,6 +40,10 @@ class CodeUnderTest:
     venv: Optional[str] = None
     #: What could not be redirected, one sentence each (also logged once per run).
     warnings: Tuple[str, ...] = ()
+    #: Modules of the project that the worktree's package lacks, by dotted name: generated in
+    #: the installed checkout and ignored by git (a version file). A script that fails to
+    #: import one failed for that alone.
+    missing_modules: Tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -55,7 +59,12 @@ class CodeUnderTest:
             "redirects": [redirect.to_dict() for redirect in self.redirects],
             "venv": self.venv,
             "warnings": list(self.warnings),
+            "missing_modules": list(self.missing_modules),
         }
+
+    def failed_import(self, stderr: str) -> Optional[str]:
+        """The missing module whose import ``stderr`` (a script's) shows failing, if any."""
+        return next((m for m in self.missing_modules if f"No module named '{m}'" in stderr), None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CodeUnderTest:
@@ -64,4 +73,5 @@ class CodeUnderTest:
             redirects=tuple(Redirect(**redirect) for redirect in data["redirects"]),
             venv=data["venv"],
             warnings=tuple(str(warning) for warning in data["warnings"]),
+            missing_modules=tuple(str(name) for name in data.get("missing_modules", ())),
         )

@@ -95,10 +95,12 @@ def worktree_code(
     if venv is not None:
         return venv_code(venv, base_env)
     imports = installs.for_worktree(worktree)
-    return WorktreeCode(
-        redirected_environment(imports, base_env),
-        CodeUnderTest(_redirects(imports), warnings=installs.warnings + imports.warnings),
+    tested = CodeUnderTest(
+        _redirects(imports),
+        warnings=installs.warnings + imports.warnings,
+        missing_modules=imports.missing_modules,
     )
+    return WorktreeCode(redirected_environment(imports, base_env), tested)
 
 
 def _own_venv(

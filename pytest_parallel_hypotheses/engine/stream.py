@@ -16,16 +16,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Type
 
+from ..core.classification import TestResult
 from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
 from ..core.results import (
+    missing_module_result,
     runner_error_result,
     setup_failed_result,
     stopped_result,
     unrunnable_result,
 )
+from ..core.tested import CodeUnderTest
 from ..finding.layout import ScriptProblem, locate_script
 from .admission import admission_for
 from .attempt import run_attempt
@@ -289,6 +292,7 @@ class ResultStream:
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
+            attempt = _judged_with(code.tested, attempt)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             attempt.code_under_test = code.tested  # a judge may combine the attempts again
             attempts.append(attempt)
@@ -325,6 +329,12 @@ class ResultStream:
             slot=slot,
             output=output,
         )
+
+
+def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExecutionResult:
+    """An attempt that failed only to import a module its worktree lacks is an error."""
+    missing = tested.failed_import(attempt.stderr) if attempt.result is TestResult.FAIL else None
+    return attempt if missing is None else missing_module_result(attempt, missing)
 
 
 def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:

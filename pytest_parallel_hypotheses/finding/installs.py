@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 from urllib.parse import unquote, urlparse
 
-from .git import GitError, list_worktrees
+from .git import GitError, list_worktrees, run_git
 
 #: The folder of a worktree's own virtual environment, used instead of any redirection.
 WORKTREE_VENV = ".venv"
@@ -47,6 +47,10 @@ class InstalledLocation:
     code: Tuple[Path, ...]
     #: Extension modules under ``code``: built in place, never committed.
     extensions: Tuple[Path, ...] = ()
+    #: Python modules under ``code`` that git ignores in the checkout: written there by a
+    #: build or an install (the version file of setuptools-scm or hatch-vcs), so in no
+    #: worktree that was not built too.
+    generated: Tuple[Path, ...] = ()
 
     @property
     def relative(self) -> Path:
@@ -59,6 +63,8 @@ class WorktreeImports:
 
     locations: Tuple[Tuple[InstalledLocation, Path], ...] = ()
     warnings: Tuple[str, ...] = ()
+    #: The dotted names of the generated modules the worktree's packages lack.
+    missing_modules: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class DevelopmentInstalls:
             return WorktreeImports()
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
+        lacking: List[str] = []
         for location in self.locations:
             if root not in location.repository:
                 continue
@@ -92,7 +99,11 @@ class DevelopmentInstalls:
             unbuilt = [e for e in location.extensions if not _moved(e, location, root).exists()]
             if unbuilt:
                 warnings.append(_unbuilt_warning(location, root, unbuilt))
-        return WorktreeImports(tuple(moved), tuple(warnings))
+            ungenerated = [g for g in location.generated if _lacks(root, g, location)]
+            if ungenerated:
+                warnings.append(_ungenerated_warning(location, root, ungenerated))
+                lacking += [_dotted(module, location.source) for module in ungenerated]
+        return WorktreeImports(tuple(moved), tuple(warnings), tuple(lacking))
 
 
 def worktree_venv(worktree: Path, name: str = WORKTREE_VENV) -> Optional[Path]:
@@ -265,7 +276,10 @@ class _Scan:
         self._seen.add((source, code))
         repository = self._repositories[checkout]
         built = tuple(_extensions(code))
-        self.locations.append(InstalledLocation(owner, source, checkout, repository, code, built))
+        generated = tuple(_generated_modules(checkout, code))
+        self.locations.append(
+            InstalledLocation(owner, source, checkout, repository, code, built, generated)
+        )
 
     def _inside(self, path: Path) -> Optional[Path]:
         """The checkout holding ``path``, unless it lies in an environment (a ``.venv`` in
@@ -368,6 +382,34 @@ def _moved(path: Path, location: InstalledLocation, root: Path) -> Path:
     return root / path.relative_to(location.checkout)
 
 
+def _lacks(root: Path, module: Path, location: InstalledLocation) -> bool:
+    """True when the worktree has the module's package but not the module (a package the
+    worktree does not have at all is gone from its commit: nothing to say of its modules)."""
+    there = _moved(module, location, root)
+    return there.parent.is_dir() and not there.exists()
+
+
+def _dotted(module: Path, source: Path) -> str:
+    """The name ``import`` knows ``module`` by, from its import location ``source``."""
+    parts = module.relative_to(source).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _generated_modules(checkout: Path, code: Iterable[Path]) -> Iterator[Path]:
+    """The Python modules under the installed code that git ignores in the checkout, from one
+    git call per location and run (a folder git ignores whole, a ``.venv`` or ``build``, is
+    one entry, not its files)."""
+    folders = [os.fspath(folder.relative_to(checkout)) for folder in code]
+    command = ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"]
+    try:
+        listed = run_git([*command, "--", *folders], checkout)
+    except GitError:
+        return  # not a git checkout after all: nothing known to be generated
+    for name in listed.split("\0"):
+        if name.endswith(tuple(SOURCE_SUFFIXES)):
+            yield checkout / name
+
+
 def _extensions(code: Iterable[Path]) -> Iterator[Path]:
     """Extension modules under the installed code, read once per run (a bounded walk)."""
     seen = 0
@@ -424,6 +466,17 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
         f"{location.distribution}: {names} (installed from {location.checkout}) does not exist "
         f"in the worktree {root}, so its scripts import it from {location.checkout}; check the "
         f"worktree's layout, or {_OWN_VENV}"
+    )
+
+
+def _ungenerated_warning(location: InstalledLocation, root: Path, modules: List[Path]) -> str:
+    names = ", ".join(str(path.relative_to(location.checkout)) for path in modules[:3])
+    more = f" and {len(modules) - 3} more" if len(modules) > 3 else ""
+    return (
+        f"{location.distribution}: the module {names}{more} was generated in "
+        f"{location.checkout} (git ignores it; a version file written by setuptools-scm or "
+        f"hatch-vcs, say) and is missing from the worktree {root}, so the worktree's package "
+        f"cannot import it and its scripts may fail for that alone; {_OWN_VENV}"
     )
 
 
