@@ -458,3 +458,41 @@ def test_a_script_failing_for_another_reason_beside_a_missing_module_still_decid
     result = run_one(generated_version, write_script, "exit 1")
 
     assert result.status is HypothesisStatus.SUPPORTED
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_worktree_venv_without_the_project_is_warned(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """An unfinished setup step leaves such a venv: its scripts would test nothing of the
+    worktree's."""
+    tree = worktree("half-made", "fixed")
+    venv = tree / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+
+    result = run_one(tree, write_script, "exit 0")
+
+    assert result.code_under_test is not None
+    (warning,) = result.code_under_test.warnings
+    assert warning.startswith(f"the worktree's own environment {venv} holds no install of ")
+    assert "flatpkg" in warning
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_worktree_venv_with_the_project_installed_from_the_worktree_is_not_warned(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("installed", "fixed")
+    venv = tree / ".venv"
+    subprocess.run(
+        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
+    )
+    install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
+    install += ["--no-build-isolation", "--no-deps", "-e", "./flatdist"]
+    subprocess.run(install, cwd=tree, check=True, capture_output=True)
+
+    result = run_one(tree, write_script, "python -m flatpkg")
+
+    assert result.code_under_test is not None
+    assert result.code_under_test.warnings == ()
+    assert result.stdout.strip() == str(tree / "flatdist" / "flatpkg" / "__init__.py")

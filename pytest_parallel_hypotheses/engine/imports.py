@@ -46,9 +46,15 @@ class WorktreeCode:
 class RunCode:
     """The code each worktree of one run tests, found once and looked up per script."""
 
-    def __init__(self, worktrees: Mapping[Path, WorktreeCode], base_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        worktrees: Mapping[Path, WorktreeCode],
+        base_env: Mapping[str, str],
+        installs: Optional[DevelopmentInstalls] = None,
+    ) -> None:
         self._worktrees = dict(worktrees)
         self._base_env = dict(base_env)
+        self._installs = installs or DevelopmentInstalls()
         self._looked_up: Dict[Tuple[Path, bool], WorktreeCode] = {}
 
     @classmethod
@@ -56,6 +62,7 @@ class RunCode:
         """Read the environment's development installs and log each warning once. Never
         raises: if the installs cannot be read, every result says so."""
         unique = sorted({Path(worktree) for worktree in worktrees})
+        installs = DevelopmentInstalls()
         try:
             installs = development_installs(unique, base_env)
             found = {tree: worktree_code(tree, installs, base_env) for tree in unique}
@@ -69,7 +76,7 @@ class RunCode:
                 if warning not in logged:
                     logged.add(warning)
                     logger.warning("%s", warning)
-        return cls(found, base_env)
+        return cls(found, base_env, installs)
 
     def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:
         """The code of ``worktree`` (unchanged for a worktree this run did not know); after
@@ -82,7 +89,8 @@ class RunCode:
             known = self._worktrees.get(path, WorktreeCode())
             fresh = after_setup and known.tested.venv is None
             venv = worktree_venv(path) if fresh else None
-            self._looked_up[key] = known if venv is None else venv_code(venv, self._base_env)
+            made = None if venv is None else venv_code(venv, self._base_env, self._installs, path)
+            self._looked_up[key] = known if made is None else made
         return self._looked_up[key]
 
 
@@ -93,7 +101,7 @@ def worktree_code(
     development installs redirected into it."""
     venv = worktree_venv(worktree)
     if venv is not None:
-        return venv_code(venv, base_env)
+        return venv_code(venv, base_env, installs, worktree)
     imports = installs.for_worktree(worktree)
     tested = CodeUnderTest(
         _redirects(imports),
@@ -112,9 +120,18 @@ def _own_venv(
     return WorktreeCode(tested=otherwise) if venv is None else venv_code(venv, base_env)
 
 
-def venv_code(venv: Path, base_env: Mapping[str, str]) -> WorktreeCode:
-    """The worktree's own virtual environment, activated, and nothing redirected."""
-    tested = CodeUnderTest(venv=str(venv))
+def venv_code(
+    venv: Path,
+    base_env: Mapping[str, str],
+    installs: Optional[DevelopmentInstalls] = None,
+    worktree: Optional[Path] = None,
+) -> WorktreeCode:
+    """The worktree's own virtual environment, activated, and nothing redirected; with the
+    run's ``installs``, a warning if it lacks the project they install."""
+    warning = (
+        None if installs is None or worktree is None else installs.venv_warning(worktree, venv)
+    )
+    tested = CodeUnderTest(venv=str(venv), warnings=() if warning is None else (warning,))
     return WorktreeCode(venv_environment(venv, base_env), tested, ("PYTHONHOME",))
 
 

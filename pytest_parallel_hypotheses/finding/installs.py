@@ -105,6 +105,32 @@ class DevelopmentInstalls:
                 lacking += [_dotted(module, location.source) for module in ungenerated]
         return WorktreeImports(tuple(moved), tuple(warnings), tuple(lacking))
 
+    def venv_warning(self, worktree: Path, venv: Path) -> Optional[str]:
+        """A warning when the worktree's own environment holds no install of the project
+        that the runner's environment has in development mode (an unfinished setup step
+        leaves one): its scripts would not import the worktree's code."""
+        known = self.repositories
+        root = _checkout_of(worktree.resolve(), known) if known else None
+        project = [loc for loc in self.locations if root is not None and root in loc.repository]
+        if root is None or not project or _installs_from(venv, root, known):
+            return None
+        names = ", ".join(sorted({location.distribution for location in project}))
+        return (
+            f"the worktree's own environment {venv} holds no install of {names} from the "
+            f"worktree (an unfinished setup step?), so its scripts do not test the worktree's "
+            f"code; install it there ({venv}/bin/pip install -e ...) or remove {venv}"
+        )
+
+
+def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:
+    """True when ``venv`` holds a distribution installed from the checkout ``root`` (PEP 610
+    ``direct_url.json``, which pip writes for every install from a folder)."""
+    for record in venv.glob("lib/python*/site-packages/*.dist-info/direct_url.json"):
+        installed = _direct_url_folder(record)
+        if installed is not None and _checkout_of(installed[0].resolve(), known) == root:
+            return True
+    return False
+
 
 def worktree_venv(worktree: Path, name: str = WORKTREE_VENV) -> Optional[Path]:
     """The worktree's own virtual environment (``name`` holding a ``pyvenv.cfg``), if any."""
