@@ -104,9 +104,9 @@ def test_the_verdict_filter_hides_rows_and_bars(page: Path, browser: Browser) ->
 def test_a_click_on_a_heading_sorts_the_table(page: Path, browser: Browser) -> None:
     browser.open(page)
 
-    browser.evaluate("document.querySelectorAll('#verdicts th')[5].click()")  # duration
+    browser.evaluate("document.querySelectorAll('#verdicts th')[6].click()")  # duration
     ascending = visible_ids(browser)
-    browser.evaluate("document.querySelectorAll('#verdicts th')[5].click()")
+    browser.evaluate("document.querySelectorAll('#verdicts th')[6].click()")
 
     assert ascending[-1] == "dns"  # the timeout took longest
     assert visible_ids(browser) == ascending[::-1]
@@ -182,6 +182,25 @@ def test_a_page_of_300_hypotheses_stays_readable(browser: Browser, tmp_path: Pat
     assert len(widths) == 300
     assert min(widths) >= 2
     assert browser.errors == []
+
+
+def test_a_verdict_is_coloured_as_its_script_ended_whatever_its_polarity(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A confirmed fix (a script written to confirm, which passed) is green, as in the
+    terminal; a disproving script's failure is red: both are SUPPORTED."""
+    disproved, confirmed = synthetic_record(1, slots=1), synthetic_record(4, slots=1)
+    confirmed.update(polarity="confirm", result="pass")
+    html = tmp_path / "polarity.html"
+    html.write_text(render_html(report_document({}, [disproved, confirmed])))
+
+    browser.open(html)
+
+    colours = browser.evaluate(
+        "Array.from(document.querySelectorAll('#verdicts tbody tr')).map(row => "
+        "[row.cells[3].textContent, getComputedStyle(row.cells[2].firstChild).color])"
+    )
+    assert colours == [["disprove", "rgb(207, 34, 46)"], ["confirm", "rgb(26, 127, 55)"]]
 
 
 def test_merge_writes_the_html_page_of_the_merged_reports(

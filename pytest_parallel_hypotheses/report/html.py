@@ -19,7 +19,8 @@ from ..core.diagnosis import format_elapsed
 from .conclusions import COUNTED
 from .jsonreport import JsonReport
 from .records import Record
-from .wording import MIB, verdict_word
+from .tested import code_summary
+from .wording import MIB, record_colour, record_polarity, verdict_word
 
 #: Pixels of one lane of the timeline.
 LANE_PIXELS = 14
@@ -32,10 +33,9 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse}th,td{padding:3px 8px;text-align:left;border-bottom:1px solid #ddd}
 th{cursor:pointer;user-select:none;background:#f4f4f4}
-.v-falsified{color:#1a7f37}.v-supported{color:#cf222e}.v-inconclusive{color:#9a6700}
-.v-pending{color:#666}
-.b-falsified{background:#2da44e}.b-supported{background:#cf222e}.b-inconclusive{background:#d4a72c}
-.b-pending{background:#999}
+.t-green{color:#1a7f37}.t-red{color:#cf222e}.t-yellow{color:#9a6700}.t-grey{color:#666}
+.c-green{background:#2da44e}.c-red{background:#cf222e}.c-yellow{background:#d4a72c}
+.c-grey{background:#999}
 #filters label{margin-right:1em}
 .timeline{position:relative;border-left:1px solid #888;margin-left:90px}
 .lane{position:relative;height:14px;border-bottom:1px dotted #eee}
@@ -145,6 +145,7 @@ _COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("id", "text"),
     ("worktree", "text"),
     ("verdict", "text"),
+    ("polarity", "text"),
     ("result", "text"),
     ("exit", "number"),
     ("duration", "number"),
@@ -166,7 +167,11 @@ def _row(index: int, record: Record) -> str:
             f'<a href="#h{index}" data-details="h{index}">{escape(record["hypothesis_id"])}</a>',
         ),
         (_where(record), escape(_where(record))),
-        (status, f'<span class="v-{status}">{verdict_word(HypothesisStatus(status))}</span>'),
+        (
+            status,
+            f'<span class="{_classes(record)}">{verdict_word(HypothesisStatus(status))}</span>',
+        ),
+        (record_polarity(record).value, record_polarity(record).value),
         (record.get("result") or "", escape(record.get("result") or "")),
         (_number(record.get("exit_code")), escape(str(_blank(record.get("exit_code"))))),
         (_number(record.get("duration")), _seconds(record.get("duration"))),
@@ -174,6 +179,24 @@ def _row(index: int, record: Record) -> str:
     ]
     tds = "".join(f'<td data-key="{escape(str(key))}">{shown}</td>' for key, shown in cells)
     return f'<tr data-status="{escape(status)}">{tds}</tr>'
+
+
+def _colour(record: Record) -> str:
+    """The colour of the record's verdict, as the terminal shows it (grey for none)."""
+    pending = record["status"] == HypothesisStatus.PENDING.value
+    return "grey" if pending else record_colour(record)
+
+
+def _classes(record: Record) -> str:
+    """The classes of a verdict's text: what it is, and its colour."""
+    return f"v-{escape(record['status'])} t-{_colour(record)}"
+
+
+def _setup_words(setup: Any) -> str:
+    """What the worktree's setup step did (empty without one)."""
+    if not isinstance(setup, Mapping):
+        return ""
+    return f"{setup.get('outcome')}: {setup.get('command')}"
 
 
 def _timeline(records: Sequence[Record]) -> str:
@@ -195,7 +218,7 @@ def _timeline(records: Sequence[Record]) -> str:
             f"{_seconds(attempt['start'])} to {_seconds(attempt['end'])}"
         )
         lanes.setdefault(str(attempt["lane"]), []).append(
-            f'<div class="bar b-{status}" data-status="{status}"'
+            f'<div class="bar b-{status} c-{_colour(record)}" data-status="{status}"'
             f' data-details="h{index}" style="left:{left:.3f}%;width:{width:.3f}%"'
             f' title="{escape(title)}"></div>'
         )
@@ -221,6 +244,7 @@ def _details(index: int, record: Record) -> str:
     rows = [
         ("nodeid", record["nodeid"]),
         ("verdict", verdict_word(HypothesisStatus(record["status"]))),
+        ("polarity", record_polarity(record).value),
         ("exit", str(_blank(record.get("exit_code")))),
         ("duration", _seconds(record.get("duration"))),
         ("confidence", _fraction(record.get("confidence"))),
@@ -229,9 +253,11 @@ def _details(index: int, record: Record) -> str:
         ("peak memory", _mib(metrics.get("peak_rss_bytes"))),
         ("CPU time", _seconds(metrics.get("cpu_seconds"))),
         ("processes", str(_blank(metrics.get("processes")))),
+        ("code tested", code_summary(record.get("code_under_test"))),
+        ("setup", _setup_words(record.get("setup"))),
     ]
     parts = [
-        f'<details id="h{index}"><summary><span class="v-{escape(record["status"])}">'
+        f'<details id="h{index}"><summary><span class="{_classes(record)}">'
         f"{escape(record['hypothesis_id'])}</span></summary>",
         _definitions(rows),
         _output("stdout", record),

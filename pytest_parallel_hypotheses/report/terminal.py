@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from ..core.classification import HypothesisStatus, Polarity
+from ..core.classification import HypothesisStatus
 from .conclusions import counts_line, next_action
 from .records import Record, RecordSource
 from .tested import code_summary, run_warnings
@@ -18,7 +18,8 @@ from .wording import (
     attempts_text,
     cached_words,
     evidence_words,
-    verdict_colour,
+    record_colour,
+    record_polarity,
     verdict_word,
     worktree_label,
 )
@@ -95,7 +96,7 @@ def _row(record: Record, rootpath: Path) -> List[str]:
         record["hypothesis_id"],
         f"{worktree} ({branch})",
         verdict_word(HypothesisStatus(record["status"])),
-        _polarity(record).value,
+        record_polarity(record).value,
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
         f"{record['duration']:.2f}s" if ran else "-",
@@ -155,9 +156,4 @@ def _with_resources(row: List[str], resources: List[str], verbose: bool) -> List
 def _markup(record: Optional[Record]) -> Dict[str, bool]:
     if record is None:
         return {"bold": True}
-    return {verdict_colour(HypothesisStatus(record["status"]), _polarity(record)): True}
-
-
-def _polarity(record: Record) -> Polarity:
-    """The record's polarity; a report written before polarities existed means disprove."""
-    return Polarity(record.get("polarity") or Polarity.DISPROVE.value)
+    return {record_colour(record): True}

@@ -56,6 +56,16 @@ _CONFIRMED_AS = {
 }
 
 
+def record_polarity(record: Mapping[str, Any]) -> Polarity:
+    """A record's polarity; a report written before polarities existed means disprove."""
+    return Polarity(record.get("polarity") or Polarity.DISPROVE.value)
+
+
+def record_colour(record: Mapping[str, Any]) -> str:
+    """The colour of a record's verdict, as :func:`verdict_colour` gives it."""
+    return verdict_colour(HypothesisStatus(record["status"]), record_polarity(record))
+
+
 def headline(found: FoundHypothesis, result: TestExecutionResult) -> str:
     """One line: the hypothesis, its verdict and what the script did."""
     assert result.status is not None  # set when the result is built
