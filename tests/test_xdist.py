@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from pytest_parallel_hypotheses.engine.tree import Marker
+from tests.conftest import take_signals_as_a_terminal_does
 
 WriteScript = Callable[..., Path]
 LiveProcesses = Callable[[str], List[psutil.Process]]
@@ -461,3 +462,34 @@ def test_a_hangup_of_the_whole_session_stops_every_script_and_writes_the_report(
         ("main", "test_sleeper0.sh"),
         ("main", "test_sleeper1.sh"),
     ]
+
+
+def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Ctrl-C sent to the controller alone (``timeout -s INT``): xdist shuts its workers down
+    before they report; the script's output is taken up from the session's output folder."""
+    started = tmp_path / "started"
+    write_script(git_repo, "slow", f"echo halfway; touch {started}; sleep 60")
+    report = tmp_path / "report.json"
+    run = start_xdist(
+        pytester, tmp_path, git_repo, report, preexec_fn=take_signals_as_a_terminal_does
+    )
+    try:
+        deadline = time.monotonic() + HANG_SECONDS
+        while not started.exists():
+            assert time.monotonic() < deadline, "the script never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the worker has written what the script printed
+        run.send_signal(signal.SIGINT)
+        output = run.communicate(timeout=HANG_SECONDS)[0].decode(errors="replace")
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert record["status"] == "pending", output
+    assert record["stdout"] == "halfway\n"
+    assert record["error_message"] == "stopped because the run was interrupted"
+    assert record["duration"] > 0

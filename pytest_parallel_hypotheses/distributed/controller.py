@@ -15,7 +15,7 @@ import socket
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -56,6 +56,9 @@ class DistributedRecords(HypothesisRecords):
         #: Who each hypothesis is, from a look at the worktrees: made only if a worker never
         #: told (it was interrupted, or it crashed first).
         self._found: Optional[Dict[Tuple[str, str], FoundHypothesis]] = None
+        #: After an interruption: the cut-short result of a hypothesis a worker had started
+        #: and never reported (None: it had not started).
+        self._cut_short: Optional[Callable[[str], Optional[TestExecutionResult]]] = None
 
     @property
     def records(self) -> List[Record]:
@@ -63,10 +66,15 @@ class DistributedRecords(HypothesisRecords):
         for nodeid, result in self._crashed.items():
             reported.setdefault(nodeid, self._crash_record(nodeid, result))
         listed = [
-            reported.pop(nodeid) if nodeid in reported else self._never_run(record)
+            reported.pop(nodeid) if nodeid in reported else self._unreported(nodeid, record)
             for nodeid, record in self._expected.items()
         ]
         return [*listed, *reported.values()]
+
+    def interrupted(self, cut_short: Callable[[str], Optional[TestExecutionResult]]) -> None:
+        """The session was interrupted: a hypothesis a worker started and never reported gets
+        what ``cut_short`` gives it."""
+        self._cut_short = cut_short
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
@@ -92,6 +100,13 @@ class DistributedRecords(HypothesisRecords):
     def _crash_record(self, nodeid: str, result: TestExecutionResult) -> Record:
         known = self._identified(self._expected.get(nodeid) or self._unknown(nodeid))
         return {**known, **result_fields(result)}
+
+    def _unreported(self, nodeid: str, record: Record) -> Record:
+        """A hypothesis no worker reported: cut short by an interruption, else never run."""
+        result = None if self._cut_short is None else self._cut_short(nodeid)
+        if result is None:
+            return self._never_run(record)
+        return {**self._identified(record), **result_fields(result)}
 
     def _never_run(self, record: Record) -> Record:
         """Pending; once the run stopped on a verdict, the stopped result that says why."""
@@ -212,6 +227,13 @@ class XdistController:
         setattr(report, RECORD_ATTRIBUTE, self._records.crashed(crashitem, result))
         report.longrepr = crash_text(result)
         report.duration = result.duration
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C (or SIGTERM): xdist shuts the workers down before they report the scripts
+        they were running; those keep what they had printed, read from their files."""
+        self._crashes.interrupted()
+        reason = "the run was interrupted"
+        self._records.interrupted(lambda nodeid: self._crashes.cut_short(nodeid, reason))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:

@@ -1,8 +1,10 @@
-"""The result of a hypothesis whose xdist worker died while running its script.
+"""The result of a hypothesis whose xdist worker died, or was shut down by an interruption,
+while running its script.
 
 The worker's memory goes down with it, but not the files it spilled its scripts' output to
 (see :mod:`..engine.spilled`): the controller takes up what the script had printed there, and
-tells how long it had run from when the worker started the item until the crash was seen.
+tells how long it had run from when the worker started the item until the crash, or the
+interruption, was seen.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from ..core.models import TestExecutionResult
-from ..core.results import KeptOutput, runner_error_result
+from ..core.results import KeptOutput, runner_error_result, stopped_result
 from ..engine.spilled import left_behind
 from ..report.wording import located
 
@@ -31,6 +33,8 @@ class CrashedScripts:
         self._started: Dict[str, float] = {}
         #: ``time.monotonic()`` when each dead worker was seen down, by its id.
         self._down: Dict[str, float] = {}
+        #: ``time.monotonic()`` when the session was interrupted, if it was.
+        self._interrupted: Optional[float] = None
 
     def started(self, nodeid: str) -> None:
         """A worker started the item ``nodeid`` (a new start replaces an earlier one)."""
@@ -39,6 +43,30 @@ class CrashedScripts:
     def worker_down(self, worker: str) -> None:
         """The worker ``worker`` was seen dead: its scripts ran until now."""
         self._down[worker] = time.monotonic()
+
+    def interrupted(self) -> None:
+        """The session was interrupted: every script still running ran until now."""
+        self._interrupted = self._interrupted or time.monotonic()
+
+    def cut_short(self, nodeid: str, reason: str) -> Optional[TestExecutionResult]:
+        """After an interruption, the stopped result of ``nodeid`` if a worker had started it
+        (what it had printed, and how long it had run); None if none had, or no interruption
+        came."""
+        since = self._started.get(nodeid)
+        if self._interrupted is None or since is None:
+            return None
+        worktree, hypothesis_id = located(self._rootpath, nodeid)
+        stdout, stderr = self._output(hypothesis_id, worktree) or (None, None)
+        duration = max(0.0, self._interrupted - since)
+        return stopped_result(
+            hypothesis_id,
+            worktree,
+            reason,
+            started=True,
+            duration=duration,
+            stdout=stdout,
+            stderr=stderr,
+        )
 
     def result(self, nodeid: str, worker: str, message: str) -> TestExecutionResult:
         """The error of ``nodeid``, whose worker died: how long it had run and what it had
