@@ -58,11 +58,24 @@ def test_with_none_supported_the_next_action_is_new_hypotheses(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
     write_script(git_repo, "a", "exit 0")
-    write_script(git_repo, "b", "exit 125")
+    write_script(git_repo, "b", "exit 0")
 
     result = run_pytest(f"--hypotheses={git_repo}")
 
     result.stdout.fnmatch_lines(["next: No hypothesis is supported: generate new hypotheses."])
+
+
+def test_with_none_supported_and_some_inconclusive_the_next_action_is_to_decide_those(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "a", "exit 0")
+    write_script(git_repo, "b", "exit 125")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(
+        ["next: No hypothesis is supported, but 1 reached no verdict (b): fix what stopped *"]
+    )
 
 
 def test_with_one_supported_the_next_action_is_to_focus_on_it(

@@ -352,6 +352,18 @@ def test_a_script_stopped_by_x_keeps_its_output(
     assert "stopping after 1 failures" in records["slow"]["error_message"]
 
 
+def test_a_script_cut_short_shows_so_in_the_summary_with_the_time_it_ran(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    write_script(git_repo, "slow", f"touch {started}; sleep 60")
+    write_script(git_repo, "fails", f"while [ ! -e {started} ]; do sleep 0.05; done; exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-x")
+
+    result.stdout.fnmatch_lines(["slow *CUT SHORT *disprove *-  *-  *[0-9].[0-9][0-9]s *"])
+
+
 def test_under_xdist_the_controller_writes_one_stream(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

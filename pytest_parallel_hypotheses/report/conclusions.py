@@ -34,7 +34,7 @@ def next_action(records: Sequence[Record]) -> str:
     if confirmed:
         action = _merge_action(confirmed)
     elif not supported:
-        action = "No hypothesis is supported: generate new hypotheses."
+        action = _none_supported(records)
     elif len(supported) == 1:
         only = supported[0]
         action = (
@@ -51,6 +51,24 @@ def next_action(records: Sequence[Record]) -> str:
     if not_run:
         action += f" ({not_run} did not run: run them before concluding.)"
     return action
+
+
+def _none_supported(records: Sequence[Record]) -> str:
+    """With no hypothesis supported: new ones, unless some are inconclusive, whose verdicts
+    are still to be had (a broken script, a timeout, a failed setup step)."""
+    undecided = [r["hypothesis_id"] for r in records if r["status"] == _INCONCLUSIVE]
+    if not undecided:
+        return "No hypothesis is supported: generate new hypotheses."
+    shown = ", ".join(undecided[:5]) + (
+        f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
+    )
+    return (
+        f"No hypothesis is supported, but {len(undecided)} reached no verdict ({shown}): fix "
+        "what stopped them (their errors say) and run them again before generating new ones."
+    )
+
+
+_INCONCLUSIVE = HypothesisStatus.INCONCLUSIVE.value
 
 
 def _merge_action(confirmed: Sequence[Record]) -> str:

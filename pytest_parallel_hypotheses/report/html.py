@@ -20,7 +20,7 @@ from .conclusions import COUNTED
 from .jsonreport import JsonReport
 from .records import Record
 from .tested import code_summary
-from .wording import MIB, record_colour, record_polarity, verdict_word
+from .wording import MIB, record_colour, record_polarity, record_verdict_word, verdict_word
 
 #: Pixels of one lane of the timeline.
 LANE_PIXELS = 14
@@ -169,7 +169,7 @@ def _row(index: int, record: Record) -> str:
         (_where(record), escape(_where(record))),
         (
             status,
-            f'<span class="{_classes(record)}">{verdict_word(HypothesisStatus(status))}</span>',
+            f'<span class="{_classes(record)}">{record_verdict_word(record)}</span>',
         ),
         (record_polarity(record).value, record_polarity(record).value),
         (record.get("result") or "", escape(record.get("result") or "")),
@@ -243,7 +243,7 @@ def _details(index: int, record: Record) -> str:
     metrics = record.get("metrics") or {}
     rows = [
         ("nodeid", record["nodeid"]),
-        ("verdict", verdict_word(HypothesisStatus(record["status"]))),
+        ("verdict", record_verdict_word(record)),
         ("polarity", record_polarity(record).value),
         ("exit", str(_blank(record.get("exit_code")))),
         ("duration", _seconds(record.get("duration"))),

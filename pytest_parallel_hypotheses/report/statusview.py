@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 from ..core.diagnosis import format_elapsed
 from .records import Record
 from .watch import Progress, Running
-from .wording import output_tail
+from .wording import is_cut_short, output_tail
 
 #: Running hypotheses listed by the live status; the rest are counted on one more line.
 MAX_LISTED = 12
@@ -63,7 +63,7 @@ def cut_short_lines(records: Sequence[Record]) -> List[str]:
     lines: List[str] = []
     for record in records:
         message = record.get("error_message") or ""
-        if record["status"] != "pending" or not message.startswith("stopped because"):
+        if not is_cut_short(record):
             continue
         lines.append(f"{record['hypothesis_id']}: {message}, after {record['duration']:.2f}s")
         for name in ("stderr", "stdout"):

@@ -18,9 +18,10 @@ from .wording import (
     attempts_text,
     cached_words,
     evidence_words,
+    is_cut_short,
     record_colour,
     record_polarity,
-    verdict_word,
+    record_verdict_word,
     worktree_label,
 )
 
@@ -92,14 +93,15 @@ def _row(record: Record, rootpath: Path) -> List[str]:
     if record.get("branch_gone"):  # absent from records of older reports (merge)
         branch += ", branch gone"
     ran = record["result"] is not None and record["status"] != HypothesisStatus.PENDING.value
+    timed = ran or is_cut_short(record)
     return [
         record["hypothesis_id"],
         f"{worktree} ({branch})",
-        verdict_word(HypothesisStatus(record["status"])),
+        record_verdict_word(record),
         record_polarity(record).value,
         _result_cell(record) if ran else "-",
         str(record["exit_code"]) if ran else "-",
-        f"{record['duration']:.2f}s" if ran else "-",
+        f"{record['duration']:.2f}s" if timed else "-",
         _evidence_cell(record) if ran else "-",
         f"{record['confidence']:.2f}" if ran else "-",
     ]

@@ -56,6 +56,20 @@ _CONFIRMED_AS = {
 }
 
 
+def is_cut_short(record: Mapping[str, Any]) -> bool:
+    """A hypothesis whose script started and was stopped before its end: no verdict, but
+    what it printed and how long it ran."""
+    message = record.get("error_message") or ""
+    return record["status"] == HypothesisStatus.PENDING.value and message.startswith(
+        "stopped because"
+    )
+
+
+def record_verdict_word(record: Mapping[str, Any]) -> str:
+    """The record's verdict word; CUT SHORT for a script stopped before its end."""
+    return "CUT SHORT" if is_cut_short(record) else verdict_word(HypothesisStatus(record["status"]))
+
+
 def record_polarity(record: Mapping[str, Any]) -> Polarity:
     """A record's polarity; a report written before polarities existed means disprove."""
     return Polarity(record.get("polarity") or Polarity.DISPROVE.value)
