@@ -203,6 +203,29 @@ def test_a_verdict_is_coloured_as_its_script_ended_whatever_its_polarity(
     assert colours == [["disprove", "rgb(207, 34, 46)"], ["confirm", "rgb(26, 127, 55)"]]
 
 
+def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
+    browser: Browser, tmp_path: Path
+) -> None:
+    record = synthetic_record(0, slots=1)
+    record.update(
+        status="pending",
+        result="skip",
+        exit_code=-15,
+        confidence=0.0,
+        duration=6.28,
+        error_message="stopped because the run was interrupted",
+    )
+    html = tmp_path / "cut.html"
+    html.write_text(render_html(report_document({}, [record])))
+
+    browser.open(html)
+
+    cells = browser.evaluate(
+        "Array.from(document.querySelector('#verdicts tbody tr').cells).map(c => c.textContent)"
+    )
+    assert cells[2:] == ["CUT SHORT", "disprove", "", "", "6.28s", ""]
+
+
 def test_merge_writes_the_html_page_of_the_merged_reports(
     run_pytest: RunPytest,
     git_repo: Path,

@@ -13,7 +13,12 @@ from typing import Callable, Iterator, List
 
 import pytest
 
-from pytest_parallel_hypotheses import Hypothesis, TestExecutionResult, TestExecutor
+from pytest_parallel_hypotheses import (
+    FalsificationConfig,
+    Hypothesis,
+    TestExecutionResult,
+    TestExecutor,
+)
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
@@ -422,6 +427,8 @@ def generated_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     repo = tmp_path / "genproject"
     (repo / "src" / "genpkg").mkdir(parents=True)
     (repo / "src" / "genpkg" / "__init__.py").write_text("from ._version import VERSION\n")
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_genpkg.py").write_text("import genpkg\n\n\ndef test_it():\n    pass\n")
     (repo / ".gitignore").write_text("src/*/_version.py\n")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
@@ -452,12 +459,45 @@ def test_a_script_failing_only_to_import_a_module_its_worktree_lacks_is_inconclu
     assert warning.startswith("genpkg.pth: the module src/genpkg/_version.py was generated in")
 
 
-def test_a_script_failing_for_another_reason_beside_a_missing_module_still_decides(
-    generated_version: Path, write_script: WriteScript
-) -> None:
-    result = run_one(generated_version, write_script, "exit 1")
+#: Scripts whose failure is the missing module's import, however they show it.
+FAILED_IMPORTS = {
+    "traceback on stdout": 'python -c "import genpkg" 2>&1',
+    "pytest collection error": f"{sys.executable} -m pytest -q -p no:cacheprovider tests",
+}
 
-    assert result.status is HypothesisStatus.SUPPORTED
+
+@pytest.mark.parametrize("way", sorted(FAILED_IMPORTS))
+def test_a_failed_import_of_a_missing_module_is_inconclusive_wherever_it_is_printed(
+    generated_version: Path, write_script: WriteScript, way: str
+) -> None:
+    result = run_one(generated_version, write_script, FAILED_IMPORTS[way])
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.stdout + result.stderr
+
+
+#: Scripts that fail for another reason, the missing module aside.
+OTHER_FAILURES = {
+    "exit 1": "exit 1",
+    "a failure after a warning naming the module": (
+        "python - <<'EOF'\n"
+        "import sys\n"
+        "try:\n"
+        "    import genpkg\n"
+        "except ImportError as error:\n"
+        "    print('version unknown:', error, file=sys.stderr)\n"
+        "assert 1 + 2 == 4, 'the bug'\n"
+        "EOF"
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(OTHER_FAILURES))
+def test_a_script_failing_for_another_reason_beside_a_missing_module_still_decides(
+    generated_version: Path, write_script: WriteScript, failure: str
+) -> None:
+    result = run_one(generated_version, write_script, OTHER_FAILURES[failure])
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.stderr
 
 
 @pytest.mark.usefixtures("venv_first")
@@ -476,6 +516,27 @@ def test_a_worktree_venv_without_the_project_is_warned(
     (warning,) = result.code_under_test.warnings
     assert warning.startswith(f"the worktree's own environment {venv} holds no install of ")
     assert "flatpkg" in warning
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_setup_step_that_installs_the_project_into_the_worktree_venv_clears_the_warning(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """A venv left half-made by an earlier run is finished by this run's setup step."""
+    tree = worktree("finished-by-setup", "fixed")
+    venv = tree / ".venv"
+    subprocess.run(
+        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
+    )
+    write_script(tree, "h", "python -m flatpkg")
+    install = ".venv/bin/python -m pip install -q --no-index --no-build-isolation --no-deps"
+    config = FalsificationConfig(setup_command=f"{install} -e ./flatdist")
+
+    result = TestExecutor(config).execute_single(Hypothesis("h", "the bug"), tree)
+
+    assert result.code_under_test is not None
+    assert result.code_under_test.warnings == ()
+    assert result.stdout.strip() == str(tree / "flatdist" / "flatpkg" / "__init__.py")
 
 
 @pytest.mark.usefixtures("venv_first")

@@ -465,12 +465,18 @@ def test_a_hangup_of_the_whole_session_stops_every_script_and_writes_the_report(
 
 
 def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
-    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: Callable[[Path, str, object], Path],
+    tmp_path: Path,
 ) -> None:
     """Ctrl-C sent to the controller alone (``timeout -s INT``): xdist shuts its workers down
-    before they report; the script's output is taken up from the session's output folder."""
+    before they report; the script's output is taken up from the session's output folder,
+    and the hypothesis keeps what its metadata says (its polarity)."""
     started = tmp_path / "started"
     write_script(git_repo, "slow", f"echo halfway; touch {started}; sleep 60")
+    write_metadata(git_repo, "slow", {"polarity": "confirm"})
     report = tmp_path / "report.json"
     run = start_xdist(
         pytester, tmp_path, git_repo, report, preexec_fn=take_signals_as_a_terminal_does
@@ -493,3 +499,4 @@ def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
     assert record["stdout"] == "halfway\n"
     assert record["error_message"] == "stopped because the run was interrupted"
     assert record["duration"] > 0
+    assert record["polarity"] == "confirm"

@@ -8,8 +8,17 @@ used, or that nothing needed either, and what could not be redirected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
+
+#: A line that names an exception: ``ModuleNotFoundError: ...``, ``E   AssertionError``.
+_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b")
+
+
+def _last_exception(output: str) -> Optional[str]:
+    """The last line of ``output`` that names an exception (None if none does)."""
+    return next((line for line in reversed(output.splitlines()) if _EXCEPTION.search(line)), None)
 
 
 @dataclass(frozen=True)
@@ -62,9 +71,17 @@ class CodeUnderTest:
             "missing_modules": list(self.missing_modules),
         }
 
-    def failed_import(self, stderr: str) -> Optional[str]:
-        """The missing module whose import ``stderr`` (a script's) shows failing, if any."""
-        return next((m for m in self.missing_modules if f"No module named '{m}'" in stderr), None)
+    def failed_import(self, *streams: str) -> Optional[str]:
+        """The missing module whose failed import ended the script, as its output ``streams``
+        show it: the last exception that each stream naming one names (a traceback's last
+        line, pytest's summary of a collection error). A warning that mentions the module
+        earlier, and a failure after it, do not count."""
+        last = [line for line in map(_last_exception, streams) if line is not None]
+        for module in self.missing_modules:
+            missing = f"No module named '{module}'"
+            if last and all(missing in line for line in last):
+                return module
+        return None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CodeUnderTest:

@@ -99,14 +99,14 @@ class DistributedRecords(HypothesisRecords):
 
     def _crash_record(self, nodeid: str, result: TestExecutionResult) -> Record:
         known = self._identified(self._expected.get(nodeid) or self._unknown(nodeid))
-        return {**known, **result_fields(result)}
+        return _with_result(known, result)
 
     def _unreported(self, nodeid: str, record: Record) -> Record:
         """A hypothesis no worker reported: cut short by an interruption, else never run."""
         result = None if self._cut_short is None else self._cut_short(nodeid)
         if result is None:
             return self._never_run(record)
-        return {**self._identified(record), **result_fields(result)}
+        return _with_result(self._identified(record), result)
 
     def _never_run(self, record: Record) -> Record:
         """Pending; once the run stopped on a verdict, the stopped result that says why."""
@@ -116,7 +116,7 @@ class DistributedRecords(HypothesisRecords):
         result = stopped_result(
             record["hypothesis_id"], record["worktree_path"], self._stopped, started=False
         )
-        return {**record, **result_fields(result)}
+        return _with_result(record, result)
 
     def _identified(self, record: Record) -> Record:
         """A record known from its node id alone, completed by a look at its worktree."""
@@ -147,6 +147,12 @@ class DistributedRecords(HypothesisRecords):
         for name, value in result_fields(None).items():
             record.setdefault(name, value)
         return record
+
+
+def _with_result(known: Record, result: TestExecutionResult) -> Record:
+    """``known`` with every field of ``result``, made here rather than by a worker: its
+    polarity stays the hypothesis's own, which such a result does not know."""
+    return {**known, **result_fields(result), "polarity": known.get("polarity")}
 
 
 class XdistController:

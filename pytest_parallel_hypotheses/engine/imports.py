@@ -80,15 +80,14 @@ class RunCode:
 
     def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:
         """The code of ``worktree`` (unchanged for a worktree this run did not know); after
-        a setup step, a venv that appeared in it since the run started (the step made one)
-        is used. Asked once the worktree's setup step is done, so one look per worktree and
-        run suffices."""
+        a setup step, its venv is looked at again: the step may have made one, or installed
+        the project into one it had. Asked once the worktree's setup step is done, so one
+        look per worktree and run suffices."""
         key = (Path(worktree), after_setup)
         if key not in self._looked_up:
             path = key[0]
             known = self._worktrees.get(path, WorktreeCode())
-            fresh = after_setup and known.tested.venv is None
-            venv = worktree_venv(path) if fresh else None
+            venv = worktree_venv(path) if after_setup else None
             made = None if venv is None else venv_code(venv, self._base_env, self._installs, path)
             self._looked_up[key] = known if made is None else made
         return self._looked_up[key]

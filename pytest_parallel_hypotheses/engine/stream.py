@@ -333,7 +333,8 @@ class ResultStream:
 
 def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExecutionResult:
     """An attempt that failed only to import a module its worktree lacks is an error."""
-    missing = tested.failed_import(attempt.stderr) if attempt.result is TestResult.FAIL else None
+    failed = attempt.result is TestResult.FAIL
+    missing = tested.failed_import(attempt.stdout, attempt.stderr) if failed else None
     return attempt if missing is None else missing_module_result(attempt, missing)
 
 

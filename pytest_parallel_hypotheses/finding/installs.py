@@ -302,7 +302,7 @@ class _Scan:
         self._seen.add((source, code))
         repository = self._repositories[checkout]
         built = tuple(_extensions(code))
-        generated = tuple(_generated_modules(checkout, code))
+        generated = tuple(m for m in _generated_modules(checkout, code) if _importable(m, source))
         self.locations.append(
             InstalledLocation(owner, source, checkout, repository, code, built, generated)
         )
@@ -415,6 +415,12 @@ def _lacks(root: Path, module: Path, location: InstalledLocation) -> bool:
     return there.parent.is_dir() and not there.exists()
 
 
+def _importable(module: Path, source: Path) -> bool:
+    """True for a module at the import location's top or inside a package (not a script in
+    a folder such as ``docs``)."""
+    return module.parent == source or (module.parent / "__init__.py").is_file()
+
+
 def _dotted(module: Path, source: Path) -> str:
     """The name ``import`` knows ``module`` by, from its import location ``source``."""
     parts = module.relative_to(source).with_suffix("").parts
@@ -498,11 +504,14 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
 def _ungenerated_warning(location: InstalledLocation, root: Path, modules: List[Path]) -> str:
     names = ", ".join(str(path.relative_to(location.checkout)) for path in modules[:3])
     more = f" and {len(modules) - 3} more" if len(modules) > 3 else ""
+    one = len(modules) == 1
+    what, were, them = ("the module", "was", "it") if one else ("the modules", "were", "them")
     return (
-        f"{location.distribution}: the module {names}{more} was generated in "
-        f"{location.checkout} (git ignores it; a version file written by setuptools-scm or "
-        f"hatch-vcs, say) and is missing from the worktree {root}, so the worktree's package "
-        f"cannot import it and its scripts may fail for that alone; {_OWN_VENV}"
+        f"{location.distribution}: {what} {names}{more} {were} generated in "
+        f"{location.checkout} (git ignores {them}; a version file written by setuptools-scm "
+        f"or hatch-vcs, say) and {'is' if one else 'are'} missing from the worktree {root}, so "
+        f"the worktree's package cannot import {them} and its scripts may fail for that "
+        f"alone; {_OWN_VENV}"
     )
 
 

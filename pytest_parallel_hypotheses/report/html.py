@@ -161,6 +161,8 @@ def _table(records: Sequence[Record]) -> str:
 
 def _row(index: int, record: Record) -> str:
     status = record["status"]
+    if status == HypothesisStatus.PENDING.value:  # no outcome: a cut-short script keeps its time
+        record = {**record, "result": None, "exit_code": None, "confidence": None}
     cells = [
         (
             record["hypothesis_id"],
