@@ -115,15 +115,26 @@ def script_result(
 def missing_module_result(result: TestExecutionResult, module: str) -> TestExecutionResult:
     """A script that failed because its worktree lacks a generated module of the project: an
     error whatever its polarity, since the failure tells nothing about the hypothesis."""
-    message = (
+    return as_error(
+        result,
         f"the script failed to import {module}, which its worktree does not have (it was "
         "generated in the installed checkout, and git ignores it): the failure tells nothing "
         "about the hypothesis; give each worktree its own .venv with the project installed "
-        "(by hand or with a setup step)"
+        "(by hand or with a setup step)",
     )
+
+
+def as_error(result: TestExecutionResult, message: str) -> TestExecutionResult:
+    """``result`` as an error that concludes nothing, saying why in ``message``: its script
+    ran, and its output and exit status stay. The status is given, not derived: repeated
+    attempts would decide one."""
     metrics = {**result.metrics, "confidence": confidence_for(TestResult.ERROR, result.duration)}
     return dataclasses.replace(
-        result, result=TestResult.ERROR, status=None, error_message=message, metrics=metrics
+        result,
+        result=TestResult.ERROR,
+        status=HypothesisStatus.INCONCLUSIVE,
+        error_message=message,
+        metrics=metrics,
     )
 
 

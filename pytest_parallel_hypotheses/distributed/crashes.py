@@ -10,6 +10,7 @@ interruption, was seen.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -55,32 +56,50 @@ class CrashedScripts:
         since = self._started.get(nodeid)
         if self._interrupted is None or since is None:
             return None
-        worktree, hypothesis_id = located(self._rootpath, nodeid)
-        stdout, stderr = self._output(hypothesis_id, worktree) or (None, None)
-        duration = max(0.0, self._interrupted - since)
+        ran = self._ran(nodeid, since, self._interrupted)
         return stopped_result(
-            hypothesis_id,
-            worktree,
+            ran.hypothesis_id,
+            ran.worktree,
             reason,
             started=True,
-            duration=duration,
-            stdout=stdout,
-            stderr=stderr,
+            duration=ran.duration,
+            stdout=ran.stdout,
+            stderr=ran.stderr,
         )
 
     def result(self, nodeid: str, worker: str, message: str) -> TestExecutionResult:
         """The error of ``nodeid``, whose worker died: how long it had run and what it had
         printed, when this machine has its files."""
-        worktree, hypothesis_id = located(self._rootpath, nodeid)
         since = self._started.pop(nodeid, None)
-        seen = self._down.get(worker, time.monotonic())
-        duration = 0.0 if since is None else max(0.0, seen - since)
-        stdout, stderr = self._output(hypothesis_id, worktree) or (None, None)
+        ran = self._ran(nodeid, since, self._down.get(worker, time.monotonic()))
         return runner_error_result(
-            hypothesis_id, worktree, message, duration=duration, stdout=stdout, stderr=stderr
+            ran.hypothesis_id,
+            ran.worktree,
+            message,
+            duration=ran.duration,
+            stdout=ran.stdout,
+            stderr=ran.stderr,
         )
+
+    def _ran(self, nodeid: str, since: Optional[float], until: float) -> _Ran:
+        """What the script of ``nodeid`` did, from ``since`` (None: not known) ``until``."""
+        worktree, hypothesis_id = located(self._rootpath, nodeid)
+        stdout, stderr = self._output(hypothesis_id, worktree) or (None, None)
+        duration = 0.0 if since is None else max(0.0, until - since)
+        return _Ran(worktree, hypothesis_id, duration, stdout, stderr)
 
     def _output(self, hypothesis_id: str, worktree: str) -> Optional[Tuple[KeptOutput, KeptOutput]]:
         if self._folder is None:
             return None
         return left_behind(self._limit, self._folder, hypothesis_id, worktree, since=self._since)
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """Where a script ran, for how long, and what it printed (None: no files here)."""
+
+    worktree: str
+    hypothesis_id: str
+    duration: float
+    stdout: Optional[KeptOutput]
+    stderr: Optional[KeptOutput]

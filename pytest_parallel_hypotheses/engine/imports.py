@@ -50,11 +50,11 @@ class RunCode:
         self,
         worktrees: Mapping[Path, WorktreeCode],
         base_env: Mapping[str, str],
-        installs: Optional[DevelopmentInstalls] = None,
+        installs: DevelopmentInstalls,
     ) -> None:
         self._worktrees = dict(worktrees)
         self._base_env = dict(base_env)
-        self._installs = installs or DevelopmentInstalls()
+        self._installs = installs
         self._looked_up: Dict[Tuple[Path, bool], WorktreeCode] = {}
 
     @classmethod
@@ -88,8 +88,11 @@ class RunCode:
             path = key[0]
             known = self._worktrees.get(path, WorktreeCode())
             venv = worktree_venv(path) if after_setup else None
-            made = None if venv is None else venv_code(venv, self._base_env, self._installs, path)
-            self._looked_up[key] = known if made is None else made
+            self._looked_up[key] = (
+                known
+                if venv is None
+                else venv_code(venv, self._base_env, self._installs.venv_warnings(path, venv))
+            )
         return self._looked_up[key]
 
 
@@ -100,7 +103,7 @@ def worktree_code(
     development installs redirected into it."""
     venv = worktree_venv(worktree)
     if venv is not None:
-        return venv_code(venv, base_env, installs, worktree)
+        return venv_code(venv, base_env, installs.venv_warnings(worktree, venv))
     imports = installs.for_worktree(worktree)
     tested = CodeUnderTest(
         _redirects(imports),
@@ -120,17 +123,11 @@ def _own_venv(
 
 
 def venv_code(
-    venv: Path,
-    base_env: Mapping[str, str],
-    installs: Optional[DevelopmentInstalls] = None,
-    worktree: Optional[Path] = None,
+    venv: Path, base_env: Mapping[str, str], warnings: Tuple[str, ...] = ()
 ) -> WorktreeCode:
     """The worktree's own virtual environment, activated, and nothing redirected; with the
-    run's ``installs``, a warning if it lacks the project they install."""
-    warning = (
-        None if installs is None or worktree is None else installs.venv_warning(worktree, venv)
-    )
-    tested = CodeUnderTest(venv=str(venv), warnings=() if warning is None else (warning,))
+    ``warnings`` that concern it."""
+    tested = CodeUnderTest(venv=str(venv), warnings=warnings)
     return WorktreeCode(venv_environment(venv, base_env), tested, ("PYTHONHOME",))
 
 

@@ -80,16 +80,13 @@ class DevelopmentInstalls:
     def for_worktree(self, worktree: Path) -> WorktreeImports:
         """The same locations inside ``worktree``, with a warning for each that is missing
         there or lacks an extension module built in place in the installed checkout."""
-        known = self.repositories  # none: no resolving of the path
-        root = _checkout_of(worktree.resolve(), known) if known else None
+        root, project = self._project_in(worktree)
         if root is None:
             return WorktreeImports()
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
         lacking: List[str] = []
-        for location in self.locations:
-            if root not in location.repository:
-                continue
+        for location in project:
             target = root / location.relative
             missing = [code for code in location.code if not _moved(code, location, root).exists()]
             if missing:
@@ -105,21 +102,28 @@ class DevelopmentInstalls:
                 lacking += [_dotted(module, location.source) for module in ungenerated]
         return WorktreeImports(tuple(moved), tuple(warnings), tuple(lacking))
 
-    def venv_warning(self, worktree: Path, venv: Path) -> Optional[str]:
+    def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
         """A warning when the worktree's own environment holds no install of the project
         that the runner's environment has in development mode (an unfinished setup step
         leaves one): its scripts would not import the worktree's code."""
-        known = self.repositories
-        root = _checkout_of(worktree.resolve(), known) if known else None
-        project = [loc for loc in self.locations if root is not None and root in loc.repository]
-        if root is None or not project or _installs_from(venv, root, known):
-            return None
+        root, project = self._project_in(worktree)
+        if root is None or not project or _installs_from(venv, root, self.repositories):
+            return ()
         names = ", ".join(sorted({location.distribution for location in project}))
         return (
             f"the worktree's own environment {venv} holds no install of {names} from the "
             f"worktree (an unfinished setup step?), so its scripts do not test the worktree's "
-            f"code; install it there ({venv}/bin/pip install -e ...) or remove {venv}"
+            f"code; install it there ({venv}/bin/pip install -e ...) or remove {venv}",
         )
+
+    def _project_in(self, worktree: Path) -> Tuple[Optional[Path], List[InstalledLocation]]:
+        """The checkout root holding ``worktree`` and the install locations of its
+        repository (None and none for a worktree of no known repository)."""
+        known = self.repositories  # none: no resolving of the path
+        root = _checkout_of(worktree.resolve(), known) if known else None
+        if root is None:
+            return None, []
+        return root, [location for location in self.locations if root in location.repository]
 
 
 def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:

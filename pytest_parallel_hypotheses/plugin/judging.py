@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Dict
 
 import pytest
 
-from ..core.classification import HypothesisStatus, TestResult, confidence_for
+from ..core.classification import HypothesisStatus, TestResult
 from ..core.models import TestExecutionResult
 from ..core.numbers import is_number
 from ..core.repeats import rejudged
-from ..core.results import unrunnable_result
+from ..core.results import as_error, unrunnable_result
 from .options import SETTINGS_KEY
 
 if TYPE_CHECKING:
@@ -54,14 +54,7 @@ def judge(item: pytest.Item, raw: TestExecutionResult) -> TestExecutionResult:
 def hook_failed_result(raw: TestExecutionResult, error: Exception) -> TestExecutionResult:
     """The result of a script whose judging hook failed: it ran, and its output and exit status
     stay, but nothing can be concluded from a verdict the project's hook did not give."""
-    metrics = {**_unscored(raw), "confidence": confidence_for(TestResult.ERROR, raw.duration)}
-    return dataclasses.replace(  # the status given: repeated attempts would decide one
-        raw,
-        result=TestResult.ERROR,
-        status=HypothesisStatus.INCONCLUSIVE,
-        metrics=metrics,
-        error_message=f"a hypotheses hook failed: {error}",
-    )
+    return as_error(raw, f"a hypotheses hook failed: {error}")
 
 
 def _classified(item: pytest.Item, result: TestExecutionResult) -> TestExecutionResult:
