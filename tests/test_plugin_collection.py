@@ -73,6 +73,28 @@ def test_the_ini_folder_is_searched_when_no_value_is_given(
     result.stdout.fnmatch_lines(["worktrees/one::cache", "1 test collected*"])
 
 
+def test_a_relative_ini_folder_is_taken_from_the_ini_files_folder_with_a_bare_switch(
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_script(make_worktree("one"), "cache", "exit 0")
+    config = tmp_path / "config"
+    config.mkdir()
+    ini = config / "pytest.ini"
+    ini.write_text("[pytest]\nhypotheses_dir = ../worktrees/one\n")
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+
+    result = run_pytest("-c", str(ini), "--hypotheses", "--co", "-q")
+
+    result.stdout.fnmatch_lines(["worktrees/one::cache", "1 test collected*"])
+
+
 def test_a_folder_on_the_command_line_wins_over_the_ini_folder(
     run_pytest: RunPytest,
     pytester: pytest.Pytester,

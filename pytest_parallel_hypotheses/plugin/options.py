@@ -615,14 +615,19 @@ def _raw_value(config: pytest.Config, option: Option) -> Tuple[Optional[str], st
     not the ini file's value); an empty one in the ini file, or ``--hypotheses`` without DIR,
     counts as not given.
     """
-    name, flag = option.ini, option.flag
-    cli = config.getoption(name)
-    if cli or (cli is not None and not option.switch):
-        return str(cli), f"{flag}={cli}"
-    ini = str(config.getini(name) or "").strip()
+    cli = _cli_value(config, option)
+    if cli is not None:
+        return cli, f"{option.flag}={cli}"
+    ini = str(config.getini(option.ini) or "").strip()
     if ini:
-        return ini, f"ini option {name} = {ini}"
-    return None, flag
+        return ini, f"ini option {option.ini} = {ini}"
+    return None, option.flag
+
+
+def _cli_value(config: pytest.Config, option: Option) -> Optional[str]:
+    """The option's text on the command line, if given there (see :func:`_raw_value`)."""
+    cli = config.getoption(option.ini)
+    return str(cli) if cli or (cli is not None and not option.switch) else None
 
 
 def _path_value(config: pytest.Config, option: Option) -> Tuple[Optional[Path], str]:
@@ -631,7 +636,7 @@ def _path_value(config: pytest.Config, option: Option) -> Tuple[Optional[Path], 
     text, source = _raw_value(config, option)
     if text is None:
         return None, source
-    given = config.getoption(option.ini) is not None
+    given = _cli_value(config, option) is not None
     base = config.invocation_params.dir if given else _ini_base(config)
     return base / text, source
 
