@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Dict, Hashable, List
 
 import pytest
 
@@ -24,6 +24,7 @@ from pytest_parallel_hypotheses import (
 )
 from pytest_parallel_hypotheses.engine.admission import (
     AdaptiveAdmission,
+    ScriptDemands,
     extra_room,
     plan_adaptive,
 )
@@ -99,21 +100,91 @@ def test_a_timeout_counts_from_the_scripts_start_not_from_its_wait_for_a_slot(
 
 
 @pytest.mark.parametrize(
-    ("busy", "running", "cpus", "expected"),
+    ("busy", "each", "cpus", "room"),
     [
-        (2.0, 2, 2, 0),  # CPU-bound scripts want every CPU: none starts
-        (1.6, 3, 2, 1),  # half a CPU each: one more, within the half CPU of overcommit
-        (2.2, 3, 2, 0),  # three quarters of a CPU each, already beyond the CPUs
-        (0.04, 2, 2, 123),  # two sleepers on two CPUs: room for many more
-        (1.0, 4, 2, 6),  # one CPU idle, a quarter of a CPU each
-        (2.0, 10, 2, 2),  # two CPU-bound among sleepers: a few more sleepers fit
-        (0.0, 1, 2, 125),  # nothing measured as busy: the least demand counts
+        (2.0, 1.0, 2, 0),  # CPU-bound scripts want every CPU: none starts
+        (2.0, 0.2, 2, 0),  # one script in five wants a CPU: none starts beside busy CPUs
+        (2.0, 0.02, 2, 5),  # the run's scripts sleep: a few start beside busy CPUs
+        (2.2, 0.02, 2, 0),  # already beyond the CPUs
+        (1.0, 0.25, 2, 4),  # one CPU idle, a quarter of a CPU each
+        (0.0, 0.02, 2, 105),  # nothing busy, sleepers expected: room for many
     ],
 )
-def test_the_room_beyond_the_cpus_follows_the_scripts_demand(
-    busy: float, running: int, cpus: int, expected: int
+def test_the_room_beyond_the_cpus_follows_the_demand_expected_of_a_script(
+    busy: float, each: float, cpus: int, room: int
 ) -> None:
-    assert extra_room(busy, running, cpus) == expected
+    assert extra_room(busy, each, cpus) == room
+
+
+def test_a_script_that_ended_stops_counting_at_once() -> None:
+    demands = ScriptDemands()
+    demands.look({"busy": 1, "ending": 1})
+
+    assert demands.look({"busy": 1}) == 1
+
+
+def test_a_script_is_expected_to_want_what_the_runs_scripts_wanted_not_what_runs_now() -> None:
+    """Two CPU-bound scripts ended beside ten sleepers: the next script is still expected to
+    be CPU-bound one time in six, not as idle as the sleepers left running."""
+    demands = ScriptDemands()
+    sleepers = {f"sleeps{n}": 0 for n in range(10)}
+    demands.look({"cpu1": 1, "cpu2": 1, **sleepers})
+    demands.look({"cpu1": 1, "cpu2": 1, **sleepers})
+
+    assert demands.look(sleepers) == 0
+    assert demands.expected() == pytest.approx(2 / 12)
+
+
+def test_one_idle_look_at_a_script_does_not_make_every_script_left_look_idle() -> None:
+    demands = ScriptDemands()
+    demands.look({"between-two-commands": 0})
+
+    assert demands.expected() == 1.0
+
+
+def test_a_script_looked_at_twice_tells_what_the_next_is_expected_to_want() -> None:
+    demands = ScriptDemands()
+    demands.look({"sleeps": 0, "cpu-bound": 1})
+    demands.look({"sleeps": 0, "cpu-bound": 1, "just-started": 1})
+
+    assert demands.expected() == 0.5
+
+
+def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_ones(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """CPU-bound scripts among long sleepers, each CPU-bound one noting how many CPU-bound
+    ones were alive as it started. Judged by the running scripts' average, the sleepers made
+    the next script look idle, and all the CPU-bound ones left started at once."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    burn = f"{sys.executable} -S -c 'import time\nend = time.process_time() + 0.3\n"
+    burn += "while time.process_time() < end: pass'"
+    ids = []
+    for index in range(4 * cpus):
+        cpu_bound = f"cpu{index}"
+        write_script(
+            worktree,
+            cpu_bound,
+            f"touch {alive}/{cpu_bound}\nls {alive} | wc -l > {worktree}/seen-{cpu_bound}\n"
+            f"{burn}\nrm {alive}/{cpu_bound}",
+        )
+        sleepers = [f"sleeps{index}-{n}" for n in range(4)]
+        for sleeper in sleepers:
+            write_script(worktree, sleeper, "sleep 4")
+        ids += [cpu_bound, *sleepers]
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    seen = [int((worktree / f"seen-cpu{index}").read_text()) for index in range(4 * cpus)]
+    assert max(seen) <= cpus + 1, seen
 
 
 def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
@@ -151,7 +222,7 @@ async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
 class UnreadableDemand(ResourceSampler):
     """A sampler whose look at the scripts' demand fails, as a bug of ours would."""
 
-    def runnable(self) -> int:
+    def runnable(self) -> Dict[Hashable, int]:
         raise RuntimeError("the demand cannot be read")
 
 

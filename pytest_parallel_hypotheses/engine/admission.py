@@ -5,6 +5,11 @@ deadlines; sleeping or waiting scripts leave the CPUs idle, and holding them bac
 run longer. :class:`FixedAdmission` is a number N given by the user; :class:`AdaptiveAdmission`
 is ``auto``: the usable CPUs, then more while the CPUs hold their expected demand, none while
 free memory is below a floor, and always at least one.
+
+What a script not started yet will want is not known before it runs; :class:`ScriptDemands`
+expects of it what the scripts of this run looked at so far wanted, each counted once. An
+average over the running scripts instead takes the sleepers that pile up beside CPU-bound ones
+for a promise of idle CPUs, and starts several CPU-bound scripts at once on a crowded machine.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import AsyncIterator, Deque, Optional, Protocol
+from typing import AsyncIterator, Deque, Dict, Hashable, Mapping, Optional, Protocol
 
 from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
@@ -26,16 +31,20 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
-#: How many looks the demand is the most of: CPU-bound scripts want fewer CPUs for a moment
-#: when one ends and the next starts, and one look, or an average, would take that dip for
-#: room, which the scripts then started beyond the CPU count never give back.
+#: How many looks a script's demand is the most of: a CPU-bound script wants less for a moment
+#: now and then (its shell between two commands, a test suite reading files), and one look,
+#: or an average, would take that dip for room, which the scripts then started beyond the CPU
+#: count never give back.
 DEMAND_WINDOW = 5
+#: How many looks a script takes before what it wants counts for the scripts not started yet.
+JUDGING_LOOKS = 2
 #: How far the scripts' expected demand may pass the usable CPUs when one more starts beyond
-#: their count: half a CPU. A script expected to sleep (the running ones mostly sleep) starts
-#: beside CPU-bound scripts that keep every CPU busy; one expected to want a whole CPU waits.
-OVERCOMMIT_CPUS = 0.5
-#: The least CPU a running script is assumed to use, so that sleeping scripts never make the
-#: estimate of how many more fit infinite.
+#: their count: a tenth of a CPU. Where the run's scripts mostly sleep, a few start beside
+#: CPU-bound scripts that keep every CPU busy; where one in five wants a CPU, none does: a
+#: CPU-bound script started on busy CPUs slows every other one towards its deadline.
+OVERCOMMIT_CPUS = 0.1
+#: The least CPU a script not started yet is expected to use, so that sleeping scripts never
+#: make the estimate of how many more fit infinite.
 MIN_DEMAND_CPUS = 0.02
 #: The default floor of free memory: this share of the machine's memory.
 MEMFREE_SHARE = 0.05
@@ -44,11 +53,9 @@ MEMFREE_SHARE = 0.05
 class Demand(Protocol):
     """What the running scripts want of the CPUs (the run's resource sampler)."""
 
-    def runnable(self) -> int:
-        """How many processes of the running scripts' trees run or wait for a CPU now."""
-
-    def watched(self) -> int:
-        """How many scripts are running (started, and not yet finished)."""
+    def runnable(self) -> Mapping[Hashable, int]:
+        """Each running script's tree (started, and not finished; by a key of its own): how
+        many of its processes run or wait for a CPU now."""
 
 
 class Admission(Protocol):
@@ -121,14 +128,13 @@ def default_memfree() -> int:
 
 class AdaptiveAdmission:
     """``auto``: up to the usable CPUs at once; beyond that as many more as the CPUs hold at
-    the running scripts' average demand (see :func:`extra_room`); none while free memory is
-    below the floor; never more than the ceiling; at least one.
+    the demand expected of a script (see :class:`ScriptDemands` and :func:`extra_room`); none
+    while free memory is below the floor; never more than the ceiling; at least one.
 
-    ``demand`` tells how many of the running scripts' processes run or wait for a CPU right
+    ``demand`` tells how many of each running script's processes run or wait for a CPU right
     now: the CPUs the scripts want, which the load of other processes on the machine does not
-    change (a script not started yet counts as one). It (the most of :data:`DEMAND_WINDOW`
-    looks) and the free memory are read once per :data:`TICK_SECONDS`, only while scripts
-    wait, never per script.
+    change (a script given a slot and not started yet counts as one). It and the free memory
+    are read once per :data:`TICK_SECONDS`, only while scripts wait, never per script.
     """
 
     def __init__(self, plan: AdaptivePlan, demand: Demand) -> None:
@@ -136,6 +142,7 @@ class AdaptiveAdmission:
         self.running = 0
         self._demand = demand
         self._extra = 0
+        self._demands = ScriptDemands()
         self._memory_low = _memory_below(plan.memfree)
         self._waiters: Deque[asyncio.Future[None]] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
@@ -192,15 +199,14 @@ class AdaptiveAdmission:
 
     async def _watch(self) -> None:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
-        looks: Deque[int] = deque(maxlen=DEMAND_WINDOW)
         failed = False
         while self._waiters:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self._memory_low = _memory_below(self.plan.memfree)
-                looks.append(self._demand.runnable())
-                demand = max(looks) + self._starting()
-                self._extra = extra_room(demand, self.running, self.plan.cpus.count)
+                runnable = self._demand.runnable()
+                busy = self._demands.look(runnable) + self._starting(len(runnable))
+                self._extra = extra_room(busy, self._demands.expected(), self.plan.cpus.count)
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
@@ -208,12 +214,12 @@ class AdaptiveAdmission:
             self._grant()
         self._extra = 0
 
-    def _starting(self) -> int:
+    def _starting(self, watched: int) -> int:
         """The scripts given a slot and not started yet (waiting for a spawn thread, or in
         their setup step), each counted as one CPU: starting a script is CPU work, and
         counting it as idle would admit without bound while the spawn threads catch up.
         Counted now, not over the last looks: once started, a script shows its own demand."""
-        return max(0, self.running - self._demand.watched())
+        return max(0, self.running - watched)
 
     async def aclose(self) -> None:
         """Stop looking at the machine."""
@@ -221,12 +227,46 @@ class AdaptiveAdmission:
         await stop_task(ticker)
 
 
-def extra_room(busy: float, running: int, cpus: int) -> int:
-    """How many more scripts ``cpus`` CPUs hold, each expected to want the running scripts'
-    average demand (``busy`` CPUs wanted by ``running`` scripts), with at most
-    :data:`OVERCOMMIT_CPUS` of demand beyond the CPUs."""
-    demand = max(busy / max(running, 1), MIN_DEMAND_CPUS)
-    return max(0, math.floor((cpus + OVERCOMMIT_CPUS - busy) / demand + 1e-9))
+class ScriptDemands:
+    """What each script of a run wanted of the CPUs: the most of its last
+    :data:`DEMAND_WINDOW` looks while it runs, its last such figure once it has ended (if it
+    was judged: looked at :data:`JUDGING_LOOKS` times)."""
+
+    def __init__(self) -> None:
+        self._running: Dict[Hashable, Deque[int]] = {}
+        self._ended_total = 0
+        self._ended = 0
+
+    def look(self, runnable: Mapping[Hashable, int]) -> int:
+        """Take one look at the running scripts (those missing have ended) and return the
+        CPUs they want now. A script that ended stops counting at once: the next look after
+        a CPU-bound script ends finds its CPU free."""
+        for key in self._running.keys() - runnable.keys():
+            looks = self._running.pop(key)
+            if len(looks) >= JUDGING_LOOKS:
+                self._ended_total += max(looks)
+                self._ended += 1
+        for key, count in runnable.items():
+            self._running.setdefault(key, deque(maxlen=DEMAND_WINDOW)).append(count)
+        return sum(max(looks) for looks in self._running.values())
+
+    def expected(self) -> float:
+        """What a script not started yet is expected to want: the mean of what the scripts
+        judged so far wanted, running or ended; a whole CPU before any was judged. One look
+        does not judge: a CPU-bound script caught between two commands at its first look
+        must not make every script left look idle."""
+        judged = [max(looks) for looks in self._running.values() if len(looks) >= JUDGING_LOOKS]
+        scripts = self._ended + len(judged)
+        if not scripts:
+            return 1.0
+        return max((self._ended_total + sum(judged)) / scripts, MIN_DEMAND_CPUS)
+
+
+def extra_room(busy: float, expected: float, cpus: int) -> int:
+    """How many more scripts ``cpus`` CPUs hold while the running ones want ``busy`` CPUs,
+    each expected to want ``expected``, with at most :data:`OVERCOMMIT_CPUS` of demand beyond
+    the CPUs."""
+    return max(0, math.floor((cpus + OVERCOMMIT_CPUS - busy) / expected + 1e-9))
 
 
 def _memory_below(floor: int) -> bool:

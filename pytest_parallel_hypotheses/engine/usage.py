@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 from collections import defaultdict
-from typing import Any, DefaultDict, Dict, Iterable, List, Mapping, Optional, Set
+from typing import Any, DefaultDict, Dict, Hashable, Iterable, List, Mapping, Optional, Set
 
 import psutil
 
@@ -132,14 +132,10 @@ class ResourceSampler:
         self.forget(usage)
         return usage.metrics()
 
-    def runnable(self) -> int:
-        """How many processes of all watched trees run or wait for a CPU now: the CPUs the
+    def runnable(self) -> Dict[Hashable, int]:
+        """How many processes of each watched tree run or wait for a CPU now: the CPUs the
         scripts want, whatever else loads the machine."""
-        return sum(usage.runnable() for usage in self._watched)
-
-    def watched(self) -> int:
-        """How many trees are watched: the scripts running now."""
-        return len(self._watched)
+        return {usage: usage.runnable() for usage in self._watched}
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
