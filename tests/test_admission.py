@@ -23,13 +23,14 @@ from pytest_parallel_hypotheses import (
     TestResult,
 )
 from pytest_parallel_hypotheses.engine.admission import (
+    MIN_DEMAND_CPUS,
     AdaptiveAdmission,
     ScriptDemands,
     extra_room,
     plan_adaptive,
 )
 from pytest_parallel_hypotheses.engine.machine import usable_cpus
-from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeUsage
+from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeLook, TreeUsage
 
 MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
 
@@ -116,11 +117,16 @@ def test_the_room_beyond_the_cpus_follows_the_demand_expected_of_a_script(
     assert extra_room(busy, each, cpus) == room
 
 
+def scripts(**runnable: int) -> Dict[Hashable, TreeLook]:
+    """One look at running scripts: how many of each one's processes want a CPU."""
+    return {name: TreeLook(count, script=True) for name, count in runnable.items()}
+
+
 def test_a_script_that_ended_stops_counting_at_once() -> None:
     demands = ScriptDemands()
-    demands.look({"busy": 1, "ending": 1})
+    demands.look(scripts(busy=1, ending=1))
 
-    assert demands.look({"busy": 1}) == 1
+    assert demands.look(scripts(busy=1)) == 1
 
 
 def test_a_script_is_expected_to_want_what_the_runs_scripts_wanted_not_what_runs_now() -> None:
@@ -128,52 +134,92 @@ def test_a_script_is_expected_to_want_what_the_runs_scripts_wanted_not_what_runs
     be CPU-bound one time in six, not as idle as the sleepers left running."""
     demands = ScriptDemands()
     sleepers = {f"sleeps{n}": 0 for n in range(10)}
-    demands.look({"cpu1": 1, "cpu2": 1, **sleepers})
-    demands.look({"cpu1": 1, "cpu2": 1, **sleepers})
+    demands.look(scripts(cpu1=1, cpu2=1, **sleepers))
+    demands.look(scripts(cpu1=1, cpu2=1, **sleepers))
 
-    assert demands.look(sleepers) == 0
+    assert demands.look(scripts(**sleepers)) == 0
     assert demands.expected() == pytest.approx(2 / 12)
 
 
 def test_one_idle_look_at_a_script_does_not_make_every_script_left_look_idle() -> None:
     demands = ScriptDemands()
-    demands.look({"between-two-commands": 0})
+    demands.look(scripts(between_two_commands=0))
 
     assert demands.expected() == 1.0
 
 
 def test_a_script_looked_at_twice_tells_what_the_next_is_expected_to_want() -> None:
     demands = ScriptDemands()
-    demands.look({"sleeps": 0, "cpu-bound": 1})
-    demands.look({"sleeps": 0, "cpu-bound": 1, "just-started": 1})
+    demands.look(scripts(sleeps=0, cpu_bound=1))
+    demands.look(scripts(sleeps=0, cpu_bound=1, just_started=1))
 
     assert demands.expected() == 0.5
+
+
+def test_a_sleeper_caught_as_its_shell_starts_is_judged_a_sleeper() -> None:
+    demands = ScriptDemands()
+    for runnable in (1, 0, 0):
+        demands.look(scripts(sleeper=runnable))
+
+    assert demands.expected() == MIN_DEMAND_CPUS
+
+
+def test_a_cpu_bound_script_ending_with_a_pause_is_not_taken_for_a_sleeper() -> None:
+    """Half its looks after the first were busy: it wanted half a CPU, though its last five
+    looks, as it uploaded its results, were idle."""
+    demands = ScriptDemands()
+    for runnable in (1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0):
+        demands.look(scripts(uploads=runnable))
+    demands.look({})
+
+    assert demands.expected() == 0.5
+
+
+def test_a_setup_step_counts_in_what_runs_and_is_never_judged() -> None:
+    demands = ScriptDemands()
+    step = {"step": TreeLook(1, script=False)}
+    demands.look(step)
+
+    assert demands.look(step) == 1
+    assert demands.expected() == 1.0
+
+
+def counted(alive: Path, name: str, body: str) -> str:
+    """``body``, noting in ``alive/../seen-NAME`` how many such bodies were running as it
+    started (itself included)."""
+    return (
+        f"touch {alive}/{name}\nls {alive} | wc -l > {alive.parent}/seen-{name}\n"
+        f"{body}\nrm {alive}/{name}"
+    )
+
+
+def most_seen(alive: Path, names: List[str]) -> List[int]:
+    return [int((alive.parent / f"seen-{name}").read_text()) for name in names]
+
+
+def burn(cpu_seconds: float) -> str:
+    """A command that burns ``cpu_seconds`` of CPU time in one process."""
+    loop = f"end = time.process_time() + {cpu_seconds}\nwhile time.process_time() < end: pass"
+    return f"{sys.executable} -S -c 'import time\n{loop}'"
 
 
 def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_ones(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
-    """CPU-bound scripts among long sleepers, each CPU-bound one noting how many CPU-bound
-    ones were alive as it started. Judged by the running scripts' average, the sleepers made
-    the next script look idle, and all the CPU-bound ones left started at once."""
+    """CPU-bound scripts among long sleepers. Judged by the running scripts' average, the
+    sleepers made the next script look idle, and all the CPU-bound ones left started at
+    once."""
     cpus = usable_cpus().count
     alive = worktree / "cpu-bound-alive"
     alive.mkdir()
-    burn = f"{sys.executable} -S -c 'import time\nend = time.process_time() + 0.3\n"
-    burn += "while time.process_time() < end: pass'"
-    ids = []
+    ids, cpu_bound = [], []
     for index in range(4 * cpus):
-        cpu_bound = f"cpu{index}"
-        write_script(
-            worktree,
-            cpu_bound,
-            f"touch {alive}/{cpu_bound}\nls {alive} | wc -l > {worktree}/seen-{cpu_bound}\n"
-            f"{burn}\nrm {alive}/{cpu_bound}",
-        )
+        cpu_bound.append(f"cpu{index}")
+        write_script(worktree, f"cpu{index}", counted(alive, f"cpu{index}", burn(0.3)))
         sleepers = [f"sleeps{index}-{n}" for n in range(4)]
         for sleeper in sleepers:
             write_script(worktree, sleeper, "sleep 4")
-        ids += [cpu_bound, *sleepers]
+        ids += [f"cpu{index}", *sleepers]
     config = FalsificationConfig(
         test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
     )
@@ -183,8 +229,56 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_one
     )
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
-    seen = [int((worktree / f"seen-cpu{index}").read_text()) for index in range(4 * cpus)]
-    assert max(seen) <= cpus + 1, seen
+    assert max(most_seen(alive, cpu_bound)) <= cpus, most_seen(alive, cpu_bound)
+
+
+def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_waiting_setup_step(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """The worktree's setup step waits (here, asleep) while the scripts that need it hold
+    their slots. Judged as a script, the idle step made every script look idle, and as many
+    CPU-bound scripts as were let in started together once it ended. The step's own slot
+    counts by what the step wants, so one script beyond the CPUs may still be let in."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    ids = [f"cpu{index}" for index in range(3 * cpus)]
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, counted(alive, hypothesis_id, burn(0.3)))
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+    runs = [HypothesisRun(Hypothesis(i, "x"), worktree, setup="sleep 1") for i in ids]
+
+    results = TestExecutor(config).execute_parallel(runs)
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert max(most_seen(alive, ids)) <= cpus + 1, most_seen(alive, ids)
+
+
+def test_auto_sees_a_cpu_bound_grandchild_at_once(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Scripts shaped like ``make test``: the shell starts a shell that starts the busy
+    command. Looked up only among the script's own children, each new command was invisible
+    until the next sample, and the script looked idle."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    ids = [f"cpu{index}" for index in range(3 * cpus)]
+    steps = "\n".join(f'sh -c "{burn(0.15)}"' for _ in range(4))
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, counted(alive, hypothesis_id, steps))
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert max(most_seen(alive, ids)) <= cpus, most_seen(alive, ids)
 
 
 def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
@@ -222,7 +316,7 @@ async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
 class UnreadableDemand(ResourceSampler):
     """A sampler whose look at the scripts' demand fails, as a bug of ours would."""
 
-    def runnable(self) -> Dict[Hashable, int]:
+    def runnable(self) -> Dict[Hashable, TreeLook]:
         raise RuntimeError("the demand cannot be read")
 
 

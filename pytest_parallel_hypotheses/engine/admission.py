@@ -7,9 +7,10 @@ is ``auto``: the usable CPUs, then more while the CPUs hold their expected deman
 free memory is below a floor, and always at least one.
 
 What a script not started yet will want is not known before it runs; :class:`ScriptDemands`
-expects of it what the scripts of this run looked at so far wanted, each counted once. An
-average over the running scripts instead takes the sleepers that pile up beside CPU-bound ones
-for a promise of idle CPUs, and starts several CPU-bound scripts at once on a crowded machine.
+expects of it what the scripts of this run looked at so far wanted, each counted once, over
+its whole run. An average over the running scripts instead takes the sleepers that pile up
+beside CPU-bound ones for a promise of idle CPUs, and starts several CPU-bound scripts at once
+on a crowded machine.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
 from . import machine
 from .tasks import stop_task
+from .usage import TreeLook
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ TICK_SECONDS = 0.02
 #: or an average, would take that dip for room, which the scripts then started beyond the CPU
 #: count never give back.
 DEMAND_WINDOW = 5
-#: How many looks a script takes before what it wants counts for the scripts not started yet.
+#: How many looks a script takes before what it wants counts for the scripts not started yet:
+#: the first, which may catch its shell being started, and one more.
 JUDGING_LOOKS = 2
 #: How far the scripts' expected demand may pass the usable CPUs when one more starts beyond
 #: their count: a tenth of a CPU. Where the run's scripts mostly sleep, a few start beside
@@ -53,9 +56,9 @@ MEMFREE_SHARE = 0.05
 class Demand(Protocol):
     """What the running scripts want of the CPUs (the run's resource sampler)."""
 
-    def runnable(self) -> Mapping[Hashable, int]:
-        """Each running script's tree (started, and not finished; by a key of its own): how
-        many of its processes run or wait for a CPU now."""
+    def runnable(self) -> Mapping[Hashable, TreeLook]:
+        """Each running tree (a script's or a setup step's, started and not finished; by a
+        key of its own): how many of its processes run or wait for a CPU now."""
 
 
 class Admission(Protocol):
@@ -228,38 +231,66 @@ class AdaptiveAdmission:
 
 
 class ScriptDemands:
-    """What each script of a run wanted of the CPUs: the most of its last
-    :data:`DEMAND_WINDOW` looks while it runs, its last such figure once it has ended (if it
-    was judged: looked at :data:`JUDGING_LOOKS` times)."""
+    """What each running tree wants of the CPUs now (the most of its last
+    :data:`DEMAND_WINDOW` looks), and what each script of the run wanted over its whole run
+    (the mean of its looks after the first), once judged: looked at :data:`JUDGING_LOOKS`
+    times. A setup step's tree counts in what the running trees want, and is never judged."""
 
     def __init__(self) -> None:
-        self._running: Dict[Hashable, Deque[int]] = {}
-        self._ended_total = 0
+        self._windows: Dict[Hashable, Deque[int]] = {}
+        self._lives: Dict[Hashable, _Life] = {}
+        self._ended_total = 0.0
         self._ended = 0
 
-    def look(self, runnable: Mapping[Hashable, int]) -> int:
-        """Take one look at the running scripts (those missing have ended) and return the
-        CPUs they want now. A script that ended stops counting at once: the next look after
+    def look(self, trees: Mapping[Hashable, TreeLook]) -> int:
+        """Take one look at the running trees (those missing have ended) and return the
+        CPUs they want now. A tree that ended stops counting at once: the next look after
         a CPU-bound script ends finds its CPU free."""
-        for key in self._running.keys() - runnable.keys():
-            looks = self._running.pop(key)
-            if len(looks) >= JUDGING_LOOKS:
-                self._ended_total += max(looks)
+        for key in self._windows.keys() - trees.keys():
+            del self._windows[key]
+            life = self._lives.pop(key, None)
+            if life is not None and life.judged:
+                self._ended_total += life.mean
                 self._ended += 1
-        for key, count in runnable.items():
-            self._running.setdefault(key, deque(maxlen=DEMAND_WINDOW)).append(count)
-        return sum(max(looks) for looks in self._running.values())
+        for key, tree in trees.items():
+            self._windows.setdefault(key, deque(maxlen=DEMAND_WINDOW)).append(tree.runnable)
+            if tree.script:
+                self._lives.setdefault(key, _Life()).add(tree.runnable)
+        return sum(max(window) for window in self._windows.values())
 
     def expected(self) -> float:
-        """What a script not started yet is expected to want: the mean of what the scripts
-        judged so far wanted, running or ended; a whole CPU before any was judged. One look
-        does not judge: a CPU-bound script caught between two commands at its first look
-        must not make every script left look idle."""
-        judged = [max(looks) for looks in self._running.values() if len(looks) >= JUDGING_LOOKS]
+        """What a script not started yet is expected to want: the mean of what the judged
+        scripts wanted, running or ended; a whole CPU before any was judged. One look does
+        not judge: a CPU-bound script caught between two commands at its first look must not
+        make every script left look idle. A script's whole run counts, not its last looks: a
+        CPU-bound script that ends with a pause (a teardown, an upload) is not taken for a
+        sleeper."""
+        judged = [life.mean for life in self._lives.values() if life.judged]
         scripts = self._ended + len(judged)
         if not scripts:
             return 1.0
         return max((self._ended_total + sum(judged)) / scripts, MIN_DEMAND_CPUS)
+
+
+class _Life:
+    """The looks at one script after its first (which may catch its shell being started)."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+        self.total = 0
+
+    def add(self, runnable: int) -> None:
+        if self.looks:
+            self.total += runnable
+        self.looks += 1
+
+    @property
+    def judged(self) -> bool:
+        return self.looks >= JUDGING_LOOKS
+
+    @property
+    def mean(self) -> float:
+        return self.total / (self.looks - 1)
 
 
 def extra_room(busy: float, expected: float, cpus: int) -> int:

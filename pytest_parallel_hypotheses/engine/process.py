@@ -110,6 +110,7 @@ async def run_script(
     grace: float,
     max_output_bytes: int,
     sampler: Optional[ResourceSampler] = None,
+    setup_step: bool = False,
     memory: Optional[LimitedScript] = None,
     on_start: Optional[Callable[[LiveOutput], None]] = None,
     captures: Optional[Callable[[str], BoundedCapture]] = None,
@@ -121,7 +122,8 @@ async def run_script(
     ``tree`` carries the marker that ``env`` gives the script; its group is filled in here.
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
     With a ``sampler``, the tree's resource use is sampled until the script exits or its
-    deadline fires, whatever it left behind included. With a ``memory`` limit, a tree that
+    deadline fires, whatever it left behind included (as a worktree's setup step's with
+    ``setup_step``). With a ``memory`` limit, a tree that
     passes it is killed at once (no grace: it is still allocating). ``on_start`` is handed the
     output captures once the script runs; at the deadline the tree is photographed before it
     stops. ``captures`` makes the capture of each stream (default: ``max_output_bytes`` of
@@ -150,7 +152,7 @@ async def run_script(
         on_start(LiveOutput(protocol.stdout, protocol.stderr))
     async with running:
         snapshot = None
-        with _sampled(sampler, tree) as usage:
+        with _sampled(sampler, tree, setup_step) as usage:
             await _wait_first(protocol.exited, breached, start + timeout - loop.time())
             metrics = usage(running.exit_usage)
         over_limit = breached is not None and breached.done()
@@ -299,7 +301,7 @@ class RunningScript:
 
 @contextlib.contextmanager
 def _sampled(
-    sampler: Optional[ResourceSampler], tree: ProcessTree
+    sampler: Optional[ResourceSampler], tree: ProcessTree, setup_step: bool
 ) -> Iterator[Callable[[Optional[spawn.ExitUsage]], Dict[str, Any]]]:
     """Sample the tree while the block runs; the callable takes the last sample and the
     kernel's count for the reaped script, and returns the metrics (empty without a
@@ -307,7 +309,7 @@ def _sampled(
     if sampler is None or tree.pgid is None:
         yield lambda _exited: {}
         return
-    usage = sampler.watch(tree.pgid)
+    usage = sampler.watch(tree.pgid, script=not setup_step)
     try:
         yield lambda exited: sampler.finish(usage, exited)
     finally:

@@ -141,6 +141,7 @@ class WorktreeSetups:
             grace=self._config.kill_grace,
             max_output_bytes=self._config.max_output_bytes,
             sampler=self._sampler,
+            setup_step=True,
             on_start=step.on_start,
         )
         return _outcome(step.command, step.timeout, ran)

@@ -16,7 +16,18 @@ import asyncio
 import contextlib
 import os
 from collections import defaultdict
-from typing import Any, DefaultDict, Dict, Hashable, Iterable, List, Mapping, Optional, Set
+from typing import (
+    Any,
+    DefaultDict,
+    Dict,
+    Hashable,
+    Iterable,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Set,
+)
 
 import psutil
 
@@ -31,11 +42,22 @@ _PROC = "/proc"
 ChildrenMap = Mapping[int, List[int]]
 
 
+class TreeLook(NamedTuple):
+    """One look at a running tree, for ``auto``: how many of its processes run or wait for
+    a CPU now, and whether it is a script (a worktree's setup step is not: what it wants
+    tells nothing of what the next script will want)."""
+
+    runnable: int
+    script: bool
+
+
 class TreeUsage:
     """The resources one script's tree has used so far, from the samples taken."""
 
-    def __init__(self, pid: int, since: float = 0.0) -> None:
+    def __init__(self, pid: int, since: float = 0.0, *, script: bool = True) -> None:
         self.pid = pid
+        #: False for a worktree's setup step.
+        self.script = script
         #: When the watch began (the loop's clock).
         self.since = since
         self.peak_rss_bytes = 0
@@ -86,17 +108,16 @@ class TreeUsage:
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
     def runnable(self) -> int:
-        """How many processes of the tree run or wait for a CPU now: those of the last
-        sample, and the script's children started since (a shell script's next command);
-        before the first sample, the script and its descendants, looked up from the script."""
-        if not self._sampled:
-            return _tree_runnable(self.pid)
-        count = 0
+        """How many processes of the tree run or wait for a CPU now: the script and its
+        descendants, looked up from the script at each look (its shell waits while the
+        commands it started work, and a ``make test`` whose grandchild works is seen at once,
+        not at the next sample), and those of the last sample that left them (a daemon) with
+        their own descendants."""
+        members = set(descendant_pids(self.pid))
         for proc in self._tracked:
-            with contextlib.suppress(psutil.Error):
-                count += proc.status() == psutil.STATUS_RUNNING
-        known = {proc.pid for proc in self._tracked}
-        return count + sum(_pid_runnable(c) for c in _children_of(self.pid) if c not in known)
+            if proc.pid not in members:
+                members.update(descendant_pids(proc.pid))
+        return sum(_pid_runnable(member) for member in members)
 
     def _members(self, children: ChildrenMap) -> Set[psutil.Process]:
         """The root and the processes of the last sample, if still there, and their
@@ -112,10 +133,11 @@ class ResourceSampler:
         self._watched: List[TreeUsage] = []
         self._task: Optional[asyncio.Task[None]] = None
 
-    def watch(self, pid: int) -> TreeUsage:
-        """Start sampling the tree of ``pid`` at the first tick after it has run a whole
-        interval: most scripts of a spawn-bound run end sooner, and cost no sample at all."""
-        usage = TreeUsage(pid, asyncio.get_running_loop().time())
+    def watch(self, pid: int, *, script: bool = True) -> TreeUsage:
+        """Start sampling the tree of ``pid`` (a script's, or with ``script`` False a setup
+        step's) at the first tick after it has run a whole interval: most scripts of a
+        spawn-bound run end sooner, and cost no sample at all."""
+        usage = TreeUsage(pid, asyncio.get_running_loop().time(), script=script)
         self._watched.append(usage)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample_periodically())
@@ -132,10 +154,10 @@ class ResourceSampler:
         self.forget(usage)
         return usage.metrics()
 
-    def runnable(self) -> Dict[Hashable, int]:
+    def runnable(self) -> Dict[Hashable, TreeLook]:
         """How many processes of each watched tree run or wait for a CPU now: the CPUs the
         scripts want, whatever else loads the machine."""
-        return {usage: usage.runnable() for usage in self._watched}
+        return {usage: TreeLook(usage.runnable(), usage.script) for usage in self._watched}
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
@@ -216,14 +238,6 @@ def _ppid(pid: str) -> Optional[int]:
             return int(stat.read().rpartition(b")")[2].split(None, 2)[1])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _tree_runnable(pid: int) -> int:
-    """How many processes of the tree of ``pid`` run or wait for a CPU: a script's shell
-    waits while the commands it started work, so the script alone would look idle. Its
-    descendants come from ``/proc/PID/task/TID/children`` (only the root where that file is
-    missing)."""
-    return sum(_pid_runnable(member) for member in descendant_pids(pid))
 
 
 def descendant_pids(pid: int) -> List[int]:
