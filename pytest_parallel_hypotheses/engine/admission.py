@@ -70,6 +70,10 @@ class Admission(Protocol):
     def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Held while one script of one worker runs."""
 
+    async def resume(self) -> None:
+        """Inside a slot that waited for a worktree's setup step: return when a script could
+        start now, as if the slot were taken again (first in line)."""
+
     async def aclose(self) -> None:
         """Stop whatever watches the machine."""
 
@@ -96,6 +100,9 @@ class FixedAdmission:
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         yield
+
+    async def resume(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -134,10 +141,12 @@ class AdaptiveAdmission:
     the demand expected of a script (see :class:`ScriptDemands` and :func:`extra_room`); none
     while free memory is below the floor; never more than the ceiling; at least one.
 
-    ``demand`` tells how many of each running script's processes run or wait for a CPU right
-    now: the CPUs the scripts want, which the load of other processes on the machine does not
-    change (a script given a slot and not started yet counts as one). It and the free memory
-    are read once per :data:`TICK_SECONDS`, only while scripts wait, never per script.
+    ``demand`` tells how many processes of each running tree (a script's, or a worktree's
+    setup step's) run or wait for a CPU right now: the CPUs the scripts want, which the load
+    of other processes on the machine does not change (a slot whose script has not started
+    yet counts as one). It and the free memory are read once per :data:`TICK_SECONDS`, only
+    while scripts wait, never per script. A slot that waited for a setup step starts its
+    script only once the CPUs hold it (:meth:`resume`).
     """
 
     def __init__(self, plan: AdaptivePlan, demand: Demand) -> None:
@@ -162,12 +171,27 @@ class AdaptiveAdmission:
             self.running -= 1
             self._grant()
 
-    async def _acquire(self) -> None:
-        if not self._waiters and self._may_start():
+    async def resume(self) -> None:
+        """The slot was let in for what the CPUs held before its worktree's setup step, and
+        a step that waits (on the network) wants no CPU: many slots get in beside such steps,
+        and their scripts would all start when the steps end. So the script waits, first in
+        line, until the CPUs hold it now."""
+        self.running -= 1
+        try:
+            await self._acquire(first=True)
+        except asyncio.CancelledError:
+            self.running += 1  # the slot's own exit gives it back
+            raise
+
+    async def _acquire(self, first: bool = False) -> None:
+        if (first or not self._waiters) and self._may_start():
             self.running += 1
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if first:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._watch())
         try:
@@ -218,9 +242,9 @@ class AdaptiveAdmission:
         self._extra = 0
 
     def _starting(self, watched: int) -> int:
-        """The scripts given a slot and not started yet (waiting for a spawn thread, or in
-        their setup step), each counted as one CPU: starting a script is CPU work, and
-        counting it as idle would admit without bound while the spawn threads catch up.
+        """The slots with no tree running (waiting for a spawn thread, or for another slot's
+        setup step of their worktree), each counted as one CPU: starting a script is CPU work,
+        and counting it as idle would admit without bound while the spawn threads catch up.
         Counted now, not over the last looks: once started, a script shows its own demand."""
         return max(0, self.running - watched)
 
@@ -290,7 +314,7 @@ class _Life:
 
     @property
     def mean(self) -> float:
-        return self.total / (self.looks - 1)
+        return self.total / max(1, self.looks - 1)
 
 
 def extra_room(busy: float, expected: float, cpus: int) -> int:

@@ -73,8 +73,9 @@ class WorktreeSetups:
     ) -> None:
         self._config = config
         self._marker_name = marker_name
-        #: Watches each step's tree like a script's, so that the admission counts the CPUs
-        #: it really wants: a step that waits on the network holds no CPU.
+        #: Watches each step's tree, marked as a step's, so that the admission counts the
+        #: CPUs it really wants (a step that waits on the network holds no CPU) without
+        #: taking it for what the scripts will want.
         self._sampler = sampler
         self._locks: Dict[Path, asyncio.Lock] = {}
         self._done: Dict[Tuple[Path, str], SetupOutcome] = {}

@@ -30,7 +30,7 @@ from ..core.results import (
 )
 from ..core.tested import CodeUnderTest
 from ..finding.layout import ScriptProblem, locate_script
-from .admission import admission_for
+from .admission import TICK_SECONDS, admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import LiveOutput, RunObserver, tell
@@ -245,6 +245,7 @@ class ResultStream:
             except ScriptProblem as problem:
                 logger.warning("%s: %s", run.hypothesis.id, problem)
                 return _unrunnable(run, problem)
+            asked = asyncio.get_running_loop().time()
             setup = await self._setups.prepare(
                 run, base_env, functools.partial(self._setting_up, index, slot)
             )
@@ -256,6 +257,8 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
+            if setup is not None and asyncio.get_running_loop().time() - asked > TICK_SECONDS:
+                await self._admission.resume()  # it waited: what let it in may be gone
             code = await self._code_of(run, after_setup=setup is not None)
             result = await self._repeat(index, script, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()

@@ -52,7 +52,8 @@ class TreeLook(NamedTuple):
 
 
 class TreeUsage:
-    """The resources one script's tree has used so far, from the samples taken."""
+    """The resources one tree (a script's, or a worktree's setup step's) has used so far,
+    from the samples taken."""
 
     def __init__(self, pid: int, since: float = 0.0, *, script: bool = True) -> None:
         self.pid = pid
@@ -155,8 +156,9 @@ class ResourceSampler:
         return usage.metrics()
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
-        """How many processes of each watched tree run or wait for a CPU now: the CPUs the
-        scripts want, whatever else loads the machine."""
+        """How many processes of each watched tree run or wait for a CPU now, and whether it
+        is a script's: the CPUs the scripts and setup steps want, whatever else loads the
+        machine."""
         return {usage: TreeLook(usage.runnable(), usage.script) for usage in self._watched}
 
     def forget(self, usage: TreeUsage) -> None:
