@@ -390,6 +390,35 @@ async def test_a_slot_cancelled_while_it_waits_to_resume_gives_its_place_back_on
     assert admission.running == 0
 
 
+class SlowDemand:
+    """A look at the demand that takes a while, as walking huge trees through /proc does."""
+
+    def runnable(self) -> Dict[Hashable, TreeLook]:
+        time.sleep(2)
+        return {}
+
+
+@pytest.mark.asyncio
+async def test_a_slow_look_at_the_demand_leaves_the_loop_free() -> None:
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(1, "one"), 8, 1), SlowDemand())
+    loop = asyncio.get_running_loop()
+
+    async def worker() -> None:
+        async with admission.slot():
+            await asyncio.sleep(3)
+
+    asked = loop.time()
+    workers = [asyncio.ensure_future(worker()) for _ in range(2)]  # the second one waits
+    await asyncio.sleep(0.1)  # the first look begins meanwhile, 0.02 s in
+    late = loop.time() - asked - 0.1
+    for task in workers:
+        task.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+    await admission.aclose()
+
+    assert late < 1.0
+
+
 class UnreadableDemand(ResourceSampler):
     """A sampler whose look at the scripts' demand fails, as a bug of ours would."""
 

@@ -58,7 +58,9 @@ class Demand(Protocol):
 
     def runnable(self) -> Mapping[Hashable, TreeLook]:
         """Each running tree (a script's or a setup step's, started and not finished; by a
-        key of its own): how many of its processes run or wait for a CPU now."""
+        key of its own): how many of its processes run or wait for a CPU now. Called in a
+        worker thread: walking the trees through ``/proc`` takes milliseconds for large
+        ones, which on the loop would delay the deadlines and the output of every script."""
 
 
 class Admission(Protocol):
@@ -231,7 +233,7 @@ class AdaptiveAdmission:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self._memory_low = _memory_below(self.plan.memfree)
-                runnable = self._demand.runnable()
+                runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
                 self._extra = extra_room(busy, self._demands.expected(), self.plan.cpus.count)
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall

@@ -158,8 +158,9 @@ class ResourceSampler:
     def runnable(self) -> Dict[Hashable, TreeLook]:
         """How many processes of each watched tree run or wait for a CPU now, and whether it
         is a script's: the CPUs the scripts and setup steps want, whatever else loads the
-        machine."""
-        return {usage: TreeLook(usage.runnable(), usage.script) for usage in self._watched}
+        machine. Safe from another thread: it reads a copy of the watched trees, and each
+        tree's last sample is replaced, never changed in place."""
+        return {usage: TreeLook(usage.runnable(), usage.script) for usage in list(self._watched)}
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
