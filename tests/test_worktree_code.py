@@ -88,6 +88,18 @@ def _set_value(repo: Path, value: str) -> None:
         (repo / folder / "__init__.py").write_text(INIT.format(value=value))
 
 
+#: pip's arguments for an install from local folders only: no network, no build isolation.
+OFFLINE_INSTALL = ["-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", "--no-deps"]
+
+
+def make_virtualenv(venv: Path) -> Path:
+    """A real virtualenv at ``venv``, with pip; its Python."""
+    subprocess.run(
+        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
+    )
+    return venv / "bin" / "python"
+
+
 @pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository of three packages (``src/``, flat, namespace) installed in development
@@ -106,11 +118,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "commit", "-q", "-am", "the fix")
     git(repo, "checkout", "-q", "main")
     venv = root / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
-    )
-    install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
-    install += ["--no-build-isolation", "--no-deps", "./copydist"]
+    install = [str(make_virtualenv(venv)), *OFFLINE_INSTALL, "./copydist"]
     for folder in [*PACKAGES.values(), "rendist"]:
         install += ["-e", f"./{folder.split('/')[0]}"]
     subprocess.run(install, cwd=repo, check=True, capture_output=True)
@@ -524,12 +532,9 @@ def test_a_setup_step_that_installs_the_project_into_the_worktree_venv_clears_th
 ) -> None:
     """A venv left half-made by an earlier run is finished by this run's setup step."""
     tree = worktree("finished-by-setup", "fixed")
-    venv = tree / ".venv"
-    subprocess.run(
-        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
-    )
+    make_virtualenv(tree / ".venv")
     write_script(tree, "h", "python -m flatpkg")
-    install = ".venv/bin/python -m pip install -q --no-index --no-build-isolation --no-deps"
+    install = " ".join([".venv/bin/python", *OFFLINE_INSTALL])
     config = FalsificationConfig(setup_command=f"{install} -e ./flatdist")
 
     result = TestExecutor(config).execute_single(Hypothesis("h", "the bug"), tree)
@@ -544,12 +549,7 @@ def test_a_worktree_venv_with_the_project_installed_from_the_worktree_is_not_war
     worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:
     tree = worktree("installed", "fixed")
-    venv = tree / ".venv"
-    subprocess.run(
-        [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)], check=True
-    )
-    install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
-    install += ["--no-build-isolation", "--no-deps", "-e", "./flatdist"]
+    install = [str(make_virtualenv(tree / ".venv")), *OFFLINE_INSTALL, "-e", "./flatdist"]
     subprocess.run(install, cwd=tree, check=True, capture_output=True)
 
     result = run_one(tree, write_script, "python -m flatpkg")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..core.models import TestExecutionResult
 from ..core.results import KeptOutput, runner_error_result, stopped_result
@@ -57,29 +57,14 @@ class CrashedScripts:
         if self._interrupted is None or since is None:
             return None
         ran = self._ran(nodeid, since, self._interrupted)
-        return stopped_result(
-            ran.hypothesis_id,
-            ran.worktree,
-            reason,
-            started=True,
-            duration=ran.duration,
-            stdout=ran.stdout,
-            stderr=ran.stderr,
-        )
+        return stopped_result(ran.hypothesis_id, ran.worktree, reason, started=True, **ran.kept())
 
     def result(self, nodeid: str, worker: str, message: str) -> TestExecutionResult:
         """The error of ``nodeid``, whose worker died: how long it had run and what it had
         printed, when this machine has its files."""
         since = self._started.pop(nodeid, None)
         ran = self._ran(nodeid, since, self._down.get(worker, time.monotonic()))
-        return runner_error_result(
-            ran.hypothesis_id,
-            ran.worktree,
-            message,
-            duration=ran.duration,
-            stdout=ran.stdout,
-            stderr=ran.stderr,
-        )
+        return runner_error_result(ran.hypothesis_id, ran.worktree, message, **ran.kept())
 
     def _ran(self, nodeid: str, since: Optional[float], until: float) -> _Ran:
         """What the script of ``nodeid`` did, from ``since`` (None: not known) ``until``."""
@@ -103,3 +88,7 @@ class _Ran:
     duration: float
     stdout: Optional[KeptOutput]
     stderr: Optional[KeptOutput]
+
+    def kept(self) -> Dict[str, Any]:
+        """How long it ran and what it printed, as a result's keyword arguments."""
+        return {"duration": self.duration, "stdout": self.stdout, "stderr": self.stderr}

@@ -263,8 +263,7 @@ class ScriptDemands:
     times. A setup step's tree counts in what the running trees want, and is never judged."""
 
     def __init__(self) -> None:
-        self._windows: Dict[Hashable, Deque[int]] = {}
-        self._lives: Dict[Hashable, _Life] = {}
+        self._trees: Dict[Hashable, _Tree] = {}
         self._ended_total = 0.0
         self._ended = 0
 
@@ -272,17 +271,14 @@ class ScriptDemands:
         """Take one look at the running trees (those missing have ended) and return the
         CPUs they want now. A tree that ended stops counting at once: the next look after
         a CPU-bound script ends finds its CPU free."""
-        for key in self._windows.keys() - trees.keys():
-            del self._windows[key]
-            life = self._lives.pop(key, None)
-            if life is not None and life.judged:
-                self._ended_total += life.mean
+        for key in self._trees.keys() - trees.keys():
+            ended = self._trees.pop(key)
+            if ended.judged:
+                self._ended_total += ended.mean
                 self._ended += 1
         for key, tree in trees.items():
-            self._windows.setdefault(key, deque(maxlen=DEMAND_WINDOW)).append(tree.runnable)
-            if tree.script:
-                self._lives.setdefault(key, _Life()).add(tree.runnable)
-        return sum(max(window) for window in self._windows.values())
+            self._trees.setdefault(key, _Tree(tree.script)).add(tree.runnable)
+        return sum(tree.now for tree in self._trees.values())
 
     def expected(self) -> float:
         """What a script not started yet is expected to want: the mean of what the judged
@@ -291,17 +287,20 @@ class ScriptDemands:
         make every script left look idle. A script's whole run counts, not its last looks: a
         CPU-bound script that ends with a pause (a teardown, an upload) is not taken for a
         sleeper."""
-        judged = [life.mean for life in self._lives.values() if life.judged]
+        judged = [tree.mean for tree in self._trees.values() if tree.judged]
         scripts = self._ended + len(judged)
         if not scripts:
             return 1.0
         return max((self._ended_total + sum(judged)) / scripts, MIN_DEMAND_CPUS)
 
 
-class _Life:
-    """The looks at one script after its first (which may catch its shell being started)."""
+class _Tree:
+    """The looks at one running tree: its last :data:`DEMAND_WINDOW`, and the sum of those
+    after its first (which may catch its shell being started)."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: bool) -> None:
+        self.script = script
+        self.window: Deque[int] = deque(maxlen=DEMAND_WINDOW)
         self.looks = 0
         self.total = 0
 
@@ -309,10 +308,15 @@ class _Life:
         if self.looks:
             self.total += runnable
         self.looks += 1
+        self.window.append(runnable)
+
+    @property
+    def now(self) -> int:
+        return max(self.window)
 
     @property
     def judged(self) -> bool:
-        return self.looks >= JUDGING_LOOKS
+        return self.script and self.looks >= JUDGING_LOOKS
 
     @property
     def mean(self) -> float:

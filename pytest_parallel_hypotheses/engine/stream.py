@@ -245,7 +245,8 @@ class ResultStream:
             except ScriptProblem as problem:
                 logger.warning("%s: %s", run.hypothesis.id, problem)
                 return _unrunnable(run, problem)
-            asked = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
             setup = await self._setups.prepare(
                 run, base_env, functools.partial(self._setting_up, index, slot)
             )
@@ -257,7 +258,7 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
-            if setup is not None and asyncio.get_running_loop().time() - asked > TICK_SECONDS:
+            if setup is not None and loop.time() - asked > TICK_SECONDS:
                 await self._admission.resume()  # it waited: what let it in may be gone
             code = await self._code_of(run, after_setup=setup is not None)
             result = await self._repeat(index, script, code, code.applied_to(base_env), slot)
