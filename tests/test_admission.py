@@ -30,7 +30,7 @@ from pytest_parallel_hypotheses.engine.admission import (
     extra_room,
     plan_adaptive,
 )
-from pytest_parallel_hypotheses.engine.machine import UsableCpus, usable_cpus
+from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_ceiling, usable_cpus
 from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeLook, TreeUsage
 
 MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
@@ -323,6 +323,14 @@ def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
     assert 1 <= plan.cpus.count <= len(os.sched_getaffinity(0))
     assert plan.ceiling == 50
     assert plan.memfree > 0
+
+
+def test_the_plan_names_the_open_files_limit_only_when_it_set_the_ceiling() -> None:
+    machine_set = plan_adaptive(ceiling=open_files_ceiling(), memfree=1).describe()
+    caller_set = plan_adaptive(ceiling=open_files_ceiling() - 1, memfree=1).describe()
+
+    assert f"up to {open_files_ceiling()} (the open-files limit), none while" in machine_set
+    assert f"up to {open_files_ceiling() - 1}, none while" in caller_set
 
 
 @pytest.mark.asyncio

@@ -9,6 +9,8 @@ from typing import Callable
 
 import pytest
 
+from pytest_parallel_hypotheses.engine.machine import open_files_ceiling
+
 RunPytest = Callable[..., pytest.RunResult]
 
 WriteScript = Callable[..., Path]
@@ -248,8 +250,9 @@ def test_the_header_says_what_auto_chose_and_why(
     cpus = len(os.sched_getaffinity(0))
     result.stdout.fnmatch_lines(
         [
-            f"hypotheses: *(workers auto: {cpus} (*CPU*), more while the CPUs hold them up to *, "
-            "none while free memory is below 256 MiB, timeout*"
+            f"hypotheses: *(workers auto: {cpus} (*CPU*), more while the CPUs hold them up to "
+            f"{open_files_ceiling()} (the open-files limit), none while free memory is below "
+            "256 MiB, timeout*"
         ]
     )
 

@@ -121,8 +121,13 @@ class AdaptivePlan:
     def describe(self) -> str:
         return (
             f"workers auto: {self.cpus.count} ({self.cpus.reason}), more while the CPUs hold them "
-            f"up to {self.ceiling}, none while free memory is below {format_size(self.memfree)}"
+            f"up to {self.ceiling}{self._ceiling_reason()}, none while free memory is below "
+            f"{format_size(self.memfree)}"
         )
+
+    def _ceiling_reason(self) -> str:
+        """Why the ceiling is that number, when the machine set it (the API's caller may)."""
+        return " (the open-files limit)" if self.ceiling == machine.open_files_ceiling() else ""
 
 
 def plan_adaptive(ceiling: int, memfree: Optional[int]) -> AdaptivePlan:

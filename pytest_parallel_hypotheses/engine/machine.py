@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
@@ -21,6 +22,21 @@ PROC_CGROUP = Path("/proc/self/cgroup")
 PROC_MOUNTINFO = Path("/proc/self/mountinfo")
 #: What an unreadable or malformed /proc file raises: then nothing is known.
 _UNREADABLE = (OSError, ValueError, IndexError)
+#: Open files one running script may hold (pipes, their transports, a process handle), with
+#: room to spare; ``auto`` keeps the whole run under the open-files limit.
+FILES_PER_SCRIPT = 8
+#: Open files kept for pytest itself when ``auto`` divides the limit.
+FILES_FOR_PYTEST = 64
+#: The open-files budget assumed when the limit is infinite.
+UNLIMITED_FILES = 65536
+
+
+def open_files_ceiling() -> int:
+    """How many scripts may run at once without exhausting the open-files limit: the
+    ceiling of ``auto``."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    budget = UNLIMITED_FILES if soft == resource.RLIM_INFINITY else soft
+    return max(1, (budget - FILES_FOR_PYTEST) // FILES_PER_SCRIPT)
 
 
 @dataclass(frozen=True)

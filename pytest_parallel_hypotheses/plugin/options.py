@@ -8,7 +8,6 @@ are relative to the invocation folder on the command line, to the ini file's fol
 from __future__ import annotations
 
 import os
-import resource
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
@@ -21,19 +20,11 @@ from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_comman
 from ..core.shards import Shard
 from ..core.sizes import format_size, parse_size
 from ..engine.admission import MEMFREE_SHARE
-from ..engine.machine import total_memory
+from ..engine.machine import open_files_ceiling, total_memory
 from .outputfolder import spilling
 
 DIR_OPTION = "--hypotheses"
 DIR_INI = "hypotheses_dir"
-
-#: Open files one running script may hold (pipes, their transports, a process handle), with
-#: room to spare; ``auto`` workers keep the whole run under the open-files limit.
-FILES_PER_SCRIPT = 8
-#: Open files kept for pytest itself when ``auto`` divides the limit.
-FILES_FOR_PYTEST = 64
-#: The open-files budget assumed when the limit is infinite.
-UNLIMITED_FILES = 65536
 
 #: The value of ``--hypotheses-workers`` that fits the run to the machine; the open-files
 #: limit is its ceiling.
@@ -165,7 +156,7 @@ def _machine_memory_words() -> str:
 def _workers_fields(value: Any) -> Dict[str, Any]:
     """``auto`` is adaptive with the open-files ceiling; a number N is exactly N."""
     if value == AUTO:
-        return {"max_concurrent_tests": auto_workers(), "adaptive_concurrency": True}
+        return {"max_concurrent_tests": open_files_ceiling(), "adaptive_concurrency": True}
     return {"max_concurrent_tests": value, "adaptive_concurrency": False}
 
 
@@ -578,14 +569,6 @@ def _engine_settings(engine: Dict[str, Any], sources: Mapping[str, str]) -> Fals
         return FalsificationConfig(**engine)
     except ValueError as error:
         raise pytest.UsageError(f"{sources['max_repeats']} is not valid: {error}") from None
-
-
-def auto_workers() -> int:
-    """How many scripts may run at once without exhausting the open-files limit: the
-    ceiling of ``auto``."""
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    budget = UNLIMITED_FILES if soft == resource.RLIM_INFINITY else soft
-    return max(1, (budget - FILES_FOR_PYTEST) // FILES_PER_SCRIPT)
 
 
 def _option_value(config: pytest.Config, option: Option) -> Tuple[Optional[Any], str]:
