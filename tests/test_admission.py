@@ -27,6 +27,7 @@ from pytest_parallel_hypotheses.engine.admission import (
     AdaptiveAdmission,
     AdaptivePlan,
     ScriptDemands,
+    base_count,
     extra_room,
     plan_adaptive,
 )
@@ -116,6 +117,23 @@ def test_the_room_beyond_the_cpus_follows_the_demand_expected_of_a_script(
     busy: float, each: float, cpus: int, room: int
 ) -> None:
     assert extra_room(busy, each, cpus) == room
+
+
+@pytest.mark.parametrize(
+    ("each", "cpus", "count"),
+    [
+        (1.0, 2, 2),  # one CPU each, as before anything is known: one per CPU
+        (0.02, 2, 2),  # sleepers: one per CPU, then more by the room the CPUs have
+        (2.0, 2, 1),  # a suite run with -n 2: one at a time on 2 CPUs
+        (2.0, 8, 4),
+        (1.5, 4, 2),
+        (3.0, 2, 1),  # more than the CPUs: still one
+    ],
+)
+def test_scripts_wanting_several_cpus_each_start_as_many_as_the_cpus_hold(
+    each: float, cpus: int, count: int
+) -> None:
+    assert base_count(each, cpus) == count
 
 
 def scripts(**runnable: int) -> Dict[Hashable, TreeLook]:
@@ -314,6 +332,33 @@ def test_auto_sees_a_cpu_bound_grandchild_at_once(
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     burning = [step for i in ids for step in steps[i]]
     assert max(most_seen(alive, burning)) <= cpus, most_seen(alive, burning)
+
+
+def test_auto_runs_scripts_that_keep_two_cpus_busy_as_many_as_the_cpus_hold(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Each script keeps two processes busy, as a suite run with ``-n 2`` does. The first
+    scripts start one per CPU, before anything is known of them; once they are judged, the
+    CPU count no longer lets a script start beside others that keep the CPUs busy."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    ids = [f"dual{index}" for index in range(cpus + 4)]
+    pairs = {i: [f"{i}-a", f"{i}-b"] for i in ids}
+    for hypothesis_id in ids:
+        burns = (counted_burn(alive, name, 0.3) for name in pairs[hypothesis_id])
+        write_script(worktree, hypothesis_id, "\n".join(f"{burn} &" for burn in burns) + "\nwait")
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    after_the_first = [name for i in ids[cpus:] for name in pairs[i]]
+    assert max(most_seen(alive, after_the_first)) <= max(cpus, 2), most_seen(alive, after_the_first)
 
 
 def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:

@@ -3,8 +3,9 @@
 CPU-bound scripts started beyond the CPU count only slow each other down until they hit their
 deadlines; sleeping or waiting scripts leave the CPUs idle, and holding them back only makes a
 run longer. :class:`FixedAdmission` is a number N given by the user; :class:`AdaptiveAdmission`
-is ``auto``: the usable CPUs, then more while the CPUs hold their expected demand, none while
-free memory is below a floor, and always at least one.
+is ``auto``: the usable CPUs (fewer once the scripts are seen to want several CPUs each), then
+more while the CPUs hold their expected demand, none while free memory is below a floor, and
+always at least one.
 
 What a script not started yet will want is not known before it runs; :class:`ScriptDemands`
 expects of it what the scripts of this run looked at so far wanted, each counted once, over
@@ -144,9 +145,10 @@ def default_memfree() -> int:
 
 
 class AdaptiveAdmission:
-    """``auto``: up to the usable CPUs at once; beyond that as many more as the CPUs hold at
-    the demand expected of a script (see :class:`ScriptDemands` and :func:`extra_room`); none
-    while free memory is below the floor; never more than the ceiling; at least one.
+    """``auto``: up to the usable CPUs at once, fewer where a script is expected to want
+    several (:func:`base_count`); beyond that as many more as the CPUs hold at the demand
+    expected of a script (see :class:`ScriptDemands` and :func:`extra_room`); none while free
+    memory is below the floor; never more than the ceiling; at least one.
 
     ``demand`` tells how many processes of each running tree (a script's, or a worktree's
     setup step's) run or wait for a CPU right now: the CPUs the scripts want, which the load
@@ -160,6 +162,7 @@ class AdaptiveAdmission:
         self.plan = plan
         self.running = 0
         self._demand = demand
+        self._base = plan.cpus.count
         self._extra = 0
         self._demands = ScriptDemands()
         self._memory_low = _memory_below(plan.memfree)
@@ -216,7 +219,7 @@ class AdaptiveAdmission:
             return True
         if self.running >= self.plan.ceiling or self._memory_low:
             return False
-        if self.running < self.plan.cpus.count:
+        if self.running < self._base:
             return True
         if self._extra > 0:
             self._extra -= 1
@@ -240,11 +243,13 @@ class AdaptiveAdmission:
                 self._memory_low = _memory_below(self.plan.memfree)
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
-                self._extra = extra_room(busy, self._demands.expected(), self.plan.cpus.count)
+                expected = self._demands.expected()
+                self._base = base_count(expected, self.plan.cpus.count)
+                self._extra = extra_room(busy, expected, self.plan.cpus.count)
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
-                failed, self._extra = True, 0
+                failed, self._base, self._extra = True, self.plan.cpus.count, 0
             self._grant()
         self._extra = 0
 
@@ -326,6 +331,13 @@ class _Tree:
     @property
     def mean(self) -> float:
         return self.total / max(1, self.looks - 1)
+
+
+def base_count(expected: float, cpus: int) -> int:
+    """How many scripts start whenever a slot frees, without waiting for a look: one per CPU,
+    or fewer where a script is expected to want more than one CPU (a suite run with ``-n 2``,
+    a ``make -j2``), as many as the CPUs hold; at least one."""
+    return max(1, min(cpus, math.floor(cpus / expected + 1e-9)))
 
 
 def extra_room(busy: float, expected: float, cpus: int) -> int:
