@@ -71,6 +71,21 @@ def test_a_script_too_quick_to_sample_still_counts_itself(
     assert metrics["cpu_seconds"] >= 0
 
 
+@pytest.mark.parametrize("body", ["exit 0", "sleep 0.5"])
+def test_the_peak_memory_of_a_small_script_is_its_own_not_the_runners(
+    run_script: Callable[..., TestExecutionResult], body: str
+) -> None:
+    """At ``exec`` the kernel counts in the child's peak the memory it shared with the
+    runner: ``wait4`` gave every script at least the runner's size."""
+    runner = bytearray(300 * MIB)
+    runner[::4096] = b"\1" * len(runner[::4096])  # resident, not just reserved
+
+    metrics = run_script(body).metrics
+
+    assert metrics["peak_rss_bytes"] < 100 * MIB, metrics
+    del runner
+
+
 def test_a_timed_out_tree_is_measured_before_it_is_stopped(
     run_script: Callable[..., TestExecutionResult],
 ) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -80,8 +81,8 @@ async def start(
 @dataclass(frozen=True)
 class ExitUsage:
     """What the kernel counted for a reaped script (``wait4``): its CPU time and peak resident
-    memory, its waited-for descendants included. Free to get, and exact for a script too
-    short for any sample."""
+    memory, its waited-for descendants included (0 where that peak may be the runner's, see
+    :func:`_own_peak`). Free to get, and exact for a script too short for any sample."""
 
     cpu_seconds: float
     max_rss_bytes: int
@@ -184,7 +185,7 @@ class _PidfdTransport:
             if pid == self._proc.pid:
                 self._proc.returncode = os.waitstatus_to_exitcode(status)
                 self.exit_usage = ExitUsage(
-                    usage.ru_utime + usage.ru_stime, usage.ru_maxrss * _MAXRSS_UNIT
+                    usage.ru_utime + usage.ru_stime, _own_peak(usage.ru_maxrss)
                 )
             self._proc.poll()
         self._protocol.process_exited()
@@ -194,6 +195,15 @@ class _PidfdTransport:
             self._loop.remove_reader(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
+
+
+def _own_peak(maxrss: int) -> int:
+    """A reaped script's own peak resident memory (bytes) from ``wait4``'s ``ru_maxrss``
+    (KiB), or 0 when it may be the runner's: at ``exec`` the kernel counts the memory the
+    child shared with its parent, all of the runner's after ``vfork``, so a figure not above
+    the runner's own peak says nothing of the script (a ``sleep`` would show pytest's size)."""
+    runner = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss * _MAXRSS_UNIT if maxrss > runner else 0
 
 
 def _popen(
