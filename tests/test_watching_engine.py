@@ -167,6 +167,21 @@ def test_a_timeout_snapshot_lists_every_process_of_the_tree_with_the_last_lines(
         }
 
 
+def test_a_snapshot_gives_each_process_its_age_to_the_clock_tick(
+    worktree: Path, write_script: WriteScript, sleep_token: str
+) -> None:
+    """The script's shell is as old as the deadline when the picture is taken: ages once
+    added the boot time's fraction of a second (whole seconds in Linux), up to a second."""
+    write_script(worktree, "slow", f"sleep {sleep_token}")
+
+    [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=TIMEOUT)
+
+    snapshot = result.timeout_snapshot
+    assert snapshot is not None
+    [shell] = [p for p in snapshot["processes"] if p["command"].endswith("test_slow.sh")]
+    assert TIMEOUT - 0.05 <= shell["age_seconds"] < TIMEOUT + 0.5, snapshot["processes"]
+
+
 def test_a_snapshot_that_cannot_wait_for_the_process_table_shows_the_scripts_descendants(
     worktree: Path, write_script: WriteScript, sleep_token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import psutil
 
@@ -48,8 +49,9 @@ async def take_snapshot(
     else:
         look.cancel()  # the shared pass goes on for the trees that wait for it
         members = [] if tree.pgid is None else _processes(descendant_pids(tree.pgid))
-    now = time.time()  # a moment, not a duration: processes' start times are wall-clock times
-    processes = [entry for entry in (_describe(proc, now) for proc in members) if entry is not None]
+    now = time.time()  # a moment, not a duration: when the picture was taken
+    age = _age_reader(now)
+    processes = [entry for entry in (_describe(proc, age) for proc in members) if entry is not None]
     processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))
     return {
         "taken_at": now,
@@ -69,14 +71,39 @@ def _processes(pids: List[int]) -> List[psutil.Process]:
     return found
 
 
-def _describe(proc: psutil.Process, now: float) -> Optional[Dict[str, Any]]:
+def _age_reader(now: float) -> Callable[[psutil.Process], float]:
+    """How long ago a process started, to the clock tick: from its start in ``/proc/PID/stat``
+    and the time since boot in ``/proc/uptime``, both counted from the boot. psutil's start
+    time adds the boot time, which Linux gives in whole seconds: ages came out up to a second
+    too old, older than the script that started them. ``now`` serves where /proc does not."""
+    try:
+        with open("/proc/uptime", "rb") as uptime:
+            since_boot = float(uptime.read().split()[0])
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return lambda proc: now - proc.create_time()
+
+    def age(proc: psutil.Process) -> float:
+        try:
+            with open(f"/proc/{proc.pid}/stat", "rb") as stat:
+                started = int(stat.read().rpartition(b")")[2].split()[19]) / ticks
+        except (OSError, ValueError, IndexError):
+            return now - proc.create_time()
+        return since_boot - started
+
+    return age
+
+
+def _describe(
+    proc: psutil.Process, age: Callable[[psutil.Process], float]
+) -> Optional[Dict[str, Any]]:
     try:
         with proc.oneshot():
             times = proc.cpu_times()
             return {
                 "pid": proc.pid,
                 "ppid": proc.ppid(),
-                "age_seconds": round(max(0.0, now - proc.create_time()), 3),
+                "age_seconds": round(max(0.0, age(proc)), 3),
                 "state": proc.status(),
                 "cpu_seconds": round(times.user + times.system, 3),
                 "rss_bytes": proc.memory_info().rss,
