@@ -333,6 +333,30 @@ def test_an_interrupted_script_keeps_its_output_and_elapsed_time(
     assert "---------- stdout (all) ----------\nhalfway" in section
 
 
+def test_with_every_script_cut_short_the_next_action_is_to_run_them(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Stopped before any script ended, the run reached no verdict: new hypotheses would be
+    premature."""
+    for hypothesis_id in ("a", "b"):
+        write_script(git_repo, hypothesis_id, f"touch {tmp_path / hypothesis_id}; sleep 60")
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
+    process = pytester.popen(
+        [*command, f"--hypotheses={git_repo}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
+    )
+    wait_until(lambda: (tmp_path / "a").exists() and (tmp_path / "b").exists())
+
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=HANG_SECONDS)[0].decode()
+
+    assert "verdicts: 0 falsified, 0 supported, 0 inconclusive, 2 cut short" in output
+    assert "next: No hypothesis reached a verdict (2 were cut short): run them first." in output
+
+
 def test_a_script_stopped_by_x_keeps_its_output(
     run_pytest: RunPytest,
     git_repo: Path,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 from ..core.classification import HypothesisStatus, Polarity
 from ..finding.layout import SCRIPT_PATTERN
 from .records import Record
+from .wording import is_cut_short
 
 #: Verdicts in the order they are counted and shown.
 COUNTED = (
@@ -16,11 +17,11 @@ COUNTED = (
     HypothesisStatus.INCONCLUSIVE,
     HypothesisStatus.PENDING,
 )
-_COUNT_NAMES = {HypothesisStatus.PENDING: "not run"}
 
 
 def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
-    """How many hypotheses reached each verdict (``pending``: did not run)."""
+    """How many hypotheses reached each verdict (``pending``: none, as the run stopped before
+    they ended or started)."""
     counts = Counter(record["status"] for record in records)
     return {status.value: counts[status.value] for status in COUNTED}
 
@@ -29,12 +30,13 @@ def next_action(records: Sequence[Record]) -> str:
     """What to do next, from the supported hypotheses (the ones the evidence did not refute)."""
     supported = [r for r in records if r["status"] == HypothesisStatus.SUPPORTED.value]
     confirmed = [r for r in supported if r.get("polarity") == Polarity.CONFIRM.value]
+    unfinished = _unfinished_words(records)
     if not records:
         return f"No hypothesis was found: write scripts named {SCRIPT_PATTERN} first."
     if confirmed:
         action = _merge_action(confirmed)
     elif not supported:
-        action = _none_supported(records)
+        return _none_supported(records, unfinished)
     elif len(supported) == 1:
         only = supported[0]
         action = (
@@ -47,25 +49,52 @@ def next_action(records: Sequence[Record]) -> str:
             f"{len(supported)} hypotheses are supported ({names}): refine them with tests "
             "that tell them apart."
         )
-    not_run = verdict_counts(records)[HypothesisStatus.PENDING.value]
-    if not_run:
-        action += f" ({not_run} did not run: run them before concluding.)"
+    if unfinished:
+        action += f" ({unfinished}: run {_them(records)} before concluding.)"
     return action
 
 
-def _none_supported(records: Sequence[Record]) -> str:
-    """With no hypothesis supported: new ones, unless some are inconclusive, whose verdicts
-    are still to be had (a broken script, a timeout, a failed setup step)."""
+def _none_supported(records: Sequence[Record], unfinished: str) -> str:
+    """With no hypothesis supported: new ones, unless some reached no verdict, which is still
+    to be had (a broken script, a timeout, a failed setup step, a run stopped before they
+    ended)."""
     undecided = [r["hypothesis_id"] for r in records if r["status"] == _INCONCLUSIVE]
-    if not undecided:
-        return "No hypothesis is supported: generate new hypotheses."
-    shown = ", ".join(undecided[:5]) + (
-        f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
-    )
-    return (
-        f"No hypothesis is supported, but {len(undecided)} reached no verdict ({shown}): fix "
-        "what stopped them (their errors say) and run them again before generating new ones."
-    )
+    if undecided:
+        shown = ", ".join(undecided[:5]) + (
+            f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
+        )
+        return (
+            f"No hypothesis is supported, but {len(undecided)} reached no verdict ({shown}): "
+            "fix what stopped them (their errors say) and run them again before generating "
+            "new ones." + (f" ({unfinished}: run {_them(records)} too.)" if unfinished else "")
+        )
+    if unfinished and len(records) == sum(_unfinished(records)):
+        return f"No hypothesis reached a verdict ({unfinished}): run {_them(records)} first."
+    if unfinished:
+        return (
+            f"No hypothesis that finished is supported, but {unfinished}: run {_them(records)} "
+            "before generating new ones."
+        )
+    return "No hypothesis is supported: generate new hypotheses."
+
+
+def _unfinished_words(records: Sequence[Record]) -> str:
+    """``1 was cut short and 2 did not run``: the hypotheses without a verdict because the
+    run stopped (empty when there are none)."""
+    cut, not_run = _unfinished(records)
+    words = [f"{cut} {'was' if cut == 1 else 'were'} cut short"] if cut else []
+    return " and ".join(words + ([f"{not_run} did not run"] if not_run else []))
+
+
+def _them(records: Sequence[Record]) -> str:
+    return "it" if sum(_unfinished(records)) == 1 else "them"
+
+
+def _unfinished(records: Sequence[Record]) -> Tuple[int, int]:
+    """How many scripts the run stopped before their end, and how many it never started."""
+    pending = [r for r in records if r["status"] == HypothesisStatus.PENDING.value]
+    cut = sum(1 for record in pending if is_cut_short(record))
+    return cut, len(pending) - cut
 
 
 _INCONCLUSIVE = HypothesisStatus.INCONCLUSIVE.value
@@ -87,11 +116,10 @@ def _where(record: Record) -> str:
 
 
 def counts_line(records: Sequence[Record]) -> str:
-    """``2 falsified, 1 supported, 0 inconclusive`` (and ``not run`` when any did not run)."""
+    """``2 falsified, 1 supported, 0 inconclusive`` (and how many were ``cut short`` or ``not
+    run`` when the run stopped before some)."""
     counts = verdict_counts(records)
-    parts = [
-        f"{counts[status.value]} {_COUNT_NAMES.get(status, status.value)}"
-        for status in COUNTED
-        if counts[status.value] or status is not HypothesisStatus.PENDING
-    ]
-    return ", ".join(parts)
+    parts = [f"{counts[status.value]} {status.value}" for status in COUNTED[:-1]]
+    cut, not_run = _unfinished(records)
+    stopped = ((cut, "cut short"), (not_run, "not run"))
+    return ", ".join(parts + [f"{count} {name}" for count, name in stopped if count])
