@@ -191,6 +191,7 @@ def test_metadata_gives_a_memory_limit_as_bytes_or_a_size(
         ({"id": "other"}, "'id' is 'other' but the file is for hypothesis 'cache'"),
         ({"memory": 0}, "'memory' must be a whole number of bytes >= 1 or a size"),
         ({"memory": "12XB"}, "'memory' must be a whole number of bytes >= 1 or a size"),
+        ({"memory": 2**63}, "'memory' must be a whole number of bytes >= 1 or a size"),
         ({"memory": True}, "'memory' must be a whole number of bytes >= 1 or a size"),
         ({"memory": 1.5}, "'memory' must be a whole number of bytes >= 1 or a size"),
     ],

@@ -9,6 +9,7 @@ from typing import Callable
 
 import pytest
 
+from pytest_parallel_hypotheses.core.sizes import format_size
 from pytest_parallel_hypotheses.engine.machine import open_files_ceiling
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -37,6 +38,7 @@ WriteScript = Callable[..., Path]
         ("--hypotheses-memory=0", "a size greater than 0 in bytes"),
         ("--hypotheses-memory=-1", "a size greater than 0 in bytes"),
         ("--hypotheses-memory=12XB", "a size greater than 0 in bytes"),
+        ("--hypotheses-memory=99999999T", "a size greater than 0 in bytes and at most 8 EiB"),
         ("--hypotheses-memfree=0", "a size greater than 0 and at most this machine's memory"),
         ("--hypotheses-memfree=12XB", "a size greater than 0 and at most this machine's memory"),
         ("--hypotheses-memfree=1024T", "a size greater than 0 and at most this machine's memory"),
@@ -52,6 +54,14 @@ def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     name, value = option.split("=")
     result.stderr.fnmatch_lines([f"*{name}={value} is not valid: expected {expected}*"])
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(1, "1 byte"), (2, "2 bytes"), (1536, "1.5 KiB"), (500 * 1024**2, "500 MiB")],
+)
+def test_a_size_is_shown_as_people_read_it(count: int, shown: str) -> None:
+    assert format_size(count) == shown
 
 
 def test_an_invalid_ini_value_is_a_usage_error_naming_the_ini_option(

@@ -10,6 +10,8 @@ from typing import Any, Callable, Dict
 
 import pytest
 
+from pytest_parallel_hypotheses.engine.machine import total_memory
+
 RunPytest = Callable[..., pytest.RunResult]
 
 WriteScript = Callable[..., Path]
@@ -100,6 +102,36 @@ def test_with_several_supported_the_next_action_is_to_refine_them(
     result = run_pytest(f"--hypotheses={git_repo}")
 
     result.stdout.fnmatch_lines(["next: 2 hypotheses are supported (cache, race): refine them*"])
+
+
+def test_the_summary_tells_the_runners_warnings_once(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """A floor at the machine's whole memory is above the free memory: the scripts wait for
+    memory one at a time, which the summary then says (once, however many waited)."""
+    for hypothesis_id in ("a", "b", "c"):
+        write_script(git_repo, hypothesis_id, "exit 0")
+    total = total_memory()
+    assert total is not None  # /proc/meminfo, on the systems the tests run on
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-memfree={total}")
+
+    result.assert_outcomes(passed=3)
+    warnings = [line for line in result.outlines if line.startswith("warning: free memory")]
+    assert len(warnings) == 1, result.outlines
+    assert "is below the floor of" in warnings[0]
+    assert "one always runs" in warnings[0]
+
+
+def test_the_summary_leaves_to_the_results_what_they_say(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "locked", "exit 0", executable=False)
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["*locked*INCONCLUSIVE*"])
+    result.stdout.no_fnmatch_line("warning: *not executable*")
 
 
 def test_junit_xml_carries_verdict_result_confidence_and_polarity(

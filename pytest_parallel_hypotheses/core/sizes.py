@@ -6,17 +6,22 @@ from typing import Optional
 
 #: The units a size may end with (an optional ``B`` or ``iB`` may follow), powers of 1024.
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+#: The largest size there is a use for: what a signed 64-bit count holds (8 EiB), as the
+#: kernel's memory limits do. Larger is a typo, not a limit.
+MAX_SIZE = 2**63 - 1
 
 
 def parse_size(text: str) -> Optional[int]:
     """The whole number of bytes that ``text`` spells (``500M``, ``2GiB``, ``1048576``), or
-    None; it may be 0 or negative, which callers refuse as they need."""
+    None, also beyond :data:`MAX_SIZE`; it may be 0 or negative, which callers refuse as they
+    need."""
     cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
     unit = cleaned[-1:] if cleaned[-1:] in SIZE_UNITS else ""
     try:
-        return int(cleaned[: len(cleaned) - len(unit)]) * SIZE_UNITS[unit]
+        size = int(cleaned[: len(cleaned) - len(unit)]) * SIZE_UNITS[unit]
     except ValueError:
         return None
+    return size if size <= MAX_SIZE else None
 
 
 def format_size(count: int) -> str:
@@ -24,4 +29,4 @@ def format_size(count: int) -> str:
     for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if count >= size:
             return f"{count / size:.4g} {unit}"
-    return f"{count} bytes"
+    return f"{count} byte{'' if count == 1 else 's'}"

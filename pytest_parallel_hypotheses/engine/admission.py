@@ -165,7 +165,9 @@ class AdaptiveAdmission:
         self._base = plan.cpus.count
         self._extra = 0
         self._demands = ScriptDemands()
-        self._memory_low = _memory_below(plan.memfree)
+        self._memory_low = False
+        self._told_memory_low = False
+        self._check_memory()
         self._waiters: Deque[asyncio.Future[None]] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
 
@@ -226,6 +228,20 @@ class AdaptiveAdmission:
             return True
         return False
 
+    def _check_memory(self) -> None:
+        """Read the free memory; the first time it is below the floor, say so: scripts that
+        wait for memory look, in the live status, like scripts that wait for a CPU."""
+        available = machine.available_memory()
+        self._memory_low = available is not None and available < self.plan.memfree
+        if self._memory_low and not self._told_memory_low:
+            self._told_memory_low = True
+            logger.warning(
+                "free memory (%s) is below the floor of %s: no more scripts start until it "
+                "rises, but one always runs",
+                format_size(available or 0),
+                format_size(self.plan.memfree),
+            )
+
     def _grant(self) -> None:
         """Start waiting workers, in their order, while the rules allow."""
         while self._waiters and self._may_start():
@@ -240,7 +256,7 @@ class AdaptiveAdmission:
         while self._waiters:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                self._memory_low = _memory_below(self.plan.memfree)
+                self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
                 expected = self._demands.expected()
@@ -345,8 +361,3 @@ def extra_room(busy: float, expected: float, cpus: int) -> int:
     each expected to want ``expected``, with at most :data:`OVERCOMMIT_CPUS` of demand beyond
     the CPUs."""
     return max(0, math.floor((cpus + OVERCOMMIT_CPUS - busy) / expected + 1e-9))
-
-
-def _memory_below(floor: int) -> bool:
-    available = machine.available_memory()
-    return available is not None and available < floor

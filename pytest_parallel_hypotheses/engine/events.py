@@ -18,6 +18,10 @@ from .runs import HypothesisRun
 
 logger = logging.getLogger(__name__)
 
+#: The ``extra`` of a log record whose words a hypothesis's result carries too (a script that
+#: cannot run, a worktree's code): a report that shows the results need not repeat it.
+SHOWN_IN_RESULTS = {"shown_in_results": True}
+
 
 @dataclass(frozen=True)
 class LiveOutput:

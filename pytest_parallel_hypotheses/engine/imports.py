@@ -24,6 +24,7 @@ from ..finding.installs import (
     worktree_venv,
 )
 from ..finding.layout import PathLike
+from .events import SHOWN_IN_RESULTS
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class RunCode:
             for warning in code.tested.warnings:
                 if warning not in logged:
                     logged.add(warning)
-                    logger.warning("%s", warning)
+                    logger.warning("%s", warning, extra=SHOWN_IN_RESULTS)
         return cls(found, base_env, installs)
 
     def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:

@@ -9,7 +9,7 @@ parts.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import pytest
 
@@ -25,6 +25,7 @@ from .records import HypothesisRecords
 from .reuse import VerdictReuse, clear_if_asked
 from .roles import Role, role_of
 from .runloop import HypothesisRunLoop
+from .runnerwarnings import RunnerWarnings
 from .session import StopSignals
 from .watching import RunWatcher
 
@@ -56,12 +57,20 @@ def register_parts(config: pytest.Config, parts: Dict[str, object]) -> None:
         config.pluginmanager.register(part, f"{PLUGIN_PREFIX}-{name}")
 
 
-def reporting_parts(settings: HypothesesSettings, records: RecordSource) -> Dict[str, object]:
-    """Where the records end up: the terminal summary, the JSON report and the watcher of
-    the run (live status, heartbeat, events), in the process that sums up the run (alone,
-    or the xdist controller)."""
+def reporting_parts(
+    settings: HypothesesSettings,
+    records: RecordSource,
+    runner_warnings: Optional[RunnerWarnings] = None,
+) -> Dict[str, object]:
+    """Where the records end up: the terminal summary (with ``runner_warnings``, where the
+    scripts run in this process), the JSON report and the watcher of the run (live status,
+    heartbeat, events), in the process that sums up the run (alone, or the xdist
+    controller)."""
     watcher = RunWatcher(settings, records)
-    parts: Dict[str, object] = {"summary": TerminalSummary(records), "watch": watcher}
+    summary = TerminalSummary(
+        records, tuple if runner_warnings is None else runner_warnings.messages
+    )
+    parts: Dict[str, object] = {"summary": summary, "watch": watcher}
     if settings.report_path is not None:
         parts["jsonreport"] = JsonReport(
             settings.report_path, settings.directory, settings.falsification, watcher.records
@@ -85,7 +94,9 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
     parts["records"] = records
     parts["durations"] = DurationRecorder(records)
     if role is Role.ALONE:
-        reporting = reporting_parts(settings, records)
+        runner_warnings = RunnerWarnings()
+        parts["runnerwarnings"] = runner_warnings
+        reporting = reporting_parts(settings, records, runner_warnings)
         watcher = reporting["watch"]
         assert isinstance(watcher, RunWatcher)  # made just above
         parts["runloop"] = HypothesisRunLoop(

@@ -285,7 +285,7 @@ OPTIONS = (
         field="max_output_bytes",
         metavar="BYTES",
         parse=_byte_count,
-        expected="a whole number of bytes of at least 2, optionally with K, M or G",
+        expected="a whole number of bytes of at least 2, optionally with K, M, G or T",
         help="keep at most BYTES of each script's stdout and of its stderr, its head and "
         f"tail (default {FalsificationConfig.max_output_bytes})",
     ),
@@ -417,7 +417,8 @@ OPTIONS = (
         field="memory_limit",
         metavar="SIZE",
         parse=_memory_limit,
-        expected="a size greater than 0 in bytes, optionally with K, M, G or T, such as 500M",
+        expected="a size greater than 0 in bytes and at most 8 EiB, optionally with K, M, G or "
+        "T, such as 500M",
         help="stop a hypothesis script when the resident memory of its whole process tree "
         "exceeds SIZE (such as 500M or 2G), unless its metadata sets its own 'memory'; the "
         "hypothesis is then inconclusive (default: no limit)",

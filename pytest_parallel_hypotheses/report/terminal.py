@@ -4,7 +4,7 @@ counts and the next action."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -44,10 +44,14 @@ _RESOURCE_COLUMNS = ("peak RSS", "CPU", "procs")
 
 
 class TerminalSummary:
-    """The plugin part that writes the ``hypotheses`` section of the terminal summary."""
+    """The plugin part that writes the ``hypotheses`` section of the terminal summary;
+    ``runner_warnings`` gives what the runner warned of that no record shows."""
 
-    def __init__(self, records: RecordSource) -> None:
+    def __init__(
+        self, records: RecordSource, runner_warnings: Callable[[], Sequence[str]] = tuple
+    ) -> None:
         self._records = records
+        self._runner_warnings = runner_warnings
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
@@ -57,17 +61,24 @@ class TerminalSummary:
             return
         terminalreporter.write_sep("=", "hypotheses")
         verbose = config.option.verbose > 0
-        for line, markup in summary_lines(records, config.rootpath, verbose=verbose):
+        lines = summary_lines(
+            records, config.rootpath, verbose=verbose, warnings=self._runner_warnings()
+        )
+        for line, markup in lines:
             terminalreporter.write_line(line, **markup)
 
 
 def summary_lines(
-    records: Sequence[Record], rootpath: Path, *, verbose: bool = False
+    records: Sequence[Record],
+    rootpath: Path,
+    *,
+    verbose: bool = False,
+    warnings: Sequence[str] = (),
 ) -> List[Line]:
     """The summary's lines, each with its markup: one row per hypothesis under a heading,
     then the verdict counts and the next action (also printed by the ``merge`` command).
     ``verbose`` adds the resource columns and the code each script tested; what could not be
-    redirected into a worktree is always told, once."""
+    redirected into a worktree is always told, once, and so are the runner's ``warnings``."""
     rows = [_with_resources(list(_COLUMNS), list(_RESOURCE_COLUMNS), verbose)] + [
         _with_resources(_row(record, rootpath), _resource_cells(record), verbose)
         for record in records
@@ -79,7 +90,8 @@ def summary_lines(
     ]
     if verbose:
         lines += [(_code_line(record, rootpath), {}) for record in records]
-    lines += [(f"warning: {warning}", {"yellow": True}) for warning in run_warnings(records)]
+    told = [*run_warnings(records), *warnings]
+    lines += [(f"warning: {warning}", {"yellow": True}) for warning in told]
     if any(_single_run(record) for record in records):
         lines.append((f"1 run: {ONE_RUN_NOTE} (--hypotheses-repeat=auto decides it)", {}))
     lines.append((f"verdicts: {counts_line(records)}", {"bold": True}))
