@@ -10,7 +10,7 @@ from ..core.config import FalsificationConfig
 from ..core.models import TestExecutionResult
 from ..core.results import script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
-from .events import SHOWN_IN_RESULTS, LiveOutput
+from .events import TOLD_ELSEWHERE, LiveOutput
 from .memory import MemoryGuard
 from .process import run_script
 from .runs import HypothesisRun
@@ -68,7 +68,7 @@ async def run_attempt(
     outcome.close()
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
-        logger.warning("%s: %s", hypothesis_id, problem, extra=SHOWN_IN_RESULTS)
+        logger.warning("%s: %s", hypothesis_id, problem, extra=TOLD_ELSEWHERE)
         return unrunnable_result(
             hypothesis_id,
             run.worktree_text,

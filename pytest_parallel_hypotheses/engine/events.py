@@ -18,9 +18,10 @@ from .runs import HypothesisRun
 
 logger = logging.getLogger(__name__)
 
-#: The ``extra`` of a log record whose words a hypothesis's result carries too (a script that
-#: cannot run, a worktree's code): a report that shows the results need not repeat it.
-SHOWN_IN_RESULTS = {"shown_in_results": True}
+#: The ``extra`` of a log record whose words the run's reports carry already (a script that
+#: cannot run and a worktree's code, in its result; the event log's failure, in its own line):
+#: a report of the runner's warnings need not repeat it.
+TOLD_ELSEWHERE = {"told_elsewhere": True}
 
 
 @dataclass(frozen=True)

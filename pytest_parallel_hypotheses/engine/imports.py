@@ -24,7 +24,7 @@ from ..finding.installs import (
     worktree_venv,
 )
 from ..finding.layout import PathLike
-from .events import SHOWN_IN_RESULTS
+from .events import TOLD_ELSEWHERE
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class RunCode:
             for warning in code.tested.warnings:
                 if warning not in logged:
                     logged.add(warning)
-                    logger.warning("%s", warning, extra=SHOWN_IN_RESULTS)
+                    logger.warning("%s", warning, extra=TOLD_ELSEWHERE)
         return cls(found, base_env, installs)
 
     def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:

@@ -33,7 +33,7 @@ from ..finding.layout import ScriptProblem, locate_script
 from .admission import TICK_SECONDS, admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
-from .events import SHOWN_IN_RESULTS, LiveOutput, RunObserver, tell
+from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
 from .imports import RunCode, WorktreeCode
 from .memory import MemoryGuard
 from .runs import HypothesisRun
@@ -243,7 +243,7 @@ class ResultStream:
             try:
                 script = locate_script(run.worktree, run.hypothesis.id)
             except ScriptProblem as problem:
-                logger.warning("%s: %s", run.hypothesis.id, problem, extra=SHOWN_IN_RESULTS)
+                logger.warning("%s: %s", run.hypothesis.id, problem, extra=TOLD_ELSEWHERE)
                 return _unrunnable(run, problem)
             loop = asyncio.get_running_loop()
             asked = loop.time()

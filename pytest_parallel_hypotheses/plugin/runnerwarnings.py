@@ -21,8 +21,8 @@ PACKAGE_LOGGER = logging.getLogger(__name__.partition(".")[0])
 class RunnerWarnings(logging.Handler):
     """The plugin part that keeps each distinct warning of the runner, in the order first
     logged, from its creation until pytest ends. A record logged with
-    :data:`~pytest_parallel_hypotheses.engine.events.SHOWN_IN_RESULTS` is left out: a
-    hypothesis's result already says it."""
+    :data:`~pytest_parallel_hypotheses.engine.events.TOLD_ELSEWHERE` is left out: the
+    reports already say it."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -30,7 +30,7 @@ class RunnerWarnings(logging.Handler):
         PACKAGE_LOGGER.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not getattr(record, "shown_in_results", False):
+        if not getattr(record, "told_elsewhere", False):
             self._messages.setdefault(record.getMessage())
 
     def messages(self) -> List[str]:

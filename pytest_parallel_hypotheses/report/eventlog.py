@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Dict, Optional
 
+from ..engine.events import TOLD_ELSEWHERE
+
 logger = logging.getLogger(__name__)
 
 #: Raised when a field of an event changes meaning or disappears; new fields keep it.
@@ -93,4 +95,4 @@ class EventLog:
 
     def _fail(self, error: OSError) -> None:
         self.failure = f"hypotheses events NOT fully written to {self.path}: {error}"
-        logger.warning("%s", self.failure)
+        logger.warning("%s", self.failure, extra=TOLD_ELSEWHERE)  # the summary's own line
