@@ -4,6 +4,7 @@ free memory is short, and always at least one; a timeout counts from the script'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from pytest_parallel_hypotheses import (
 )
 from pytest_parallel_hypotheses.engine.admission import (
     MIN_DEMAND_CPUS,
+    TICK_SECONDS,
     AdaptiveAdmission,
     AdaptivePlan,
     ScriptDemands,
@@ -441,6 +443,44 @@ async def test_a_slot_cancelled_while_it_waits_to_resume_gives_its_place_back_on
 
     assert waiting_to_resume == 1
     assert admission.running == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("first_wants", "second_started"), [(1, True), (2, False)])
+async def test_the_first_script_starts_alone_until_a_look_shows_room(
+    first_wants: int, second_started: bool
+) -> None:
+    """On 2 CPUs a second script joins one that keeps one process busy, not one that keeps
+    two: started together, each would run at half speed for its whole run."""
+    demand = SwitchingDemand()
+    demand.busy = first_wants
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 8, 1), demand)
+    second_in = asyncio.Event()
+    first_may_end = asyncio.Event()
+
+    async def first() -> None:
+        async with admission.slot():
+            await first_may_end.wait()
+
+    async def second() -> None:
+        async with admission.slot():
+            second_in.set()
+
+    tasks = [asyncio.ensure_future(first())]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.ensure_future(second()))
+    await asyncio.sleep(0)
+    at_once = second_in.is_set()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(second_in.wait(), timeout=10 * TICK_SECONDS)
+    after_looks = second_in.is_set()
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+
+    assert not at_once
+    assert after_looks is second_started
+    assert second_in.is_set()  # once the first ends, in any case
 
 
 class SlowDemand:

@@ -3,9 +3,9 @@
 CPU-bound scripts started beyond the CPU count only slow each other down until they hit their
 deadlines; sleeping or waiting scripts leave the CPUs idle, and holding them back only makes a
 run longer. :class:`FixedAdmission` is a number N given by the user; :class:`AdaptiveAdmission`
-is ``auto``: the usable CPUs (fewer once the scripts are seen to want several CPUs each), then
-more while the CPUs hold their expected demand, none while free memory is below a floor, and
-always at least one.
+is ``auto``: the usable CPUs (the first script alone until a look shows room, fewer once the
+scripts are seen to want several CPUs each), then more while the CPUs hold their expected
+demand, none while free memory is below a floor, and always at least one.
 
 What a script not started yet will want is not known before it runs; :class:`ScriptDemands`
 expects of it what the scripts of this run looked at so far wanted, each counted once, over
@@ -146,9 +146,10 @@ def default_memfree() -> int:
 
 class AdaptiveAdmission:
     """``auto``: up to the usable CPUs at once, fewer where a script is expected to want
-    several (:func:`base_count`); beyond that as many more as the CPUs hold at the demand
-    expected of a script (see :class:`ScriptDemands` and :func:`extra_room`); none while free
-    memory is below the floor; never more than the ceiling; at least one.
+    several (:func:`base_count`), the first alone until a look shows room or a script ends;
+    beyond that as many more as the CPUs hold at the demand expected of a script (see
+    :class:`ScriptDemands` and :func:`extra_room`); none while free memory is below the
+    floor; never more than the ceiling; at least one.
 
     ``demand`` tells how many processes of each running tree (a script's, or a worktree's
     setup step's) run or wait for a CPU right now: the CPUs the scripts want, which the load
@@ -162,7 +163,11 @@ class AdaptiveAdmission:
         self.plan = plan
         self.running = 0
         self._demand = demand
-        self._base = plan.cpus.count
+        #: Alone until a look shows room or a script ends: one script per CPU, started before
+        #: anything is known of them, would share the CPUs for their whole runs if each
+        #: wants several.
+        self._base = 1
+        self._known = False
         self._extra = 0
         self._demands = ScriptDemands()
         self._memory_low = False
@@ -181,6 +186,7 @@ class AdaptiveAdmission:
             yield
         finally:
             self.running -= 1
+            self._learn(ended=True)
             self._grant()
 
     async def resume(self) -> None:
@@ -228,6 +234,14 @@ class AdaptiveAdmission:
             return True
         return False
 
+    def _learn(self, *, ended: bool) -> None:
+        """Once a script ended or was judged, as many start without a look as the CPUs hold
+        at the demand expected of a script (:func:`base_count`). A script that ends before
+        any judging is short: one per CPU, as for a script of unknown demand."""
+        self._known = self._known or ended or self._demands.judged_any
+        if self._known:
+            self._base = base_count(self._demands.expected(), self.plan.cpus.count)
+
     def _check_memory(self) -> None:
         """Read the free memory; the first time it is below the floor, say so: scripts that
         wait for memory look, in the live status, like scripts that wait for a CPU."""
@@ -259,9 +273,8 @@ class AdaptiveAdmission:
                 self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
-                expected = self._demands.expected()
-                self._base = base_count(expected, self.plan.cpus.count)
-                self._extra = extra_room(busy, expected, self.plan.cpus.count)
+                self._learn(ended=False)
+                self._extra = extra_room(busy, self._demands.expected(), self.plan.cpus.count)
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
@@ -318,6 +331,11 @@ class ScriptDemands:
         if not scripts:
             return 1.0
         return max((self._ended_total + sum(judged)) / scripts, MIN_DEMAND_CPUS)
+
+    @property
+    def judged_any(self) -> bool:
+        """True once a script was looked at often enough to be judged (running or ended)."""
+        return self._ended > 0 or any(tree.judged for tree in self._trees.values())
 
 
 class _Tree:
