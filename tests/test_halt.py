@@ -232,42 +232,45 @@ def test_breaking_out_of_a_background_stream_without_a_with_block_stops_every_sc
 # Under pytest
 
 
-def test_stopped_hypotheses_count_as_cut_short_not_as_inconclusive(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, sleep_token: str
+@pytest.mark.parametrize(
+    ("quick", "stop_on", "lines"),
+    [
+        (
+            "sleep 0.3; exit 1",
+            "supported",
+            [
+                "verdicts: 0 falsified, 1 supported, 0 inconclusive, 1 cut short",
+                "next: Exactly one hypothesis is supported*(1 was cut short: run it before*",
+            ],
+        ),
+        (  # what was cut short may still be supported: new hypotheses would be premature
+            "sleep 0.3",
+            "falsified",
+            [
+                "verdicts: 1 falsified, 0 supported, 0 inconclusive, 1 cut short",
+                "next: No hypothesis that finished is supported, but 1 was cut short: run it "
+                "before generating new ones.",
+            ],
+        ),
+    ],
+)
+def test_a_script_a_stop_cut_short_counts_as_cut_short_and_is_to_be_run_again(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    sleep_token: str,
+    quick: str,
+    stop_on: str,
+    lines: List[str],
 ) -> None:
-    write_script(git_repo, "a-quick", "sleep 0.3; exit 1")
+    write_script(git_repo, "a-quick", quick)
     write_script(git_repo, "b-slow", long_runner(sleep_token))
 
     result = run_pytest(
-        f"--hypotheses={git_repo}", "--hypotheses-stop-on=supported", "--hypotheses-grace=0.3"
+        f"--hypotheses={git_repo}", f"--hypotheses-stop-on={stop_on}", "--hypotheses-grace=0.3"
     )
 
-    result.stdout.fnmatch_lines(
-        [
-            "verdicts: 0 falsified, 1 supported, 0 inconclusive, 1 cut short",
-            "next: Exactly one hypothesis is supported*(1 was cut short: run it before*",
-        ]
-    )
-
-
-def test_with_none_supported_but_some_cut_short_the_next_action_is_to_run_those(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, sleep_token: str
-) -> None:
-    """What was cut short may still be supported: new hypotheses would be premature."""
-    write_script(git_repo, "a-quick", "sleep 0.3")
-    write_script(git_repo, "b-slow", long_runner(sleep_token))
-
-    result = run_pytest(
-        f"--hypotheses={git_repo}", "--hypotheses-stop-on=falsified", "--hypotheses-grace=0.3"
-    )
-
-    result.stdout.fnmatch_lines(
-        [
-            "verdicts: 1 falsified, 0 supported, 0 inconclusive, 1 cut short",
-            "next: No hypothesis that finished is supported, but 1 was cut short: run it before "
-            "generating new ones.",
-        ]
-    )
+    result.stdout.fnmatch_lines(lines)
 
 
 def test_stop_on_reports_the_others_as_skipped_with_the_reason(
