@@ -9,7 +9,7 @@ import subprocess
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
-from typing import Callable, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
@@ -23,6 +23,7 @@ from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
 from pytest_parallel_hypotheses.finding.installs import development_installs
+from pytest_parallel_hypotheses.report.tested import run_warnings
 from tests.conftest import git
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -557,3 +558,18 @@ def test_a_worktree_venv_with_the_project_installed_from_the_worktree_is_not_war
     assert result.code_under_test is not None
     assert result.code_under_test.warnings == ()
     assert result.stdout.strip() == str(tree / "flatdist" / "flatpkg" / "__init__.py")
+
+
+def test_a_warning_every_worktree_has_in_the_same_words_is_told_once() -> None:
+    def record(worktree: str, *warnings: str) -> Dict[str, Any]:
+        return {"worktree_path": worktree, "code_under_test": {"warnings": list(warnings)}}
+
+    lacks = "pkg: src/pkg/_version.py is missing from the worktree {}, so it cannot import it"
+    records = [record(f"/wt/h{n}", lacks.format(f"/wt/h{n}")) for n in range(6)]
+    records.append(record("/wt/h9", "another warning"))
+
+    assert run_warnings(records) == [
+        lacks.format("/wt/h0") + " (the same for 5 more worktrees: /wt/h1, /wt/h2, /wt/h3 "
+        "and 2 more)",
+        "another warning",
+    ]

@@ -7,7 +7,7 @@ result's dictionary, so one wording serves this process and the reports of other
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .records import Record
 
@@ -34,9 +34,26 @@ def code_warnings(code: Optional[Mapping[str, Any]]) -> List[str]:
 
 
 def run_warnings(records: Sequence[Record]) -> List[str]:
-    """Every distinct warning of the run, in the order first met: told once, not per script."""
-    seen: dict[str, None] = {}
+    """Every distinct warning of the run, in the order first met: told once, not per script,
+    and once for every worktree it names in the same words (eight worktrees that all lack a
+    generated version file make one warning, not eight long lines)."""
+    worktrees_of: Dict[str, List[str]] = {}
+    first: Dict[str, str] = {}
     for record in records:
+        worktree = str(record["worktree_path"])
         for warning in code_warnings(record.get("code_under_test")):
-            seen.setdefault(warning)
-    return list(seen)
+            shape = warning.replace(worktree, "\0") if worktree in warning else warning
+            first.setdefault(shape, warning)
+            named = worktrees_of.setdefault(shape, [])
+            if worktree in warning and worktree not in named:
+                named.append(worktree)
+    return [_also(first[shape], named[1:]) for shape, named in worktrees_of.items()]
+
+
+def _also(warning: str, others: List[str]) -> str:
+    """A warning, and the other worktrees it holds for in the same words."""
+    if not others:
+        return warning
+    shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    worktrees = "worktree" if len(others) == 1 else "worktrees"
+    return f"{warning} (the same for {len(others)} more {worktrees}: {shown})"
