@@ -57,6 +57,11 @@ MEMFREE_SHARE = 0.05
 class Demand(Protocol):
     """What the running scripts want of the CPUs (the run's resource sampler)."""
 
+    @property
+    def scripts_finished(self) -> int:
+        """How many scripts have run to their end (a slot whose script could not start, or
+        whose setup step failed, ran none)."""
+
     def runnable(self) -> Mapping[Hashable, TreeLook]:
         """Each running tree (a script's or a setup step's, started and not finished; by a
         key of its own): how many of its processes run or wait for a CPU now. Called in a
@@ -170,6 +175,7 @@ class AdaptiveAdmission:
         self._known = False
         self._extra = 0
         self._demands = ScriptDemands()
+        self._available: Optional[int] = None
         self._memory_low = False
         self._told_memory_low = False
         self._check_memory()
@@ -186,7 +192,7 @@ class AdaptiveAdmission:
             yield
         finally:
             self.running -= 1
-            self._learn(ended=True)
+            self._learn()
             self._grant()
 
     async def resume(self) -> None:
@@ -225,7 +231,10 @@ class AdaptiveAdmission:
     def _may_start(self) -> bool:
         if self.running == 0:
             return True
-        if self.running >= self.plan.ceiling or self._memory_low:
+        if self._memory_low:
+            self._tell_memory_low()
+            return False
+        if self.running >= self.plan.ceiling:
             return False
         if self.running < self._base:
             return True
@@ -234,25 +243,28 @@ class AdaptiveAdmission:
             return True
         return False
 
-    def _learn(self, *, ended: bool) -> None:
-        """Once a script ended or was judged, as many start without a look as the CPUs hold
-        at the demand expected of a script (:func:`base_count`). A script that ends before
-        any judging is short: one per CPU, as for a script of unknown demand."""
-        self._known = self._known or ended or self._demands.judged_any
+    def _learn(self) -> None:
+        """Once a script ran to its end or was judged, as many start without a look as the
+        CPUs hold at the demand expected of a script (:func:`base_count`). A script that ends
+        before any judging is short: one per CPU, as for a script of unknown demand."""
+        self._known = self._known or self._demand.scripts_finished > 0 or self._demands.judged_any
         if self._known:
             self._base = base_count(self._demands.expected(), self.plan.cpus.count)
 
     def _check_memory(self) -> None:
-        """Read the free memory; the first time it is below the floor, say so: scripts that
-        wait for memory look, in the live status, like scripts that wait for a CPU."""
-        available = machine.available_memory()
-        self._memory_low = available is not None and available < self.plan.memfree
-        if self._memory_low and not self._told_memory_low:
+        """Read the free memory against the floor."""
+        self._available = machine.available_memory()
+        self._memory_low = self._available is not None and self._available < self.plan.memfree
+
+    def _tell_memory_low(self) -> None:
+        """Say so the first time the free memory holds a script back: in the live status, a
+        script that waits for memory looks like one that waits for a CPU."""
+        if not self._told_memory_low:
             self._told_memory_low = True
             logger.warning(
                 "free memory (%s) is below the floor of %s: no more scripts start until it "
                 "rises, but one always runs",
-                format_size(available or 0),
+                format_size(self._available or 0),
                 format_size(self.plan.memfree),
             )
 
@@ -273,7 +285,7 @@ class AdaptiveAdmission:
                 self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
-                self._learn(ended=False)
+                self._learn()
                 self._extra = extra_room(busy, self._demands.expected(), self.plan.cpus.count)
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:

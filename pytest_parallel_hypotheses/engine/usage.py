@@ -133,6 +133,8 @@ class ResourceSampler:
         self._interval = interval
         self._watched: List[TreeUsage] = []
         self._task: Optional[asyncio.Task[None]] = None
+        #: How many scripts' trees have finished (setup steps are not counted).
+        self.scripts_finished = 0
 
     def watch(self, pid: int, *, script: bool = True) -> TreeUsage:
         """Start sampling the tree of ``pid`` (a script's, or with ``script`` False a setup
@@ -153,6 +155,8 @@ class ResourceSampler:
         if exited is not None:
             usage.add_exit_usage(exited.cpu_seconds, exited.max_rss_bytes)
         self.forget(usage)
+        if usage.script:
+            self.scripts_finished += 1
         return usage.metrics()
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
