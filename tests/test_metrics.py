@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -41,10 +42,12 @@ def run_script(git_repo: Path, write_script: WriteScript) -> Callable[..., TestE
     return run
 
 
+@pytest.mark.parametrize("pause", ["0.5", "0"])
 def test_the_peak_memory_of_a_child_that_allocates_is_measured(
-    run_script: Callable[..., TestExecutionResult],
+    run_script: Callable[..., TestExecutionResult], pause: str
 ) -> None:
-    result = run_script(ALLOCATE)
+    """Sampled while it holds the memory, or counted by the kernel when it ends too soon."""
+    result = run_script(ALLOCATE.replace("0.5", pause))
     assert result.metrics["peak_rss_bytes"] > 150 * MIB
 
 
@@ -71,19 +74,37 @@ def test_a_script_too_quick_to_sample_still_counts_itself(
     assert metrics["cpu_seconds"] >= 0
 
 
+#: A runner as large as a big pytest session, running one script and printing its metrics.
+LARGE_RUNNER = """
+import json, sys
+from pathlib import Path
+from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+runner = b"\\1" * (300 * 1024 * 1024)
+result = TestExecutor(FalsificationConfig(test_timeout=20)).execute_single(
+    Hypothesis("h1", "x"), Path(sys.argv[1])
+)
+print(json.dumps(result.metrics))
+"""
+
+
 @pytest.mark.parametrize("body", ["exit 0", "sleep 0.5"])
 def test_the_peak_memory_of_a_small_script_is_its_own_not_the_runners(
-    run_script: Callable[..., TestExecutionResult], body: str
+    git_repo: Path, write_script: WriteScript, body: str
 ) -> None:
     """At ``exec`` the kernel counts in the child's peak the memory it shared with the
-    runner: ``wait4`` gave every script at least the runner's size."""
-    runner = bytearray(300 * MIB)
-    runner[::4096] = b"\1" * len(runner[::4096])  # resident, not just reserved
+    runner: ``wait4`` gave every script at least the runner's size. The runner is a process
+    of its own, so that its size stays out of the other tests."""
+    write_script(git_repo, "h1", body)
 
-    metrics = run_script(body).metrics
+    completed = subprocess.run(
+        [sys.executable, "-c", LARGE_RUNNER, str(git_repo)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
+    metrics = json.loads(completed.stdout)
     assert metrics["peak_rss_bytes"] < 100 * MIB, metrics
-    del runner
 
 
 def test_a_timed_out_tree_is_measured_before_it_is_stopped(

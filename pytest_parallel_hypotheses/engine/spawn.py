@@ -81,11 +81,11 @@ async def start(
 @dataclass(frozen=True)
 class ExitUsage:
     """What the kernel counted for a reaped script (``wait4``): its CPU time and peak resident
-    memory, its waited-for descendants included (0 where that peak may be the runner's, see
-    :func:`_own_peak`). Free to get, and exact for a script too short for any sample."""
+    memory, its waited-for descendants included (None where that peak may be the runner's,
+    see :func:`_own_peak`). Free to get, and exact for a script too short for any sample."""
 
     cpu_seconds: float
-    max_rss_bytes: int
+    max_rss_bytes: Optional[int]
 
 
 def exit_usage(transport: ScriptTransport) -> Optional[ExitUsage]:
@@ -107,6 +107,8 @@ class _Started:
     proc: subprocess.Popen[bytes]
     pidfd: int
     began: float
+    #: The runner's own peak resident memory (KiB) once the script was executed.
+    runner_peak: int
 
     def discard(self) -> None:
         os.close(self.pidfd)
@@ -127,6 +129,7 @@ class _PidfdTransport:
         self._protocol = protocol
         self.exit_usage: Optional[ExitUsage] = None
         self.started_at = started.began
+        self._runner_peak = started.runner_peak
         self._pidfd: Optional[int] = started.pidfd
         self._status_lost = False
         self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
@@ -185,7 +188,7 @@ class _PidfdTransport:
             if pid == self._proc.pid:
                 self._proc.returncode = os.waitstatus_to_exitcode(status)
                 self.exit_usage = ExitUsage(
-                    usage.ru_utime + usage.ru_stime, _own_peak(usage.ru_maxrss)
+                    usage.ru_utime + usage.ru_stime, _own_peak(usage.ru_maxrss, self._runner_peak)
                 )
             self._proc.poll()
         self._protocol.process_exited()
@@ -197,13 +200,18 @@ class _PidfdTransport:
             self._pidfd = None
 
 
-def _own_peak(maxrss: int) -> int:
+def _own_peak(maxrss: int, runner_peak: int) -> Optional[int]:
     """A reaped script's own peak resident memory (bytes) from ``wait4``'s ``ru_maxrss``
-    (KiB), or 0 when it may be the runner's: at ``exec`` the kernel counts the memory the
+    (KiB), or None when it may be the runner's: at ``exec`` the kernel counts the memory the
     child shared with its parent, all of the runner's after ``vfork``, so a figure not above
-    the runner's own peak says nothing of the script (a ``sleep`` would show pytest's size)."""
-    runner = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss * _MAXRSS_UNIT if maxrss > runner else 0
+    the runner's peak once the script was executed (``runner_peak``) says nothing of the
+    script (a ``sleep`` would show pytest's size)."""
+    return maxrss * _MAXRSS_UNIT if maxrss > runner_peak else None
+
+
+def _runner_peak() -> int:
+    """The runner's own peak resident memory so far (KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _popen(
@@ -233,7 +241,7 @@ def _popen(
         _discard(proc)
         raise
     _oom_first(proc.pid)
-    return _Started(proc, pidfd, began)
+    return _Started(proc, pidfd, began, _runner_peak())
 
 
 def _oom_first(pid: int) -> None:

@@ -69,10 +69,11 @@ class TreeUsage:
         self._root: Optional[psutil.Process] = None
         self._sampled = False
 
-    def add_exit_usage(self, cpu_seconds: float, max_rss_bytes: int) -> None:
-        """Take in the kernel's count for the reaped script (its largest process's peak, and
-        CPU time with its waited-for descendants): exact where sampling saw little."""
-        self.peak_rss_bytes = max(self.peak_rss_bytes, max_rss_bytes)
+    def add_exit_usage(self, cpu_seconds: float, max_rss_bytes: Optional[int]) -> None:
+        """Take in the kernel's count for the reaped script (its largest process's peak, where
+        known, and CPU time with its waited-for descendants): exact where sampling saw
+        little."""
+        self.peak_rss_bytes = max(self.peak_rss_bytes, max_rss_bytes or 0)
         self.cpu_seconds = max(self.cpu_seconds, cpu_seconds)
 
     def metrics(self) -> Dict[str, Any]:

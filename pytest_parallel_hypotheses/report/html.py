@@ -252,7 +252,7 @@ def _details(index: int, record: Record) -> str:
         ("confidence", _fraction(record.get("confidence"))),
         ("attempts", str(len(record.get("attempts") or []))),
         ("message", record.get("error_message") or record.get("problem") or ""),
-        ("peak memory", _mib(metrics.get("peak_rss_bytes"))),
+        ("peak memory", _mib(metrics.get("peak_rss_bytes") or None)),  # 0: not known
         ("CPU time", _seconds(metrics.get("cpu_seconds"))),
         ("processes", str(_blank(metrics.get("processes")))),
         ("code tested", code_summary(record.get("code_under_test"))),

@@ -155,8 +155,9 @@ def _resource_cells(record: Record) -> List[str]:
     metrics = record.get("metrics") or {}
     if "peak_rss_bytes" not in metrics:
         return ["-"] * len(_RESOURCE_COLUMNS)
+    peak = metrics["peak_rss_bytes"]  # 0: too short for a sample, smaller than the runner
     return [
-        f"{metrics['peak_rss_bytes'] / MIB:.1f} MiB",
+        f"{peak / MIB:.1f} MiB" if peak else "-",
         f"{metrics['cpu_seconds']:.2f}s",
         str(metrics["processes"]),
     ]
