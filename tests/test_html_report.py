@@ -253,4 +253,5 @@ def test_merge_writes_the_html_page_of_the_merged_reports(
     assert len(rows) == 4
     assert json.loads(Path(reports[0]).read_text())["hypotheses"][0]["timeline"]
     lanes = re.findall(r'<span class="name">([^<]*)</span>', html.read_text())
-    assert sorted(lanes) == ["part1 slot 1", "part1 slot 2", "part2 slot 1", "part2 slot 2"]
+    assert {lane.split()[0] for lane in lanes} == {"part1", "part2"}, lanes  # by part
+    assert all(re.fullmatch(r"part[12] slot \d+", lane) for lane in lanes), lanes
