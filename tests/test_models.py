@@ -198,6 +198,9 @@ def test_config_to_dict_holds_every_setting() -> None:
         ("max_concurrent_tests", 2.5),
         ("kill_grace", -0.1),
         ("max_output_bytes", 1),
+        ("memory_limit", 0),
+        ("memory_limit", 2**70),
+        ("memory_free_floor", 2**63),
     ],
 )
 def test_config_refuses_impossible_values_with_a_sentence(setting: str, value: float) -> None:

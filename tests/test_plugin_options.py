@@ -35,10 +35,10 @@ WriteScript = Callable[..., Path]
         ("--hypotheses-setup=  ", "a non-empty string (a shell command)"),
         ("--hypotheses-timeout=", "a number of seconds greater than 0"),
         ("--hypotheses-workers=", "a whole number of at least 1, or 'auto'"),
-        ("--hypotheses-memory=0", "a size greater than 0 in bytes"),
-        ("--hypotheses-memory=-1", "a size greater than 0 in bytes"),
-        ("--hypotheses-memory=12XB", "a size greater than 0 in bytes"),
-        ("--hypotheses-memory=99999999T", "a size greater than 0 in bytes and at most 8 EiB"),
+        ("--hypotheses-memory=0", "a size greater than 0 and below 8 EiB"),
+        ("--hypotheses-memory=-1", "a size greater than 0 and below 8 EiB"),
+        ("--hypotheses-memory=12XB", "a size greater than 0 and below 8 EiB"),
+        ("--hypotheses-memory=8388608T", "a size greater than 0 and below 8 EiB"),
         ("--hypotheses-memfree=0", "a size greater than 0 and at most this machine's memory"),
         ("--hypotheses-memfree=12XB", "a size greater than 0 and at most this machine's memory"),
         ("--hypotheses-memfree=1024T", "a size greater than 0 and at most this machine's memory"),
@@ -58,7 +58,13 @@ def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
 
 @pytest.mark.parametrize(
     ("count", "shown"),
-    [(1, "1 byte"), (2, "2 bytes"), (1536, "1.5 KiB"), (500 * 1024**2, "500 MiB")],
+    [
+        (1, "1 byte"),
+        (2, "2 bytes"),
+        (1536, "1.5 KiB"),
+        (500 * 1024**2, "500 MiB"),
+        (2**63 - 1, "8 EiB"),
+    ],
 )
 def test_a_size_is_shown_as_people_read_it(count: int, shown: str) -> None:
     assert format_size(count) == shown

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
 from pytest_parallel_hypotheses.engine.machine import total_memory
+from pytest_parallel_hypotheses.plugin.runnerwarnings import PACKAGE_LOGGER, RunnerWarnings
+from pytest_parallel_hypotheses.report.conclusions import counts_line, next_action
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -132,6 +135,72 @@ def test_the_summary_leaves_to_the_results_what_they_say(
 
     result.stdout.fnmatch_lines(["*locked*INCONCLUSIVE*"])
     result.stdout.no_fnmatch_line("warning: *not executable*")
+
+
+def record(hypothesis_id: str, status: str, error_message: str = "") -> Dict[str, Any]:
+    return {"hypothesis_id": hypothesis_id, "status": status, "error_message": error_message}
+
+
+CUT = "stopped because the run was interrupted"
+
+
+@pytest.mark.parametrize(
+    ("records", "counts", "action"),
+    [
+        (
+            [record("a", "falsified"), record("b", "pending"), record("c", "pending")],
+            "1 falsified, 0 supported, 0 inconclusive, 2 not run",
+            "No hypothesis that finished is supported, but 2 did not run: run them before "
+            "generating new ones.",
+        ),
+        (
+            [record("a", "pending", CUT), record("b", "pending"), record("c", "pending")],
+            "0 falsified, 0 supported, 0 inconclusive, 1 cut short, 2 not run",
+            "No hypothesis reached a verdict (1 was cut short and 2 did not run): run them first.",
+        ),
+        (
+            [record("a", "inconclusive"), record("b", "pending", CUT)],
+            "0 falsified, 0 supported, 1 inconclusive, 1 cut short",
+            "No hypothesis is supported, but 1 reached no verdict (a): fix what stopped it (its "
+            "error says) and run it again before generating new ones. (1 was cut short: run it "
+            "too.)",
+        ),
+    ],
+)
+def test_the_counts_and_the_next_action_tell_what_a_stop_left_undone(
+    records: List[Dict[str, Any]], counts: str, action: str
+) -> None:
+    assert counts_line(records) == counts
+    assert next_action(records) == action
+
+
+@pytest.fixture
+def runner_warnings() -> Iterator[RunnerWarnings]:
+    handler = RunnerWarnings()
+    yield handler
+    PACKAGE_LOGGER.removeHandler(handler)
+
+
+def test_a_warning_logged_for_every_script_is_told_once_with_a_count(
+    runner_warnings: RunnerWarnings,
+) -> None:
+    logger = logging.getLogger("pytest_parallel_hypotheses.engine.spill")
+    for n in range(200):
+        logger.warning("output no longer written to %s: disk full", f"h{n}.out")
+
+    assert runner_warnings.messages() == [
+        "output no longer written to h0.out: disk full (and 199 more like it)"
+    ]
+
+
+def test_a_malformed_warning_does_not_fail_the_code_that_logged_it(
+    runner_warnings: RunnerWarnings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # no traceback on stderr
+
+    logging.getLogger("pytest_parallel_hypotheses.engine").warning("%d scripts", "two")
+
+    assert runner_warnings.messages() == []
 
 
 def test_junit_xml_carries_verdict_result_confidence_and_polarity(

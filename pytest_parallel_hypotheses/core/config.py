@@ -16,6 +16,7 @@ from .sequential import (
     fewest_runs_to_decide,
 )
 from .setup import DEFAULT_SETUP_TIMEOUT, setup_problem
+from .sizes import MAX_SIZE
 
 #: The most runs of one hypothesis that one run may ask for.
 MAX_REPEATS = 100
@@ -118,8 +119,9 @@ class FalsificationConfig:
         for name in ("memory_free_floor", "memory_limit"):
             value = getattr(self, name)
             _require(
-                value is None or (_whole(value, 1, None)),
-                f"{name} must be None or a whole number of bytes >= 1, got {value!r}",
+                value is None or (_whole(value, 1, MAX_SIZE)),
+                f"{name} must be None or a whole number of bytes from 1 to {MAX_SIZE}, "
+                f"got {value!r}",
             )
 
     @property

@@ -6,8 +6,8 @@ from typing import Optional
 
 #: The units a size may end with (an optional ``B`` or ``iB`` may follow), powers of 1024.
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-#: The largest size there is a use for: what a signed 64-bit count holds (8 EiB), as the
-#: kernel's memory limits do. Larger is a typo, not a limit.
+#: The largest size there is a use for: what a signed 64-bit count holds (just below 8 EiB),
+#: as the kernel's memory limits do. Larger is a typo, not a limit.
 MAX_SIZE = 2**63 - 1
 
 
@@ -26,7 +26,8 @@ def parse_size(text: str) -> Optional[int]:
 
 def format_size(count: int) -> str:
     """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``."""
-    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+    units = ("EiB", "PiB", "TiB", "GiB", "MiB", "KiB")
+    for unit, size in zip(units, (1024**6, 1024**5, 1024**4, 1024**3, 1024**2, 1024)):
         if count >= size:
             return f"{count / size:.4g} {unit}"
     return f"{count} byte{'' if count == 1 else 's'}"

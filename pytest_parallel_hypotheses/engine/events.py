@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from types import MappingProxyType
+from typing import Mapping, Optional
 
 from ..core.models import TestExecutionResult
 from .capture import BoundedCapture
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 #: The ``extra`` of a log record whose words the run's reports carry already (a script that
 #: cannot run and a worktree's code, in its result; the event log's failure, in its own line):
 #: a report of the runner's warnings need not repeat it.
-TOLD_ELSEWHERE = {"told_elsewhere": True}
+TOLD_ELSEWHERE: Mapping[str, object] = MappingProxyType({"told_elsewhere": True})
 
 
 @dataclass(frozen=True)

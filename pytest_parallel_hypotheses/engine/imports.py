@@ -68,7 +68,7 @@ class RunCode:
             installs = development_installs(unique, base_env)
             found = {tree: worktree_code(tree, installs, base_env) for tree in unique}
         except Exception as error:  # a bug of ours must not cost the run its results
-            logger.exception("cannot read the development installs")
+            logger.exception("cannot read the development installs", extra=TOLD_ELSEWHERE)
             unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
             found = {tree: _own_venv(tree, base_env, unread) for tree in unique}
         logged = set()

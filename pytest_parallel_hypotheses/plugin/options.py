@@ -417,7 +417,7 @@ OPTIONS = (
         field="memory_limit",
         metavar="SIZE",
         parse=_memory_limit,
-        expected="a size greater than 0 in bytes and at most 8 EiB, optionally with K, M, G or "
+        expected="a size greater than 0 and below 8 EiB in bytes, optionally with K, M, G or "
         "T, such as 500M",
         help="stop a hypothesis script when the resident memory of its whole process tree "
         "exceeds SIZE (such as 500M or 2G), unless its metadata sets its own 'memory'; the "

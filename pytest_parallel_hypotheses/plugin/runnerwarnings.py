@@ -10,38 +10,52 @@ hypothesis's report, or nowhere.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
+
+from ..engine.events import TOLD_ELSEWHERE
 
 #: The logger every module of the package logs under.
 PACKAGE_LOGGER = logging.getLogger(__name__.partition(".")[0])
 
 
 class RunnerWarnings(logging.Handler):
-    """The plugin part that keeps each distinct warning of the runner, in the order first
-    logged, from its creation until pytest ends. A record logged with
-    :data:`~pytest_parallel_hypotheses.engine.events.TOLD_ELSEWHERE` is left out: the
-    reports already say it."""
+    """The plugin part that keeps the runner's warnings from its creation until pytest ends:
+    each kind once (the same call of the same logger), with how many more times it came. A
+    record logged with :data:`~pytest_parallel_hypotheses.engine.events.TOLD_ELSEWHERE` is
+    left out: the reports already say it."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self._messages: Dict[str, None] = {}
+        #: The first message of each kind, and how many of that kind came.
+        self._kinds: Dict[Tuple[str, str], Tuple[str, int]] = {}
         PACKAGE_LOGGER.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not getattr(record, "told_elsewhere", False):
-            self._messages.setdefault(record.getMessage())
+        if any(getattr(record, name, False) for name in TOLD_ELSEWHERE):
+            return
+        try:
+            kind = (record.name, str(record.msg))
+            first, count = self._kinds.get(kind) or (record.getMessage(), 0)
+            self._kinds[kind] = (first, count + 1)
+        except Exception:  # a malformed call must not fail the code that logged it
+            self.handleError(record)
 
     def messages(self) -> List[str]:
-        """Each distinct warning, in the order first logged (the engine's thread may be
-        adding one)."""
+        """Each kind of warning, in the order first logged (the engine's thread may be adding
+        one): its first message, and how many more of that kind came."""
         self.acquire()
         try:
-            return list(self._messages)
+            kinds = list(self._kinds.values())
         finally:
             self.release()
+        return [first + _more(count - 1) for first, count in kinds]
 
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         PACKAGE_LOGGER.removeHandler(self)
+
+
+def _more(count: int) -> str:
+    return "" if not count else f" (and {count} more like it)"

@@ -20,8 +20,8 @@ COUNTED = (
 
 
 def verdict_counts(records: Sequence[Record]) -> Dict[str, int]:
-    """How many hypotheses reached each verdict (``pending``: none, as the run stopped before
-    they ended or started)."""
+    """How many hypotheses reached each verdict; ``pending`` counts those without one because
+    the run stopped first (cut short, or never started)."""
     counts = Counter(record["status"] for record in records)
     return {status.value: counts[status.value] for status in COUNTED}
 
@@ -63,10 +63,12 @@ def _none_supported(records: Sequence[Record], unfinished: str) -> str:
         shown = ", ".join(undecided[:5]) + (
             f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
         )
+        one = len(undecided) == 1
+        them, their = ("it", "its error says") if one else ("them", "their errors say")
         return (
             f"No hypothesis is supported, but {len(undecided)} reached no verdict ({shown}): "
-            "fix what stopped them (their errors say) and run them again before generating "
-            "new ones." + (f" ({unfinished}: run {_them(records)} too.)" if unfinished else "")
+            f"fix what stopped {them} ({their}) and run {them} again before generating new "
+            "ones." + (f" ({unfinished}: run {_them(records)} too.)" if unfinished else "")
         )
     if unfinished and len(records) == sum(_unfinished(records)):
         return f"No hypothesis reached a verdict ({unfinished}): run {_them(records)} first."
