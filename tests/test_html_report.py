@@ -224,6 +224,9 @@ def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
         "Array.from(document.querySelector('#verdicts tbody tr').cells).map(c => c.textContent)"
     )
     assert cells[2:] == ["CUT SHORT", "disprove", "", "", "6.28s", ""]
+    assert "0 inconclusive, 1 cut short" in browser.evaluate(
+        "document.querySelector('#run').textContent"
+    )
 
 
 def test_merge_writes_the_html_page_of_the_merged_reports(

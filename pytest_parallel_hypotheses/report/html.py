@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from ..core.classification import HypothesisStatus
 from ..core.diagnosis import format_elapsed
-from .conclusions import COUNTED
+from .conclusions import COUNTED, counts_line
 from .jsonreport import JsonReport
 from .records import Record
 from .tested import code_summary
@@ -119,7 +119,7 @@ def render_html(document: Mapping[str, Any]) -> str:
 
 
 def _summary(run: Mapping[str, Any], document: Mapping[str, Any]) -> str:
-    counts = ", ".join(f"{count} {status}" for status, count in document["counts"].items())
+    counts = counts_line(document["hypotheses"])  # as the terminal says them
     settings = run.get("settings") or {}
     rows = [
         ("counts", counts),
