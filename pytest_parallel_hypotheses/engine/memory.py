@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two reads of the limited trees' memory.
 FAST_SECONDS = 0.02
+#: The longest wait, after a breach, for the suspended processes to stop before the tree's
+#: picture is taken.
+FREEZE_SECONDS = 0.5
+#: The states of a process that no longer runs.
+_NOT_RUNNING = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE)
 #: Seconds between two looks for new processes in the limited trees.
 FULL_SECONDS = 0.1
 #: Seconds a killed cgroup may take to empty before it is left for the sweep.
@@ -106,6 +111,14 @@ class _Watched:
                 with contextlib.suppress(psutil.Error):
                     proc.suspend()
             self.breached.set_result(MemoryBreach(self.limit, self.peak, by_kernel=False))
+
+    def stopped(self) -> bool:
+        """True once no member runs any more (each stopped, or gone)."""
+        for proc in list(self.members):
+            with contextlib.suppress(psutil.Error):
+                if proc.status() not in _NOT_RUNNING:
+                    return False
+        return True
 
 
 class MemoryWatchdog:
@@ -226,6 +239,17 @@ class LimitedScript:
             return None
         self._watched = self._guard.watchdog.watch(pid, self.limit, marker)
         return self._watched.breached
+
+    async def frozen(self) -> None:
+        """After the watchdog's breach, return once every process it suspended has stopped,
+        or after :data:`FREEZE_SECONDS`: a SIGSTOP takes effect when the process next runs,
+        which on a loaded machine may come after the picture of the tree is taken."""
+        if self._watched is None or not self._watched.breached.done():
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FREEZE_SECONDS
+        while not self._watched.stopped() and loop.time() < deadline:
+            await asyncio.sleep(FAST_SECONDS / 4)
 
     def kill_members(self) -> None:
         """SIGKILL every process the watchdog counted (frozen at the breach): one that left

@@ -158,6 +158,8 @@ async def run_script(
         over_limit = breached is not None and breached.done()
         timed_out = not over_limit and not protocol.exited.done()
         if over_limit or timed_out:  # what it was doing, before it is stopped
+            if memory is not None:
+                await memory.frozen()
             snapshot = await take_snapshot(tree, protocol.stdout, protocol.stderr)
         if over_limit:
             assert memory is not None  # a breach comes from a limit
