@@ -97,6 +97,30 @@ def test_the_controller_reports_every_hypothesis_in_one_summary_and_one_report(
     assert report["run"]["exit_status"] == pytest.ExitCode.TESTS_FAILED
 
 
+def test_the_workers_warnings_reach_the_controllers_summary_once(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    """Warnings of the runner, logged where the scripts run (the workers), are told by the
+    controller: each kind once, with how many came from every worker."""
+    pytester.makeconftest(
+        """
+        import logging
+
+        def pytest_runtest_setup(item):
+            logging.getLogger("pytest_parallel_hypotheses.engine.spill").warning(
+                "output of %s no longer written: disk full", item.name
+            )
+        """
+    )
+
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}")
+
+    result.assert_outcomes(passed=3, failed=3)
+    told = [line for line in result.outlines if line.startswith("warning: output of")]
+    assert len(told) == 1, result.outlines
+    assert told[0].endswith("no longer written: disk full (and 5 more like it)")
+
+
 def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -28,6 +28,7 @@ from ..plugin.collection import report_header, worktrees_to_search
 from ..plugin.options import SETTINGS_KEY, HypothesesSettings
 from ..plugin.outputfolder import session_folder
 from ..plugin.records import HypothesisRecords
+from ..plugin.runnerwarnings import RunnerWarnings
 from ..report.records import RECORD_ATTRIBUTE, Record, record_of, result_fields
 from ..report.wording import crash_text, located
 from .crashes import CrashedScripts
@@ -165,9 +166,11 @@ class XdistController:
         records: DistributedRecords,
         shard: Optional[ShardSelection],
         rootpath: Path,
+        warnings: RunnerWarnings,
     ) -> None:
         self._settings = settings
         self._records = records
+        self._warnings = warnings
         self._shard = shard
         self._run_prefix = f"{MARKER_PREFIX}{uuid.uuid4().hex[:12]}_"
         #: The run-wide slots and the stop shared by the workers of this machine.
@@ -216,6 +219,7 @@ class XdistController:
         if told is None:
             return
         self._records.learn(told["not_run"])
+        self._warnings.take(told["warnings"])
         if told["stopped"] is not None:
             self._records.stopped(told["stopped"])
         if self._shard is not None and self._shard.description is None:

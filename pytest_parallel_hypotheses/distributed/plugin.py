@@ -17,6 +17,7 @@ from ..plugin.durations import DurationRecorder
 from ..plugin.options import SETTINGS_KEY, HypothesesSettings
 from ..plugin.reuse import VerdictReuse
 from ..plugin.roles import Role, role_of
+from ..plugin.runnerwarnings import RunnerWarnings
 from .controller import DistributedRecords, XdistController
 from .sharding import ShardSelection
 from .worker import XdistWorkerRun
@@ -37,13 +38,19 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         shard = ShardSelection(settings.shard, config)
         parts["shard"] = shard
     if role is Role.WORKER:
+        warnings = RunnerWarnings()
+        parts["runnerwarnings"] = warnings
         parts["xdist-worker"] = XdistWorkerRun(
-            config, settings.falsification, shard, VerdictReuse(settings)
+            config, settings.falsification, shard, VerdictReuse(settings), warnings
         )
     elif role is Role.CONTROLLER:
         records = DistributedRecords(config)
-        parts["xdist-controller"] = XdistController(settings, records, shard, config.rootpath)
+        warnings = RunnerWarnings()
+        parts["runnerwarnings"] = warnings
+        parts["xdist-controller"] = XdistController(
+            settings, records, shard, config.rootpath, warnings
+        )
         parts["records"] = records
         parts["durations"] = DurationRecorder(records)
-        parts.update(reporting_parts(settings, records))
+        parts.update(reporting_parts(settings, records, warnings))
     return parts

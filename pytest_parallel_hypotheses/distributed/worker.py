@@ -36,6 +36,7 @@ from ..plugin.items import HypothesisItem
 from ..plugin.judging import problem_result
 from ..plugin.outputfolder import writing_to
 from ..plugin.reuse import VerdictReuse
+from ..plugin.runnerwarnings import RunnerWarnings
 from .sharding import ShardSelection
 from .slots import SlotFolder
 from .stopflag import StopFlag
@@ -51,8 +52,10 @@ class XdistWorkerRun:
         falsification: FalsificationConfig,
         shard: Optional[ShardSelection],
         reuse: VerdictReuse,
+        warnings: RunnerWarnings,
     ) -> None:
         self._reuse = reuse
+        self._warnings = warnings
         workerinput = workerinput_of(config)
         briefing: Mapping[str, Any] = workerinput.get(WIRE_KEY, {})
         prefix = worker_marker_prefix(
@@ -92,6 +95,7 @@ class XdistWorkerRun:
             ],
             "shard": None if self._shard is None else self._shard.description,
             "stopped": self._stopped,
+            "warnings": self._warnings.kinds(),
         }
 
     def _result_of(self, item: HypothesisItem) -> TestExecutionResult:

@@ -10,7 +10,7 @@ hypothesis's report, or nowhere.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 import pytest
 
@@ -18,6 +18,9 @@ from ..engine.events import TOLD_ELSEWHERE
 
 #: The logger every module of the package logs under.
 PACKAGE_LOGGER = logging.getLogger(__name__.partition(".")[0])
+#: One kind of warning: the logger, the call's message, the first message logged, and how
+#: many of that kind came.
+Kind = Tuple[str, str, str, int]
 
 
 class RunnerWarnings(logging.Handler):
@@ -36,21 +39,36 @@ class RunnerWarnings(logging.Handler):
         if any(getattr(record, name, False) for name in TOLD_ELSEWHERE):
             return
         try:
-            kind = (record.name, str(record.msg))
-            first, count = self._kinds.get(kind) or (record.getMessage(), 0)
-            self._kinds[kind] = (first, count + 1)
+            self._count(record.name, str(record.msg), record.getMessage(), 1)
         except Exception:  # a malformed call must not fail the code that logged it
             self.handleError(record)
 
-    def messages(self) -> List[str]:
+    def kinds(self) -> List[Kind]:
         """Each kind of warning, in the order first logged (the engine's thread may be adding
-        one): its first message, and how many more of that kind came."""
+        one): the logger, the call's message, its first message and how many came; plain
+        values, so that an xdist worker can send them to the controller."""
         self.acquire()
         try:
-            kinds = list(self._kinds.values())
+            return [(*kind, *told) for kind, told in self._kinds.items()]
         finally:
             self.release()
-        return [first + _more(count - 1) for first, count in kinds]
+
+    def take(self, kinds: Iterable[Kind]) -> None:
+        """Add the warnings another process kept (an xdist worker's)."""
+        self.acquire()
+        try:
+            for name, call, first, count in kinds:
+                self._count(name, call, first, count)
+        finally:
+            self.release()
+
+    def messages(self) -> List[str]:
+        """Each kind of warning once: its first message, and how many more of that kind came."""
+        return [first + _more(count - 1) for _name, _call, first, count in self.kinds()]
+
+    def _count(self, name: str, call: str, first: str, count: int) -> None:
+        known_first, known_count = self._kinds.get((name, call)) or (first, 0)
+        self._kinds[(name, call)] = (known_first, known_count + count)
 
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
