@@ -4,8 +4,8 @@ The controller tells each worker, through ``workerinput``, the marker its script
 the folder its workers share (the run-wide concurrency slots, the stop of
 ``--hypotheses-stop-on``) and the session's output folder (where the controller follows what
 the scripts print, and takes it up when a worker dies); a worker that finishes tells the
-controller, through ``workeroutput``, what it collected and never ran, and why it stopped the
-run if it did.
+controller, through ``workeroutput``, what it collected and never ran, why it stopped the run
+if it did, and what its runner warned of.
 """
 
 from __future__ import annotations
