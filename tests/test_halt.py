@@ -273,6 +273,20 @@ def test_a_script_a_stop_cut_short_counts_as_cut_short_and_is_to_be_run_again(
     result.stdout.fnmatch_lines(lines)
 
 
+def test_verbose_progress_calls_a_script_a_stop_cut_short_cut_short(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, sleep_token: str
+) -> None:
+    write_script(git_repo, "a-quick", "sleep 0.3; exit 1")
+    write_script(git_repo, "b-slow", long_runner(sleep_token))
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-stop-on=supported", "--hypotheses-grace=0.3", "-v"
+    )
+
+    result.stdout.fnmatch_lines(["*::b-slow CUT SHORT*"])
+    result.stdout.no_fnmatch_line("*::b-slow NOT RUN*")
+
+
 def test_stop_on_reports_the_others_as_skipped_with_the_reason(
     run_pytest: RunPytest,
     git_repo: Path,

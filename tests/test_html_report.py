@@ -227,6 +227,9 @@ def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
     assert "0 inconclusive, 1 cut short" in browser.evaluate(
         "document.querySelector('#run').textContent"
     )
+    assert "CUT SHORT OR NOT RUN (1)" in browser.evaluate(
+        "document.querySelector('#filters').textContent"
+    )
 
 
 def test_merge_writes_the_html_page_of_the_merged_reports(

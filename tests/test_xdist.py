@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -119,6 +120,20 @@ def test_the_workers_warnings_reach_the_controllers_summary_once(
     told = [line for line in result.outlines if line.startswith("warning: output of")]
     assert len(told) == 1, result.outlines
     assert told[0].endswith("no longer written: disk full (and 5 more like it)")
+
+
+def test_junit_counts_each_scripts_time_once_under_xdist(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A worker runs the script inside the item's setup, whose time then held it, and the
+    call's report tells it again: the test case took twice the script's time."""
+    write_script(git_repo, "slow", "sleep 0.6")
+    junit = tmp_path / "junit.xml"
+
+    run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", f"--junitxml={junit}")
+
+    [case] = ET.parse(junit).getroot().iter("testcase")
+    assert 0.6 <= float(case.get("time", "0")) < 1.1
 
 
 def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(

@@ -80,7 +80,7 @@ class XdistWorkerRun:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Run the script first; the item's own setup then judges the result."""
         if isinstance(item, HypothesisItem) and not item.delivered:
-            item.deliver(self._result_of(item))
+            item.deliver(self._result_of(item), during_setup=True)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Tell the controller what it needs to list hypotheses that never ran here."""

@@ -88,6 +88,8 @@ class HypothesisItem(pytest.Item):
         label = worktree_label(self.config.rootpath, found.worktree)
         self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
         self._raw_result: Optional[TestExecutionResult] = None
+        #: True when the script ran inside the item's setup phase (under xdist).
+        self.ran_during_setup = False
         #: The result after the classification and confidence hooks.
         self.result: Optional[TestExecutionResult] = None
         #: The record of the result it was made from: the reports of every phase carry it.
@@ -98,9 +100,11 @@ class HypothesisItem(pytest.Item):
         """Every loaded conftest applies, wherever the worktree is (see HypothesesRoot)."""
         return self.config.hook
 
-    def deliver(self, result: TestExecutionResult) -> None:
-        """Hand the item the engine's result of its script, before the item is reported."""
+    def deliver(self, result: TestExecutionResult, *, during_setup: bool = False) -> None:
+        """Hand the item the engine's result of its script, before the item is reported, or
+        ``during_setup`` (an xdist worker runs the script there, so that phase took its time)."""
         self._raw_result = result
+        self.ran_during_setup = during_setup
 
     def keep_cut_short(self, result: TestExecutionResult) -> None:
         """Keep the result of a script an interruption cut short: the item is never reported,

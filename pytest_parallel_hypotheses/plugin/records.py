@@ -12,7 +12,7 @@ import pytest
 
 from ..core.classification import HypothesisStatus, Polarity
 from ..report.records import RECORD_ATTRIBUTE, Record
-from ..report.wording import verdict_colour, verdict_word
+from ..report.wording import record_verdict_word, verdict_colour
 from .items import HypothesisItem
 from .junit import set_classname
 
@@ -47,8 +47,10 @@ class HypothesisRecords:
         report = yield
         if isinstance(item, HypothesisItem) and item.result is not None:
             setattr(report, RECORD_ATTRIBUTE, item.record())
-            if call.when == "call" or report.failed:
+            if call.when == "call" or report.failed:  # the phase that tells the verdict
                 report.duration = item.result.duration
+            elif call.when == "setup" and item.ran_during_setup:  # told in the call's
+                report.duration = max(0.0, report.duration - item.result.duration)
         return report
 
     @pytest.hookimpl(tryfirst=True)  # before JUnit XML records the test case
@@ -64,7 +66,8 @@ class HypothesisRecords:
     def pytest_report_teststatus(
         self, report: pytest.TestReport
     ) -> Optional[tuple[str, str, tuple[str, Dict[str, bool]]]]:
-        """Verbose progress says the verdict: FALSIFIED, SUPPORTED or INCONCLUSIVE."""
+        """Verbose progress says the verdict: FALSIFIED, SUPPORTED or INCONCLUSIVE (CUT SHORT
+        for a script a stop cut short), as the summary does."""
         record = getattr(report, RECORD_ATTRIBUTE, None)
         deciding = report.when == "call" or (report.when == "setup" and report.failed)
         if record is None or not deciding:
@@ -75,4 +78,4 @@ class HypothesisRecords:
         letter = _LETTERS.get(category)
         if letter is None:  # another plugin's outcome, such as pytest-rerunfailures' "rerun"
             return None
-        return category, letter, (verdict_word(status), {colour: True})
+        return category, letter, (record_verdict_word(record), {colour: True})

@@ -135,11 +135,16 @@ def _summary(run: Mapping[str, Any], document: Mapping[str, Any]) -> str:
 def _filters(records: Sequence[Record]) -> str:
     boxes = [
         f'<label><input type="checkbox" value="{status.value}" checked> '
-        f"{verdict_word(status)} ({sum(r['status'] == status.value for r in records)})</label>"
+        f"{_FILTER_WORDS.get(status) or verdict_word(status)} "
+        f"({sum(r['status'] == status.value for r in records)})</label>"
         for status in COUNTED
     ]
     return f'<div id="filters">{"".join(boxes)}</div>'
 
+
+#: The filter box of the hypotheses without a verdict because the run stopped first, whether
+#: they were cut short or never started (the counts tell them apart).
+_FILTER_WORDS = {HypothesisStatus.PENDING: "CUT SHORT OR NOT RUN"}
 
 _COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("id", "text"),
