@@ -293,6 +293,26 @@ def test_the_json_report_has_every_result_field_branch_and_head(
     assert record["error_message"] == ""
 
 
+@pytest.mark.parametrize(
+    ("option", "stopped"), [("--hypotheses-stop-on=supported", True), ("", False)]
+)
+def test_the_json_report_says_a_stop_condition_ended_the_run_early(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    option: str,
+    stopped: bool,
+) -> None:
+    write_script(git_repo, "fails", "exit 1")
+    write_script(git_repo, "sleeps", "sleep 1")
+
+    data = run_with_report(run_pytest, git_repo, tmp_path / "report.json", *filter(None, [option]))
+
+    assert data["run"]["stopped_early"] is stopped
+    assert data["run"]["interrupted"] is False
+
+
 def test_the_json_report_lists_hypotheses_that_did_not_run_as_pending(
     run_pytest: RunPytest,
     git_repo: Path,

@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import pytest
 
+from ..core.classification import HypothesisStatus
 from ..core.config import FalsificationConfig
 from ..core.version import __version__
 from ..finding.atomic import write_atomically
@@ -37,6 +38,9 @@ _OVERRIDDEN_BY_A_LOST_REPORT = (
 
 #: What the shard of a CI matrix this run is holds, set by the part that selects it.
 SHARD_KEY = pytest.StashKey[Dict[str, Any]]()
+
+
+_PENDING = HypothesisStatus.PENDING.value
 
 
 class JsonReport:
@@ -89,17 +93,23 @@ class JsonReport:
         return json.dumps(document, indent=2)
 
     def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
-        return report_document(self._run_metadata(session, exitstatus), self._records.records)
+        records = self._records.records
+        return report_document(self._run_metadata(session, exitstatus, records), records)
 
-    def _run_metadata(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
+    def _run_metadata(
+        self, session: pytest.Session, exitstatus: int, records: Sequence[Record]
+    ) -> Dict[str, Any]:
         config = session.config
+        interrupted = int(exitstatus) == pytest.ExitCode.INTERRUPTED
         return {
             "started_at": self._started.isoformat(),
             "finished_at": datetime.now(timezone.utc).isoformat(),
             "duration": time.monotonic() - self._clock,
             "exit_status": int(exitstatus),
-            "interrupted": int(exitstatus) == pytest.ExitCode.INTERRUPTED,
-            "stopped_early": bool(session.shouldfail or session.shouldstop),
+            "interrupted": interrupted,
+            # -x, --maxfail, or a stop condition, which leaves hypotheses without a verdict
+            "stopped_early": bool(session.shouldfail or session.shouldstop)
+            or (not interrupted and any(r["status"] == _PENDING for r in records)),
             "directory": None if self._directory is None else str(self._directory),
             "invocation_dir": str(config.invocation_params.dir),
             "arguments": list(config.invocation_params.args),
