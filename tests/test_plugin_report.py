@@ -313,6 +313,22 @@ def test_the_json_report_says_a_stop_condition_ended_the_run_early(
     assert data["run"]["interrupted"] is False
 
 
+def test_a_script_a_stop_cut_short_has_its_bar_on_the_timeline(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "fails", "sleep 0.3; exit 1")
+    write_script(git_repo, "sleeps", "sleep 30")
+
+    data = run_with_report(
+        run_pytest, git_repo, tmp_path / "report.json", "--hypotheses-stop-on=supported"
+    )
+
+    records = {record["hypothesis_id"]: record for record in data["hypotheses"]}
+    [bar] = records["sleeps"]["timeline"]
+    assert bar["result"] == "cut short"
+    assert bar["end"] > bar["start"]
+
+
 def test_the_json_report_lists_hypotheses_that_did_not_run_as_pending(
     run_pytest: RunPytest,
     git_repo: Path,

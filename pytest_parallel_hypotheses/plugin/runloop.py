@@ -22,6 +22,7 @@ from ..core.results import stopped_result
 from ..engine.bridge import BackgroundStream
 from ..engine.executor import AsyncTestExecutor
 from ..engine.runs import HypothesisRun
+from ..report.watch import CUT_SHORT
 from .items import HypothesisItem
 from .judging import problem_result
 from .reuse import VerdictReuse
@@ -128,6 +129,7 @@ class _Run:
             if started is not None and item.result is None:
                 output, since = started
                 item.keep_cut_short(cut_short_result(item, output, since, reason))
+                self._watcher.watch.attempt_ended(item.nodeid, CUT_SHORT)
 
     def _report(self, item: HypothesisItem) -> None:
         """Run pytest's protocol for one item; raise as pytest's own loop does to stop."""

@@ -26,8 +26,8 @@ from ..report.livearea import StatusArea
 from ..report.records import RECORD_ATTRIBUTE, RecordSource
 from ..report.runsettings import run_settings
 from ..report.statusview import cut_short_lines, heartbeat_line, status_lines
-from ..report.watch import Running, RunWatch, TimedRecords
-from ..report.wording import located
+from ..report.watch import CUT_SHORT, Running, RunWatch, TimedRecords
+from ..report.wording import is_cut_short, located
 from .items import HypothesisItem
 from .options import HypothesesSettings
 from .outputfolder import session_folder
@@ -136,6 +136,8 @@ class RunWatcher:
             node = getattr(report, "node", None)
             lane = str(getattr(getattr(node, "gateway", None), "id", "worker"))
             self.watch.attempt_ended(report.nodeid, str(record["result"]), lane)
+        elif is_cut_short(record):  # its attempt never ended: its bar ends at the stop
+            self.watch.attempt_ended(report.nodeid, CUT_SHORT)
         self.watch.finished(report.nodeid)
         self.emit("hypothesis_finished", nodeid=report.nodeid, record=self.records.timed(record))
 

@@ -55,6 +55,10 @@ class Progress:
         return max(0, self.total - self.done - len(self.running))
 
 
+#: The outcome on the timeline of an attempt that a stop cut short.
+CUT_SHORT = "cut short"
+
+
 class RunWatch:
     """The state of the run, safe to feed and read from any thread."""
 
@@ -81,10 +85,11 @@ class RunWatch:
 
     def attempt_ended(self, nodeid: str, outcome: str, lane: Optional[str] = None) -> None:
         """The current attempt of ``nodeid`` ended with ``outcome``: one bar of the timeline
-        (on ``lane`` when only now known)."""
+        (on ``lane`` when only now known); nothing if that attempt has its bar already."""
         with self._lock:
             running = self._running.get(nodeid)
-            if running is None:
+            bars = self._timeline.get(nodeid) or [{}]
+            if running is None or bars[-1].get("attempt") == running.attempt:
                 return
             self._timeline.setdefault(nodeid, []).append(
                 {
