@@ -205,6 +205,12 @@ def test_a_setup_step_counts_in_what_runs_and_is_never_judged() -> None:
     assert demands.expected() == 1.0
 
 
+#: How many scripts beyond the CPUs a run may start on a loaded machine: a look that catches a
+#: process waiting on the disk as it is executed sees it idle (documented under "What auto
+#: cannot see"). The engines these tests guard against started five to eight at once.
+MISSED_AT_A_FIRST_LOOK = 1
+
+
 def counted_burn(alive: Path, name: str, cpu_seconds: float) -> str:
     """A command burning ``cpu_seconds`` of CPU time in one process, which notes in
     ``alive/../seen-NAME`` how many such commands were burning as it started (itself
@@ -279,7 +285,7 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_waiting_se
     results = TestExecutor(config).execute_parallel(runs)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
-    assert max(most_seen(alive, ids)) <= cpus, most_seen(alive, ids)
+    assert max(most_seen(alive, ids)) <= cpus + MISSED_AT_A_FIRST_LOOK, most_seen(alive, ids)
 
 
 def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_waiting_setup_steps(
@@ -304,7 +310,7 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_waiting_setu
     results = TestExecutor(config).execute_parallel(runs)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
-    assert max(most_seen(alive, ids)) <= cpus, most_seen(alive, ids)
+    assert max(most_seen(alive, ids)) <= cpus + MISSED_AT_A_FIRST_LOOK, most_seen(alive, ids)
 
 
 def test_auto_sees_a_cpu_bound_grandchild_at_once(
@@ -333,7 +339,9 @@ def test_auto_sees_a_cpu_bound_grandchild_at_once(
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     burning = [step for i in ids for step in steps[i]]
-    assert max(most_seen(alive, burning)) <= cpus, most_seen(alive, burning)
+    assert max(most_seen(alive, burning)) <= cpus + MISSED_AT_A_FIRST_LOOK, most_seen(
+        alive, burning
+    )
 
 
 def test_auto_runs_scripts_that_keep_two_cpus_busy_as_many_as_the_cpus_hold(
@@ -361,7 +369,9 @@ def test_auto_runs_scripts_that_keep_two_cpus_busy_as_many_as_the_cpus_hold(
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     after_the_first = [name for i in ids[cpus:] for name in pairs[i]]
-    assert max(most_seen(alive, after_the_first)) <= max(cpus, 2), most_seen(alive, after_the_first)
+    crowded = [seen for seen in most_seen(alive, after_the_first) if seen > max(cpus, 2)]
+    # two to a CPU in every wave crowded half of them; one script missed at a first look may
+    assert len(crowded) <= 2 * MISSED_AT_A_FIRST_LOOK, most_seen(alive, after_the_first)
 
 
 def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
