@@ -136,6 +136,15 @@ def test_junit_counts_each_scripts_time_once_under_xdist(
     assert 0.6 <= float(case.get("time", "0")) < 1.1
 
 
+def test_the_header_under_xdist_says_one_script_per_worker_not_what_auto_would_do(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}")
+
+    result.stdout.fnmatch_lines(["hypotheses: * (workers: one script per xdist worker, timeout *"])
+    result.stdout.no_fnmatch_line("*workers auto*")
+
+
 def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

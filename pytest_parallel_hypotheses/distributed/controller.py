@@ -182,6 +182,9 @@ class XdistController:
         )
 
     def pytest_report_header(self) -> str:
+        falsification = self._settings.falsification
+        if falsification.adaptive_concurrency:  # each worker runs one script at a time
+            return report_header(self._settings, "workers: one script per xdist worker")
         return f"{report_header(self._settings)}; one script at a time per xdist worker"
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:

@@ -155,11 +155,12 @@ def worktrees_to_search(settings: HypothesesSettings) -> List[Worktree]:
         raise pytest.UsageError(f"{settings.directory_source}: {error}") from None
 
 
-def report_header(settings: HypothesesSettings) -> str:
+def report_header(settings: HypothesesSettings, concurrency: Optional[str] = None) -> str:
     """The header line that shows where hypotheses are searched and the engine's settings;
-    repeats and the stop condition only when set, as they change how a run goes."""
+    repeats and the stop condition only when set, as they change how a run goes
+    (``concurrency``: see :func:`header_words`)."""
     where = settings.directory or CURRENT_REPOSITORY
-    return f"hypotheses: {where} ({header_words(settings.falsification)})"
+    return f"hypotheses: {where} ({header_words(settings.falsification, concurrency)})"
 
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:

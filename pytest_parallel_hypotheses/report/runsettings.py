@@ -116,6 +116,14 @@ def _auto_settings(engine: FalsificationConfig) -> List[RunSetting]:
     ]
 
 
-def header_words(engine: FalsificationConfig) -> str:
-    """The settings as the terminal header shows them."""
-    return ", ".join(setting.shown for setting in run_settings(engine) if setting.shown)
+def header_words(engine: FalsificationConfig, concurrency: Optional[str] = None) -> str:
+    """The settings as the terminal header shows them; ``concurrency`` says instead of the
+    workers how many scripts run at once (one per xdist worker, where ``auto`` does not
+    apply)."""
+    settings = run_settings(engine)
+    if concurrency is not None:
+        kept = [
+            s for s in settings if s.key not in ("max_concurrent_tests", "adaptive_concurrency")
+        ]
+        settings = [RunSetting("concurrency", None, concurrency), *kept]
+    return ", ".join(setting.shown for setting in settings if setting.shown)
