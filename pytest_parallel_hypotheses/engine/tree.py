@@ -31,6 +31,11 @@ _KILL_ROUNDS = 5
 _KILL_SETTLE_SECONDS = 1.0
 #: At most this many looks at the process table while finding a tree (each reads fewer).
 _LOOKS = 50
+#: Looks in a row that must find no new member before a tree counts as found: a link of a
+#: fork-and-exit chain can exit while a look reads it, its successor born after that look's
+#: listing, and on a busy machine one look then misses the chain (a listing of /proc costs
+#: a millisecond).
+_QUIET_LOOKS = 3
 
 #: How the names of the runs' marker variables begin.
 MARKER_PREFIX = "PPH_RUN_"
@@ -382,6 +387,7 @@ class ProcessTree:
         found: Dict[int, psutil.Process] = {}
         looked_at: Set[int] = {row.pid for row in table}
         fresh = self._owned(table)
+        quiet = 0
         for _look in range(_LOOKS):
             for proc in fresh:
                 found[proc.pid] = proc
@@ -390,7 +396,8 @@ class ProcessTree:
             listed = psutil.pids()
             fresh = self.members(p for p in listed if p not in looked_at and p not in found)
             looked_at.update(listed)
-            if not fresh:
+            quiet = 0 if fresh else quiet + 1
+            if quiet == _QUIET_LOOKS:
                 break
         return list(found.values()), groups
 
