@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, Sequence, Tuple
+from typing import Dict, NamedTuple, Sequence
 
 from ..core.classification import HypothesisStatus, Polarity
 from ..finding.layout import SCRIPT_PATTERN
@@ -30,7 +30,7 @@ def next_action(records: Sequence[Record]) -> str:
     """What to do next, from the supported hypotheses (the ones the evidence did not refute)."""
     supported = [r for r in records if r["status"] == HypothesisStatus.SUPPORTED.value]
     confirmed = [r for r in supported if r.get("polarity") == Polarity.CONFIRM.value]
-    unfinished = _unfinished_words(records)
+    unfinished = Unfinished.of(records)
     if not records:
         return f"No hypothesis was found: write scripts named {SCRIPT_PATTERN} first."
     if confirmed:
@@ -49,12 +49,12 @@ def next_action(records: Sequence[Record]) -> str:
             f"{len(supported)} hypotheses are supported ({names}): refine them with tests "
             "that tell them apart."
         )
-    if unfinished:
-        action += f" ({unfinished}: run {_them(records)} before concluding.)"
+    if unfinished.total:
+        action += f" ({unfinished.words}: run {unfinished.them} before concluding.)"
     return action
 
 
-def _none_supported(records: Sequence[Record], unfinished: str) -> str:
+def _none_supported(records: Sequence[Record], unfinished: Unfinished) -> str:
     """With no hypothesis supported: new ones, unless some reached no verdict, which is still
     to be had (a broken script, a timeout, a failed setup step, a run stopped before they
     ended)."""
@@ -68,35 +68,45 @@ def _none_supported(records: Sequence[Record], unfinished: str) -> str:
         return (
             f"No hypothesis is supported, but {len(undecided)} reached no verdict ({shown}): "
             f"fix what stopped {them} ({their}) and run {them} again before generating new "
-            "ones." + (f" ({unfinished}: run {_them(records)} too.)" if unfinished else "")
+            "ones."
+            + (f" ({unfinished.words}: run {unfinished.them} too.)" if unfinished.total else "")
         )
-    if unfinished and len(records) == sum(_unfinished(records)):
-        return f"No hypothesis reached a verdict ({unfinished}): run {_them(records)} first."
-    if unfinished:
+    if unfinished.total == len(records):
+        return f"No hypothesis reached a verdict ({unfinished.words}): run {unfinished.them} first."
+    if unfinished.total:
         return (
-            f"No hypothesis that finished is supported, but {unfinished}: run {_them(records)} "
-            "before generating new ones."
+            f"No hypothesis that finished is supported, but {unfinished.words}: run "
+            f"{unfinished.them} before generating new ones."
         )
     return "No hypothesis is supported: generate new hypotheses."
 
 
-def _unfinished_words(records: Sequence[Record]) -> str:
-    """``1 was cut short and 2 did not run``: the hypotheses without a verdict because the
-    run stopped (empty when there are none)."""
-    cut, not_run = _unfinished(records)
-    words = [f"{cut} {'was' if cut == 1 else 'were'} cut short"] if cut else []
-    return " and ".join(words + ([f"{not_run} did not run"] if not_run else []))
+class Unfinished(NamedTuple):
+    """The hypotheses without a verdict because the run stopped first: how many it cut
+    short, and how many it never started."""
 
+    cut: int
+    not_run: int
 
-def _them(records: Sequence[Record]) -> str:
-    return "it" if sum(_unfinished(records)) == 1 else "them"
+    @classmethod
+    def of(cls, records: Sequence[Record]) -> Unfinished:
+        pending = [r for r in records if r["status"] == HypothesisStatus.PENDING.value]
+        cut = sum(1 for record in pending if is_cut_short(record))
+        return cls(cut, len(pending) - cut)
 
+    @property
+    def total(self) -> int:
+        return self.cut + self.not_run
 
-def _unfinished(records: Sequence[Record]) -> Tuple[int, int]:
-    """How many scripts the run stopped before their end, and how many it never started."""
-    pending = [r for r in records if r["status"] == HypothesisStatus.PENDING.value]
-    cut = sum(1 for record in pending if is_cut_short(record))
-    return cut, len(pending) - cut
+    @property
+    def words(self) -> str:
+        """``1 was cut short and 2 did not run`` (empty when there are none)."""
+        words = [f"{self.cut} {'was' if self.cut == 1 else 'were'} cut short"] if self.cut else []
+        return " and ".join(words + ([f"{self.not_run} did not run"] if self.not_run else []))
+
+    @property
+    def them(self) -> str:
+        return "it" if self.total == 1 else "them"
 
 
 _INCONCLUSIVE = HypothesisStatus.INCONCLUSIVE.value
@@ -122,6 +132,6 @@ def counts_line(records: Sequence[Record]) -> str:
     run`` when the run stopped before some)."""
     counts = verdict_counts(records)
     parts = [f"{counts[status.value]} {status.value}" for status in COUNTED[:-1]]
-    cut, not_run = _unfinished(records)
+    cut, not_run = Unfinished.of(records)
     stopped = ((cut, "cut short"), (not_run, "not run"))
     return ", ".join(parts + [f"{count} {name}" for count, name in stopped if count])

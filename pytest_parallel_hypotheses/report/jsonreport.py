@@ -109,7 +109,7 @@ class JsonReport:
             "interrupted": interrupted,
             # -x, --maxfail, or a stop condition, which leaves hypotheses without a verdict
             "stopped_early": bool(session.shouldfail or session.shouldstop)
-            or (not interrupted and any(r["status"] == _PENDING for r in records)),
+            or (not interrupted and verdict_counts(records)[_PENDING] > 0),
             "directory": None if self._directory is None else str(self._directory),
             "invocation_dir": str(config.invocation_params.dir),
             "arguments": list(config.invocation_params.args),
