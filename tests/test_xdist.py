@@ -145,6 +145,31 @@ def test_the_header_under_xdist_says_one_script_per_worker_not_what_auto_would_d
     result.stdout.no_fnmatch_line("*workers auto*")
 
 
+def test_the_json_report_under_xdist_says_one_script_per_worker_not_what_auto_would_do(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.json"
+
+    run_xdist(pytester, tmp_path, f"--hypotheses={six_hypotheses}", f"--hypotheses-report={path}")
+
+    settings = json.loads(path.read_text())["run"]["settings"]
+    assert settings["per_xdist_worker"] is True
+    assert settings["max_concurrent_tests"] is None
+    assert settings["adaptive_concurrency"] is None
+
+
+def test_the_header_under_xdist_says_a_number_of_workers_is_one_script_per_worker(
+    pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
+) -> None:
+    result = run_xdist(
+        pytester, tmp_path, f"--hypotheses={six_hypotheses}", "--hypotheses-workers=3"
+    )
+
+    result.stdout.fnmatch_lines(
+        ["hypotheses: * (workers 3, one script at a time per xdist worker, timeout *"]
+    )
+
+
 def test_hypotheses_left_unrun_by_an_early_stop_are_listed_as_not_run(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

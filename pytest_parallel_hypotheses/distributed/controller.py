@@ -182,10 +182,7 @@ class XdistController:
         )
 
     def pytest_report_header(self) -> str:
-        falsification = self._settings.falsification
-        if falsification.adaptive_concurrency:  # each worker runs one script at a time
-            return report_header(self._settings, "workers: one script per xdist worker")
-        return f"{report_header(self._settings)}; one script at a time per xdist worker"
+        return report_header(self._settings, per_xdist_worker=True)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Refuse a folder that cannot be searched before any worker starts, as a plain

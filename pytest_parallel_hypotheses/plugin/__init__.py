@@ -61,11 +61,11 @@ def reporting_parts(
     settings: HypothesesSettings,
     records: RecordSource,
     runner_warnings: Optional[RunnerWarnings] = None,
+    per_xdist_worker: bool = False,
 ) -> Dict[str, object]:
-    """Where the records end up: the terminal summary (with ``runner_warnings``, where the
-    scripts run in this process), the JSON report and the watcher of the run (live status,
-    heartbeat, events), in the process that sums up the run (alone, or the xdist
-    controller)."""
+    """Where the records end up: the terminal summary (with ``runner_warnings``), the JSON
+    and HTML reports and the watcher of the run (live status, heartbeat, events), in the
+    process that sums up the run (alone, or the xdist controller: ``per_xdist_worker``)."""
     watcher = RunWatcher(settings, records)
     summary = TerminalSummary(
         records, tuple if runner_warnings is None else runner_warnings.messages
@@ -73,11 +73,19 @@ def reporting_parts(
     parts: Dict[str, object] = {"summary": summary, "watch": watcher}
     if settings.report_path is not None:
         parts["jsonreport"] = JsonReport(
-            settings.report_path, settings.directory, settings.falsification, watcher.records
+            settings.report_path,
+            settings.directory,
+            settings.falsification,
+            watcher.records,
+            per_xdist_worker=per_xdist_worker,
         )
     if settings.html_path is not None:
         parts["htmlreport"] = HtmlReport(
-            settings.html_path, settings.directory, settings.falsification, watcher.records
+            settings.html_path,
+            settings.directory,
+            settings.falsification,
+            watcher.records,
+            per_xdist_worker=per_xdist_worker,
         )
     return parts
 

@@ -155,12 +155,12 @@ def worktrees_to_search(settings: HypothesesSettings) -> List[Worktree]:
         raise pytest.UsageError(f"{settings.directory_source}: {error}") from None
 
 
-def report_header(settings: HypothesesSettings, concurrency: Optional[str] = None) -> str:
+def report_header(settings: HypothesesSettings, per_xdist_worker: bool = False) -> str:
     """The header line that shows where hypotheses are searched and the engine's settings;
     repeats and the stop condition only when set, as they change how a run goes
-    (``concurrency``: see :func:`header_words`)."""
+    (``per_xdist_worker``: see :func:`header_words`)."""
     where = settings.directory or CURRENT_REPOSITORY
-    return f"hypotheses: {where} ({header_words(settings.falsification, concurrency)})"
+    return f"hypotheses: {where} ({header_words(settings.falsification, per_xdist_worker)})"
 
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:

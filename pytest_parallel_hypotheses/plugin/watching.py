@@ -191,7 +191,10 @@ class RunWatcher:
         engine = self._settings.falsification
         self.emit(
             "run_started",
-            settings={setting.key: setting.value for setting in run_settings(engine)},
+            settings={
+                setting.key: setting.value
+                for setting in run_settings(engine, per_xdist_worker=self._controller)
+            },
             hypotheses=nodeids,
         )
 

@@ -55,10 +55,13 @@ class JsonReport:
         directory: Optional[Path],
         engine: FalsificationConfig,
         records: RecordSource,
+        *,
+        per_xdist_worker: bool = False,
     ) -> None:
         self._path = path
         self._directory = directory
         self._engine = engine
+        self._per_xdist_worker = per_xdist_worker
         self._records = records
         self._started = datetime.now(timezone.utc)
         self._clock = time.monotonic()
@@ -113,7 +116,10 @@ class JsonReport:
             "directory": None if self._directory is None else str(self._directory),
             "invocation_dir": str(config.invocation_params.dir),
             "arguments": list(config.invocation_params.args),
-            "settings": {setting.key: setting.value for setting in run_settings(self._engine)},
+            "settings": {
+                setting.key: setting.value
+                for setting in run_settings(self._engine, self._per_xdist_worker)
+            },
             "shard": config.stash.get(SHARD_KEY, None),
             "host": socket.gethostname(),
             "platform": platform.platform(),

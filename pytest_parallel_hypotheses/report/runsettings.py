@@ -21,10 +21,12 @@ class RunSetting:
     shown: Optional[str]
 
 
-def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
-    """The engine's settings that change how a run goes, in the order they are shown."""
+def run_settings(engine: FalsificationConfig, per_xdist_worker: bool = False) -> List[RunSetting]:
+    """The engine's settings that change how a run goes, in the order they are shown;
+    ``per_xdist_worker`` where pytest-xdist workers run the scripts, one at a time each."""
     return [
-        *_concurrency(engine),
+        *_concurrency(engine, per_xdist_worker),
+        RunSetting("per_xdist_worker", per_xdist_worker, None),
         RunSetting("test_timeout", engine.test_timeout, f"timeout {engine.test_timeout:g}s"),
         RunSetting("kill_grace", engine.kill_grace, f"grace {engine.kill_grace:g}s"),
         RunSetting(
@@ -55,15 +57,23 @@ def run_settings(engine: FalsificationConfig) -> List[RunSetting]:
     ]
 
 
-def _concurrency(engine: FalsificationConfig) -> List[RunSetting]:
-    """A fixed number of workers, or what ``auto`` chose on this machine and why."""
+def _concurrency(engine: FalsificationConfig, per_xdist_worker: bool) -> List[RunSetting]:
+    """A fixed number of workers, or what ``auto`` chose on this machine and why. Under
+    xdist a number stays the most at once across the workers, and ``auto`` does not apply:
+    the number of xdist workers is the limit."""
     if not engine.adaptive_concurrency:
+        each = ", one script at a time per xdist worker" if per_xdist_worker else ""
         return [
             RunSetting(
                 "max_concurrent_tests",
                 engine.max_concurrent_tests,
-                f"workers {engine.max_concurrent_tests}",
+                f"workers {engine.max_concurrent_tests}{each}",
             ),
+            RunSetting("adaptive_concurrency", None, None),
+        ]
+    if per_xdist_worker:
+        return [
+            RunSetting("max_concurrent_tests", None, "workers: one script per xdist worker"),
             RunSetting("adaptive_concurrency", None, None),
         ]
     plan = plan_adaptive(engine.max_concurrent_tests, engine.memory_free_floor)
@@ -116,14 +126,7 @@ def _auto_settings(engine: FalsificationConfig) -> List[RunSetting]:
     ]
 
 
-def header_words(engine: FalsificationConfig, concurrency: Optional[str] = None) -> str:
-    """The settings as the terminal header shows them; ``concurrency`` says instead of the
-    workers how many scripts run at once (one per xdist worker, where ``auto`` does not
-    apply)."""
-    settings = run_settings(engine)
-    if concurrency is not None:
-        kept = [
-            s for s in settings if s.key not in ("max_concurrent_tests", "adaptive_concurrency")
-        ]
-        settings = [RunSetting("concurrency", None, concurrency), *kept]
+def header_words(engine: FalsificationConfig, per_xdist_worker: bool = False) -> str:
+    """The settings as the terminal header shows them."""
+    settings = run_settings(engine, per_xdist_worker)
     return ", ".join(setting.shown for setting in settings if setting.shown)
