@@ -226,6 +226,7 @@ def test_settings_reach_the_engine(
         "setup_command": "true",
         "setup_timeout": 30,
         "adaptive_concurrency": None,
+        "per_xdist_worker": False,
         "memory_limit": None,
     }
 
