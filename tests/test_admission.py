@@ -374,6 +374,56 @@ def test_auto_runs_scripts_that_keep_two_cpus_busy_as_many_as_the_cpus_hold(
     assert len(crowded) <= 2 * MISSED_AT_A_FIRST_LOOK, most_seen(alive, after_the_first)
 
 
+def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Scripts that sleep before they compute look idle as they start, and ``auto`` lets
+    them all in: they then share the CPUs up to their deadlines, and each timeout says
+    nothing of its hypothesis. Such a script runs again, and from then on no more start than
+    the CPUs hold. Here a first attempt computes for ever and a second ends at once, so only
+    the runs again can pass."""
+    cpus = usable_cpus().count
+    first_done, alive = worktree / "first-attempt-done", worktree / "cpu-bound-alive"
+    first_done.mkdir()
+    alive.mkdir()
+    ids = [f"late{index}" for index in range(3 * cpus)]
+    for hypothesis_id in ids:
+        again = first_done / hypothesis_id
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"sleep 0.3\nif [ -e {again} ]; then exec {counted_burn(alive, hypothesis_id, 0.2)}; fi"
+            f"\ntouch {again}\nexec {sys.executable} -S -c 'while True: pass'",
+        )
+    config = FalsificationConfig(
+        test_timeout=2, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert max(most_seen(alive, ids)) <= cpus, most_seen(alive, ids)
+
+
+def test_auto_does_not_run_again_a_script_that_timed_out_with_cpus_to_spare(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs.log"
+    write_script(worktree, "stuck", f"echo ran >> {runs}\nsleep 30")
+    config = FalsificationConfig(
+        test_timeout=0.6, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    [result] = TestExecutor(config).execute_parallel(
+        [Hypothesis("stuck", "x")], {"stuck": worktree}
+    )
+
+    assert result.result is TestResult.TIMEOUT
+    assert runs.read_text().splitlines() == ["ran"]
+
+
 def test_the_plan_of_auto_uses_the_cpus_this_process_may_use() -> None:
     plan = plan_adaptive(ceiling=50, memfree=None)
 

@@ -163,6 +163,7 @@ def test_a_timeout_snapshot_lists_every_process_of_the_tree_with_the_last_lines(
             "age_seconds",
             "state",
             "cpu_seconds",
+            "waited_seconds",
             "rss_bytes",
             "command",
         }
@@ -234,6 +235,46 @@ def test_the_one_line_reading_names_the_youngest_descendant_with_age_and_memory(
     assert describe_snapshot(snapshot) == (
         "timed out while running: `pytest t` (pid 11, 4m58s, 310 MiB); 1 other process in its tree"
     )
+
+
+def test_the_one_line_reading_says_when_the_processes_waited_long_for_a_cpu() -> None:
+    snapshot = {
+        "processes": [
+            {
+                "pid": 10,
+                "age_seconds": 14.0,
+                "waited_seconds": 0.0,
+                "rss_bytes": 2**20,
+                "command": "sh test_a.sh",
+            },
+            {
+                "pid": 11,
+                "age_seconds": 13.8,
+                "waited_seconds": 9.2,
+                "rss_bytes": 2**20,
+                "command": "python burn.py",
+            },
+        ]
+    }
+    assert describe_snapshot(snapshot).endswith(
+        "; its processes waited for a CPU up to 67% of their time: more ran at once than the "
+        "CPUs hold"
+    )
+
+
+def test_the_one_line_reading_says_nothing_of_a_short_wait_for_a_cpu() -> None:
+    snapshot = {
+        "processes": [
+            {
+                "pid": 11,
+                "age_seconds": 13.8,
+                "waited_seconds": 2.0,
+                "rss_bytes": 2**20,
+                "command": "python burn.py",
+            },
+        ]
+    }
+    assert "waited" not in describe_snapshot(snapshot)
 
 
 def test_elapsed_times_read_in_seconds_minutes_or_hours() -> None:

@@ -10,6 +10,12 @@ from typing import Any, Dict, List, Mapping, Optional
 
 #: Characters of the command kept in the one-line reading.
 SHORT_COMMAND_CHARS = 80
+#: The share of its life a process of a timed-out tree spent ready to run with no CPU free
+#: beyond which the script was short of CPUs: three CPU-bound processes on two CPUs each wait
+#: a third of the time, and run half as fast again as alone.
+STARVED_SHARE = 0.25
+#: Processes younger than this at the deadline tell too little of how the tree ran.
+SHARE_MIN_AGE = 0.5
 
 
 def busiest(snapshot: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -34,11 +40,52 @@ def describe_snapshot(snapshot: Mapping[str, Any]) -> str:
     others = (
         f"; {count - 1} other process{'es' if count > 2 else ''} in its tree" if count > 1 else ""
     )
+    share = cpu_wait_share(snapshot)
+    short = (
+        f"; its processes waited for a CPU up to {share:.0%} of their time: more ran at once "
+        "than the CPUs hold"
+        if share is not None and share >= STARVED_SHARE
+        else ""
+    )
     return (
         f"timed out while running: `{command}` (pid {process['pid']}, "
         f"{format_elapsed(process['age_seconds'])}, {process['rss_bytes'] / 2**20:.0f} MiB)"
-        f"{others}"
+        f"{others}{short}"
     )
+
+
+def cpu_wait_share(snapshot: Mapping[str, Any]) -> Optional[float]:
+    """The largest share of its life a process of the tree spent waiting for a CPU (None
+    where the kernel did not say, or every process was too young to tell)."""
+    shares = [
+        entry["waited_seconds"] / entry["age_seconds"]
+        for entry in _seasoned(snapshot)
+        if entry.get("waited_seconds") is not None
+    ]
+    return max(shares, default=None)
+
+
+def starved(snapshot: Optional[Mapping[str, Any]]) -> bool:
+    """Whether the tree of a timed-out script was short of CPUs (:data:`STARVED_SHARE`)."""
+    share = None if snapshot is None else cpu_wait_share(snapshot)
+    return share is not None and share >= STARVED_SHARE
+
+
+def cpu_demand(snapshot: Mapping[str, Any]) -> float:
+    """How many CPUs the tree wanted at its deadline: the share of its life each process ran
+    or waited to run, summed."""
+    return float(
+        sum(
+            (entry["cpu_seconds"] + (entry.get("waited_seconds") or 0.0)) / entry["age_seconds"]
+            for entry in _seasoned(snapshot)
+        )
+    )
+
+
+def _seasoned(snapshot: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    return [
+        entry for entry in snapshot.get("processes") or [] if entry["age_seconds"] >= SHARE_MIN_AGE
+    ]
 
 
 def format_elapsed(seconds: float) -> str:

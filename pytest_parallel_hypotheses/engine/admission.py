@@ -79,8 +79,13 @@ class Admission(Protocol):
         """Held while one script of one worker runs."""
 
     async def resume(self) -> None:
-        """Inside a slot that waited for a worktree's setup step: return when a script could
-        start now, as if the slot were taken again (first in line)."""
+        """Inside a slot that waited for a worktree's setup step, or whose script is to run
+        again: return when a script could start now, as if the slot were taken again (first
+        in line)."""
+
+    def ran_short(self, demand: float) -> None:
+        """A script ran out of time short of CPUs, wanting ``demand`` CPUs: what it wanted
+        counts for the scripts not started yet, looked at or not."""
 
     async def aclose(self) -> None:
         """Stop whatever watches the machine."""
@@ -111,6 +116,9 @@ class FixedAdmission:
 
     async def resume(self) -> None:
         return None
+
+    def ran_short(self, demand: float) -> None:
+        return None  # N means N
 
     async def aclose(self) -> None:
         return None
@@ -173,6 +181,8 @@ class AdaptiveAdmission:
         #: wants several.
         self._base = 1
         self._known = False
+        #: Once a script timed out short of CPUs: no more at once than the CPUs hold.
+        self._careful = False
         self._extra = 0
         self._demands = ScriptDemands()
         self._available: Optional[int] = None
@@ -206,6 +216,14 @@ class AdaptiveAdmission:
         except asyncio.CancelledError:
             self.running += 1  # the slot's own exit gives it back
             raise
+
+    def ran_short(self, demand: float) -> None:
+        """The run's scripts are not as idle as their looks said (a script that sleeps or
+        reads before it computes looks idle at its start): from now on, no more start than
+        the CPUs hold at the demand expected of a script, a whole CPU at least."""
+        self._careful = True
+        self._demands.ended_with(demand)
+        self._learn()
 
     async def _acquire(self, first: bool = False) -> None:
         if (first or not self._waiters) and self._may_start():
@@ -248,7 +266,9 @@ class AdaptiveAdmission:
         CPUs hold at the demand expected of a script (:func:`base_count`). A script that ends
         before any judging is short: one per CPU, as for a script of unknown demand."""
         self._known = self._known or self._demand.scripts_finished > 0 or self._demands.judged_any
-        if self._known:
+        if self._careful:
+            self._base = base_count(max(1.0, self._demands.expected()), self.plan.cpus.count)
+        elif self._known:
             self._base = base_count(self._demands.expected(), self.plan.cpus.count)
 
     def _check_memory(self) -> None:
@@ -286,7 +306,10 @@ class AdaptiveAdmission:
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
                 self._learn()
-                self._extra = extra_room(busy, self._demands.expected(), self.plan.cpus.count)
+                expected = self._demands.expected()
+                self._extra = (
+                    0 if self._careful else extra_room(busy, expected, self.plan.cpus.count)
+                )
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
@@ -330,6 +353,12 @@ class ScriptDemands:
         for key, tree in trees.items():
             self._trees.setdefault(key, _Tree(tree.script)).add(tree.runnable)
         return sum(tree.now for tree in self._trees.values())
+
+    def ended_with(self, demand: float) -> None:
+        """A script ended wanting ``demand`` CPUs over its run, seen by other means than the
+        looks."""
+        self._ended_total += demand
+        self._ended += 1
 
     def expected(self) -> float:
         """What a script not started yet is expected to want: the mean of what the judged

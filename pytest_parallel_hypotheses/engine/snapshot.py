@@ -2,7 +2,8 @@
 it doing when it ran out of time?
 
 Every process of the tree (its group and the marked escapees) with its pid, parent, age,
-state, CPU time, memory and command line, plus the last lines of its output. The failure text
+state, CPU time, time spent waiting for a CPU, memory and command line, plus the last lines
+of its output. The failure text
 names the process that most likely held things up; the JSON report keeps it all.
 """
 
@@ -106,10 +107,22 @@ def _describe(
                 "age_seconds": round(max(0.0, age(proc)), 3),
                 "state": proc.status(),
                 "cpu_seconds": round(times.user + times.system, 3),
+                "waited_seconds": _cpu_wait(proc.pid),
                 "rss_bytes": proc.memory_info().rss,
                 "command": (" ".join(proc.cmdline()) or proc.name())[:COMMAND_CHARS],
             }
     except psutil.Error:  # it ended while we looked: nothing to show
+        return None
+
+
+def _cpu_wait(pid: int) -> Optional[float]:
+    """How long the process was ready to run but had no CPU (the kernel's run-queue wait in
+    ``/proc/PID/schedstat``): a script that timed out while it waited long for a CPU was
+    short of the CPUs, not stuck. None where the kernel does not keep it."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as schedstat:
+            return round(int(schedstat.read().split()[1]) / 1e9, 3)
+    except (OSError, ValueError, IndexError):
         return None
 
 

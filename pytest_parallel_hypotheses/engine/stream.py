@@ -18,6 +18,7 @@ from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Typ
 
 from ..core.classification import TestResult
 from ..core.config import FalsificationConfig
+from ..core.diagnosis import cpu_demand, starved
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
@@ -280,9 +281,11 @@ class ResultStream:
         loop = asyncio.get_running_loop()
         started = loop.time()
         attempts: List[TestExecutionResult] = []
+        number = 0
+        ran_again = False
         while policy.another(attempts, loop.time() - started):
-            number = len(attempts) + 1
-            if attempts:  # a daemon the last attempt left (holding a port, a lock) must not
+            number += 1
+            if number > 1:  # a daemon the last attempt left (holding a port, a lock) must not
                 await _sweep(marker, self._config.kill_grace)  # decide this one
             attempt = await run_attempt(
                 run,
@@ -298,9 +301,32 @@ class ResultStream:
             )
             attempt = _judged_with(code.tested, attempt)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
+            if not ran_again and self._short_of_cpus(attempt):
+                ran_again = True
+                await self._admission.resume()
+                continue
             attempt.code_under_test = code.tested  # a judge may combine the attempts again
             attempts.append(attempt)
         return policy.combine(attempts)
+
+    def _short_of_cpus(self, attempt: TestExecutionResult) -> bool:
+        """Under ``auto``, a script that timed out while its processes waited long for a CPU
+        ran beside more scripts than the CPUs hold, which ``auto`` cannot always foresee (a
+        script that sleeps before it computes looks idle when it starts): its timeout says
+        nothing of the hypothesis, so it runs again, once, when the CPUs hold it."""
+        snapshot = attempt.timeout_snapshot
+        if not (
+            self._config.adaptive_concurrency and attempt.timed_out_after and starved(snapshot)
+        ):
+            return False
+        assert snapshot is not None  # starved() says so
+        self._admission.ran_short(cpu_demand(snapshot))
+        logger.warning(
+            "a script timed out while its processes waited for a CPU (%s): it runs again "
+            "once the CPUs hold it",
+            attempt.hypothesis_id,
+        )
+        return True
 
     async def _code_of(self, run: HypothesisRun, *, after_setup: bool) -> WorktreeCode:
         """The code the run's scripts test, looked up after the worktree's setup step (which
