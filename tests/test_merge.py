@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -160,6 +162,37 @@ def test_merge_exits_0_when_every_hypothesis_passed(
     ]
 
     assert merge(*reports)[0] == pytest.ExitCode.OK
+
+
+def test_merge_exits_2_when_a_part_was_cancelled(
+    run_pytest: RunPytest,
+    hypotheses: Path,
+    make_worktree: MakeWorktree,
+    write_script: WriteScript,
+    tmp_path: Path,
+    merge: Merge,
+) -> None:
+    """A CI job cancelled mid-run leaves a report of its part: merged with parts that
+    passed, it must not read as a clean run."""
+    started = tmp_path / "started"
+    write_script(make_worktree("three"), "hang", f"touch {started}\nsleep 60")
+    passed = report_of(run_pytest, hypotheses, tmp_path / "passed.json", "-k", "disk")
+    cancelled = tmp_path / "cancelled.json"
+    arguments = ["-p", "no:cacheprovider", "-p", "no:xdist", f"--rootdir={tmp_path}", "-k", "hang"]
+    arguments += [f"--hypotheses={hypotheses}", f"--hypotheses-report={cancelled}"]
+    pytest_run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *arguments],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pytest_run.send_signal(signal.SIGTERM)
+    assert pytest_run.wait(timeout=60) == pytest.ExitCode.INTERRUPTED
+
+    assert merge(passed, cancelled)[0] == pytest.ExitCode.INTERRUPTED
 
 
 def test_merge_exits_5_when_no_report_holds_a_hypothesis(

@@ -25,6 +25,13 @@ from ..report.records import Record
 #: The results a passing pytest run may have: the others make its exit status 1.
 _PASSING = (TestResult.PASS.value, TestResult.SKIP.value)
 
+#: The exit statuses of a run that went to its end: every other one is kept by a merge.
+_NORMAL_STATUSES = (
+    int(pytest.ExitCode.OK),
+    int(pytest.ExitCode.TESTS_FAILED),
+    int(pytest.ExitCode.NO_TESTS_COLLECTED),
+)
+
 Report = Dict[str, Any]
 #: A report and the file it was read from, to name it in messages.
 Source = Tuple[Path, Report]
@@ -57,8 +64,19 @@ def merge(sources: Sequence[Source], arguments: Sequence[str]) -> Report:
     _check_versions(sources)
     _check_shards(sources)
     records = _records(sources)
-    run = _merged_run(sources, exit_status(records), arguments)
+    run = _merged_run(sources, _status(sources, records), arguments)
     return report_document(run, records)
+
+
+def _status(sources: Sequence[Source], records: Sequence[Record]) -> int:
+    """The records' exit status, unless a part ended abnormally (cancelled, an internal
+    error): a pipeline must not read a merge of a cancelled part as a clean run."""
+    abnormal = [
+        int(report["run"]["exit_status"])
+        for _path, report in sources
+        if int(report["run"]["exit_status"]) not in _NORMAL_STATUSES
+    ]
+    return max(abnormal, default=exit_status(records))
 
 
 def exit_status(records: Sequence[Record]) -> int:
