@@ -7,12 +7,14 @@ consumer, or Ctrl-C in the synchronous facade.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,42 @@ def test_daemons_left_by_a_passing_script_are_killed_when_the_run_returns(
         "exit 0",
     )
     assert h1.passes_leaving_nothing().duration < HANG
+
+
+def test_a_run_whose_watchdog_was_killed_still_returns_every_result(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A script's ``pkill -f``, an administrator or the out-of-memory killer can end the
+    run's watchdog process: telling it the run ended then fails, and must not lose the
+    results or hang the run's end."""
+    started = worktree / "started"
+    write_script(worktree, "a", f"touch {started}\nsleep 1\nexit 1")
+    write_script(worktree, "b", "exit 0")
+
+    def kill_the_watchdog() -> None:
+        deadline = time.monotonic() + HANG
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                if any("stop_run" in part for part in child.cmdline()):
+                    child.kill()
+
+    def run() -> None:
+        executor = TestExecutor(FalsificationConfig(test_timeout=30))
+        hypotheses = [Hypothesis("a", "x"), Hypothesis("b", "x")]
+        results.extend(executor.execute_parallel(hypotheses, {"a": worktree, "b": worktree}))
+
+    results: List[TestExecutionResult] = []
+    killer = threading.Thread(target=kill_the_watchdog)
+    runner = threading.Thread(target=run, daemon=True)  # a hung run must not hang the suite
+    killer.start()
+    runner.start()
+    runner.join(HANG)
+    killer.join()
+
+    assert not runner.is_alive(), "the run did not return"
+    assert [r.result for r in results] == [TestResult.FAIL, TestResult.PASS]
 
 
 def test_a_daemons_unmarked_group_mates_are_killed_with_it(h1: PassingScript) -> None:

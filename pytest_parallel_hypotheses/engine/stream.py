@@ -8,6 +8,7 @@ skips what has not started and sweeps up processes that escaped their script's g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import uuid
@@ -129,12 +130,19 @@ class ResultStream:
             finally:
                 await _sweep(Marker(self._marker_name), self._config.kill_grace)
         finally:
-            await self._admission.aclose()
-            await self._memory_guard.watchdog.aclose()
-            await self._sampler.aclose()
+            try:
+                await self._let_go()
+            finally:
+                self._closed.set()  # a second call must not wait for ever
+
+    async def _let_go(self) -> None:
+        """Stop the run's helpers, each one even when another fails."""
+        async with contextlib.AsyncExitStack() as helpers:
             if self._watchdog is not None:
-                await self._watchdog.dismiss()
-            self._closed.set()
+                helpers.push_async_callback(self._watchdog.dismiss)
+            helpers.push_async_callback(self._sampler.aclose)
+            helpers.push_async_callback(self._memory_guard.watchdog.aclose)
+            helpers.push_async_callback(self._admission.aclose)
 
     async def _iterate(self) -> AsyncIterator[TestExecutionResult]:
         """Every result, then the clean-up; dropping the iterator early also cleans up."""

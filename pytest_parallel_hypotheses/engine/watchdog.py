@@ -52,9 +52,11 @@ class Watchdog:
         if process is None:
             return
         assert process.stdin is not None  # a pipe
-        with contextlib.suppress(OSError):  # it died already: nothing to tell
-            process.stdin.write(_DISMISSED)
-        process.stdin.close()
+        with contextlib.suppress(OSError):  # it died already (killed by a script's pkill, the
+            process.stdin.write(_DISMISSED)  # out-of-memory killer): nothing to tell
+            process.stdin.flush()
+        with contextlib.suppress(OSError):
+            process.stdin.close()
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, process.wait, _EXIT_SECONDS)
