@@ -172,6 +172,30 @@ def test_a_script_within_its_limit_is_judged_as_usual(
     assert result.error_message == ""
 
 
+def test_workers_forked_from_a_large_process_count_their_shared_pages_once(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Four workers forked from a process holding 80 MiB share its pages: their resident
+    sizes add up to 400 MiB, but the tree uses about 80 (the kernel's cgroup counts a page
+    once too)."""
+    forking = (
+        "import os, time\n"
+        'held = b"x" * (80 * 1024 * 1024)\n'
+        "for _ in range(4):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(2)\n"
+        "        os._exit(0)\n"
+        "time.sleep(1)\n"
+        "raise SystemExit(1)\n"
+    )
+    write_script(worktree, "hog", f"exec {sys.executable} -S -c '{forking}'")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.FAIL, result.error_message
+
+
 def test_a_script_killed_by_sigkill_is_never_a_genuine_failure(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
