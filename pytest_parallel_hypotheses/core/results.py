@@ -124,6 +124,17 @@ def missing_module_result(result: TestExecutionResult, module: str) -> TestExecu
     )
 
 
+def broken_script_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
+    """A script that failed and that its interpreter cannot read (``complaint`` says where):
+    an error whatever its polarity, since a broken script tells nothing about the
+    hypothesis."""
+    return as_error(
+        result,
+        f"the script has a syntax error ({complaint}): its failure tells nothing about the "
+        "hypothesis; fix the script and run it again",
+    )
+
+
 def as_error(result: TestExecutionResult, message: str) -> TestExecutionResult:
     """``result`` as an error that concludes nothing, saying why in ``message``: its script
     ran, and its output and exit status stay. The status is given, not derived: repeated

@@ -24,6 +24,7 @@ from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
 from ..core.results import (
+    broken_script_result,
     missing_module_result,
     runner_error_result,
     setup_failed_result,
@@ -32,6 +33,7 @@ from ..core.results import (
 )
 from ..core.tested import CodeUnderTest
 from ..finding.layout import ScriptProblem, locate_script
+from ..finding.syntax import syntax_error
 from .admission import TICK_SECONDS, admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
@@ -291,6 +293,7 @@ class ResultStream:
         attempts: List[TestExecutionResult] = []
         number = 0
         ran_again = False
+        text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
             number += 1
             if number > 1:  # a daemon the last attempt left (holding a port, a lock) must not
@@ -307,7 +310,7 @@ class ResultStream:
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
-            attempt = _judged_with(code.tested, attempt)
+            attempt = await text.judge(_judged_with(code.tested, attempt))
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if not ran_again and self._short_of_cpus(attempt):
                 ran_again = True
@@ -374,6 +377,29 @@ def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExe
     failed = attempt.result is TestResult.FAIL
     missing = tested.failed_import(attempt.stdout, attempt.stderr) if failed else None
     return attempt if missing is None else missing_module_result(attempt, missing)
+
+
+class _ScriptText:
+    """Whether one hypothesis's script can be read by its interpreter: asked at its first
+    failure only (the script is the same at every attempt), since a run whose scripts pass
+    must not pay for the question."""
+
+    def __init__(self, script: Path, env: Mapping[str, str]) -> None:
+        self._script = script
+        self._env = env
+        self._asked = False
+        self._complaint: Optional[str] = None
+
+    async def judge(self, attempt: TestExecutionResult) -> TestExecutionResult:
+        """A failed attempt of a script its interpreter cannot read is an error."""
+        if attempt.result is not TestResult.FAIL:
+            return attempt
+        if not self._asked:
+            self._asked = True
+            self._complaint = await asyncio.to_thread(syntax_error, self._script, self._env)
+        return (
+            attempt if self._complaint is None else broken_script_result(attempt, self._complaint)
+        )
 
 
 def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:

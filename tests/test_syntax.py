@@ -1,0 +1,102 @@
+"""A script its interpreter cannot read is broken, not a test that failed: its hypothesis is
+inconclusive whatever the exit status the syntax error gave."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from pytest_parallel_hypotheses import (
+    FalsificationConfig,
+    Hypothesis,
+    HypothesisRun,
+    HypothesisStatus,
+    Polarity,
+    TestExecutionResult,
+    TestExecutor,
+    TestResult,
+)
+from pytest_parallel_hypotheses.finding.layout import script_path
+from pytest_parallel_hypotheses.finding.syntax import syntax_error
+
+MakeWorktree = Callable[[str], Path]
+
+
+@pytest.fixture
+def worktree(make_worktree: MakeWorktree) -> Path:
+    return make_worktree("syntax")
+
+
+def write(worktree: Path, hypothesis_id: str, text: str) -> Path:
+    """The script ``text`` exactly, shebang included, made executable."""
+    script = script_path(worktree, hypothesis_id)
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(text)
+    script.chmod(0o755)
+    return script
+
+
+def run(
+    worktree: Path, hypothesis_id: str, polarity: Polarity = Polarity.DISPROVE
+) -> TestExecutionResult:
+    hypothesis = HypothesisRun(Hypothesis(hypothesis_id, "x"), worktree, polarity=polarity)
+    [result] = TestExecutor(FalsificationConfig(test_timeout=60)).execute_parallel([hypothesis])
+    return result
+
+
+def test_a_shell_script_with_a_syntax_error_is_inconclusive(worktree: Path) -> None:
+    write(worktree, "broken", "#!/bin/sh\necho testing\nif then fi\n")
+
+    result = run(worktree, "broken")
+
+    assert result.result is TestResult.ERROR
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert result.exit_code == 2  # what the shell said stays
+    assert "the script has a syntax error (" in result.error_message
+    assert "Syntax error" in result.error_message
+
+
+def test_a_python_script_with_a_syntax_error_is_inconclusive(worktree: Path) -> None:
+    write(worktree, "broken", f"#!{sys.executable}\nimport sys\nif True\n    sys.exit(0)\n")
+
+    result = run(worktree, "broken")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "(line 3: expected ':')" in result.error_message
+
+
+def test_a_broken_script_never_falsifies_a_hypothesis_it_would_confirm(worktree: Path) -> None:
+    write(worktree, "broken", "#!/bin/sh\nif then fi\n")
+
+    result = run(worktree, "broken", Polarity.CONFIRM)
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+
+
+def test_a_readable_script_that_fails_still_supports_its_hypothesis(worktree: Path) -> None:
+    write(worktree, "genuine", "#!/usr/bin/env bash\nif [[ 1 == 2 ]]; then exit 0; fi\nexit 1\n")
+
+    result = run(worktree, "genuine")
+
+    assert result.status is HypothesisStatus.SUPPORTED
+    assert result.error_message == ""
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/dash"), reason="needs dash beside bash")
+def test_the_check_asks_the_shell_the_shebang_names(worktree: Path) -> None:
+    """``function`` is bash's: bash reads it, dash does not, as they would run it."""
+    bash = write(worktree, "bash", "#!/usr/bin/env -S bash -e\nfunction f() { :; }\nf\n")
+    dash = write(worktree, "dash", "#!/bin/dash -e\nfunction f() { :; }\nf\n")
+
+    assert syntax_error(bash, os.environ) is None
+    assert syntax_error(dash, os.environ) is not None
+
+
+def test_an_interpreter_the_check_does_not_know_is_not_asked(worktree: Path) -> None:
+    script = write(worktree, "awk", "#!/usr/bin/awk -f\nBEGIN { exit 1 \n")
+
+    assert syntax_error(script, os.environ) is None
