@@ -162,6 +162,25 @@ def test_a_script_is_expected_to_want_what_the_runs_scripts_wanted_not_what_runs
     assert demands.expected() == pytest.approx(2 / 12)
 
 
+def test_a_script_asleep_for_a_few_tenths_of_a_second_still_holds_its_cpu() -> None:
+    """A test suite that sleeps in one of its tests comes back to its CPU: the scripts
+    started in its place would share the CPUs with it for the rest of its run."""
+    demands = ScriptDemands()
+    for _ in range(10):
+        demands.look(scripts(suite=1))
+
+    asleep = [demands.look(scripts(suite=0)) for _ in range(int(0.3 / TICK_SECONDS))]
+
+    assert asleep == [1] * len(asleep)
+
+
+def test_a_sleeper_caught_as_its_shell_starts_holds_no_cpu_after_its_second_look() -> None:
+    demands = ScriptDemands()
+
+    assert demands.look(scripts(sleeper=1)) == 1
+    assert demands.look(scripts(sleeper=0)) == 0
+
+
 def test_one_idle_look_at_a_script_does_not_make_every_script_left_look_idle() -> None:
     demands = ScriptDemands()
     demands.look(scripts(between_two_commands=0))

@@ -34,11 +34,12 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
-#: How many looks a script's demand is the most of: a CPU-bound script wants less for a moment
-#: now and then (its shell between two commands, a test suite reading files), and one look,
-#: or an average, would take that dip for room, which the scripts then started beyond the CPU
-#: count never give back.
-DEMAND_WINDOW = 5
+#: How many looks a script's demand is the most of, a second's worth: a CPU-bound script wants
+#: less for a while now and then (its shell between two commands, a test suite reading files
+#: or sleeping in a test: ``python -m unittest`` on a real project slept 0.3 s a few tenths of
+#: a second in), and one look, or an average, would take that dip for room, which the scripts
+#: then started beyond the CPU count never give back.
+DEMAND_WINDOW = 50
 #: How many looks a script takes before what it wants counts for the scripts not started yet:
 #: the first, which may catch its shell being started, and one more.
 JUDGING_LOOKS = 2
@@ -380,11 +381,12 @@ class ScriptDemands:
 
 
 class _Tree:
-    """The looks at one running tree: its last :data:`DEMAND_WINDOW`, and the sum of those
-    after its first (which may catch its shell being started)."""
+    """The looks at one running tree: the first (which may catch its shell being started),
+    then its last :data:`DEMAND_WINDOW` and their sum since the first."""
 
     def __init__(self, script: bool) -> None:
         self.script = script
+        self.first = 0
         self.window: Deque[int] = deque(maxlen=DEMAND_WINDOW)
         self.looks = 0
         self.total = 0
@@ -392,12 +394,16 @@ class _Tree:
     def add(self, runnable: int) -> None:
         if self.looks:
             self.total += runnable
+            self.window.append(runnable)
+        else:
+            self.first = runnable
         self.looks += 1
-        self.window.append(runnable)
 
     @property
     def now(self) -> int:
-        return max(self.window)
+        """The most of its last looks; the first counts only until there is another, so a
+        sleeper caught as its shell starts does not hold a CPU for a second."""
+        return max(self.window) if self.window else self.first
 
     @property
     def judged(self) -> bool:
