@@ -107,6 +107,24 @@ def test_the_peak_memory_of_a_small_script_is_its_own_not_the_runners(
     assert metrics["peak_rss_bytes"] < 100 * MIB, metrics
 
 
+def test_a_peak_between_two_samples_is_seen_while_its_process_lives(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    """Under a runner larger than the script, the kernel's count at its end says nothing;
+    a spike freed before the next sample is still in the process's own high-water mark."""
+    spike = "b = b'x' * (200 * 1024 * 1024); del b; import time; time.sleep(0.6)"
+    write_script(git_repo, "h1", f'exec {PYTHON} -c "{spike}"')
+
+    completed = subprocess.run(
+        [sys.executable, "-c", LARGE_RUNNER, str(git_repo)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert json.loads(completed.stdout)["peak_rss_bytes"] > 150 * MIB
+
+
 def test_a_timed_out_tree_is_measured_before_it_is_stopped(
     run_script: Callable[..., TestExecutionResult],
 ) -> None:

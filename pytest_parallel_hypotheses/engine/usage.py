@@ -27,6 +27,7 @@ from typing import (
     NamedTuple,
     Optional,
     Set,
+    Tuple,
 )
 
 import psutil
@@ -95,6 +96,7 @@ class TreeUsage:
             with contextlib.suppress(psutil.Error):  # gone already: it counts as one process
                 self._root = psutil.Process(self.pid)
         rss = 0
+        largest = 0
         cpu = 0.0
         self._tracked = self._members(children or {})
         for proc in self._tracked:
@@ -104,9 +106,11 @@ class TreeUsage:
                 continue
             self.seen.add(proc)
             cpu += times.user + times.system + times.children_user + times.children_system
-            with contextlib.suppress(psutil.Error):
-                rss += proc.memory_info().rss
-        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+            with contextlib.suppress(OSError, ValueError):
+                now, peak = _resident(proc.pid)
+                rss += now
+                largest = max(largest, peak)
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss, largest)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
     def runnable(self) -> int:
@@ -275,6 +279,19 @@ def _children_of(pid: int) -> List[int]:
         except (OSError, ValueError):
             continue
     return children
+
+
+def _resident(pid: int) -> Tuple[int, int]:
+    """The process's resident memory now and the most it held since it executed its
+    program (``VmRSS`` and ``VmHWM`` of ``/proc/PID/status``, in bytes): a peak between two
+    samples is not lost while the process lives."""
+    fields = {}
+    with open(f"{_PROC}/{pid}/status", "rb") as status:
+        for line in status:
+            if line.startswith((b"VmRSS:", b"VmHWM:")):
+                name, value = line.split(b":", 1)
+                fields[name] = int(value.split()[0]) * 1024
+    return fields.get(b"VmRSS", 0), fields.get(b"VmHWM", 0)
 
 
 def _pid_runnable(pid: int) -> int:
