@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
@@ -12,6 +13,7 @@ import pytest
 from browser import Browser, chromium_path
 
 from pytest_parallel_hypotheses.cli import main
+from pytest_parallel_hypotheses.engine.memory import MemoryGuard
 from pytest_parallel_hypotheses.report.html import render_html
 from pytest_parallel_hypotheses.report.jsonreport import report_document
 
@@ -123,6 +125,30 @@ def test_a_click_on_a_bar_opens_the_details_with_the_timeout_snapshot(
     assert "At the deadline" in details
     assert f"sleep {sleep_token}" in details
     assert "resolving" in details
+
+
+@pytest.mark.skipif(
+    MemoryGuard.for_this_process().by_kernel,
+    reason="the kernel enforces limits here: it kills the tree, which no watchdog photographs",
+)
+def test_a_tree_stopped_at_its_memory_limit_is_shown_at_the_stop_not_the_deadline(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    hog = "chunks = []\nwhile True: chunks.append(b'x' * 10 * 1024 * 1024)"
+    write_script(git_repo, "hog", f'exec {sys.executable} -S -c "{hog}"')
+    html = tmp_path / "memory.html"
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-html={html}", "--hypotheses-memory=100M")
+    browser.open(html)
+
+    browser.evaluate("document.querySelector('.bar').click()")
+
+    details = browser.evaluate("document.querySelector('details[open]').textContent")
+    assert "At the stop" in details
+    assert "At the deadline" not in details
 
 
 def test_the_screenshot_renders_without_console_errors(

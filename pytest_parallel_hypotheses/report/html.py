@@ -269,7 +269,7 @@ def _details(index: int, record: Record) -> str:
         _definitions(rows),
         _output("stdout", record),
         _output("stderr", record),
-        _snapshot(record.get("timeout_snapshot")),
+        _snapshot(record.get("timeout_snapshot"), _snapshot_moment(record)),
         "</details>",
     ]
     return "\n".join(part for part in parts if part)
@@ -289,12 +289,17 @@ def _output(name: str, record: Record) -> str:
     return f"<h4>{name} (head and tail)</h4>{link}<pre>{escape(text)}</pre>"
 
 
-def _snapshot(snapshot: Any) -> str:
+def _snapshot_moment(record: Mapping[str, Any]) -> str:
+    """When the tree's picture was taken: at the deadline, or as it passed its memory limit."""
+    return "At the deadline" if record.get("timed_out_after") is not None else "At the stop"
+
+
+def _snapshot(snapshot: Any, moment: str) -> str:
     if not snapshot:
         return ""
     head = (
-        "<tr><th>pid</th><th>parent</th><th>age</th><th>state</th><th>CPU</th><th>RSS</th>"
-        "<th>command</th></tr>"
+        "<tr><th>pid</th><th>parent</th><th>age</th><th>state</th><th>CPU</th>"
+        "<th>waited for a CPU</th><th>RSS</th><th>command</th></tr>"
     )
     rows = "".join(
         "<tr>"
@@ -306,6 +311,7 @@ def _snapshot(snapshot: Any) -> str:
                 format_elapsed(process["age_seconds"]),
                 process["state"],
                 _seconds(process["cpu_seconds"]),
+                _seconds(process.get("waited_seconds")),
                 _mib(process["rss_bytes"]),
                 process["command"],
             )
@@ -315,7 +321,7 @@ def _snapshot(snapshot: Any) -> str:
     )
     tail = "\n".join(snapshot.get("stdout_tail") or [])
     return (
-        f"<h4>At the deadline</h4><table>{head}{rows}</table>"
+        f"<h4>{moment}</h4><table>{head}{rows}</table>"
         f"<h4>last lines of stdout</h4><pre>{escape(tail)}</pre>"
     )
 
