@@ -306,6 +306,19 @@ def test_a_shard_given_twice_is_refused(
     assert_refused(merge(first, second, first), "shard 1/2 is given twice")
 
 
+def test_an_output_that_would_overwrite_a_shard_is_refused(
+    run_pytest: RunPytest,
+    hypotheses: Path,
+    tmp_path: Path,
+    merge: Merge,
+) -> None:
+    first, second = shard_reports(run_pytest, hypotheses, tmp_path, 2)
+    kept = first.read_text()
+
+    assert_refused(merge(first, second, "-o", first), "is one of the reports to merge")
+    assert first.read_text() == kept
+
+
 def test_a_file_that_is_not_a_report_is_refused(tmp_path: Path, merge: Merge) -> None:
     other = tmp_path / "package.json"
     other.write_text('{"name": "not a report"}')

@@ -261,6 +261,7 @@ def _merge(args: argparse.Namespace) -> int:
     if args.html is not None:
         command += ["--html", str(args.html)]
     try:
+        merge.check_outputs(args.reports, [args.output, args.html])
         merged = merge.merge_files(args.reports, command)
         if args.output is not None:
             merge.write(args.output, merged)

@@ -12,7 +12,7 @@ import json
 import socket
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
 
@@ -86,6 +86,15 @@ def exit_status(records: Sequence[Record]) -> int:
     if all(record["result"] in _PASSING for record in records):
         return int(pytest.ExitCode.OK)
     return int(pytest.ExitCode.TESTS_FAILED)
+
+
+def check_outputs(reports: Sequence[Path], outputs: Sequence[Optional[Path]]) -> None:
+    """Refuse to write over a report being merged: its part's artifact would be lost, and
+    every later merge of the parts refused."""
+    inputs = {path.resolve() for path in reports}
+    for output in outputs:
+        if output is not None and output.resolve() in inputs:
+            raise MergeError(f"{output} is one of the reports to merge: write it elsewhere")
 
 
 def write(path: Path, report: Report, *, html: bool = False) -> None:
