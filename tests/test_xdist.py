@@ -214,7 +214,7 @@ def test_stop_on_stops_every_worker_and_reports_the_rest_as_skipped_with_the_rea
         f"--hypotheses-report={path}",
     )
 
-    result.stdout.fnmatch_lines(["*Interrupted: hypothesis a was SUPPORTED*"])
+    result.stdout.fnmatch_lines(["*! hypothesis a was SUPPORTED !*"])
     records = {
         record["hypothesis_id"]: record for record in json.loads(path.read_text())["hypotheses"]
     }
@@ -224,6 +224,29 @@ def test_stop_on_stops_every_worker_and_reports_the_rest_as_skipped_with_the_rea
     reasons = {f"{how} because hypothesis a was SUPPORTED" for how in ("stopped", "not started")}
     assert {record["error_message"] for record in others} <= reasons
     assert live_processes(sleep_token) == []
+
+
+def test_a_run_stopped_by_stop_on_under_xdist_ends_as_without_xdist(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """xdist ends a stopped run with an interruption, as for Ctrl-C: a pipeline read exit 2
+    and ``interrupted`` where the run without xdist exits 1, stopped early."""
+    write_script(git_repo, "a", "exit 1")
+    for index in range(1, 4):
+        write_script(git_repo, f"b{index}", "sleep 30")
+    path = tmp_path / "report.json"
+
+    result = run_xdist(
+        pytester,
+        tmp_path,
+        f"--hypotheses={git_repo}",
+        "--hypotheses-stop-on=supported",
+        f"--hypotheses-report={path}",
+    )
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    run = json.loads(path.read_text())["run"]
+    assert (run["exit_status"], run["interrupted"], run["stopped_early"]) == (1, False, True)
 
 
 def intervals(log: Path) -> List[Tuple[float, float]]:

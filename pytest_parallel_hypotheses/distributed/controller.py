@@ -15,7 +15,7 @@ import socket
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -180,6 +180,8 @@ class XdistController:
         self._crashes = CrashedScripts(
             rootpath, self._output_folder, settings.falsification.max_output_bytes
         )
+        #: Why a worker stopped the run (``--hypotheses-stop-on``), once one has said so.
+        self._stopped: Optional[str] = None
 
     def pytest_report_header(self) -> str:
         return report_header(self._settings, per_xdist_worker=True)
@@ -221,6 +223,7 @@ class XdistController:
         self._records.learn(told["not_run"])
         self._warnings.take(told["warnings"])
         if told["stopped"] is not None:
+            self._stopped = self._stopped or told["stopped"]
             self._records.stopped(told["stopped"])
         if self._shard is not None and self._shard.description is None:
             self._shard.describe(told["shard"])
@@ -237,6 +240,19 @@ class XdistController:
         setattr(report, RECORD_ATTRIBUTE, self._records.crashed(crashitem, result))
         report.longrepr = crash_text(result)
         report.duration = result.duration
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """xdist ends its loop with an interruption when a worker stops the run, as if the
+        user had pressed Ctrl-C. A stop condition that was met ends the run as it does
+        without xdist instead: not interrupted, exit 1 or 0, and the reason said once."""
+        try:
+            return (yield)
+        except KeyboardInterrupt as interruption:
+            if self._stopped is None or not type(interruption).__module__.startswith("xdist"):
+                raise
+            session.shouldstop = self._stopped
+            return True
 
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C (or SIGTERM): xdist shuts the workers down before they report the scripts
