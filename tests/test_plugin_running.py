@@ -167,6 +167,44 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     assert statuses == {"quick": "falsified", "sleeper1": "pending", "sleeper2": "pending"}
 
 
+def test_a_second_ctrl_c_while_pytest_handles_the_first_still_reports_an_interruption(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+    tmp_path: Path,
+) -> None:
+    """pytest then finishes the session with the status it had before the first, 0: the
+    report said a clean run while the process died of the second. The second Ctrl-C is
+    raised where it lands, in pytest's handling of the first."""
+    pytester.makeconftest(
+        """
+        def pytest_keyboard_interrupt(excinfo):
+            raise KeyboardInterrupt("the second Ctrl-C")
+        """
+    )
+    write_script(git_repo, "sleeper", f"sleep {sleep_token}")
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
+    command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
+    process = pytester.popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
+    )
+    wait_until(lambda: len(live_processes(sleep_token)) == 1)
+
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=HANG_SECONDS)
+
+    run = json.loads(report.read_text())["run"]
+    assert (run["exit_status"], run["interrupted"]) == (pytest.ExitCode.INTERRUPTED, True)
+    assert live_processes(sleep_token) == []
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_the_signal_handlers_are_restored_after_the_session(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, signum: int

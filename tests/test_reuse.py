@@ -129,7 +129,7 @@ def test_under_xdist_a_reused_verdict_that_meets_the_stop_condition_stops_the_ru
     result = stored.again("--hypotheses-stop-on=supported", "-n", "1")
 
     assert (stored.runs, runs_of(tmp_path / "zebra")) == (1, 0)
-    result.stdout.fnmatch_lines(["*Interrupted: hypothesis race was SUPPORTED (reused)*"])
+    result.stdout.fnmatch_lines(["*! hypothesis race was SUPPORTED (reused) !*"])
 
 
 def test_a_reused_verdict_that_does_not_meet_the_stop_condition_runs_the_rest(

@@ -97,7 +97,8 @@ class JsonReport:
 
     def _report(self, session: pytest.Session, exitstatus: int) -> Dict[str, Any]:
         records = self._records.records
-        return report_document(self._run_metadata(session, exitstatus, records), records)
+        status = _final_status(exitstatus)
+        return report_document(self._run_metadata(session, status, records), records)
 
     def _run_metadata(
         self, session: pytest.Session, exitstatus: int, records: Sequence[Record]
@@ -127,6 +128,15 @@ class JsonReport:
             "pytest": pytest.__version__,
             "plugin": __version__,
         }
+
+
+def _final_status(exitstatus: int) -> int:
+    """The session's exit status, or an interruption in flight: a second Ctrl-C that comes
+    while pytest handles the first ends the session before pytest records the interruption,
+    and the session finishes with the status it had before, 0."""
+    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        return int(pytest.ExitCode.INTERRUPTED)
+    return int(exitstatus)
 
 
 def report_document(run: Dict[str, Any], records: Sequence[Record]) -> Dict[str, Any]:
