@@ -258,6 +258,27 @@ def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
     )
 
 
+def test_a_script_that_never_started_shows_no_time(browser: Browser, tmp_path: Path) -> None:
+    record = synthetic_record(0, slots=1)
+    record.update(
+        status="pending",
+        result="skip",
+        exit_code=-15,
+        confidence=0.0,
+        duration=0.0,
+        error_message="not started because hypothesis race was SUPPORTED",
+    )
+    html = tmp_path / "not-run.html"
+    html.write_text(render_html(report_document({}, [record])))
+
+    browser.open(html)
+
+    cells = browser.evaluate(
+        "Array.from(document.querySelector('#verdicts tbody tr').cells).map(c => c.textContent)"
+    )
+    assert cells[2:] == ["NOT RUN", "disprove", "", "", "", ""]
+
+
 def test_merge_writes_the_html_page_of_the_merged_reports(
     run_pytest: RunPytest,
     git_repo: Path,

@@ -20,7 +20,14 @@ from .conclusions import COUNTED, counts_line
 from .jsonreport import JsonReport
 from .records import Record
 from .tested import code_summary
-from .wording import MIB, record_colour, record_polarity, record_verdict_word, verdict_word
+from .wording import (
+    MIB,
+    is_cut_short,
+    record_colour,
+    record_polarity,
+    record_verdict_word,
+    verdict_word,
+)
 
 #: Pixels of one lane of the timeline.
 LANE_PIXELS = 14
@@ -167,7 +174,9 @@ def _table(records: Sequence[Record]) -> str:
 def _row(index: int, record: Record) -> str:
     status = record["status"]
     if status == HypothesisStatus.PENDING.value:  # no outcome: a cut-short script keeps its time
+        duration = record.get("duration") if is_cut_short(record) else None
         record = {**record, "result": None, "exit_code": None, "confidence": None}
+        record["duration"] = duration
     cells = [
         (
             record["hypothesis_id"],
