@@ -23,6 +23,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.engine import admission as admission_module
 from pytest_parallel_hypotheses.engine.admission import (
     MIN_DEMAND_CPUS,
     TICK_SECONDS,
@@ -458,6 +459,45 @@ def test_the_plan_names_the_open_files_limit_only_when_it_set_the_ceiling() -> N
 
     assert f"up to {open_files_ceiling()} (the open-files limit), none while" in machine_set
     assert f"up to {open_files_ceiling() - 1}, none while" in caller_set
+
+
+@pytest.mark.asyncio
+async def test_free_memory_that_fell_below_the_floor_holds_the_next_script_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The looks read the free memory only while workers wait: with none waiting, a reading
+    from the start of the run let scripts start long after the memory was gone. (The kernel's
+    free memory cannot be made to fall here without taking the machine's.)"""
+    available = {"bytes": 8 * 2**30}
+    monkeypatch.setattr(admission_module.machine, "available_memory", lambda: available["bytes"])
+    demand = SwitchingDemand()
+    demand.scripts_finished = 1  # one per CPU may start without a look
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(4, "four"), 8, 2**30), demand)
+    async with admission.slot():
+        pass  # a script ended: the admission knows it
+    first_in, second_in = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with admission.slot():
+            first_in.set()
+            await asyncio.sleep(60)
+
+    async def second() -> None:
+        async with admission.slot():
+            second_in.set()
+
+    running = asyncio.ensure_future(first())
+    await first_in.wait()
+    available["bytes"] = 2**29  # below the floor, and no worker waits to look
+    await asyncio.sleep(2 * TICK_SECONDS)
+    waiting = asyncio.ensure_future(second())
+    await asyncio.sleep(5 * TICK_SECONDS)
+
+    assert not second_in.is_set()
+    for task in (running, waiting):
+        task.cancel()
+    await asyncio.gather(running, waiting, return_exceptions=True)
+    await admission.aclose()
 
 
 @pytest.mark.asyncio

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import AsyncIterator, Deque, Dict, Hashable, Mapping, Optional, Protocol
@@ -187,6 +188,7 @@ class AdaptiveAdmission:
         self._extra = 0
         self._demands = ScriptDemands()
         self._available: Optional[int] = None
+        self._memory_read_at = 0.0
         self._memory_low = False
         self._told_memory_low = False
         self._check_memory()
@@ -227,6 +229,8 @@ class AdaptiveAdmission:
         self._learn()
 
     async def _acquire(self, first: bool = False) -> None:
+        if time.monotonic() - self._memory_read_at > TICK_SECONDS:  # the looks read it only
+            self._check_memory()  # while workers wait
         if (first or not self._waiters) and self._may_start():
             self.running += 1
             return
@@ -274,6 +278,7 @@ class AdaptiveAdmission:
 
     def _check_memory(self) -> None:
         """Read the free memory against the floor."""
+        self._memory_read_at = time.monotonic()
         self._available = machine.available_memory()
         self._memory_low = self._available is not None and self._available < self.plan.memfree
 
