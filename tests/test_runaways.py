@@ -231,3 +231,39 @@ def test_a_fork_walker_that_ignores_sigterm_is_stopped_when_the_run_returns(
     after_run = beats(walker)
     time.sleep(QUIET_SECONDS)
     assert beats(walker) == after_run, "the walker still forks after the run returned"
+
+
+NEXT_PID = "/proc/sys/kernel/ns_last_pid"
+
+
+def _leader_with_pid(pid: int) -> subprocess.Popen[bytes]:
+    """An unrelated session leader given ``pid``, as a wrap-around of the pids would."""
+    for _ in range(50):
+        with open(NEXT_PID, "w") as next_pid:
+            next_pid.write(str(pid - 1))
+        stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        if stranger.pid == pid:
+            return stranger
+        stranger.kill()
+        stranger.wait()
+    pytest.skip(f"pid {pid} was taken by other processes each time")
+
+
+@pytest.mark.skipif(not os.access(NEXT_PID, os.W_OK), reason="needs to choose the next pid")
+def test_a_group_seen_gone_never_gets_a_signal_when_its_number_leads_another_group() -> None:
+    """Once the script's leader is reaped and its group empty, the group's number is free,
+    and a stranger's group can take it while daemons of the script are stopped (whose grace
+    lasts seconds): signalled by number, the stranger was killed."""
+    leader = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    leader.kill()
+    leader.wait()
+    tree = ProcessTree(Marker(f"PPH_RUN_test{os.getpid()}_", "0"), pgid=leader.pid)
+    assert tree.group_is_empty()
+    stranger = _leader_with_pid(leader.pid)
+    try:
+        asyncio.run(tree.stop(grace=0.2))
+
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()

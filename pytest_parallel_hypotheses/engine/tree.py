@@ -306,6 +306,9 @@ class ProcessTree:
         self.marker = marker
         self.pgid = pgid
         self.enclosure = enclosure
+        #: Once the group is seen empty its number is free, and may come to lead a stranger's
+        #: group (its pid reused): it is never signalled, nor its processes taken, again.
+        self._group_gone = False
 
     def register(self) -> None:
         """Record the group before any await, so an emergency stop can reach it."""
@@ -322,13 +325,24 @@ class ProcessTree:
         """True when no process, not even a zombie, is left in the group: the fast path."""
         if self.pgid is None:
             return False
+        return self._group_gone or not self._signal_own(0)
+
+    def _own_group(self) -> Optional[int]:
+        """The script's group, unless it was seen gone."""
+        return None if self._group_gone else self.pgid
+
+    def _signal_own(self, sig: int) -> bool:
+        """Signal the script's group; False if it is gone (then for good) or out of reach."""
+        if self.pgid is None or self._group_gone:
+            return False
         try:
-            os.killpg(self.pgid, 0)
+            os.killpg(self.pgid, sig)
         except ProcessLookupError:
-            return True
+            self._group_gone = True
+            return False
         except PermissionError:
             return False
-        return False
+        return True
 
     def members(self, pids: Optional[Iterable[int]] = None) -> List[psutil.Process]:
         """Every live process of the tree among ``pids`` (default: one pass over the whole
@@ -350,8 +364,9 @@ class ProcessTree:
         rows = list(rows)
         groups = {row.group for row in rows if self.marker.matches(row.markers)}
         groups.discard(os.getpgrp())
-        if self.pgid is not None:
-            groups.add(self.pgid)
+        own = self._own_group()
+        if own is not None:
+            groups.add(own)
         owned = []
         for row in rows:
             if row.group in groups or self.marker.matches(row.markers):
@@ -378,12 +393,13 @@ class ProcessTree:
         return self._follow(await _read_shared_table(), freeze=freeze)
 
     def _freeze_group(self, freeze: bool) -> None:
-        if freeze and self.pgid is not None:
-            _signal_group(self.pgid, signal.SIGSTOP)
+        if freeze:
+            self._signal_own(signal.SIGSTOP)
 
     def _follow(self, table: List[_Row], *, freeze: bool) -> Tuple[List[psutil.Process], Set[int]]:
         """The members in ``table``, then in looks at the processes started since."""
-        groups: Set[int] = set() if self.pgid is None else {self.pgid}
+        own = self._own_group()
+        groups: Set[int] = set() if own is None else {own}
         found: Dict[int, psutil.Process] = {}
         looked_at: Set[int] = {row.pid for row in table}
         fresh = self._owned(table)
@@ -422,9 +438,10 @@ class ProcessTree:
         their death as its own exit status, and a script trapping SIGTERM must see it once.
         ``group_reached``: the group was signalled already."""
         reached = set()
-        if group_reached or (self.pgid is not None and _signal_group(self.pgid, sig)):
+        if group_reached or self._signal_own(sig):
             reached.add(self.pgid)
-        reached.update(group for group in groups - reached if _signal_group(group, sig))
+        others = groups - reached - {self.pgid}
+        reached.update(group for group in others if _signal_group(group, sig))
         for proc in procs:
             if _group_of(proc) not in reached:
                 with contextlib.suppress(psutil.Error):
@@ -437,7 +454,7 @@ class ProcessTree:
         look waits for a read shared with the other trees stopping at the same moment."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        reached = self.pgid is not None and _signal_group(self.pgid, signal.SIGTERM)
+        reached = self._signal_own(signal.SIGTERM)
         procs, _groups = await self.find_shared()
         # a process that ignores SIGTERM and forks in a loop can dodge a look: the group is
         # done only once empty too; else the kill below SIGKILLs it whatever a look finds
@@ -450,6 +467,7 @@ class ProcessTree:
             await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
             procs = [p for p in procs if _alive(p)]
             pause = min(2 * pause, _POLL_MAX_SECONDS)
+            self.group_is_empty()  # seen gone as soon as it is: its number may be reused
         await self.kill(groups)
 
     async def kill(self, known_groups: Iterable[int] = ()) -> None:
@@ -458,11 +476,12 @@ class ProcessTree:
         ``known_groups``: those of members found before, killed even if no marked member is
         left in them (a process that cleared its environment stays in its parent's group)."""
         loop = asyncio.get_running_loop()
-        first = set(known_groups) if self.pgid is None else {*known_groups, self.pgid}
+        first = set(known_groups) - {self.pgid}
         for round_number in range(_KILL_ROUNDS):
             if self.enclosure is not None:
                 self.enclosure.kill()
             if round_number == 0:  # at once, before a shared look
+                self._signal_own(signal.SIGKILL)
                 for group in first:
                     _signal_group(group, signal.SIGKILL)
             procs, groups = await self.find_shared(freeze=True)
@@ -481,11 +500,11 @@ class ProcessTree:
         person who pressed Ctrl-C waiting; the run's final sweep finds the escapees."""
         if self.pgid is None:
             return
-        _signal_group(self.pgid, signal.SIGTERM)
+        self._signal_own(signal.SIGTERM)
         if not leader_exited.done():
             await asyncio.wait({leader_exited}, timeout=grace)
-        _signal_group(self.pgid, signal.SIGSTOP)
-        _signal_group(self.pgid, signal.SIGKILL)
+        self._signal_own(signal.SIGSTOP)
+        self._signal_own(signal.SIGKILL)
 
     def kill_now(self) -> None:
         """Freeze and SIGKILL the whole tree at once, without waiting: the last resort on an
@@ -496,7 +515,8 @@ class ProcessTree:
 
     def _kill_frozen(self, procs: List[psutil.Process], groups: Set[int]) -> None:
         """SIGKILL the frozen groups, the script's first, then every frozen process."""
-        for group in sorted(groups, key=lambda g: g != self.pgid):
+        self._signal_own(signal.SIGKILL)
+        for group in groups - {self.pgid}:
             _signal_group(group, signal.SIGKILL)
         for proc in procs:
             with contextlib.suppress(psutil.Error):
