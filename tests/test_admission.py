@@ -400,23 +400,24 @@ def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     """Scripts that sleep before they compute look idle as they start, and ``auto`` lets
     them all in: they then share the CPUs up to their deadlines, and each timeout says
     nothing of its hypothesis. Such a script runs again, and from then on no more start than
-    the CPUs hold. Here a first attempt computes for ever and a second ends at once, so only
-    the runs again can pass."""
+    the CPUs hold. A first attempt computes 1.5 CPU-seconds under a 3 s timeout (in time
+    alone, three to a CPU not), a second ends at once."""
     cpus = usable_cpus().count
     first_done, alive = worktree / "first-attempt-done", worktree / "cpu-bound-alive"
     first_done.mkdir()
     alive.mkdir()
     ids = [f"late{index}" for index in range(3 * cpus)]
+    burn = "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass"
     for hypothesis_id in ids:
         again = first_done / hypothesis_id
         write_script(
             worktree,
             hypothesis_id,
             f"sleep 0.3\nif [ -e {again} ]; then exec {counted_burn(alive, hypothesis_id, 0.2)}; fi"
-            f"\ntouch {again}\nexec {sys.executable} -S -c 'while True: pass'",
+            f"\ntouch {again}\nexec {sys.executable} -S -c '{burn}'",
         )
     config = FalsificationConfig(
-        test_timeout=2, adaptive_concurrency=True, max_concurrent_tests=100
+        test_timeout=3, adaptive_concurrency=True, max_concurrent_tests=100
     )
 
     results = TestExecutor(config).execute_parallel(
@@ -424,7 +425,39 @@ def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     )
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
-    assert max(most_seen(alive, ids)) <= cpus, most_seen(alive, ids)
+    ran_again = [i for i in ids if (alive.parent / f"seen-{i}").exists()]
+    assert max(most_seen(alive, ran_again), default=0) <= cpus, most_seen(alive, ran_again)
+
+
+def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A stop condition met while starved scripts wait to run again: each keeps what it
+    did, a timeout, rather than a skip that says it was cut short (those running again
+    when the run stops are cut short)."""
+    cpus = usable_cpus().count
+    first_done = worktree / "first-attempt-done"
+    first_done.mkdir()
+    ids = [f"late{index}" for index in range(3 * cpus)]
+    for hypothesis_id in ids:
+        again = first_done / hypothesis_id
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"sleep 0.3\nif [ -e {again} ]; then sleep 1; exit 1; fi\ntouch {again}"
+            f"\nexec {sys.executable} -S -c 'while True: pass'",
+        )
+    config = FalsificationConfig(
+        test_timeout=2, adaptive_concurrency=True, max_concurrent_tests=100, stop_on="supported"
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    outcomes = {r.result for r in results}
+    assert TestResult.FAIL in outcomes  # the first to run again stopped the run
+    assert TestResult.TIMEOUT in outcomes  # those still waiting kept their timeouts
 
 
 def test_auto_does_not_run_again_a_script_that_timed_out_with_cpus_to_spare(

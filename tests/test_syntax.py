@@ -86,6 +86,44 @@ def test_a_readable_script_that_fails_still_supports_its_hypothesis(worktree: Pa
     assert result.error_message == ""
 
 
+def test_a_bash_script_that_sets_extglob_and_fails_still_supports_its_hypothesis(
+    worktree: Path,
+) -> None:
+    """``bash -n`` parses without running ``shopt``: the pattern would read as an error."""
+    write(
+        worktree,
+        "globs",
+        "#!/bin/bash\nshopt -s extglob\nfor f in !(nothing).txt; do :; done\n"
+        "echo 'syntax error in the parser under test' >&2\nexit 1\n",
+    )
+
+    result = run(worktree, "globs")
+
+    assert result.status is HypothesisStatus.SUPPORTED
+
+
+def test_a_readable_script_that_reports_a_syntax_error_of_its_code_supports_its_hypothesis(
+    worktree: Path,
+) -> None:
+    """The code under test may be what cannot be parsed: the script itself is sound."""
+    write(worktree, "parser", f"#!/bin/sh\n{sys.executable} -c 'if True'\n")
+
+    result = run(worktree, "parser")
+
+    assert "SyntaxError" in result.stderr
+    assert result.status is HypothesisStatus.SUPPORTED
+
+
+def test_the_check_leaves_out_the_shebangs_arguments(worktree: Path) -> None:
+    """``-m pytest`` after the interpreter would take the check's ``-c`` for its own."""
+    shebang = f"#!/usr/bin/env -S {sys.executable} -m pytest"
+    broken = write(worktree, "broken", f"{shebang}\nif True\n    pass\n")
+    sound = write(worktree, "sound", f"{shebang}\ndef test_it():\n    assert False\n")
+
+    assert syntax_error(broken, os.environ) == "line 2: expected ':'"
+    assert syntax_error(sound, os.environ) is None
+
+
 @pytest.mark.skipif(not os.path.exists("/bin/dash"), reason="needs dash beside bash")
 def test_the_check_asks_the_shell_the_shebang_names(worktree: Path) -> None:
     """``function`` is bash's: bash reads it, dash does not, as they would run it."""

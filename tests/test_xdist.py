@@ -249,6 +249,30 @@ def test_a_run_stopped_by_stop_on_under_xdist_ends_as_without_xdist(
     assert (run["exit_status"], run["interrupted"], run["stopped_early"]) == (1, False, True)
 
 
+def test_under_xdist_a_script_that_timed_out_short_of_cpus_is_not_run_again(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Each worker runs one script, so ``auto`` has no crowd of its own to wait out: run
+    again at once, the script met the same crowd, the other workers' scripts."""
+    log = tmp_path / "ran.log"
+    workers = 2 * len(os.sched_getaffinity(0))  # two to a CPU: each waits half the time
+    for index in range(workers):
+        burn = f"exec {sys.executable} -S -c 'while True: pass'"
+        write_script(git_repo, f"burn{index}", f'echo "$HYPOTHESIS_ID" >> {log}\n{burn}')
+
+    pytester.runpytest_subprocess(
+        "-n",
+        str(workers),
+        f"--rootdir={tmp_path}",
+        *QUIET,
+        f"--hypotheses={git_repo}",
+        "--hypotheses-timeout=1.5",
+        timeout=HANG_SECONDS,
+    )
+
+    assert sorted(log.read_text().split()) == sorted(f"burn{index}" for index in range(workers))
+
+
 def intervals(log: Path) -> List[Tuple[float, float]]:
     """(start, end) of each script, from the lines ``<id> start|end <seconds>`` in ``log``."""
     times: Dict[str, Dict[str, float]] = {}

@@ -249,8 +249,8 @@ class XdistController:
         try:
             return (yield)
         except KeyboardInterrupt as interruption:
-            if self._stopped is None or not type(interruption).__module__.startswith("xdist"):
-                raise
+            if self._stopped is None or str(interruption) != self._stopped:
+                raise  # a Ctrl-C, or xdist's own stop (-x)
             session.shouldstop = self._stopped
             return True
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 from pathlib import Path
@@ -64,7 +65,10 @@ class XdistWorkerRun:
         folder = _shared_folder(briefing)
         if folder is not None:  # this machine's: where the controller reads the output
             falsification = writing_to(falsification, briefing.get("output_folder"))
-        self._executor = AsyncTestExecutor(falsification, marker_prefix=prefix)
+        # one script at a time: ``auto`` has nothing to fit here, nor a script to run again
+        # when it timed out short of CPUs (the crowd is the other workers' scripts)
+        engine = dataclasses.replace(falsification, adaptive_concurrency=False)
+        self._executor = AsyncTestExecutor(engine, marker_prefix=prefix)
         self._slots: ContextManager[object] = (
             contextlib.nullcontext()
             if folder is None

@@ -225,6 +225,7 @@ class AdaptiveAdmission:
         reads before it computes looks idle at its start): from now on, no more start than
         the CPUs hold at the demand expected of a script, a whole CPU at least."""
         self._careful = True
+        self._extra = 0  # the room the last look found was the illusion
         self._demands.ended_with(demand)
         self._learn()
 

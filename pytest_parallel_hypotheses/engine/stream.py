@@ -33,7 +33,7 @@ from ..core.results import (
 )
 from ..core.tested import CodeUnderTest
 from ..finding.layout import ScriptProblem, locate_script
-from ..finding.syntax import syntax_error
+from ..finding.syntax import speaks_of_a_syntax_error, syntax_error
 from .admission import TICK_SECONDS, admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
@@ -87,6 +87,9 @@ class ResultStream:
         self._waiting: Deque[int] = deque()
         self._started_at: Dict[int, float] = {}
         self._answered: Set[int] = set()
+        #: The result of a hypothesis whose script waits to run again (it timed out short of
+        #: CPUs): its answer if the run stops first.
+        self._kept: Dict[int, TestExecutionResult] = {}
         self._delivered = 0
         self._halted: Optional[str] = None
         self._stop_error: Optional[Exception] = None
@@ -215,6 +218,8 @@ class ResultStream:
         await asyncio.gather(*self._workers, return_exceptions=True)
         loop = asyncio.get_running_loop()
         for index, run in enumerate(self.runs):
+            if index in self._kept and index not in self._answered:
+                self._answer(index, self._kept.pop(index))
             if index not in self._answered:
                 started = self._started_at.get(index)
                 duration = 0.0 if started is None else loop.time() - started
@@ -311,12 +316,14 @@ class ResultStream:
                 on_start=functools.partial(self._started, index, number, slot),
             )
             attempt = await text.judge(_judged_with(code.tested, attempt))
+            attempt.code_under_test = code.tested  # a judge may combine the attempts again
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if not ran_again and self._short_of_cpus(attempt):
                 ran_again = True
+                self._kept[index] = policy.combine([*attempts, attempt])
                 await self._admission.resume()
+                del self._kept[index]
                 continue
-            attempt.code_under_test = code.tested  # a judge may combine the attempts again
             attempts.append(attempt)
         return policy.combine(attempts)
 
@@ -380,9 +387,9 @@ def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExe
 
 
 class _ScriptText:
-    """Whether one hypothesis's script can be read by its interpreter: asked at its first
-    failure only (the script is the same at every attempt), since a run whose scripts pass
-    must not pay for the question."""
+    """Whether one hypothesis's script can be read by its interpreter: asked once (the script
+    is the same at every attempt), at a failure whose output speaks of a syntax error, so a
+    run whose scripts pass or fail as tests do pays nothing."""
 
     def __init__(self, script: Path, env: Mapping[str, str]) -> None:
         self._script = script
@@ -393,6 +400,8 @@ class _ScriptText:
     async def judge(self, attempt: TestExecutionResult) -> TestExecutionResult:
         """A failed attempt of a script its interpreter cannot read is an error."""
         if attempt.result is not TestResult.FAIL:
+            return attempt
+        if not speaks_of_a_syntax_error(f"{attempt.stderr}\n{attempt.stdout}"):
             return attempt
         if not self._asked:
             self._asked = True

@@ -325,7 +325,16 @@ class ProcessTree:
         """True when no process, not even a zombie, is left in the group: the fast path."""
         if self.pgid is None:
             return False
-        return self._group_gone or not self._signal_own(0)
+        if self._group_gone:
+            return True
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            self._group_gone = True
+            return True
+        except PermissionError:
+            return False
+        return False
 
     def _own_group(self) -> Optional[int]:
         """The script's group, unless it was seen gone."""

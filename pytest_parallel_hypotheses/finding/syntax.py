@@ -1,9 +1,11 @@
 """Whether a script that failed could be read by its interpreter at all.
 
 A shell that meets a syntax error exits 2 and Python exits 1: the same statuses as a test that
-failed, so a broken script would support its hypothesis. Asked only of a script that failed,
-its interpreter parses it without running anything (``sh -n``, Python's ``compile``), so a run
-whose scripts pass pays nothing.
+failed, so a broken script would support its hypothesis. Asked only of a script that failed
+and whose output speaks of a syntax error, its interpreter parses it without running anything
+(``sh -n``, Python's ``compile``): both must say so, since a script may print a syntax error
+of the code it tests, and a parse alone misses what running would set up (bash's ``shopt``).
+A run whose scripts pass pays nothing.
 """
 
 from __future__ import annotations
@@ -18,20 +20,27 @@ from typing import List, Mapping, Optional
 SHELLS = frozenset({"sh", "bash", "dash", "ksh", "mksh", "zsh", "ash", "yash", "posh"})
 #: Interpreters of Python, named as a shebang names them.
 PYTHON = re.compile(r"(python|pypy)[0-9.]*")
-#: Python's check: compile the script, say where it cannot be read.
+#: Python's check: compile the script, say where it cannot be read (in words Python 2 reads).
 _PYTHON_CHECK = (
     "import sys\n"
     "try:\n"
     "    compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec')\n"
     "except SyntaxError as error:\n"
-    "    sys.exit(f'line {error.lineno}: {error.msg}')\n"
+    "    sys.exit('line %s: %s' % (error.lineno, error.msg))\n"
     "except ValueError as error:\n"
     "    sys.exit(str(error))\n"
 )
+#: How shells and Python say they met a syntax error.
+_SAID = re.compile(r"syntax ?error|parse error", re.IGNORECASE)
 #: How long the check may take; a parse takes milliseconds.
 CHECK_SECONDS = 10.0
 #: Characters of the interpreter's complaint kept.
 DETAIL_CHARS = 300
+
+
+def speaks_of_a_syntax_error(stderr: str) -> bool:
+    """Whether a script's error output says an interpreter met a syntax error."""
+    return _SAID.search(stderr) is not None
 
 
 def syntax_error(script: Path, env: Mapping[str, str]) -> Optional[str]:
@@ -60,15 +69,19 @@ def syntax_error(script: Path, env: Mapping[str, str]) -> Optional[str]:
 
 
 def _check_command(script: Path) -> Optional[List[str]]:
-    """The shebang's command with a parse-only check in place of running the script."""
-    shebang = _shebang(script)
-    if not shebang:
+    """The shebang's interpreter with a parse-only check in place of running the script; the
+    shebang's other arguments are left out (``python3 -m pytest`` would take the check's
+    ``-c`` for its own)."""
+    interpreter = _interpreter(_shebang(script))
+    if not interpreter:
         return None
-    program = _program(shebang)
+    program = os.path.basename(interpreter[-1])
+    if program == "bash":  # the parse does not run ``shopt -s extglob``
+        return [*interpreter, "-O", "extglob", "-n", str(script)]
     if program in SHELLS:
-        return [*shebang, "-n", str(script)]
+        return [*interpreter, "-n", str(script)]
     if PYTHON.fullmatch(program):
-        return [*shebang, "-c", _PYTHON_CHECK, str(script)]
+        return [*interpreter, "-c", _PYTHON_CHECK, str(script)]
     return None
 
 
@@ -83,11 +96,12 @@ def _shebang(script: Path) -> List[str]:
     return first[2:].decode("utf-8", errors="replace").split()
 
 
-def _program(shebang: List[str]) -> str:
-    """The interpreter's name; through ``env``, the first word that is neither an option
-    nor a variable."""
-    name = os.path.basename(shebang[0])
-    if name != "env":
-        return name
-    words = (word for word in shebang[1:] if not word.startswith("-") and "=" not in word)
-    return os.path.basename(next(words, ""))
+def _interpreter(shebang: List[str]) -> List[str]:
+    """The shebang up to its interpreter; through ``env``, up to the first word that is
+    neither an option nor a variable."""
+    if not shebang or os.path.basename(shebang[0]) != "env":
+        return shebang[:1]
+    for index, word in enumerate(shebang[1:], start=1):
+        if not word.startswith("-") and "=" not in word:
+            return shebang[: index + 1]
+    return []
