@@ -229,26 +229,30 @@ def test_a_verdict_is_coloured_as_its_script_ended_whatever_its_polarity(
     assert colours == [["disprove", "rgb(207, 34, 46)"], ["confirm", "rgb(26, 127, 55)"]]
 
 
-def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
-    browser: Browser, tmp_path: Path
-) -> None:
+def unanswered_row(browser: Browser, tmp_path: Path, duration: float, message: str) -> List[str]:
+    """The cells of the one row of a page whose hypothesis a stop left without a verdict."""
     record = synthetic_record(0, slots=1)
     record.update(
         status="pending",
         result="skip",
         exit_code=-15,
         confidence=0.0,
-        duration=6.28,
-        error_message="stopped because the run was interrupted",
+        duration=duration,
+        error_message=message,
     )
-    html = tmp_path / "cut.html"
+    html = tmp_path / "unanswered.html"
     html.write_text(render_html(report_document({}, [record])))
-
     browser.open(html)
-
-    cells = browser.evaluate(
+    return browser.evaluate(  # type: ignore[no-any-return]
         "Array.from(document.querySelector('#verdicts tbody tr').cells).map(c => c.textContent)"
     )
+
+
+def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
+    browser: Browser, tmp_path: Path
+) -> None:
+    cells = unanswered_row(browser, tmp_path, 6.28, "stopped because the run was interrupted")
+
     assert cells[2:] == ["CUT SHORT", "disprove", "", "", "6.28s", ""]
     assert "0 inconclusive, 1 cut short" in browser.evaluate(
         "document.querySelector('#run').textContent"
@@ -259,23 +263,10 @@ def test_a_script_cut_short_reads_so_with_its_time_and_no_outcome(
 
 
 def test_a_script_that_never_started_shows_no_time(browser: Browser, tmp_path: Path) -> None:
-    record = synthetic_record(0, slots=1)
-    record.update(
-        status="pending",
-        result="skip",
-        exit_code=-15,
-        confidence=0.0,
-        duration=0.0,
-        error_message="not started because hypothesis race was SUPPORTED",
-    )
-    html = tmp_path / "not-run.html"
-    html.write_text(render_html(report_document({}, [record])))
+    message = "not started because hypothesis race was SUPPORTED"
 
-    browser.open(html)
+    cells = unanswered_row(browser, tmp_path, 0.0, message)
 
-    cells = browser.evaluate(
-        "Array.from(document.querySelector('#verdicts tbody tr').cells).map(c => c.textContent)"
-    )
     assert cells[2:] == ["NOT RUN", "disprove", "", "", "", ""]
 
 

@@ -111,6 +111,22 @@ def test_exitfirst_stops_the_run_and_kills_the_scripts_still_running(
     assert live_processes(sleep_token) == []
 
 
+def pytest_with_a_report(
+    pytester: pytest.Pytester, tmp_path: Path, repo: Path, report: Path
+) -> subprocess.Popen[bytes]:
+    """pytest over ``repo``'s hypotheses writing ``report``, started as from a terminal, so
+    that a test can signal it."""
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
+    command += [f"--hypotheses={repo}", f"--hypotheses-report={report}"]
+    return pytester.popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
+    )
+
+
 @pytest.mark.parametrize(
     ("signum", "message"),
     [
@@ -141,15 +157,7 @@ def test_an_interruption_reports_partial_results_and_leaves_no_process(
     write_script(git_repo, "sleeper1", f"sleep {sleep_token}")
     write_script(git_repo, "sleeper2", f"sleep {sleep_token}")
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
-    process = pytester.popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=take_signals_as_a_terminal_does,
-    )
+    process = pytest_with_a_report(pytester, tmp_path, git_repo, report)
     wait_until(lambda: finished.exists() and len(live_processes(sleep_token)) == 2)
 
     process.send_signal(signum)
@@ -186,15 +194,7 @@ def test_a_second_ctrl_c_while_pytest_handles_the_first_still_reports_an_interru
     )
     write_script(git_repo, "sleeper", f"sleep {sleep_token}")
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
-    process = pytester.popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=take_signals_as_a_terminal_does,
-    )
+    process = pytest_with_a_report(pytester, tmp_path, git_repo, report)
     wait_until(lambda: len(live_processes(sleep_token)) == 1)
 
     process.send_signal(signal.SIGINT)
