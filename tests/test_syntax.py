@@ -114,6 +114,19 @@ def test_a_readable_script_that_reports_a_syntax_error_of_its_code_supports_its_
     assert result.status is HypothesisStatus.SUPPORTED
 
 
+def test_a_script_with_windows_line_endings_and_a_shebang_argument_is_inconclusive(
+    worktree: Path,
+) -> None:
+    """The kernel hands bash ``-e\\r``, which it refuses: exit 2, as a failed test."""
+    write(worktree, "crlf", "#!/bin/bash -e\r\nexit 0\r\n")
+
+    result = run(worktree, "crlf")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "Windows line endings" in result.error_message
+    assert "'-e\\r'" in result.error_message
+
+
 def test_the_check_leaves_out_the_shebangs_arguments(worktree: Path) -> None:
     """``-m pytest`` after the interpreter would take the check's ``-c`` for its own."""
     shebang = f"#!/usr/bin/env -S {sys.executable} -m pytest"

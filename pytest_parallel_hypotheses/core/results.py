@@ -124,14 +124,14 @@ def missing_module_result(result: TestExecutionResult, module: str) -> TestExecu
     )
 
 
-def broken_script_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
-    """A script that failed and that its interpreter cannot read (``complaint`` says where):
-    an error whatever its polarity, since a broken script tells nothing about the
-    hypothesis."""
+def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecutionResult:
+    """A script that failed and that its interpreter cannot read (``problem`` says why, as
+    ``has a syntax error (...)``): an error whatever its polarity, since a broken script tells
+    nothing about the hypothesis."""
     return as_error(
         result,
-        f"the script has a syntax error ({complaint}): its failure tells nothing about the "
-        "hypothesis; fix the script and run it again",
+        f"the script {problem}: its failure tells nothing about the hypothesis; fix the script "
+        "and run it again",
     )
 
 

@@ -33,7 +33,7 @@ from ..core.results import (
 )
 from ..core.tested import CodeUnderTest
 from ..finding.layout import ScriptProblem, locate_script
-from ..finding.syntax import speaks_of_a_syntax_error, syntax_error
+from ..finding.syntax import carriage_return, speaks_of_a_syntax_error, syntax_error
 from .admission import TICK_SECONDS, admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
@@ -401,14 +401,17 @@ class _ScriptText:
         """A failed attempt of a script its interpreter cannot read is an error."""
         if attempt.result is not TestResult.FAIL:
             return attempt
+        line_end = carriage_return(self._script)
+        if line_end is not None:
+            return broken_script_result(attempt, line_end)
         if not speaks_of_a_syntax_error(f"{attempt.stderr}\n{attempt.stdout}"):
             return attempt
         if not self._asked:
             self._asked = True
             self._complaint = await asyncio.to_thread(syntax_error, self._script, self._env)
-        return (
-            attempt if self._complaint is None else broken_script_result(attempt, self._complaint)
-        )
+        if self._complaint is None:
+            return attempt
+        return broken_script_result(attempt, f"has a syntax error ({self._complaint})")
 
 
 def _unrunnable(run: HypothesisRun, problem: ScriptProblem) -> TestExecutionResult:

@@ -38,6 +38,20 @@ CHECK_SECONDS = 10.0
 DETAIL_CHARS = 300
 
 
+def carriage_return(script: Path) -> Optional[str]:
+    """What a carriage return at the end of the shebang does (a Windows line ending), or None:
+    the kernel hands it to the interpreter with the shebang's last argument (``-e\\r``).
+    Without an argument the interpreter is not found, which the start already tells."""
+    line = _first_line(script)
+    if not line.endswith(b"\r"):
+        return None
+    last = line[2:].decode("utf-8", errors="replace").split(" ")[-1]
+    return (
+        f"has Windows line endings: its first line ends with a carriage return, which its "
+        f"interpreter gets as part of {last!r} (convert the file to Unix line endings)"
+    )
+
+
 def speaks_of_a_syntax_error(stderr: str) -> bool:
     """Whether a script's error output says an interpreter met a syntax error."""
     return _SAID.search(stderr) is not None
@@ -86,14 +100,18 @@ def _check_command(script: Path) -> Optional[List[str]]:
 
 
 def _shebang(script: Path) -> List[str]:
+    first = _first_line(script)
+    return first[2:].decode("utf-8", errors="replace").split() if first else []
+
+
+def _first_line(script: Path) -> bytes:
+    """The shebang line without its newline; empty when the script has none."""
     try:
         with open(script, "rb") as handle:
             first = handle.readline(256)
     except OSError:
-        return []
-    if not first.startswith(b"#!"):
-        return []
-    return first[2:].decode("utf-8", errors="replace").split()
+        return b""
+    return first.rstrip(b"\n") if first.startswith(b"#!") else b""
 
 
 def _interpreter(shebang: List[str]) -> List[str]:
