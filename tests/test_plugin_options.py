@@ -333,6 +333,21 @@ def test_the_header_shows_repeats_and_the_stop_condition_when_set(
     result.stdout.fnmatch_lines(["hypotheses: * bytes per stream, repeat 3, stop on first)"])
 
 
+def test_the_timeouts_that_metadata_set_are_told_after_collection(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """The header shows the run's timeout, which a hypothesis's own replaces."""
+    for hypothesis_id, timeout in (("cache", 30), ("race", 30), ("locale", 7.5), ("disk", None)):
+        write_script(git_repo, hypothesis_id, "exit 0")
+        if timeout is not None:
+            config = git_repo / ".falsification" / f"config_{hypothesis_id}.json"
+            config.write_text(json.dumps({"timeout": timeout}))
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--co")
+
+    result.stdout.fnmatch_lines(["timeouts set by their metadata: 1 at 7.5s, 2 at 30s"])
+
+
 def test_the_header_leaves_out_repeats_and_the_stop_condition_by_default(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

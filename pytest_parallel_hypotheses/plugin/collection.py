@@ -8,6 +8,7 @@ It replaces pytest's file walk but keeps the rest of a normal collection (collec
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -23,7 +24,7 @@ from ..finding.discovery import (
 from ..finding.git import Worktree
 from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN, config_path
 from ..report.runsettings import header_words
-from .items import HypothesesRoot, node_id
+from .items import HypothesesRoot, HypothesisItem, node_id
 from .options import HypothesesSettings
 
 #: How messages name the folder searched when ``--hypotheses`` has no value.
@@ -37,6 +38,7 @@ class HypothesisCollection:
         self._settings = settings
         self._worktrees: List[Worktree] = []
         self._found: List[FoundHypothesis] = []
+        self._own_timeouts: Optional[str] = None
 
     @pytest.hookimpl
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -51,6 +53,7 @@ class HypothesisCollection:
         hook.pytest_collection_modifyitems(
             session=session, config=session.config, items=session.items
         )
+        self._own_timeouts = own_timeouts(session.items)
         hook.pytest_collection_finish(session=session)
         session.testscollected = len(session.items)
         return True
@@ -59,9 +62,9 @@ class HypothesisCollection:
         return report_header(self._settings)
 
     def pytest_report_collectionfinish(self) -> Optional[List[str]]:
-        if self._found:
-            return None
-        return nothing_found_message(self._settings.directory, self._worktrees)
+        if not self._found:
+            return nothing_found_message(self._settings.directory, self._worktrees)
+        return None if self._own_timeouts is None else [self._own_timeouts]
 
     def _discover(self) -> None:
         self._worktrees = worktrees_to_search(self._settings)
@@ -161,6 +164,20 @@ def report_header(settings: HypothesesSettings, per_xdist_worker: bool = False) 
     (``per_xdist_worker``: see :func:`header_words`)."""
     where = settings.directory or CURRENT_REPOSITORY
     return f"hypotheses: {where} ({header_words(settings.falsification, per_xdist_worker)})"
+
+
+def own_timeouts(items: Sequence[pytest.Item]) -> Optional[str]:
+    """The timeouts the selected hypotheses' metadata set, which the header's does not show:
+    ``timeouts set by their metadata: 6 at 30s``; None when none sets one."""
+    counts = Counter(
+        item.found.timeout
+        for item in items
+        if isinstance(item, HypothesisItem) and item.found.timeout is not None
+    )
+    if not counts:
+        return None
+    each = ", ".join(f"{count} at {seconds:g}s" for seconds, count in sorted(counts.items()))
+    return f"timeouts set by their metadata: {each}"
 
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:
