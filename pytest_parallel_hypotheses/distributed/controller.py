@@ -92,6 +92,11 @@ class DistributedRecords(HypothesisRecords):
         """A worker's result met the stop condition: what never ran was not started."""
         self._stopped = self._stopped or reason
 
+    @property
+    def stop_reason(self) -> Optional[str]:
+        """Why a worker stopped the run (``--hypotheses-stop-on``), once one has said so."""
+        return self._stopped
+
     def crashed(self, nodeid: str, result: TestExecutionResult) -> Record:
         """The worker running ``nodeid`` died: the hypothesis has an error, not a verdict;
         its record as known now."""
@@ -180,8 +185,6 @@ class XdistController:
         self._crashes = CrashedScripts(
             rootpath, self._output_folder, settings.falsification.max_output_bytes
         )
-        #: Why a worker stopped the run (``--hypotheses-stop-on``), once one has said so.
-        self._stopped: Optional[str] = None
 
     def pytest_report_header(self) -> str:
         return report_header(self._settings, per_xdist_worker=True)
@@ -223,7 +226,6 @@ class XdistController:
         self._records.learn(told["not_run"])
         self._warnings.take(told["warnings"])
         if told["stopped"] is not None:
-            self._stopped = self._stopped or told["stopped"]
             self._records.stopped(told["stopped"])
         if self._shard is not None and self._shard.description is None:
             self._shard.describe(told["shard"])
@@ -249,9 +251,10 @@ class XdistController:
         try:
             return (yield)
         except KeyboardInterrupt as interruption:
-            if self._stopped is None or str(interruption) != self._stopped:
+            reason = self._records.stop_reason
+            if reason is None or str(interruption) != reason:
                 raise  # a Ctrl-C, or xdist's own stop (-x)
-            session.shouldstop = self._stopped
+            session.shouldstop = reason
             return True
 
     def pytest_keyboard_interrupt(self) -> None:

@@ -71,11 +71,8 @@ def merge(sources: Sequence[Source], arguments: Sequence[str]) -> Report:
 def _status(sources: Sequence[Source], records: Sequence[Record]) -> int:
     """The records' exit status, unless a part ended abnormally (cancelled, an internal
     error): a pipeline must not read a merge of a cancelled part as a clean run."""
-    abnormal = [
-        int(report["run"]["exit_status"])
-        for _path, report in sources
-        if int(report["run"]["exit_status"]) not in _NORMAL_STATUSES
-    ]
+    statuses = (int(report["run"]["exit_status"]) for _path, report in sources)
+    abnormal = [status for status in statuses if status not in _NORMAL_STATUSES]
     return max(abnormal, default=exit_status(records))
 
 

@@ -397,13 +397,16 @@ class _ScriptText:
         self._asked = False
         self._complaint: Optional[str] = None
 
+    @functools.cached_property
+    def _line_end(self) -> Optional[str]:
+        return carriage_return(self._script)
+
     async def judge(self, attempt: TestExecutionResult) -> TestExecutionResult:
         """A failed attempt of a script its interpreter cannot read is an error."""
         if attempt.result is not TestResult.FAIL:
             return attempt
-        line_end = carriage_return(self._script)
-        if line_end is not None:
-            return broken_script_result(attempt, line_end)
+        if self._line_end is not None:
+            return broken_script_result(attempt, self._line_end)
         if not speaks_of_a_syntax_error(f"{attempt.stderr}\n{attempt.stdout}"):
             return attempt
         if not self._asked:

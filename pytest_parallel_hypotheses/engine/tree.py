@@ -323,25 +323,15 @@ class ProcessTree:
 
     def group_is_empty(self) -> bool:
         """True when no process, not even a zombie, is left in the group: the fast path."""
-        if self.pgid is None:
-            return False
-        if self._group_gone:
-            return True
-        try:
-            os.killpg(self.pgid, 0)
-        except ProcessLookupError:
-            self._group_gone = True
-            return True
-        except PermissionError:
-            return False
-        return False
+        return self.pgid is not None and self._signal_own(0) is False
 
     def _own_group(self) -> Optional[int]:
         """The script's group, unless it was seen gone."""
         return None if self._group_gone else self.pgid
 
-    def _signal_own(self, sig: int) -> bool:
-        """Signal the script's group; False if it is gone (then for good) or out of reach."""
+    def _signal_own(self, sig: int) -> Optional[bool]:
+        """Signal the script's group: True if sent, False if it is gone (then for good, and
+        when there is none), None if it is out of reach."""
         if self.pgid is None or self._group_gone:
             return False
         try:
@@ -350,7 +340,7 @@ class ProcessTree:
             self._group_gone = True
             return False
         except PermissionError:
-            return False
+            return None
         return True
 
     def members(self, pids: Optional[Iterable[int]] = None) -> List[psutil.Process]:
@@ -463,7 +453,7 @@ class ProcessTree:
         look waits for a read shared with the other trees stopping at the same moment."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        reached = self._signal_own(signal.SIGTERM)
+        reached = bool(self._signal_own(signal.SIGTERM))
         procs, _groups = await self.find_shared()
         # a process that ignores SIGTERM and forks in a loop can dodge a look: the group is
         # done only once empty too; else the kill below SIGKILLs it whatever a look finds

@@ -175,8 +175,13 @@ def _row(index: int, record: Record) -> str:
     status = record["status"]
     if status == HypothesisStatus.PENDING.value:  # no outcome: a cut-short script keeps its time
         duration = record.get("duration") if is_cut_short(record) else None
-        record = {**record, "result": None, "exit_code": None, "confidence": None}
-        record["duration"] = duration
+        record = {
+            **record,
+            "result": None,
+            "exit_code": None,
+            "confidence": None,
+            "duration": duration,
+        }
     cells = [
         (
             record["hypothesis_id"],
