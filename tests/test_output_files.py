@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -178,6 +179,50 @@ def test_a_failure_text_names_the_file_of_the_whole_output(
     )
 
     (stdout_file,) = (tmp_path / "report.json.output").glob("race-*.stdout")
+    result.stdout.fnmatch_lines([f"(all kept stdout: {stdout_file})"])
+
+
+def test_without_a_report_the_output_files_are_in_pytest_s_temporary_folder(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """pytest keeps its temporary folders of the last few sessions and removes older ones: a
+    folder of the system's left by every run would pile up."""
+    write_script(git_repo, "race", "echo hello; exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--basetemp={tmp_path / 'base'}")
+
+    (stdout_file,) = (tmp_path / "base").glob("hypotheses-output-*/race-*.stdout")
+    result.stdout.fnmatch_lines([f"(all kept stdout: {stdout_file})"])
+
+
+def test_under_xdist_without_a_report_the_output_files_are_in_the_controller_s_folder(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "race", "echo hello; exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--basetemp={tmp_path / 'base'}", "-n", "1")
+
+    (stdout_file,) = (tmp_path / "base").glob("hypotheses-output-*/race-*.stdout")
+    result.stdout.fnmatch_lines([f"*(all kept stdout: {stdout_file})"])
+
+
+def test_without_pytest_s_temporary_folder_the_output_files_are_in_the_system_s(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_script(git_repo, "race", "echo hello; exit 1")
+    system = tmp_path / "system"
+    system.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system))
+
+    result = pytester.run(
+        sys.executable, "-m", "pytest", "-p", "no:tmpdir", "-n0", f"--hypotheses={git_repo}"
+    )
+
+    (stdout_file,) = system.glob("hypotheses-output-*/race-*.stdout")
     result.stdout.fnmatch_lines([f"(all kept stdout: {stdout_file})"])
 
 

@@ -10,6 +10,7 @@ carries the run's prefix. Processes on other machines (``--tx ssh=...``) are out
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import tempfile
@@ -180,10 +181,18 @@ class XdistController:
         self._run_prefix = f"{MARKER_PREFIX}{uuid.uuid4().hex[:12]}_"
         #: The run-wide slots and the stop shared by the workers of this machine.
         self._shared_folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-shared-"))
-        #: Where every worker writes its scripts' output, read back when one dies.
-        self._output_folder = session_folder(settings.falsification)
-        self._crashes = CrashedScripts(
-            rootpath, self._output_folder, settings.falsification.max_output_bytes
+        self._rootpath = rootpath
+
+    @functools.cached_property
+    def _output_folder(self) -> Optional[Path]:
+        """Where every worker writes its scripts' output, read back when one dies; made when
+        first needed, in pytest's temporary folder of the session once pytest has one."""
+        return session_folder(self._settings.falsification)
+
+    @functools.cached_property
+    def _crashes(self) -> CrashedScripts:
+        return CrashedScripts(
+            self._rootpath, self._output_folder, self._settings.falsification.max_output_bytes
         )
 
     def pytest_report_header(self) -> str:

@@ -20,6 +20,7 @@ import logging
 import os
 import struct
 import tempfile
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple
 
@@ -283,6 +284,11 @@ def spill_stem(hypothesis_id: str, worktree: str, attempt: int) -> str:
     return f"{hypothesis_id}-{hashlib.sha1(os.fsencode(worktree)).hexdigest()[:10]}-{attempt}"
 
 
+#: Where this process's temporary output folder is made (see :func:`place_temporary_output`).
+_temporary_root: Optional[Callable[[], Path]] = None
+_temporary_lock = threading.Lock()
+
+
 def spill_folder(config: FalsificationConfig) -> Optional[Path]:
     """Where this run writes its captured output: ``config.output_folder``, else one temporary
     folder per process made at the first use; None when output stays in memory."""
@@ -290,9 +296,22 @@ def spill_folder(config: FalsificationConfig) -> Optional[Path]:
         return None
     if config.output_folder:
         return Path(config.output_folder)
-    return _temporary_folder()
+    with _temporary_lock:  # the loop's thread and pytest's may both ask first
+        return _temporary_folder()
+
+
+def place_temporary_output(root: Optional[Callable[[], Path]]) -> None:
+    """Make this process's temporary output folder in ``root()`` from now on, a new one at
+    its next use (None: in the system's temporary folder). The pytest plugin gives pytest's
+    own temporary folder, which pytest keeps for a few sessions and then removes: one left in
+    the system's temporary folder by every run would pile up there."""
+    global _temporary_root
+    with _temporary_lock:
+        _temporary_root = root
+        _temporary_folder.cache_clear()
 
 
 @functools.cache
 def _temporary_folder() -> Path:
-    return Path(tempfile.mkdtemp(prefix="hypotheses-output-"))
+    root = None if _temporary_root is None else _temporary_root()
+    return Path(tempfile.mkdtemp(prefix="hypotheses-output-", dir=root))

@@ -21,6 +21,7 @@ from . import hooks, judging, options
 from .collection import HypothesisCollection
 from .durations import DurationRecorder
 from .options import SETTINGS_KEY, HypothesesSettings
+from .outputfolder import TemporaryOutput
 from .records import HypothesisRecords
 from .reuse import VerdictReuse, clear_if_asked
 from .roles import Role, role_of
@@ -94,7 +95,11 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
     """Alone, every part; an xdist worker collects, judges and records (the distributed plugin
     runs its scripts); the controller only takes SIGTERM and SIGHUP here and gets the rest there."""
     role = role_of(config)
-    parts: Dict[str, object] = {"defaults": judging, "stopsignals": StopSignals()}
+    parts: Dict[str, object] = {
+        "defaults": judging,
+        "stopsignals": StopSignals(),
+        "temporaryoutput": TemporaryOutput(config),
+    }
     if role is Role.CONTROLLER:
         return parts
     records = HypothesisRecords(config)

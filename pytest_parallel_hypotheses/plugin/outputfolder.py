@@ -2,7 +2,8 @@
 
 The plugin always spills (see :mod:`..engine.spill`): a run of any size then holds only an
 excerpt of each stream. Beside the JSON report (else the HTML report) the files travel with
-the report that names them; without either, a temporary folder holds them. Under pytest-xdist
+the report that names them; without either, a folder in pytest's own temporary folder of the
+session holds them, kept and removed as pytest keeps and removes those. Under pytest-xdist
 the controller decides the folder, by the same rule, and tells its workers: every process of
 the session then finds every script's files (see :mod:`..engine.spilled`).
 """
@@ -10,11 +11,14 @@ the session then finds every script's files (see :mod:`..engine.spilled`).
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import pytest
+
 from ..core.config import FalsificationConfig
-from ..engine.spill import spill_folder
+from ..engine.spill import place_temporary_output, spill_folder
 
 #: What is appended to a report's name to name its output folder.
 SUFFIX = ".output"
@@ -44,3 +48,22 @@ def session_folder(engine: FalsificationConfig) -> Optional[Path]:
 def writing_to(engine: FalsificationConfig, folder: Optional[str]) -> FalsificationConfig:
     """The engine's settings with output spilled to ``folder``, when one is given."""
     return engine if folder is None else dataclasses.replace(engine, output_folder=folder)
+
+
+class TemporaryOutput:
+    """Puts this session's temporary output folder in pytest's temporary folder of the session
+    (``--basetemp``, else ``pytest-of-<user>/pytest-<N>``), made only when a run needs it, and
+    back in the system's temporary folder when the session ends."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        place_temporary_output(self._root)
+
+    def pytest_unconfigure(self) -> None:
+        place_temporary_output(None)
+
+    def _root(self) -> Path:
+        """pytest's temporary folder of the session; the system's when pytest's is off (``-p
+        no:tmpdir``)."""
+        factory = getattr(self._config, "_tmp_path_factory", None)
+        return Path(tempfile.gettempdir()) if factory is None else factory.getbasetemp()
