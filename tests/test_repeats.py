@@ -203,6 +203,25 @@ def test_the_summary_shows_how_many_attempts_agreed(
     result.stdout.fnmatch_lines(["cache *SUPPORTED *fail 3/3 *1 *"])
 
 
+def test_more_agreeing_runs_under_pytest_raise_the_confidence(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Three agreeing runs decide no pass rate, but must not score below one run."""
+    write_script(git_repo, "cache", "exit 1")
+    confidence = {}
+    for repeats in (1, 3):
+        report = tmp_path / f"report-{repeats}.json"
+        run_pytest(
+            f"--hypotheses={git_repo}",
+            f"--hypotheses-repeat={repeats}",
+            f"--hypotheses-report={report}",
+        )
+        (record,) = json.loads(report.read_text())["hypotheses"]
+        confidence[repeats] = record["confidence"]
+
+    assert confidence == {1: 0.6, 3: pytest.approx(0.832, abs=0.001)}
+
+
 def test_every_attempt_is_in_the_json_report(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
