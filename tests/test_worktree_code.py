@@ -167,6 +167,35 @@ WAYS = {
 }
 
 
+#: Scripts whose Python has no module they ask it to run, as CPython says it.
+MISSING_RUNNERS = {
+    "a module": f"{sys.executable} -m no_such_runner_here tests",
+    "a module of a missing package": f"{sys.executable} -m no_such_package_here.runner",
+}
+
+
+@pytest.mark.parametrize("runner", sorted(MISSING_RUNNERS))
+def test_a_script_whose_python_lacks_the_module_it_runs_is_inconclusive(
+    git_repo: Path, write_script: WriteScript, runner: str
+) -> None:
+    """A worktree's .venv without pytest: ``python -m pytest`` exits 1 having run no test."""
+    result = run_one(git_repo, write_script, MISSING_RUNNERS[runner])
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "no_such_" in result.error_message
+    assert "no test ran" in result.error_message
+
+
+def test_a_script_that_goes_on_after_a_missing_module_to_run_still_decides(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    body = f"{sys.executable} -m no_such_linter_here\necho the bug is there >&2\nexit 1"
+
+    result = run_one(git_repo, write_script, body)
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
 @pytest.mark.usefixtures("venv_first")
 @pytest.mark.parametrize("way", sorted(WAYS))
 @pytest.mark.parametrize("module", sorted(PACKAGES))

@@ -124,6 +124,17 @@ def missing_module_result(result: TestExecutionResult, module: str) -> TestExecu
     )
 
 
+def missing_runner_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
+    """A script that failed because the Python it ran has no module it was asked to run
+    (``complaint`` is Python's line): an error whatever its polarity, since no test ran."""
+    return as_error(
+        result,
+        f"the script could not run what it tested with ({complaint}): no test ran, so the "
+        "failure tells nothing about the hypothesis; install it where the script runs (in the "
+        "worktree's .venv when it has one) and run again",
+    )
+
+
 def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecutionResult:
     """A script that failed and that its interpreter cannot read (``problem`` says why, as
     ``has a syntax error (...)``): an error whatever its polarity, since a broken script tells

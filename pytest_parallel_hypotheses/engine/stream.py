@@ -26,12 +26,13 @@ from ..core.repeats import repeat_policy
 from ..core.results import (
     broken_script_result,
     missing_module_result,
+    missing_runner_result,
     runner_error_result,
     setup_failed_result,
     stopped_result,
     unrunnable_result,
 )
-from ..core.tested import CodeUnderTest
+from ..core.tested import CodeUnderTest, missing_module_to_run
 from ..finding.layout import ScriptProblem, locate_script
 from ..finding.syntax import carriage_return, speaks_of_a_syntax_error, syntax_error
 from .admission import TICK_SECONDS, admission_for
@@ -380,10 +381,15 @@ class ResultStream:
 
 
 def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExecutionResult:
-    """An attempt that failed only to import a module its worktree lacks is an error."""
-    failed = attempt.result is TestResult.FAIL
-    missing = tested.failed_import(attempt.stdout, attempt.stderr) if failed else None
-    return attempt if missing is None else missing_module_result(attempt, missing)
+    """An attempt that failed only to import a module its worktree lacks, or to find the
+    module it ran with ``python -m``, is an error."""
+    if attempt.result is not TestResult.FAIL:
+        return attempt
+    missing = tested.failed_import(attempt.stdout, attempt.stderr)
+    if missing is not None:
+        return missing_module_result(attempt, missing)
+    complaint = missing_module_to_run(attempt.stderr)
+    return attempt if complaint is None else missing_runner_result(attempt, complaint)
 
 
 class _ScriptText:
