@@ -168,6 +168,17 @@ def test_a_new_untracked_file_runs_again_but_an_ignored_one_does_not(
     assert runs_of(counter) == 2
 
 
+def test_a_venv_made_in_the_worktree_runs_again_though_git_ignores_it(stored: Stored) -> None:
+    """The scripts run with the worktree's own .venv once it has one: other code is tested."""
+    (stored.repo / ".git" / "info" / "exclude").write_text(".venv/\n")
+    venv = [sys.executable, "-m", "venv", "--without-pip", str(stored.repo / ".venv")]
+    subprocess.run(venv, check=True)
+
+    stored.again()
+
+    assert stored.runs == 2
+
+
 def test_a_new_commit_runs_again(stored: Stored) -> None:
     (stored.repo / "README").write_text("fixed\n")
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]

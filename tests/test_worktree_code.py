@@ -497,6 +497,20 @@ def test_a_script_failing_only_to_import_a_module_its_worktree_lacks_is_inconclu
     assert warning.startswith("genpkg.pth: the module src/genpkg/_version.py was generated in")
 
 
+def test_a_verdict_warned_about_the_code_it_tested_is_never_reused(
+    run_pytest: RunPytest, generated_version: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """What the warning asks for (a .venv, a build) is what git ignores: a stored verdict
+    would outlive it."""
+    counter = tmp_path / "runs"
+    write_script(generated_version, "h", f"echo run >> '{counter}'")
+
+    for _ in range(2):
+        run_pytest(f"--hypotheses={generated_version}", "--hypotheses-reuse=yes")
+
+    assert len(counter.read_text().splitlines()) == 2
+
+
 #: Scripts whose failure is the missing module's import, however they show it.
 FAILED_IMPORTS = {
     "traceback on stdout": 'python -c "import genpkg" 2>&1',

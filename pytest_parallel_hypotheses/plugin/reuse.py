@@ -22,6 +22,7 @@ from ..engine.runs import HypothesisRun
 from ..finding.cache import VerdictStore, entry_of, result_of, store_folder, stores_of
 from ..finding.discovery import DiscoveryError, find_worktrees
 from ..finding.fingerprint import Fingerprinter
+from ..finding.installs import worktree_venv
 from ..finding.layout import config_path
 from .items import HypothesisItem
 from .options import HypothesesSettings
@@ -103,6 +104,10 @@ class VerdictReuse:
         memory = run.memory_limit if run.memory_limit is not None else config.memory_limit
         if memory is not None:  # a tree past it is stopped: inconclusive, whatever it did
             settings.update(memory=memory)
+        # scripts run with the worktree's own .venv: git ignores it, so the digest of the
+        # worktree's content does not tell that one came or went
+        if run.worktree is not None and worktree_venv(run.worktree) is not None:
+            settings.update(own_venv=True)
         return settings
 
 
@@ -127,7 +132,11 @@ def _reusable(result: TestExecutionResult, config: FalsificationConfig) -> bool:
 
 def _storable(result: TestExecutionResult, config: FalsificationConfig) -> bool:
     """Decided results; under ``repeat=auto`` also runs that all passed or failed (their
-    evidence counts in the next session), never a timeout, error, skip or stop."""
+    evidence counts in the next session), never a timeout, error, skip or stop. Never a result
+    warned that its script may not have tested its worktree's code: what the warning asks for
+    (a build, a ``.venv``) is what git ignores, so the key would not change once it is done."""
+    if result.code_under_test is not None and result.code_under_test.warnings:
+        return False
     if result.status in DECIDED:
         return True
     clean = all(attempt.result in (TestResult.PASS, TestResult.FAIL) for attempt in result.attempts)
