@@ -361,6 +361,37 @@ def test_a_worktree_with_its_own_venv_uses_it_when_the_installs_cannot_be_read(
     assert result.code_under_test.mode == "venv"
 
 
+@pytest.fixture
+def src_layout(git_repo: Path) -> Path:
+    """A repository with the package ``uninstalledpkg`` in ``src/``, installed nowhere."""
+    (git_repo / "src" / "uninstalledpkg").mkdir(parents=True)
+    (git_repo / "src" / "uninstalledpkg" / "__init__.py").write_text("VALUE = 1\n")
+    return git_repo
+
+
+def test_a_src_package_that_nothing_installed_points_at_is_warned(
+    src_layout: Path, write_script: WriteScript
+) -> None:
+    result = run_one(src_layout, write_script, "exit 0")
+
+    assert result.code_under_test is not None
+    assert result.code_under_test.unreachable_packages == ("uninstalledpkg",)
+    (warning,) = result.code_under_test.warnings
+    assert "uninstalledpkg in src/ can be imported only once installed" in warning
+
+
+def test_a_script_failing_to_import_its_worktree_s_uninstalled_package_is_inconclusive(
+    src_layout: Path, write_script: WriteScript
+) -> None:
+    """Run from a Python that does not have the project: it tested none of its code."""
+    result = run_one(src_layout, write_script, f'{sys.executable} -c "import uninstalledpkg"')
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "failed to import uninstalledpkg, which its worktree has in src/" in (
+        result.error_message
+    )
+
+
 def test_nothing_is_redirected_without_a_development_install(
     git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -373,6 +404,7 @@ def test_nothing_is_redirected_without_a_development_install(
         "venv": None,
         "warnings": [],
         "missing_modules": [],
+        "unreachable_packages": [],
     }
 
 

@@ -124,6 +124,19 @@ def missing_module_result(result: TestExecutionResult, module: str) -> TestExecu
     )
 
 
+def unreachable_package_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
+    """A script that failed to import its worktree's own package, which nothing installed
+    points its Python at: an error whatever its polarity, since it tested none of its code."""
+    return as_error(
+        result,
+        f"the script failed to import {package}, which its worktree has in src/ but nothing "
+        "installed points its Python at: it tested none of the worktree's code, so the failure "
+        "tells nothing about the hypothesis; run pytest from the environment where the project "
+        "is installed with pip install -e, or give each worktree its own .venv with the "
+        "project installed (by hand or with a setup step)",
+    )
+
+
 def missing_runner_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
     """A script that failed because the Python it ran has no module it was asked to run
     (``complaint`` is Python's line): an error whatever its polarity, since no test ran."""

@@ -68,6 +68,9 @@ class CodeUnderTest:
     #: the installed checkout and ignored by git (a version file). A script that fails to
     #: import one failed for that alone.
     missing_modules: Tuple[str, ...] = ()
+    #: The worktree's ``src/`` packages that nothing installed points the script at: a
+    #: script that fails to import one tested none of the worktree's code.
+    unreachable_packages: Tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -84,6 +87,7 @@ class CodeUnderTest:
             "venv": self.venv,
             "warnings": list(self.warnings),
             "missing_modules": list(self.missing_modules),
+            "unreachable_packages": list(self.unreachable_packages),
         }
 
     def failed_import(self, *streams: str) -> Optional[str]:
@@ -92,7 +96,7 @@ class CodeUnderTest:
         line, pytest's summary of a collection error). A warning that mentions the module
         earlier, and a failure after it, do not count."""
         last = [line for line in map(_last_exception, streams) if line is not None]
-        for module in self.missing_modules:
+        for module in (*self.missing_modules, *self.unreachable_packages):
             missing = f"No module named '{module}'"
             if last and all(missing in line for line in last):
                 return module
@@ -106,4 +110,5 @@ class CodeUnderTest:
             venv=data["venv"],
             warnings=tuple(str(warning) for warning in data["warnings"]),
             missing_modules=tuple(str(name) for name in data.get("missing_modules", ())),
+            unreachable_packages=tuple(str(name) for name in data.get("unreachable_packages", ())),
         )

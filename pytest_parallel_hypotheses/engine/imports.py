@@ -110,6 +110,7 @@ def worktree_code(
         _redirects(imports),
         warnings=installs.warnings + imports.warnings,
         missing_modules=imports.missing_modules,
+        unreachable_packages=imports.unreachable_packages,
     )
     return WorktreeCode(redirected_environment(imports, base_env), tested)
 

@@ -30,6 +30,7 @@ from ..core.results import (
     runner_error_result,
     setup_failed_result,
     stopped_result,
+    unreachable_package_result,
     unrunnable_result,
 )
 from ..core.tested import CodeUnderTest, missing_module_to_run
@@ -386,6 +387,8 @@ def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExe
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)
+    if missing in tested.unreachable_packages:
+        return unreachable_package_result(attempt, missing)
     if missing is not None:
         return missing_module_result(attempt, missing)
     complaint = missing_module_to_run(attempt.stderr)

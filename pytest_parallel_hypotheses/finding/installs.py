@@ -65,6 +65,8 @@ class WorktreeImports:
     warnings: Tuple[str, ...] = ()
     #: The dotted names of the generated modules the worktree's packages lack.
     missing_modules: Tuple[str, ...] = ()
+    #: The worktree's ``src/`` packages, which nothing installed points its scripts at.
+    unreachable_packages: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ class DevelopmentInstalls:
         """The same locations inside ``worktree``, with a warning for each that is missing
         there or lacks an extension module built in place in the installed checkout."""
         root, project = self._project_in(worktree)
-        if root is None:
-            return WorktreeImports()
+        if root is None or not project:
+            return _uninstalled(worktree if root is None else root)
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
         lacking: List[str] = []
@@ -502,6 +504,50 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
         f"{location.distribution}: {names} (installed from {location.checkout}) does not exist "
         f"in the worktree {root}, so its scripts import it from {location.checkout}; check the "
         f"worktree's layout, or {_OWN_VENV}"
+    )
+
+
+#: Where a ``src`` layout keeps its packages, which Python finds only once installed.
+_SRC = "src"
+
+
+def _uninstalled(worktree: Path) -> WorktreeImports:
+    """A worktree whose ``src/`` packages no development install of its repository points at:
+    its scripts' Python finds them only if installed from somewhere, so a script may test an
+    installed copy, or fail to import them, and either way not the worktree's code."""
+    packages = src_packages(worktree)
+    if not packages:
+        return WorktreeImports()
+    return WorktreeImports(
+        warnings=(_uninstalled_warning(worktree, packages),), unreachable_packages=packages
+    )
+
+
+def src_packages(worktree: Path) -> Tuple[str, ...]:
+    """The regular packages in the worktree's ``src/`` folder, by name."""
+    try:
+        entries = list(os.scandir(os.path.join(worktree, _SRC)))
+    except OSError:  # no src/ folder: a flat layout, imported from the worktree itself
+        return ()
+    return tuple(
+        sorted(
+            entry.name
+            for entry in entries
+            if entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+        )
+    )
+
+
+def _uninstalled_warning(worktree: Path, packages: Tuple[str, ...]) -> str:
+    names = ", ".join(packages)
+    what = "the package" if len(packages) == 1 else "the packages"
+    return (
+        f"{worktree}: {what} {names} in {_SRC}/ can be imported only once installed, and the "
+        f"runner's environment has no development install of this repository to point the "
+        f"scripts at the worktree's (nor has the worktree its own {WORKTREE_VENV}): a script "
+        f"that imports {packages[0]} tests whatever copy its Python has installed, or fails "
+        f"to import it; run pytest from the environment where the project is installed with "
+        f"pip install -e, or {_OWN_VENV}"
     )
 
 
