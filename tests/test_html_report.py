@@ -229,6 +229,22 @@ def test_a_verdict_is_coloured_as_its_script_ended_whatever_its_polarity(
     assert colours == [["disprove", "rgb(207, 34, 46)"], ["confirm", "rgb(26, 127, 55)"]]
 
 
+def test_a_warning_about_the_code_tested_is_in_the_run_s_summary_and_the_details(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A verdict on code the script may not have tested must not read as a clean one."""
+    warning = "wt0: the compiled extension pkg/_speedups.so was built in place"
+    record = synthetic_record(0, slots=1)
+    record["code_under_test"] = {"mode": "redirected", "redirects": [], "warnings": [warning]}
+    html = tmp_path / "warned.html"
+    html.write_text(render_html(report_document({}, [record])))
+
+    browser.open(html)
+
+    for place in ("#run", "#h0"):
+        assert warning in browser.evaluate(f"document.querySelector('{place}').textContent")
+
+
 def unanswered_row(browser: Browser, tmp_path: Path, duration: float, message: str) -> List[str]:
     """The cells of the one row of a page whose hypothesis a stop left without a verdict."""
     record = synthetic_record(0, slots=1)

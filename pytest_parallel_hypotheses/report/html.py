@@ -19,7 +19,7 @@ from ..core.diagnosis import format_elapsed
 from .conclusions import COUNTED, counts_line
 from .jsonreport import JsonReport
 from .records import Record
-from .tested import code_summary
+from .tested import code_summary, code_warnings, run_warnings
 from .wording import (
     MIB,
     is_cut_short,
@@ -134,6 +134,7 @@ def _summary(run: Mapping[str, Any], document: Mapping[str, Any]) -> str:
         ("started", run.get("started_at", "")),
         ("duration", _seconds(run.get("duration"))),
         ("interrupted", str(run.get("interrupted", False)).lower()),
+        *(("warning", warning) for warning in run_warnings(document["hypotheses"])),
         *((f"setting {key}", json.dumps(value)) for key, value in settings.items()),
     ]
     return _definitions(rows, identifier="run")
@@ -275,6 +276,7 @@ def _details(index: int, record: Record) -> str:
         ("CPU time", _seconds(metrics.get("cpu_seconds"))),
         ("processes", str(_blank(metrics.get("processes")))),
         ("code tested", code_summary(record.get("code_under_test"))),
+        *(("warning", warning) for warning in code_warnings(record.get("code_under_test"))),
         ("setup", _setup_words(record.get("setup"))),
     ]
     parts = [
