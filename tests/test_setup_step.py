@@ -4,6 +4,7 @@ it runs, when it runs again, what its failures become, and that it leaves nothin
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -122,14 +123,29 @@ def test_an_uncommitted_edit_runs_the_setup_again(worktree: Path, counter: Path)
 
 
 def test_an_ignored_file_does_not_run_the_setup_again(worktree: Path, counter: Path) -> None:
-    (worktree / ".gitignore").write_text(".venv/\n")
+    (worktree / ".gitignore").write_text("build/\n")
     run(worktree, counting(counter))
-    (worktree / ".venv").mkdir()
-    (worktree / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (worktree / "build").mkdir()
+    (worktree / "build" / "lib.so").write_text("built\n")
 
     run(worktree, counting(counter))
 
     assert runs_of(counter) == 1
+
+
+def test_removing_the_venv_the_setup_made_runs_it_again(worktree: Path, counter: Path) -> None:
+    """git ignores the .venv, but the scripts run with it: without it they test other code."""
+    (worktree / ".gitignore").write_text(".venv/\n")
+    make_venv = f"{sys.executable} -m venv --without-pip .venv"
+    run(worktree, counting(counter, then=make_venv))
+    shutil.rmtree(worktree / ".venv")
+
+    second = run(worktree, counting(counter, then=make_venv))
+
+    assert runs_of(counter) == 2
+    assert second.setup is not None
+    assert second.setup["outcome"] == "ran"
+    assert (worktree / ".venv" / "pyvenv.cfg").is_file()
 
 
 def test_another_command_runs_the_setup_again(worktree: Path, counter: Path) -> None:

@@ -27,6 +27,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Tuple
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError
+from ..finding.installs import worktree_venv
 from ..finding.state import common_dir, content_state
 from .events import LiveOutput
 from .process import ProcessOutcome, run_script
@@ -112,13 +113,13 @@ class WorktreeSetups:
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
         try:
             async with stamp.locked():
-                state = await asyncio.to_thread(content_state, step.worktree)
+                state = await asyncio.to_thread(_state, step.worktree)
                 if stamp.matches(state):
                     logger.info("setup of %s reused: %s", step.worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
                 outcome = await self._run(step)
                 if outcome.problem is None:
-                    stamp.write(await asyncio.to_thread(content_state, step.worktree), outcome)
+                    stamp.write(await asyncio.to_thread(_state, step.worktree), outcome)
                 return outcome
         except (GitError, OSError, ValueError) as error:
             problem = f"cannot check or stamp the worktree {step.worktree}: {error}"
@@ -182,6 +183,14 @@ def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
         ran.stderr.truncated,
         problem,
     )
+
+
+def _state(worktree: Path) -> str:
+    """The worktree's content, and whether it has its own ``.venv``: git ignores the one a
+    setup step makes, so its content alone would not show it removed, and the step would be
+    reused while the scripts run without it."""
+    venv = "+venv" if worktree_venv(worktree) is not None else ""
+    return content_state(worktree) + venv
 
 
 @dataclass(frozen=True)

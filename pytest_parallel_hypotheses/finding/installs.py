@@ -546,8 +546,9 @@ def _uninstalled_warning(worktree: Path, packages: Tuple[str, ...]) -> str:
         f"runner's environment has no development install of this repository to point the "
         f"scripts at the worktree's (nor has the worktree its own {WORKTREE_VENV}): a script "
         f"that imports {packages[0]} tests whatever copy its Python has installed, or fails "
-        f"to import it; run pytest from the environment where the project is installed with "
-        f"pip install -e, or {_OWN_VENV}"
+        f"to import it, unless it puts {_SRC}/ on its path itself (PYTHONPATH={_SRC}, pytest's "
+        f"pythonpath = {_SRC}); run pytest from the environment where the project is installed "
+        f"with pip install -e, or {_OWN_VENV}"
     )
 
 
