@@ -179,6 +179,21 @@ def test_a_venv_made_in_the_worktree_runs_again_though_git_ignores_it(stored: St
     assert stored.runs == 2
 
 
+def test_a_verdict_reached_with_the_venv_its_setup_step_made_is_reused(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """The .venv is made by the first session's setup step, after the key was computed."""
+    counter = tmp_path / "runs"
+    (git_repo / ".git" / "info" / "exclude").write_text(".venv/\n")
+    write_script(git_repo, "race", counting(counter, "exit 1"))
+    setup = f"--hypotheses-setup={sys.executable} -m venv --without-pip .venv"
+
+    for _ in range(2):
+        run_pytest(f"--hypotheses={git_repo}", REUSE, setup)
+
+    assert runs_of(counter) == 1
+
+
 def test_a_new_commit_runs_again(stored: Stored) -> None:
     (stored.repo / "README").write_text("fixed\n")
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]

@@ -186,6 +186,32 @@ def test_a_script_whose_python_lacks_the_module_it_runs_is_inconclusive(
     assert "no test ran" in result.error_message
 
 
+def test_a_python_in_a_folder_with_a_space_that_lacks_the_module_it_runs_is_inconclusive(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Python names itself by the path it was started with: a worktree's .venv under a
+    folder such as ``My Projects``."""
+    spaced = tmp_path / "My Projects"
+    spaced.mkdir()
+    (spaced / "python3").symlink_to(sys.executable)
+
+    result = run_one(git_repo, write_script, f"'{spaced / 'python3'}' -m no_such_runner_here")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
+
+
+def test_a_module_of_the_worktree_s_own_that_cannot_run_still_decides(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    """A branch that removed ``mypkg/cli.py``: ``python -m mypkg.cli`` failing is the bug."""
+    (git_repo / "mypkg").mkdir()
+    (git_repo / "mypkg" / "__init__.py").write_text("")
+
+    result = run_one(git_repo, write_script, f"{sys.executable} -m mypkg.cli --help")
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
 def test_a_script_that_goes_on_after_a_missing_module_to_run_still_decides(
     git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -380,6 +406,17 @@ def test_a_src_package_that_nothing_installed_points_at_is_warned(
     assert "uninstalledpkg in src/ can be imported only once installed" in warning
 
 
+def test_a_src_package_that_pytest_s_own_pythonpath_reaches_is_not_warned(
+    src_layout: Path, write_script: WriteScript
+) -> None:
+    (src_layout / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+
+    result = run_one(src_layout, write_script, "exit 0")
+
+    assert result.code_under_test is not None
+    assert result.code_under_test.warnings == ()
+
+
 def test_a_script_failing_to_import_its_worktree_s_uninstalled_package_is_inconclusive(
     src_layout: Path, write_script: WriteScript
 ) -> None:
@@ -538,9 +575,10 @@ def test_a_verdict_warned_about_the_code_it_tested_is_never_reused(
     write_script(generated_version, "h", f"echo run >> '{counter}'")
 
     for _ in range(2):
-        run_pytest(f"--hypotheses={generated_version}", "--hypotheses-reuse=yes")
+        result = run_pytest(f"--hypotheses={generated_version}", "--hypotheses-reuse=yes")
 
     assert len(counter.read_text().splitlines()) == 2
+    result.stdout.fnmatch_lines(["*the verdict of h is not stored for reuse*"])
 
 
 #: Scripts whose failure is the missing module's import, however they show it.

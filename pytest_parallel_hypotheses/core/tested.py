@@ -16,10 +16,10 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b")
 
 
-#: What Python says when ``python -m NAME`` finds no module NAME (or no package on its way).
+#: What Python says when ``python -m NAME`` finds no module NAME, or no package on its way.
 _NO_MODULE_TO_RUN = re.compile(
-    r"^\S*(?:python|pypy)[0-9.]*: (?:No module named \S+|Error while finding module "
-    r"specification for .*ModuleNotFoundError.*)$"
+    r"^(?:.*/)?(?:python|pypy)[\w.]*: (?:No module named (?P<name>\S+)|Error while finding "
+    r"module specification for '(?P<dotted>[^']+)' \(ModuleNotFoundError.*)$"
 )
 
 
@@ -28,12 +28,16 @@ def _last_exception(output: str) -> Optional[str]:
     return next((line for line in reversed(output.splitlines()) if _EXCEPTION.search(line)), None)
 
 
-def missing_module_to_run(stderr: str) -> Optional[str]:
+def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     """Python's complaint when the script ended on a ``python -m NAME`` whose interpreter has
-    no module NAME (a test runner its environment lacks): the script ran no test, as a shell's
-    ``command not found`` says. None when the last line of ``stderr`` says anything else."""
-    lines = stderr.rstrip().splitlines()
-    return lines[-1] if lines and _NO_MODULE_TO_RUN.match(lines[-1]) else None
+    no module NAME, and NAME's top-level package: a test runner its environment lacks means
+    the script ran no test, as a shell's ``command not found`` says. None when the last line
+    of ``stderr`` says anything else."""
+    last = stderr.rstrip().rpartition("\n")[2]
+    said = _NO_MODULE_TO_RUN.match(last)
+    if said is None:
+        return None
+    return last, (said.group("name") or said.group("dotted")).partition(".")[0]
 
 
 @dataclass(frozen=True)

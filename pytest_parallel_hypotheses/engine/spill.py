@@ -285,7 +285,7 @@ def spill_stem(hypothesis_id: str, worktree: str, attempt: int) -> str:
 
 
 #: Where this process's temporary output folder is made (see :func:`place_temporary_output`).
-_temporary_root: Optional[Callable[[], Path]] = None
+_temporary_root: Optional[Callable[[], Optional[Path]]] = None
 _temporary_lock = threading.Lock()
 
 
@@ -300,15 +300,17 @@ def spill_folder(config: FalsificationConfig) -> Optional[Path]:
         return _temporary_folder()
 
 
-def place_temporary_output(root: Optional[Callable[[], Path]]) -> None:
-    """Make this process's temporary output folder in ``root()`` from now on, a new one at
-    its next use (None: in the system's temporary folder). The pytest plugin gives pytest's
-    own temporary folder, which pytest keeps for a few sessions and then removes: one left in
-    the system's temporary folder by every run would pile up there."""
+def place_temporary_output(root: Optional[Callable[[], Optional[Path]]]) -> None:
+    """Make this process's temporary output folder in ``root()``, a new one at its next use;
+    None keeps the folder made last, if any, else makes one in the system's temporary folder.
+    The pytest plugin gives pytest's own temporary folder, which pytest keeps for a few
+    sessions and then removes: one left in the system's temporary folder by every run would
+    pile up there. A session that ended keeps its folder for whatever still asks for it."""
     global _temporary_root
     with _temporary_lock:
         _temporary_root = root
-        _temporary_folder.cache_clear()
+        if root is not None:
+            _temporary_folder.cache_clear()
 
 
 @functools.cache

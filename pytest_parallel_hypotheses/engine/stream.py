@@ -34,6 +34,7 @@ from ..core.results import (
     unrunnable_result,
 )
 from ..core.tested import CodeUnderTest, missing_module_to_run
+from ..finding.installs import holds_module
 from ..finding.layout import ScriptProblem, locate_script
 from ..finding.syntax import carriage_return, speaks_of_a_syntax_error, syntax_error
 from .admission import TICK_SECONDS, admission_for
@@ -293,6 +294,7 @@ class ResultStream:
     ) -> TestExecutionResult:
         """Every attempt of one hypothesis, as many as its repeat policy asks, combined."""
         run = self.runs[index]
+        assert run.worktree is not None  # locate_script checked it
         marker = Marker(self._marker_name, str(index))
         policy = repeat_policy(self._config, run.prior)
         loop = asyncio.get_running_loop()
@@ -317,7 +319,7 @@ class ResultStream:
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
-            attempt = await text.judge(_judged_with(code.tested, attempt))
+            attempt = await text.judge(_judged_with(code.tested, attempt, run.worktree))
             attempt.code_under_test = code.tested  # a judge may combine the attempts again
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if not ran_again and self._short_of_cpus(attempt):
@@ -381,9 +383,11 @@ class ResultStream:
         )
 
 
-def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExecutionResult:
+def _judged_with(
+    tested: CodeUnderTest, attempt: TestExecutionResult, worktree: Path
+) -> TestExecutionResult:
     """An attempt that failed only to import a module its worktree lacks, or to find the
-    module it ran with ``python -m``, is an error."""
+    module it ran with ``python -m`` where that is none of the worktree's, is an error."""
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)
@@ -392,7 +396,9 @@ def _judged_with(tested: CodeUnderTest, attempt: TestExecutionResult) -> TestExe
     if missing is not None:
         return missing_module_result(attempt, missing)
     complaint = missing_module_to_run(attempt.stderr)
-    return attempt if complaint is None else missing_runner_result(attempt, complaint)
+    if complaint is None or holds_module(worktree, complaint[1]):
+        return attempt  # the worktree's own module failing to run can be the bug
+    return missing_runner_result(attempt, complaint[0])
 
 
 class _ScriptText:

@@ -516,7 +516,7 @@ def _uninstalled(worktree: Path) -> WorktreeImports:
     its scripts' Python finds them only if installed from somewhere, so a script may test an
     installed copy, or fail to import them, and either way not the worktree's code."""
     packages = src_packages(worktree)
-    if not packages:
+    if not packages or _pytest_puts_src_on_path(worktree):
         return WorktreeImports()
     return WorktreeImports(
         warnings=(_uninstalled_warning(worktree, packages),), unreachable_packages=packages
@@ -535,6 +535,38 @@ def src_packages(worktree: Path) -> Tuple[str, ...]:
             for entry in entries
             if entry.name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py"))
         )
+    )
+
+
+#: pytest's configuration files, which may set ``pythonpath``.
+_PYTEST_CONFIGS = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+#: A ``pythonpath`` setting, its value on its line or a TOML list over several.
+_PYTHONPATH = re.compile(r"^\s*pythonpath\s*=\s*(\[[^\]]*\]|.*)$", re.MULTILINE)
+#: ``src`` as one of the folders of that value.
+_SRC_ENTRY = re.compile(r"(?:^|[\s\"',\[])(?:\./)?src/?(?:$|[\s\"',\]])")
+
+
+def _pytest_puts_src_on_path(worktree: Path) -> bool:
+    """Whether the worktree's pytest configuration puts ``src/`` on the path itself
+    (``pythonpath = src``): its scripts' pytest then imports the worktree's packages."""
+    for name in _PYTEST_CONFIGS:
+        try:
+            with open(os.path.join(worktree, name), encoding="utf-8", errors="replace") as file:
+                text = file.read()
+        except OSError:
+            continue
+        if any(_SRC_ENTRY.search(value) for value in _PYTHONPATH.findall(text)):
+            return True
+    return False
+
+
+def holds_module(worktree: Path, name: str) -> bool:
+    """Whether the top-level module or package ``name`` is the worktree's own: at its root or
+    in its ``src/`` folder."""
+    return any(
+        os.path.isdir(os.path.join(folder, name))
+        or os.path.isfile(os.path.join(folder, f"{name}.py"))
+        for folder in (str(worktree), os.path.join(worktree, _SRC))
     )
 
 

@@ -11,7 +11,6 @@ the session then finds every script's files (see :mod:`..engine.spilled`).
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -62,8 +61,8 @@ class TemporaryOutput:
     def pytest_unconfigure(self) -> None:
         place_temporary_output(None)
 
-    def _root(self) -> Path:
-        """pytest's temporary folder of the session; the system's when pytest's is off (``-p
-        no:tmpdir``)."""
+    def _root(self) -> Optional[Path]:
+        """pytest's temporary folder of the session; None, the system's, when pytest's is off
+        (``-p no:tmpdir``)."""
         factory = getattr(self._config, "_tmp_path_factory", None)
-        return Path(tempfile.gettempdir()) if factory is None else factory.getbasetemp()
+        return None if factory is None else factory.getbasetemp()

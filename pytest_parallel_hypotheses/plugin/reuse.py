@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import pytest
@@ -26,6 +28,8 @@ from ..finding.installs import worktree_venv
 from ..finding.layout import config_path
 from .items import HypothesisItem
 from .options import HypothesesSettings
+
+logger = logging.getLogger(__name__)
 
 #: The verdicts a later session may reuse: decided ones only, never an inconclusive one.
 DECIDED = (HypothesisStatus.FALSIFIED, HypothesisStatus.SUPPORTED)
@@ -57,7 +61,7 @@ class VerdictReuse:
         store, key = located
         entry = store.load(key)
         cached = None if entry is None else result_of(entry, str(item.found.worktree))
-        if cached is None:
+        if cached is None or not _same_venv(cached, item.found.worktree):
             return Plan(run)
         if _reusable(cached, self._config):
             return Plan(None, cached)
@@ -69,6 +73,15 @@ class VerdictReuse:
         """Store a new result that a later session may reuse or add runs to."""
         located = self._keys.get(item.nodeid)
         if located is None or result.cached_at is not None or not _storable(result, self._config):
+            return
+        if result.code_under_test is not None and result.code_under_test.warnings:
+            # what the warning asks for (a build, a .venv) is what git ignores: the key would
+            # not change once it is done, and a later session would get this verdict back
+            logger.warning(
+                "the verdict of %s is not stored for reuse: its code under test was warned "
+                "about (see the warnings above)",
+                result.hypothesis_id,
+            )
             return
         store, key = located
         store.save(key, entry_of(result, _now()))
@@ -104,10 +117,6 @@ class VerdictReuse:
         memory = run.memory_limit if run.memory_limit is not None else config.memory_limit
         if memory is not None:  # a tree past it is stopped: inconclusive, whatever it did
             settings.update(memory=memory)
-        # scripts run with the worktree's own .venv: git ignores it, so the digest of the
-        # worktree's content does not tell that one came or went
-        if run.worktree is not None and worktree_venv(run.worktree) is not None:
-            settings.update(own_venv=True)
         return settings
 
 
@@ -124,6 +133,17 @@ def clear_if_asked(config: pytest.Config, settings: HypothesesSettings) -> None:
         store.clear()
 
 
+def _same_venv(cached: TestExecutionResult, worktree: Path) -> bool:
+    """Whether the worktree has its own ``.venv`` as when the cached result was reached (its
+    scripts run with it): git ignores the folder, so the key does not show one made or
+    removed. Asked before any setup step runs, which makes its ``.venv`` before the scripts:
+    after the first session's, the result and the worktree agree."""
+    tested = cached.code_under_test
+    if tested is None:  # the script did not run, or an older store
+        return True
+    return (tested.venv is None) == (worktree_venv(worktree) is None)
+
+
 def _reusable(result: TestExecutionResult, config: FalsificationConfig) -> bool:
     if config.auto_repeat:
         return result.evidence is not None and result.evidence.decision is not Decision.UNDECIDED
@@ -132,11 +152,7 @@ def _reusable(result: TestExecutionResult, config: FalsificationConfig) -> bool:
 
 def _storable(result: TestExecutionResult, config: FalsificationConfig) -> bool:
     """Decided results; under ``repeat=auto`` also runs that all passed or failed (their
-    evidence counts in the next session), never a timeout, error, skip or stop. Never a result
-    warned that its script may not have tested its worktree's code: what the warning asks for
-    (a build, a ``.venv``) is what git ignores, so the key would not change once it is done."""
-    if result.code_under_test is not None and result.code_under_test.warnings:
-        return False
+    evidence counts in the next session), never a timeout, error, skip or stop."""
     if result.status in DECIDED:
         return True
     clean = all(attempt.result in (TestResult.PASS, TestResult.FAIL) for attempt in result.attempts)
