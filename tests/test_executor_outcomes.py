@@ -117,7 +117,9 @@ def test_an_inner_timeout_is_not_one_of_our_deadlines(run_script: RunScript) -> 
 def test_a_broken_script_is_an_error_with_legacy_confidence(run_script: RunScript) -> None:
     result = run_script("exit 127")
     assert (result.status, result.confidence) == (HypothesisStatus.INCONCLUSIVE, 0.2)
-    assert result.error_message == "script exit status 127"
+    assert result.error_message == (
+        "script exit status 127 (a command it ran was not found: see its stderr)"
+    )
 
 
 def test_stdout_and_stderr_are_kept_apart(run_script: RunScript) -> None:

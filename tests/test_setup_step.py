@@ -133,19 +133,28 @@ def test_an_ignored_file_does_not_run_the_setup_again(worktree: Path, counter: P
     assert runs_of(counter) == 1
 
 
-def test_removing_the_venv_the_setup_made_runs_it_again(worktree: Path, counter: Path) -> None:
-    """git ignores the .venv, but the scripts run with it: without it they test other code."""
-    (worktree / ".gitignore").write_text(".venv/\n")
-    make_venv = f"{sys.executable} -m venv --without-pip .venv"
-    run(worktree, counting(counter, then=make_venv))
-    shutil.rmtree(worktree / ".venv")
+#: What a setup step makes that git ignores, and the command that makes it.
+MADE_BY_SETUP = {
+    ".venv": f"{sys.executable} -m venv --without-pip .venv",
+    "node_modules": "mkdir -p node_modules/balanced-match",
+}
 
-    second = run(worktree, counting(counter, then=make_venv))
+
+@pytest.mark.parametrize("made", sorted(MADE_BY_SETUP))
+def test_removing_what_the_setup_made_runs_it_again(
+    worktree: Path, counter: Path, made: str
+) -> None:
+    """git ignores it, but the scripts need it: without it they test nothing, or other code."""
+    (worktree / ".gitignore").write_text(f"{made}/\n")
+    run(worktree, counting(counter, then=MADE_BY_SETUP[made]))
+    shutil.rmtree(worktree / made)
+
+    second = run(worktree, counting(counter, then=MADE_BY_SETUP[made]))
 
     assert runs_of(counter) == 2
     assert second.setup is not None
     assert second.setup["outcome"] == "ran"
-    assert (worktree / ".venv" / "pyvenv.cfg").is_file()
+    assert (worktree / made).is_dir()
 
 
 def test_another_command_runs_the_setup_again(worktree: Path, counter: Path) -> None:

@@ -231,11 +231,19 @@ def repeated_confidence(attempts: Sequence[Attempt]) -> float:
 
 
 def describe_exit(exit_code: int) -> str:
-    """A short phrase for an exit status, naming the signal where there was one."""
-    meaning = signal_meaning(exit_code)
+    """A short phrase for an exit status, naming the signal where there was one, or what a
+    shell means by it (127: a command not found)."""
+    meaning = signal_meaning(exit_code) or _SHELL_MEANINGS.get(exit_code)
     if meaning is None:
         return f"exit status {exit_code}"
     return meaning if exit_code < 0 else f"exit status {exit_code} ({meaning})"
+
+
+#: What a shell's own exit statuses say when a script ends on them.
+_SHELL_MEANINGS = {
+    NOT_FOUND_EXIT: "a command it ran was not found: see its stderr",
+    CANNOT_EXECUTE_EXIT: "a command it ran could not be executed: see its stderr",
+}
 
 
 def signal_meaning(exit_code: int) -> Optional[str]:

@@ -137,6 +137,18 @@ def unreachable_package_result(result: TestExecutionResult, package: str) -> Tes
     )
 
 
+def missing_dependency_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
+    """A Node.js script that failed to load a package its worktree declares and has not
+    installed: an error whatever its polarity, since it tested nothing."""
+    return as_error(
+        result,
+        f"the script failed to load {package}, which the worktree's package.json declares and "
+        "its node_modules lacks: it tested nothing, so the failure tells nothing about the "
+        "hypothesis; install the worktree's dependencies (npm ci, by hand or with a setup step) "
+        "and run again",
+    )
+
+
 def missing_runner_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
     """A script that failed because the Python it ran has no module it was asked to run
     (``complaint`` is Python's line): an error whatever its polarity, since no test ran."""

@@ -22,13 +22,12 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError
-from ..finding.installs import worktree_venv
-from ..finding.state import common_dir, content_state
+from ..finding.state import common_dir, content_state, ignored_entries
 from .events import LiveOutput
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
@@ -113,13 +112,13 @@ class WorktreeSetups:
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
         try:
             async with stamp.locked():
-                state = await asyncio.to_thread(_state, step.worktree)
+                state = await asyncio.to_thread(content_state, step.worktree)
                 if stamp.matches(state):
                     logger.info("setup of %s reused: %s", step.worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
                 outcome = await self._run(step)
                 if outcome.problem is None:
-                    stamp.write(await asyncio.to_thread(_state, step.worktree), outcome)
+                    stamp.write(await asyncio.to_thread(_left_by, step.worktree), outcome)
                 return outcome
         except (GitError, OSError, ValueError) as error:
             problem = f"cannot check or stamp the worktree {step.worktree}: {error}"
@@ -185,12 +184,10 @@ def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
     )
 
 
-def _state(worktree: Path) -> str:
-    """The worktree's content, and whether it has its own ``.venv``: git ignores the one a
-    setup step makes, so its content alone would not show it removed, and the step would be
-    reused while the scripts run without it."""
-    venv = "+venv" if worktree_venv(worktree) is not None else ""
-    return content_state(worktree) + venv
+def _left_by(worktree: Path) -> Tuple[str, List[str]]:
+    """The worktree's content after a setup step, and what it then holds that git ignores
+    (the ``node_modules`` or ``.venv`` the step made, among others)."""
+    return content_state(worktree), ignored_entries(worktree)
 
 
 @dataclass(frozen=True)
@@ -216,20 +213,29 @@ class SetupStamp:
         )
 
     def matches(self, state: str) -> bool:
-        """True if the last success was with this command in a worktree holding ``state``."""
+        """True if the last success was with this command in a worktree holding ``state``,
+        and everything git ignores that the worktree held then is still there: git does not
+        see a ``node_modules`` or a ``.venv`` removed, and the scripts would run without it."""
         try:
             stamped = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False  # none yet, or unreadable: set up again
         expected = {"worktree": str(self.worktree), "command": self.command, "state": state}
-        return isinstance(stamped, dict) and all(stamped.get(k) == v for k, v in expected.items())
+        if not isinstance(stamped, dict) or any(stamped.get(k) != v for k, v in expected.items()):
+            return False
+        left = stamped.get("left")
+        return isinstance(left, list) and all(
+            os.path.lexists(os.path.join(self.worktree, str(entry))) for entry in left
+        )
 
-    def write(self, state: str, outcome: SetupOutcome) -> None:
-        """Record a success in a worktree now holding ``state``."""
+    def write(self, after: Tuple[str, List[str]], outcome: SetupOutcome) -> None:
+        """Record a success, with the worktree's content and its ignored entries ``after``."""
+        state, left = after
         record = {
             "worktree": str(self.worktree),
             "command": self.command,
             "state": state,
+            "left": left,
             "finished_at": time.time(),
             "duration": outcome.duration,
         }

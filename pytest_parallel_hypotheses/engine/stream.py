@@ -25,6 +25,7 @@ from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
 from ..core.results import (
     broken_script_result,
+    missing_dependency_result,
     missing_module_result,
     missing_runner_result,
     runner_error_result,
@@ -36,7 +37,13 @@ from ..core.results import (
 from ..core.tested import CodeUnderTest, missing_module_to_run
 from ..finding.installs import holds_module
 from ..finding.layout import ScriptProblem, locate_script
-from ..finding.syntax import carriage_return, speaks_of_a_syntax_error, syntax_error
+from ..finding.nodepackages import missing_dependency
+from ..finding.syntax import (
+    carriage_return,
+    refused_by_node,
+    speaks_of_a_syntax_error,
+    syntax_error,
+)
 from .admission import TICK_SECONDS, admission_for
 from .attempt import run_attempt
 from .environment import without_pytest_variables
@@ -386,8 +393,9 @@ class ResultStream:
 def _judged_with(
     tested: CodeUnderTest, attempt: TestExecutionResult, worktree: Path
 ) -> TestExecutionResult:
-    """An attempt that failed only to import a module its worktree lacks, or to find the
-    module it ran with ``python -m`` where that is none of the worktree's, is an error."""
+    """An attempt that failed only to import a module its worktree lacks, to load a Node.js
+    package it declares and has not installed, or to find the module it ran with ``python -m``
+    where that is none of the worktree's, is an error."""
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)
@@ -395,6 +403,9 @@ def _judged_with(
         return unreachable_package_result(attempt, missing)
     if missing is not None:
         return missing_module_result(attempt, missing)
+    package = missing_dependency(worktree, attempt.stdout, attempt.stderr)
+    if package is not None:
+        return missing_dependency_result(attempt, package)
     complaint = missing_module_to_run(attempt.stderr)
     if complaint is None or holds_module(worktree, complaint[1]):
         return attempt  # the worktree's own module failing to run can be the bug
@@ -422,6 +433,9 @@ class _ScriptText:
             return attempt
         if self._line_end is not None:
             return broken_script_result(attempt, self._line_end)
+        refused = refused_by_node(self._script, attempt.stderr)
+        if refused is not None:
+            return broken_script_result(attempt, refused)
         if not speaks_of_a_syntax_error(f"{attempt.stderr}\n{attempt.stdout}"):
             return attempt
         if not self._asked:

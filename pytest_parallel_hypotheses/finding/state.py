@@ -2,7 +2,8 @@
 
 The digest covers the tree of HEAD and the content of every uncommitted or untracked file
 that git does not ignore, so a commit, an edit or a new file changes it, and what the
-``.gitignore`` hides (a ``.venv``, ``node_modules``) does not.
+``.gitignore`` hides (a ``.venv``, ``node_modules``) does not: that is listed apart
+(:func:`ignored_entries`), since a setup step made it and the scripts need it still there.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import List, Sequence
 
 from .git import GitError, git_common_dir, run_git, toplevel
 
@@ -32,6 +33,15 @@ def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
         digest.update(entry.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(_file_digest(worktree / entry[3:]))
     return digest.hexdigest()
+
+
+def ignored_entries(worktree: Path) -> List[str]:
+    """What the worktree holds that git ignores, each folder as one entry (``node_modules``,
+    ``.venv``, ``build``: git does not look inside them), relative to the worktree."""
+    listed = run_git(
+        ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"], worktree
+    )
+    return sorted(entry.rstrip("/") for entry in listed.split("\0") if entry)
 
 
 def common_dir(worktree: Path) -> Path:

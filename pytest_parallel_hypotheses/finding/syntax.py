@@ -30,6 +30,10 @@ _PYTHON_CHECK = (
     "except ValueError as error:\n"
     "    sys.exit(str(error))\n"
 )
+#: Node.js's interpreter, named as a shebang names it.
+_NODE = frozenset({"node", "nodejs"})
+#: Node.js's code for a file it will not run because of its extension.
+_UNKNOWN_EXTENSION = "ERR_UNKNOWN_FILE_EXTENSION"
 #: How shells and Python say they met a syntax error.
 _SAID = re.compile(r"syntax ?error|parse error", re.IGNORECASE)
 #: How long the check may take; a parse takes milliseconds.
@@ -49,6 +53,24 @@ def carriage_return(script: Path) -> Optional[str]:
     return (
         f"has Windows line endings: its first line ends with a carriage return, which its "
         f"interpreter gets as part of {last!r} (convert the file to Unix line endings)"
+    )
+
+
+def refused_by_node(script: Path, stderr: str) -> Optional[str]:
+    """Why Node.js would not run the script at all, or None: in a package of ``"type":
+    "module"`` it runs no file whose extension it does not know (a ``.sh``), and says so with
+    exit status 1, as a failing test does."""
+    if _UNKNOWN_EXTENSION not in stderr:
+        return None
+    interpreter = _interpreter(_shebang(script))
+    if not interpreter or os.path.basename(interpreter[-1]) not in _NODE:
+        return None
+    if not any(f" for {path}" in stderr for path in (str(script), os.path.realpath(script))):
+        return None  # the script ran, and a file of the code it tests was refused
+    return (
+        'is refused by node, which runs no file ending in .sh in a package of "type": "module" '
+        "(ERR_UNKNOWN_FILE_EXTENSION): put the test in a .mjs file beside it and have the "
+        "script run that"
     )
 
 

@@ -20,7 +20,7 @@ def code_summary(code: Optional[Mapping[str, Any]]) -> str:
         return f"the worktree's own virtual environment {code['venv']}"
     redirects = code.get("redirects") or []
     if not redirects:
-        return "as installed: no development install of this repository to redirect"
+        return "unchanged: no Python development install of this repository to redirect"
     moved = "; ".join(
         f"{r['distribution']} from {r['import_path']} (installed from {r['installed_from']})"
         for r in redirects
