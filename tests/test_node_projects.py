@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import pytest
 
@@ -60,6 +60,21 @@ def test_a_node_script_that_node_runs_still_decides(git_repo: Path) -> None:
     assert result.status is HypothesisStatus.SUPPORTED, result.stderr
 
 
+def test_a_file_of_the_project_that_node_refuses_still_decides(git_repo: Path) -> None:
+    """The script ran: a TypeScript file that node will not load can be the bug."""
+    package(git_repo)
+    (git_repo / "lib.ts").write_text("export const x: number = 1\n")
+    write_node_script(
+        git_repo,
+        "import('../lib.ts').catch((error) => { console.error(error); process.exit(1) })\n",
+    )
+
+    result = run(git_repo)
+
+    assert "ERR_UNKNOWN_FILE_EXTENSION" in result.stderr
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
 #: Scripts that load a package the worktree declares, as each kind of module says it is missing.
 LOADS = {
     "CommonJS": "node -e \"require('left-pad')\"",
@@ -79,18 +94,32 @@ def test_a_declared_package_missing_from_node_modules_is_inconclusive(
     result = run(git_repo)
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
-    assert "failed to load left-pad, which the worktree's package.json declares" in (
+    assert "did not find left-pad, which the worktree's package.json requires" in (
         result.error_message
     )
 
 
-def test_a_missing_package_the_worktree_never_declared_still_decides(
-    git_repo: Path, write_script: WriteScript
+#: Worktrees where a package is missing and its absence can be the bug: what the worktree's
+#: package.json says, the folders it has, and the package the script loads.
+STILL_DECIDES: Dict[str, Tuple[Dict[str, Any], Tuple[str, ...], str]] = {
+    "never declared": ({"dependencies": {}}, (), "left-pad"),
+    "optional": ({"optionalDependencies": {"left-pad": "1.3.0"}}, (), "left-pad"),
+    "installed without it": (DECLARED, ("node_modules/other",), "left-pad"),
+    "a file of an installed package": (DECLARED, (), "left-pad/lib/pad"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STILL_DECIDES))
+def test_a_missing_package_that_can_be_the_bug_still_decides(
+    git_repo: Path, write_script: WriteScript, case: str
 ) -> None:
-    """A dependency the project forgot to declare can be the bug itself."""
-    package(git_repo, dependencies={})
-    write_script(git_repo, "h", LOADS["CommonJS"])
+    manifest, folders, loaded = STILL_DECIDES[case]
+    package(git_repo, **manifest)
+    for folder in folders:
+        (git_repo / folder).mkdir(parents=True)
+    write_script(git_repo, "h", f"node -e \"require('{loaded}')\"")
 
     result = run(git_repo)
 
+    assert "Cannot find module" in result.stderr
     assert result.status is HypothesisStatus.SUPPORTED, result.error_message

@@ -140,6 +140,19 @@ MADE_BY_SETUP = {
 }
 
 
+def test_an_ignored_file_that_goes_does_not_run_the_setup_again(
+    worktree: Path, counter: Path
+) -> None:
+    """Logs and coverage data come and go as scripts run: only folders are kept to."""
+    (worktree / ".gitignore").write_text("*.log\n")
+    run(worktree, counting(counter, then="echo started > setup.log"))
+    (worktree / "setup.log").unlink()
+
+    run(worktree, counting(counter, then="echo started > setup.log"))
+
+    assert runs_of(counter) == 1
+
+
 @pytest.mark.parametrize("made", sorted(MADE_BY_SETUP))
 def test_removing_what_the_setup_made_runs_it_again(
     worktree: Path, counter: Path, made: str

@@ -230,6 +230,13 @@ def repeated_confidence(attempts: Sequence[Attempt]) -> float:
     return agreement_confidence(confidence_for(outcome, duration), agreeing, len(attempts))
 
 
+#: What a shell's own exit statuses say when a script ends on them.
+_SHELL_MEANINGS = {
+    NOT_FOUND_EXIT: "a command it ran was not found: see its stderr",
+    CANNOT_EXECUTE_EXIT: "a command it ran could not be executed: see its stderr",
+}
+
+
 def describe_exit(exit_code: int) -> str:
     """A short phrase for an exit status, naming the signal where there was one, or what a
     shell means by it (127: a command not found)."""
@@ -237,13 +244,6 @@ def describe_exit(exit_code: int) -> str:
     if meaning is None:
         return f"exit status {exit_code}"
     return meaning if exit_code < 0 else f"exit status {exit_code} ({meaning})"
-
-
-#: What a shell's own exit statuses say when a script ends on them.
-_SHELL_MEANINGS = {
-    NOT_FOUND_EXIT: "a command it ran was not found: see its stderr",
-    CANNOT_EXECUTE_EXIT: "a command it ran could not be executed: see its stderr",
-}
 
 
 def signal_meaning(exit_code: int) -> Optional[str]:

@@ -138,14 +138,14 @@ def unreachable_package_result(result: TestExecutionResult, package: str) -> Tes
 
 
 def missing_dependency_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
-    """A Node.js script that failed to load a package its worktree declares and has not
-    installed: an error whatever its polarity, since it tested nothing."""
+    """A Node.js script that did not find a package its worktree requires, in a worktree
+    with no ``node_modules``: an error whatever its polarity, since it tested nothing."""
     return as_error(
         result,
-        f"the script failed to load {package}, which the worktree's package.json declares and "
-        "its node_modules lacks: it tested nothing, so the failure tells nothing about the "
-        "hypothesis; install the worktree's dependencies (npm ci, by hand or with a setup step) "
-        "and run again",
+        f"the script did not find {package}, which the worktree's package.json requires, and "
+        "the worktree has no node_modules: it tested nothing, so the failure tells nothing "
+        "about the hypothesis; install the worktree's dependencies (npm ci, by hand or with a "
+        "setup step) and run again",
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, 
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError
-from ..finding.state import common_dir, content_state, ignored_entries
+from ..finding.state import common_dir, content_state, ignored_folders
 from .events import LiveOutput
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
@@ -113,12 +113,13 @@ class WorktreeSetups:
         try:
             async with stamp.locked():
                 state = await asyncio.to_thread(content_state, step.worktree)
-                if stamp.matches(state):
+                if await asyncio.to_thread(stamp.matches, state):
                     logger.info("setup of %s reused: %s", step.worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
                 outcome = await self._run(step)
                 if outcome.problem is None:
-                    stamp.write(await asyncio.to_thread(_left_by, step.worktree), outcome)
+                    after, left = await asyncio.to_thread(_after_setup, step.worktree)
+                    stamp.write(after, left, outcome)
                 return outcome
         except (GitError, OSError, ValueError) as error:
             problem = f"cannot check or stamp the worktree {step.worktree}: {error}"
@@ -184,10 +185,10 @@ def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
     )
 
 
-def _left_by(worktree: Path) -> Tuple[str, List[str]]:
-    """The worktree's content after a setup step, and what it then holds that git ignores
-    (the ``node_modules`` or ``.venv`` the step made, among others)."""
-    return content_state(worktree), ignored_entries(worktree)
+def _after_setup(worktree: Path) -> Tuple[str, List[str]]:
+    """The worktree's content after a setup step, and the folders it then holds that git
+    ignores (the ``node_modules`` or ``.venv`` the step made, among others)."""
+    return content_state(worktree), ignored_folders(worktree)
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ class SetupStamp:
 
     def matches(self, state: str) -> bool:
         """True if the last success was with this command in a worktree holding ``state``,
-        and everything git ignores that the worktree held then is still there: git does not
+        and every folder git ignores that the worktree held then is still there: git does not
         see a ``node_modules`` or a ``.venv`` removed, and the scripts would run without it."""
         try:
             stamped = json.loads(self.path.read_text(encoding="utf-8"))
@@ -228,9 +229,9 @@ class SetupStamp:
             os.path.lexists(os.path.join(self.worktree, str(entry))) for entry in left
         )
 
-    def write(self, after: Tuple[str, List[str]], outcome: SetupOutcome) -> None:
-        """Record a success, with the worktree's content and its ignored entries ``after``."""
-        state, left = after
+    def write(self, state: str, left: List[str], outcome: SetupOutcome) -> None:
+        """Record a success in a worktree now holding ``state``, and the ignored folders
+        ``left``."""
         record = {
             "worktree": str(self.worktree),
             "command": self.command,

@@ -393,9 +393,9 @@ class ResultStream:
 def _judged_with(
     tested: CodeUnderTest, attempt: TestExecutionResult, worktree: Path
 ) -> TestExecutionResult:
-    """An attempt that failed only to import a module its worktree lacks, to load a Node.js
-    package it declares and has not installed, or to find the module it ran with ``python -m``
-    where that is none of the worktree's, is an error."""
+    """An attempt that failed only to import a module its worktree lacks, to find a Node.js
+    package in a worktree with no ``node_modules``, or to find the module it ran with
+    ``python -m`` where that is none of the worktree's, is an error."""
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)

@@ -2,8 +2,8 @@
 
 The digest covers the tree of HEAD and the content of every uncommitted or untracked file
 that git does not ignore, so a commit, an edit or a new file changes it, and what the
-``.gitignore`` hides (a ``.venv``, ``node_modules``) does not: that is listed apart
-(:func:`ignored_entries`), since a setup step made it and the scripts need it still there.
+``.gitignore`` hides (a ``.venv``, ``node_modules``) does not: its folders are listed apart
+(:func:`ignored_folders`), since a setup step made them and the scripts need them still there.
 """
 
 from __future__ import annotations
@@ -35,13 +35,16 @@ def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
     return digest.hexdigest()
 
 
-def ignored_entries(worktree: Path) -> List[str]:
-    """What the worktree holds that git ignores, each folder as one entry (``node_modules``,
-    ``.venv``, ``build``: git does not look inside them), relative to the worktree."""
+def ignored_folders(worktree: Path) -> List[str]:
+    """The folders of the worktree that git ignores (``node_modules``, ``.venv``, ``build``),
+    relative to it, none inside another: the files it ignores (logs, coverage data) come and
+    go as scripts run."""
     listed = run_git(
         ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"], worktree
     )
-    return sorted(entry.rstrip("/") for entry in listed.split("\0") if entry)
+    folders = sorted(entry for entry in listed.split("\0") if entry.endswith("/"))
+    outermost = [f for f in folders if not any(f.startswith(o) for o in folders if o != f)]
+    return [folder.rstrip("/") for folder in outermost]
 
 
 def common_dir(worktree: Path) -> Path:
