@@ -113,62 +113,60 @@ def script_result(
 
 
 def missing_module_result(result: TestExecutionResult, module: str) -> TestExecutionResult:
-    """A script that failed because its worktree lacks a generated module of the project: an
-    error whatever its polarity, since the failure tells nothing about the hypothesis."""
-    return as_error(
+    """A script that failed because its worktree lacks a generated module of the project."""
+    return _tells_nothing(
         result,
         f"the script failed to import {module}, which its worktree does not have (it was "
-        "generated in the installed checkout, and git ignores it): the failure tells nothing "
-        "about the hypothesis; give each worktree its own .venv with the project installed "
-        "(by hand or with a setup step)",
+        "generated in the installed checkout, and git ignores it)",
+        "give each worktree its own .venv with the project installed (by hand or with a setup "
+        "step)",
     )
 
 
 def unreachable_package_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
     """A script that failed to import its worktree's own package, which nothing installed
-    points its Python at: an error whatever its polarity, since it tested none of its code."""
-    return as_error(
+    points its Python at."""
+    return _tells_nothing(
         result,
         f"the script failed to import {package}, which its worktree has in src/ but nothing "
-        "installed points its Python at: it tested none of the worktree's code, so the failure "
-        "tells nothing about the hypothesis; run pytest from the environment where the project "
-        "is installed with pip install -e, or give each worktree its own .venv with the "
-        "project installed (by hand or with a setup step)",
+        "installed points its Python at: it tested none of the worktree's code",
+        "run pytest from the environment where the project is installed with pip install -e, "
+        "or give each worktree its own .venv with the project installed (by hand or with a "
+        "setup step)",
     )
 
 
 def missing_dependency_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
     """A Node.js script that did not find a package its worktree requires, in a worktree
-    with no ``node_modules``: an error whatever its polarity, since it tested nothing."""
-    return as_error(
+    with no ``node_modules``."""
+    return _tells_nothing(
         result,
         f"the script did not find {package}, which the worktree's package.json requires, and "
-        "the worktree has no node_modules: it tested nothing, so the failure tells nothing "
-        "about the hypothesis; install the worktree's dependencies (npm ci, by hand or with a "
-        "setup step) and run again",
+        "the worktree has no node_modules: it tested nothing",
+        "install the worktree's dependencies (npm ci, by hand or with a setup step) and run again",
     )
 
 
 def missing_runner_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
     """A script that failed because the Python it ran has no module it was asked to run
-    (``complaint`` is Python's line): an error whatever its polarity, since no test ran."""
-    return as_error(
+    (``complaint`` is Python's line)."""
+    return _tells_nothing(
         result,
-        f"the script could not run what it tested with ({complaint}): no test ran, so the "
-        "failure tells nothing about the hypothesis; install it where the script runs (in the "
-        "worktree's .venv when it has one) and run again",
+        f"the script could not run what it tested with ({complaint}): no test ran",
+        "install it where the script runs (in the worktree's .venv when it has one) and run again",
     )
 
 
 def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecutionResult:
     """A script that failed and that its interpreter cannot read (``problem`` says why, as
-    ``has a syntax error (...)``): an error whatever its polarity, since a broken script tells
-    nothing about the hypothesis."""
-    return as_error(
-        result,
-        f"the script {problem}: its failure tells nothing about the hypothesis; fix the script "
-        "and run it again",
-    )
+    ``has a syntax error (...)``)."""
+    return _tells_nothing(result, f"the script {problem}", "fix the script and run it again")
+
+
+def _tells_nothing(result: TestExecutionResult, cause: str, remedy: str) -> TestExecutionResult:
+    """A failed script whose ``cause`` of failure tells nothing about the hypothesis: an error
+    whatever its polarity, with what to do (``remedy``)."""
+    return as_error(result, f"{cause}, so the failure tells nothing about the hypothesis; {remedy}")
 
 
 def as_error(result: TestExecutionResult, message: str) -> TestExecutionResult:

@@ -19,8 +19,8 @@ import hashlib
 import json
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -237,7 +237,7 @@ class SetupStamp:
             "command": self.command,
             "state": state,
             "left": left,
-            "finished_at": time.time(),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "duration": outcome.duration,
         }
         write_atomically(self.path, json.dumps(record, indent=2))

@@ -42,8 +42,10 @@ def ignored_folders(worktree: Path) -> List[str]:
     listed = run_git(
         ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"], worktree
     )
-    folders = sorted(entry for entry in listed.split("\0") if entry.endswith("/"))
-    outermost = [f for f in folders if not any(f.startswith(o) for o in folders if o != f)]
+    outermost: List[str] = []
+    for folder in sorted(entry for entry in listed.split("\0") if entry.endswith("/")):
+        if not outermost or not folder.startswith(outermost[-1]):  # sorted: inside follows
+            outermost.append(folder)
     return [folder.rstrip("/") for folder in outermost]
 
 
