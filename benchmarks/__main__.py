@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .fitting import FIT_FACTORIES
+from .fitting import FIT_FACTORIES, uneven
 from .output import output_memory
 from .plugin_overhead import plugin_overhead
 from .plugin_sum import plugin_against_parts
@@ -32,6 +32,7 @@ WORKLOADS: Dict[str, Factory] = {
     "m": plugin_against_parts,
     "n": watching_overhead,
     "o": output_memory,
+    "p": uneven,
 }
 
 

@@ -1,5 +1,6 @@
-"""Workloads (h) to (l): does a run fit the machine? ``auto`` concurrency on CPU-bound,
-sleeping and mixed scripts, deadlines on a loaded machine, and memory limits.
+"""Workloads (h) to (l) and (p): does a run fit the machine? ``auto`` concurrency on
+CPU-bound, sleeping and mixed scripts and on scripts of uneven demand, deadlines on a loaded
+machine, and memory limits.
 
 The CPU-bound scripts burn a fixed amount of CPU time (``time.process_time``), so a script
 takes longer only when it has to share a CPU. Every makespan is compared with fixed settings
@@ -111,6 +112,34 @@ def mixed(scale: Scale, root: Path) -> Workload:
         ],
         metrics={"makespan": "s", "timeouts": "scripts", "best N": "workers"},
         targets=[Target("auto", "makespan", 1.10, "better fixed")],
+        repeats=1,
+    )
+
+
+def uneven(scale: Scale, root: Path) -> Workload:
+    """(p) One script keeping two processes busy, then scripts keeping one busy each, as one
+    hypothesis whose suite runs in two processes among single-process ones: ``auto`` against
+    the best fixed count of 1-4."""
+    count, seconds = scale.uneven_count, scale.cpu_seconds
+    single = CPU_BODY.format(seconds=seconds)
+    dual = f"({single}) &\n({single}) &\nwait"
+    jobs = folder_jobs(root, [dual] + [single] * count)
+    timeout = scale.cpu_timeout
+    sweep = [Batch(jobs, n, timeout=timeout) for n in range(1, 5)]
+    return Workload(
+        key="p",
+        title=f"uneven: one script keeping 2 processes busy for {seconds:g} CPU-s each, then "
+        f"{count} keeping one, auto against fixed 1-4",
+        trials=[
+            _makespan("auto", Batch(jobs, AUTO_CEILING, timeout=timeout, adaptive=True)),
+            _best_of("best fixed 1-4", sweep),
+        ],
+        metrics={"makespan": "s", "timeouts": "scripts", "best N": "workers"},
+        references={"CPU-bound ideal": (count + 2) * seconds / _cpus()},
+        targets=[
+            Target("auto", "makespan", 1.10, "best fixed 1-4"),
+            Target("auto", "timeouts", 0, statistic="max"),
+        ],
         repeats=1,
     )
 

@@ -63,6 +63,7 @@ class Scale:
     cpu_sweep: int = 8
     mixed_cpu: int = 12
     mixed_sleeping: int = 50
+    uneven_count: int = 12
     deadline_timeout: float = 2.0
     burners: int = 4
     hog_step: int = 100
@@ -115,6 +116,7 @@ QUICK = Scale(
     cpu_sweep=2,
     mixed_cpu=2,
     mixed_sleeping=4,
+    uneven_count=3,
     deadline_timeout=0.3,
     burners=1,
     hog_step=20,

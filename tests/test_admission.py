@@ -119,7 +119,21 @@ def test_a_timeout_counts_from_the_scripts_start_not_from_its_wait_for_a_slot(
 def test_the_room_beyond_the_cpus_follows_the_demand_expected_of_a_script(
     busy: float, each: float, cpus: int, room: int
 ) -> None:
-    assert extra_room(busy, each, cpus) == room
+    assert extra_room(busy, each, cpus, typical=each) == room
+
+
+@pytest.mark.parametrize(
+    ("busy", "mean", "typical", "room"),
+    [
+        (1.0, 1.25, 1.0, 1),  # one script kept two CPUs busy, the rest one: one more starts
+        (1.0, 1.5, 1.5, 0),  # the typical script wants more than the CPU left idle
+        (2.0, 0.17, 0.02, 0),  # no CPU idle: not even a typical sleeper starts
+    ],
+)
+def test_a_whole_idle_cpu_takes_one_typical_script_whatever_the_mean(
+    busy: float, mean: float, typical: float, room: int
+) -> None:
+    assert extra_room(busy, mean, 2, typical=typical) == room
 
 
 @pytest.mark.parametrize(
@@ -195,6 +209,15 @@ def test_a_script_looked_at_twice_tells_what_the_next_is_expected_to_want() -> N
     demands.look(scripts(sleeps=0, cpu_bound=1, just_started=1))
 
     assert demands.expected() == 0.5
+
+
+def test_one_script_that_kept_two_cpus_busy_moves_the_mean_not_the_typical_script() -> None:
+    demands = ScriptDemands()
+    for _ in range(3):
+        demands.look(scripts(dual=2, single1=1, single2=1))
+
+    assert demands.expected() == pytest.approx(4 / 3)
+    assert demands.typical() == 1.0
 
 
 def test_a_sleeper_caught_as_its_shell_starts_is_judged_a_sleeper() -> None:
@@ -392,6 +415,35 @@ def test_auto_runs_scripts_that_keep_two_cpus_busy_as_many_as_the_cpus_hold(
     crowded = [seen for seen in most_seen(alive, after_the_first) if seen > max(cpus, 2)]
     # two to a CPU in every wave crowded half of them; one script missed at a first look may
     assert len(crowded) <= 2 * MISSED_AT_A_FIRST_LOOK, most_seen(alive, after_the_first)
+
+
+def test_auto_runs_one_script_per_cpu_after_one_that_kept_two_cpus_busy(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """The first script keeps two processes busy, the others one each. Judged by the mean of
+    what the scripts wanted, that one script held the rest of the run to one script at a time
+    on two CPUs, until nine others had ended: a run nearly twice as long as it needed."""
+    cpus = usable_cpus().count
+    if cpus < 2:
+        pytest.skip("one CPU runs one CPU-bound script at a time")
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    burns = (counted_burn(alive, name, 0.6) for name in ("dual-a", "dual-b"))
+    write_script(worktree, "dual", "\n".join(f"{burn} &" for burn in burns) + "\nwait")
+    singles = [f"single{index}" for index in range(3 * cpus)]
+    for hypothesis_id in singles:
+        write_script(worktree, hypothesis_id, counted_burn(alive, hypothesis_id, 0.4))
+    ids = ["dual", *singles]
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert max(most_seen(alive, singles)) >= cpus, most_seen(alive, singles)
 
 
 def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(

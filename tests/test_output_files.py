@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +25,18 @@ MakeWorktree = Callable[[str], Path]
 #: ``seq 1 LINES`` prints about 1.3 MB: far more than the cap of the tests below.
 LINES = 200_000
 CAP = 65_536
+
+
+@pytest.fixture
+def system_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The system's temporary folder, made a folder of the test's own: the library's folder
+    for a run's output is made there, once per process, and must not outlive the test."""
+    folder = tmp_path / "system-temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    spill._temporary_folder.cache_clear()
+    yield folder
+    spill._temporary_folder.cache_clear()
 
 
 def seq(count: int) -> bytes:
@@ -251,7 +263,7 @@ def test_the_library_keeps_all_the_kept_output_in_its_result(
 
 
 def test_a_silent_stream_in_the_temporary_folder_costs_no_file(
-    git_repo: Path, write_script: WriteScript
+    git_repo: Path, write_script: WriteScript, system_temp: Path
 ) -> None:
     write_script(git_repo, "quiet", "echo said on stdout")
     config = FalsificationConfig(spill_output=True)
@@ -259,6 +271,7 @@ def test_a_silent_stream_in_the_temporary_folder_costs_no_file(
     result = TestExecutor(config).execute_single(Hypothesis("quiet", "x"), git_repo)
 
     assert result.stdout_file is not None
+    assert Path(result.stdout_file).parent.parent == system_temp
     assert Path(result.stdout_file).read_text() == "said on stdout\n"
     assert result.stderr == ""
     assert result.stderr_file is None
@@ -281,7 +294,7 @@ def test_a_ring_whose_first_write_fails_is_removed(tmp_path: Path) -> None:
 
 
 def test_a_stream_in_the_temporary_folder_replaces_an_earlier_run_s_file(
-    git_repo: Path, write_script: WriteScript
+    git_repo: Path, write_script: WriteScript, system_temp: Path
 ) -> None:
     executor = TestExecutor(FalsificationConfig(spill_output=True))
     write_script(git_repo, "again", "echo first run >&2")
@@ -306,19 +319,14 @@ def test_a_silent_stream_under_a_report_gets_its_empty_file(
 
 
 def test_without_a_temporary_folder_the_output_stays_in_the_result(
-    git_repo: Path, write_script: WriteScript, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    git_repo: Path, write_script: WriteScript, system_temp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_script(git_repo, "loud", "echo kept in memory")
-    previous = tempfile.tempdir
-    spill._temporary_folder.cache_clear()
-    tempfile.tempdir = str(tmp_path / "no such folder")
-    try:
-        result = TestExecutor(FalsificationConfig(spill_output=True)).execute_single(
-            Hypothesis("loud", "x"), git_repo
-        )
-    finally:
-        tempfile.tempdir = previous
-        spill._temporary_folder.cache_clear()
+    system_temp.rmdir()
+
+    result = TestExecutor(FalsificationConfig(spill_output=True)).execute_single(
+        Hypothesis("loud", "x"), git_repo
+    )
 
     assert (result.stdout, result.stdout_file) == ("kept in memory\n", None)
     assert "output of this run kept in memory" in caplog.text

@@ -11,7 +11,9 @@ What a script not started yet will want is not known before it runs; :class:`Scr
 expects of it what the scripts of this run looked at so far wanted, each counted once, over
 its whole run. An average over the running scripts instead takes the sleepers that pile up
 beside CPU-bound ones for a promise of idle CPUs, and starts several CPU-bound scripts at once
-on a crowded machine.
+on a crowded machine. The average says how many more fit; the typical script (the median)
+says whether one more fits in a CPU left idle, so that a single script that kept two CPUs busy
+does not hold the rest of the run to one script at a time.
 """
 
 from __future__ import annotations
@@ -20,10 +22,21 @@ import asyncio
 import contextlib
 import logging
 import math
+import statistics
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import AsyncIterator, Deque, Dict, Hashable, Mapping, Optional, Protocol
+from typing import (
+    AsyncIterator,
+    Callable,
+    Deque,
+    Dict,
+    Hashable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+)
 
 from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
@@ -273,9 +286,9 @@ class AdaptiveAdmission:
         before any judging is short: one per CPU, as for a script of unknown demand."""
         self._known = self._known or self._demand.scripts_finished > 0 or self._demands.judged_any
         if self._careful:
-            self._base = base_count(max(1.0, self._demands.expected()), self.plan.cpus.count)
+            self._base = base_count(max(1.0, self._demands.typical()), self.plan.cpus.count)
         elif self._known:
-            self._base = base_count(self._demands.expected(), self.plan.cpus.count)
+            self._base = base_count(self._demands.typical(), self.plan.cpus.count)
 
     def _check_memory(self) -> None:
         """Read the free memory against the floor."""
@@ -313,16 +326,18 @@ class AdaptiveAdmission:
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
                 self._learn()
-                expected = self._demands.expected()
-                self._extra = (
-                    0 if self._careful else extra_room(busy, expected, self.plan.cpus.count)
-                )
+                self._extra = 0 if self._careful else self._room(busy)
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
                 failed, self._base, self._extra = True, self.plan.cpus.count, 0
             self._grant()
         self._extra = 0
+
+    def _room(self, busy: int) -> int:
+        """How many more start now, the running trees wanting ``busy`` CPUs."""
+        demands, cpus = self._demands, self.plan.cpus.count
+        return extra_room(busy, demands.expected(), cpus, typical=demands.typical())
 
     def _starting(self, watched: int) -> int:
         """The slots with no tree running (waiting for a spawn thread, or for another slot's
@@ -345,8 +360,8 @@ class ScriptDemands:
 
     def __init__(self) -> None:
         self._trees: Dict[Hashable, _Tree] = {}
-        self._ended_total = 0.0
-        self._ended = 0
+        #: What each script that ended after it was judged wanted over its run.
+        self._ended: List[float] = []
 
     def look(self, trees: Mapping[Hashable, TreeLook]) -> int:
         """Take one look at the running trees (those missing have ended) and return the
@@ -355,8 +370,7 @@ class ScriptDemands:
         for key in self._trees.keys() - trees.keys():
             ended = self._trees.pop(key)
             if ended.judged:
-                self._ended_total += ended.mean
-                self._ended += 1
+                self._ended.append(ended.mean)
         for key, tree in trees.items():
             self._trees.setdefault(key, _Tree(tree.script)).add(tree.runnable)
         return sum(tree.now for tree in self._trees.values())
@@ -364,8 +378,7 @@ class ScriptDemands:
     def ended_with(self, demand: float) -> None:
         """A script ended wanting ``demand`` CPUs over its run, seen by other means than the
         looks."""
-        self._ended_total += demand
-        self._ended += 1
+        self._ended.append(demand)
 
     def expected(self) -> float:
         """What a script not started yet is expected to want: the mean of what the judged
@@ -374,16 +387,22 @@ class ScriptDemands:
         make every script left look idle. A script's whole run counts, not its last looks: a
         CPU-bound script that ends with a pause (a teardown, an upload) is not taken for a
         sleeper."""
-        judged = [tree.mean for tree in self._trees.values() if tree.judged]
-        scripts = self._ended + len(judged)
-        if not scripts:
-            return 1.0
-        return max((self._ended_total + sum(judged)) / scripts, MIN_DEMAND_CPUS)
+        return self._summary(statistics.fmean)
+
+    def typical(self) -> float:
+        """What the typical judged script wanted (the median), with :meth:`expected`'s
+        defaults: one script that kept several CPUs busy among many that kept one moves the
+        mean, not the median."""
+        return self._summary(statistics.median)
+
+    def _summary(self, summarise: Callable[[List[float]], float]) -> float:
+        wanted = self._ended + [tree.mean for tree in self._trees.values() if tree.judged]
+        return max(summarise(wanted), MIN_DEMAND_CPUS) if wanted else 1.0
 
     @property
     def judged_any(self) -> bool:
         """True once a script was looked at often enough to be judged (running or ended)."""
-        return self._ended > 0 or any(tree.judged for tree in self._trees.values())
+        return bool(self._ended) or any(tree.judged for tree in self._trees.values())
 
 
 class _Tree:
@@ -420,15 +439,22 @@ class _Tree:
         return self.total / max(1, self.looks - 1)
 
 
-def base_count(expected: float, cpus: int) -> int:
+def base_count(typical: float, cpus: int) -> int:
     """How many scripts start whenever a slot frees, without waiting for a look: one per CPU,
-    or fewer where a script is expected to want more than one CPU (a suite run with ``-n 2``,
-    a ``make -j2``), as many as the CPUs hold; at least one."""
-    return max(1, min(cpus, math.floor(cpus / expected + 1e-9)))
+    or fewer where the typical script wants more than one CPU (a suite run with ``-n 2``, a
+    ``make -j2``), as many as the CPUs hold with :data:`OVERCOMMIT_CPUS` to spare; at least
+    one."""
+    return max(1, min(cpus, math.floor((cpus + OVERCOMMIT_CPUS) / typical + 1e-9)))
 
 
-def extra_room(busy: float, expected: float, cpus: int) -> int:
+def extra_room(busy: float, expected: float, cpus: int, *, typical: float) -> int:
     """How many more scripts ``cpus`` CPUs hold while the running ones want ``busy`` CPUs,
     each expected to want ``expected``, with at most :data:`OVERCOMMIT_CPUS` of demand beyond
-    the CPUs."""
-    return max(0, math.floor((cpus + OVERCOMMIT_CPUS - busy) / expected + 1e-9))
+    the CPUs; and one at least while a whole CPU is idle and the ``typical`` script fits in
+    what is idle (an average raised by one script that kept several CPUs busy would leave it
+    idle for the rest of the run)."""
+    room = cpus + OVERCOMMIT_CPUS - busy
+    fits = math.floor(room / expected + 1e-9)
+    if fits == 0 and busy <= cpus - 1 and typical <= room:
+        return 1
+    return max(0, fits)
