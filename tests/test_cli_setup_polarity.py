@@ -1,5 +1,5 @@
-"""``pytest-hypotheses new --setup CMD --setup-timeout S --confirm``: what it writes, what
-discovery reads back, what ``list`` shows, and the refusals."""
+"""``pytest-hypotheses new --setup CMD --setup-timeout S --confirm --memory SIZE``: what it
+writes, what discovery reads back, what ``list`` shows, and the refusals."""
 
 from __future__ import annotations
 
@@ -102,3 +102,29 @@ def test_list_shows_the_setup_and_a_confirming_script(
     out = capsys.readouterr().out
     assert "written to confirm" in out
     assert "setup: make venv" in out
+
+
+def test_new_writes_the_memory_limit_that_discovery_and_list_read_back(
+    in_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["new", "leak", "--run", "exit 0", "--dir", str(tmp_path / "leak")]
+    assert cli.main([*args, "--memory", "200M"]) == 0
+    capsys.readouterr()
+
+    (found,) = [h for h in discover(in_repo) if h.hypothesis_id == "leak"]
+    assert cli.main(["list"]) == 0
+
+    assert metadata_of(tmp_path / "leak", "leak")["memory"] == "200M"
+    assert found.memory == 200 * 1024**2
+    assert "memory limit 200 MiB" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "12XB"])
+def test_a_bad_memory_limit_is_refused(
+    in_repo: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["new", "h1", "--run", "exit 0", "--memory", value])
+
+    assert exited.value.code == 2
+    assert f"such as 500M, got {value!r}" in capsys.readouterr().err

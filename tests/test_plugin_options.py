@@ -282,9 +282,11 @@ def test_the_report_records_what_auto_chose(
 
     run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
 
-    chosen = json.loads(report.read_text())["run"]["settings"]["adaptive_concurrency"]
+    settings = json.loads(report.read_text())["run"]["settings"]
+    chosen = settings["adaptive_concurrency"]
     assert chosen["cpus"] == len(os.sched_getaffinity(0))
     assert chosen["memory_free_floor"] > 0
+    assert settings["max_concurrent_tests"] is None  # its ceiling is no number of workers
 
 
 def test_the_header_says_how_the_memory_limit_is_enforced(
@@ -346,6 +348,24 @@ def test_the_timeouts_that_metadata_set_are_told_after_collection(
     result = run_pytest(f"--hypotheses={git_repo}", "--co")
 
     result.stdout.fnmatch_lines(["timeouts set by their metadata: 1 at 7.5s, 2 at 30s"])
+
+
+def test_the_memory_limits_that_metadata_set_are_told_with_what_enforces_them(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """Without ``--hypotheses-memory`` the header names no limit and no enforcement, and a
+    hypothesis stopped at its own limit came as a surprise."""
+    for hypothesis_id, memory in (("cache", "200M"), ("race", "1G"), ("disk", None)):
+        write_script(git_repo, hypothesis_id, "exit 0")
+        if memory is not None:
+            config = git_repo / ".falsification" / f"config_{hypothesis_id}.json"
+            config.write_text(json.dumps({"memory": memory}))
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--co")
+
+    result.stdout.fnmatch_lines(
+        ["memory limits set by their metadata: 1 at 200 MiB, 1 at 1 GiB, enforced by *"]
+    )
 
 
 def test_the_header_leaves_out_repeats_and_the_stop_condition_by_default(

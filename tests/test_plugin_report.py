@@ -107,6 +107,18 @@ def test_with_several_supported_the_next_action_is_to_refine_them(
     result.stdout.fnmatch_lines(["next: 2 hypotheses are supported (cache, race): refine them*"])
 
 
+def test_fixes_confirmed_on_one_branch_name_it_once() -> None:
+    fixes = [
+        {**record(name, "supported"), "polarity": "confirm", "branch": "hyp-real-fix"}
+        for name in ("fix-direct", "real-fix")
+    ]
+
+    assert next_action(fixes) == (
+        "2 fixes are confirmed (fix-direct, real-fix on branch hyp-real-fix): review that "
+        "branch and merge it."
+    )
+
+
 def test_the_summary_tells_the_runners_warnings_once(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

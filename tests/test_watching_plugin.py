@@ -157,6 +157,29 @@ def test_each_attempt_is_an_event_with_its_lane(
     ]
 
 
+def test_a_timeline_has_as_many_lanes_as_hypotheses_ran_at_once(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Under ``auto`` many workers wait and any may be let in next: each hypothesis used to
+    get its own worker's lane, nine lanes for a run that never ran more than two at once."""
+    busy = f'"{sys.executable}" -c "import time\nwhile time.process_time() < 0.4: pass"'
+    for name in ("a", "b", "c", "d", "e", "f"):
+        write_script(git_repo, name, busy)
+    events = tmp_path / "events.jsonl"
+
+    run_with_events(run_pytest, git_repo, events, "--hypotheses-workers=auto")
+
+    lanes, running, most = set(), set(), 0
+    for event in read_events(events):
+        if event["type"] == "hypothesis_started":
+            lanes.add(event["lane"])
+            running.add(event["nodeid"])
+            most = max(most, len(running))
+        elif event["type"] == "attempt_finished":
+            running.discard(event["nodeid"])
+    assert sorted(lanes) == [f"slot {number}" for number in range(1, most + 1)]
+
+
 def test_a_full_disk_is_one_warning_and_loses_no_verdict_or_report(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from typing import Callable, List, Optional, Sequence
 
 from ..core.classification import Polarity
 from ..core.numbers import parse_number
+from ..core.sizes import LIMIT_EXPECTED, format_size, parse_size
 from ..distributed import merge
 from ..finding.cache import stores_of
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover, find_worktrees
@@ -122,6 +123,13 @@ def _add_new(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     new.add_argument("--description", default="", help="what the hypothesis claims")
     new.add_argument(
         "--timeout", type=_seconds, metavar="S", help="seconds before the test is stopped"
+    )
+    new.add_argument(
+        "--memory",
+        type=_size,
+        metavar="SIZE",
+        help="the most resident memory the script's process tree may use, such as 500M or 2G "
+        "(metadata 'memory')",
     )
     new.add_argument(
         "--base",
@@ -237,6 +245,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _size(text: str) -> str:
+    size = parse_size(text)
+    if size is None or size <= 0:
+        raise argparse.ArgumentTypeError(f"expected {LIMIT_EXPECTED}, got {text!r}")
+    return text
+
+
 def _new(args: argparse.Namespace) -> int:
     request = Request(
         hypothesis_id=args.hypothesis_id,
@@ -247,6 +262,7 @@ def _new(args: argparse.Namespace) -> int:
         folder=args.dir,
         setup=args.setup,
         setup_timeout=args.setup_timeout,
+        memory=args.memory,
         polarity=Polarity.CONFIRM if args.confirm else Polarity.DISPROVE,
     )
     for line in _describe_created(create(Path.cwd(), request)):
@@ -322,9 +338,11 @@ def _count(number: int, one: str, many: str) -> str:
 
 def _describe_found(found: FoundHypothesis, width: int) -> List[str]:
     timeout = "" if found.timeout is None else f", timeout {found.timeout:g} s"
+    memory = "" if found.memory is None else f", memory limit {format_size(found.memory)}"
     confirm = ", written to confirm" if found.polarity is Polarity.CONFIRM else ""
+    limits = f"{timeout}{memory}{confirm}"
     branch = found.branch or "detached HEAD"
-    lines = [f"  {found.hypothesis_id:<{width}}  {found.worktree} ({branch}{timeout}{confirm})"]
+    lines = [f"  {found.hypothesis_id:<{width}}  {found.worktree} ({branch}{limits})"]
     indent = " " * (width + 4)
     if found.hypothesis is not None and found.hypothesis.description:
         lines.append(f"{indent}{found.hypothesis.description}")

@@ -74,6 +74,8 @@ class Request:
     setup: Optional[str] = None
     setup_timeout: Optional[float] = None
     polarity: Polarity = Polarity.DISPROVE
+    #: The memory limit of the script's tree as the user wrote it (``500M``).
+    memory: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def script_text(hypothesis_id: str, command: str, polarity: Polarity = Polarity.
 
 def metadata(request: Request) -> Dict[str, Any]:
     """The ``config_<id>.json`` content: every Hypothesis field, the polarity, and the
-    ``timeout``, ``setup`` and ``setup_timeout`` when given."""
+    ``timeout``, ``setup``, ``setup_timeout`` and ``memory`` when given."""
     hypothesis = Hypothesis(
         id=request.hypothesis_id, description=request.description, test_strategy=request.command
     )
@@ -165,6 +167,7 @@ def metadata(request: Request) -> Dict[str, Any]:
         "timeout": request.timeout,
         "setup": request.setup,
         "setup_timeout": request.setup_timeout,
+        "memory": request.memory,
     }
     data.update((key, value) for key, value in given.items() if value is not None)
     return data

@@ -9,6 +9,10 @@ SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 #: The largest size there is a use for: what a signed 64-bit count holds (just below 8 EiB),
 #: as the kernel's memory limits do. Larger is a typo, not a limit.
 MAX_SIZE = 2**63 - 1
+#: What a memory limit must be, in the words of the errors that refuse one.
+LIMIT_EXPECTED = (
+    "a size greater than 0 and below 8 EiB in bytes, optionally with K, M, G or T, such as 500M"
+)
 
 
 def parse_size(text: str) -> Optional[int]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
 import logging
 import uuid
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Type
+from typing import AsyncIterator, Deque, Dict, Iterator, List, Mapping, Optional, Set, Type
 
 from ..core.classification import TestResult
 from ..core.config import FalsificationConfig
@@ -94,6 +95,7 @@ class ResultStream:
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
         self._workers: List[asyncio.Task[None]] = []
+        self._lanes = _Lanes()
         self._waiting: Deque[int] = deque()
         self._started_at: Dict[int, float] = {}
         self._answered: Set[int] = set()
@@ -193,9 +195,7 @@ class ResultStream:
             worktrees = [worktree for worktree in planned if worktree is not None]
             loop = asyncio.get_running_loop()
             self._code = loop.run_in_executor(None, RunCode.find, worktrees, base_env)
-        self._workers = [
-            asyncio.ensure_future(self._work(base_env, slot)) for slot in range(workers)
-        ]
+        self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
         """Queue the result of a run, and stop the rest at once if it meets the condition."""
@@ -247,9 +247,8 @@ class ResultStream:
                 )
                 self._answer(index, stopped)
 
-    async def _work(self, base_env: Mapping[str, str], slot: int) -> None:
-        """Take the next hypothesis in start order until none is left; ``slot`` names this
-        worker to observers."""
+    async def _work(self, base_env: Mapping[str, str]) -> None:
+        """Take the next hypothesis in start order until none is left."""
         loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
             async with self._admission.slot():
@@ -257,7 +256,8 @@ class ResultStream:
                     return
                 index = self._waiting.popleft()
                 self._started_at[index] = loop.time()
-                self._answer(index, await self._run(index, base_env, slot))
+                with self._lanes.taken() as lane:
+                    self._answer(index, await self._run(index, base_env, lane))
                 self._output.pop(index, None)  # its result holds the output now
 
     async def _run(self, index: int, base_env: Mapping[str, str], slot: int) -> TestExecutionResult:
@@ -388,6 +388,27 @@ class ResultStream:
             slot=slot,
             output=output,
         )
+
+
+class _Lanes:
+    """The number observers show a running hypothesis on: the lowest one free. Under ``auto``
+    any of the many waiting workers may be let in next, and a timeline should have as many
+    lanes as hypotheses ran at once, not one per worker."""
+
+    def __init__(self) -> None:
+        self._free: List[int] = []
+        self._used = 0
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[int]:
+        if self._free:
+            lane = heapq.heappop(self._free)
+        else:
+            lane, self._used = self._used, self._used + 1
+        try:
+            yield lane
+        finally:
+            heapq.heappush(self._free, lane)
 
 
 def _judged_with(

@@ -11,10 +11,11 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import pytest
 
+from ..core.sizes import format_size
 from ..finding.discovery import (
     DiscoveryError,
     FoundHypothesis,
@@ -23,7 +24,7 @@ from ..finding.discovery import (
 )
 from ..finding.git import Worktree
 from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN, config_path
-from ..report.runsettings import header_words
+from ..report.runsettings import header_words, memory_enforcement
 from .items import HypothesesRoot, HypothesisItem, node_id
 from .options import HypothesesSettings
 
@@ -38,7 +39,7 @@ class HypothesisCollection:
         self._settings = settings
         self._worktrees: List[Worktree] = []
         self._found: List[FoundHypothesis] = []
-        self._own_timeouts: Optional[str] = None
+        self._own_limits: List[str] = []
 
     @pytest.hookimpl
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -53,7 +54,7 @@ class HypothesisCollection:
         hook.pytest_collection_modifyitems(
             session=session, config=session.config, items=session.items
         )
-        self._own_timeouts = own_timeouts(session.items)
+        self._own_limits = own_limits(session.items, self._settings)
         hook.pytest_collection_finish(session=session)
         session.testscollected = len(session.items)
         return True
@@ -64,7 +65,7 @@ class HypothesisCollection:
     def pytest_report_collectionfinish(self) -> Optional[List[str]]:
         if not self._found:
             return nothing_found_message(self._settings.directory, self._worktrees)
-        return None if self._own_timeouts is None else [self._own_timeouts]
+        return self._own_limits or None
 
     def _discover(self) -> None:
         self._worktrees = worktrees_to_search(self._settings)
@@ -166,18 +167,28 @@ def report_header(settings: HypothesesSettings, per_xdist_worker: bool = False) 
     return f"hypotheses: {where} ({header_words(settings.falsification, per_xdist_worker)})"
 
 
-def own_timeouts(items: Sequence[pytest.Item]) -> Optional[str]:
-    """The timeouts the selected hypotheses' metadata set, which the header's does not show:
-    ``timeouts set by their metadata: 6 at 30s``; None when none sets one."""
-    counts = Counter(
-        item.found.timeout
-        for item in items
-        if isinstance(item, HypothesisItem) and item.found.timeout is not None
-    )
-    if not counts:
-        return None
-    each = ", ".join(f"{count} at {seconds:g}s" for seconds, count in sorted(counts.items()))
-    return f"timeouts set by their metadata: {each}"
+def own_limits(items: Sequence[pytest.Item], settings: HypothesesSettings) -> List[str]:
+    """The timeouts and memory limits the selected hypotheses' metadata set, which the
+    header's do not show: ``timeouts set by their metadata: 6 at 30s``."""
+    found = [item.found for item in items if isinstance(item, HypothesisItem)]
+    lines = []
+    timeouts = Counter(each.timeout for each in found if each.timeout is not None)
+    if timeouts:
+        lines.append(f"timeouts set by their metadata: {_counted(timeouts, '{:g}s'.format)}")
+    memory = Counter(each.memory for each in found if each.memory is not None)
+    if memory:
+        counted = _counted(memory, format_size)
+        enforced = "" if settings.falsification.memory_limit else f", {memory_enforcement()}"
+        lines.append(f"memory limits set by their metadata: {counted}{enforced}")
+    return lines
+
+
+Limit = TypeVar("Limit", int, float)
+
+
+def _counted(values: Mapping[Limit, int], shown: Callable[[Limit], str]) -> str:
+    """``1 at 7.5s, 2 at 30s``: how many hypotheses have each value, smallest value first."""
+    return ", ".join(f"{count} at {shown(value)}" for value, count in sorted(values.items()))
 
 
 def nothing_found_message(directory: Optional[Path], worktrees: Sequence[Worktree]) -> List[str]:

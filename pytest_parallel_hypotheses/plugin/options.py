@@ -18,7 +18,7 @@ from ..core.config import AUTO_REPEAT, MAX_REPEATS, STOP_ON_VALUES, Falsificatio
 from ..core.numbers import parse_number
 from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
-from ..core.sizes import format_size, parse_size
+from ..core.sizes import LIMIT_EXPECTED, format_size, parse_size
 from ..engine.admission import MEMFREE_SHARE
 from ..engine.machine import open_files_ceiling, total_memory
 from .outputfolder import spilling
@@ -417,8 +417,7 @@ OPTIONS = (
         field="memory_limit",
         metavar="SIZE",
         parse=_memory_limit,
-        expected="a size greater than 0 and below 8 EiB in bytes, optionally with K, M, G or "
-        "T, such as 500M",
+        expected=LIMIT_EXPECTED,
         help="stop a hypothesis script when the resident memory of its whole process tree "
         "exceeds SIZE (such as 500M or 2G), unless its metadata sets its own 'memory'; the "
         "hypothesis is then inconclusive (default: no limit)",

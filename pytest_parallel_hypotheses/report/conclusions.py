@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, NamedTuple, Sequence
+from typing import Dict, List, NamedTuple, Sequence
 
 from ..core.classification import HypothesisStatus, Polarity
 from ..finding.layout import SCRIPT_PATTERN
@@ -113,10 +113,16 @@ _INCONCLUSIVE = HypothesisStatus.INCONCLUSIVE.value
 
 
 def _merge_action(confirmed: Sequence[Record]) -> str:
-    """The action when scripts written to confirm a fix passed: review and merge."""
-    fixes = ", ".join(f"{r['hypothesis_id']} on {_where(r)}" for r in confirmed)
+    """The action when scripts written to confirm a fix passed: review and merge. Fixes on
+    one branch are one thing to merge, so the branch is named once."""
+    places: Dict[str, List[str]] = {}
+    for record in confirmed:
+        places.setdefault(_where(record), []).append(record["hypothesis_id"])
+    fixes = ", ".join(f"{', '.join(ids)} on {where}" for where, ids in places.items())
     if len(confirmed) == 1:
         return f"A fix is confirmed ({fixes}): review that branch and merge it."
+    if len(places) == 1:
+        return f"{len(confirmed)} fixes are confirmed ({fixes}): review that branch and merge it."
     return (
         f"{len(confirmed)} fixes are confirmed ({fixes}): review them and merge the branch to keep."
     )

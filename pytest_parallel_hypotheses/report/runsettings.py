@@ -58,7 +58,8 @@ def run_settings(engine: FalsificationConfig, per_xdist_worker: bool = False) ->
 
 
 def _concurrency(engine: FalsificationConfig, per_xdist_worker: bool) -> List[RunSetting]:
-    """A fixed number of workers, or what ``auto`` chose on this machine and why. Under
+    """A fixed number of workers, or what ``auto`` chose on this machine and why (its
+    ceiling there, not as a number of workers: no run under ``auto`` keeps that many). Under
     xdist a number stays the most at once across the workers, and ``auto`` does not apply:
     the number of xdist workers is the limit."""
     if not engine.adaptive_concurrency:
@@ -84,7 +85,7 @@ def _concurrency(engine: FalsificationConfig, per_xdist_worker: bool) -> List[Ru
         "memory_free_floor": plan.memfree,
     }
     return [
-        RunSetting("max_concurrent_tests", engine.max_concurrent_tests, None),
+        RunSetting("max_concurrent_tests", None, None),
         RunSetting("adaptive_concurrency", chosen, plan.describe()),
     ]
 
@@ -98,8 +99,14 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
     return RunSetting(
         "memory_limit",
         value,
-        f"memory limit {format_size(limit)} per script tree, {guard.describe()}",
+        f"memory limit {format_size(limit)} per script tree, {memory_enforcement()}",
     )
+
+
+def memory_enforcement() -> str:
+    """What enforces a memory limit on this machine: ``enforced by the kernel (cgroup v2 ...)``
+    or by a watchdog, and why."""
+    return MemoryGuard.for_this_process().describe()
 
 
 def _auto_settings(engine: FalsificationConfig) -> List[RunSetting]:
