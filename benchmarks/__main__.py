@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         type=lambda text: [key.strip() for key in text.split(",") if key.strip()],
         default=[],
         metavar="KEYS",
-        help="run only these workloads, e.g. a,b (default: all of a-m)",
+        help="run only these workloads, e.g. a,b (default: all of a-p)",
     )
     parser.add_argument(
         "--output-items",
