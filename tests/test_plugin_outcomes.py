@@ -186,7 +186,21 @@ def test_the_short_summary_names_the_verdict(
 
     result = run_pytest(f"--hypotheses={git_repo}", "-ra")
 
-    result.stdout.fnmatch_lines(["SUPPORTED *repo::cache - Failed: hypothesis*"])
+    result.stdout.fnmatch_lines(["SUPPORTED *repo::cache - the script failed*"])
+
+
+def test_the_short_summary_says_why_a_script_told_nothing(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """Said once, after the verdict: it read ``Failed: hypothesis cache is INCONCLUSIVE``."""
+    write_script(git_repo, "cache", "sleep 30")
+    write_script(git_repo, "broken", "exit 0", executable=False)
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-timeout=0.3", "-rA", "-vv")
+
+    result.stdout.fnmatch_lines(["INCONCLUSIVE *repo::cache - Test exceeded 0.3s timeout*"])
+    result.stdout.fnmatch_lines(["INCONCLUSIVE *repo::broken - *not executable*"])
+    assert "Failed: hypothesis" not in result.stdout.str()
 
 
 def test_another_plugins_outcome_keeps_its_own_status(

@@ -11,8 +11,9 @@ from typing import Dict, Generator, List, Optional
 import pytest
 
 from ..core.classification import HypothesisStatus, Polarity
+from ..core.models import TestExecutionResult
 from ..report.records import RECORD_ATTRIBUTE, Record
-from ..report.wording import record_verdict_word, verdict_colour
+from ..report.wording import record_verdict_word, verdict_colour, what_happened
 from .items import HypothesisItem
 from .junit import set_classname
 
@@ -51,6 +52,8 @@ class HypothesisRecords:
                 report.duration = item.result.duration
             elif call.when == "setup" and item.ran_during_setup:  # told in the call's
                 report.duration = max(0.0, report.duration - item.result.duration)
+            if call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception):
+                _say_what_happened(report, item.result)
         return report
 
     @pytest.hookimpl(tryfirst=True)  # before JUnit XML records the test case
@@ -79,3 +82,12 @@ class HypothesisRecords:
         if letter is None:  # another plugin's outcome, such as pytest-rerunfailures' "rerun"
             return None
         return category, letter, (record_verdict_word(record), {colour: True})
+
+
+def _say_what_happened(report: pytest.TestReport, result: TestExecutionResult) -> None:
+    """The failure's one-line message (the short summary's, the JUnit ``message``) says what
+    the script did: the summary line starts with the verdict already, and ``Failed:
+    hypothesis h is SUPPORTED`` said it twice."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        crash.message = what_happened(result)
