@@ -288,7 +288,50 @@ def test_the_users_own_pythonpath_comes_after_the_worktree(
 
     entries = result.stdout.strip().split(os.pathsep)
     assert entries[-1] == str(tmp_path / "mine")
-    assert all(entry.startswith(str(tree.resolve())) for entry in entries[:-1])
+    # first, the watch of the compiled extension the worktree lacks (see below)
+    assert all(entry.startswith(str(tree.resolve())) for entry in entries[1:-1])
+
+
+#: Scripts that try the compiled extension the worktree has no build of: a package that
+#: falls back to pure Python, and one that does not.
+UNBUILT_USES = {
+    "falls back": "import srcpkg\ntry:\n    import srcpkg._speedups\nexcept ImportError:\n    pass",
+    "fails": "import srcpkg._speedups",
+}
+
+
+@pytest.mark.usefixtures("venv_first")
+@pytest.mark.parametrize("use", sorted(UNBUILT_USES))
+def test_a_script_that_tries_a_compiled_extension_its_worktree_lacks_is_inconclusive(
+    worktree: Callable[[str, str], Path], write_script: WriteScript, use: str
+) -> None:
+    """markupsafe's C speedups, built in place in the main checkout only: every worktree
+    ran the pure-Python fallback, and a crash of the C code came out FALSIFIED."""
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, f"python -c '{UNBUILT_USES[use]}'")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
+    assert "tried to import the compiled extension srcpkg._speedups" in result.error_message
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_the_watch_of_a_compiled_extension_keeps_the_users_own_sitecustomize(
+    worktree: Callable[[str, str], Path],
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sitecustomize.py").write_text("import sys\nprint('mine ran', file=sys.stderr)\n")
+    monkeypatch.setenv("PYTHONPATH", str(mine))
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, "python -c 'import srcpkg'")
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.stderr.strip() == "mine ran"
 
 
 def the_warning_about(distribution: str, tree: Path, write_script: WriteScript) -> str:
@@ -442,6 +485,7 @@ def test_nothing_is_redirected_without_a_development_install(
         "warnings": [],
         "missing_modules": [],
         "unreachable_packages": [],
+        "unbuilt_extensions": [],
     }
 
 

@@ -157,6 +157,26 @@ def missing_runner_result(result: TestExecutionResult, complaint: str) -> TestEx
     )
 
 
+def unbuilt_extension_result(
+    result: TestExecutionResult, modules: Sequence[str]
+) -> TestExecutionResult:
+    """A script that passed or failed after trying to import compiled extension ``modules``
+    that its worktree has no build of: the package ran without them, on a pure-Python
+    fallback if there is one, which is not the code the hypothesis is about when the bug or
+    the fix is in them."""
+    them = "them" if len(modules) > 1 else "it"
+    return _tells_nothing(
+        result,
+        f"the script tried to import the compiled extension {', '.join(modules)}, which its "
+        "worktree has no build of (the installed checkout's was built in place, and git "
+        f"ignores it): the package ran without {them}, on a pure-Python fallback if it has "
+        "one",
+        f"build {them} in each worktree: give each its own .venv with the project installed "
+        "(by hand or with a setup step such as --hypotheses-setup 'python -m venv .venv && "
+        ".venv/bin/pip install -e . pytest')",
+    )
+
+
 def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecutionResult:
     """A script that failed and that its interpreter cannot read (``problem`` says why, as
     ``has a syntax error (...)``)."""
@@ -164,9 +184,12 @@ def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecu
 
 
 def _tells_nothing(result: TestExecutionResult, cause: str, remedy: str) -> TestExecutionResult:
-    """A failed script whose ``cause`` of failure tells nothing about the hypothesis: an error
-    whatever its polarity, with what to do (``remedy``)."""
-    return as_error(result, f"{cause}, so the failure tells nothing about the hypothesis; {remedy}")
+    """A script whose pass or failure tells nothing about the hypothesis, for ``cause``: an
+    error whatever its polarity, with what to do (``remedy``)."""
+    outcome = "pass" if result.result is TestResult.PASS else "failure"
+    return as_error(
+        result, f"{cause}, so the {outcome} tells nothing about the hypothesis; {remedy}"
+    )
 
 
 def as_error(result: TestExecutionResult, message: str) -> TestExecutionResult:

@@ -75,6 +75,10 @@ class CodeUnderTest:
     #: The worktree's ``src/`` packages that nothing installed points the script at: a
     #: script that fails to import one tested none of the worktree's code.
     unreachable_packages: Tuple[str, ...] = ()
+    #: Extension modules of the project, by dotted name, built in place in the installed
+    #: checkout and missing from the worktree: a script ran the package without them (on a
+    #: pure-Python fallback, if it has one), so its pass or failure decides nothing.
+    unbuilt_extensions: Tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -92,6 +96,7 @@ class CodeUnderTest:
             "warnings": list(self.warnings),
             "missing_modules": list(self.missing_modules),
             "unreachable_packages": list(self.unreachable_packages),
+            "unbuilt_extensions": list(self.unbuilt_extensions),
         }
 
     def failed_import(self, *streams: str) -> Optional[str]:
@@ -115,4 +120,5 @@ class CodeUnderTest:
             warnings=tuple(str(warning) for warning in data["warnings"]),
             missing_modules=tuple(str(name) for name in data.get("missing_modules", ())),
             unreachable_packages=tuple(str(name) for name in data.get("unreachable_packages", ())),
+            unbuilt_extensions=tuple(str(name) for name in data.get("unbuilt_extensions", ())),
         )

@@ -111,6 +111,7 @@ def worktree_code(
         warnings=installs.warnings + imports.warnings,
         missing_modules=imports.missing_modules,
         unreachable_packages=imports.unreachable_packages,
+        unbuilt_extensions=imports.unbuilt_extensions,
     )
     return WorktreeCode(redirected_environment(imports, base_env), tested)
 

@@ -16,7 +16,18 @@ import uuid
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import AsyncIterator, Deque, Dict, Iterator, List, Mapping, Optional, Set, Type
+from typing import (
+    AsyncIterator,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Type,
+)
 
 from ..core.classification import TestResult
 from ..core.config import FalsificationConfig
@@ -32,6 +43,7 @@ from ..core.results import (
     runner_error_result,
     setup_failed_result,
     stopped_result,
+    unbuilt_extension_result,
     unreachable_package_result,
     unrunnable_result,
 )
@@ -50,6 +62,7 @@ from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
 from .imports import RunCode, WorktreeCode
+from .importwatch import ImportWatch
 from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
@@ -96,6 +109,7 @@ class ResultStream:
         self._output_files: Optional[OutputFiles] = None
         self._workers: List[asyncio.Task[None]] = []
         self._lanes = _Lanes()
+        self._imports = ImportWatch()
         self._waiting: Deque[int] = deque()
         self._started_at: Dict[int, float] = {}
         self._answered: Set[int] = set()
@@ -160,6 +174,7 @@ class ResultStream:
             helpers.push_async_callback(self._sampler.aclose)
             helpers.push_async_callback(self._memory_guard.watchdog.aclose)
             helpers.push_async_callback(self._admission.aclose)
+            helpers.callback(self._imports.close)
 
     async def _iterate(self) -> AsyncIterator[TestExecutionResult]:
         """Every result, then the clean-up; dropping the iterator early also cleans up."""
@@ -309,6 +324,10 @@ class ResultStream:
         attempts: List[TestExecutionResult] = []
         number = 0
         ran_again = False
+        watched = code.tested.unbuilt_extensions
+        notes = None
+        if watched:  # did the script use the compiled code its worktree has no build of?
+            env, notes = self._imports.environment(env, watched, str(index))
         text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
             number += 1
@@ -326,7 +345,8 @@ class ResultStream:
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
-            attempt = await text.judge(_judged_with(code.tested, attempt, run.worktree))
+            imported = () if notes is None else self._imports.take(notes)
+            attempt = await text.judge(_judged_with(code.tested, attempt, run.worktree, imported))
             attempt.code_under_test = code.tested  # a judge may combine the attempts again
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if not ran_again and self._short_of_cpus(attempt):
@@ -412,11 +432,19 @@ class _Lanes:
 
 
 def _judged_with(
-    tested: CodeUnderTest, attempt: TestExecutionResult, worktree: Path
+    tested: CodeUnderTest,
+    attempt: TestExecutionResult,
+    worktree: Path,
+    imported: Sequence[str] = (),
 ) -> TestExecutionResult:
-    """An attempt that failed only to import a module its worktree lacks, to find a Node.js
-    package in a worktree with no ``node_modules``, or to find the module it ran with
-    ``python -m`` where that is none of the worktree's, is an error."""
+    """An attempt that passed or failed after trying to import a compiled extension its
+    worktree has no build of (one of ``imported``), or failed only to import a module its
+    worktree lacks, to find a Node.js package in a worktree with no ``node_modules``, or to
+    find the module it ran with ``python -m`` where that is none of the worktree's, is an
+    error."""
+    unbuilt = [module for module in tested.unbuilt_extensions if module in imported]
+    if unbuilt and attempt.result in (TestResult.PASS, TestResult.FAIL):
+        return unbuilt_extension_result(attempt, unbuilt)
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)

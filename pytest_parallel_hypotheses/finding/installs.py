@@ -67,6 +67,9 @@ class WorktreeImports:
     missing_modules: Tuple[str, ...] = ()
     #: The worktree's ``src/`` packages, which nothing installed points its scripts at.
     unreachable_packages: Tuple[str, ...] = ()
+    #: The dotted names of the extension modules built in place in the installed checkout
+    #: that the worktree's packages lack.
+    unbuilt_extensions: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class DevelopmentInstalls:
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
         lacking: List[str] = []
+        unbuilt_names: List[str] = []
         for location in project:
             target = root / location.relative
             missing = [code for code in location.code if not _moved(code, location, root).exists()]
@@ -98,11 +102,14 @@ class DevelopmentInstalls:
             unbuilt = [e for e in location.extensions if not _moved(e, location, root).exists()]
             if unbuilt:
                 warnings.append(_unbuilt_warning(location, root, unbuilt))
+                unbuilt_names += [_extension_name(module, location.source) for module in unbuilt]
             ungenerated = [g for g in location.generated if _lacks(root, g, location)]
             if ungenerated:
                 warnings.append(_ungenerated_warning(location, root, ungenerated))
                 lacking += [_dotted(module, location.source) for module in ungenerated]
-        return WorktreeImports(tuple(moved), tuple(warnings), tuple(lacking))
+        return WorktreeImports(
+            tuple(moved), tuple(warnings), tuple(lacking), unbuilt_extensions=tuple(unbuilt_names)
+        )
 
     def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
         """A warning when the worktree's own environment holds no install of the project
@@ -433,6 +440,14 @@ def _dotted(module: Path, source: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _extension_name(module: Path, source: Path) -> str:
+    """The name ``import`` knows an extension module by: ``pkg/_speedups.cpython-311-x86_64-
+    linux-gnu.so`` is ``pkg._speedups``."""
+    suffix = max((s for s in EXTENSION_SUFFIXES if module.name.endswith(s)), key=len, default="")
+    parts = module.relative_to(source).parent.parts
+    return ".".join([*parts, module.name[: len(module.name) - len(suffix)]])
+
+
 def _generated_modules(checkout: Path, code: Iterable[Path]) -> Iterator[Path]:
     """The Python modules under the installed code that git ignores in the checkout, from one
     git call per location and run (a folder git ignores whole, a ``.venv`` or ``build``, is
@@ -603,6 +618,7 @@ def _unbuilt_warning(location: InstalledLocation, root: Path, unbuilt: List[Path
     more = f" and {len(unbuilt) - 3} more" if len(unbuilt) > 3 else ""
     return (
         f"{location.distribution}: the compiled extension {names}{more} was built in place "
-        f"in {location.checkout} and is missing from the worktree {root}, so its scripts "
-        f"cannot import the worktree's build of it; {_OWN_VENV}"
+        f"in {location.checkout} and is missing from the worktree {root}, so the package "
+        f"runs without it there (on a pure-Python fallback, if it has one), and a script "
+        f"that tries to import it is inconclusive; {_OWN_VENV}"
     )
