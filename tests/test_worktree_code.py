@@ -18,6 +18,7 @@ from pytest_parallel_hypotheses import (
     Hypothesis,
     TestExecutionResult,
     TestExecutor,
+    cli,
 )
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.engine import imports
@@ -313,6 +314,26 @@ def test_a_script_that_tries_a_compiled_extension_its_worktree_lacks_is_inconclu
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
     assert "tried to import the compiled extension srcpkg._speedups" in result.error_message
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_new_warns_of_a_compiled_extension_the_new_worktree_has_no_build_of(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Told as the worktree is made, not after a run whose scripts tested the fallback."""
+    monkeypatch.chdir(project)
+    args = ["new", "speedups", "--run", "exit 0", "--dir", str(tmp_path / "h"), "--base", "main"]
+    try:
+        assert cli.main(args) == 0
+    finally:
+        cli.main(["clean", "--force"])
+
+    assert "warning: srcpkg: the compiled extension srcdist/src/srcpkg/_speedups" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.usefixtures("venv_first")

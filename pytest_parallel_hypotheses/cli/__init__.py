@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..core.classification import Polarity
 from ..core.numbers import parse_number
@@ -21,6 +21,7 @@ from ..distributed import merge
 from ..finding.cache import stores_of
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover, find_worktrees
 from ..finding.git import GitError
+from ..finding.installs import development_installs
 from ..finding.layout import METADATA_PATTERN, SCRIPT_PATTERN
 from ..report.terminal import summary_lines
 from . import demo
@@ -265,9 +266,21 @@ def _new(args: argparse.Namespace) -> int:
         memory=args.memory,
         polarity=Polarity.CONFIRM if args.confirm else Polarity.DISPROVE,
     )
-    for line in _describe_created(create(Path.cwd(), request)):
+    created = create(Path.cwd(), request)
+    for line in _describe_created(created):
         print(line)
+    if request.setup is None:  # a setup step is where the worktree's code gets built
+        for warning in _code_warnings(created.worktree):
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _code_warnings(worktree: Path) -> Tuple[str, ...]:
+    """What keeps the new worktree's scripts from testing its code as the project's
+    development install would (a compiled extension it has no build of, say): told now,
+    before any verdict depends on it."""
+    installs = development_installs([worktree], os.environ)
+    return installs.for_worktree(worktree).warnings if installs.locations else ()
 
 
 def _merge(args: argparse.Namespace) -> int:
