@@ -70,6 +70,21 @@ def test_a_tree_past_its_memory_limit_is_stopped_and_inconclusive(
     assert result.duration < 60
 
 
+def test_the_metrics_of_a_tree_stopped_at_its_limit_agree_with_the_stop(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Stopped before the sampler's first look, its metrics said a peak of 0 and one
+    process beside an error naming a peak of 68 MiB."""
+    grab = f"{sys.executable} -c 'import time; b = bytearray(200 * 1024 * 1024); time.sleep(30)'"
+    write_script(worktree, "hog", f"{grab}\nexit 0")  # the shell waits: two processes
+
+    result = run_one(worktree, FalsificationConfig(test_timeout=120, memory_limit=64 * MIB))
+
+    assert result.result is TestResult.ERROR, result.error_message
+    assert result.metrics["peak_rss_bytes"] > 64 * MIB
+    assert result.metrics["processes"] >= 2
+
+
 @pytest.mark.skipif(
     MemoryGuard.for_this_process().by_kernel,
     reason="the kernel enforces limits here: it kills the tree, which no watchdog photographs",
