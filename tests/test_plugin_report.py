@@ -292,6 +292,8 @@ def test_the_json_report_has_every_result_field_branch_and_head(
     assert record["branch"] == "hyp-one"
     assert record["head"] == head_of(worktree)
     assert record["hypothesis"]["description"] == "stale cache"
+    hypothesis = record["hypothesis"]
+    assert (hypothesis["status"], hypothesis["confidence_score"]) == ("supported", 0.6)
     assert record["timeout"] == 30
     assert record["result"] == "fail"
     assert record["status"] == "supported"

@@ -42,11 +42,24 @@ def record_of(nodeid: str, found: FoundHypothesis, result: Optional[TestExecutio
         "polarity": found.polarity.value,
         "setup_command": found.setup,
         "memory": found.memory,
-        "hypothesis": None if found.hypothesis is None else found.hypothesis.to_dict(),
+        "hypothesis": _hypothesis_fields(found, result),
     }
     for name, value in result_fields(result).items():
         record.setdefault(name, value)  # the id and worktree are the item's even if not run
     return record
+
+
+def _hypothesis_fields(
+    found: FoundHypothesis, result: Optional[TestExecutionResult]
+) -> Optional[Record]:
+    """The hypothesis's metadata, with the verdict and confidence the run gave it: as read,
+    its ``status`` said ``pending`` beside the record's own ``falsified``."""
+    if found.hypothesis is None:
+        return None
+    fields = found.hypothesis.to_dict()
+    if result is not None and result.status is not None:
+        fields.update(status=result.status.value, confidence_score=result.confidence)
+    return fields
 
 
 def result_fields(result: Optional[TestExecutionResult]) -> Record:
