@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
+#: Seconds between two looks until the run knows what a script wants (one was judged, or
+#: ended): the first script starts alone and the rest wait for those looks, so they come
+#: twice as often; the first still catches the script's shell being started.
+FIRST_TICK_SECONDS = TICK_SECONDS / 2
 #: How many looks a script's demand is the most of, a second's worth: a CPU-bound script wants
 #: less for a while now and then (its shell between two commands, a test suite reading files
 #: or sleeping in a test: ``python -m unittest`` on a real project slept 0.3 s a few tenths of
@@ -320,7 +324,7 @@ class AdaptiveAdmission:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
         failed = False
         while self._waiters:
-            await asyncio.sleep(TICK_SECONDS)
+            await asyncio.sleep(TICK_SECONDS if self._known else FIRST_TICK_SECONDS)
             try:
                 self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
