@@ -107,6 +107,20 @@ def test_with_several_supported_the_next_action_is_to_refine_them(
     result.stdout.fnmatch_lines(["next: 2 hypotheses are supported (cache, race): refine them*"])
 
 
+def test_a_verdict_beside_hypotheses_that_reached_none_is_no_conclusion_yet() -> None:
+    """A wrong fix that could not be tested beside the real one: merging the one confirmed
+    is only the conclusion once the other has a verdict too."""
+    records = [
+        {**record("fix", "supported"), "polarity": "confirm", "branch": "hyp-fix"},
+        record("other-fix", "inconclusive"),
+    ]
+
+    assert next_action(records) == (
+        "A fix is confirmed (fix on branch hyp-fix): review that branch and merge it. "
+        "(1 reached no verdict (other-fix): fix what stopped it before concluding.)"
+    )
+
+
 def test_fixes_confirmed_on_one_branch_name_it_once() -> None:
     fixes = [
         {**record(name, "supported"), "polarity": "confirm", "branch": "hyp-real-fix"}

@@ -49,24 +49,41 @@ def next_action(records: Sequence[Record]) -> str:
             f"{len(supported)} hypotheses are supported ({names}): refine them with tests "
             "that tell them apart."
         )
+    undecided = _undecided(records)
+    if undecided:
+        them = "it" if len(undecided) == 1 else "them"
+        action += (
+            f" ({len(undecided)} reached no verdict ({_named(undecided)}): fix what stopped "
+            f"{them} before concluding.)"
+        )
     if unfinished.total:
         action += f" ({unfinished.words}: run {unfinished.them} before concluding.)"
     return action
+
+
+def _undecided(records: Sequence[Record]) -> List[str]:
+    """The hypotheses that ran and reached no verdict (a broken script, a timeout, a failed
+    setup step): one of them may be the cause as well."""
+    return [r["hypothesis_id"] for r in records if r["status"] == _INCONCLUSIVE]
+
+
+def _named(ids: Sequence[str]) -> str:
+    """``a, b, c, d, e and 2 more``."""
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return ", ".join(ids[:5]) + more
 
 
 def _none_supported(records: Sequence[Record], unfinished: Unfinished) -> str:
     """With no hypothesis supported: new ones, unless some reached no verdict, which is still
     to be had (a broken script, a timeout, a failed setup step, a run stopped before they
     ended)."""
-    undecided = [r["hypothesis_id"] for r in records if r["status"] == _INCONCLUSIVE]
+    undecided = _undecided(records)
     if undecided:
-        shown = ", ".join(undecided[:5]) + (
-            f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
-        )
         one = len(undecided) == 1
         them, their = ("it", "its error says") if one else ("them", "their errors say")
         return (
-            f"No hypothesis is supported, but {len(undecided)} reached no verdict ({shown}): "
+            f"No hypothesis is supported, but {len(undecided)} reached no verdict "
+            f"({_named(undecided)}): "
             f"fix what stopped {them} ({their}) and run {them} again before generating new "
             "ones."
             + (f" ({unfinished.words}: run {unfinished.them} too.)" if unfinished.total else "")
