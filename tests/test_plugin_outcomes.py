@@ -203,6 +203,25 @@ def test_the_short_summary_says_why_a_script_told_nothing(
     assert "Failed: hypothesis" not in result.stdout.str()
 
 
+def test_another_plugins_failure_keeps_its_own_message(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, pytester: pytest.Pytester
+) -> None:
+    """Only the item's own failure says what its script did."""
+    write_script(git_repo, "cache", "exit 1")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_runtest_teardown(item):
+            pytest.fail("leak checker: 3 files left open", pytrace=False)
+        """
+    )
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-rA", "-vv")
+
+    result.stdout.fnmatch_lines(["ERROR *repo::cache - *leak checker: 3 files left open*"])
+
+
 def test_another_plugins_outcome_keeps_its_own_status(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

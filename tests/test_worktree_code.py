@@ -23,7 +23,7 @@ from pytest_parallel_hypotheses import (
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
-from pytest_parallel_hypotheses.finding.installs import development_installs
+from pytest_parallel_hypotheses.finding.installs import _extension_name, development_installs
 from pytest_parallel_hypotheses.report.tested import run_warnings
 from tests.conftest import git
 
@@ -313,7 +313,32 @@ def test_a_script_that_tries_a_compiled_extension_its_worktree_lacks_is_inconclu
     result = run_one(tree, write_script, f"python -c '{UNBUILT_USES[use]}'")
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
-    assert "tried to import the compiled extension srcpkg._speedups" in result.error_message
+    assert "looked for the compiled extension srcpkg._speedups" in result.error_message
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_script_whose_worktree_built_the_compiled_extension_keeps_its_verdict(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """Built by the script itself, or by a setup step: the import finds the worktree's own
+    build, which is what the hypothesis is about."""
+    tree = worktree("fixed", "fixed")
+    built = f"{PACKAGES['srcpkg']}/_speedups{EXTENSION_SUFFIXES[0]}"
+    find = "import importlib.util as u; assert u.find_spec('srcpkg._speedups').origin"
+
+    result = run_one(tree, write_script, f'touch {built}\npython -c "{find}"')
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+
+
+def test_an_extension_is_named_without_the_tag_of_the_python_it_was_built_for() -> None:
+    """The installed checkout may be built for another Python than the runner's."""
+    for name in (
+        "_speedups.cpython-312-x86_64-linux-gnu.so",
+        "_speedups.pypy310-pp73-x86_64-linux-gnu.so",
+        "_speedups.abi3.so",
+    ):
+        assert _extension_name(Path("/r/src/pkg") / name, Path("/r/src")) == "pkg._speedups"
 
 
 @pytest.mark.usefixtures("venv_first")
@@ -343,10 +368,12 @@ def test_the_watch_of_a_compiled_extension_keeps_the_users_own_sitecustomize(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "sitecustomize.py").write_text("import sys\nprint('mine ran', file=sys.stderr)\n")
-    monkeypatch.setenv("PYTHONPATH", str(mine))
+    """A package, whose relative import needs its own name in ``sys.modules``."""
+    mine = tmp_path / "mine" / "sitecustomize"
+    mine.mkdir(parents=True)
+    (mine / "__init__.py").write_text("from . import said\n")
+    (mine / "said.py").write_text("import sys\nprint('mine ran', file=sys.stderr)\n")
+    monkeypatch.setenv("PYTHONPATH", str(mine.parent))
     tree = worktree("fixed", "fixed")
 
     result = run_one(tree, write_script, "python -c 'import srcpkg'")

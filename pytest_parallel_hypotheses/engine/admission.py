@@ -186,7 +186,8 @@ class AdaptiveAdmission:
     ``demand`` tells how many processes of each running tree (a script's, or a worktree's
     setup step's) run or wait for a CPU right now: the CPUs the scripts want, which the load
     of other processes on the machine does not change (a slot whose script has not started
-    yet counts as one). It and the free memory are read once per :data:`TICK_SECONDS`, only
+    yet counts as one). It and the free memory are read once per tick (:data:`TICK_SECONDS`,
+    :data:`FIRST_TICK_SECONDS` until the run knows what a script wants), only
     while scripts wait, never per script. A slot that waited for a setup step starts its
     script only once the CPUs hold it (:meth:`resume`).
     """

@@ -1,13 +1,17 @@
-"""Whether a script's Python tried to import a compiled extension its worktree has no build of.
+"""Whether a script's Python imported a compiled extension other than its worktree's build.
 
 An extension module built in place in the installed checkout is ignored by git, so no other
-worktree has it. A package with a pure-Python fallback then runs the fallback without a word,
-and a script that tests the compiled code passes or fails on other code: its verdict would be
-wrong. A script that never imports the extension is not concerned, so the scripts of such a
-worktree are watched: a ``sitecustomize`` module first on ``PYTHONPATH`` notes each attempt to
-import one of the missing modules in a file of the attempt's own, then runs the
-``sitecustomize`` it hides, if there is one. Every Python of the script's tree inherits the
-watch; a Python started with ``-S`` or ``-I`` reads no ``sitecustomize`` and is not watched.
+worktree has it. Importing it there then finds the installed checkout's build (through an
+editable install's finder), or none, and a package with a pure-Python fallback runs the
+fallback without a word: a script that tests the compiled code passes or fails on other code,
+and its verdict would be wrong. A script that never imports the extension is not concerned,
+nor is one whose worktree was built meanwhile (by its setup step, or by the script itself).
+So the scripts of such a worktree are watched: a ``sitecustomize`` module first on
+``PYTHONPATH`` asks the other finders, at each import of one of those modules, what the import
+will load, and notes it in a file of the attempt's own unless it is an extension module inside
+the worktree; then it runs the ``sitecustomize`` it hides, if there is one. Every Python of the
+script's tree inherits the watch; a Python started with ``-S``, ``-E`` or ``-I`` does not read
+it (nor ``PYTHONPATH``, for the last two).
 """
 
 from __future__ import annotations
@@ -18,16 +22,21 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
+from .spill import temporary_root
+
 #: The modules to watch, comma-separated.
 WATCHED_VARIABLE = "HYPOTHESES_WATCHED_IMPORTS"
-#: The file that each attempt to import one of them is noted in, a line each.
+#: The worktree whose own builds of them are no concern.
+WORKTREE_VARIABLE = "HYPOTHESES_WATCHED_WORKTREE"
+#: The file that each import of one of them from elsewhere is noted in, a line each.
 NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
 
-#: The watching ``sitecustomize``: plain enough for any Python 3, and silent whatever fails
-#: in it, except the module it hides, whose errors ``site`` reports as it would have.
+#: The watching ``sitecustomize``, for Python 3.5 and later: it raises nothing of its own,
+#: and the module it hides runs as ``sitecustomize``, whose errors ``site`` reports as it
+#: would have.
 SITECUSTOMIZE = f"""\
-# Written by pytest-parallel-hypotheses for the scripts of one run: notes each attempt to
-# import a compiled extension that the script's worktree has no build of, then runs the
+# Written by pytest-parallel-hypotheses for the scripts of one run: notes each import of a
+# compiled extension that does not load the worktree's own build of it, then runs the
 # sitecustomize module that this one hides, if there is one.
 import os
 import sys
@@ -35,18 +44,35 @@ import sys
 
 def _watch():
     watched = frozenset(filter(None, os.environ.get("{WATCHED_VARIABLE}", "").split(",")))
+    worktree = os.environ.get("{WORKTREE_VARIABLE}", "")
     notes = os.environ.get("{NOTES_VARIABLE}")
-    if not watched or not notes:
+    if not watched or not worktree or not notes:
         return
+    inside = os.path.join(os.path.realpath(worktree), "")
+
+    def built_here(spec):
+        from importlib.machinery import ExtensionFileLoader
+
+        origin = os.path.realpath(spec.origin or "")
+        return isinstance(spec.loader, ExtensionFileLoader) and origin.startswith(inside)
 
     class ExtensionImports(object):
         def find_spec(self, name, path=None, target=None):
-            if name in watched:
-                try:
-                    with open(notes, "a") as noted:
-                        noted.write(name + "\\n")
-                except OSError:
-                    pass
+            if name not in watched:
+                return None
+            try:
+                for finder in sys.meta_path:
+                    if finder is self or not hasattr(finder, "find_spec"):
+                        continue
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        if built_here(spec):
+                            return None
+                        break
+                with open(notes, "a") as noted:
+                    noted.write(name + "\\n")
+            except Exception:
+                pass
             return None
 
     sys.meta_path.insert(0, ExtensionImports())
@@ -60,7 +86,9 @@ def _run_hidden():
     rest = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
     spec = PathFinder.find_spec("sitecustomize", rest)
     if spec is not None and spec.loader is not None:
-        spec.loader.exec_module(module_from_spec(spec))
+        module = module_from_spec(spec)
+        sys.modules["sitecustomize"] = module
+        spec.loader.exec_module(module)
 
 
 _watch()
@@ -76,28 +104,34 @@ class ImportWatch:
         self._folder: Optional[Path] = None
 
     def environment(
-        self, env: Mapping[str, str], watched: Sequence[str], key: str
+        self, env: Mapping[str, str], watched: Sequence[str], worktree: Path, key: str
     ) -> Tuple[Dict[str, str], Path]:
         """``env`` with the watch of the ``watched`` modules for the attempts of one
-        hypothesis (``key``), and the file their notes go to."""
+        hypothesis (``key``) in ``worktree``, and the file their notes go to."""
         folder = self._made()
         notes = folder / f"imports-{key}"
         python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
         watching = {
             "PYTHONPATH": python_path,
             WATCHED_VARIABLE: ",".join(watched),
+            WORKTREE_VARIABLE: str(worktree),
             NOTES_VARIABLE: str(notes),
         }
         return {**env, **watching}, notes
 
     @staticmethod
     def take(notes: Path) -> Tuple[str, ...]:
-        """The modules noted since the last call, once each, in the order first noted."""
+        """The modules noted since the last call, once each, in the order first noted. The
+        notes move aside before they are read: one written meanwhile starts a new file."""
+        taken = notes.with_name(f"{notes.name}.taken")
         try:
-            text = notes.read_text(encoding="utf-8", errors="replace")
+            os.replace(notes, taken)
         except FileNotFoundError:
             return ()
-        notes.unlink(missing_ok=True)
+        try:
+            text = taken.read_text(encoding="utf-8", errors="replace")
+        finally:
+            taken.unlink(missing_ok=True)
         return tuple(dict.fromkeys(line for line in text.splitlines() if line))
 
     def close(self) -> None:
@@ -108,6 +142,8 @@ class ImportWatch:
 
     def _made(self) -> Path:
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="hypotheses-imports-"))
+            self._folder = Path(
+                tempfile.mkdtemp(prefix="hypotheses-imports-", dir=temporary_root())
+            )
             (self._folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
         return self._folder

@@ -313,7 +313,13 @@ def place_temporary_output(root: Optional[Callable[[], Optional[Path]]]) -> None
             _temporary_folder.cache_clear()
 
 
+def temporary_root() -> Optional[Path]:
+    """Where this process makes its temporary folders (None: the system's temporary folder):
+    pytest's own under the plugin, which pytest prunes, so a runner killed before it cleaned
+    up leaves nothing to pile up."""
+    return None if _temporary_root is None else _temporary_root()
+
+
 @functools.cache
 def _temporary_folder() -> Path:
-    root = None if _temporary_root is None else _temporary_root()
-    return Path(tempfile.mkdtemp(prefix="hypotheses-output-", dir=root))
+    return Path(tempfile.mkdtemp(prefix="hypotheses-output-", dir=temporary_root()))

@@ -327,7 +327,7 @@ class ResultStream:
         watched = code.tested.unbuilt_extensions
         notes = None
         if watched:  # did the script use the compiled code its worktree has no build of?
-            env, notes = self._imports.environment(env, watched, str(index))
+            env, notes = self._imports.environment(env, watched, run.worktree, str(index))
         text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
             number += 1
@@ -437,8 +437,9 @@ def _judged_with(
     worktree: Path,
     imported: Sequence[str] = (),
 ) -> TestExecutionResult:
-    """An attempt that passed or failed after trying to import a compiled extension its
-    worktree has no build of (one of ``imported``), or failed only to import a module its
+    """An attempt that passed or failed after importing a compiled extension its worktree
+    has no build of, other than a build it made meanwhile (one of ``imported``), or failed
+    only to import a module its
     worktree lacks, to find a Node.js package in a worktree with no ``node_modules``, or to
     find the module it ran with ``python -m`` where that is none of the worktree's, is an
     error."""

@@ -442,10 +442,10 @@ def _dotted(module: Path, source: Path) -> str:
 
 def _extension_name(module: Path, source: Path) -> str:
     """The name ``import`` knows an extension module by: ``pkg/_speedups.cpython-311-x86_64-
-    linux-gnu.so`` is ``pkg._speedups``."""
-    suffix = max((s for s in EXTENSION_SUFFIXES if module.name.endswith(s)), key=len, default="")
+    linux-gnu.so`` is ``pkg._speedups``, whatever Python it was built for (its name has no
+    dot of its own)."""
     parts = module.relative_to(source).parent.parts
-    return ".".join([*parts, module.name[: len(module.name) - len(suffix)]])
+    return ".".join([*parts, module.name.split(".", 1)[0]])
 
 
 def _generated_modules(checkout: Path, code: Iterable[Path]) -> Iterator[Path]:
@@ -619,6 +619,6 @@ def _unbuilt_warning(location: InstalledLocation, root: Path, unbuilt: List[Path
     return (
         f"{location.distribution}: the compiled extension {names}{more} was built in place "
         f"in {location.checkout} and is missing from the worktree {root}, so the package "
-        f"runs without it there (on a pure-Python fallback, if it has one), and a script "
-        f"that tries to import it is inconclusive; {_OWN_VENV}"
+        f"runs the installed checkout's build there, or a pure-Python fallback if it has "
+        f"one, and a script that imports it is inconclusive; {_OWN_VENV}"
     )

@@ -13,7 +13,7 @@ import pytest
 from ..core.classification import HypothesisStatus, Polarity
 from ..core.models import TestExecutionResult
 from ..report.records import RECORD_ATTRIBUTE, Record
-from ..report.wording import record_verdict_word, verdict_colour, what_happened
+from ..report.wording import failure_text, record_verdict_word, verdict_colour, what_happened
 from .items import HypothesisItem
 from .junit import set_classname
 
@@ -52,7 +52,7 @@ class HypothesisRecords:
                 report.duration = item.result.duration
             elif call.when == "setup" and item.ran_during_setup:  # told in the call's
                 report.duration = max(0.0, report.duration - item.result.duration)
-            if call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception):
+            if _failed_on_its_verdict(call, item):
                 _say_what_happened(report, item.result)
         return report
 
@@ -82,6 +82,15 @@ class HypothesisRecords:
         if letter is None:  # another plugin's outcome, such as pytest-rerunfailures' "rerun"
             return None
         return category, letter, (record_verdict_word(record), {colour: True})
+
+
+def _failed_on_its_verdict(call: pytest.CallInfo[None], item: HypothesisItem) -> bool:
+    """True when the item failed itself, with its result's story: not another plugin's
+    ``pytest.fail`` (a leak checker's at teardown, say), whose message stays its own."""
+    excinfo, result = call.excinfo, item.result
+    if excinfo is None or result is None or not excinfo.errisinstance(pytest.fail.Exception):
+        return False
+    return str(excinfo.value) == failure_text(item.found, result)
 
 
 def _say_what_happened(report: pytest.TestReport, result: TestExecutionResult) -> None:
