@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
@@ -331,6 +332,51 @@ def test_a_script_whose_worktree_built_the_compiled_extension_keeps_its_verdict(
     assert result.status is HypothesisStatus.FALSIFIED, result.error_message
 
 
+def stale_build(tree: Path) -> Path:
+    """An in-place build of ``srcpkg._speedups`` in ``tree``, an hour older than the C source
+    that the worktree tracks: built, then the source changed."""
+    folder = tree / PACKAGES["srcpkg"]
+    (folder / "_speedups.c").write_text("/* the fix */\n")
+    git(tree, "add", str(folder / "_speedups.c"))
+    built = folder / f"_speedups{EXTENSION_SUFFIXES[0]}"
+    built.write_bytes(b"")
+    an_hour_ago = time.time() - 3600
+    os.utime(built, (an_hour_ago, an_hour_ago))
+    return built
+
+
+#: Finds the module as an import would, which is what the watch looks at.
+FIND_SPEEDUPS = "python -c 'import importlib.util as u; u.find_spec(\"srcpkg._speedups\")'"
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_script_that_imports_a_build_older_than_its_source_is_inconclusive(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """simplejson: a worktree's .venv built before its C fix was undone, and the run said the
+    undone fix works."""
+    tree = worktree("fixed", "fixed")
+    stale_build(tree)
+
+    result = run_one(tree, write_script, FIND_SPEEDUPS)
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert "srcpkg._speedups, whose build in its worktree is older than" in result.error_message
+    assert f"{PACKAGES['srcpkg']}/_speedups.c" in result.error_message
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_script_that_builds_again_before_it_imports_keeps_its_verdict(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("fixed", "fixed")
+    built = stale_build(tree)
+
+    result = run_one(tree, write_script, f"touch {built}\n{FIND_SPEEDUPS}")
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+
+
 def test_an_extension_is_named_without_the_tag_of_the_python_it_was_built_for() -> None:
     """The installed checkout may be built for another Python than the runner's."""
     for name in (
@@ -534,6 +580,8 @@ def test_nothing_is_redirected_without_a_development_install(
         "missing_modules": [],
         "unreachable_packages": [],
         "unbuilt_extensions": [],
+        "stale_extensions": [],
+        "stale_source": None,
     }
 
 

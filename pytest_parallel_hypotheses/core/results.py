@@ -177,6 +177,23 @@ def unbuilt_extension_result(
     )
 
 
+def stale_extension_result(
+    result: TestExecutionResult, modules: Sequence[str], source: str
+) -> TestExecutionResult:
+    """A script that passed or failed after importing compiled extension ``modules`` whose
+    build in its worktree is older than ``source``: built, then the source changed, and the
+    script ran the compiled code of before that change."""
+    them = "them" if len(modules) > 1 else "it"
+    return _tells_nothing(
+        result,
+        f"the script imported the compiled extension {', '.join(modules)}, whose build in "
+        f"its worktree is older than {source}, which changed after it: it ran compiled code "
+        "of before that change",
+        f"build {them} again in the worktree (its setup step, when given, runs again on the "
+        "change) and run it again",
+    )
+
+
 def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecutionResult:
     """A script that failed and that its interpreter cannot read (``problem`` says why, as
     ``has a syntax error (...)``)."""

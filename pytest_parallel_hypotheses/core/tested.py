@@ -79,6 +79,13 @@ class CodeUnderTest:
     #: checkout and missing from the worktree: a script ran the package without them (on a
     #: pure-Python fallback, if it has one), so its pass or failure decides nothing.
     unbuilt_extensions: Tuple[str, ...] = ()
+    #: Extension modules of the project whose build in the worktree is older than the
+    #: native source the worktree changed last (``stale_source``): a script that imports one
+    #: runs compiled code of before that change.
+    stale_extensions: Tuple[str, ...] = ()
+    stale_source: Optional[str] = None
+    #: When ``stale_source`` changed (a file time): a build newer than that is no longer stale.
+    sources_changed_at: float = 0.0
 
     @property
     def mode(self) -> str:
@@ -97,6 +104,8 @@ class CodeUnderTest:
             "missing_modules": list(self.missing_modules),
             "unreachable_packages": list(self.unreachable_packages),
             "unbuilt_extensions": list(self.unbuilt_extensions),
+            "stale_extensions": list(self.stale_extensions),
+            "stale_source": self.stale_source,
         }
 
     def failed_import(self, *streams: str) -> Optional[str]:
@@ -121,4 +130,6 @@ class CodeUnderTest:
             missing_modules=tuple(str(name) for name in data.get("missing_modules", ())),
             unreachable_packages=tuple(str(name) for name in data.get("unreachable_packages", ())),
             unbuilt_extensions=tuple(str(name) for name in data.get("unbuilt_extensions", ())),
+            stale_extensions=tuple(str(name) for name in data.get("stale_extensions", ())),
+            stale_source=data.get("stale_source"),
         )

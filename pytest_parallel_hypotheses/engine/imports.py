@@ -10,6 +10,7 @@ instead.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple
 from ..core.tested import CodeUnderTest, Redirect
 from ..finding.installs import (
     DevelopmentInstalls,
+    StaleBuilds,
     WorktreeImports,
     development_installs,
     worktree_venv,
@@ -37,6 +39,26 @@ class WorktreeCode:
     tested: CodeUnderTest = field(default_factory=CodeUnderTest)
     #: Variables to remove from the script's environment.
     removed: Tuple[str, ...] = ()
+
+    def with_stale(self, builds: Optional[StaleBuilds]) -> WorktreeCode:
+        """This code, with the worktree's builds that are older than its sources, if any
+        (each is also a warning)."""
+        if builds is None:
+            return self
+        warning = (
+            f"the worktree's build of the compiled extension {', '.join(builds.modules)} is "
+            f"older than {builds.source}, which changed after it: a script that imports it "
+            "runs compiled code of before that change and is inconclusive; build it again "
+            "(its setup step runs again when given)"
+        )
+        tested = dataclasses.replace(
+            self.tested,
+            warnings=(*self.tested.warnings, warning),
+            stale_extensions=builds.modules,
+            stale_source=builds.source,
+            sources_changed_at=builds.changed_at,
+        )
+        return dataclasses.replace(self, tested=tested)
 
     def applied_to(self, base_env: Mapping[str, str]) -> Dict[str, str]:
         """``base_env`` with this worktree's variables set and removed."""
@@ -92,7 +114,9 @@ class RunCode:
             self._looked_up[key] = (
                 known
                 if venv is None
-                else venv_code(venv, self._base_env, self._installs.venv_warnings(path, venv))
+                else venv_code(
+                    venv, self._base_env, self._installs.venv_warnings(path, venv)
+                ).with_stale(self._installs.stale_builds(path))
             )
         return self._looked_up[key]
 
@@ -102,9 +126,10 @@ def worktree_code(
 ) -> WorktreeCode:
     """The worktree's own virtual environment activated if it has one, else the
     development installs redirected into it."""
+    stale = installs.stale_builds(worktree)
     venv = worktree_venv(worktree)
     if venv is not None:
-        return venv_code(venv, base_env, installs.venv_warnings(worktree, venv))
+        return venv_code(venv, base_env, installs.venv_warnings(worktree, venv)).with_stale(stale)
     imports = installs.for_worktree(worktree)
     tested = CodeUnderTest(
         _redirects(imports),
@@ -113,7 +138,7 @@ def worktree_code(
         unreachable_packages=imports.unreachable_packages,
         unbuilt_extensions=imports.unbuilt_extensions,
     )
-    return WorktreeCode(redirected_environment(imports, base_env), tested)
+    return WorktreeCode(redirected_environment(imports, base_env), tested).with_stale(stale)
 
 
 def _own_venv(

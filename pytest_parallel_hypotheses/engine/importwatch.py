@@ -28,6 +28,8 @@ from .spill import temporary_root
 WATCHED_VARIABLE = "HYPOTHESES_WATCHED_IMPORTS"
 #: The worktree whose own builds of them are no concern.
 WORKTREE_VARIABLE = "HYPOTHESES_WATCHED_WORKTREE"
+#: When the worktree's native sources changed last (a file time): an older build is stale.
+CHANGED_VARIABLE = "HYPOTHESES_SOURCES_CHANGED_AT"
 #: The file that each import of one of them from elsewhere is noted in, a line each.
 NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
 
@@ -36,8 +38,8 @@ NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
 #: would have.
 SITECUSTOMIZE = f"""\
 # Written by pytest-parallel-hypotheses for the scripts of one run: notes each import of a
-# compiled extension that does not load the worktree's own build of it, then runs the
-# sitecustomize module that this one hides, if there is one.
+# compiled extension that does not load a build of it in the worktree newer than the
+# worktree's native sources, then runs the sitecustomize module that this one hides, if any.
 import os
 import sys
 
@@ -49,12 +51,15 @@ def _watch():
     if not watched or not worktree or not notes:
         return
     inside = os.path.join(os.path.realpath(worktree), "")
+    changed_at = float(os.environ.get("{CHANGED_VARIABLE}") or 0)
 
     def built_here(spec):
         from importlib.machinery import ExtensionFileLoader
 
         origin = os.path.realpath(spec.origin or "")
-        return isinstance(spec.loader, ExtensionFileLoader) and origin.startswith(inside)
+        if not isinstance(spec.loader, ExtensionFileLoader) or not origin.startswith(inside):
+            return False
+        return os.stat(origin).st_mtime >= changed_at
 
     class ExtensionImports(object):
         def find_spec(self, name, path=None, target=None):
@@ -104,10 +109,17 @@ class ImportWatch:
         self._folder: Optional[Path] = None
 
     def environment(
-        self, env: Mapping[str, str], watched: Sequence[str], worktree: Path, key: str
+        self,
+        env: Mapping[str, str],
+        watched: Sequence[str],
+        worktree: Path,
+        key: str,
+        *,
+        changed_at: float = 0.0,
     ) -> Tuple[Dict[str, str], Path]:
         """``env`` with the watch of the ``watched`` modules for the attempts of one
-        hypothesis (``key``) in ``worktree``, and the file their notes go to."""
+        hypothesis (``key``) in ``worktree``, whose builds older than ``changed_at`` (a
+        file time) are stale, and the file their notes go to."""
         folder = self._made()
         notes = folder / f"imports-{key}"
         python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
@@ -115,6 +127,7 @@ class ImportWatch:
             "PYTHONPATH": python_path,
             WATCHED_VARIABLE: ",".join(watched),
             WORKTREE_VARIABLE: str(worktree),
+            CHANGED_VARIABLE: repr(changed_at),
             NOTES_VARIABLE: str(notes),
         }
         return {**env, **watching}, notes

@@ -42,6 +42,7 @@ from ..core.results import (
     missing_runner_result,
     runner_error_result,
     setup_failed_result,
+    stale_extension_result,
     stopped_result,
     unbuilt_extension_result,
     unreachable_package_result,
@@ -324,10 +325,13 @@ class ResultStream:
         attempts: List[TestExecutionResult] = []
         number = 0
         ran_again = False
-        watched = code.tested.unbuilt_extensions
+        tested = code.tested
+        watched = (*tested.unbuilt_extensions, *tested.stale_extensions)
         notes = None
-        if watched:  # did the script use the compiled code its worktree has no build of?
-            env, notes = self._imports.environment(env, watched, run.worktree, str(index))
+        if watched:  # did the script use compiled code its worktree has no current build of?
+            env, notes = self._imports.environment(
+                env, watched, run.worktree, str(index), changed_at=tested.sources_changed_at
+            )
         text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
             number += 1
@@ -438,14 +442,20 @@ def _judged_with(
     imported: Sequence[str] = (),
 ) -> TestExecutionResult:
     """An attempt that passed or failed after importing a compiled extension its worktree
-    has no build of, other than a build it made meanwhile (one of ``imported``), or failed
-    only to import a module its
+    has no current build of (none, or one older than a native source it changed; one of
+    ``imported``, noted unless a build made meanwhile answered), or failed only to import a
+    module its
     worktree lacks, to find a Node.js package in a worktree with no ``node_modules``, or to
     find the module it ran with ``python -m`` where that is none of the worktree's, is an
     error."""
-    unbuilt = [module for module in tested.unbuilt_extensions if module in imported]
-    if unbuilt and attempt.result in (TestResult.PASS, TestResult.FAIL):
-        return unbuilt_extension_result(attempt, unbuilt)
+    if attempt.result in (TestResult.PASS, TestResult.FAIL):
+        unbuilt = [module for module in tested.unbuilt_extensions if module in imported]
+        if unbuilt:
+            return unbuilt_extension_result(attempt, unbuilt)
+        stale = [module for module in tested.stale_extensions if module in imported]
+        if stale:
+            assert tested.stale_source is not None  # set with the stale modules
+            return stale_extension_result(attempt, stale, tested.stale_source)
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)

@@ -73,6 +73,17 @@ class WorktreeImports:
 
 
 @dataclass(frozen=True)
+class StaleBuilds:
+    """The worktree's own builds of the project's extension modules (dotted names) that are
+    older than the newest native source it tracks: ``source``, changed at ``changed_at`` (a
+    file time), after them."""
+
+    modules: Tuple[str, ...]
+    source: str
+    changed_at: float
+
+
+@dataclass(frozen=True)
 class DevelopmentInstalls:
     """The development installs of one run's environment that come from its repositories."""
 
@@ -110,6 +121,28 @@ class DevelopmentInstalls:
         return WorktreeImports(
             tuple(moved), tuple(warnings), tuple(lacking), unbuilt_extensions=tuple(unbuilt_names)
         )
+
+    def stale_builds(self, worktree: Path) -> Optional[StaleBuilds]:
+        """The worktree's in-place builds of the extension modules that the installed
+        checkout has, when a native source the worktree tracks (C, C++, Cython, Rust) is
+        newer than one of them: built, then the source changed (a commit, an edit), and
+        nothing built it again. None when none is older, or the worktree has none."""
+        root, project = self._project_in(worktree)
+        if root is None:
+            return None
+        built: List[Tuple[str, float]] = []
+        for location in project:
+            for module in location.extensions:
+                path = _moved(module, location, root)
+                when = _file_time(path)
+                if when is not None:
+                    built.append((_extension_name(path, root / location.relative), when))
+        newest = _newest_native_source(root) if built else None
+        if newest is None:
+            return None
+        source, changed_at = newest
+        older = tuple(name for name, when in built if when < changed_at)
+        return StaleBuilds(older, source, changed_at) if older else None
 
     def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
         """A warning when the worktree's own environment holds no install of the project
@@ -446,6 +479,31 @@ def _extension_name(module: Path, source: Path) -> str:
     dot of its own)."""
     parts = module.relative_to(source).parent.parts
     return ".".join([*parts, module.name.split(".", 1)[0]])
+
+
+#: The sources of compiled extension modules, as git pathspecs.
+_NATIVE_SOURCES = ("*.c", "*.h", "*.cc", "*.cpp", "*.cxx", "*.hpp", "*.pyx", "*.pxd", "*.rs")
+
+
+def _file_time(path: Path) -> Optional[float]:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _newest_native_source(root: Path) -> Optional[Tuple[str, float]]:
+    """The native source the worktree tracks that changed last, and when (None if none)."""
+    try:
+        listed = run_git(["ls-files", "-z", "--", *_NATIVE_SOURCES], root)
+    except GitError:
+        return None
+    newest: Optional[Tuple[str, float]] = None
+    for name in filter(None, listed.split("\0")):
+        when = _file_time(root / name)
+        if when is not None and (newest is None or when > newest[1]):
+            newest = (name, when)
+    return newest
 
 
 def _generated_modules(checkout: Path, code: Iterable[Path]) -> Iterator[Path]:
