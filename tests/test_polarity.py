@@ -217,7 +217,7 @@ def test_several_confirmed_fixes_are_named_for_review(
     result = run_pytest(f"--hypotheses={git_repo}")
 
     result.stdout.fnmatch_lines(
-        ["next: 2 fixes are confirmed (fix-a on branch hyp-a, fix-b on branch hyp-b): review*"]
+        ["next: 2 fixes are confirmed (fix-a on branch hyp-a; fix-b on branch hyp-b): review*"]
     )
 
 

@@ -135,7 +135,7 @@ def _merge_action(confirmed: Sequence[Record]) -> str:
     places: Dict[str, List[str]] = {}
     for record in confirmed:
         places.setdefault(_where(record), []).append(record["hypothesis_id"])
-    fixes = ", ".join(f"{', '.join(ids)} on {where}" for where, ids in places.items())
+    fixes = "; ".join(f"{', '.join(ids)} on {where}" for where, ids in places.items())
     if len(confirmed) == 1:
         return f"A fix is confirmed ({fixes}): review that branch and merge it."
     if len(places) == 1:
