@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
@@ -332,16 +331,16 @@ def test_a_script_whose_worktree_built_the_compiled_extension_keeps_its_verdict(
     assert result.status is HypothesisStatus.FALSIFIED, result.error_message
 
 
-def stale_build(tree: Path) -> Path:
-    """An in-place build of ``srcpkg._speedups`` in ``tree``, an hour older than the C source
-    that the worktree tracks: built, then the source changed."""
+def stale_build(tree: Path, source: str = "_speedups.c", age: float = 3600) -> Path:
+    """An in-place build of ``srcpkg._speedups`` in ``tree``, ``age`` seconds older than
+    ``source`` beside it, which the worktree tracks: built, then the source changed."""
     folder = tree / PACKAGES["srcpkg"]
-    (folder / "_speedups.c").write_text("/* the fix */\n")
-    git(tree, "add", str(folder / "_speedups.c"))
+    (folder / source).write_text("# the fix\n")
+    git(tree, "add", str(folder / source))
     built = folder / f"_speedups{EXTENSION_SUFFIXES[0]}"
     built.write_bytes(b"")
-    an_hour_ago = time.time() - 3600
-    os.utime(built, (an_hour_ago, an_hour_ago))
+    then = (folder / source).stat().st_mtime - age
+    os.utime(built, (then, then))
     return built
 
 
@@ -373,6 +372,56 @@ def test_a_script_that_builds_again_before_it_imports_keeps_its_verdict(
     built = stale_build(tree)
 
     result = run_one(tree, write_script, f"touch {built}\n{FIND_SPEEDUPS}")
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_build_older_than_the_module_it_compiles_is_inconclusive(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """mypyc or Cython's pure-Python mode: the build comes before the ``.py`` on import."""
+    tree = worktree("fixed", "fixed")
+    stale_build(tree, source="_speedups.py")
+
+    result = run_one(tree, write_script, FIND_SPEEDUPS)
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_build_in_the_second_of_the_change_is_not_stale(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """setuptools copies a build in place with its time cut to the second: a source saved at
+    .052 and built at once had a build at .000."""
+    tree = worktree("fixed", "fixed")
+    source = tree / PACKAGES["srcpkg"] / "_speedups.c"
+    stale_build(tree, age=0)
+    saved = int(source.stat().st_mtime) + 0.5
+    os.utime(source, (saved, saved))
+    os.utime(source.with_name(f"_speedups{EXTENSION_SUFFIXES[0]}"), (int(saved), int(saved)))
+
+    result = run_one(tree, write_script, FIND_SPEEDUPS)
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.stale_extensions == ()
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_worktree_given_by_a_relative_path_still_owns_its_builds(
+    worktree: Callable[[str, str], Path],
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The script runs inside its worktree, where a relative path means another folder."""
+    tree = worktree("fixed", "fixed")
+    built = stale_build(tree)
+    write_script(tree, "h", f"touch {built}\n{FIND_SPEEDUPS}")
+    monkeypatch.chdir(tree.parent)
+
+    result = TestExecutor().execute_single(Hypothesis("h", "the bug"), Path(tree.name))
 
     assert result.status is HypothesisStatus.FALSIFIED, result.error_message
 

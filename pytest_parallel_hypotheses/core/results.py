@@ -189,8 +189,7 @@ def stale_extension_result(
         f"the script imported the compiled extension {', '.join(modules)}, whose build in "
         f"its worktree is older than {source}, which changed after it: it ran compiled code "
         "of before that change",
-        f"build {them} again in the worktree (its setup step, when given, runs again on the "
-        "change) and run it again",
+        f"build {them} again in the worktree (pip install -e . in its .venv, say) and run it again",
     )
 
 

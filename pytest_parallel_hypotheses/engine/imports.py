@@ -49,7 +49,7 @@ class WorktreeCode:
             f"the worktree's build of the compiled extension {', '.join(builds.modules)} is "
             f"older than {builds.source}, which changed after it: a script that imports it "
             "runs compiled code of before that change and is inconclusive; build it again "
-            "(its setup step runs again when given)"
+            "(pip install -e . in the worktree's .venv, say)"
         )
         tested = dataclasses.replace(
             self.tested,
@@ -74,11 +74,15 @@ class RunCode:
         worktrees: Mapping[Path, WorktreeCode],
         base_env: Mapping[str, str],
         installs: DevelopmentInstalls,
+        stale: Optional[Mapping[Path, Optional[StaleBuilds]]] = None,
     ) -> None:
         self._worktrees = dict(worktrees)
         self._base_env = dict(base_env)
         self._installs = installs
-        self._looked_up: Dict[Tuple[Path, bool], WorktreeCode] = {}
+        self._looked_up: Dict[Tuple[Path, bool], WorktreeCode] = {
+            (path, False): code.with_stale((stale or {}).get(path))
+            for path, code in self._worktrees.items()
+        }
 
     @classmethod
     def find(cls, worktrees: Iterable[PathLike], base_env: Mapping[str, str]) -> RunCode:
@@ -86,38 +90,39 @@ class RunCode:
         raises: if the installs cannot be read, every result says so."""
         unique = sorted({Path(worktree) for worktree in worktrees})
         installs = DevelopmentInstalls()
+        stale: Dict[Path, Optional[StaleBuilds]] = {}
         try:
             installs = development_installs(unique, base_env)
             found = {tree: worktree_code(tree, installs, base_env) for tree in unique}
+            stale = {tree: installs.stale_builds(tree) for tree in unique}
         except Exception as error:  # a bug of ours must not cost the run its results
             logger.exception("cannot read the development installs", extra=TOLD_ELSEWHERE)
             unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
             found = {tree: _own_venv(tree, base_env, unread) for tree in unique}
+        run_code = cls(found, base_env, installs, stale)
         logged = set()
-        for code in found.values():
-            for warning in code.tested.warnings:
+        for tree in unique:
+            for warning in run_code.of(tree).tested.warnings:
                 if warning not in logged:
                     logged.add(warning)
                     logger.warning("%s", warning, extra=TOLD_ELSEWHERE)
-        return cls(found, base_env, installs)
+        return run_code
 
     def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:
         """The code of ``worktree`` (unchanged for a worktree this run did not know); after
-        a setup step, its venv is looked at again: the step may have made one, or installed
-        the project into one it had. Asked once the worktree's setup step is done, so one
+        a setup step, its venv and its builds are looked at again: the step may have made
+        a venv, installed the project into one it had, or built its extensions (a look that
+        runs git: ask it off the loop). Asked once the worktree's setup step is done, so one
         look per worktree and run suffices."""
         key = (Path(worktree), after_setup)
         if key not in self._looked_up:
             path = key[0]
-            known = self._worktrees.get(path, WorktreeCode())
+            code = self._worktrees.get(path, WorktreeCode())
             venv = worktree_venv(path) if after_setup else None
-            self._looked_up[key] = (
-                known
-                if venv is None
-                else venv_code(
-                    venv, self._base_env, self._installs.venv_warnings(path, venv)
-                ).with_stale(self._installs.stale_builds(path))
-            )
+            if venv is not None:
+                code = venv_code(venv, self._base_env, self._installs.venv_warnings(path, venv))
+            stale = self._installs.stale_builds(path) if after_setup else None
+            self._looked_up[key] = code.with_stale(stale)
         return self._looked_up[key]
 
 
@@ -126,10 +131,9 @@ def worktree_code(
 ) -> WorktreeCode:
     """The worktree's own virtual environment activated if it has one, else the
     development installs redirected into it."""
-    stale = installs.stale_builds(worktree)
     venv = worktree_venv(worktree)
     if venv is not None:
-        return venv_code(venv, base_env, installs.venv_warnings(worktree, venv)).with_stale(stale)
+        return venv_code(venv, base_env, installs.venv_warnings(worktree, venv))
     imports = installs.for_worktree(worktree)
     tested = CodeUnderTest(
         _redirects(imports),
@@ -138,7 +142,7 @@ def worktree_code(
         unreachable_packages=imports.unreachable_packages,
         unbuilt_extensions=imports.unbuilt_extensions,
     )
-    return WorktreeCode(redirected_environment(imports, base_env), tested).with_stale(stale)
+    return WorktreeCode(redirected_environment(imports, base_env), tested)
 
 
 def _own_venv(

@@ -11,7 +11,8 @@ So the scripts of such a worktree are watched: a ``sitecustomize`` module first 
 will load, and notes it in a file of the attempt's own unless it is an extension module inside
 the worktree; then it runs the ``sitecustomize`` it hides, if there is one. Every Python of the
 script's tree inherits the watch; a Python started with ``-S``, ``-E`` or ``-I`` does not read
-it (nor ``PYTHONPATH``, for the last two).
+it (nor ``PYTHONPATH``, for the last two), and an extension loaded from its file without an
+import (``importlib.util.spec_from_file_location``) is not seen.
 """
 
 from __future__ import annotations
@@ -62,22 +63,27 @@ def _watch():
         return os.stat(origin).st_mtime >= changed_at
 
     class ExtensionImports(object):
+        def loads_a_current_build(self, name, path, target):
+            for finder in sys.meta_path:
+                if finder is not self and hasattr(finder, "find_spec"):
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        return built_here(spec)
+            return False
+
         def find_spec(self, name, path=None, target=None):
             if name not in watched:
                 return None
             try:
-                for finder in sys.meta_path:
-                    if finder is self or not hasattr(finder, "find_spec"):
-                        continue
-                    spec = finder.find_spec(name, path, target)
-                    if spec is not None:
-                        if built_here(spec):
-                            return None
-                        break
-                with open(notes, "a") as noted:
-                    noted.write(name + "\\n")
+                current = self.loads_a_current_build(name, path, target)
             except Exception:
-                pass
+                current = False  # unknown: the import may load anything
+            if not current:
+                try:
+                    with open(notes, "a") as noted:
+                        noted.write(name + "\\n")
+                except Exception:
+                    pass
             return None
 
     sys.meta_path.insert(0, ExtensionImports())
@@ -126,7 +132,7 @@ class ImportWatch:
         watching = {
             "PYTHONPATH": python_path,
             WATCHED_VARIABLE: ",".join(watched),
-            WORKTREE_VARIABLE: str(worktree),
+            WORKTREE_VARIABLE: str(worktree.resolve()),  # the script runs inside it
             CHANGED_VARIABLE: repr(changed_at),
             NOTES_VARIABLE: str(notes),
         }

@@ -388,7 +388,9 @@ class ResultStream:
         assert run.worktree is not None  # locate_script checked it
         if not self._code.done():  # shielded: a cancelled worker must not cancel the look
             await asyncio.shield(self._code)
-        return self._code.result().of(run.worktree, after_setup=after_setup)
+        if after_setup:  # looks at the worktree's builds again, through git
+            return await asyncio.to_thread(self._code.result().of, run.worktree, after_setup=True)
+        return self._code.result().of(run.worktree)
 
     def _setting_up(self, index: int, slot: int, timeout: float, output: LiveOutput) -> None:
         """Tell the observer that the hypothesis's worktree is being set up."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 import shutil
@@ -110,39 +111,58 @@ class DevelopmentInstalls:
                 warnings.append(_missing_warning(location, root, missing))
                 continue
             moved.append((location, target))
-            unbuilt = [e for e in location.extensions if not _moved(e, location, root).exists()]
-            if unbuilt:
+            names = {
+                module: _extension_name(module, location.source) for module in location.extensions
+            }
+            built = {names[m] for m in location.extensions if _moved(m, location, root).exists()}
+            unbuilt = [module for module in location.extensions if names[module] not in built]
+            if unbuilt:  # no build of that name at all (one for another Python counts)
                 warnings.append(_unbuilt_warning(location, root, unbuilt))
-                unbuilt_names += [_extension_name(module, location.source) for module in unbuilt]
+                unbuilt_names += [names[module] for module in unbuilt]
             ungenerated = [g for g in location.generated if _lacks(root, g, location)]
             if ungenerated:
                 warnings.append(_ungenerated_warning(location, root, ungenerated))
                 lacking += [_dotted(module, location.source) for module in ungenerated]
         return WorktreeImports(
-            tuple(moved), tuple(warnings), tuple(lacking), unbuilt_extensions=tuple(unbuilt_names)
+            tuple(moved),
+            tuple(warnings),
+            tuple(lacking),
+            unbuilt_extensions=tuple(dict.fromkeys(unbuilt_names)),
         )
 
     def stale_builds(self, worktree: Path) -> Optional[StaleBuilds]:
         """The worktree's in-place builds of the extension modules that the installed
-        checkout has, when a native source the worktree tracks (C, C++, Cython, Rust) is
-        newer than one of them: built, then the source changed (a commit, an edit), and
-        nothing built it again. None when none is older, or the worktree has none."""
+        checkout has, in each top-level package where a native source that the worktree
+        tracks there (C, C++, Cython, Rust, or a module's own ``.py`` that mypyc or Cython
+        compiles) changed after every build of that package: built, then the source changed
+        (a commit, a checkout, an edit), and nothing built again. A build after the change
+        vouches for its package (a build tool leaves untouched what the change did not
+        concern). Times are compared to the second: an in-place copy may drop the rest."""
         root, project = self._project_in(worktree)
         if root is None:
             return None
-        built: List[Tuple[str, float]] = []
+        packages: Dict[Path, List[Tuple[str, Path, float]]] = {}
         for location in project:
+            top = root / location.relative
             for module in location.extensions:
                 path = _moved(module, location, root)
                 when = _file_time(path)
                 if when is not None:
-                    built.append((_extension_name(path, root / location.relative), when))
-        newest = _newest_native_source(root) if built else None
-        if newest is None:
+                    package = top / path.relative_to(top).parts[0] if path.parent != top else top
+                    packages.setdefault(package, []).append(
+                        (_extension_name(path, top), path, when)
+                    )
+        stale: List[str] = []
+        last: Optional[Tuple[str, float]] = None
+        for package, builds in packages.items():
+            change = _newest_native_source(root, package, [path for _, path, _ in builds])
+            if change is None or max(when for *_, when in builds) >= math.floor(change[1]):
+                continue
+            stale += [name for name, _, _ in builds]
+            last = change if last is None or change[1] > last[1] else last
+        if last is None:
             return None
-        source, changed_at = newest
-        older = tuple(name for name, when in built if when < changed_at)
-        return StaleBuilds(older, source, changed_at) if older else None
+        return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], math.floor(last[1]))
 
     def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
         """A warning when the worktree's own environment holds no install of the project
@@ -481,8 +501,23 @@ def _extension_name(module: Path, source: Path) -> str:
     return ".".join([*parts, module.name.split(".", 1)[0]])
 
 
-#: The sources of compiled extension modules, as git pathspecs.
-_NATIVE_SOURCES = ("*.c", "*.h", "*.cc", "*.cpp", "*.cxx", "*.hpp", "*.pyx", "*.pxd", "*.rs")
+#: The sources of compiled extension modules, as git pathspecs (a ``*`` also matches ``/``).
+_NATIVE_SOURCES = (
+    "*.c",
+    "*.h",
+    "*.cc",
+    "*.hh",
+    "*.cpp",
+    "*.hpp",
+    "*.cxx",
+    "*.hxx",
+    "*.inc",
+    "*.ipp",
+    "*.pyx",
+    "*.pxd",
+    "*.pxi",
+    "*.rs",
+)
 
 
 def _file_time(path: Path) -> Optional[float]:
@@ -492,14 +527,26 @@ def _file_time(path: Path) -> Optional[float]:
         return None
 
 
-def _newest_native_source(root: Path) -> Optional[Tuple[str, float]]:
-    """The native source the worktree tracks that changed last, and when (None if none)."""
+def _newest_native_source(
+    root: Path, package: Path, builds: Iterable[Path]
+) -> Optional[Tuple[str, float]]:
+    """The source under ``package`` that changed last, and when: the native sources the
+    worktree tracks there, and the ``.py`` module of the same name beside each build (None
+    if there is none)."""
+    scope = package.relative_to(root).as_posix()
+    specs = [pattern if scope == "." else f"{scope}/{pattern}" for pattern in _NATIVE_SOURCES]
     try:
-        listed = run_git(["ls-files", "-z", "--", *_NATIVE_SOURCES], root)
+        listed = run_git(["ls-files", "-z", "--", *specs], root)
     except GitError:
         return None
+    names = [name for name in listed.split("\0") if name]
+    names += [
+        os.fspath(companion.relative_to(root))
+        for companion in (build.with_name(f"{build.name.split('.', 1)[0]}.py") for build in builds)
+        if companion.is_file()
+    ]
     newest: Optional[Tuple[str, float]] = None
-    for name in filter(None, listed.split("\0")):
+    for name in names:
         when = _file_time(root / name)
         if when is not None and (newest is None or when > newest[1]):
             newest = (name, when)
