@@ -390,11 +390,12 @@ def test_a_build_older_than_the_module_it_compiles_is_inconclusive(
 
 
 @pytest.mark.usefixtures("venv_first")
-def test_a_build_in_the_second_of_the_change_is_not_stale(
+def test_a_build_cut_to_the_second_of_a_later_change_is_stale(
     worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:
-    """setuptools copies a build in place with its time cut to the second: a source saved at
-    .052 and built at once had a build at .000."""
+    """setuptools copies a build in place with its time cut to the second. A fix undone and
+    tested in the second after a build left it looking as new as the change, and the undone
+    fix came out FALSIFIED where it works: the ambiguous second counts as a change."""
     tree = worktree("fixed", "fixed")
     source = tree / PACKAGES["srcpkg"] / "_speedups.c"
     stale_build(tree, age=0)
@@ -404,9 +405,7 @@ def test_a_build_in_the_second_of_the_change_is_not_stale(
 
     result = run_one(tree, write_script, FIND_SPEEDUPS)
 
-    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
-    assert result.code_under_test is not None
-    assert result.code_under_test.stale_extensions == ()
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
 
 
 @pytest.mark.usefixtures("venv_first")

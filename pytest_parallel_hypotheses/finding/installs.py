@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import os
 import re
 import shutil
@@ -137,7 +136,9 @@ class DevelopmentInstalls:
         compiles) changed after every build of that package: built, then the source changed
         (a commit, a checkout, an edit), and nothing built again. A build after the change
         vouches for its package (a build tool leaves untouched what the change did not
-        concern). Times are compared to the second: an in-place copy may drop the rest."""
+        concern). Times compare exactly: an in-place copy that cut its time to the second,
+        as setuptools' does, counts as older than a source saved later in that second,
+        which a build may or may not have seen."""
         root, project = self._project_in(worktree)
         if root is None:
             return None
@@ -156,13 +157,13 @@ class DevelopmentInstalls:
         last: Optional[Tuple[str, float]] = None
         for package, builds in packages.items():
             change = _newest_native_source(root, package, [path for _, path, _ in builds])
-            if change is None or max(when for *_, when in builds) >= math.floor(change[1]):
+            if change is None or max(when for *_, when in builds) >= change[1]:
                 continue
             stale += [name for name, _, _ in builds]
             last = change if last is None or change[1] > last[1] else last
         if last is None:
             return None
-        return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], math.floor(last[1]))
+        return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], last[1])
 
     def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
         """A warning when the worktree's own environment holds no install of the project
