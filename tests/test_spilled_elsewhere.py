@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pytest_parallel_hypotheses.engine.spill import SpillingCapture, spill_stem
@@ -37,7 +38,7 @@ def test_what_a_dead_writer_left_is_found_by_the_hypothesis_and_worktree(
 ) -> None:
     abandoned(CAP, tmp_path, seq(100_000), b"warning: slow\n")
 
-    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time())
+    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc))
 
     assert found is not None
     stdout, stderr = found
@@ -55,7 +56,7 @@ def test_the_newest_attempt_is_the_one_taken_up(tmp_path: Path) -> None:
     for name in ("stdout", "stderr"):
         SpillingCapture(CAP, attempt_file(tmp_path, name, attempt=2)).feed(b"second attempt\n")
 
-    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time())
+    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc))
 
     assert found is not None
     assert found[0].text() == "second attempt\n"
@@ -66,15 +67,18 @@ def test_files_of_an_earlier_run_are_not_taken_up(tmp_path: Path) -> None:
     yesterday = time.time() - 86_400
     os.utime(attempt_file(tmp_path, "stdout"), (yesterday, yesterday))
 
-    assert left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time()) is None
-    assert FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time()).last_line() == ""
+    assert left_behind(CAP, tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc)) is None
+    assert (
+        FollowedOutput(tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc)).last_line()
+        == ""
+    )
 
 
 def test_the_last_line_is_followed_while_the_stream_is_written(tmp_path: Path) -> None:
     stream = seq(200_000)  # 1.3 MB: the tail's ring wraps around many times
     writer = SpillingCapture(CAP, attempt_file(tmp_path, "stdout"))
     SpillingCapture(CAP, attempt_file(tmp_path, "stderr"))
-    followed = FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time())
+    followed = FollowedOutput(tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc))
     wrong = []
 
     for start in range(0, len(stream), 40_009):
@@ -90,20 +94,23 @@ def test_the_last_line_is_followed_while_the_stream_is_written(tmp_path: Path) -
 def test_the_last_line_falls_back_to_stderr(tmp_path: Path) -> None:
     abandoned(CAP, tmp_path, b"\n\n", b"error: no compiler\n")
 
-    line = FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time()).last_line()
+    line = FollowedOutput(tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc)).last_line()
 
     assert line == "error: no compiler"
 
 
 def test_a_hypothesis_without_files_yet_has_no_last_line(tmp_path: Path) -> None:
-    assert FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time()).last_line() == ""
+    assert (
+        FollowedOutput(tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc)).last_line()
+        == ""
+    )
 
 
 def test_a_stream_that_ended_before_its_writer_died_is_taken_up_whole(tmp_path: Path) -> None:
     writer = abandoned(CAP, tmp_path, seq(100_000))
     writer.close()  # the script ended; its worker died before it reported the result
 
-    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time())
+    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc))
 
     assert found is not None
     stdout, _stderr = found
@@ -115,8 +122,8 @@ def test_a_ring_left_by_an_earlier_run_is_not_this_runs_output(tmp_path: Path) -
     abandoned(CAP, tmp_path, seq(100_000))  # a run killed while its script printed
     abandoned(CAP, tmp_path, b"this run\n")  # the next run of the same attempt
 
-    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=time.time())
-    followed = FollowedOutput(tmp_path, "h.1", WORKTREE, since=time.time())
+    found = left_behind(CAP, tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc))
+    followed = FollowedOutput(tmp_path, "h.1", WORKTREE, since=datetime.now(timezone.utc))
 
     assert found is not None
     assert (found[0].text(), found[0].total) == ("this run\n", len(b"this run\n"))

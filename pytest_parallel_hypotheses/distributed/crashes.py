@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -28,8 +29,8 @@ class CrashedScripts:
         self._rootpath = rootpath
         self._folder = folder
         self._limit = max_output_bytes
-        #: ``time.time()`` of the session's start: older output files are an earlier run's.
-        self._since = time.time()
+        #: The session's start, as a moment: older output files are an earlier run's.
+        self._since = datetime.now(timezone.utc)
         #: ``time.monotonic()`` when each running hypothesis started, by node id.
         self._started: Dict[str, float] = {}
         #: ``time.monotonic()`` when each dead worker was seen down, by its id.

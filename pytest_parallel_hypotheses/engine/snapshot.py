@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional
 
 import psutil
@@ -50,7 +50,7 @@ async def take_snapshot(
     else:
         look.cancel()  # the shared pass goes on for the trees that wait for it
         members = [] if tree.pgid is None else _processes(descendant_pids(tree.pgid))
-    now = time.time()  # a moment, not a duration: when the picture was taken
+    now = datetime.now(timezone.utc).timestamp()  # a moment: when the picture was taken
     age = _age_reader(now)
     processes = [entry for entry in (_describe(proc, age) for proc in members) if entry is not None]
     processes.sort(key=lambda entry: (-entry["age_seconds"], entry["pid"]))

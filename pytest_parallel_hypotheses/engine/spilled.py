@@ -10,6 +10,7 @@ takes up what the worker's scripts had printed.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, List, Optional, Tuple
 
@@ -19,18 +20,18 @@ from .spill import RING_HEADER, RING_SUFFIX, SpillingCapture, ring_spans, ring_w
 #: How far back from the end of a stream its last line is looked for.
 LAST_LINE_BYTES = 4096
 #: Files this many seconds older than the run still count as the run's: a file's time comes
-#: from a coarser clock than ``time.time()``.
+#: from a coarser clock than the system's.
 CLOCK_SLACK = 1.0
 #: The names of an attempt's two stream files, after its stem.
 STREAMS = ("stdout", "stderr")
 
 
 def latest_attempt(
-    folder: Path, hypothesis_id: str, worktree: str, *, since: float
+    folder: Path, hypothesis_id: str, worktree: str, *, since: datetime
 ) -> Optional[Path]:
     """The stem (a path without ``.stdout``) of the newest attempt of a hypothesis whose files
-    were written since ``since`` (a ``time.time()``): files of an earlier run, left in the same
-    folder, are not this run's."""
+    were written since ``since`` (the run's start, a moment as the files' times are): files of
+    an earlier run, left in the same folder, are not this run's."""
     found = None
     attempt = 1
     while True:
@@ -39,7 +40,7 @@ def latest_attempt(
             written = os.stat(stream_file(stem, "stdout")).st_mtime
         except OSError:
             return found
-        if written >= since - CLOCK_SLACK:
+        if written >= since.timestamp() - CLOCK_SLACK:
             found = stem
         attempt += 1
 
@@ -53,7 +54,7 @@ class FollowedOutput:
     """The output of a script that runs in another process of this machine, as the live
     status reads it: only the end of its files, at each look."""
 
-    def __init__(self, folder: Path, hypothesis_id: str, worktree: str, since: float) -> None:
+    def __init__(self, folder: Path, hypothesis_id: str, worktree: str, since: datetime) -> None:
         self._folder = folder
         self._hypothesis_id = hypothesis_id
         self._worktree = worktree
@@ -72,7 +73,7 @@ class FollowedOutput:
 
 
 def left_behind(
-    limit: int, folder: Path, hypothesis_id: str, worktree: str, *, since: float
+    limit: int, folder: Path, hypothesis_id: str, worktree: str, *, since: datetime
 ) -> Optional[Tuple[BoundedCapture, BoundedCapture]]:
     """What the newest attempt of a hypothesis had printed when the process running it died,
     its stdout and stderr, their files finished as that process would have finished them

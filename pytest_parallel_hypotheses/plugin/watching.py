@@ -181,7 +181,7 @@ class RunWatcher:
         if folder is None:
             return None
         worktree, hypothesis_id = located(self._rootpath, nodeid)
-        return FollowedOutput(folder, hypothesis_id, worktree, self.watch.started_wall)
+        return FollowedOutput(folder, hypothesis_id, worktree, self.watch.started_at)
 
     def _announce(self, nodeids: List[str]) -> None:
         if self._announced:

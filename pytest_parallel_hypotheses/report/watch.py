@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Protocol
 
 from .records import Record, RecordSource
@@ -68,9 +69,9 @@ class RunWatch:
         self._done = 0
         self._running: Dict[str, Running] = {}
         self._timeline: Dict[str, List[Dict[str, Any]]] = {}
-        #: The run's start as a moment (``time.time()``), not for durations: the output files
+        #: The run's start as a moment, not for durations: the output files
         #: written since, whose times are wall-clock times, are this run's.
-        self.started_wall = time.time()
+        self.started_at = datetime.now(timezone.utc)
         self.started_clock = time.monotonic()
 
     def expect(self, total: int) -> None:
