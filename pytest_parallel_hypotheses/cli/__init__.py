@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..core.classification import Polarity
 from ..core.numbers import parse_number
-from ..core.sizes import LIMIT_EXPECTED, format_size, parse_size
+from ..core.sizes import LIMIT_EXPECTED, format_size, parse_limit
 from ..distributed import merge
 from ..finding.cache import stores_of
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover, find_worktrees
@@ -247,8 +247,7 @@ def _seconds(text: str) -> float:
 
 
 def _size(text: str) -> str:
-    size = parse_size(text)
-    if size is None or size <= 0:
+    if parse_limit(text) is None:
         raise argparse.ArgumentTypeError(f"expected {LIMIT_EXPECTED}, got {text!r}")
     return text
 

@@ -28,6 +28,12 @@ def parse_size(text: str) -> Optional[int]:
     return size if size <= MAX_SIZE else None
 
 
+def parse_limit(text: str) -> Optional[int]:
+    """A memory limit that ``text`` spells: a size of one byte or more (``500M``), or None."""
+    size = parse_size(text)
+    return size if size is not None and size >= 1 else None
+
+
 def format_size(count: int) -> str:
     """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``."""
     units = ("EiB", "PiB", "TiB", "GiB", "MiB", "KiB")

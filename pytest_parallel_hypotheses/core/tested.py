@@ -59,6 +59,32 @@ class Redirect:
 
 
 @dataclass(frozen=True)
+class StaleBuilds:
+    """The worktree's own builds of the project's extension modules (dotted names) that are
+    older than ``source``, a source of theirs it changed at ``changed_at`` (a file time)."""
+
+    modules: Tuple[str, ...]
+    source: str
+    changed_at: float = 0.0
+
+    @property
+    def warning(self) -> str:
+        return (
+            f"the worktree's build of the compiled extension {', '.join(self.modules)} is "
+            f"older than {self.source}, which changed after it: a script that imports it "
+            "runs compiled code of before that change and is inconclusive; build it again "
+            "(pip install -e . in the worktree's .venv, say)"
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Optional[StaleBuilds]:
+        """The stale builds a stored ``code_under_test`` names, if any (their time is not
+        stored: it only serves the run that found them)."""
+        modules = tuple(str(name) for name in data.get("stale_extensions", ()))
+        return cls(modules, str(data["stale_source"])) if modules else None
+
+
+@dataclass(frozen=True)
 class CodeUnderTest:
     """How a script's Python was pointed at its worktree's code."""
 
@@ -79,13 +105,10 @@ class CodeUnderTest:
     #: checkout and missing from the worktree: a script ran the package without them (on a
     #: pure-Python fallback, if it has one), so its pass or failure decides nothing.
     unbuilt_extensions: Tuple[str, ...] = ()
-    #: Extension modules of the project whose build in the worktree is older than the
-    #: native source the worktree changed last (``stale_source``): a script that imports one
-    #: runs compiled code of before that change.
-    stale_extensions: Tuple[str, ...] = ()
-    stale_source: Optional[str] = None
-    #: When ``stale_source`` changed (a file time): a build newer than that is no longer stale.
-    sources_changed_at: float = 0.0
+    #: The worktree's builds of the project's extension modules that are older than a
+    #: source it changed afterwards: a script that imports one runs compiled code of before
+    #: that change.
+    stale: Optional[StaleBuilds] = None
 
     @property
     def mode(self) -> str:
@@ -104,8 +127,8 @@ class CodeUnderTest:
             "missing_modules": list(self.missing_modules),
             "unreachable_packages": list(self.unreachable_packages),
             "unbuilt_extensions": list(self.unbuilt_extensions),
-            "stale_extensions": list(self.stale_extensions),
-            "stale_source": self.stale_source,
+            "stale_extensions": [] if self.stale is None else list(self.stale.modules),
+            "stale_source": None if self.stale is None else self.stale.source,
         }
 
     def failed_import(self, *streams: str) -> Optional[str]:
@@ -130,6 +153,5 @@ class CodeUnderTest:
             missing_modules=tuple(str(name) for name in data.get("missing_modules", ())),
             unreachable_packages=tuple(str(name) for name in data.get("unreachable_packages", ())),
             unbuilt_extensions=tuple(str(name) for name in data.get("unbuilt_extensions", ())),
-            stale_extensions=tuple(str(name) for name in data.get("stale_extensions", ())),
-            stale_source=data.get("stale_source"),
+            stale=StaleBuilds.from_dict(data),
         )

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
-from ..core.tested import CodeUnderTest, Redirect
+from ..core.tested import CodeUnderTest, Redirect, StaleBuilds
 from ..finding.installs import (
     DevelopmentInstalls,
-    StaleBuilds,
     WorktreeImports,
     development_installs,
     worktree_venv,
@@ -45,18 +44,8 @@ class WorktreeCode:
         (each is also a warning)."""
         if builds is None:
             return self
-        warning = (
-            f"the worktree's build of the compiled extension {', '.join(builds.modules)} is "
-            f"older than {builds.source}, which changed after it: a script that imports it "
-            "runs compiled code of before that change and is inconclusive; build it again "
-            "(pip install -e . in the worktree's .venv, say)"
-        )
         tested = dataclasses.replace(
-            self.tested,
-            warnings=(*self.tested.warnings, warning),
-            stale_extensions=builds.modules,
-            stale_source=builds.source,
-            sources_changed_at=builds.changed_at,
+            self.tested, warnings=(*self.tested.warnings, builds.warning), stale=builds
         )
         return dataclasses.replace(self, tested=tested)
 

@@ -325,12 +325,13 @@ class ResultStream:
         attempts: List[TestExecutionResult] = []
         number = 0
         ran_again = False
-        tested = code.tested
-        watched = (*tested.unbuilt_extensions, *tested.stale_extensions)
+        unbuilt, stale = code.tested.unbuilt_extensions, code.tested.stale
+        watched = (*unbuilt, *(() if stale is None else stale.modules))
         notes = None
         if watched:  # did the script use compiled code its worktree has no current build of?
+            changed_at = 0.0 if stale is None else stale.changed_at
             env, notes = self._imports.environment(
-                env, watched, run.worktree, str(index), changed_at=tested.sources_changed_at
+                env, watched, run.worktree, str(index), changed_at=changed_at
             )
         text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
@@ -454,10 +455,10 @@ def _judged_with(
         unbuilt = [module for module in tested.unbuilt_extensions if module in imported]
         if unbuilt:
             return unbuilt_extension_result(attempt, unbuilt)
-        stale = [module for module in tested.stale_extensions if module in imported]
-        if stale:
-            assert tested.stale_source is not None  # set with the stale modules
-            return stale_extension_result(attempt, stale, tested.stale_source)
+        stale = tested.stale
+        if stale is not None and any(module in imported for module in stale.modules):
+            names = [module for module in stale.modules if module in imported]
+            return stale_extension_result(attempt, names, stale.source)
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 from urllib.parse import unquote, urlparse
 
+from ..core.tested import StaleBuilds
 from .git import GitError, list_worktrees, run_git
 
 #: The folder of a worktree's own virtual environment, used instead of any redirection.
@@ -70,17 +71,6 @@ class WorktreeImports:
     #: The dotted names of the extension modules built in place in the installed checkout
     #: that the worktree's packages lack.
     unbuilt_extensions: Tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StaleBuilds:
-    """The worktree's own builds of the project's extension modules (dotted names) that are
-    older than the newest native source it tracks: ``source``, changed at ``changed_at`` (a
-    file time), after them."""
-
-    modules: Tuple[str, ...]
-    source: str
-    changed_at: float
 
 
 @dataclass(frozen=True)
@@ -352,7 +342,7 @@ class _Scan:
         code = path.parent if path.name == "__init__.py" else _existing_module(path)
         if code is None:
             return  # a stale mapping: nothing imports from it
-        stem = code.name.split(".")[0] if code.suffix in _SUFFIXES else code.name
+        stem = _module_stem(code) if code.suffix in _SUFFIXES else code.name
         tail = [*code.parent.parts[len(code.parent.parts) - len(parts) + 1 :], stem]
         if self._inside(code) is None:
             return  # not the project's code
@@ -499,7 +489,13 @@ def _extension_name(module: Path, source: Path) -> str:
     linux-gnu.so`` is ``pkg._speedups``, whatever Python it was built for (its name has no
     dot of its own)."""
     parts = module.relative_to(source).parent.parts
-    return ".".join([*parts, module.name.split(".", 1)[0]])
+    return ".".join([*parts, _module_stem(module)])
+
+
+def _module_stem(module: Path) -> str:
+    """A module file's name without its suffixes: ``_speedups.cpython-311-x86_64-linux-gnu.so``
+    is ``_speedups`` (a module's name has no dot of its own)."""
+    return module.name.split(".", 1)[0]
 
 
 #: The sources of compiled extension modules, as git pathspecs (a ``*`` also matches ``/``).
@@ -543,7 +539,7 @@ def _newest_native_source(
     names = [name for name in listed.split("\0") if name]
     names += [
         os.fspath(companion.relative_to(root))
-        for companion in (build.with_name(f"{build.name.split('.', 1)[0]}.py") for build in builds)
+        for companion in (build.with_name(f"{_module_stem(build)}.py") for build in builds)
         if companion.is_file()
     ]
     newest: Optional[Tuple[str, float]] = None

@@ -22,7 +22,7 @@ from ..core.setup import (
     is_setup_command,
     is_setup_timeout,
 )
-from ..core.sizes import MAX_SIZE, parse_size
+from ..core.sizes import MAX_SIZE, parse_limit
 
 #: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field, or one
 #: of the run keys below.
@@ -152,9 +152,10 @@ _RUN_RULES: Mapping[str, Rule] = {
 def _memory_bytes(value: object) -> Optional[int]:
     """The ``memory`` value in bytes (a whole number, or a string such as "500M"), or None
     when there is none or it is not one."""
-    size = parse_size(value) if isinstance(value, str) else value
-    if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_SIZE:
-        return size
+    if isinstance(value, str):
+        return parse_limit(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SIZE:
+        return value
     return None
 
 

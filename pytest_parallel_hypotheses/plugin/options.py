@@ -18,7 +18,7 @@ from ..core.config import AUTO_REPEAT, MAX_REPEATS, STOP_ON_VALUES, Falsificatio
 from ..core.numbers import parse_number
 from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
-from ..core.sizes import LIMIT_EXPECTED, format_size, parse_size
+from ..core.sizes import LIMIT_EXPECTED, format_size, parse_limit, parse_size
 from ..engine.admission import MEMFREE_SHARE
 from ..engine.machine import open_files_ceiling, total_memory
 from .outputfolder import spilling
@@ -135,17 +135,10 @@ def _byte_count(text: str) -> Optional[int]:
     return value if value is not None and value >= 2 else None
 
 
-def _memory_limit(text: str) -> Optional[int]:
-    value = parse_size(text)
-    return value if value is not None and value >= 1 else None
-
-
 def _memory_floor(text: str) -> Optional[int]:
-    value = parse_size(text)
+    value = parse_limit(text)
     total = total_memory()
-    if value is None or value < 1 or (total is not None and value > total):
-        return None
-    return value
+    return None if value is None or (total is not None and value > total) else value
 
 
 def _machine_memory_words() -> str:
@@ -416,7 +409,7 @@ OPTIONS = (
         ini="hypotheses_memory",
         field="memory_limit",
         metavar="SIZE",
-        parse=_memory_limit,
+        parse=parse_limit,
         expected=LIMIT_EXPECTED,
         help="stop a hypothesis script when the resident memory of its whole process tree "
         "exceeds SIZE (such as 500M or 2G), unless its metadata sets its own 'memory'; the "
