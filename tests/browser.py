@@ -4,6 +4,7 @@ it, take a screenshot, and collect what it logged as errors. No network is invol
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -66,9 +67,17 @@ class Browser:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._process.kill()
-        self._process.wait()
+        # asked to quit, the browser removes its temporary folders, which a kill would leave
+        # behind in the system's; one that does not quit in time is killed
+        close = {"id": 0, "method": "Browser.close"}
+        with contextlib.suppress(OSError):  # gone already
+            os.write(self._commands, json.dumps(close).encode() + b"\0")
         os.close(self._commands)
+        try:
+            self._process.wait(timeout=ANSWER_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
         os.close(self._answers)
 
     def open(self, page: Path) -> None:
