@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 
-from pytest_parallel_hypotheses.core.sizes import format_size
+from pytest_parallel_hypotheses.core.sizes import format_size, parse_size
 from pytest_parallel_hypotheses.engine.machine import open_files_ceiling
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -68,6 +68,26 @@ def test_an_invalid_value_is_a_usage_error_naming_option_value_and_range(
 )
 def test_a_size_is_shown_as_people_read_it(count: int, shown: str) -> None:
     assert format_size(count) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("1.5 KiB", 1536),
+        ("500 MiB", 500 * 1024**2),
+        ("1.5G", 3 * 1024**3 // 2),
+        ("0.3K", 307),
+        ("2GiB", 2 * 1024**3),
+        ("4096", 4096),
+    ],
+)
+def test_a_size_is_given_as_it_is_shown(text: str, count: int) -> None:
+    assert parse_size(text) == count
+
+
+@pytest.mark.parametrize("text", ["1.5", "1,5G", "1e3", "12XB", "1.5.2M", "G"])
+def test_a_size_that_is_no_number_of_bytes_is_refused(text: str) -> None:
+    assert parse_size(text) is None
 
 
 def test_an_invalid_ini_value_is_a_usage_error_naming_the_ini_option(

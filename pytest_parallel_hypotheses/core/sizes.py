@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Optional
 
 #: The units a size may end with (an optional ``B`` or ``iB`` may follow), powers of 1024.
@@ -15,16 +17,23 @@ LIMIT_EXPECTED = (
 )
 
 
+#: A size: a whole number of bytes, or a number with a unit, whose fraction may be given as
+#: sizes are shown (``1.5 GiB``, the header's way, may be typed back).
+_SIZE = re.compile(r"(-?\d+)\s*([KMGT]?)(?:I?B)?|(-?\d*\.\d+)\s*([KMGT])(?:I?B)?")
+
+
 def parse_size(text: str) -> Optional[int]:
-    """The whole number of bytes that ``text`` spells (``500M``, ``2GiB``, ``1048576``), or
-    None, also beyond :data:`MAX_SIZE`; it may be 0 or negative, which callers refuse as they
-    need."""
-    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = cleaned[-1:] if cleaned[-1:] in SIZE_UNITS else ""
-    try:
-        size = int(cleaned[: len(cleaned) - len(unit)]) * SIZE_UNITS[unit]
-    except ValueError:
+    """The whole number of bytes that ``text`` spells (``500M``, ``2GiB``, ``1.5 GiB``,
+    ``1048576``, a fraction of a unit rounded down to a byte), or None, also beyond
+    :data:`MAX_SIZE`; it may be 0 or negative, which callers refuse as they need."""
+    match = _SIZE.fullmatch(text.strip().upper())
+    if match is None:
         return None
+    whole, unit, fraction, fraction_unit = match.groups()
+    if whole is not None:
+        size = int(whole) * SIZE_UNITS[unit]
+    else:
+        size = int(Decimal(fraction) * SIZE_UNITS[fraction_unit])
     return size if size <= MAX_SIZE else None
 
 
