@@ -246,6 +246,28 @@ def test_a_failed_setup_runs_again_next_time(worktree: Path, counter: Path) -> N
     assert runs_of(counter) == 2
 
 
+def test_a_setup_that_failed_after_an_earlier_success_runs_again_next_time(
+    worktree: Path, counter: Path
+) -> None:
+    """The failed step left the folder the earlier success had made, half made: the earlier
+    success must not vouch for it, or the scripts test a broken environment."""
+    (worktree / ".gitignore").write_text("built/\n")
+    flag = counter.with_name("step-may-finish")
+    step = counting(counter, then=f"mkdir -p built && test -f '{flag}'")
+    flag.touch()
+    run(worktree, step)
+    shutil.rmtree(worktree / "built")
+    flag.unlink()
+    run(worktree, step)  # fails after making the folder again
+    flag.touch()
+
+    third = run(worktree, step)
+
+    assert runs_of(counter) == 3
+    assert third.setup is not None
+    assert third.setup["outcome"] == "ran"
+
+
 def test_a_setup_past_its_deadline_is_stopped_with_its_tree(
     worktree: Path,
     sleep_token: str,

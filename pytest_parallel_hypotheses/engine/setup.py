@@ -116,6 +116,7 @@ class WorktreeSetups:
                 if await asyncio.to_thread(stamp.matches, state):
                     logger.info("setup of %s reused: %s", step.worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
+                await asyncio.to_thread(stamp.withdraw)
                 outcome = await self._run(step)
                 if outcome.problem is None:
                     after, left = await asyncio.to_thread(_after_setup, step.worktree)
@@ -228,6 +229,13 @@ class SetupStamp:
         return isinstance(left, list) and all(
             os.path.lexists(os.path.join(self.worktree, str(entry))) for entry in left
         )
+
+    def withdraw(self) -> None:
+        """Forget the last success before the step runs again: a step that then fails, or is
+        stopped, may have half remade what that success had left (a ``.venv``), which would
+        make the old stamp match again once the worktree is back as it was."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     def write(self, state: str, left: List[str], outcome: SetupOutcome) -> None:
         """Record a success in a worktree now holding ``state``, and the ignored folders
