@@ -193,6 +193,27 @@ async def test_cancelling_the_awaiting_task_stops_every_script(
     assert live_processes(sleep_token) == []
 
 
+@pytest.mark.asyncio
+async def test_an_interrupted_script_is_interrupted_as_ctrl_c_would(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """SIGINT first: a Python script's ``finally`` runs on it (pip removes its temporary
+    folders), where SIGTERM ends the interpreter at once."""
+    tidy = "import time, pathlib\ntry:\n    pathlib.Path('started-h1').touch()\n"
+    tidy += "    time.sleep(120)\nfinally:\n    pathlib.Path('tidied').touch()\n"
+    (worktree / "tidy.py").write_text(tidy)
+    write_script(worktree, "h1", f"exec {sys.executable} tidy.py")
+    patient = FalsificationConfig(test_timeout=120, kill_grace=10)
+    task = asyncio.ensure_future(
+        AsyncTestExecutor(patient).execute_parallel_async(runs_of(["h1"], worktree))
+    )
+    await asyncio.wait_for(started(worktree, ["h1"]), HANG)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG)
+    assert (worktree / "tidied").exists()
+
+
 def test_a_daemons_unmarked_group_mates_get_the_grace_period(h1: PassingScript) -> None:
     """SIGTERM, then ``kill_grace`` seconds to finish, as for every process of the tree."""
     (h1.worktree / "mate.sh").write_text(
@@ -223,7 +244,7 @@ async def test_a_second_cancellation_kills_every_script_and_forgets_its_group(
         write_script(
             worktree,
             hypothesis_id,
-            f"trap '' TERM\necho $$ > group-{hypothesis_id}\ntouch started-{hypothesis_id}\n"
+            f"trap '' INT TERM\necho $$ > group-{hypothesis_id}\ntouch started-{hypothesis_id}\n"
             f"sleep {sleep_token}",
         )
     patient = FalsificationConfig(test_timeout=120, kill_grace=60)
@@ -232,7 +253,7 @@ async def test_a_second_cancellation_kills_every_script_and_forgets_its_group(
     )
     await asyncio.wait_for(started(worktree, ids), HANG)
     task.cancel()
-    await asyncio.sleep(0.5)  # the scripts ignore the SIGTERM: the grace period is running
+    await asyncio.sleep(0.5)  # the scripts ignore SIGINT and SIGTERM: the grace is running
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, HANG)
@@ -424,15 +445,16 @@ def test_a_second_ctrl_c_skips_the_grace_period(
     sleep_token: str,
     live_processes: LiveProcesses,
 ) -> None:
-    """The scripts' children ignore SIGTERM, so after the first Ctrl-C the run would wait out
-    its whole grace period; the second one must end it at once, escaped processes included."""
+    """The scripts and their children outlive SIGINT and SIGTERM, so after the first Ctrl-C
+    the run would wait out its whole grace period; the second one must end it at once,
+    escaped processes included."""
     ids = ["t1", "t2"]
-    stubborn = f"sh -c \"trap '' TERM; exec sleep {sleep_token}\""
+    stubborn = f"sh -c \"trap '' INT TERM; exec sleep {sleep_token}\""
     for hypothesis_id in ids:
         write_script(
             worktree,
             hypothesis_id,
-            f"trap 'touch terminated-{hypothesis_id}' TERM\n"
+            f"trap 'touch terminated-{hypothesis_id}' INT TERM\n"
             f"{stubborn} &\n"
             f"setsid {stubborn} >/dev/null 2>&1 </dev/null &\n"
             f"touch started-{hypothesis_id}\n"

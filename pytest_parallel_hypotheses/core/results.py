@@ -26,8 +26,9 @@ from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
 
-#: Exit status reported for a hypothesis that a stop condition stopped or never started.
-STOPPED_EXIT_CODE = -signal.SIGTERM
+#: Exit status reported for a hypothesis that a stop condition stopped or never started: what
+#: a script interrupted as at a terminal says (its group gets SIGINT first).
+STOPPED_EXIT_CODE = -signal.SIGINT
 #: Exit status reported when the runner, not the script, failed (an internal error, a crashed
 #: pytest-xdist worker): ``EX_SOFTWARE`` of ``sysexits.h``, never a shell's "cannot execute".
 RUNNER_ERROR_EXIT = 70

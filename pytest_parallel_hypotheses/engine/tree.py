@@ -493,15 +493,19 @@ class ProcessTree:
                 procs = [p for p in procs if _alive(p)]
 
     async def stop_group(self, grace: float, leader_exited: asyncio.Future[None]) -> None:
-        """Stop the group alone, without a look at the process table: SIGTERM, wait up to
-        ``grace`` for the leader to exit, then SIGKILL the group. For an interrupted run,
-        whose every script stops at once: a pass over the table per script would keep a
-        person who pressed Ctrl-C waiting; the run's final sweep finds the escapees."""
+        """Stop the group alone, without a look at the process table, as Ctrl-C at a terminal
+        would and then some: SIGINT; SIGTERM once half of ``grace`` went by with the leader
+        alive; SIGKILL once it exits or the grace is over. For an interrupted run, whose every
+        script stops at once: a pass over the table per script would keep a person who pressed
+        Ctrl-C waiting; the run's final sweep finds the escapees. SIGINT first because many
+        programs tidy up on it and not on SIGTERM (Python's ``finally`` blocks, pip's
+        temporary folders): the run was interrupted, and so are they."""
         if self.pgid is None:
             return
-        self._signal_own(signal.SIGTERM)
-        if not leader_exited.done():
-            await asyncio.wait({leader_exited}, timeout=grace)
+        self._signal_own(signal.SIGINT)
+        if await _lives_on(leader_exited, grace / 2):
+            self._signal_own(signal.SIGTERM)
+            await _lives_on(leader_exited, grace / 2)
         self._signal_own(signal.SIGSTOP)
         self._signal_own(signal.SIGKILL)
 
@@ -520,6 +524,13 @@ class ProcessTree:
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGKILL)
+
+
+async def _lives_on(exited: asyncio.Future[None], seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``exited``; True if the process still lives then."""
+    if not exited.done():
+        await asyncio.wait({exited}, timeout=seconds)
+    return not exited.done()
 
 
 def kill_all_live_groups() -> None:
