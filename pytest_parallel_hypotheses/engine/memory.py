@@ -49,6 +49,9 @@ class MemoryBreach:
     limit: int
     peak: Optional[int]
     by_kernel: bool
+    #: False when the tree passed the limit between two of the watchdog's looks and ended
+    #: before the next: the kernel's count at its exit tells it.
+    stopped: bool = True
 
     def describe(self) -> str:
         peak = "" if self.peak is None else f" (peak {format_size(self.peak)})"
@@ -56,6 +59,12 @@ class MemoryBreach:
             return (
                 f"killed by the kernel's OOM killer at the memory limit of "
                 f"{format_size(self.limit)}{peak}; its process tree was stopped"
+            )
+        if not self.stopped:
+            return (
+                f"exceeded the memory limit of {format_size(self.limit)}{peak} between two "
+                "looks of the watchdog and ended before it could be stopped: it ran over its "
+                "limit"
             )
         return (
             f"exceeded the memory limit of {format_size(self.limit)}{peak}; its process tree "
@@ -290,13 +299,19 @@ class LimitedScript:
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
 
-    def breach(self, peak_seen: Optional[int]) -> Optional[MemoryBreach]:
-        """After the exit: the breach, if the watchdog or the kernel stopped the tree."""
+    def breach(self, peak_seen: Optional[int], exit_peak: Optional[int]) -> Optional[MemoryBreach]:
+        """After the exit: the breach, if the watchdog or the kernel stopped the tree, or if
+        the kernel's count at the exit (``exit_peak``: the most one of the script's processes
+        it waited for held) shows the watchdog missed it: a spike shorter than its looks
+        still ran the script over its limit, and what the script did then is no verdict."""
         if self._watched is not None and self._watched.breached.done():
             return self._watched.breached.result()
         if self._cgroup is not None and self.limit is not None and self._cgroup.oom_kills():
             peak = self._cgroup.peak_memory() or peak_seen
             return MemoryBreach(self.limit, peak, by_kernel=True)
+        limit = self.limit
+        if self._watched is not None and limit is not None and (exit_peak or 0) > limit:
+            return MemoryBreach(limit, exit_peak, by_kernel=False, stopped=False)
         return None
 
     async def close(self) -> None:

@@ -169,7 +169,10 @@ async def run_script(
             await running.stop(then_wait=grace + _REAP_SECONDS)
         end = protocol.exited_at if protocol.exited_at is not None else loop.time()
         await running.release_pipes(stopped=over_limit or timed_out)
-        breach = None if memory is None else memory.breach(metrics.get("peak_rss_bytes"))
+        exited = running.exit_usage
+        exit_peak = None if exited is None else exited.max_rss_bytes
+        peak_seen = metrics.get("peak_rss_bytes")
+        breach = None if memory is None else memory.breach(peak_seen, exit_peak)
         return ProcessOutcome(
             running.returncode,
             timed_out,
