@@ -331,6 +331,25 @@ def test_a_script_whose_worktree_built_the_compiled_extension_keeps_its_verdict(
     assert result.status is HypothesisStatus.FALSIFIED, result.error_message
 
 
+@pytest.mark.usefixtures("venv_first")
+def test_a_setup_step_that_builds_the_compiled_extension_clears_its_warning(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """The build was looked for before the step only: every result said the extension was
+    missing from the worktree beside a verdict that came from the worktree's own build."""
+    tree = worktree("fixed", "fixed")
+    built = f"{PACKAGES['srcpkg']}/_speedups{EXTENSION_SUFFIXES[0]}"
+    write_script(tree, "h", FIND_SPEEDUPS)
+    config = FalsificationConfig(setup_command=f"touch {built}")
+
+    result = TestExecutor(config).execute_single(Hypothesis("h", "the bug"), tree)
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.unbuilt_extensions == ()
+    assert not [w for w in result.code_under_test.warnings if "is missing from" in w]
+
+
 def stale_build(tree: Path, source: str = "_speedups.c", age: float = 3600) -> Path:
     """An in-place build of ``srcpkg._speedups`` in ``tree``, ``age`` seconds older than
     ``source`` beside it, which the worktree tracks: built, then the source changed."""

@@ -107,12 +107,20 @@ class RunCode:
         if key not in self._looked_up:
             path = key[0]
             code = self._worktrees.get(path, WorktreeCode())
+            if after_setup and _built_by_a_step(code):
+                code = worktree_code(path, self._installs, self._base_env)
             venv = worktree_venv(path) if after_setup else None
             if venv is not None:
                 code = venv_code(venv, self._base_env, self._installs.venv_warnings(path, venv))
             stale = self._installs.stale_builds(path) if after_setup else None
             self._looked_up[key] = code.with_stale(stale)
         return self._looked_up[key]
+
+
+def _built_by_a_step(code: WorktreeCode) -> bool:
+    """True when the worktree lacked what a setup step builds or generates (an extension
+    module built in place, a version file), so its code is worth looking at again."""
+    return bool(code.tested.unbuilt_extensions or code.tested.missing_modules)
 
 
 def worktree_code(
