@@ -188,8 +188,8 @@ def stale_extension_result(
     return _tells_nothing(
         result,
         f"the script imported the compiled extension {', '.join(modules)}, whose build in "
-        f"its worktree is older than {source}, which changed after it: it ran compiled code "
-        "of before that change",
+        f"its worktree is older than {source}, which changed after it (or compiled from what "
+        "Cython generated before): it ran compiled code of before that change",
         f"build {them} again in the worktree (pip install -e . in its .venv, say) and run it again",
     )
 

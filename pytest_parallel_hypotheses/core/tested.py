@@ -61,7 +61,9 @@ class Redirect:
 @dataclass(frozen=True)
 class StaleBuilds:
     """The worktree's own builds of the project's extension modules (dotted names) that are
-    older than ``source``, a source of theirs it changed at ``changed_at`` (a file time)."""
+    older than ``source``, a source of theirs it changed at ``changed_at`` (a file time), or
+    compiled from the C code Cython generated from ``source`` before it changed (a build
+    newer than ``changed_at`` vouches for them)."""
 
     modules: Tuple[str, ...]
     source: str
@@ -71,8 +73,9 @@ class StaleBuilds:
     def warning(self) -> str:
         return (
             f"the worktree's build of the compiled extension {', '.join(self.modules)} is "
-            f"older than {self.source}, which changed after it: a script that imports it "
-            "runs compiled code of before that change and is inconclusive; build it again "
+            f"older than {self.source}, which changed after it (or compiled from what Cython "
+            "generated before): a script that imports it runs compiled code of before that "
+            "change and is inconclusive; build it again, generating its C code again "
             "(pip install -e . in the worktree's .venv, say)"
         )
 
