@@ -917,3 +917,52 @@ def test_a_warning_every_worktree_has_in_the_same_words_is_told_once() -> None:
         "and 2 more)",
         "another warning",
     ]
+
+
+#: A package whose C speedups fall back to pure Python, as MarkupSafe's and msgpack's do.
+TINY_INIT = "try:\n    from . import _speed\nexcept ImportError:\n    _speed = None\n"
+TINY_SPEED = (
+    "#include <Python.h>\n"
+    'static struct PyModuleDef D = {PyModuleDef_HEAD_INIT, "_speed", 0, -1, 0};\n'
+    "PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&D); }\n"
+)
+
+
+@pytest.fixture
+def uninstalled_c_project(tmp_path: Path) -> Path:
+    """A repository with a flat package and the C source of its speedups, installed nowhere,
+    built nowhere, and a worktree of it."""
+    repo = tmp_path / "tiny"
+    (repo / "tinyx").mkdir(parents=True)
+    (repo / "tinyx" / "__init__.py").write_text(TINY_INIT)
+    (repo / "tinyx" / "_speed.c").write_text(TINY_SPEED)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "tiny")
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
+    return tmp_path / "wt"
+
+
+def test_a_script_that_tries_an_extension_built_nowhere_is_inconclusive(
+    uninstalled_c_project: Path, write_script: WriteScript
+) -> None:
+    """Nothing installed, no build in any checkout: the script ran the pure-Python fallback
+    and tested none of the worktree's C code, and msgpack's wrong fix came out confirmed."""
+    result = run_one(uninstalled_c_project, write_script, "python3 -c 'import tinyx'")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert "tinyx._speed" in result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
+
+
+def test_a_script_whose_worktree_has_its_own_build_keeps_its_verdict(
+    uninstalled_c_project: Path, write_script: WriteScript
+) -> None:
+    (uninstalled_c_project / "tinyx" / f"_speed{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+
+    result = run_one(uninstalled_c_project, write_script, "python3 -c 'import tinyx'")
+
+    assert result.code_under_test is not None
+    assert result.code_under_test.unbuilt_extensions == ()
+    assert result.status is not HypothesisStatus.INCONCLUSIVE

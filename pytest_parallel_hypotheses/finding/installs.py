@@ -10,6 +10,7 @@ setuptools and ``editables`` (hatchling, PDM) with their mappings, and legacy ``
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import math
 import os
@@ -113,11 +114,15 @@ class DevelopmentInstalls:
             if ungenerated:
                 warnings.append(_ungenerated_warning(location, root, ungenerated))
                 lacking += [_dotted(module, location.source) for module in ungenerated]
+        unsourced = unbuilt_from_source(root)
+        fresh = {name: source for name, source in unsourced.items() if name not in unbuilt_names}
+        if fresh:
+            warnings.append(_unbuilt_source_warning(root, fresh))
         return WorktreeImports(
             tuple(moved),
             tuple(warnings),
             tuple(lacking),
-            unbuilt_extensions=tuple(dict.fromkeys(unbuilt_names)),
+            unbuilt_extensions=tuple(dict.fromkeys([*unbuilt_names, *fresh])),
         )
 
     def stale_builds(self, worktree: Path) -> Optional[StaleBuilds]:
@@ -672,12 +677,74 @@ def _uninstalled(worktree: Path) -> WorktreeImports:
     """A worktree whose ``src/`` packages no development install of its repository points at:
     its scripts' Python finds them only if installed from somewhere, so a script may test an
     installed copy, or fail to import them, and either way not the worktree's code."""
+    unbuilt = unbuilt_from_source(worktree)
+    built_warning = (_unbuilt_source_warning(worktree, unbuilt),) if unbuilt else ()
     packages = src_packages(worktree)
     if not packages or _pytest_puts_src_on_path(worktree):
-        return WorktreeImports()
+        return WorktreeImports(warnings=built_warning, unbuilt_extensions=tuple(unbuilt))
     return WorktreeImports(
-        warnings=(_uninstalled_warning(worktree, packages),), unreachable_packages=packages
+        warnings=(_uninstalled_warning(worktree, packages), *built_warning),
+        unreachable_packages=packages,
+        unbuilt_extensions=tuple(unbuilt),
     )
+
+
+#: The sources whose module an extension's name can be told from: a Cython module's name is
+#: its file's, a C or C++ one's is in its ``PyInit_<name>`` function.
+_MODULE_SOURCES = (".pyx", ".c", ".cc", ".cpp", ".cxx")
+_PYINIT = re.compile(rb"\bPyInit_(\w+)\s*\(")
+#: How the file of a built extension module ends, for any Python.
+_BUILT = tuple(EXTENSION_SUFFIXES)
+
+
+def unbuilt_from_source(worktree: Path) -> Dict[str, str]:
+    """The extension modules whose source the worktree's packages hold, beside no build of
+    them (one for another Python counts), by dotted name, with that source: without a build
+    in the worktree a script runs a pure-Python fallback, or another checkout's build, or
+    fails to import, and tests none of the worktree's compiled code. Found with no build
+    anywhere too (nothing installed, or a checkout cleaned), where the installed checkout's
+    builds tell nothing."""
+    found: Dict[str, str] = {}
+    for top in _top_packages(worktree):
+        for folder, _subfolders, files in os.walk(top):
+            if "__init__.py" not in files:
+                continue
+            built = {_module_stem(Path(name)) for name in files if name.endswith(_BUILT)}
+            for name in files:
+                module = _declared_module(os.path.join(folder, name))
+                if module is not None and module not in built:
+                    package = os.path.relpath(folder, top.parent).replace(os.sep, ".")
+                    path = os.path.relpath(os.path.join(folder, name), worktree)
+                    found.setdefault(f"{package}.{module}", path)
+    return found
+
+
+def _top_packages(worktree: Path) -> List[Path]:
+    """The regular packages at the worktree's root and in its ``src/`` folder."""
+    tops = []
+    for base in (worktree, worktree / _SRC):
+        with contextlib.suppress(OSError):
+            tops += [
+                Path(entry.path)
+                for entry in os.scandir(base)
+                if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+            ]
+    return tops
+
+
+def _declared_module(path: str) -> Optional[str]:
+    """The name of the extension module that a Cython, C or C++ source defines, or None."""
+    stem, suffix = os.path.splitext(path)
+    if suffix not in _MODULE_SOURCES:
+        return None
+    if suffix == ".pyx":
+        return os.path.basename(stem)
+    try:
+        with open(path, "rb") as source:
+            match = _PYINIT.search(source.read())
+    except OSError:
+        return None
+    return None if match is None else match.group(1).decode("ascii", "replace")
 
 
 def src_packages(worktree: Path) -> Tuple[str, ...]:
@@ -724,6 +791,18 @@ def holds_module(worktree: Path, name: str) -> bool:
         os.path.isdir(os.path.join(folder, name))
         or os.path.isfile(os.path.join(folder, f"{name}.py"))
         for folder in (str(worktree), os.path.join(worktree, _SRC))
+    )
+
+
+def _unbuilt_source_warning(worktree: Path, unbuilt: Mapping[str, str]) -> str:
+    names = ", ".join(list(unbuilt)[:3])
+    more = f" and {len(unbuilt) - 3} more" if len(unbuilt) > 3 else ""
+    sources = ", ".join(list(unbuilt.values())[:3])
+    return (
+        f"{worktree}: the compiled extension {names}{more} has its source there ({sources}) "
+        "and no build beside it, so a script that imports it runs a pure-Python fallback, "
+        "another checkout's build or nothing, not the worktree's compiled code, and is "
+        f"inconclusive; build it in each worktree: {_OWN_VENV}, or build it in place"
     )
 
 
