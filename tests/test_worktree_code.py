@@ -966,3 +966,26 @@ def test_a_script_whose_worktree_has_its_own_build_keeps_its_verdict(
     assert result.code_under_test is not None
     assert result.code_under_test.unbuilt_extensions == ()
     assert result.status is not HypothesisStatus.INCONCLUSIVE
+
+
+def test_a_script_whose_python_did_not_find_its_worktree_s_own_package_is_inconclusive(
+    uninstalled_c_project: Path, write_script: WriteScript
+) -> None:
+    """A script file in .falsification/ puts that folder first on the path, not the
+    worktree's root: the flat package was not found, and a fix came out as not working."""
+    checker = uninstalled_c_project / ".falsification" / "check.py"
+    checker.parent.mkdir(exist_ok=True)
+    checker.write_text("import tinyx\n")
+
+    result = run_one(uninstalled_c_project, write_script, "python3 .falsification/check.py")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert "failed to import tinyx, which its worktree has" in result.error_message
+
+
+def test_a_script_failing_to_import_another_package_keeps_its_verdict(
+    uninstalled_c_project: Path, write_script: WriteScript
+) -> None:
+    result = run_one(uninstalled_c_project, write_script, "python3 -c 'import nowhere_else'")
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message

@@ -137,6 +137,20 @@ def unreachable_package_result(result: TestExecutionResult, package: str) -> Tes
     )
 
 
+def unfound_package_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
+    """A script that failed to import its worktree's own package, which its Python did not
+    look for where the worktree has it."""
+    return _tells_nothing(
+        result,
+        f"the script failed to import {package}, which its worktree has: its Python did not "
+        "look for it there (a script file puts its own folder first on the path, not the "
+        "worktree's root), so it tested none of the worktree's code",
+        "run Python from the worktree's root with it on the path (python -m, or "
+        'PYTHONPATH=".:$PYTHONPATH"), or install the project in each worktree\'s own .venv '
+        "(by hand or with a setup step)",
+    )
+
+
 def missing_dependency_result(result: TestExecutionResult, package: str) -> TestExecutionResult:
     """A Node.js script that did not find a package its worktree requires, in a worktree
     with no ``node_modules``."""

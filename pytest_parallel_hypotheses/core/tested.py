@@ -28,6 +28,19 @@ def _last_exception(output: str) -> Optional[str]:
     return next((line for line in reversed(output.splitlines()) if _EXCEPTION.search(line)), None)
 
 
+_NO_MODULE = re.compile(r"No module named '([^'.]+)'")
+
+
+def missing_top_level(*streams: str) -> Optional[str]:
+    """The top-level module whose failed import ended the script, as the last exception of
+    each of its output ``streams`` that names one says it (they must agree); None when that
+    exception is another, or a submodule is what was missing."""
+    last = [line for line in map(_last_exception, streams) if line is not None]
+    said = [_NO_MODULE.search(line) for line in last]
+    named = {match.group(1) for match in said if match is not None}
+    return named.pop() if said and None not in said and len(named) == 1 else None
+
+
 def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     """Python's complaint when the script ended on a ``python -m NAME`` whose interpreter has
     no module NAME, and NAME's top-level package: a test runner its environment lacks means

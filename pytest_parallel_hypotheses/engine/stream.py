@@ -45,10 +45,11 @@ from ..core.results import (
     stale_extension_result,
     stopped_result,
     unbuilt_extension_result,
+    unfound_package_result,
     unreachable_package_result,
     unrunnable_result,
 )
-from ..core.tested import CodeUnderTest, missing_module_to_run
+from ..core.tested import CodeUnderTest, missing_module_to_run, missing_top_level
 from ..finding.installs import holds_module
 from ..finding.layout import ScriptProblem, locate_script
 from ..finding.nodepackages import missing_dependency
@@ -447,10 +448,9 @@ def _judged_with(
     """An attempt that passed or failed after importing a compiled extension its worktree
     has no current build of (none, or one older than a native source it changed; one of
     ``imported``, noted unless a build made meanwhile answered), or failed only to import a
-    module its
-    worktree lacks, to find a Node.js package in a worktree with no ``node_modules``, or to
-    find the module it ran with ``python -m`` where that is none of the worktree's, is an
-    error."""
+    module its worktree lacks, or to find the worktree's own package where its Python looked,
+    to find a Node.js package in a worktree with no ``node_modules``, or to find the module
+    it ran with ``python -m`` where that is none of the worktree's, is an error."""
     if attempt.result in (TestResult.PASS, TestResult.FAIL):
         unbuilt = [module for module in tested.unbuilt_extensions if module in imported]
         if unbuilt:
@@ -466,6 +466,9 @@ def _judged_with(
         return unreachable_package_result(attempt, missing)
     if missing is not None:
         return missing_module_result(attempt, missing)
+    own = missing_top_level(attempt.stdout, attempt.stderr)
+    if own is not None and holds_module(worktree, own):
+        return unfound_package_result(attempt, own)
     package = missing_dependency(worktree, attempt.stdout, attempt.stderr)
     if package is not None:
         return missing_dependency_result(attempt, package)
