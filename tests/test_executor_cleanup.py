@@ -214,6 +214,34 @@ async def test_an_interrupted_script_is_interrupted_as_ctrl_c_would(
     assert (worktree / "tidied").exists()
 
 
+@pytest.mark.asyncio
+async def test_an_interrupted_script_that_inherited_an_ignored_sigint_gets_sigterm(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Under ``nohup`` or started in the background, the runner ignores SIGINT and so do its
+    scripts: SIGTERM must come at once, with the whole grace."""
+    write_script(
+        worktree,
+        "h1",
+        "trap 'touch tidied; exit 0' TERM\ntouch started-h1\nwhile :; do sleep 0.05; done",
+    )
+    patient = FalsificationConfig(test_timeout=120, kill_grace=10)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        task = asyncio.ensure_future(
+            AsyncTestExecutor(patient).execute_parallel_async(runs_of(["h1"], worktree))
+        )
+        await asyncio.wait_for(started(worktree, ["h1"]), HANG)
+        cancelled = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, HANG)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (worktree / "tidied").exists()
+    assert time.monotonic() - cancelled < patient.kill_grace / 2  # no SIGINT waited for
+
+
 def test_a_daemons_unmarked_group_mates_get_the_grace_period(h1: PassingScript) -> None:
     """SIGTERM, then ``kill_grace`` seconds to finish, as for every process of the tree."""
     (h1.worktree / "mate.sh").write_text(

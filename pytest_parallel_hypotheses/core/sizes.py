@@ -19,7 +19,7 @@ LIMIT_EXPECTED = (
 
 #: A size: a whole number of bytes, or a number with a unit, whose fraction may be given as
 #: sizes are shown (``1.5 GiB``, the header's way, may be typed back).
-_SIZE = re.compile(r"(-?\d+)\s*([KMGT]?)(?:I?B)?|(-?\d*\.\d+)\s*([KMGT])(?:I?B)?")
+_SIZE = re.compile(r"([+-]?\d+(?:_\d+)*)\s*([KMGT]?)(?:I?B)?|([+-]?\d*\.\d+)\s*([KMGT])(?:I?B)?")
 
 
 def parse_size(text: str) -> Optional[int]:

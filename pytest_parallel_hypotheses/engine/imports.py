@@ -108,13 +108,22 @@ class RunCode:
             path = key[0]
             code = self._worktrees.get(path, WorktreeCode())
             if after_setup and _built_by_a_step(code):
-                code = worktree_code(path, self._installs, self._base_env)
+                code = self._looked_again(path, code)
             venv = worktree_venv(path) if after_setup else None
             if venv is not None:
                 code = venv_code(venv, self._base_env, self._installs.venv_warnings(path, venv))
             stale = self._installs.stale_builds(path) if after_setup else None
             self._looked_up[key] = code.with_stale(stale)
         return self._looked_up[key]
+
+    def _looked_again(self, path: Path, before: WorktreeCode) -> WorktreeCode:
+        """The worktree's code as a setup step left it; as before the step if it cannot be
+        read (a bug of ours must not cost the hypothesis its result)."""
+        try:
+            return worktree_code(path, self._installs, self._base_env)
+        except Exception:
+            logger.exception("cannot look at %s again after its setup step", path)
+            return before
 
 
 def _built_by_a_step(code: WorktreeCode) -> bool:

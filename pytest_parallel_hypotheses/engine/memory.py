@@ -84,6 +84,9 @@ class _Watched:
     ) -> None:
         self.limit = limit
         self.peak = 0
+        #: True once a look found the members' resident sizes past the limit: the watchdog
+        #: then judged that moment itself, with shared pages counted once.
+        self.judged_over = False
         self.breached = breached
         #: What the script's processes carry: a daemon that left the tree before a look at
         #: its descendants is found by it.
@@ -116,6 +119,7 @@ class _Watched:
             except psutil.Error:
                 self.members.discard(proc)
         if total > self.limit:
+            self.judged_over = True
             total = self._proportional()
         self.peak = max(self.peak, total)
         if total > self.limit and not self.breached.done():
@@ -302,17 +306,20 @@ class LimitedScript:
     def breach(self, peak_seen: Optional[int], exit_peak: Optional[int]) -> Optional[MemoryBreach]:
         """After the exit: the breach, if the watchdog or the kernel stopped the tree, or if
         the kernel's count at the exit (``exit_peak``: the most one of the script's processes
-        it waited for held) shows the watchdog missed it: a spike shorter than its looks
-        still ran the script over its limit, and what the script did then is no verdict."""
+        it waited for held) shows the watchdog missed it, never having seen the tree's
+        resident size past the limit: a spike shorter than its looks still ran the script
+        over its limit, and what the script did then is no verdict."""
         if self._watched is not None and self._watched.breached.done():
             return self._watched.breached.result()
         if self._cgroup is not None and self.limit is not None and self._cgroup.oom_kills():
             peak = self._cgroup.peak_memory() or peak_seen
             return MemoryBreach(self.limit, peak, by_kernel=True)
-        limit = self.limit
-        if self._watched is not None and limit is not None and (exit_peak or 0) > limit:
-            return MemoryBreach(limit, exit_peak, by_kernel=False, stopped=False)
-        return None
+        watched, limit = self._watched, self.limit
+        if watched is None or limit is None or (exit_peak or 0) <= limit:
+            return None
+        if watched.judged_over:  # it saw that much and counted shared pages once: under
+            return None  # the limit, as a file several processes map counts once
+        return MemoryBreach(limit, exit_peak, by_kernel=False, stopped=False)
 
     async def close(self) -> None:
         """Stop watching; kill what is left in the cgroup, wait until it is empty (a killed

@@ -234,8 +234,12 @@ class SetupStamp:
         """Forget the last success before the step runs again: a step that then fails, or is
         stopped, may have half remade what that success had left (a ``.venv``), which would
         make the old stamp match again once the worktree is back as it was."""
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # the step still runs; the stamp it then writes replaces it
+            logger.warning("cannot remove the setup stamp %s: %s", self.path, error)
 
     def write(self, state: str, left: List[str], outcome: SetupOutcome) -> None:
         """Record a success in a worktree now holding ``state``, and the ignored folders

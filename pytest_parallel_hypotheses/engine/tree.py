@@ -495,17 +495,23 @@ class ProcessTree:
     async def stop_group(self, grace: float, leader_exited: asyncio.Future[None]) -> None:
         """Stop the group alone, without a look at the process table, as Ctrl-C at a terminal
         would and then some: SIGINT; SIGTERM once half of ``grace`` went by with the leader
-        alive; SIGKILL once it exits or the grace is over. For an interrupted run, whose every
-        script stops at once: a pass over the table per script would keep a person who pressed
-        Ctrl-C waiting; the run's final sweep finds the escapees. SIGINT first because many
-        programs tidy up on it and not on SIGTERM (Python's ``finally`` blocks, pip's
-        temporary folders): the run was interrupted, and so are they."""
+        alive; SIGKILL once it exits or the grace is over. Where this process ignores SIGINT
+        its scripts inherited that, and SIGTERM comes first, with the whole grace. For an
+        interrupted run, whose every script stops at once: a pass over the table per script
+        would keep a person who pressed Ctrl-C waiting; the run's final sweep finds the
+        escapees. SIGINT first because many programs tidy up on it and not on SIGTERM
+        (Python's ``finally`` blocks, pip's temporary folders): the run was interrupted, and
+        so are they."""
         if self.pgid is None:
             return
-        self._signal_own(signal.SIGINT)
-        if await _lives_on(leader_exited, grace / 2):
-            self._signal_own(signal.SIGTERM)
-            await _lives_on(leader_exited, grace / 2)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # so it is in the scripts too
+            self._signal_own(signal.SIGTERM)  # (under nohup, or started in the background)
+            await _lives_on(leader_exited, grace)
+        else:
+            self._signal_own(signal.SIGINT)
+            if await _lives_on(leader_exited, grace / 2):
+                self._signal_own(signal.SIGTERM)
+                await _lives_on(leader_exited, grace / 2)
         self._signal_own(signal.SIGSTOP)
         self._signal_own(signal.SIGKILL)
 

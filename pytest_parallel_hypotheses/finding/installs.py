@@ -90,7 +90,7 @@ class DevelopmentInstalls:
         there or lacks an extension module built in place in the installed checkout."""
         root, project = self._project_in(worktree)
         if root is None or not project:
-            return _uninstalled(worktree if root is None else root)
+            return _uninstalled(worktree if root is None else root, self._others(root))
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
         lacking: List[str] = []
@@ -114,7 +114,7 @@ class DevelopmentInstalls:
             if ungenerated:
                 warnings.append(_ungenerated_warning(location, root, ungenerated))
                 lacking += [_dotted(module, location.source) for module in ungenerated]
-        unsourced = unbuilt_from_source(root)
+        unsourced = unbuilt_from_source(root, self._others(root))
         fresh = {name: source for name, source in unsourced.items() if name not in unbuilt_names}
         if fresh:
             warnings.append(_unbuilt_source_warning(root, fresh))
@@ -177,6 +177,10 @@ class DevelopmentInstalls:
             f"worktree (an unfinished setup step?), so its scripts do not test the worktree's "
             f"code; install it there ({venv}/bin/pip install -e ...) or remove {venv}",
         )
+
+    def _others(self, root: Optional[Path]) -> FrozenSet[Path]:
+        """The other checkouts of the repository that ``root`` is a checkout of."""
+        return frozenset() if root is None else self.repositories.get(root, frozenset()) - {root}
 
     def _project_in(self, worktree: Path) -> Tuple[Optional[Path], List[InstalledLocation]]:
         """The checkout root holding ``worktree`` and the install locations of its
@@ -568,17 +572,24 @@ def _ungenerated_cython(root: Path, package: Path, built_at: float) -> Optional[
     beside it, and the time of the builds: a build compiles that file, so one made after the
     change still runs the code of before it (msgpack's ``setup.py`` compiles the generated
     file it finds, without running Cython again). Only a build newer than the ones there
-    now, from a generated file, vouches for the package."""
+    now vouches for the package (one made once Cython generated the file again)."""
     scope = package.relative_to(root).as_posix()
+    patterns = ["*.pyx", "*.c", "*.cpp"]
     try:
         listed = run_git(
-            ["ls-files", "-z", "--", "*.pyx" if scope == "." else f"{scope}/*.pyx"], root
+            ["ls-files", "-z", "--", *(p if scope == "." else f"{scope}/{p}" for p in patterns)],
+            root,
         )
     except GitError:
         return None
-    for name in filter(None, listed.split("\0")):
+    tracked = set(filter(None, listed.split("\0")))
+    for name in (name for name in tracked if name.endswith(".pyx")):
         source = root / name
-        if any(_generated_before(source, source.with_suffix(ext)) for ext in (".c", ".cpp")):
+        generated = [source.with_suffix(ext) for ext in (".c", ".cpp")]
+        # a tracked one is what the commit holds: a checkout writes it and the .pyx in
+        # either order, and only a change of the .pyx since would make it old
+        untracked = [path for path in generated if path.relative_to(root).as_posix() not in tracked]
+        if any(_generated_before(source, path) for path in untracked):
             return name, math.nextafter(built_at, math.inf)  # the builds there now are old
     return None
 
@@ -673,11 +684,11 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
 _SRC = "src"
 
 
-def _uninstalled(worktree: Path) -> WorktreeImports:
+def _uninstalled(worktree: Path, others: Iterable[Path] = ()) -> WorktreeImports:
     """A worktree whose ``src/`` packages no development install of its repository points at:
     its scripts' Python finds them only if installed from somewhere, so a script may test an
     installed copy, or fail to import them, and either way not the worktree's code."""
-    unbuilt = unbuilt_from_source(worktree)
+    unbuilt = unbuilt_from_source(worktree, others)
     built_warning = (_unbuilt_source_warning(worktree, unbuilt),) if unbuilt else ()
     packages = src_packages(worktree)
     if not packages or _pytest_puts_src_on_path(worktree):
@@ -692,31 +703,53 @@ def _uninstalled(worktree: Path) -> WorktreeImports:
 #: The sources whose module an extension's name can be told from: a Cython module's name is
 #: its file's, a C or C++ one's is in its ``PyInit_<name>`` function.
 _MODULE_SOURCES = (".pyx", ".c", ".cc", ".cpp", ".cxx")
-_PYINIT = re.compile(rb"\bPyInit_(\w+)\s*\(")
+#: How a C or C++ source defines an extension module: CPython's own ``PyInit_<name>``, or
+#: pybind11's and nanobind's macros.
+_MODULE_DEFINITION = re.compile(
+    rb"\bPyInit_(\w+)\s*\(|\b(?:PYBIND11_MODULE|NB_MODULE)\s*\(\s*(\w+)"
+)
 #: How the file of a built extension module ends, for any Python.
 _BUILT = tuple(EXTENSION_SUFFIXES)
 
 
-def unbuilt_from_source(worktree: Path) -> Dict[str, str]:
-    """The extension modules whose source the worktree's packages hold, beside no build of
-    them (one for another Python counts), by dotted name, with that source: without a build
-    in the worktree a script runs a pure-Python fallback, or another checkout's build, or
-    fails to import, and tests none of the worktree's compiled code. Found with no build
-    anywhere too (nothing installed, or a checkout cleaned), where the installed checkout's
-    builds tell nothing."""
+def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str]:
+    """The extension modules whose source the worktree's packages hold beside no build of
+    them, while another checkout of the repository (``others``) has one in place, by dotted
+    name, with that source: there a script runs a pure-Python fallback, or that checkout's
+    build, or fails to import, and tests none of the worktree's compiled code, while the
+    other checkout runs compiled code. Found whatever is installed (nothing, or a checkout
+    whose builds are elsewhere); a project built nowhere runs its fallback everywhere, and
+    is left to it. A build for any Python counts."""
     found: Dict[str, str] = {}
+    others = list(others)
     for top in _top_packages(worktree):
-        for folder, _subfolders, files in os.walk(top):
-            if "__init__.py" not in files:
-                continue
-            built = {_module_stem(Path(name)) for name in files if name.endswith(_BUILT)}
+        for folder, subfolders, files in os.walk(top):
+            subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
+            built = _built_modules(files)
             for name in files:
                 module = _declared_module(os.path.join(folder, name))
-                if module is not None and module not in built:
+                if module is None or module in built:
+                    continue
+                inside = os.path.relpath(folder, worktree)
+                if any(module in _built_modules(_files(other / inside)) for other in others):
                     package = os.path.relpath(folder, top.parent).replace(os.sep, ".")
-                    path = os.path.relpath(os.path.join(folder, name), worktree)
-                    found.setdefault(f"{package}.{module}", path)
+                    found.setdefault(f"{package}.{module}", os.path.join(inside, name))
     return found
+
+
+def _is_package(folder: str, name: str) -> bool:
+    return os.path.isfile(os.path.join(folder, name, "__init__.py"))
+
+
+def _built_modules(files: Iterable[str]) -> Set[str]:
+    return {_module_stem(Path(name)) for name in files if name.endswith(_BUILT)}
+
+
+def _files(folder: Path) -> List[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _top_packages(worktree: Path) -> List[Path]:
@@ -727,13 +760,14 @@ def _top_packages(worktree: Path) -> List[Path]:
             tops += [
                 Path(entry.path)
                 for entry in os.scandir(base)
-                if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+                if entry.is_dir() and _is_package(str(base), entry.name)
             ]
     return tops
 
 
 def _declared_module(path: str) -> Optional[str]:
-    """The name of the extension module that a Cython, C or C++ source defines, or None."""
+    """The name of the extension module that a Cython, C or C++ source defines, or None (a C
+    file Cython generated is named by its ``.pyx``, and is not read through)."""
     stem, suffix = os.path.splitext(path)
     if suffix not in _MODULE_SOURCES:
         return None
@@ -741,10 +775,13 @@ def _declared_module(path: str) -> Optional[str]:
         return os.path.basename(stem)
     try:
         with open(path, "rb") as source:
-            match = _PYINIT.search(source.read())
+            text = source.read()
     except OSError:
         return None
-    return None if match is None else match.group(1).decode("ascii", "replace")
+    if text.startswith(_CYTHON_MARK):
+        return None
+    match = _MODULE_DEFINITION.search(text)
+    return None if match is None else (match.group(1) or match.group(2)).decode("ascii", "replace")
 
 
 def src_packages(worktree: Path) -> Tuple[str, ...]:
@@ -789,6 +826,16 @@ def holds_module(worktree: Path, name: str) -> bool:
     in its ``src/`` folder."""
     return any(
         os.path.isdir(os.path.join(folder, name))
+        or os.path.isfile(os.path.join(folder, f"{name}.py"))
+        for folder in (str(worktree), os.path.join(worktree, _SRC))
+    )
+
+
+def holds_package(worktree: Path, name: str) -> bool:
+    """Whether the worktree has the regular package or module ``name`` at its root or in its
+    ``src/`` folder (a folder of another kind, ``build`` or ``data``, does not count)."""
+    return any(
+        os.path.isfile(os.path.join(folder, name, "__init__.py"))
         or os.path.isfile(os.path.join(folder, f"{name}.py"))
         for folder in (str(worktree), os.path.join(worktree, _SRC))
     )

@@ -269,7 +269,8 @@ OPTIONS = (
         metavar="SECONDS",
         parse=_seconds,
         expected="a number of seconds of at least 0",
-        help="after SIGTERM, wait SECONDS before SIGKILL when stopping a script "
+        help="when stopping a script, wait SECONDS after the first signal (SIGTERM at its "
+        "deadline, SIGINT when the run is interrupted) before SIGKILL "
         f"(default {FalsificationConfig.kill_grace:g})",
     ),
     Option(
