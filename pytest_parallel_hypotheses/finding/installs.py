@@ -722,6 +722,8 @@ def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str
     is left to it. A build for any Python counts."""
     found: Dict[str, str] = {}
     others = list(others)
+    if not others:  # no checkout's build to tell it from: nothing to look for
+        return found
     for top in _top_packages(worktree):
         for folder, subfolders, files in os.walk(top):
             subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
