@@ -4,6 +4,7 @@ whoever in the tree allocates; per-hypothesis limits come from the metadata."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -106,6 +107,47 @@ def test_a_spike_past_the_limit_between_two_looks_is_still_inconclusive(
     assert result.status is HypothesisStatus.INCONCLUSIVE
     assert "exceeded the memory limit of 300 MiB (peak " in result.error_message
     assert "between two looks of the watchdog" in result.error_message
+
+
+#: Maps a file of 400 MiB, reads every page of it, says so and sleeps: its pages are shared
+#: with every other process that maps the file.
+MAP_FILE = (
+    "import mmap, sys, time\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+    "    sum(m[i] for i in range(0, len(m), 4096))\n"
+    "    print('mapped', flush=True)\n"
+    "    time.sleep(float(sys.argv[2]))\n"
+)
+
+
+@pytest.mark.skipif(
+    MemoryGuard.for_this_process().by_kernel,
+    reason="the kernel enforces limits here, and counts a page shared with others its own way",
+)
+def test_a_file_mapped_by_another_process_too_is_not_a_breach_at_the_exit(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The kernel's count at the exit takes shared pages whole; the watchdog, which saw the
+    tree at that size, counted them once and found it under its limit."""
+    data = tmp_path / "dataset"
+    with data.open("wb") as written:  # in pieces: the runner's own peak must stay small
+        for _ in range(400):
+            written.write(b"\1" * MIB)
+    mapper = tmp_path / "map.py"
+    mapper.write_text(MAP_FILE)
+    other = subprocess.Popen([sys.executable, str(mapper), str(data), "60"], stdout=subprocess.PIPE)
+    try:
+        assert other.stdout is not None
+        assert other.stdout.readline() == b"mapped\n"
+        write_script(worktree, "hog", f"{sys.executable} {mapper} {data} 1\nexit 1")
+
+        result = run_one(worktree, FalsificationConfig(test_timeout=120), memory=300 * MIB)
+    finally:
+        other.kill()
+        other.communicate()
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
 
 
 @pytest.mark.skipif(

@@ -72,6 +72,12 @@ class MemoryBreach:
         )
 
 
+def _seen_margin(limit: int) -> int:
+    """How much more than the watchdog last saw a process may have held without the look
+    having missed anything: what a tree grows by between two looks while it settles."""
+    return max(limit // 20, 4 * 1024 * 1024)
+
+
 class _Watched:
     """One limited tree as the watchdog sees it."""
 
@@ -84,9 +90,9 @@ class _Watched:
     ) -> None:
         self.limit = limit
         self.peak = 0
-        #: True once a look found the members' resident sizes past the limit: the watchdog
-        #: then judged that moment itself, with shared pages counted once.
-        self.judged_over = False
+        #: The most the members' resident sizes added up to at a look, shared pages counted
+        #: in each: past the limit, the watchdog judged that moment itself, pages counted once.
+        self.resident_peak = 0
         self.breached = breached
         #: What the script's processes carry: a daemon that left the tree before a look at
         #: its descendants is found by it.
@@ -118,8 +124,8 @@ class _Watched:
                 total += proc.memory_info().rss
             except psutil.Error:
                 self.members.discard(proc)
+        self.resident_peak = max(self.resident_peak, total)
         if total > self.limit:
-            self.judged_over = True
             total = self._proportional()
         self.peak = max(self.peak, total)
         if total > self.limit and not self.breached.done():
@@ -306,20 +312,20 @@ class LimitedScript:
     def breach(self, peak_seen: Optional[int], exit_peak: Optional[int]) -> Optional[MemoryBreach]:
         """After the exit: the breach, if the watchdog or the kernel stopped the tree, or if
         the kernel's count at the exit (``exit_peak``: the most one of the script's processes
-        it waited for held) shows the watchdog missed it, never having seen the tree's
-        resident size past the limit: a spike shorter than its looks still ran the script
-        over its limit, and what the script did then is no verdict."""
+        it waited for held) shows the watchdog missed it, having never seen the tree about
+        that large: a spike shorter than its looks still ran the script over its limit, and
+        what the script did then is no verdict."""
         if self._watched is not None and self._watched.breached.done():
             return self._watched.breached.result()
         if self._cgroup is not None and self.limit is not None and self._cgroup.oom_kills():
             peak = self._cgroup.peak_memory() or peak_seen
             return MemoryBreach(self.limit, peak, by_kernel=True)
-        watched, limit = self._watched, self.limit
-        if watched is None or limit is None or (exit_peak or 0) <= limit:
+        watched, limit, peak = self._watched, self.limit, exit_peak or 0
+        if watched is None or limit is None or peak <= limit:
             return None
-        if watched.judged_over:  # it saw that much and counted shared pages once: under
-            return None  # the limit, as a file several processes map counts once
-        return MemoryBreach(limit, exit_peak, by_kernel=False, stopped=False)
+        if peak <= watched.resident_peak + _seen_margin(limit):  # seen at about that size,
+            return None  # and judged with its shared pages counted once (a file many map)
+        return MemoryBreach(limit, peak, by_kernel=False, stopped=False)
 
     async def close(self) -> None:
         """Stop watching; kill what is left in the cgroup, wait until it is empty (a killed
