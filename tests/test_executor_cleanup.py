@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import psutil
 import pytest
@@ -193,6 +193,31 @@ async def test_cancelling_the_awaiting_task_stops_every_script(
     assert live_processes(sleep_token) == []
 
 
+@contextlib.contextmanager
+def sigint(disposition: Any) -> Iterator[None]:
+    """This process's SIGINT handled as ``disposition`` in the block: what scripts started
+    then inherit (an ignored signal stays ignored across ``exec``)."""
+    previous = signal.signal(signal.SIGINT, disposition)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def cancelled_once_started(config: FalsificationConfig, worktree: Path) -> float:
+    """Run hypothesis ``h1``, cancel the run once its script started, wait for the clean-up;
+    the moment of the cancellation."""
+    task = asyncio.ensure_future(
+        AsyncTestExecutor(config).execute_parallel_async(runs_of(["h1"], worktree))
+    )
+    await asyncio.wait_for(started(worktree, ["h1"]), HANG)
+    cancelled = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG)
+    return cancelled
+
+
 @pytest.mark.asyncio
 async def test_an_interrupted_script_is_interrupted_as_ctrl_c_would(
     worktree: Path, write_script: Callable[..., Path]
@@ -204,13 +229,8 @@ async def test_an_interrupted_script_is_interrupted_as_ctrl_c_would(
     (worktree / "tidy.py").write_text(tidy)
     write_script(worktree, "h1", f"exec {sys.executable} tidy.py")
     patient = FalsificationConfig(test_timeout=120, kill_grace=10)
-    task = asyncio.ensure_future(
-        AsyncTestExecutor(patient).execute_parallel_async(runs_of(["h1"], worktree))
-    )
-    await asyncio.wait_for(started(worktree, ["h1"]), HANG)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, HANG)
+    with sigint(signal.default_int_handler):  # a pytest-xdist worker ignores it
+        await cancelled_once_started(patient, worktree)
     assert (worktree / "tidied").exists()
 
 
@@ -226,18 +246,8 @@ async def test_an_interrupted_script_that_inherited_an_ignored_sigint_gets_sigte
         "trap 'touch tidied; exit 0' TERM\ntouch started-h1\nwhile :; do sleep 0.05; done",
     )
     patient = FalsificationConfig(test_timeout=120, kill_grace=10)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        task = asyncio.ensure_future(
-            AsyncTestExecutor(patient).execute_parallel_async(runs_of(["h1"], worktree))
-        )
-        await asyncio.wait_for(started(worktree, ["h1"]), HANG)
-        cancelled = time.monotonic()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, HANG)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with sigint(signal.SIG_IGN):
+        cancelled = await cancelled_once_started(patient, worktree)
     assert (worktree / "tidied").exists()
     assert time.monotonic() - cancelled < patient.kill_grace / 2  # no SIGINT waited for
 
