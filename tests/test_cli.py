@@ -85,14 +85,23 @@ def test_relative_dir_is_taken_from_the_current_folder(
     assert (tmp_path / "wt" / ".falsification" / "test_h1.sh").is_file()
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf"])
-def test_timeout_must_be_a_positive_number(
-    in_repo: Path, value: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        *(
+            ("--timeout", v, "expected a number of seconds > 0")
+            for v in ("0", "-1", "soon", "nan", "inf")
+        ),
+        *(("--memory", v, f"such as 500M, got {v!r}") for v in ("0", "-1", "12XB")),
+    ],
+)
+def test_a_bad_value_of_new_is_refused_saying_what_is_expected(
+    in_repo: Path, option: str, value: str, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli.main(["new", "h1", "--run", "exit 0", "--timeout", value])
+        cli.main(["new", "h1", "--run", "exit 0", option, value])
     assert exited.value.code == 2
-    assert "expected a number of seconds > 0" in capsys.readouterr().err
+    assert expected in capsys.readouterr().err
 
 
 def test_taken_id_is_one_sentence(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

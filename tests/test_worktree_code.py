@@ -293,6 +293,9 @@ def test_the_users_own_pythonpath_comes_after_the_worktree(
     assert all(entry.startswith(str(tree.resolve())) for entry in entries[1:-1])
 
 
+#: Where an in-place build of ``srcpkg._speedups`` lies in a checkout of the project.
+SPEEDUPS_BUILD = f"{PACKAGES['srcpkg']}/_speedups{EXTENSION_SUFFIXES[0]}"
+
 #: Scripts that try the compiled extension the worktree has no build of: a package that
 #: falls back to pure Python, and one that does not.
 UNBUILT_USES = {
@@ -323,10 +326,9 @@ def test_a_script_whose_worktree_built_the_compiled_extension_keeps_its_verdict(
     """Built by the script itself, or by a setup step: the import finds the worktree's own
     build, which is what the hypothesis is about."""
     tree = worktree("fixed", "fixed")
-    built = f"{PACKAGES['srcpkg']}/_speedups{EXTENSION_SUFFIXES[0]}"
     find = "import importlib.util as u; assert u.find_spec('srcpkg._speedups').origin"
 
-    result = run_one(tree, write_script, f'touch {built}\npython -c "{find}"')
+    result = run_one(tree, write_script, f'touch {SPEEDUPS_BUILD}\npython -c "{find}"')
 
     assert result.status is HypothesisStatus.FALSIFIED, result.error_message
 
@@ -338,9 +340,8 @@ def test_a_setup_step_that_builds_the_compiled_extension_clears_its_warning(
     """The build was looked for before the step only: every result said the extension was
     missing from the worktree beside a verdict that came from the worktree's own build."""
     tree = worktree("fixed", "fixed")
-    built = f"{PACKAGES['srcpkg']}/_speedups{EXTENSION_SUFFIXES[0]}"
     write_script(tree, "h", FIND_SPEEDUPS)
-    config = FalsificationConfig(setup_command=f"touch {built}")
+    config = FalsificationConfig(setup_command=f"touch {SPEEDUPS_BUILD}")
 
     result = TestExecutor(config).execute_single(Hypothesis("h", "the bug"), tree)
 

@@ -25,6 +25,7 @@ from .classification import (
 from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
+from .tested import OWN_VENV_ADVICE
 
 #: Exit status reported for a hypothesis that a stop condition stopped or never started: what
 #: a script interrupted as at a terminal says (its group gets SIGINT first).
@@ -119,8 +120,7 @@ def missing_module_result(result: TestExecutionResult, module: str) -> TestExecu
         result,
         f"the script failed to import {module}, which its worktree does not have (it was "
         "generated in the installed checkout, and git ignores it)",
-        "give each worktree its own .venv with the project installed (by hand or with a setup "
-        "step)",
+        OWN_VENV_ADVICE,
     )
 
 
@@ -132,8 +132,7 @@ def unreachable_package_result(result: TestExecutionResult, package: str) -> Tes
         f"the script failed to import {package}, which its worktree has in src/ but nothing "
         "installed points its Python at: it tested none of the worktree's code",
         "run pytest from the environment where the project is installed with pip install -e, "
-        "or give each worktree its own .venv with the project installed (by hand or with a "
-        "setup step)",
+        f"or {OWN_VENV_ADVICE}",
     )
 
 
@@ -146,8 +145,7 @@ def unfound_package_result(result: TestExecutionResult, package: str) -> TestExe
         "look for it there (a script file puts its own folder first on the path, not the "
         "worktree's root), so it tested none of the worktree's code",
         "run Python from the worktree's root with it on the path (python -m, or "
-        'PYTHONPATH=".:$PYTHONPATH"), or install the project in each worktree\'s own .venv '
-        "(by hand or with a setup step)",
+        f'PYTHONPATH=".:$PYTHONPATH"), or {OWN_VENV_ADVICE}',
     )
 
 

@@ -50,7 +50,7 @@ from ..core.results import (
     unrunnable_result,
 )
 from ..core.tested import CodeUnderTest, missing_module_to_run, missing_top_level
-from ..finding.installs import holds_module, holds_package
+from ..finding.installs import holds_module
 from ..finding.layout import ScriptProblem, locate_script
 from ..finding.nodepackages import missing_dependency
 from ..finding.syntax import (
@@ -467,7 +467,7 @@ def _judged_with(
     if missing is not None:
         return missing_module_result(attempt, missing)
     own = missing_top_level(attempt.stdout, attempt.stderr)
-    if own is not None and holds_package(worktree, own):
+    if own is not None and holds_module(worktree, own, regular=True):
         return unfound_package_result(attempt, own)
     package = missing_dependency(worktree, attempt.stdout, attempt.stderr)
     if package is not None:
