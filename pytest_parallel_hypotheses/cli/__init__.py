@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..core.classification import Polarity
+from ..core.listing import some_of
 from ..core.numbers import parse_number
 from ..core.sizes import LIMIT_EXPECTED, format_size, parse_limit
 from ..distributed import merge
@@ -372,9 +373,10 @@ def _clean(args: argparse.Namespace) -> int:
     for failure in report.failures:
         _fail(failure)
     for entry in report.kept_dirty:
+        shown = some_of(report.changes.get(entry.worktree, []))
         _fail(
-            f"kept {entry.worktree}: it has uncommitted changes (commit or discard them, "
-            "or run clean --force to delete them)"
+            f"kept {entry.worktree}: it has uncommitted changes ({shown}; commit or discard "
+            "them, or run clean --force to delete them)"
         )
     return FAILURE if report.kept_dirty or report.failures else 0
 

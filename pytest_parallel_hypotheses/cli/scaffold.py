@@ -20,7 +20,15 @@ from ..core.classification import Polarity
 from ..core.models import Hypothesis
 from ..core.setup import setup_problem
 from ..finding.discovery import find_worktrees
-from ..finding.git import GitError, Worktree, is_dirty, list_worktrees, run_git, toplevel
+from ..finding.git import (
+    GitError,
+    Worktree,
+    is_dirty,
+    list_worktrees,
+    run_git,
+    toplevel,
+    uncommitted,
+)
 from ..finding.layout import (
     SCRIPT_DIR,
     config_path,
@@ -108,6 +116,8 @@ class CleanReport:
 
     removed: List[Registered] = field(default_factory=list)
     kept_dirty: List[Registered] = field(default_factory=list)
+    #: What each worktree kept for its changes has uncommitted, as ``git status`` says it.
+    changes: Dict[Path, List[str]] = field(default_factory=dict)
     kept_branches: List[Registered] = field(default_factory=list)
     failures: List[str] = field(default_factory=list)
 
@@ -433,8 +443,10 @@ def _clean_one(
 ) -> None:
     try:
         if live is not None:
-            if not force and is_dirty(live.path):
+            changes = [] if force else uncommitted(live.path)
+            if changes:  # a .venv a setup step made counts too, unless git ignores it
                 report.kept_dirty.append(entry)
+                report.changes[entry.worktree] = changes
                 return
             run_git(
                 ["worktree", "remove", *(["--force"] if force else []), str(live.path)], repository

@@ -99,7 +99,15 @@ def list_worktrees(path: PathArg) -> List[Worktree]:
 
 def is_dirty(worktree: PathArg) -> bool:
     """True if the worktree has uncommitted changes or untracked files."""
-    return bool(run_git(["status", "--porcelain", "-z"], worktree))
+    return bool(uncommitted(worktree))
+
+
+def uncommitted(worktree: PathArg) -> List[str]:
+    """The worktree's uncommitted changes and untracked files, as ``git status --short``
+    lists them (``?? .venv/``, `` M setup.py``)."""
+    return [
+        entry for entry in run_git(["status", "--porcelain", "-z"], worktree).split("\0") if entry
+    ]
 
 
 def _worktree_of(fields: Dict[str, str]) -> Worktree:

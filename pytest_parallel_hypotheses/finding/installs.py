@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 from urllib.parse import unquote, urlparse
 
+from ..core.listing import some_of
 from ..core.tested import OWN_VENV_ADVICE, StaleBuilds
 from .git import GitError, list_worktrees, run_git
 
@@ -826,14 +827,8 @@ def holds_module(worktree: Path, name: str, *, regular: bool = False) -> bool:
     )
 
 
-def _some(names: List[str]) -> str:
-    """The first three ``names``, and how many more there are."""
-    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-    return ", ".join(names[:3]) + more
-
-
 def _unbuilt_source_warning(worktree: Path, unbuilt: Mapping[str, str]) -> str:
-    names, sources = _some(list(unbuilt)), ", ".join(list(unbuilt.values())[:3])
+    names, sources = some_of(list(unbuilt)), ", ".join(list(unbuilt.values())[:3])
     return (
         f"{worktree}: the compiled extension {names} has its source there ({sources}) "
         "and no build beside it, so a script that imports it runs a pure-Python fallback, "
@@ -857,7 +852,7 @@ def _uninstalled_warning(worktree: Path, packages: Tuple[str, ...]) -> str:
 
 
 def _ungenerated_warning(location: InstalledLocation, root: Path, modules: List[Path]) -> str:
-    names = _some([str(path.relative_to(location.checkout)) for path in modules])
+    names = some_of([str(path.relative_to(location.checkout)) for path in modules])
     one = len(modules) == 1
     what, were, them = ("the module", "was", "it") if one else ("the modules", "were", "them")
     return (
@@ -870,7 +865,7 @@ def _ungenerated_warning(location: InstalledLocation, root: Path, modules: List[
 
 
 def _unbuilt_warning(location: InstalledLocation, root: Path, unbuilt: List[Path]) -> str:
-    names = _some([str(path.relative_to(location.checkout)) for path in unbuilt])
+    names = some_of([str(path.relative_to(location.checkout)) for path in unbuilt])
     return (
         f"{location.distribution}: the compiled extension {names} was built in place "
         f"in {location.checkout} and is missing from the worktree {root}, so the package "

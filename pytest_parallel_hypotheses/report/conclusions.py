@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Dict, List, NamedTuple, Sequence
 
 from ..core.classification import HypothesisStatus, Polarity
+from ..core.listing import some_of
 from ..finding.layout import SCRIPT_PATTERN
 from .records import Record
 from .wording import is_cut_short
@@ -69,8 +70,7 @@ def _undecided(records: Sequence[Record]) -> List[str]:
 
 def _named(ids: Sequence[str]) -> str:
     """``a, b, c, d, e and 2 more``."""
-    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    return ", ".join(ids[:5]) + more
+    return some_of(ids, shown=5)
 
 
 def _none_supported(records: Sequence[Record], unfinished: Unfinished) -> str:

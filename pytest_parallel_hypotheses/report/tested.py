@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from ..core.listing import some_of
 from .records import Record
 
 
@@ -54,6 +55,6 @@ def _also(warning: str, others: List[str]) -> str:
     """A warning, and the other worktrees it holds for in the same words."""
     if not others:
         return warning
-    shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    shown = some_of(others)
     worktrees = "worktree" if len(others) == 1 else "worktrees"
     return f"{warning} (the same for {len(others)} more {worktrees}: {shown})"
