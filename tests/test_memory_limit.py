@@ -3,11 +3,16 @@ whoever in the tree allocates; per-hypothesis limits come from the metadata."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import psutil
 import pytest
@@ -21,7 +26,9 @@ from pytest_parallel_hypotheses import (
     TestResult,
 )
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.engine import machine
 from pytest_parallel_hypotheses.engine import memory as memory_module
+from pytest_parallel_hypotheses.engine.cgroup import CgroupError, ScriptCgroup, memory_parent
 from pytest_parallel_hypotheses.engine.memory import MemoryGuard
 
 MIB = 1024 * 1024
@@ -311,3 +318,102 @@ def test_the_kernels_oom_killer_picks_a_script_before_the_runner(
     result = run_one(worktree, FalsificationConfig(test_timeout=120))
 
     assert int(result.stdout) > int(Path("/proc/self/oom_score_adj").read_text())
+
+
+#: Allocates (and touches) 512 MiB at once: past :data:`TRAP_BYTES`, the kernel kills it.
+GRAB = f"{sys.executable} -c 'b = bytearray(512 * 1024 * 1024)'"
+TRAP_BYTES = 64 * MIB
+
+
+@pytest.fixture
+def oom_trap() -> Iterator[Path]:
+    """The ``cgroup.procs`` file of a memory cgroup of 64 MiB that a script joins, so that
+    the kernel's OOM killer kills what it then starts past that: a real OOM kill, without
+    one of ours. Skipped where this process cannot make such a cgroup, or where joining it
+    does not lead to a kill the machine counts."""
+    folder = _memory_cgroup(TRAP_BYTES)
+    try:
+        procs = folder / "cgroup.procs"
+        before = _oom_kills()
+        probe = subprocess.run(["sh", "-c", f'echo $$ > "{procs}" && exec {GRAB}'], check=False)
+        if probe.returncode != -signal.SIGKILL or _oom_kills() == before:
+            pytest.skip(f"no OOM kill seen in {folder} (exit {probe.returncode})")
+        yield procs
+    finally:
+        _remove_cgroup(folder)
+
+
+def _oom_kills() -> int:
+    """The machine's count of OOM kills, read here rather than by the code under test."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    pytest.skip("this kernel does not count OOM kills in /proc/vmstat")
+
+
+def _memory_cgroup(limit: int) -> Path:
+    """A new memory cgroup of ``limit`` bytes: a child of a delegated cgroup v2, else of
+    this process's cgroup v1 memory folder; else skip."""
+    parent, why_not = memory_parent()
+    if parent is not None:
+        try:
+            return ScriptCgroup.create(parent, memory_max=limit).path
+        except CgroupError as error:
+            pytest.skip(str(error))
+    v1 = next(
+        (path for names, path in machine.own_cgroup_folders() if "memory" in names.split(",")), None
+    )
+    if v1 is None:
+        pytest.skip(f"no memory cgroup to make a small one in: {why_not}")
+    folder = v1 / f"oom-trap-{uuid.uuid4().hex[:12]}"
+    try:
+        folder.mkdir()
+        (folder / "memory.limit_in_bytes").write_text(str(limit))
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        pytest.skip(f"cannot make a memory cgroup v1 in {v1}: {error}")
+    return folder
+
+
+def _remove_cgroup(folder: Path) -> None:
+    """Kill what is left in the cgroup, wait until it is empty, remove it."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+    folder.rmdir()
+
+
+@pytest.mark.machine_wide
+def test_a_failure_while_the_kernel_killed_a_process_for_memory_is_inconclusive(
+    worktree: Path, write_script: Callable[..., Path], oom_trap: Path
+) -> None:
+    """A test runner whose worker the OOM killer killed reports a failure (exit 1): that was
+    a genuine failure, SUPPORTED, with no memory limit of the run in force."""
+    write_script(worktree, "hog", f'echo $$ > "{oom_trap}"\n{GRAB}\nexit 1')
+
+    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert result.exit_code == 1
+    assert "the kernel's OOM killer killed" in result.error_message
+    assert "--hypotheses-memory" in result.error_message
+
+
+@pytest.mark.machine_wide
+def test_a_script_the_kernel_killed_for_memory_is_reported_as_such(
+    worktree: Path, write_script: Callable[..., Path], oom_trap: Path
+) -> None:
+    write_script(worktree, "hog", f'echo $$ > "{oom_trap}"\nexec {GRAB}')
+
+    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "killed by SIGKILL, and the kernel's OOM killer killed" in result.error_message
+    assert "most likely ran out of memory" in result.error_message

@@ -114,6 +114,34 @@ def script_result(
     )
 
 
+#: What to do after the kernel's OOM killer killed processes while scripts ran.
+OOM_ADVICE = (
+    "run fewer scripts at once (--hypotheses-workers, or a higher --hypotheses-memfree) or "
+    "give each a memory limit (--hypotheses-memory), and run again"
+)
+
+
+def oom_killed_result(result: TestExecutionResult, kills: int) -> TestExecutionResult:
+    """A script that failed, or was killed by SIGKILL, while the kernel's OOM killer killed
+    ``kills`` processes on the machine: one may have been its own (a test runner's worker,
+    a subprocess), and a test that failed for want of memory says nothing about the
+    hypothesis. Any other result stays as it is."""
+    killed = f"{kills} process" if kills == 1 else f"{kills} processes"
+    what = f"the kernel's OOM killer killed {killed} on this machine while the script ran"
+    if result.result is TestResult.FAIL:
+        return _tells_nothing(result, f"{what}, maybe one of its own", OOM_ADVICE)
+    if result.result is TestResult.ERROR and result.exit_code in _SIGKILLED:
+        return as_error(
+            result,
+            f"{result.error_message}, and {what}: it most likely ran out of memory; {OOM_ADVICE}",
+        )
+    return result
+
+
+#: The exit statuses of a script killed by SIGKILL, or whose shell reports a child's death so.
+_SIGKILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)
+
+
 def missing_module_result(result: TestExecutionResult, module: str) -> TestExecutionResult:
     """A script that failed because its worktree lacks a generated module of the project."""
     return _tells_nothing(

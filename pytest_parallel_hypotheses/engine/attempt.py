@@ -8,11 +8,11 @@ from typing import Callable, Mapping, Optional
 
 from ..core.config import FalsificationConfig
 from ..core.models import TestExecutionResult
-from ..core.results import script_result, unrunnable_result
+from ..core.results import oom_killed_result, script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
 from .events import TOLD_ELSEWHERE, LiveOutput
 from .memory import MemoryGuard
-from .process import run_script
+from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
 from .spill import OutputFiles
 from .tree import Marker, ProcessTree
@@ -65,6 +65,7 @@ async def run_attempt(
             if output_files is None
             else output_files.captures(hypothesis_id, run.worktree_text, number),
         )
+        oom_kills = memory.oom_kills_meanwhile() if _failed_by_itself(outcome) else 0
     outcome.close()
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
@@ -89,6 +90,8 @@ async def run_attempt(
         memory_stop=None if outcome.memory_breach is None else outcome.memory_breach.describe(),
         snapshot=outcome.snapshot,
     )
+    if oom_kills:
+        result = oom_killed_result(result, oom_kills)
     logger.info(
         "%s (attempt %d): %s (exit %s, %.2fs)",
         hypothesis_id,
@@ -98,3 +101,14 @@ async def run_attempt(
         result.duration,
     )
     return result
+
+
+def _failed_by_itself(outcome: ProcessOutcome) -> bool:
+    """The script ended with a failure or a signal that no deadline or limit of ours caused:
+    the outcome the kernel's OOM killer can fake."""
+    return (
+        outcome.exit_code not in (0, None)
+        and not outcome.timed_out
+        and outcome.memory_breach is None
+        and outcome.spawn_error is None
+    )

@@ -1,5 +1,5 @@
-"""What the machine lets this process use: its CPUs (affinity and a cgroup CPU quota) and
-how much memory is free.
+"""What the machine lets this process use: its CPUs (affinity and a cgroup CPU quota), how
+much memory is free, and how many processes the kernel's OOM killer has killed.
 
 Read from ``/proc`` and ``/sys/fs/cgroup`` directly: a reading must cost microseconds, since
 the admission of scripts looks at the free memory several times a second while scripts wait.
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
 
 PROC_MEMINFO = Path("/proc/meminfo")
+PROC_VMSTAT = Path("/proc/vmstat")
 PROC_CGROUP = Path("/proc/self/cgroup")
 PROC_MOUNTINFO = Path("/proc/self/mountinfo")
 #: What an unreadable or malformed /proc file raises: then nothing is known.
@@ -133,6 +134,17 @@ def available_memory() -> Optional[int]:
         for line in meminfo:
             if line.startswith(b"MemAvailable:"):
                 return int(line.split()[1]) * 1024
+    return None
+
+
+def oom_kills() -> Optional[int]:
+    """How many processes the kernel's OOM killer has killed on this machine since it booted
+    (``oom_kill`` of ``/proc/vmstat``, Linux 4.13 and later; a container usually sees the
+    host's count), None where it cannot be read."""
+    with contextlib.suppress(*_UNREADABLE), PROC_VMSTAT.open("rb") as vmstat:
+        for line in vmstat:
+            if line.startswith(b"oom_kill "):
+                return int(line.split()[1])
     return None
 
 

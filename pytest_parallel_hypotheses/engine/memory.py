@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import psutil
 
 from ..core.sizes import format_size
+from . import machine
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
 from .tasks import stop_task
 from .tree import Marker, marker_variables
@@ -220,6 +223,32 @@ def _look(listed: Set[int]) -> Tuple[ChildrenMap, Set[int], List[Tuple[int, Dict
     return children, pids, [(pid, markers) for pid, markers in marked if markers]
 
 
+class OomKillCount:
+    """The machine's count of OOM kills, read at each script's start and, when it failed,
+    after its exit: a rise means the kernel killed processes while it ran, maybe its own,
+    with or without a limit of ours. A reading at a start serves the starts of the next
+    :data:`FAST_SECONDS`, so that 400 scripts started at once read the file a few times:
+    a kill just before a script started counts for it, which can only make a failure
+    inconclusive, never a verdict."""
+
+    def __init__(self) -> None:
+        self._read_at = -math.inf
+        self._count: Optional[int] = None
+
+    def at_start(self) -> Optional[int]:
+        now = time.monotonic()
+        if now - self._read_at > FAST_SECONDS:
+            self._read_at, self._count = now, machine.oom_kills()
+        return self._count
+
+    @staticmethod
+    def since(start: Optional[int]) -> int:
+        """How many processes the kernel's OOM killer killed since ``start`` (a count of
+        :meth:`at_start`; 0 where the count cannot be read)."""
+        now = machine.oom_kills()
+        return 0 if start is None or now is None else max(0, now - start)
+
+
 class MemoryGuard:
     """How a run enforces memory limits: decided once, said in the header."""
 
@@ -227,6 +256,7 @@ class MemoryGuard:
         self._parent = parent
         self.fallback_reason = fallback_reason
         self.watchdog = MemoryWatchdog()
+        self.oom_kills = OomKillCount()
 
     @classmethod
     def for_this_process(cls) -> MemoryGuard:
@@ -272,6 +302,12 @@ class LimitedScript:
         self._guard = guard
         self._cgroup = None if limit is None else guard.cgroup(limit)
         self._watched: Optional[_Watched] = None
+        self._oom_kills_before = guard.oom_kills.at_start()
+
+    def oom_kills_meanwhile(self) -> int:
+        """How many processes the kernel's OOM killer killed on the machine since the script
+        was about to start (read now: ask once it has exited)."""
+        return OomKillCount.since(self._oom_kills_before)
 
     def joiner(self) -> Optional[Callable[[], None]]:
         """What the child runs before exec to join its cgroup (None without one)."""
