@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Callable, List
+from typing import Any, Callable, List
 
 import psutil
 import pytest
@@ -16,6 +17,8 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.engine import process as process_module
+from pytest_parallel_hypotheses.engine.snapshot import Snapshot
 
 TIMEOUT = 0.5
 GRACE = 0.3
@@ -100,6 +103,27 @@ def test_a_script_ignoring_sigterm_is_killed_after_the_grace(
     assert result.result is TestResult.TIMEOUT
     assert TIMEOUT + GRACE <= result.duration < TIMEOUT + GRACE + HANG
     assert live_processes(sleep_token) == []
+
+
+def test_the_grace_counts_from_the_deadline_however_long_the_picture_takes(
+    run_script: RunScript, sleep_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree is photographed before its SIGTERM; with thousands of processes that took
+    0.4 s and more, and the script ran that much past its deadline and grace. A picture as
+    slow is made here by delaying the real one, since thousands of processes would make the
+    test's own timing depend on the machine."""
+    slowed = process_module.take_snapshot
+
+    async def slow_picture(*args: Any, **kwargs: Any) -> Snapshot:
+        await asyncio.sleep(1.0)
+        return await slowed(*args, **kwargs)
+
+    monkeypatch.setattr(process_module, "take_snapshot", slow_picture)
+
+    result = run_script(f"trap '' TERM; sleep {sleep_token}")
+
+    assert result.result is TestResult.TIMEOUT
+    assert TIMEOUT + GRACE <= result.duration < TIMEOUT + GRACE + 0.75
 
 
 @pytest.mark.parametrize(

@@ -205,6 +205,29 @@ def test_a_snapshot_that_cannot_wait_for_the_process_table_shows_the_scripts_des
     assert any(command.endswith("test_slow.sh") for command in commands)
 
 
+def test_a_snapshot_of_a_large_tree_describes_its_oldest_and_youngest_and_counts_all(
+    worktree: Path, write_script: WriteScript, sleep_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Describing each process takes several reads of /proc, and the stop waits for the
+    picture: 1,300 processes of a script that forked in a loop held its SIGTERM back 0.43 s."""
+    monkeypatch.setattr(snapshot_module, "DESCRIBED_PROCESSES", 10)
+    write_script(
+        worktree, "slow", f"for i in $(seq 30); do sleep {sleep_token} & done\nsleep {sleep_token}"
+    )
+
+    [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=3 * TIMEOUT)
+
+    snapshot = result.timeout_snapshot
+    assert snapshot is not None
+    assert snapshot["process_count"] == 32
+    processes = snapshot["processes"]
+    assert len(processes) == 10
+    assert processes[0]["command"].endswith("test_slow.sh")  # the oldest first
+    ages = [process["age_seconds"] for process in processes]
+    assert ages == sorted(ages, reverse=True)
+    assert "31 other processes in its tree" in result.error_message
+
+
 def test_a_timeout_names_what_the_script_was_running(
     worktree: Path, write_script: WriteScript, sleep_token: str
 ) -> None:

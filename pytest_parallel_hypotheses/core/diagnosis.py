@@ -36,7 +36,7 @@ def describe_snapshot(snapshot: Mapping[str, Any]) -> str:
     command = process["command"]
     if len(command) > SHORT_COMMAND_CHARS:
         command = command[: SHORT_COMMAND_CHARS - 3] + "..."
-    count = len(snapshot["processes"])
+    count = process_count(snapshot)
     others = (
         f"; {count - 1} other process{'es' if count > 2 else ''} in its tree" if count > 1 else ""
     )
@@ -52,6 +52,12 @@ def describe_snapshot(snapshot: Mapping[str, Any]) -> str:
         f"{format_elapsed(process['age_seconds'])}, {process['rss_bytes'] / 2**20:.0f} MiB)"
         f"{others}{short}"
     )
+
+
+def process_count(snapshot: Mapping[str, Any]) -> int:
+    """How many processes the tree had in the picture, described or not (a picture taken
+    before the count was kept describes them all)."""
+    return int(snapshot.get("process_count", len(snapshot.get("processes") or [])))
 
 
 def cpu_wait_share(snapshot: Mapping[str, Any]) -> Optional[float]:

@@ -28,6 +28,7 @@ from typing import (
     TypeVar,
 )
 
+from ..core.diagnosis import process_count
 from . import spawn
 from .capture import BoundedCapture
 from .events import LiveOutput
@@ -165,8 +166,9 @@ async def run_script(
             assert memory is not None  # a breach comes from a limit
             memory.kill_members()
             await running.kill(then_wait=_REAP_SECONDS)
-        if timed_out:
-            await running.stop(then_wait=grace + _REAP_SECONDS)
+        if timed_out:  # SIGKILL at the deadline and the grace: the picture comes out of it
+            left = max(0.0, start + timeout + grace - loop.time())
+            await running.stop(grace=left, then_wait=left + _REAP_SECONDS)
         end = protocol.exited_at if protocol.exited_at is not None else loop.time()
         await running.release_pipes(stopped=over_limit or timed_out)
         exited = running.exit_usage
@@ -267,9 +269,9 @@ class RunningScript:
             self._tree.unregister()  # stopped or killed: a later emergency stop must not reach
             # the group's number, which may name another process's group by then
 
-    async def stop(self, *, then_wait: float) -> None:
-        """Stop the whole tree (SIGTERM, grace, SIGKILL) and wait for the leader's exit."""
-        await self._tree.stop(self._grace)
+    async def stop(self, *, grace: float, then_wait: float) -> None:
+        """Stop the whole tree (SIGTERM, ``grace``, SIGKILL) and wait for the leader's exit."""
+        await self._tree.stop(grace)
         await _wait(self._protocol.exited, then_wait)
 
     async def kill(self, *, then_wait: float) -> None:
@@ -318,7 +320,7 @@ def _with_the_stop(
     if breach is not None and breach.peak is not None:
         seen["peak_rss_bytes"] = max(seen.get("peak_rss_bytes") or 0, breach.peak)
     if snapshot is not None:
-        seen["processes"] = max(seen.get("processes") or 0, len(snapshot["processes"]))
+        seen["processes"] = max(seen.get("processes") or 0, process_count(snapshot))
     return seen
 
 

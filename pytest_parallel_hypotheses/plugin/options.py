@@ -270,7 +270,7 @@ OPTIONS = (
         parse=_seconds,
         expected="a number of seconds of at least 0",
         help="when stopping a script, wait SECONDS after the first signal (SIGTERM at its "
-        "deadline, SIGINT when the run is interrupted) before SIGKILL "
+        "deadline, from which they count; SIGINT when the run is interrupted) before SIGKILL "
         f"(default {FalsificationConfig.kill_grace:g})",
     ),
     Option(
