@@ -109,6 +109,34 @@ def test_editing_one_script_reruns_only_that_hypothesis(
     assert records["other"]["cached"] is True
 
 
+@pytest.mark.parametrize("committed", [False, True], ids=["untracked", "committed"])
+def test_an_edited_helper_beside_the_scripts_runs_them_again(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    git_command: Callable[..., str],
+    tmp_path: Path,
+    report: Path,
+    committed: bool,
+) -> None:
+    """Files under .falsification counted as committed only, so a script that runs a helper
+    there (``python .falsification/check.py``) kept its verdict after the helper changed."""
+    counter = tmp_path / "runs"
+    write_script(git_repo, "race", counting(counter, "sh .falsification/check.sh"))
+    helper = git_repo / ".falsification" / "check.sh"
+    helper.write_text("exit 1\n")
+    if committed:
+        git_command(git_repo, "add", ".falsification/check.sh")
+        git_command(git_repo, "commit", "-q", "-m", "helper")
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    helper.write_text("exit 0\n")
+
+    records = report_of(run_pytest, git_repo, report)
+
+    assert runs_of(counter) == 2
+    assert (records["race"]["status"], records["race"]["cached"]) == ("falsified", False)
+
+
 def test_a_reused_verdict_that_meets_the_stop_condition_starts_nothing(
     stored: Stored, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -3,9 +3,10 @@
 As a build system keys a test result by the digest of its inputs: the worktree's content (its
 tree hash, its uncommitted changes, its untracked files that git does not ignore), the script
 and the full metadata file, the settings that can change an outcome, the tool's version, and
-the interpreter and platform. Files under ``.falsification`` other than the hypothesis's own
-script and metadata count as committed only, so editing one hypothesis's script leaves the
-keys of its neighbours alone.
+the interpreter and platform. The scripts and metadata of a worktree's hypotheses count as
+committed only, so editing one hypothesis's script leaves the keys of its neighbours alone;
+any other file under ``.falsification`` (a helper the scripts run, their data) counts like the
+worktree's own.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..core.version import __version__
 from .git import GitError
-from .layout import SCRIPT_DIR
+from .layout import METADATA_PATTERN, SCRIPT_PATTERN
 from .state import content_state
 
 #: Changes when the key's recipe changes, so keys of an older recipe never match.
-KEY_FORMAT = 1
+KEY_FORMAT = 2
+#: The files of the worktree's hypotheses, as git pathspecs: a helper beside them (``python
+#: .falsification/check.py``) is none of them, and an edit of it must run its scripts again.
+HYPOTHESIS_FILES = tuple(
+    f":(glob){pattern.replace('<id>', '*')}" for pattern in (SCRIPT_PATTERN, METADATA_PATTERN)
+)
 
 
 class Fingerprinter:
@@ -58,10 +64,10 @@ class Fingerprinter:
 
 
 def worktree_digest(worktree: Path) -> Optional[str]:
-    """The digest of a worktree's content (``.falsification`` aside: each hypothesis's own
-    files are digested on their own); None if git cannot say."""
+    """The digest of a worktree's content (its hypotheses' scripts and metadata aside: each
+    hypothesis's own are digested on their own); None if git cannot say."""
     try:
-        return content_state(worktree, excluding=(SCRIPT_DIR,))
+        return content_state(worktree, excluding=HYPOTHESIS_FILES)
     except (GitError, OSError, UnicodeDecodeError):
         return None
 

@@ -21,9 +21,10 @@ _CHUNK = 1024 * 1024
 
 def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
     """The digest of the worktree's content (see the module's docstring), leaving out the
-    folders ``excluding`` names (relative to the worktree)."""
+    paths ``excluding`` names (relative to the worktree; a pathspec may carry its magic, as
+    ``:(glob)``)."""
     digest = hashlib.sha256(_head_tree(worktree).encode())
-    excluded = [f":(exclude){folder}" for folder in excluding]
+    excluded = [_excluded(path) for path in excluding]
     status = run_git(
         ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
         + (["--", ".", *excluded] if excluded else []),
@@ -33,6 +34,13 @@ def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
         digest.update(entry.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(_file_digest(worktree / entry[3:]))
     return digest.hexdigest()
+
+
+def _excluded(pathspec: str) -> str:
+    """``pathspec`` with git's ``exclude`` magic added to what it carries."""
+    if pathspec.startswith(":("):
+        return ":(exclude," + pathspec[2:]
+    return f":(exclude){pathspec}"
 
 
 def ignored_folders(worktree: Path) -> List[str]:
