@@ -400,6 +400,63 @@ def test_a_script_that_imports_a_build_older_than_its_source_is_inconclusive(
     assert f"{PACKAGES['srcpkg']}/_speedups.c" in result.error_message
 
 
+def project_built_in_place(repo: Path, *, age: float, layout: str = "flat") -> None:
+    """``fastpkg``, installed nowhere this run can see, with ``_speed.c`` tracked and an
+    in-place build of ``fastpkg._speed`` ``age`` seconds older than it (as a worktree's own
+    ``.venv`` with the project installed in development mode leaves it); laid out ``flat``
+    (the source in the package), or in ``lib/`` with the source in ``csrc/`` (PyYAML keeps
+    its ``_yaml.pyx`` outside ``lib/yaml``)."""
+    package = repo / ("fastpkg" if layout == "flat" else "lib/fastpkg")
+    source = package / "_speed.c" if layout == "flat" else repo / "csrc" / "_speed.c"
+    for folder in (package, source.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    source.write_text("PyMODINIT_FUNC PyInit__speed(void) { return 0; }  /* the fix */\n")
+    (repo / ".gitignore").write_text("*.so\n*.pyd\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the C fix")
+    built = package / f"_speed{EXTENSION_SUFFIXES[0]}"
+    built.write_bytes(b"")
+    then = source.stat().st_mtime - age
+    os.utime(built, (then, then))
+
+
+def find_speed(layout: str) -> str:
+    """Finds ``fastpkg._speed`` as an import from the worktree's root would."""
+    path = "" if layout == "flat" else 'PYTHONPATH="lib:$PYTHONPATH" '
+    return f"{path}python -c 'import importlib.util as u; u.find_spec(\"fastpkg._speed\")'"
+
+
+@pytest.mark.parametrize(
+    ("layout", "source"), [("flat", "fastpkg/_speed.c"), ("lib", "csrc/_speed.c")]
+)
+def test_a_build_in_place_older_than_its_source_of_a_project_installed_nowhere_is_inconclusive(
+    git_repo: Path, write_script: WriteScript, layout: str, source: str
+) -> None:
+    """Its worktree's own .venv ran the build of before a C change, and the run said the
+    change works: builds older than their source were looked for only among the modules of
+    an install in the runner's environment, and sources only in the package's folder."""
+    project_built_in_place(git_repo, age=3600, layout=layout)
+
+    result = run_one(git_repo, write_script, find_speed(layout))
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert "fastpkg._speed, whose build in its worktree is older than" in result.error_message
+    assert source in result.error_message
+
+
+def test_a_build_in_place_newer_than_its_source_keeps_its_verdict(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    project_built_in_place(git_repo, age=-3600)
+
+    result = run_one(git_repo, write_script, find_speed("flat"))
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.stale is None
+
+
 @pytest.mark.usefixtures("venv_first")
 def test_a_build_compiled_from_cython_output_older_than_its_pyx_is_inconclusive(
     worktree: Callable[[str, str], Path], write_script: WriteScript

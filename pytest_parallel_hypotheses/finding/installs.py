@@ -126,19 +126,21 @@ class DevelopmentInstalls:
         )
 
     def stale_builds(self, worktree: Path) -> Optional[StaleBuilds]:
-        """The worktree's in-place builds of the extension modules that the installed
-        checkout has, in each top-level package where a native source that the worktree
-        tracks there (C, C++, Cython, Rust, or a module's own ``.py`` that mypyc or Cython
-        compiles) changed after every build of that package: built, then the source changed
-        (a commit, a checkout, an edit), and nothing built again. A build after the change
-        vouches for its package (a build tool leaves untouched what the change did not
-        concern). Times compare exactly: an in-place copy that cut its time to the second,
-        as setuptools' does, counts as older than a source saved later in that second,
-        which a build may or may not have seen."""
+        """The worktree's in-place builds of extension modules, in each top-level package
+        where a native source that the worktree tracks there (C, C++, Cython, Rust, or a
+        module's own ``.py`` that mypyc or Cython compiles) changed after every build of that
+        package: built, then the source changed (a commit, a checkout, an edit), and nothing
+        built again. The builds are those of the modules the installed checkout has; where
+        no install in this environment is of the worktree's repository, those found in the
+        worktree's own packages, which its own ``.venv``, or a Python importing from the
+        worktree, runs. A build after the change vouches for its package (a build tool
+        leaves untouched what the change did not concern). Times compare exactly: an
+        in-place copy that cut its time to the second, as setuptools' does, counts as older
+        than a source saved later in that second, which a build may or may not have seen."""
         root, project = self._project_in(worktree)
-        if root is None:
-            return None
-        packages: Dict[Path, List[Tuple[str, Path, float]]] = {}
+        if root is None or not project:
+            return _stale_packages(worktree, _builds_in_packages(worktree))
+        packages: PackageBuilds = {}
         for location in project:
             top = root / location.relative
             for module in location.extensions:
@@ -149,23 +151,7 @@ class DevelopmentInstalls:
                     packages.setdefault(package, []).append(
                         (_extension_name(path, top), path, when)
                     )
-        stale: List[str] = []
-        last: Optional[Tuple[str, float]] = None
-        for package, builds in packages.items():
-            tracked = _tracked_native_sources(root, package)
-            if tracked is None:
-                continue
-            built_at = max(when for *_, when in builds)
-            change = _newest_native_source(root, tracked, [path for _, path, _ in builds])
-            if change is None or built_at >= change[1]:
-                change = _ungenerated_cython(root, tracked, built_at)
-            if change is None:
-                continue
-            stale += [name for name, _, _ in builds]
-            last = change if last is None or change[1] > last[1] else last
-        if last is None:
-            return None
-        return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], last[1])
+        return _stale_packages(root, packages)
 
     def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
         """A warning when the worktree's own environment holds no install of the project
@@ -193,6 +179,66 @@ class DevelopmentInstalls:
         if root is None:
             return None, []
         return root, [location for location in self.locations if root in location.repository]
+
+
+#: The builds of the extension modules of each top-level package of a checkout: the module's
+#: dotted name, its file and that file's time.
+PackageBuilds = Dict[Path, List[Tuple[str, Path, float]]]
+
+
+def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds]:
+    """The builds of the ``packages`` of the checkout ``root`` that a tracked native source
+    of their package changed after (see :meth:`DevelopmentInstalls.stale_builds`)."""
+    stale: List[str] = []
+    last: Optional[Tuple[str, float]] = None
+    for package, builds in packages.items():
+        tracked = _tracked_native_sources(root, package)
+        if tracked == set():  # their sources are elsewhere: a csrc/ folder, or the root of a
+            tracked = _declaring_sources(root, builds)  # lib/ layout (PyYAML's _yaml.pyx)
+        if tracked is None:
+            continue
+        built_at = max(when for *_, when in builds)
+        change = _newest_native_source(root, tracked, [path for _, path, _ in builds])
+        if change is None or built_at >= change[1]:
+            change = _ungenerated_cython(root, tracked, built_at)
+        if change is None:
+            continue
+        stale += [name for name, _, _ in builds]
+        last = change if last is None or change[1] > last[1] else last
+    if last is None:
+        return None
+    return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], last[1])
+
+
+def _declaring_sources(root: Path, builds: List[Tuple[str, Path, float]]) -> Optional[Set[str]]:
+    """The native sources the checkout tracks anywhere that declare one of the ``builds``'
+    modules and are named after it (``_speed.pyx``, or ``_speed.c`` defining
+    ``PyInit__speed``), from one git call; None if git cannot tell. A source named otherwise,
+    and a header, outside the package's folder are not found."""
+    stems = {_module_stem(path) for _, path, _ in builds}
+    try:
+        listed = run_git(["ls-files", "-z", "--", *(f"*{ext}" for ext in _MODULE_SOURCES)], root)
+    except GitError:
+        return None
+    named = [name for name in listed.split("\0") if Path(name).stem in stems]
+    return {name for name in named if _declared_module(str(root / name)) == Path(name).stem}
+
+
+def _builds_in_packages(worktree: Path) -> PackageBuilds:
+    """The extension modules built in place in the worktree's regular packages (at its root
+    and in ``src/``), by top-level package."""
+    packages: PackageBuilds = {}
+    for top in _top_packages(worktree):
+        for folder, subfolders, files in os.walk(top):
+            subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
+            for name in files:
+                if name.endswith(_BUILT):
+                    path = Path(folder, name)
+                    when = _file_time(path)
+                    if when is not None:
+                        built = (_extension_name(path, top.parent), path, when)
+                        packages.setdefault(top, []).append(built)
+    return packages
 
 
 def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:
@@ -679,6 +725,8 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
 
 #: Where a ``src`` layout keeps its packages, which Python finds only once installed.
 _SRC = "src"
+#: The folder of packages of older layouts (PyYAML's ``lib/yaml``).
+_LIB = "lib"
 
 
 def _uninstalled(worktree: Path, others: Iterable[Path] = ()) -> WorktreeImports:
@@ -752,8 +800,9 @@ def _files(folder: Path) -> List[str]:
 
 
 def _top_packages(worktree: Path) -> List[Path]:
-    """The regular packages at the worktree's root and in its ``src/`` folder."""
-    return [base / name for base in (worktree, worktree / _SRC) for name in _packages_in(base)]
+    """The regular packages at the worktree's root and in its ``src/`` and ``lib/`` folders."""
+    bases = (worktree, worktree / _SRC, worktree / _LIB)
+    return [base / name for base in bases for name in _packages_in(base)]
 
 
 def _packages_in(base: Path) -> List[str]:
