@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import psutil
 import pytest
@@ -320,17 +320,30 @@ def test_the_kernels_oom_killer_picks_a_script_before_the_runner(
     assert int(result.stdout) > int(Path("/proc/self/oom_score_adj").read_text())
 
 
-#: Allocates (and touches) 512 MiB at once: past :data:`TRAP_BYTES`, the kernel kills it.
-GRAB = f"{sys.executable} -c 'b = bytearray(512 * 1024 * 1024)'"
-TRAP_BYTES = 64 * MIB
+#: Allocates (and touches) 1 GiB at once: past :data:`TRAP_BYTES`, the kernel kills it.
+GRAB = f"{sys.executable} -c 'b = bytearray(1024 * 1024 * 1024)'"
+#: Room for a runner and its script's shell, not for :data:`GRAB`.
+TRAP_BYTES = 256 * MIB
+#: Joins the cgroup whose ``cgroup.procs`` is its first argument, runs the hypothesis ``hog``
+#: of the worktree its second names, and prints its status, exit code and message: the
+#: kernel counts the kills in the runner's own cgroup, where its scripts run.
+RUN_IN_CGROUP = """
+import json, os, sys
+from pathlib import Path
+Path(sys.argv[1]).write_text(str(os.getpid()))
+from pytest_parallel_hypotheses import FalsificationConfig, Hypothesis, TestExecutor
+config = FalsificationConfig(test_timeout=120)
+result = TestExecutor(config).execute_single(Hypothesis("hog", "x"), sys.argv[2])
+print(json.dumps([result.status.value, result.exit_code, result.error_message]))
+"""
 
 
 @pytest.fixture
 def oom_trap() -> Iterator[Path]:
-    """The ``cgroup.procs`` file of a memory cgroup of 64 MiB that a script joins, so that
-    the kernel's OOM killer kills what it then starts past that: a real OOM kill, without
-    one of ours. Skipped where this process cannot make such a cgroup, or where joining it
-    does not lead to a kill the machine counts."""
+    """The ``cgroup.procs`` file of a memory cgroup of 256 MiB that a runner joins, so that
+    the kernel's OOM killer kills what its script then starts past that: a real OOM kill,
+    without one of ours. Skipped where this process cannot make such a cgroup, or where
+    joining it does not lead to a kill the machine counts."""
     folder = _memory_cgroup(TRAP_BYTES)
     try:
         procs = folder / "cgroup.procs"
@@ -390,30 +403,44 @@ def _remove_cgroup(folder: Path) -> None:
     folder.rmdir()
 
 
+def run_in(procs: Path, worktree: Path) -> Tuple[str, int, str]:
+    """The status, exit code and message of the hypothesis ``hog`` of ``worktree``, run by a
+    runner in the cgroup of ``procs``."""
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_IN_CGROUP, str(procs), str(worktree)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    status, exit_code, message = json.loads(completed.stdout.splitlines()[-1])
+    return status, exit_code, message
+
+
 @pytest.mark.machine_wide
 def test_a_failure_while_the_kernel_killed_a_process_for_memory_is_inconclusive(
     worktree: Path, write_script: Callable[..., Path], oom_trap: Path
 ) -> None:
     """A test runner whose worker the OOM killer killed reports a failure (exit 1): that was
     a genuine failure, SUPPORTED, with no memory limit of the run in force."""
-    write_script(worktree, "hog", f'echo $$ > "{oom_trap}"\n{GRAB}\nexit 1')
+    write_script(worktree, "hog", f"{GRAB}\nexit 1")
 
-    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+    status, exit_code, message = run_in(oom_trap, worktree)
 
-    assert result.status is HypothesisStatus.INCONCLUSIVE
-    assert result.exit_code == 1
-    assert "the kernel's OOM killer killed" in result.error_message
-    assert "--hypotheses-memory" in result.error_message
+    assert (status, exit_code) == ("inconclusive", 1), message
+    assert "the kernel's OOM killer killed 1 process in the runner's cgroup" in message
+    assert "--hypotheses-memory" in message
 
 
 @pytest.mark.machine_wide
 def test_a_script_the_kernel_killed_for_memory_is_reported_as_such(
     worktree: Path, write_script: Callable[..., Path], oom_trap: Path
 ) -> None:
-    write_script(worktree, "hog", f'echo $$ > "{oom_trap}"\nexec {GRAB}')
+    write_script(worktree, "hog", f"exec {GRAB}")
 
-    result = run_one(worktree, FalsificationConfig(test_timeout=120))
+    status, _exit_code, message = run_in(oom_trap, worktree)
 
-    assert result.status is HypothesisStatus.INCONCLUSIVE
-    assert "killed by SIGKILL, and the kernel's OOM killer killed" in result.error_message
-    assert "most likely ran out of memory" in result.error_message
+    assert status == "inconclusive", message
+    assert "killed by SIGKILL, and the kernel's OOM killer killed" in message
+    assert "most likely ran out of memory" in message

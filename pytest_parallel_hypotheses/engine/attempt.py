@@ -11,6 +11,7 @@ from ..core.models import TestExecutionResult
 from ..core.results import oom_killed_result, script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
 from .events import TOLD_ELSEWHERE, LiveOutput
+from .machine import oom_kill_scope
 from .memory import MemoryGuard
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
@@ -91,7 +92,7 @@ async def run_attempt(
         snapshot=outcome.snapshot,
     )
     if oom_kills:
-        result = oom_killed_result(result, oom_kills)
+        result = oom_killed_result(result, oom_kills, oom_kill_scope())
     logger.info(
         "%s (attempt %d): %s (exit %s, %.2fs)",
         hypothesis_id,

@@ -1,5 +1,5 @@
 """What the machine lets this process use: its CPUs (affinity and a cgroup CPU quota), how
-much memory is free, and how many processes the kernel's OOM killer has killed.
+much memory is free, and how many processes the kernel's OOM killer has killed there.
 
 Read from ``/proc`` and ``/sys/fs/cgroup`` directly: a reading must cost microseconds, since
 the admission of scripts looks at the free memory several times a second while scripts wait.
@@ -10,6 +10,7 @@ a container hides ``/proc/stat``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import resource
@@ -138,11 +139,43 @@ def available_memory() -> Optional[int]:
 
 
 def oom_kills() -> Optional[int]:
-    """How many processes the kernel's OOM killer has killed on this machine since it booted
-    (``oom_kill`` of ``/proc/vmstat``, Linux 4.13 and later; a container usually sees the
-    host's count), None where it cannot be read."""
-    with contextlib.suppress(*_UNREADABLE), PROC_VMSTAT.open("rb") as vmstat:
-        for line in vmstat:
+    """How many processes the kernel's OOM killer has killed where this process's scripts run:
+    in its own memory cgroup (with its descendants under cgroup v2), else on the whole machine
+    (``/proc/vmstat``, Linux 4.13 and later; a container usually sees the host's count there);
+    None where no count can be read. Always from the same file in one process."""
+    source = _oom_kill_source()
+    return None if source is None else _oom_kill_count(source)
+
+
+@functools.cache
+def _oom_kill_source() -> Optional[Path]:
+    """The most precise file that counts OOM kills of this process's descendants: its cgroup
+    v2's ``memory.events`` (kills in its subtree), its cgroup v1 memory controller's
+    ``memory.oom_control`` (kills in that cgroup), or ``/proc/vmstat``."""
+    own = dict(own_cgroup_folders())
+    candidates = [
+        *([own[""] / "memory.events"] if "" in own else []),
+        *(folder / "memory.oom_control" for names, folder in own.items() if _has_memory(names)),
+        PROC_VMSTAT,
+    ]
+    return next((path for path in candidates if _oom_kill_count(path) is not None), None)
+
+
+def oom_kill_scope() -> str:
+    """Where :func:`oom_kills` counts, in words for a message."""
+    return (
+        "on this machine" if _oom_kill_source() in (None, PROC_VMSTAT) else "in the runner's cgroup"
+    )
+
+
+def _has_memory(controllers: str) -> bool:
+    return "memory" in controllers.split(",")
+
+
+def _oom_kill_count(path: Path) -> Optional[int]:
+    """The ``oom_kill`` line of a cgroup's events or of ``/proc/vmstat``."""
+    with contextlib.suppress(*_UNREADABLE), path.open("rb") as counts:
+        for line in counts:
             if line.startswith(b"oom_kill "):
                 return int(line.split()[1])
     return None

@@ -224,12 +224,12 @@ def _look(listed: Set[int]) -> Tuple[ChildrenMap, Set[int], List[Tuple[int, Dict
 
 
 class OomKillCount:
-    """The machine's count of OOM kills, read at each script's start and, when it failed,
-    after its exit: a rise means the kernel killed processes while it ran, maybe its own,
-    with or without a limit of ours. A reading at a start serves the starts of the next
-    :data:`FAST_SECONDS`, so that 400 scripts started at once read the file a few times:
-    a kill just before a script started counts for it, which can only make a failure
-    inconclusive, never a verdict."""
+    """The count of OOM kills where the scripts run (their cgroup, else the machine), read
+    at each script's start and, when it failed, after its exit: a rise means the kernel
+    killed processes while it ran, maybe its own, with or without a limit of ours. A
+    reading at a start serves the starts of the next :data:`FAST_SECONDS`, so that 400
+    scripts started at once read the file a few times: a kill just before a script started
+    counts for it, which can only make a failure inconclusive, never a verdict."""
 
     def __init__(self) -> None:
         self._read_at = -math.inf
@@ -305,8 +305,8 @@ class LimitedScript:
         self._oom_kills_before = guard.oom_kills.at_start()
 
     def oom_kills_meanwhile(self) -> int:
-        """How many processes the kernel's OOM killer killed on the machine since the script
-        was about to start (read now: ask once it has exited)."""
+        """How many processes the kernel's OOM killer killed where the scripts run since the
+        script was about to start (read now: ask once it has exited)."""
         return OomKillCount.since(self._oom_kills_before)
 
     def joiner(self) -> Optional[Callable[[], None]]:
