@@ -445,6 +445,33 @@ def test_a_build_in_place_older_than_its_source_of_a_project_installed_nowhere_i
     assert source in result.error_message
 
 
+def test_a_script_that_replaces_pythonpath_while_its_build_is_watched_is_inconclusive(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    """``PYTHONPATH=lib python ...``, natural for a lib/ layout, hid the watch: a trial's
+    script ran PyYAML's pure-Python fallback and came out SUPPORTED beside a warning that
+    a script importing the module is inconclusive."""
+    project_built_in_place(git_repo, age=3600, layout="lib")
+    replacing = find_speed("lib").replace('"lib:$PYTHONPATH"', "lib")
+
+    result = run_one(git_repo, write_script, f"# PYTHONPATH=ignored\n{replacing}")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert "the script replaces PYTHONPATH (PYTHONPATH=lib python -c" in result.error_message
+    assert "fastpkg._speed" in result.error_message
+
+
+def test_a_script_that_replaces_pythonpath_with_nothing_to_watch_keeps_its_verdict(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    project_built_in_place(git_repo, age=-3600, layout="lib")
+    replacing = find_speed("lib").replace('"lib:$PYTHONPATH"', "lib")
+
+    result = run_one(git_repo, write_script, replacing)
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+
+
 def test_a_build_in_place_newer_than_its_source_keeps_its_verdict(
     git_repo: Path, write_script: WriteScript
 ) -> None:

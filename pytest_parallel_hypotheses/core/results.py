@@ -234,6 +234,22 @@ def stale_extension_result(
     )
 
 
+def unwatched_result(
+    result: TestExecutionResult, line: str, modules: Sequence[str]
+) -> TestExecutionResult:
+    """A script that passed or failed while its own ``line`` hid the watch on compiled
+    extension ``modules`` its worktree has no current build of (it replaced ``PYTHONPATH``):
+    whether it ran another build of them, or a fallback, cannot be told."""
+    return _tells_nothing(
+        result,
+        f"the script replaces PYTHONPATH ({line}), which hides the watch on the compiled "
+        f"extension {', '.join(modules)} that its worktree has no current build of: whether "
+        "it ran another build, or a pure-Python fallback, cannot be told",
+        'add to PYTHONPATH instead (PYTHONPATH="lib:$PYTHONPATH"), or build the extension in '
+        "the worktree, and run it again",
+    )
+
+
 def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecutionResult:
     """A script that failed and that its interpreter cannot read (``problem`` says why, as
     ``has a syntax error (...)``)."""

@@ -12,12 +12,16 @@ will load, and notes it in a file of the attempt's own unless it is an extension
 the worktree; then it runs the ``sitecustomize`` it hides, if there is one. Every Python of the
 script's tree inherits the watch; a Python started with ``-S``, ``-E`` or ``-I`` does not read
 it (nor ``PYTHONPATH``, for the last two), and an extension loaded from its file without an
-import (``importlib.util.spec_from_file_location``) is not seen.
+import (``importlib.util.spec_from_file_location``) is not seen. A script whose own text
+replaces ``PYTHONPATH`` (``PYTHONPATH=lib python ...``, natural for a ``lib/`` layout) hides the
+watch from what it runs: :func:`hiding_line` finds the line, and such a script's pass or
+failure tells nothing while its worktree has modules to watch.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,6 +37,15 @@ WORKTREE_VARIABLE = "HYPOTHESES_WATCHED_WORKTREE"
 CHANGED_VARIABLE = "HYPOTHESES_SOURCES_CHANGED_AT"
 #: The file that each import of one of them from elsewhere is noted in, a line each.
 NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
+
+#: A shell line that sets ``PYTHONPATH`` (``PYTHONPATH=..., export PYTHONPATH=...``), with the
+#: value, or removes it (``unset PYTHONPATH``, ``env -u PYTHONPATH``, ``env -i``).
+_SETS = re.compile(r"(?<![\w$])PYTHONPATH=(\"[^\"]*\"|'[^']*'|\S*)")
+_REMOVES = re.compile(
+    r"\bunset\s+(?:-v\s+)?PYTHONPATH\b|\benv\s+(?:-\w+\s+)*(?:-u\s*PYTHONPATH|-i)\b"
+)
+#: The longest line of a script shown in a message.
+SHOWN_CHARS = 80
 
 #: The watching ``sitecustomize``, for Python 3.5 and later: it raises nothing of its own,
 #: and the module it hides runs as ``sitecustomize``, whose errors ``site`` reports as it
@@ -105,6 +118,23 @@ def _run_hidden():
 _watch()
 _run_hidden()
 """
+
+
+def hiding_line(script: Path) -> Optional[str]:
+    """The first line of a shell script that replaces or removes ``PYTHONPATH`` rather than
+    adding to it (its value does not name ``$PYTHONPATH``), shortened; None if there is none
+    or the script cannot be read. Comments do not count."""
+    try:
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        code = line.split("#", 1)[0] if not line.lstrip().startswith("#!") else ""
+        replaced = any("PYTHONPATH" not in value for value in _SETS.findall(code))
+        if replaced or _REMOVES.search(code):
+            shown = line.strip()
+            return shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 3] + "..."
+    return None
 
 
 class ImportWatch:

@@ -48,6 +48,7 @@ from ..core.results import (
     unfound_package_result,
     unreachable_package_result,
     unrunnable_result,
+    unwatched_result,
 )
 from ..core.tested import CodeUnderTest, missing_module_to_run, missing_top_level
 from ..finding.installs import holds_module
@@ -64,7 +65,7 @@ from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
 from .imports import RunCode, WorktreeCode
-from .importwatch import ImportWatch
+from .importwatch import ImportWatch, hiding_line
 from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
@@ -328,12 +329,13 @@ class ResultStream:
         ran_again = False
         unbuilt, stale = code.tested.unbuilt_extensions, code.tested.stale
         watched = (*unbuilt, *(() if stale is None else stale.modules))
-        notes = None
+        notes, hidden = None, None
         if watched:  # did the script use compiled code its worktree has no current build of?
             changed_at = 0.0 if stale is None else stale.changed_at
             env, notes = self._imports.environment(
                 env, watched, run.worktree, str(index), changed_at=changed_at
             )
+            hidden = hiding_line(script)
         text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
             number += 1
@@ -352,7 +354,8 @@ class ResultStream:
                 on_start=functools.partial(self._started, index, number, slot),
             )
             imported = () if notes is None else self._imports.take(notes)
-            attempt = await text.judge(_judged_with(code.tested, attempt, run.worktree, imported))
+            judged = _judged_with(code.tested, attempt, run.worktree, imported, hidden)
+            attempt = await text.judge(judged)
             attempt.code_under_test = code.tested  # a judge may combine the attempts again
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if not ran_again and self._short_of_cpus(attempt):
@@ -444,10 +447,12 @@ def _judged_with(
     attempt: TestExecutionResult,
     worktree: Path,
     imported: Sequence[str] = (),
+    hidden: Optional[str] = None,
 ) -> TestExecutionResult:
     """An attempt that passed or failed after importing a compiled extension its worktree
     has no current build of (none, or one older than a native source it changed; one of
-    ``imported``, noted unless a build made meanwhile answered), or failed only to import a
+    ``imported``, noted unless a build made meanwhile answered), or with the watch of those
+    modules ``hidden`` by a line of its own, or failed only to import a
     module its worktree lacks, or to find the worktree's own package where its Python looked,
     to find a Node.js package in a worktree with no ``node_modules``, or to find the module
     it ran with ``python -m`` where that is none of the worktree's, is an error."""
@@ -459,6 +464,9 @@ def _judged_with(
         if stale is not None and any(module in imported for module in stale.modules):
             names = [module for module in stale.modules if module in imported]
             return stale_extension_result(attempt, names, stale.source)
+        if hidden is not None:
+            watched = (*tested.unbuilt_extensions, *(() if stale is None else stale.modules))
+            return unwatched_result(attempt, hidden, watched)
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)
