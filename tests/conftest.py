@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import random
@@ -202,22 +201,3 @@ def take_signals_as_a_terminal_does() -> None:
     that starts with SIGINT ignored never sees the Ctrl-C a test sends it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
-@pytest.fixture(autouse=True)
-def _machine_wide_tests_alone(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """A test marked ``machine_wide`` makes an event every process of the machine sees (a
-    kernel OOM kill, which makes any script failing meanwhile inconclusive): it runs while no
-    other test of the session runs, pytest-xdist's workers included, and no other runs
-    beside it."""
-    alone = request.node.get_closest_marker("machine_wide") is not None
-    # shared by the session's xdist workers (each has its own folder in it)
-    lock_file = tmp_path_factory.getbasetemp().parent / "machine-wide.lock"
-    with open(lock_file, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -13,6 +13,7 @@ import pytest
 from browser import Browser, chromium_path
 
 from pytest_parallel_hypotheses.cli import main
+from pytest_parallel_hypotheses.engine import snapshot as snapshot_module
 from pytest_parallel_hypotheses.engine.memory import MemoryGuard
 from pytest_parallel_hypotheses.report.html import render_html
 from pytest_parallel_hypotheses.report.jsonreport import report_document
@@ -149,6 +150,30 @@ def test_a_tree_stopped_at_its_memory_limit_is_shown_at_the_stop_not_the_deadlin
     details = browser.evaluate("document.querySelector('details[open]').textContent")
     assert "At the stop" in details
     assert "At the deadline" not in details
+
+
+def test_the_picture_of_a_large_tree_says_which_of_its_processes_it_shows(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    browser: Browser,
+    tmp_path: Path,
+    sleep_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(snapshot_module, "DESCRIBED_PROCESSES", 2)
+    write_script(
+        git_repo, "wide", f"for i in 1 2 3; do sleep {sleep_token} & done\nsleep {sleep_token}"
+    )
+    (git_repo / ".falsification" / "config_wide.json").write_text('{"timeout": 1}')
+    html = tmp_path / "wide.html"
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-html={html}")
+    browser.open(html)
+
+    browser.evaluate("document.querySelector('.bar').click()")
+
+    details = browser.evaluate("document.querySelector('details[open]').textContent")
+    assert "the 1 oldest and 1 youngest of 5 processes" in details
 
 
 def test_the_screenshot_renders_without_console_errors(

@@ -3,6 +3,7 @@ attempts finished, the process tree at a deadline, and the output of a script cu
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from pytest_parallel_hypotheses import (
     TestExecutionResult,
     TestExecutor,
 )
-from pytest_parallel_hypotheses.core.diagnosis import describe_snapshot, format_elapsed
+from pytest_parallel_hypotheses.core.diagnosis import cpu_demand, describe_snapshot, format_elapsed
 from pytest_parallel_hypotheses.engine import snapshot as snapshot_module
 from pytest_parallel_hypotheses.engine.capture import BoundedCapture
 from pytest_parallel_hypotheses.engine.events import LiveOutput, RunObserver
@@ -212,7 +213,9 @@ def test_a_snapshot_of_a_large_tree_describes_its_oldest_and_youngest_and_counts
     picture: 1,300 processes of a script that forked in a loop held its SIGTERM back 0.43 s."""
     monkeypatch.setattr(snapshot_module, "DESCRIBED_PROCESSES", 10)
     write_script(
-        worktree, "slow", f"for i in $(seq 30); do sleep {sleep_token} & done\nsleep {sleep_token}"
+        worktree,
+        "slow",
+        f"for i in $(seq 30); do sleep {sleep_token} & done\nsleep {sleep_token}1",
     )
 
     [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=3 * TIMEOUT)
@@ -223,9 +226,31 @@ def test_a_snapshot_of_a_large_tree_describes_its_oldest_and_youngest_and_counts
     processes = snapshot["processes"]
     assert len(processes) == 10
     assert processes[0]["command"].endswith("test_slow.sh")  # the oldest first
+    assert processes[-1]["command"] == f"sleep {sleep_token}1"  # and the youngest last
     ages = [process["age_seconds"] for process in processes]
     assert ages == sorted(ages, reverse=True)
     assert "31 other processes in its tree" in result.error_message
+
+
+def test_the_cpu_figures_of_a_large_tree_count_the_processes_it_does_not_describe(
+    worktree: Path, write_script: WriteScript, sleep_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a timed-out tree was short of CPUs (and ``auto`` runs it again) was read from
+    the processes described alone: four busy processes between a large tree's oldest and
+    youngest did not count."""
+    monkeypatch.setattr(snapshot_module, "DESCRIBED_PROCESSES", 2)
+    busy = f"{sys.executable} -c 'while True: pass'"
+    write_script(
+        worktree, "slow", f"for i in 1 2 3 4; do {busy} & done\nsleep 0.6\nsleep {sleep_token}"
+    )
+
+    [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=3 * TIMEOUT)
+
+    snapshot = result.timeout_snapshot
+    assert snapshot is not None
+    assert len(snapshot["processes"]) == 2
+    assert snapshot["process_count"] == 6
+    assert cpu_demand(snapshot) > 3.0, snapshot
 
 
 def test_a_timeout_names_what_the_script_was_running(

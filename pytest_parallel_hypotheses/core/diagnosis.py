@@ -6,7 +6,7 @@ is the youngest descendant (what the script was waiting for), else the script it
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 #: Characters of the command kept in the one-line reading.
 SHORT_COMMAND_CHARS = 80
@@ -62,13 +62,12 @@ def process_count(snapshot: Mapping[str, Any]) -> int:
 
 def cpu_wait_share(snapshot: Mapping[str, Any]) -> Optional[float]:
     """The largest share of its life a process of the tree spent waiting for a CPU (None
-    where the kernel did not say, or every process was too young to tell)."""
-    shares = [
-        entry["waited_seconds"] / entry["age_seconds"]
-        for entry in _seasoned(snapshot)
-        if entry.get("waited_seconds") is not None
-    ]
-    return max(shares, default=None)
+    where the kernel did not say, or every process was too young to tell), over every
+    process of the tree where the picture kept the figure (it describes a large tree's
+    oldest and youngest only)."""
+    figures = snapshot if "cpu_wait_share" in snapshot else _figures_of_described(snapshot)
+    share = figures["cpu_wait_share"]
+    return None if share is None else float(share)
 
 
 def starved(snapshot: Optional[Mapping[str, Any]]) -> bool:
@@ -79,19 +78,32 @@ def starved(snapshot: Optional[Mapping[str, Any]]) -> bool:
 
 def cpu_demand(snapshot: Mapping[str, Any]) -> float:
     """How many CPUs the tree wanted at its deadline: the share of its life each process ran
-    or waited to run, summed."""
-    return float(
-        sum(
-            (entry["cpu_seconds"] + (entry.get("waited_seconds") or 0.0)) / entry["age_seconds"]
-            for entry in _seasoned(snapshot)
-        )
-    )
+    or waited to run, summed (over every process, as :func:`cpu_wait_share`)."""
+    figures = snapshot if "cpu_demand" in snapshot else _figures_of_described(snapshot)
+    return float(figures["cpu_demand"])
 
 
-def _seasoned(snapshot: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    return [
-        entry for entry in snapshot.get("processes") or [] if entry["age_seconds"] >= SHARE_MIN_AGE
+def _figures_of_described(snapshot: Mapping[str, Any]) -> Dict[str, Any]:
+    """The figures of a picture kept before they were (it describes every process)."""
+    return tree_figures(snapshot.get("processes") or [])
+
+
+def tree_figures(entries: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+    """``cpu_wait_share`` and ``cpu_demand`` of processes with ``age_seconds``,
+    ``cpu_seconds`` and ``waited_seconds``: those half a second old or more
+    (:data:`SHARE_MIN_AGE`) tell how the tree ran."""
+    seasoned = [entry for entry in entries if entry["age_seconds"] >= SHARE_MIN_AGE]
+    shares = [
+        entry["waited_seconds"] / entry["age_seconds"]
+        for entry in seasoned
+        if entry.get("waited_seconds") is not None
     ]
+    demand = sum(
+        ((entry.get("cpu_seconds") or 0.0) + (entry.get("waited_seconds") or 0.0))
+        / entry["age_seconds"]
+        for entry in seasoned
+    )
+    return {"cpu_wait_share": max(shares, default=None), "cpu_demand": demand}
 
 
 def format_elapsed(seconds: float) -> str:

@@ -122,14 +122,17 @@ OOM_ADVICE = (
 
 
 def oom_killed_result(result: TestExecutionResult, kills: int, where: str) -> TestExecutionResult:
-    """A script that failed, or was killed by SIGKILL, while the kernel's OOM killer killed
-    ``kills`` processes ``where`` it ran ("in the runner's cgroup"): one may have been its own (a
-    test runner's worker, a subprocess), and a test that failed for want of memory says
-    nothing about the hypothesis. Any other result stays as it is."""
+    """A script that passed, failed or was killed by SIGKILL while the kernel's OOM killer
+    killed ``kills`` processes ``where`` it ran ("in the runner's cgroup"): one may have
+    been its own (a test runner's worker fails the run, and ``! cmd`` passes when ``cmd`` is
+    killed), and an outcome of the shortage says nothing about the hypothesis. Any other
+    result stays as it is."""
     killed = f"{kills} process" if kills == 1 else f"{kills} processes"
     what = f"the kernel's OOM killer killed {killed} {where} while the script ran"
-    if result.result is TestResult.FAIL:
-        return _tells_nothing(result, f"{what}, maybe one of its own", OOM_ADVICE)
+    if result.result in (TestResult.PASS, TestResult.FAIL):
+        cause = f"{what}, maybe one of its own"
+        said = f"{result.error_message}, and " if result.error_message else ""
+        return _tells_nothing(result, said + cause, OOM_ADVICE)
     if result.result is TestResult.ERROR and result.exit_code in _SIGKILLED:
         return as_error(
             result,

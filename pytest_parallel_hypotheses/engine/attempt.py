@@ -66,7 +66,7 @@ async def run_attempt(
             if output_files is None
             else output_files.captures(hypothesis_id, run.worktree_text, number),
         )
-        oom_kills = memory.oom_kills_meanwhile() if _failed_by_itself(outcome) else 0
+        oom_kills = memory.oom_kills_meanwhile() if _ended_by_itself(outcome) else 0
     outcome.close()
     if outcome.spawn_error is not None:
         problem = explain_spawn_error(script, outcome.spawn_error)
@@ -104,11 +104,12 @@ async def run_attempt(
     return result
 
 
-def _failed_by_itself(outcome: ProcessOutcome) -> bool:
-    """The script ended with a failure or a signal that no deadline or limit of ours caused:
-    the outcome the kernel's OOM killer can fake."""
+def _ended_by_itself(outcome: ProcessOutcome) -> bool:
+    """The script ran and ended with no deadline or limit of ours stopping it: an outcome
+    that the kernel's OOM killer can have made (a test runner's killed worker fails a run,
+    and ``! cmd`` passes when ``cmd`` is killed)."""
     return (
-        outcome.exit_code not in (0, None)
+        outcome.exit_code is not None
         and not outcome.timed_out
         and outcome.memory_breach is None
         and outcome.spawn_error is None

@@ -140,21 +140,24 @@ def available_memory() -> Optional[int]:
 
 def oom_kills() -> Optional[int]:
     """How many processes the kernel's OOM killer has killed where this process's scripts run:
-    in its own memory cgroup (with its descendants under cgroup v2), else on the whole machine
-    (``/proc/vmstat``, Linux 4.13 and later; a container usually sees the host's count there);
-    None where no count can be read. Always from the same file in one process."""
+    in its own memory cgroup, else on the whole machine (``/proc/vmstat``, Linux 4.13 and
+    later; a container usually sees the host's count there); None where no count can be
+    read. Always from the same file in one process."""
     source = _oom_kill_source()
     return None if source is None else _oom_kill_count(source)
 
 
 @functools.cache
 def _oom_kill_source() -> Optional[Path]:
-    """The most precise file that counts OOM kills of this process's descendants: its cgroup
-    v2's ``memory.events`` (kills in its subtree), its cgroup v1 memory controller's
+    """The most precise file that counts OOM kills of this process's children: its cgroup
+    v2's ``memory.events.local`` (kills in that cgroup, not in the cgroups below it, where a
+    script run under a memory limit of ours has its own count), else its ``memory.events``
+    (before Linux 5.2; its whole subtree), its cgroup v1 memory controller's
     ``memory.oom_control`` (kills in that cgroup), or ``/proc/vmstat``."""
     own = dict(own_cgroup_folders())
+    v2 = own.get("")
     candidates = [
-        *([own[""] / "memory.events"] if "" in own else []),
+        *([] if v2 is None else [v2 / "memory.events.local", v2 / "memory.events"]),
         *(folder / "memory.oom_control" for names, folder in own.items() if _has_memory(names)),
         PROC_VMSTAT,
     ]

@@ -225,17 +225,20 @@ def _look(listed: Set[int]) -> Tuple[ChildrenMap, Set[int], List[Tuple[int, Dict
 
 class OomKillCount:
     """The count of OOM kills where the scripts run (their cgroup, else the machine), read
-    at each script's start and, when it failed, after its exit: a rise means the kernel
-    killed processes while it ran, maybe its own, with or without a limit of ours. A
-    reading at a start serves the starts of the next :data:`FAST_SECONDS`, so that 400
-    scripts started at once read the file a few times: a kill just before a script started
-    counts for it, which can only make a failure inconclusive, never a verdict."""
+    at each script's start and after it ended on its own: a rise means the kernel killed
+    processes while it ran, maybe its own. A reading at a start serves the starts of the
+    next :data:`FAST_SECONDS`, so that 400 scripts started at once read the file a few
+    times: a kill just before a script started counts for it, which can only make its
+    outcome inconclusive, never a verdict. The kernel counts a kill before it sends the
+    SIGKILL, so the reading after the exit sees every kill the outcome may come from."""
 
     def __init__(self) -> None:
         self._read_at = -math.inf
         self._count: Optional[int] = None
 
     def at_start(self) -> Optional[int]:
+        """The count as a script is about to start (a reading of the last
+        :data:`FAST_SECONDS` serves)."""
         now = time.monotonic()
         if now - self._read_at > FAST_SECONDS:
             self._read_at, self._count = now, machine.oom_kills()

@@ -4,8 +4,9 @@ it doing when it ran out of time?
 Every process of the tree (its group and the marked escapees) with its pid, parent, age,
 state, CPU time, time spent waiting for a CPU, memory and command line, plus the last lines
 of its output; of a tree larger than :data:`DESCRIBED_PROCESSES`, its oldest and youngest
-processes. The failure text names the process that most likely held things up; the JSON
-report keeps it all.
+processes, with its count and its CPU figures (the most a process waited for a CPU, the CPUs
+it wanted) over all of them. The failure text names the process that most likely held
+things up; the JSON report keeps the picture.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import psutil
 
+from ..core.diagnosis import tree_figures
 from .capture import BoundedCapture
 from .tree import ProcessTree
 from .usage import descendant_pids
@@ -57,13 +59,15 @@ async def take_snapshot(
         look.cancel()  # the shared pass goes on for the trees that wait for it
         members = [] if tree.pgid is None else _processes(descendant_pids(tree.pgid))
     now = datetime.now(timezone.utc).timestamp()  # a moment: when the picture was taken
-    aged = _aged(members, _age_reader(now))
-    described = (_describe(proc, age) for age, proc in _oldest_and_youngest(aged))
+    alive = _alive_with_vitals(members, _vitals_reader(now))
+    described = (_describe(proc, vitals) for vitals, proc in _oldest_and_youngest(alive))
     processes = [entry for entry in described if entry is not None]
     return {
         "taken_at": now,
         "whole_tree": look in done,
-        "process_count": len(aged),
+        "process_count": len(alive),
+        # over every process: a starved one may be neither among the oldest nor the youngest
+        **tree_figures(vitals for vitals, _proc in alive),
         "processes": processes,
         "stdout_tail": _last_lines(stdout),
         "stderr_tail": _last_lines(stderr),
@@ -79,63 +83,82 @@ def _processes(pids: List[int]) -> List[psutil.Process]:
     return found
 
 
-def _age_reader(now: float) -> Callable[[psutil.Process], float]:
-    """How long ago a process started, to the clock tick: from its start in ``/proc/PID/stat``
-    and the time since boot in ``/proc/uptime``, both counted from the boot. psutil's start
-    time adds the boot time, which Linux gives in whole seconds: ages came out up to a second
-    too old, older than the script that started them. ``now`` serves where /proc does not."""
+Vitals = Dict[str, Any]
+
+
+def _vitals_reader(now: float) -> Callable[[psutil.Process], Vitals]:
+    """A process's ``age_seconds`` (to the clock tick: from its start in ``/proc/PID/stat``
+    and the time since boot in ``/proc/uptime``, both counted from the boot; psutil's start
+    time adds the boot time, which Linux gives in whole seconds, and ages came out up to a
+    second too old), ``cpu_seconds`` from the same read, and ``waited_seconds``; from psutil
+    where ``/proc`` does not serve (``now`` gives the age then). Raises ``psutil.Error`` for
+    a process that is gone."""
     try:
         with open("/proc/uptime", "rb") as uptime:
             since_boot = float(uptime.read().split()[0])
         ticks = os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
-        return lambda proc: now - proc.create_time()
+        return lambda proc: _psutil_vitals(proc, now)
 
-    def age(proc: psutil.Process) -> float:
+    def vitals(proc: psutil.Process) -> Vitals:
         try:
             with open(f"/proc/{proc.pid}/stat", "rb") as stat:
-                started = int(stat.read().rpartition(b")")[2].split()[19]) / ticks
+                fields = stat.read().rpartition(b")")[2].split()
+            used = (int(fields[11]) + int(fields[12])) / ticks
+            started = int(fields[19]) / ticks
         except (OSError, ValueError, IndexError):
-            return now - proc.create_time()
-        return since_boot - started
+            return _psutil_vitals(proc, now)
+        return _vitals(since_boot - started, used, proc.pid)
 
-    return age
+    return vitals
 
 
-def _aged(
-    members: List[psutil.Process], age: Callable[[psutil.Process], float]
-) -> List[Tuple[float, psutil.Process]]:
-    """The members still there, each with its age, oldest first."""
-    aged = []
+def _psutil_vitals(proc: psutil.Process, now: float) -> Vitals:
+    times = proc.cpu_times()
+    return _vitals(now - proc.create_time(), times.user + times.system, proc.pid)
+
+
+def _vitals(age: float, cpu: float, pid: int) -> Vitals:
+    return {
+        "age_seconds": round(max(0.0, age), 3),
+        "cpu_seconds": round(cpu, 3),
+        "waited_seconds": _cpu_wait(pid),
+    }
+
+
+def _alive_with_vitals(
+    members: List[psutil.Process], vitals: Callable[[psutil.Process], Vitals]
+) -> List[Tuple[Vitals, psutil.Process]]:
+    """The members still there, each with its vitals, oldest first."""
+    alive = []
     for proc in members:
         with contextlib.suppress(psutil.Error):  # it ended while we looked
-            aged.append((max(0.0, age(proc)), proc))
-    aged.sort(key=lambda pair: (-pair[0], pair[1].pid))
-    return aged
+            alive.append((vitals(proc), proc))
+    alive.sort(key=lambda pair: (-pair[0]["age_seconds"], pair[1].pid))
+    return alive
 
 
 def _oldest_and_youngest(
-    aged: List[Tuple[float, psutil.Process]],
-) -> List[Tuple[float, psutil.Process]]:
-    """All of ``aged`` (oldest first), or its oldest and youngest halves of
+    alive: List[Tuple[Vitals, psutil.Process]],
+) -> List[Tuple[Vitals, psutil.Process]]:
+    """All of ``alive`` (oldest first), or its oldest and youngest halves of
     :data:`DESCRIBED_PROCESSES`."""
-    if len(aged) <= DESCRIBED_PROCESSES:
-        return aged
+    if len(alive) <= DESCRIBED_PROCESSES:
+        return alive
     half = DESCRIBED_PROCESSES // 2
-    return aged[:half] + aged[-half:]
+    return alive[:half] + alive[-half:]
 
 
-def _describe(proc: psutil.Process, age: float) -> Optional[Dict[str, Any]]:
+def _describe(proc: psutil.Process, vitals: Vitals) -> Optional[Dict[str, Any]]:
     try:
         with proc.oneshot():
-            times = proc.cpu_times()
             return {
                 "pid": proc.pid,
                 "ppid": proc.ppid(),
-                "age_seconds": round(age, 3),
+                "age_seconds": vitals["age_seconds"],
                 "state": proc.status(),
-                "cpu_seconds": round(times.user + times.system, 3),
-                "waited_seconds": _cpu_wait(proc.pid),
+                "cpu_seconds": vitals["cpu_seconds"],
+                "waited_seconds": vitals["waited_seconds"],
                 "rss_bytes": proc.memory_info().rss,
                 "command": (" ".join(proc.cmdline()) or proc.name())[:COMMAND_CHARS],
             }

@@ -269,8 +269,9 @@ OPTIONS = (
         metavar="SECONDS",
         parse=_seconds,
         expected="a number of seconds of at least 0",
-        help="when stopping a script, wait SECONDS after the first signal (SIGTERM at its "
-        "deadline, from which they count; SIGINT when the run is interrupted) before SIGKILL "
+        help="when stopping a script, send SIGKILL SECONDS after its deadline (SIGTERM comes "
+        "at the deadline, once its tree is photographed), or after the first signal when the "
+        "run is interrupted (SIGINT) "
         f"(default {FalsificationConfig.kill_grace:g})",
     ),
     Option(

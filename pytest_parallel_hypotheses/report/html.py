@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from ..core.classification import HypothesisStatus
-from ..core.diagnosis import format_elapsed
+from ..core.diagnosis import format_elapsed, process_count
 from .conclusions import COUNTED, counts_line
 from .jsonreport import JsonReport
 from .records import Record
@@ -337,9 +337,17 @@ def _snapshot(snapshot: Any, moment: str) -> str:
     )
     tail = "\n".join(snapshot.get("stdout_tail") or [])
     return (
-        f"<h4>{moment}</h4><table>{head}{rows}</table>"
+        f"<h4>{moment}</h4>{_shown_of(snapshot)}<table>{head}{rows}</table>"
         f"<h4>last lines of stdout</h4><pre>{escape(tail)}</pre>"
     )
+
+
+def _shown_of(snapshot: Mapping[str, Any]) -> str:
+    """A line saying which processes a large tree's picture shows, if it does not show all."""
+    shown, count = len(snapshot.get("processes") or []), process_count(snapshot)
+    if shown >= count:
+        return ""
+    return f"<p>the {shown // 2} oldest and {shown - shown // 2} youngest of {count} processes</p>"
 
 
 def _definitions(rows: Sequence[Tuple[str, str]], identifier: str = "") -> str:
