@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
@@ -400,48 +402,59 @@ def test_a_script_that_imports_a_build_older_than_its_source_is_inconclusive(
     assert f"{PACKAGES['srcpkg']}/_speedups.c" in result.error_message
 
 
+#: Where each layout keeps the package of ``_speed`` (none: a top-level module, as
+#: pyrsistent's ``pvectorc``), its source and the name import knows the module by.
+LAYOUTS = {
+    "flat": ("fastpkg", "fastpkg/_speed.c", "fastpkg._speed"),
+    "lib": ("lib/fastpkg", "csrc/_speed.c", "fastpkg._speed"),
+    "top": (None, "_speedmodule.c", "_speed"),
+}
+
+
 def project_built_in_place(repo: Path, *, age: float, layout: str = "flat") -> None:
-    """``fastpkg``, installed nowhere this run can see, with ``_speed.c`` tracked and an
-    in-place build of ``fastpkg._speed`` ``age`` seconds older than it (as a worktree's own
-    ``.venv`` with the project installed in development mode leaves it); laid out ``flat``
-    (the source in the package), or in ``lib/`` with the source in ``csrc/`` (PyYAML keeps
-    its ``_yaml.pyx`` outside ``lib/yaml``)."""
-    package = repo / ("fastpkg" if layout == "flat" else "lib/fastpkg")
-    source = package / "_speed.c" if layout == "flat" else repo / "csrc" / "_speed.c"
-    for folder in (package, source.parent):
-        folder.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text("")
+    """A project installed nowhere this run can see, with ``_speed``'s C source tracked and
+    an in-place build of it ``age`` seconds older than the source (as a worktree's own
+    ``.venv`` with the project installed in development mode leaves it), laid out as
+    :data:`LAYOUTS` says: ``lib`` as PyYAML keeps its ``_yaml.pyx`` outside ``lib/yaml``."""
+    package, source_path, _module = LAYOUTS[layout]
+    folder = repo if package is None else repo / package
+    source = repo / source_path
+    for made in (folder, source.parent):
+        made.mkdir(parents=True, exist_ok=True)
+    if package is not None:
+        (folder / "__init__.py").write_text("")
     source.write_text("PyMODINIT_FUNC PyInit__speed(void) { return 0; }  /* the fix */\n")
     (repo / ".gitignore").write_text("*.so\n*.pyd\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "the C fix")
-    built = package / f"_speed{EXTENSION_SUFFIXES[0]}"
+    built = folder / f"_speed{EXTENSION_SUFFIXES[0]}"
     built.write_bytes(b"")
     then = source.stat().st_mtime - age
     os.utime(built, (then, then))
 
 
 def find_speed(layout: str) -> str:
-    """Finds ``fastpkg._speed`` as an import from the worktree's root would."""
-    path = "" if layout == "flat" else 'PYTHONPATH="lib:$PYTHONPATH" '
-    return f"{path}python -c 'import importlib.util as u; u.find_spec(\"fastpkg._speed\")'"
+    """Finds the module ``_speed`` of ``layout`` as an import from the worktree's root would."""
+    path = 'PYTHONPATH="lib:$PYTHONPATH" ' if layout == "lib" else ""
+    module = LAYOUTS[layout][2]
+    return f"{path}python -c 'import importlib.util as u; u.find_spec(\"{module}\")'"
 
 
-@pytest.mark.parametrize(
-    ("layout", "source"), [("flat", "fastpkg/_speed.c"), ("lib", "csrc/_speed.c")]
-)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_a_build_in_place_older_than_its_source_of_a_project_installed_nowhere_is_inconclusive(
-    git_repo: Path, write_script: WriteScript, layout: str, source: str
+    git_repo: Path, write_script: WriteScript, layout: str
 ) -> None:
     """Its worktree's own .venv ran the build of before a C change, and the run said the
     change works: builds older than their source were looked for only among the modules of
-    an install in the runner's environment, and sources only in the package's folder."""
+    an install in the runner's environment, in packages, and sources only in the package's
+    folder."""
     project_built_in_place(git_repo, age=3600, layout=layout)
 
     result = run_one(git_repo, write_script, find_speed(layout))
 
+    _package, source, module = LAYOUTS[layout]
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
-    assert "fastpkg._speed, whose build in its worktree is older than" in result.error_message
+    assert f"{module}, whose build in its worktree is older than" in result.error_message
     assert source in result.error_message
 
 
@@ -1064,6 +1077,70 @@ def test_a_script_that_tries_an_extension_built_only_in_the_main_checkout_is_inc
     assert "tinyx._speed" in result.error_message
     assert result.code_under_test is not None
     assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
+
+
+def test_a_script_that_tries_a_top_level_extension_built_only_in_the_main_checkout_is_inconclusive(
+    tmp_path: Path, write_script: WriteScript
+) -> None:
+    """pyrsistent's ``pvectorc`` is a module of its own at the repository's root, built from
+    ``pvectorcmodule.c``: only packages were searched for sources, and a new-user trial's
+    wrong fix of its C code came out confirmed."""
+    main = tmp_path / "tiny"
+    main.mkdir()
+    (main / "_speedmodule.c").write_text(TINY_SPEED)
+    git(main, "init", "-q", "-b", "main")
+    git(main, "add", "-A")
+    git(main, "commit", "-q", "-m", "tiny")
+    git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
+    (main / f"_speed{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+
+    result = run_one(tmp_path / "wt", write_script, find_speed("top"))
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.unbuilt_extensions == ("_speed",)
+
+
+@pytest.mark.skipif(
+    sysconfig.get_config_var("CC") is None or shutil.which("cc") is None,
+    reason="needs a C compiler to build the extension",
+)
+def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_is_watched(
+    tmp_path: Path, write_script: WriteScript, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """setuptools' editable finder maps a top-level extension module to its build in the
+    main checkout; the worktree lacks the build, which was taken for a layout of its own
+    ("check the worktree's layout"), unwatched: the trial's worktrees ran the main checkout's
+    build, or the fallback, and a real fix came out FALSIFIED."""
+    main = tmp_path / "tiny"
+    (main / "tinyx").mkdir(parents=True)
+    (main / "tinyx" / "__init__.py").write_text(
+        "try:\n    import _speed\nexcept ImportError:\n    _speed = None\n"
+    )
+    (main / "_speedmodule.c").write_text(TINY_SPEED)
+    (main / "setup.py").write_text(
+        "from setuptools import Extension, setup\n"
+        'setup(name="tinyx", version="1.0", packages=["tinyx"],\n'
+        '      ext_modules=[Extension("_speed", ["_speedmodule.c"])])\n'
+    )
+    (main / ".gitignore").write_text("build/\n*.so\n*.egg-info/\n")
+    git(main, "init", "-q", "-b", "main")
+    git(main, "add", "-A")
+    git(main, "commit", "-q", "-m", "tiny")
+    python = make_virtualenv(tmp_path / "venv")
+    subprocess.run(
+        [str(python), *OFFLINE_INSTALL, "-e", str(main)], check=True, capture_output=True
+    )
+    git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
+    monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+
+    result = run_one(tmp_path / "wt", write_script, "python -c 'import tinyx'")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.unbuilt_extensions == ("_speed",)
+    assert not [w for w in result.code_under_test.warnings if "does not exist" in w]
 
 
 def test_a_script_of_a_project_built_nowhere_keeps_its_verdict(

@@ -97,7 +97,11 @@ class DevelopmentInstalls:
         unbuilt_names: List[str] = []
         for location in project:
             target = root / location.relative
-            missing = [code for code in location.code if not _moved(code, location, root).exists()]
+            absent = [code for code in location.code if not _moved(code, location, root).exists()]
+            # a top-level extension module that a finder maps (pyrsistent's pvectorc) is a
+            # build in place, never committed: unbuilt there, not a layout of its own
+            top_level = [code for code in absent if code.name.endswith(_BUILT)]
+            missing = [code for code in absent if code not in top_level]
             if missing:
                 warnings.append(_missing_warning(location, root, missing))
                 continue
@@ -105,8 +109,10 @@ class DevelopmentInstalls:
             names = {
                 module: _extension_name(module, location.source) for module in location.extensions
             }
+            names.update((module, _module_stem(module)) for module in top_level)
             built = {names[m] for m in location.extensions if _moved(m, location, root).exists()}
             unbuilt = [module for module in location.extensions if names[module] not in built]
+            unbuilt += top_level
             if unbuilt:  # no build of that name at all (one for another Python counts)
                 warnings.append(_unbuilt_warning(location, root, unbuilt))
                 unbuilt_names += [names[module] for module in unbuilt]
@@ -143,7 +149,8 @@ class DevelopmentInstalls:
         packages: PackageBuilds = {}
         for location in project:
             top = root / location.relative
-            for module in location.extensions:
+            top_level = [code for code in location.code if code.name.endswith(_BUILT)]
+            for module in (*location.extensions, *top_level):
                 path = _moved(module, location, root)
                 when = _file_time(path)
                 if when is not None:
@@ -192,7 +199,8 @@ def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds
     stale: List[str] = []
     last: Optional[Tuple[str, float]] = None
     for package, builds in packages.items():
-        tracked = _tracked_native_sources(root, package)
+        # a base's top-level modules are judged by their own sources, not by every file of it
+        tracked = _tracked_native_sources(root, package) if _is_package_folder(package) else set()
         if tracked == set():  # their sources are elsewhere: a csrc/ folder, or the root of a
             tracked = _declaring_sources(root, builds)  # lib/ layout (PyYAML's _yaml.pyx)
         if tracked is None:
@@ -220,25 +228,47 @@ def _declaring_sources(root: Path, builds: List[Tuple[str, Path, float]]) -> Opt
         listed = run_git(["ls-files", "-z", "--", *(f"*{ext}" for ext in _MODULE_SOURCES)], root)
     except GitError:
         return None
-    named = [name for name in listed.split("\0") if Path(name).stem in stems]
-    return {name for name in named if _declared_module(str(root / name)) == Path(name).stem}
+    named = {name: _named_after(Path(name).stem, stems) for name in listed.split("\0") if name}
+    return {
+        name
+        for name, module in named.items()
+        if module is not None and _declared_module(str(root / name)) == module
+    }
+
+
+def _named_after(stem: str, modules: Set[str]) -> Optional[str]:
+    """The module among ``modules`` a source named ``stem`` is named after: ``_speed`` (or,
+    as CPython names them, ``_speedmodule``)."""
+    if stem in modules:
+        return stem
+    if stem.endswith(_MODULE_SUFFIX) and stem[: -len(_MODULE_SUFFIX)] in modules:
+        return stem[: -len(_MODULE_SUFFIX)]
+    return None
 
 
 def _builds_in_packages(worktree: Path) -> PackageBuilds:
-    """The extension modules built in place in the worktree's regular packages (at its root
-    and in ``src/``), by top-level package."""
+    """The extension modules built in place in the worktree: in its regular packages, by
+    top-level package, and top-level ones, by the base they are in (:func:`_bases`)."""
     packages: PackageBuilds = {}
+    for base in _bases(worktree):
+        _add_builds(packages, base, base, _files(base))
     for top in _top_packages(worktree):
         for folder, subfolders, files in os.walk(top):
             subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
-            for name in files:
-                if name.endswith(_BUILT):
-                    path = Path(folder, name)
-                    when = _file_time(path)
-                    if when is not None:
-                        built = (_extension_name(path, top.parent), path, when)
-                        packages.setdefault(top, []).append(built)
+            _add_builds(packages, top, Path(folder), files)
     return packages
+
+
+def _add_builds(packages: PackageBuilds, top: Path, folder: Path, files: List[str]) -> None:
+    """Add the builds among ``files`` of ``folder`` to those of ``top`` (named from the folder
+    ``top`` is in, or from ``top`` itself where it is a base of top-level modules)."""
+    names_from = top.parent if _is_package(str(top.parent), top.name) else top
+    for name in files:
+        if name.endswith(_BUILT):
+            path = folder / name
+            when = _file_time(path)
+            if when is not None:
+                packages.setdefault(top, []).append((_extension_name(path, names_from), path, when))
 
 
 def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:
@@ -727,6 +757,8 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
 _SRC = "src"
 #: The folder of packages of older layouts (PyYAML's ``lib/yaml``).
 _LIB = "lib"
+#: How CPython's convention names the C source of a module (``pvectorcmodule.c``).
+_MODULE_SUFFIX = "module"
 
 
 def _uninstalled(worktree: Path, others: Iterable[Path] = ()) -> WorktreeImports:
@@ -769,19 +801,36 @@ def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str
     others = list(others)
     if not others:  # no checkout's build to tell it from: nothing to look for
         return found
+    for base in _bases(worktree):  # top-level modules: their sources lie in the base itself
+        found.update(_unbuilt_in(worktree, str(base), _files(base), others, prefix=""))
     for top in _top_packages(worktree):
         for folder, subfolders, files in os.walk(top):
             subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
-            built = _built_modules(files)
-            for name in files:
-                module = _declared_module(os.path.join(folder, name))
-                if module is None or module in built:
-                    continue
-                inside = os.path.relpath(folder, worktree)
-                if any(module in _built_modules(_files(other / inside)) for other in others):
-                    package = os.path.relpath(folder, top.parent).replace(os.sep, ".")
-                    found.setdefault(f"{package}.{module}", os.path.join(inside, name))
+            package = os.path.relpath(folder, top.parent).replace(os.sep, ".")
+            found.update(_unbuilt_in(worktree, folder, files, others, prefix=f"{package}."))
     return found
+
+
+def _unbuilt_in(
+    worktree: Path, folder: str, files: List[str], others: List[Path], *, prefix: str
+) -> Dict[str, str]:
+    """The modules whose sources ``files`` of ``folder`` are, with no build beside them there
+    while another checkout has one in the same place: by dotted name (``prefix`` and the
+    module), with the source."""
+    found: Dict[str, str] = {}
+    built = _built_modules(files)
+    inside = os.path.relpath(folder, worktree)
+    for name in files:
+        module = _declared_module(os.path.join(folder, name))
+        if module is None or module in built:
+            continue
+        if any(module in _built_modules(_files(other / inside)) for other in others):
+            found.setdefault(f"{prefix}{module}", os.path.join(inside, name))
+    return found
+
+
+def _is_package_folder(folder: Path) -> bool:
+    return (folder / "__init__.py").is_file()
 
 
 def _is_package(folder: str, name: str) -> bool:
@@ -799,10 +848,15 @@ def _files(folder: Path) -> List[str]:
         return []
 
 
+def _bases(worktree: Path) -> Tuple[Path, ...]:
+    """The folders a project's top-level modules and packages are in: the worktree's root,
+    its ``src/`` and its ``lib/``."""
+    return (worktree, worktree / _SRC, worktree / _LIB)
+
+
 def _top_packages(worktree: Path) -> List[Path]:
-    """The regular packages at the worktree's root and in its ``src/`` and ``lib/`` folders."""
-    bases = (worktree, worktree / _SRC, worktree / _LIB)
-    return [base / name for base in bases for name in _packages_in(base)]
+    """The regular packages in the worktree's bases (:func:`_bases`)."""
+    return [base / name for base in _bases(worktree) for name in _packages_in(base)]
 
 
 def _packages_in(base: Path) -> List[str]:
