@@ -25,7 +25,11 @@ from pytest_parallel_hypotheses import (
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
 from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
-from pytest_parallel_hypotheses.finding.installs import _extension_name, development_installs
+from pytest_parallel_hypotheses.finding.installs import (
+    _extension_name,
+    _extensions,
+    development_installs,
+)
 from pytest_parallel_hypotheses.report.tested import run_warnings
 from tests.conftest import git
 
@@ -408,6 +412,9 @@ LAYOUTS = {
     "flat": ("fastpkg", "fastpkg/_speed.c", "fastpkg._speed"),
     "lib": ("lib/fastpkg", "csrc/_speed.c", "fastpkg._speed"),
     "top": (None, "_speedmodule.c", "_speed"),
+    # ujson's: the module at the root, its sources in python/ and lib/, the change in one of
+    # them not named after it
+    "split": (None, "lib/impl.c", "_speed"),
 }
 
 
@@ -1079,15 +1086,16 @@ def test_a_script_that_tries_an_extension_built_only_in_the_main_checkout_is_inc
     assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
 
 
+@pytest.mark.parametrize("source", ["_speedmodule.c", "python/_speed.c"])
 def test_a_script_that_tries_a_top_level_extension_built_only_in_the_main_checkout_is_inconclusive(
-    tmp_path: Path, write_script: WriteScript
+    tmp_path: Path, write_script: WriteScript, source: str
 ) -> None:
     """pyrsistent's ``pvectorc`` is a module of its own at the repository's root, built from
-    ``pvectorcmodule.c``: only packages were searched for sources, and a new-user trial's
-    wrong fix of its C code came out confirmed."""
+    ``pvectorcmodule.c``, and ujson's from ``python/ujson.c``: only packages were searched for
+    sources, and new-user trials' wrong fixes of their C code came out confirmed."""
     main = tmp_path / "tiny"
-    main.mkdir()
-    (main / "_speedmodule.c").write_text(TINY_SPEED)
+    (main / source).parent.mkdir(parents=True)
+    (main / source).write_text(TINY_SPEED)
     git(main, "init", "-q", "-b", "main")
     git(main, "add", "-A")
     git(main, "commit", "-q", "-m", "tiny")
@@ -1131,6 +1139,7 @@ def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_
     subprocess.run(
         [str(python), *OFFLINE_INSTALL, "-e", str(main)], check=True, capture_output=True
     )
+
     git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
     monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.delenv("PYTHONPATH", raising=False)
@@ -1141,6 +1150,22 @@ def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_
     assert result.code_under_test is not None
     assert result.code_under_test.unbuilt_extensions == ("_speed",)
     assert not [w for w in result.code_under_test.warnings if "does not exist" in w]
+
+
+def test_the_copies_a_build_leaves_in_its_build_folder_are_no_extension_modules(
+    tmp_path: Path,
+) -> None:
+    """A project whose root is on the path (a top-level module, installed in development
+    mode) had ``build/lib.linux-x86_64-cpython-311/fastmod`` among its extension modules,
+    named so in a warning: no import reaches a folder whose name is no identifier."""
+    suffix = EXTENSION_SUFFIXES[0]
+    for path in (f"_speed{suffix}", f"pkg/_fast{suffix}", f"build/lib.linux-x86_64/_speed{suffix}"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(b"")
+
+    found = sorted(path.relative_to(tmp_path).as_posix() for path in _extensions([tmp_path]))
+
+    assert found == [f"_speed{suffix}", f"pkg/_fast{suffix}"]
 
 
 def test_a_script_of_a_project_built_nowhere_keeps_its_verdict(

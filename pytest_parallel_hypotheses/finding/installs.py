@@ -198,11 +198,11 @@ def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds
     of their package changed after (see :meth:`DevelopmentInstalls.stale_builds`)."""
     stale: List[str] = []
     last: Optional[Tuple[str, float]] = None
+    own_sources = [package for package in packages if _is_package_folder(package)]
     for package, builds in packages.items():
-        # a base's top-level modules are judged by their own sources, not by every file of it
         tracked = _tracked_native_sources(root, package) if _is_package_folder(package) else set()
-        if tracked == set():  # their sources are elsewhere: a csrc/ folder, or the root of a
-            tracked = _declaring_sources(root, builds)  # lib/ layout (PyYAML's _yaml.pyx)
+        if tracked == set():  # a top-level module, or a package whose sources are elsewhere
+            tracked = _sources_outside(root, own_sources)  # (ujson's python/ and lib/)
         if tracked is None:
             continue
         built_at = max(when for *_, when in builds)
@@ -218,32 +218,17 @@ def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds
     return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], last[1])
 
 
-def _declaring_sources(root: Path, builds: List[Tuple[str, Path, float]]) -> Optional[Set[str]]:
-    """The native sources the checkout tracks anywhere that declare one of the ``builds``'
-    modules and are named after it (``_speed.pyx``, or ``_speed.c`` defining
-    ``PyInit__speed``), from one git call; None if git cannot tell. A source named otherwise,
-    and a header, outside the package's folder are not found."""
-    stems = {_module_stem(path) for _, path, _ in builds}
-    try:
-        listed = run_git(["ls-files", "-z", "--", *(f"*{ext}" for ext in _MODULE_SOURCES)], root)
-    except GitError:
+def _sources_outside(root: Path, packages: List[Path]) -> Optional[Set[str]]:
+    """The native sources the checkout tracks outside the folders of ``packages`` (those with
+    sources and builds of their own): where the sources of a top-level module, or of a
+    package that holds none, may be (``csrc/``, PyYAML's ``_yaml.pyx`` beside ``lib/yaml``,
+    ujson's ``python/`` and ``lib/``); None if git cannot tell. Any of them may go into the
+    build, which only its ``setup.py`` says: all count."""
+    tracked = _tracked_native_sources(root, root)
+    if tracked is None:
         return None
-    named = {name: _named_after(Path(name).stem, stems) for name in listed.split("\0") if name}
-    return {
-        name
-        for name, module in named.items()
-        if module is not None and _declared_module(str(root / name)) == module
-    }
-
-
-def _named_after(stem: str, modules: Set[str]) -> Optional[str]:
-    """The module among ``modules`` a source named ``stem`` is named after: ``_speed`` (or,
-    as CPython names them, ``_speedmodule``)."""
-    if stem in modules:
-        return stem
-    if stem.endswith(_MODULE_SUFFIX) and stem[: -len(_MODULE_SUFFIX)] in modules:
-        return stem[: -len(_MODULE_SUFFIX)]
-    return None
+    inside = [package.relative_to(root).as_posix() + "/" for package in packages]
+    return {name for name in tracked if not name.startswith(tuple(inside))}
 
 
 def _builds_in_packages(worktree: Path) -> PackageBuilds:
@@ -703,10 +688,10 @@ def _extensions(code: Iterable[Path]) -> Iterator[Path]:
     seen = 0
     for folder_of_code in code:
         for folder, subfolders, files in os.walk(folder_of_code):
-            subfolders[:] = [
-                name
+            subfolders[:] = [  # what import can reach: build/lib.linux-x86_64-cpython-311
+                name  # holds copies of the builds, under a name no package has
                 for name in subfolders
-                if not name.startswith(".")
+                if name.isidentifier()
                 and name not in ("__pycache__", "node_modules")
                 and not (Path(folder) / name / "pyvenv.cfg").exists()
             ]
@@ -757,8 +742,6 @@ def _missing_warning(location: InstalledLocation, root: Path, missing: List[Path
 _SRC = "src"
 #: The folder of packages of older layouts (PyYAML's ``lib/yaml``).
 _LIB = "lib"
-#: How CPython's convention names the C source of a module (``pvectorcmodule.c``).
-_MODULE_SUFFIX = "module"
 
 
 def _uninstalled(worktree: Path, others: Iterable[Path] = ()) -> WorktreeImports:
@@ -787,6 +770,11 @@ _MODULE_DEFINITION = re.compile(
 )
 #: How the file of a built extension module ends, for any Python.
 _BUILT = tuple(EXTENSION_SUFFIXES)
+#: The endings that only a Python extension module has (``.cpython-311-x86_64-linux-gnu.so``,
+#: ``.abi3.so``): a plain ``.so`` at a checkout's root may be a library of another build.
+_TAGGED = tuple(suffix for suffix in EXTENSION_SUFFIXES if suffix.count(".") > 1)
+#: The most sources read to find which one defines a module.
+_READ_LIMIT = 2000
 
 
 def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str]:
@@ -808,6 +796,41 @@ def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str
             subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
             package = os.path.relpath(folder, top.parent).replace(os.sep, ".")
             found.update(_unbuilt_in(worktree, folder, files, others, prefix=f"{package}."))
+    found.update(_unbuilt_elsewhere(worktree, others, set(found)))
+    return found
+
+
+def _unbuilt_elsewhere(worktree: Path, others: List[Path], known: Set[str]) -> Dict[str, str]:
+    """The top-level modules built in place in a base of another checkout (:func:`_bases`)
+    with no build in the same base of the worktree, and not ``known``, whose source the
+    worktree tracks in a folder of its own (ujson's ``python/ujson.c``): by name, with it."""
+    wanted: Set[str] = set()
+    for base in _bases(worktree):
+        inside = os.path.relpath(base, worktree)
+        here = _built_modules(_files(base))
+        for other in others:
+            tagged = [name for name in _files(other / inside) if name.endswith(_TAGGED)]
+            wanted |= _built_modules(tagged) - here - known
+    return _declaring_sources(worktree, wanted) if wanted else {}
+
+
+def _declaring_sources(worktree: Path, modules: Set[str]) -> Dict[str, str]:
+    """The tracked source that defines each of ``modules`` (a ``.pyx`` of its name, or a C
+    or C++ file with its ``PyInit_``), wherever it is; at most :data:`_READ_LIMIT` files
+    are read."""
+    try:
+        listed = run_git(
+            ["ls-files", "-z", "--", *(f"*{ext}" for ext in _MODULE_SOURCES)], worktree
+        )
+    except GitError:
+        return {}
+    found: Dict[str, str] = {}
+    for name in [name for name in listed.split("\0") if name][:_READ_LIMIT]:
+        module = _declared_module(str(worktree / name))
+        if module in modules:
+            found.setdefault(module, name)
+            if len(found) == len(modules):
+                break
     return found
 
 
