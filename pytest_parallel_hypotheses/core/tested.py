@@ -131,6 +131,12 @@ class CodeUnderTest:
     stale: Optional[StaleBuilds] = None
 
     @property
+    def watched(self) -> Tuple[str, ...]:
+        """The extension modules a script's imports of are watched: those the worktree has
+        no build of, then those whose build is older than a source it changed."""
+        return (*self.unbuilt_extensions, *(() if self.stale is None else self.stale.modules))
+
+    @property
     def mode(self) -> str:
         """``venv``, ``redirected`` or ``unchanged`` (nothing needed redirecting)."""
         if self.venv is not None:

@@ -327,8 +327,7 @@ class ResultStream:
         attempts: List[TestExecutionResult] = []
         number = 0
         ran_again = False
-        unbuilt, stale = code.tested.unbuilt_extensions, code.tested.stale
-        watched = (*unbuilt, *(() if stale is None else stale.modules))
+        stale, watched = code.tested.stale, code.tested.watched
         notes, hidden = None, None
         if watched:  # did the script use compiled code its worktree has no current build of?
             changed_at = 0.0 if stale is None else stale.changed_at
@@ -465,8 +464,7 @@ def _judged_with(
             names = [module for module in stale.modules if module in imported]
             return stale_extension_result(attempt, names, stale.source)
         if hidden is not None:
-            watched = (*tested.unbuilt_extensions, *(() if stale is None else stale.modules))
-            return unwatched_result(attempt, hidden, watched)
+            return unwatched_result(attempt, hidden, tested.watched)
     if attempt.result is not TestResult.FAIL:
         return attempt
     missing = tested.failed_import(attempt.stdout, attempt.stderr)

@@ -59,6 +59,12 @@ class InstalledLocation:
     def relative(self) -> Path:
         return self.source.relative_to(self.checkout)
 
+    @property
+    def mapped_builds(self) -> Tuple[Path, ...]:
+        """The top-level extension modules a finder maps to their files (pyrsistent's
+        ``pvectorc``): builds in place, never committed, like :attr:`extensions`."""
+        return tuple(code for code in self.code if code.name.endswith(_BUILT))
+
 
 @dataclass(frozen=True)
 class WorktreeImports:
@@ -98,10 +104,8 @@ class DevelopmentInstalls:
         for location in project:
             target = root / location.relative
             absent = [code for code in location.code if not _moved(code, location, root).exists()]
-            # a top-level extension module that a finder maps (pyrsistent's pvectorc) is a
-            # build in place, never committed: unbuilt there, not a layout of its own
-            top_level = [code for code in absent if code.name.endswith(_BUILT)]
-            missing = [code for code in absent if code not in top_level]
+            top_level = [code for code in absent if code in location.mapped_builds]
+            missing = [code for code in absent if code not in top_level]  # unbuilt, not moved
             if missing:
                 warnings.append(_missing_warning(location, root, missing))
                 continue
@@ -149,8 +153,7 @@ class DevelopmentInstalls:
         packages: PackageBuilds = {}
         for location in project:
             top = root / location.relative
-            top_level = [code for code in location.code if code.name.endswith(_BUILT)]
-            for module in (*location.extensions, *top_level):
+            for module in (*location.extensions, *location.mapped_builds):
                 path = _moved(module, location, root)
                 when = _file_time(path)
                 if when is not None:
@@ -198,11 +201,17 @@ def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds
     of their package changed after (see :meth:`DevelopmentInstalls.stale_builds`)."""
     stale: List[str] = []
     last: Optional[Tuple[str, float]] = None
-    own_sources = [package for package in packages if _is_package_folder(package)]
+    own = {
+        package: _tracked_native_sources(root, package)
+        for package in packages
+        if _is_package(str(package.parent), package.name)
+    }
+    outside: Optional[Set[str]] = None
     for package, builds in packages.items():
-        tracked = _tracked_native_sources(root, package) if _is_package_folder(package) else set()
+        tracked = own.get(package, set())
         if tracked == set():  # a top-level module, or a package whose sources are elsewhere
-            tracked = _sources_outside(root, own_sources)  # (ujson's python/ and lib/)
+            outside = _sources_outside(root, list(own)) if outside is None else outside
+            tracked = outside  # (ujson's python/ and lib/)
         if tracked is None:
             continue
         built_at = max(when for *_, when in builds)
@@ -235,25 +244,15 @@ def _builds_in_packages(worktree: Path) -> PackageBuilds:
     """The extension modules built in place in the worktree: in its regular packages, by
     top-level package, and top-level ones, by the base they are in (:func:`_bases`)."""
     packages: PackageBuilds = {}
-    for base in _bases(worktree):
-        _add_builds(packages, base, base, _files(base))
-    for top in _top_packages(worktree):
-        for folder, subfolders, files in os.walk(top):
-            subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
-            _add_builds(packages, top, Path(folder), files)
+    for names_from, top, folder, files in _module_folders(worktree):
+        for name in files:
+            if name.endswith(_BUILT):
+                path = folder / name
+                when = _file_time(path)
+                if when is not None:
+                    built = (_extension_name(path, names_from), path, when)
+                    packages.setdefault(top, []).append(built)
     return packages
-
-
-def _add_builds(packages: PackageBuilds, top: Path, folder: Path, files: List[str]) -> None:
-    """Add the builds among ``files`` of ``folder`` to those of ``top`` (named from the folder
-    ``top`` is in, or from ``top`` itself where it is a base of top-level modules)."""
-    names_from = top.parent if _is_package(str(top.parent), top.name) else top
-    for name in files:
-        if name.endswith(_BUILT):
-            path = folder / name
-            when = _file_time(path)
-            if when is not None:
-                packages.setdefault(top, []).append((_extension_name(path, names_from), path, when))
 
 
 def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:
@@ -789,15 +788,25 @@ def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str
     others = list(others)
     if not others:  # no checkout's build to tell it from: nothing to look for
         return found
-    for base in _bases(worktree):  # top-level modules: their sources lie in the base itself
-        found.update(_unbuilt_in(worktree, str(base), _files(base), others, prefix=""))
+    for names_from, _top, folder, files in _module_folders(worktree):
+        package = os.path.relpath(folder, names_from).replace(os.sep, ".")
+        prefix = "" if package == "." else f"{package}."
+        found.update(_unbuilt_in(worktree, str(folder), files, others, prefix=prefix))
+    found.update(_unbuilt_elsewhere(worktree, others, set(found)))
+    return found
+
+
+def _module_folders(worktree: Path) -> Iterator[Tuple[Path, Path, Path, List[str]]]:
+    """Each folder of the worktree that holds its modules, with its files: every base
+    (:func:`_bases`, for top-level modules), then every folder of its regular packages; each
+    with the folder its modules are named from (the base) and the one their builds are
+    counted under (the base, or the top-level package)."""
+    for base in _bases(worktree):
+        yield base, base, base, _files(base)
     for top in _top_packages(worktree):
         for folder, subfolders, files in os.walk(top):
             subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
-            package = os.path.relpath(folder, top.parent).replace(os.sep, ".")
-            found.update(_unbuilt_in(worktree, folder, files, others, prefix=f"{package}."))
-    found.update(_unbuilt_elsewhere(worktree, others, set(found)))
-    return found
+            yield top.parent, top, Path(folder), files
 
 
 def _unbuilt_elsewhere(worktree: Path, others: List[Path], known: Set[str]) -> Dict[str, str]:
@@ -850,10 +859,6 @@ def _unbuilt_in(
         if any(module in _built_modules(_files(other / inside)) for other in others):
             found.setdefault(f"{prefix}{module}", os.path.join(inside, name))
     return found
-
-
-def _is_package_folder(folder: Path) -> bool:
-    return (folder / "__init__.py").is_file()
 
 
 def _is_package(folder: str, name: str) -> bool:
