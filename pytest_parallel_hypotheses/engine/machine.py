@@ -144,11 +144,45 @@ def oom_kills() -> Optional[int]:
     later; a container usually sees the host's count there); None where no count can be
     read. Always from the same file in one process."""
     source = _oom_kill_source()
-    return None if source is None else _oom_kill_count(source)
+    return None if source is None else source.count()
+
+
+@dataclass(frozen=True)
+class _CountFile:
+    """A file with an ``oom_kill`` line, kept open: read twice per script, it costs one
+    ``pread`` (these files are generated afresh at each read from offset 0)."""
+
+    path: Path
+    fd: int
+
+    @classmethod
+    def opened(cls, path: Path) -> Optional[_CountFile]:
+        """The file, open, if it can be read and has the count; else None."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        counts = cls(path, fd)
+        if counts.count() is None:
+            os.close(fd)
+            return None
+        return counts
+
+    def count(self) -> Optional[int]:
+        """The ``oom_kill`` line of a cgroup's events or of ``/proc/vmstat``."""
+        with contextlib.suppress(*_UNREADABLE):
+            for line in os.pread(self.fd, _COUNTS_READ_SIZE, 0).splitlines():
+                if line.startswith(b"oom_kill "):
+                    return int(line.split()[1])
+        return None
+
+
+#: Enough for ``/proc/vmstat`` (about 4 KiB) with room to grow.
+_COUNTS_READ_SIZE = 64 * 1024
 
 
 @functools.cache
-def _oom_kill_source() -> Optional[Path]:
+def _oom_kill_source() -> Optional[_CountFile]:
     """The most precise file that counts OOM kills of this process's children: its cgroup
     v2's ``memory.events.local`` (kills in that cgroup, not in the cgroups below it, where a
     script run under a memory limit of ours has its own count), else its ``memory.events``
@@ -161,27 +195,18 @@ def _oom_kill_source() -> Optional[Path]:
         *(folder / "memory.oom_control" for names, folder in own.items() if _has_memory(names)),
         PROC_VMSTAT,
     ]
-    return next((path for path in candidates if _oom_kill_count(path) is not None), None)
+    return next(filter(None, map(_CountFile.opened, candidates)), None)
 
 
 def oom_kill_scope() -> str:
     """Where :func:`oom_kills` counts, in words for a message."""
-    return (
-        "on this machine" if _oom_kill_source() in (None, PROC_VMSTAT) else "in the runner's cgroup"
-    )
+    source = _oom_kill_source()
+    in_cgroup = source is not None and source.path != PROC_VMSTAT
+    return "in the runner's cgroup" if in_cgroup else "on this machine"
 
 
 def _has_memory(controllers: str) -> bool:
     return "memory" in controllers.split(",")
-
-
-def _oom_kill_count(path: Path) -> Optional[int]:
-    """The ``oom_kill`` line of a cgroup's events or of ``/proc/vmstat``."""
-    with contextlib.suppress(*_UNREADABLE), path.open("rb") as counts:
-        for line in counts:
-            if line.startswith(b"oom_kill "):
-                return int(line.split()[1])
-    return None
 
 
 def total_memory() -> Optional[int]:

@@ -21,7 +21,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 #: Bytes read from a pipe at a time (what asyncio's transport reads too).
 _READ_SIZE = 256 * 1024
@@ -106,13 +106,15 @@ class _Started:
 
     proc: subprocess.Popen[bytes]
     pidfd: int
+    #: The read ends of its stdout and stderr.
+    pipes: Tuple[int, int]
     began: float
     #: The runner's own peak resident memory (KiB) once the script was executed.
     runner_peak: int
 
     def discard(self) -> None:
         os.close(self.pidfd)
-        _discard(self.proc)
+        _discard(self.proc, self.pipes)
 
 
 class _PidfdTransport:
@@ -125,18 +127,17 @@ class _PidfdTransport:
         protocol: asyncio.SubprocessProtocol,
     ) -> None:
         self._loop = loop
-        self._proc = proc = started.proc
+        self._proc = started.proc
         self._protocol = protocol
         self.exit_usage: Optional[ExitUsage] = None
         self.started_at = started.began
         self._runner_peak = started.runner_peak
         self._pidfd: Optional[int] = started.pidfd
         self._status_lost = False
-        self._pipes: Dict[int, Tuple[int, IO[bytes]]] = {}
-        for number, stream in ((1, proc.stdout), (2, proc.stderr)):
-            assert stream is not None  # both are pipes
-            self._pipes[stream.fileno()] = (number, stream)
-            loop.add_reader(stream.fileno(), self._read, stream.fileno())
+        self._pipes: Dict[int, int] = {}  # the stream number (1 or 2) of each pipe
+        for number, fd in zip((1, 2), started.pipes):
+            self._pipes[fd] = number
+            loop.add_reader(fd, self._read, fd)
         loop.add_reader(started.pidfd, self._exited)
 
     def get_pid(self) -> int:
@@ -154,7 +155,7 @@ class _PidfdTransport:
             _discard(self._proc)
 
     def _read(self, fd: int) -> None:
-        number, _stream = self._pipes[fd]
+        number = self._pipes[fd]
         try:
             data = os.read(fd, _READ_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -167,9 +168,9 @@ class _PidfdTransport:
             self._close_pipe(fd, tell=True)
 
     def _close_pipe(self, fd: int, *, tell: bool) -> None:
-        number, stream = self._pipes.pop(fd)
+        number = self._pipes.pop(fd)
         self._loop.remove_reader(fd)
-        stream.close()
+        os.close(fd)
         if tell:
             self._protocol.pipe_connection_lost(number, None)
 
@@ -220,28 +221,51 @@ def _popen(
     env: Dict[str, str],
     preexec: Optional[Callable[[], None]] = None,
 ) -> _Started:
-    """Start the script; also when it started (the thread may have waited in the pool)."""
+    """Start the script; also when it started (the thread may have waited in the pool).
+
+    The pipes are made here, not by ``Popen``: its file objects cost four system calls per
+    pipe, each a wait for the interpreter lock while other scripts start."""
     began = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-        preexec_fn=preexec,
-    )
+    ends: List[int] = []
     try:
-        for stream in (proc.stdout, proc.stderr):
-            assert stream is not None  # both are pipes
-            os.set_blocking(stream.fileno(), False)
+        for _ in range(2):
+            ends.extend(os.pipe())
+        out_read, out_write, err_read, err_write = ends
+        os.set_blocking(out_read, False)
+        os.set_blocking(err_read, False)
+        proc = subprocess.Popen(
+            argv,
+            stdin=_devnull(),
+            stdout=out_write,
+            stderr=err_write,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+    except BaseException:
+        _close(ends)
+        raise
+    _close((out_write, err_write))  # the script holds its own copies
+    pipes = (out_read, err_read)
+    try:
         pidfd = os.pidfd_open(proc.pid)
     except BaseException:
-        _discard(proc)
+        _discard(proc, pipes)
         raise
     _oom_first(proc.pid)
-    return _Started(proc, pidfd, began, _runner_peak())
+    return _Started(proc, pidfd, pipes, began, _runner_peak())
+
+
+@functools.cache
+def _devnull() -> int:
+    """The stdin of every script, opened once."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _close(fds: Iterable[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _oom_first(pid: int) -> None:
@@ -267,15 +291,13 @@ def keep_exit_statuses() -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
-def _discard(proc: subprocess.Popen[bytes]) -> None:
-    """Kill a process we cannot watch, with its group, and reap it."""
+def _discard(proc: subprocess.Popen[bytes], pipes: Iterable[int] = ()) -> None:
+    """Kill a process we cannot watch, with its group, reap it and close its ``pipes``."""
     with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=1.0)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
+    _close(pipes)
 
 
 def _spawn_pool() -> ThreadPoolExecutor:
