@@ -297,6 +297,20 @@ def test_the_reports_mark_a_reused_verdict_with_its_original_date(
     assert properties["cached"] == second["cached_at"]
 
 
+def test_a_reused_verdict_keeps_what_its_script_printed_and_the_code_it_tested(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, report: Path
+) -> None:
+    write_script(git_repo, "race", "echo seen on stdout; echo seen on stderr >&2; exit 1")
+    first = report_of(run_pytest, git_repo, report)["race"]
+
+    second = report_of(run_pytest, git_repo, report)["race"]
+
+    assert second["cached"]
+    kept = ("stdout", "stderr", "stdout_bytes", "code_under_test")
+    assert {name: second[name] for name in kept} == {name: first[name] for name in kept}
+    assert second["stdout"] == "seen on stdout\n"
+
+
 def test_with_repeat_auto_stored_runs_count_and_new_runs_add_to_them(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, report: Path
 ) -> None:

@@ -10,6 +10,7 @@ never a wrong reuse.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -132,15 +133,16 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
     try:
         data = entry["result"]
         polarity = Polarity(data.get("polarity", Polarity.DISPROVE.value))
+        code = data.get("code_under_test")
+        tested = None if code is None else CodeUnderTest.from_dict(code)
         attempts = [
-            _attempt(item, data["hypothesis_id"], worktree_path, polarity)
+            _attempt(item, data["hypothesis_id"], worktree_path, polarity, tested)
             for item in data["attempts"]
         ]
-        code = data.get("code_under_test")
         evidence = None if data["evidence"] is None else parse_evidence(data["evidence"])
         if data["evidence"] is not None and evidence is None:
             raise ValueError("evidence is not valid")
-        return TestExecutionResult(
+        result = TestExecutionResult(
             hypothesis_id=str(data["hypothesis_id"]),
             result=TestResult(data["result"]),
             duration=float(data["duration"]),
@@ -161,19 +163,54 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
             cached_at=str(entry["recorded_at"]),
             polarity=polarity,
             setup=data.get("setup"),
-            code_under_test=None if code is None else CodeUnderTest.from_dict(code),
+            code_under_test=tested,
             timeout_snapshot=data.get("timeout_snapshot"),
+            stdout_file=data.get("stdout_file"),
+            stderr_file=data.get("stderr_file"),
         )
     except (KeyError, TypeError, ValueError) as error:
         warn_ignored(f"ignoring a verdict cache entry that holds no valid result: {error!r}")
         return None
+    _give_back_output(result)
+    return result
+
+
+#: What a stored attempt does not keep, since the result holds it once.
+_OUTPUT_FIELDS = (
+    "stdout",
+    "stderr",
+    "stdout_bytes",
+    "stderr_bytes",
+    "stdout_truncated",
+    "stderr_truncated",
+    "stdout_file",
+    "stderr_file",
+    "timeout_snapshot",
+)
+
+
+def _give_back_output(result: TestExecutionResult) -> None:
+    """Give the result's output back to the attempt it came from (the last with the result's
+    outcome, the one combining keeps): the plugin judges a reused result again from its
+    attempts, and the report of a reused verdict must show what its script printed."""
+    for index in reversed(range(len(result.attempts))):
+        attempt = result.attempts[index]
+        if attempt.result is result.result:
+            output = {name: getattr(result, name) for name in _OUTPUT_FIELDS}
+            result.attempts[index] = dataclasses.replace(attempt, **output)
+            return
 
 
 def _attempt(
-    data: Mapping[str, Any], hypothesis_id: str, worktree_path: str, polarity: Polarity
+    data: Mapping[str, Any],
+    hypothesis_id: str,
+    worktree_path: str,
+    polarity: Polarity,
+    tested: Optional[CodeUnderTest],
 ) -> TestExecutionResult:
     return TestExecutionResult(
         polarity=polarity,
+        code_under_test=tested,
         hypothesis_id=hypothesis_id,
         result=TestResult(data["result"]),
         duration=float(data["duration"]),
