@@ -131,11 +131,14 @@ def _cgroup_mounts() -> Dict[str, Path]:
 
 def available_memory() -> Optional[int]:
     """Bytes the kernel could give new processes without swapping (MemAvailable)."""
-    with contextlib.suppress(*_UNREADABLE), PROC_MEMINFO.open("rb") as meminfo:
-        for line in meminfo:
-            if line.startswith(b"MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return None
+    meminfo = _meminfo()
+    kib = None if meminfo is None else meminfo.number(b"MemAvailable:")
+    return None if kib is None else kib * 1024
+
+
+@functools.cache
+def _meminfo() -> Optional[_KeptOpen]:
+    return _KeptOpen.opened(PROC_MEMINFO, b"MemAvailable:")
 
 
 def oom_kills() -> Optional[int]:
@@ -144,45 +147,51 @@ def oom_kills() -> Optional[int]:
     later; a container usually sees the host's count there); None where no count can be
     read. Always from the same file in one process."""
     source = _oom_kill_source()
-    return None if source is None else source.count()
+    return None if source is None else source.number(_OOM_KILL)
+
+
+#: The line of a cgroup's events, or of ``/proc/vmstat``, that counts OOM kills.
+_OOM_KILL = b"oom_kill "
 
 
 @dataclass(frozen=True)
-class _CountFile:
-    """A file with an ``oom_kill`` line, kept open: read twice per script, it costs one
-    ``pread`` (these files are generated afresh at each read from offset 0)."""
+class _KeptOpen:
+    """A file of numbers read many times a run (twice per script, or at every look of the
+    admission), kept open: each reading is one ``pread``, since these files are made afresh
+    at every read from offset 0; opening and reading them the usual way costs six system
+    calls, each a wait for the interpreter lock while scripts start."""
 
     path: Path
     fd: int
 
     @classmethod
-    def opened(cls, path: Path) -> Optional[_CountFile]:
-        """The file, open, if it can be read and has the count; else None."""
+    def opened(cls, path: Path, needed: bytes) -> Optional[_KeptOpen]:
+        """The file, open, if it can be read and has the line ``needed``; else None."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None
-        counts = cls(path, fd)
-        if counts.count() is None:
+        kept = cls(path, fd)
+        if kept.number(needed) is None:
             os.close(fd)
             return None
-        return counts
+        return kept
 
-    def count(self) -> Optional[int]:
-        """The ``oom_kill`` line of a cgroup's events or of ``/proc/vmstat``."""
+    def number(self, name: bytes) -> Optional[int]:
+        """The number after ``name`` on the line that starts with it."""
         with contextlib.suppress(*_UNREADABLE):
-            for line in os.pread(self.fd, _COUNTS_READ_SIZE, 0).splitlines():
-                if line.startswith(b"oom_kill "):
+            for line in os.pread(self.fd, _READ_SIZE, 0).splitlines():
+                if line.startswith(name):
                     return int(line.split()[1])
         return None
 
 
-#: Enough for ``/proc/vmstat`` (about 4 KiB) with room to grow.
-_COUNTS_READ_SIZE = 64 * 1024
+#: Enough for ``/proc/vmstat`` (about 4 KiB) and ``/proc/meminfo`` with room to grow.
+_READ_SIZE = 64 * 1024
 
 
 @functools.cache
-def _oom_kill_source() -> Optional[_CountFile]:
+def _oom_kill_source() -> Optional[_KeptOpen]:
     """The most precise file that counts OOM kills of this process's children: its cgroup
     v2's ``memory.events.local`` (kills in that cgroup, not in the cgroups below it, where a
     script run under a memory limit of ours has its own count), else its ``memory.events``
@@ -195,7 +204,7 @@ def _oom_kill_source() -> Optional[_CountFile]:
         *(folder / "memory.oom_control" for names, folder in own.items() if _has_memory(names)),
         PROC_VMSTAT,
     ]
-    return next(filter(None, map(_CountFile.opened, candidates)), None)
+    return next(filter(None, (_KeptOpen.opened(path, _OOM_KILL) for path in candidates)), None)
 
 
 def oom_kill_scope() -> str:
