@@ -1109,10 +1109,13 @@ def test_a_script_that_tries_a_top_level_extension_built_only_in_the_main_checko
     assert result.code_under_test.unbuilt_extensions == ("_speed",)
 
 
-@pytest.mark.skipif(
+needs_a_compiler = pytest.mark.skipif(
     sysconfig.get_config_var("CC") is None or shutil.which("cc") is None,
     reason="needs a C compiler to build the extension",
 )
+
+
+@needs_a_compiler
 def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_is_watched(
     tmp_path: Path, write_script: WriteScript, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1150,6 +1153,68 @@ def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_
     assert result.code_under_test is not None
     assert result.code_under_test.unbuilt_extensions == ("_speed",)
     assert not [w for w in result.code_under_test.warnings if "does not exist" in w]
+
+
+def committed_c_project(main: Path) -> Path:
+    """``main``: a repository of the package ``tinyx``, whose C speedups fall back to pure
+    Python, with the ``setup.py`` that builds them; committed, built nowhere."""
+    (main / "tinyx").mkdir(parents=True)
+    (main / "tinyx" / "__init__.py").write_text(TINY_INIT)
+    (main / "tinyx" / "_speed.c").write_text(TINY_SPEED)
+    (main / "setup.py").write_text(
+        "from setuptools import Extension, setup\n"
+        'setup(name="tinyx", version="1.0", packages=["tinyx"],\n'
+        '      ext_modules=[Extension("tinyx._speed", ["tinyx/_speed.c"])])\n'
+    )
+    (main / ".gitignore").write_text("build/\n*.so\n*.egg-info/\n.venv/\n")
+    git(main, "init", "-q", "-b", "main")
+    git(main, "add", "-A")
+    git(main, "commit", "-q", "-m", "tiny")
+    return main
+
+
+@needs_a_compiler
+def test_an_extension_installed_only_as_a_plain_copy_is_watched_in_a_worktree_without_a_build(
+    tmp_path: Path, write_script: WriteScript, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """simplejson installed with ``pip install .`` (or from an index) and built in no
+    checkout: a script run in a worktree imports the worktree's package, which has no build
+    and runs its pure-Python fallback. A trial's C bug came out FALSIFIED and a wrong C fix
+    SUPPORTED, beside a warning that every script imports the installed copy."""
+    main = committed_c_project(tmp_path / "tiny")
+    python = make_virtualenv(tmp_path / "venv")
+    subprocess.run([str(python), *OFFLINE_INSTALL, str(main)], check=True, capture_output=True)
+    git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
+    monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+
+    result = run_one(tmp_path / "wt", write_script, "python -c 'import tinyx'")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
+
+
+@needs_a_compiler
+def test_an_extension_installed_as_a_plain_copy_in_the_worktree_s_own_venv_is_watched(
+    tmp_path: Path, write_script: WriteScript, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worktree's own .venv, as the docs advise, but with ``pip install .``: the build
+    is in the venv, the scripts import the worktree's package, with no build beside it, and
+    a trial's verdicts were those of the pure-Python fallback."""
+    main = committed_c_project(tmp_path / "tiny")
+    worktree = tmp_path / "wt"
+    git(main, "worktree", "add", "-q", "--detach", str(worktree), "HEAD")
+    python = make_virtualenv(worktree / ".venv")
+    subprocess.run([str(python), *OFFLINE_INSTALL, str(worktree)], check=True, capture_output=True)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+
+    result = run_one(worktree, write_script, "python -c 'import tinyx'")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.venv is not None
+    assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
 
 
 def test_the_copies_a_build_leaves_in_its_build_folder_are_no_extension_modules(

@@ -205,16 +205,15 @@ def unbuilt_extension_result(
     result: TestExecutionResult, modules: Sequence[str]
 ) -> TestExecutionResult:
     """A script that passed or failed after importing compiled extension ``modules`` that its
-    worktree has no build of: the package ran the installed checkout's build or a
-    pure-Python fallback, not the code the hypothesis is about when the bug or the fix is in
-    them."""
+    worktree has no build of: the package ran a build from elsewhere or a pure-Python
+    fallback, not the code the hypothesis is about when the bug or the fix is in them."""
     them = "them" if len(modules) > 1 else "it"
     return _tells_nothing(
         result,
         f"the script's Python looked for the compiled extension {', '.join(modules)}, which "
-        "its worktree has no build of (the installed checkout's was built in place, and git "
-        "ignores it): it got the installed checkout's build, a pure-Python fallback if the "
-        "package has one, or nothing",
+        "its worktree has no build of (git ignores builds, and another checkout or an "
+        "installed copy has one): it got a build from elsewhere, a pure-Python fallback if "
+        "the package has one, or nothing",
         f"build {them} in each worktree: give each its own .venv with the project installed "
         "(by hand or with a setup step such as --hypotheses-setup 'python -m venv .venv && "
         ".venv/bin/pip install -e . pytest')",

@@ -111,7 +111,7 @@ class RunCode:
                 code = self._looked_again(path, code)
             venv = worktree_venv(path) if after_setup else None
             if venv is not None:
-                code = venv_code(venv, self._base_env, self._installs.venv_warnings(path, venv))
+                code = venv_code(venv, self._base_env, self._installs.venv_imports(path, venv))
             stale = self._installs.stale_builds(path) if after_setup else None
             self._looked_up[key] = code.with_stale(stale)
         return self._looked_up[key]
@@ -139,7 +139,7 @@ def worktree_code(
     development installs redirected into it."""
     venv = worktree_venv(worktree)
     if venv is not None:
-        return venv_code(venv, base_env, installs.venv_warnings(worktree, venv))
+        return venv_code(venv, base_env, installs.venv_imports(worktree, venv))
     imports = installs.for_worktree(worktree)
     tested = CodeUnderTest(
         _redirects(imports),
@@ -161,11 +161,14 @@ def _own_venv(
 
 
 def venv_code(
-    venv: Path, base_env: Mapping[str, str], warnings: Tuple[str, ...] = ()
+    venv: Path, base_env: Mapping[str, str], lacking: Optional[WorktreeImports] = None
 ) -> WorktreeCode:
-    """The worktree's own virtual environment, activated, and nothing redirected; with the
-    ``warnings`` that concern it."""
-    tested = CodeUnderTest(venv=str(venv), warnings=warnings)
+    """The worktree's own virtual environment, activated, and nothing redirected; with what
+    it leaves the scripts without (``lacking``: warnings, and extension modules to watch)."""
+    lacking = lacking or WorktreeImports()
+    tested = CodeUnderTest(
+        venv=str(venv), warnings=lacking.warnings, unbuilt_extensions=lacking.unbuilt_extensions
+    )
     return WorktreeCode(venv_environment(venv, base_env), tested, ("PYTHONHOME",))
 
 

@@ -90,13 +90,17 @@ class DevelopmentInstalls:
     warnings: Tuple[str, ...] = ()
     #: Each known checkout root and the roots of its repository.
     repositories: Mapping[Path, FrozenSet[Path]] = field(default_factory=dict)
+    #: The site directories of the environment: a build of the project installed there
+    #: (a plain copy) is one that a worktree without its own build does not run.
+    sites: Tuple[Path, ...] = ()
 
     def for_worktree(self, worktree: Path) -> WorktreeImports:
         """The same locations inside ``worktree``, with a warning for each that is missing
         there or lacks an extension module built in place in the installed checkout."""
         root, project = self._project_in(worktree)
         if root is None or not project:
-            return _uninstalled(worktree if root is None else root, self._others(root))
+            root = worktree if root is None else root
+            return _uninstalled(root, self._others(root), self.sites)
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
         lacking: List[str] = []
@@ -124,7 +128,7 @@ class DevelopmentInstalls:
             if ungenerated:
                 warnings.append(_ungenerated_warning(location, root, ungenerated))
                 lacking += [_dotted(module, location.source) for module in ungenerated]
-        unsourced = unbuilt_from_source(root, self._others(root))
+        unsourced = unbuilt_from_source(root, self._others(root), self.sites)
         fresh = {name: source for name, source in unsourced.items() if name not in unbuilt_names}
         if fresh:
             warnings.append(_unbuilt_source_warning(root, fresh))
@@ -163,19 +167,27 @@ class DevelopmentInstalls:
                     )
         return _stale_packages(root, packages)
 
-    def venv_warnings(self, worktree: Path, venv: Path) -> Tuple[str, ...]:
-        """A warning when the worktree's own environment holds no install of the project
-        that the runner's environment has in development mode (an unfinished setup step
-        leaves one): its scripts would not import the worktree's code."""
+    def venv_imports(self, worktree: Path, venv: Path) -> WorktreeImports:
+        """What the worktree's own environment leaves its scripts without: an install of
+        the project that the runner's environment has in development mode (an unfinished
+        setup step leaves none), and builds of the extension modules whose source the
+        worktree holds beside no build, where the environment has them installed (a plain
+        ``pip install .`` there: a script run in the worktree imports its package, which
+        runs a pure-Python fallback)."""
         root, project = self._project_in(worktree)
-        if root is None or not project or _installs_from(venv, root, self.repositories):
-            return ()
-        names = ", ".join(sorted({location.distribution for location in project}))
-        return (
-            f"the worktree's own environment {venv} holds no install of {names} from the "
-            f"worktree (an unfinished setup step?), so its scripts do not test the worktree's "
-            f"code; install it there ({venv}/bin/pip install -e ...) or remove {venv}",
-        )
+        root = worktree if root is None else root
+        unbuilt = unbuilt_from_source(root, self._others(root), _venv_sites(venv))
+        warnings = [_unbuilt_source_warning(root, unbuilt)] if unbuilt else []
+        if project and not _installs_from(venv, root, self.repositories):
+            names = ", ".join(sorted({location.distribution for location in project}))
+            warnings.insert(
+                0,
+                f"the worktree's own environment {venv} holds no install of {names} from the "
+                f"worktree (an unfinished setup step?), so its scripts do not test the "
+                f"worktree's code; install it there ({venv}/bin/pip install -e ...) or remove "
+                f"{venv}",
+            )
+        return WorktreeImports(warnings=tuple(warnings), unbuilt_extensions=tuple(unbuilt))
 
     def _others(self, root: Optional[Path]) -> FrozenSet[Path]:
         """The other checkouts of the repository that ``root`` is a checkout of."""
@@ -277,14 +289,15 @@ def development_installs(
     """The development installs, from the repositories of ``worktrees``, of the interpreter
     running this code and of the virtual environments first on ``environ``'s ``PATH``."""
     repositories = _repositories(worktrees)
-    if not repositories:
-        return DevelopmentInstalls()
     environments = _environments(environ)
+    sites = tuple(_site_directories(environments))
+    if not repositories:
+        return DevelopmentInstalls(sites=sites)
     scan = _Scan(repositories, environments)
-    for directory in _site_directories(environments):
+    for directory in sites:
         scan.read(directory)
     scan.finish()
-    return DevelopmentInstalls(tuple(scan.locations), tuple(scan.warnings), repositories)
+    return DevelopmentInstalls(tuple(scan.locations), tuple(scan.warnings), repositories, sites)
 
 
 def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
@@ -347,13 +360,17 @@ def _site_directories(environments: List[Path]) -> List[Path]:
     if site.ENABLE_USER_SITE:
         directories.append(Path(site.getusersitepackages()))
     for venv in environments[1:]:
-        directories += sorted(venv.glob("lib*/python3*/site-packages"))
-        directories += sorted(venv.glob("Lib/site-packages"))
+        directories += _venv_sites(venv)
     unique: Dict[Path, None] = {}
     for directory in directories:
         if directory.is_dir():
             unique.setdefault(directory.resolve())
     return list(unique)
+
+
+def _venv_sites(venv: Path) -> List[Path]:
+    """The site directories of a virtual environment."""
+    return [*sorted(venv.glob("lib*/python3*/site-packages")), *venv.glob("Lib/site-packages")]
 
 
 class _Scan:
@@ -707,8 +724,9 @@ def _extensions(code: Iterable[Path]) -> Iterator[Path]:
 
 def _copy_warning(name: str, source: Path) -> str:
     return (
-        f"{name} is installed from {source} as a plain copy (not editable): every script "
-        "imports that copy, whatever its worktree holds; install it in development mode "
+        f"{name} is installed from {source} as a plain copy (not editable): a script imports "
+        "that copy, whatever its worktree holds, unless its Python puts the worktree's root "
+        "first on its path (python -m and python -c do); install it in development mode "
         f"(pip install -e {source}) or {OWN_VENV_ADVICE}"
     )
 
@@ -743,11 +761,13 @@ _SRC = "src"
 _LIB = "lib"
 
 
-def _uninstalled(worktree: Path, others: Iterable[Path] = ()) -> WorktreeImports:
+def _uninstalled(
+    worktree: Path, others: Iterable[Path] = (), sites: Iterable[Path] = ()
+) -> WorktreeImports:
     """A worktree whose ``src/`` packages no development install of its repository points at:
     its scripts' Python finds them only if installed from somewhere, so a script may test an
     installed copy, or fail to import them, and either way not the worktree's code."""
-    unbuilt = unbuilt_from_source(worktree, others)
+    unbuilt = unbuilt_from_source(worktree, others, sites)
     built_warning = (_unbuilt_source_warning(worktree, unbuilt),) if unbuilt else ()
     packages = src_packages(worktree)
     if not packages or _pytest_puts_src_on_path(worktree):
@@ -776,22 +796,27 @@ _TAGGED = tuple(suffix for suffix in EXTENSION_SUFFIXES if suffix.count(".") > 1
 _READ_LIMIT = 2000
 
 
-def unbuilt_from_source(worktree: Path, others: Iterable[Path]) -> Dict[str, str]:
+def unbuilt_from_source(
+    worktree: Path, others: Iterable[Path], sites: Iterable[Path] = ()
+) -> Dict[str, str]:
     """The extension modules whose source the worktree's packages hold beside no build of
-    them, while another checkout of the repository (``others``) has one in place, by dotted
-    name, with that source: there a script runs a pure-Python fallback, or that checkout's
-    build, or fails to import, and tests none of the worktree's compiled code, while the
-    other checkout runs compiled code. Found whatever is installed (nothing, or a checkout
-    whose builds are elsewhere); a project built nowhere runs its fallback everywhere, and
-    is left to it. A build for any Python counts."""
+    them, while a build of them exists elsewhere, by dotted name, with that source: in place
+    in another checkout of the repository (``others``), or installed in a site directory
+    (``sites``: a plain ``pip install .``, or a copy from an index). There a script runs a
+    pure-Python fallback, or that other build, or fails to import, and tests none of the
+    worktree's compiled code, while the project is run compiled. Found whatever is installed
+    in development mode (nothing, or a checkout whose builds are elsewhere); a project built
+    nowhere runs its fallback everywhere, and is left to it. A build for any Python counts."""
     found: Dict[str, str] = {}
-    others = list(others)
-    if not others:  # no checkout's build to tell it from: nothing to look for
+    others, sites = list(others), list(sites)
+    if not others and not sites:  # no build to tell it from: nothing to look for
         return found
     for names_from, _top, folder, files in _module_folders(worktree):
-        package = os.path.relpath(folder, names_from).replace(os.sep, ".")
-        prefix = "" if package == "." else f"{package}."
-        found.update(_unbuilt_in(worktree, str(folder), files, others, prefix=prefix))
+        package = os.path.relpath(folder, names_from)
+        inside = os.path.relpath(folder, worktree)
+        places = [*(other / inside for other in others), *(site / package for site in sites)]
+        prefix = "" if package == "." else f"{package.replace(os.sep, '.')}."
+        found.update(_unbuilt_in(worktree, str(folder), files, places, prefix=prefix))
     found.update(_unbuilt_elsewhere(worktree, others, set(found)))
     return found
 
@@ -844,19 +869,22 @@ def _declaring_sources(worktree: Path, modules: Set[str]) -> Dict[str, str]:
 
 
 def _unbuilt_in(
-    worktree: Path, folder: str, files: List[str], others: List[Path], *, prefix: str
+    worktree: Path, folder: str, files: List[str], places: List[Path], *, prefix: str
 ) -> Dict[str, str]:
     """The modules whose sources ``files`` of ``folder`` are, with no build beside them there
-    while another checkout has one in the same place: by dotted name (``prefix`` and the
-    module), with the source."""
+    while one of the ``places`` (the same folder elsewhere) has one: by dotted name
+    (``prefix`` and the module), with the source."""
     found: Dict[str, str] = {}
     built = _built_modules(files)
+    elsewhere: Optional[Set[str]] = None  # listed once, at the first source met
     inside = os.path.relpath(folder, worktree)
     for name in files:
         module = _declared_module(os.path.join(folder, name))
         if module is None or module in built:
             continue
-        if any(module in _built_modules(_files(other / inside)) for other in others):
+        if elsewhere is None:
+            elsewhere = set().union(*(_built_modules(_files(place)) for place in places))
+        if module in elsewhere:
             found.setdefault(f"{prefix}{module}", os.path.join(inside, name))
     return found
 
@@ -963,7 +991,8 @@ def _unbuilt_source_warning(worktree: Path, unbuilt: Mapping[str, str]) -> str:
     return (
         f"{worktree}: the compiled extension {names} has its source there ({sources}) "
         "and no build beside it, so a script that imports it runs a pure-Python fallback, "
-        "another checkout's build or nothing, not the worktree's compiled code, and is "
+        "a build from elsewhere (another checkout's, or an installed copy's) or nothing, not "
+        "the worktree's compiled code, and is "
         f"inconclusive; build it in each worktree: {OWN_VENV_ADVICE}, or build it in place"
     )
 
