@@ -222,6 +222,22 @@ def test_a_verdict_reached_with_the_venv_its_setup_step_made_is_reused(
     assert runs_of(counter) == 1
 
 
+def test_a_venv_that_git_does_not_ignore_leaves_the_key_as_it_was(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """simplejson does not ignore ``.venv``: the worktree's own venv, with the bytecode Python
+    writes into it as the scripts run, was part of the key, which changed at every run."""
+    counter = tmp_path / "runs"
+    written = "date +%s%N > .venv/written-as-it-ran"
+    write_script(git_repo, "race", counting(counter, f"{written}\nexit 1"))
+    setup = f"--hypotheses-setup={sys.executable} -m venv --without-pip .venv"
+
+    for _ in range(3):
+        run_pytest(f"--hypotheses={git_repo}", REUSE, setup)
+
+    assert runs_of(counter) == 1
+
+
 def test_a_new_commit_runs_again(stored: Stored) -> None:
     (stored.repo / "README").write_text("fixed\n")
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]

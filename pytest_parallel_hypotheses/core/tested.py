@@ -14,7 +14,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 #: What to do so that a worktree's scripts test its own code, said wherever they cannot.
 OWN_VENV_ADVICE = (
-    "give each worktree its own .venv with the project installed (by hand or with a setup step)"
+    "give each worktree its own .venv with the project installed in development mode "
+    "(.venv/bin/pip install -e ., by hand or with a setup step)"
 )
 #: A line that names an exception: ``ModuleNotFoundError: ...``, ``E   AssertionError``.
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b")

@@ -27,9 +27,9 @@ from urllib.parse import unquote, urlparse
 from ..core.listing import some_of
 from ..core.tested import OWN_VENV_ADVICE, StaleBuilds
 from .git import GitError, list_worktrees, run_git
+from .layout import WORKTREE_VENV
 
 #: The folder of a worktree's own virtual environment, used instead of any redirection.
-WORKTREE_VENV = ".venv"
 #: Entries walked at most per location when looking for extension modules built in place.
 _WALK_LIMIT = 20000
 _IMPORT_LINE = re.compile(r"^import[ \t]+([A-Za-z_][A-Za-z0-9_]*)")

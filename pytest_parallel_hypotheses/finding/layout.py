@@ -20,6 +20,8 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 #: The folder of a worktree that holds its hypotheses' files.
 SCRIPT_DIR = ".falsification"
+#: The folder of a worktree's own virtual environment, which its scripts run with.
+WORKTREE_VENV = ".venv"
 _SCRIPT_PREFIX, _SCRIPT_SUFFIX = "test_", ".sh"
 _CONFIG_PREFIX, _CONFIG_SUFFIX = "config_", ".json"
 #: The file names a worktree's hypotheses must have, for messages.

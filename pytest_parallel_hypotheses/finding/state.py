@@ -4,6 +4,9 @@ The digest covers the tree of HEAD and the content of every uncommitted or untra
 that git does not ignore, so a commit, an edit or a new file changes it, and what the
 ``.gitignore`` hides (a ``.venv``, ``node_modules``) does not: its folders are listed apart
 (:func:`ignored_folders`), since a setup step made them and the scripts need them still there.
+The worktree's own ``.venv`` and Python's bytecode caches are set apart the same way whether
+git ignores them or not: Python writes bytecode into them as the scripts run, and a project
+that does not ignore its ``.venv`` (simplejson) had a new content at every run.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from pathlib import Path
 from typing import List, Sequence
 
 from .git import GitError, git_common_dir, run_git, toplevel
+from .layout import WORKTREE_VENV
 
 #: Bytes read from a file at a time while hashing it.
 _CHUNK = 1024 * 1024
+#: What the content leaves out, ignored by git or not (see the module's docstring).
+_SET_APART = (f"{WORKTREE_VENV}/", ":(glob)**/__pycache__/**")
 
 
 def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
@@ -24,12 +30,9 @@ def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
     paths ``excluding`` names (relative to the worktree; a pathspec may carry its magic, as
     ``:(glob)``)."""
     digest = hashlib.sha256(_head_tree(worktree).encode())
-    excluded = [_excluded(path) for path in excluding]
-    status = run_git(
-        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
-        + (["--", ".", *excluded] if excluded else []),
-        worktree,
-    )
+    excluded = [_excluded(path) for path in (*_SET_APART, *excluding)]
+    listing = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
+    status = run_git([*listing, "--", ".", *excluded], worktree)
     for entry in sorted(filter(None, status.split("\0"))):
         digest.update(entry.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(_file_digest(worktree / entry[3:]))
@@ -46,12 +49,15 @@ def _excluded(pathspec: str) -> str:
 def ignored_folders(worktree: Path) -> List[str]:
     """The folders of the worktree that git ignores (``node_modules``, ``.venv``, ``build``),
     relative to it, none inside another: the files it ignores (logs, coverage data) come and
-    go as scripts run."""
+    go as scripts run. Its own ``.venv`` counts, ignored or not."""
     listed = run_git(
         ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"], worktree
     )
     outermost: List[str] = []
-    for folder in sorted(entry for entry in listed.split("\0") if entry.endswith("/")):
+    folders = {entry for entry in listed.split("\0") if entry.endswith("/")}
+    if os.path.isdir(worktree / WORKTREE_VENV):
+        folders.add(f"{WORKTREE_VENV}/")
+    for folder in sorted(folders):
         if not outermost or not folder.startswith(outermost[-1]):  # sorted: inside follows
             outermost.append(folder)
     return [folder.rstrip("/") for folder in outermost]
