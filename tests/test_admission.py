@@ -481,6 +481,38 @@ def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     assert max(most_seen(alive, ran_again), default=0) <= cpus, most_seen(alive, ran_again)
 
 
+def test_auto_runs_again_a_script_whose_starved_step_ended_before_its_deadline(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A new-user trial's script computed in a child, then slept: at its deadline the child
+    had ended, the picture of the tree showed a shell and a ``sleep`` that had waited for
+    nothing, and the timeout of a starved script stood. The samples of its run saw the child
+    wait for a CPU: it runs again. A first attempt computes 0.6 CPU-seconds, three to a CPU,
+    then sleeps past its deadline; a second ends at once."""
+    cpus = usable_cpus().count
+    first_done = worktree / "first-attempt-done"
+    first_done.mkdir()
+    ids = [f"late{index}" for index in range(3 * cpus)]
+    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    for hypothesis_id in ids:
+        again = first_done / hypothesis_id
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"sleep 0.3\nif [ -e {again} ]; then exit 0; fi\ntouch {again}"
+            f"\n{sys.executable} -S -c '{burn}'\nsleep 30",
+        )
+    config = FalsificationConfig(
+        test_timeout=4, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+
+
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

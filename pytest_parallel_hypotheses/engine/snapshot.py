@@ -22,7 +22,7 @@ import psutil
 from ..core.diagnosis import tree_figures
 from .capture import BoundedCapture
 from .tree import ProcessTree
-from .usage import descendant_pids
+from .usage import cpu_wait, descendant_pids
 
 #: Lines of each output stream kept in a snapshot.
 SNAPSHOT_LINES = 20
@@ -122,7 +122,7 @@ def _vitals(age: float, cpu: float, pid: int) -> Vitals:
     return {
         "age_seconds": round(max(0.0, age), 3),
         "cpu_seconds": round(cpu, 3),
-        "waited_seconds": _cpu_wait(pid),
+        "waited_seconds": cpu_wait(pid),
     }
 
 
@@ -163,17 +163,6 @@ def _describe(proc: psutil.Process, vitals: Vitals) -> Optional[Dict[str, Any]]:
                 "command": (" ".join(proc.cmdline()) or proc.name())[:COMMAND_CHARS],
             }
     except psutil.Error:  # it ended while we looked: nothing to show
-        return None
-
-
-def _cpu_wait(pid: int) -> Optional[float]:
-    """How long the process was ready to run but had no CPU (the kernel's run-queue wait in
-    ``/proc/PID/schedstat``): a script that timed out while it waited long for a CPU was
-    short of the CPUs, not stuck. None where the kernel does not keep it."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as schedstat:
-            return round(int(schedstat.read().split()[1]) / 1e9, 3)
-    except (OSError, ValueError, IndexError):
         return None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections import defaultdict
 from typing import (
     Any,
@@ -32,6 +33,7 @@ from typing import (
 
 import psutil
 
+from ..core.diagnosis import SHARE_MIN_AGE
 from .spawn import ExitUsage
 from .tasks import stop_task
 
@@ -64,6 +66,11 @@ class TreeUsage:
         self.since = since
         self.peak_rss_bytes = 0
         self.cpu_seconds = 0.0
+        #: The largest share of its life a process of the tree had waited for a CPU, at any
+        #: sample (None: none was old enough to tell). A process that waited, then ended (a
+        #: starved step before the script sleeps) counts: the picture at a deadline sees
+        #: only the processes still there.
+        self.cpu_wait_share: Optional[float] = None
         self.seen: Set[psutil.Process] = set()
         self._tracked: Set[psutil.Process] = set()
         #: Looked up at the first sample: a script shorter than a tick costs no lookup.
@@ -106,12 +113,21 @@ class TreeUsage:
                 continue
             self.seen.add(proc)
             cpu += times.user + times.system + times.children_user + times.children_system
+            self._note_wait(proc)
             with contextlib.suppress(OSError, ValueError):
                 now, peak = _resident(proc.pid)
                 rss += now
                 largest = max(largest, peak)
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss, largest)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
+
+    def _note_wait(self, proc: psutil.Process) -> None:
+        """Keep the largest share of its life ``proc`` waited for a CPU."""
+        with contextlib.suppress(psutil.Error):
+            age = time.time() - proc.create_time()
+            waited = cpu_wait(proc.pid) if age >= SHARE_MIN_AGE else None
+            if waited is not None:
+                self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / age)
 
     def runnable(self) -> int:
         """How many processes of the tree run or wait for a CPU now: the script and its
@@ -292,6 +308,17 @@ def _resident(pid: int) -> Tuple[int, int]:
                 name, value = line.split(b":", 1)
                 fields[name] = int(value.split()[0]) * 1024
     return fields.get(b"VmRSS", 0), fields.get(b"VmHWM", 0)
+
+
+def cpu_wait(pid: int) -> Optional[float]:
+    """How long the process was ready to run but had no CPU (the kernel's run-queue wait in
+    ``/proc/PID/schedstat``): a script that timed out while it waited long for a CPU was
+    short of the CPUs, not stuck. None where the kernel does not keep it."""
+    try:
+        with open(f"{_PROC}/{pid}/schedstat", "rb") as schedstat:
+            return round(int(schedstat.read().split()[1]) / 1e9, 3)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _pid_runnable(pid: int) -> int:
