@@ -266,6 +266,27 @@ def test_verdicts_follow_each_worktree_code_not_the_main_checkout(
 
 
 @pytest.mark.usefixtures("venv_first")
+def test_a_python_with_its_own_plain_install_of_the_project_imports_that_install(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A dateutil trial's hypothesis "release 2.8.0 did not have the bug" ran, from /tmp, a
+    virtual environment of its own holding the release: the worktree was first on the path of
+    every Python of the script, that one's too, and the hypothesis came out FALSIFIED on the
+    worktree's code."""
+    release = tmp_path / "release"
+    shutil.copytree(project / "flatdist", release, ignore=shutil.ignore_patterns("*.egg-info"))
+    (release / "flatpkg" / "__init__.py").write_text(INIT.format(value="released"))
+    python = make_virtualenv(tmp_path / "release-venv")
+    subprocess.run([str(python), *OFFLINE_INSTALL, str(release)], check=True, capture_output=True)
+    tree = worktree("fixed", "fixed")
+    show = "import flatpkg; print(flatpkg.VALUE)"
+
+    result = run_one(tree, write_script, f"cd / && {python} -c '{show}' && python -c '{show}'")
+
+    assert result.stdout.split() == ["released", "fixed"], result.stderr
+
+
+@pytest.mark.usefixtures("venv_first")
 def test_the_result_names_each_redirected_location(
     project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:

@@ -16,6 +16,12 @@ import (``importlib.util.spec_from_file_location``) is not seen. A script whose 
 replaces ``PYTHONPATH`` (``PYTHONPATH=lib python ...``, natural for a ``lib/`` layout) hides the
 watch from what it runs: :func:`hiding_line` finds the line, and such a script's pass or
 failure tells nothing while its worktree has modules to watch.
+
+The same ``sitecustomize`` serves the redirection of a development install into the worktree
+(``PYTHONPATH``, which every Python of the script's tree inherits): a Python whose own site
+directories hold a plain install of the project, such as a release in a virtual environment
+of its own that a script runs on purpose, is left to it, its worktree entries taken off its
+path before anything is imported.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
+from ..core.tested import Redirect
 from .spill import temporary_root
 
 #: The modules to watch, comma-separated.
@@ -37,6 +44,10 @@ WORKTREE_VARIABLE = "HYPOTHESES_WATCHED_WORKTREE"
 CHANGED_VARIABLE = "HYPOTHESES_SOURCES_CHANGED_AT"
 #: The file that each import of one of them from elsewhere is noted in, a line each.
 NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
+#: The worktree locations put on ``PYTHONPATH`` for a development install, and the names of
+#: the distributions installed so: a Python with its own plain install of one drops them.
+REDIRECTED_VARIABLE = "HYPOTHESES_REDIRECTED_PATHS"
+DISTRIBUTIONS_VARIABLE = "HYPOTHESES_REDIRECTED_DISTRIBUTIONS"
 
 #: A shell line that sets ``PYTHONPATH`` (``PYTHONPATH=..., export PYTHONPATH=...``), with the
 #: value, or removes it (``unset PYTHONPATH``, ``env -u PYTHONPATH``, ``env -i``).
@@ -51,11 +62,50 @@ SHOWN_CHARS = 80
 #: and the module it hides runs as ``sitecustomize``, whose errors ``site`` reports as it
 #: would have.
 SITECUSTOMIZE = f"""\
-# Written by pytest-parallel-hypotheses for the scripts of one run: notes each import of a
-# compiled extension that does not load a build of it in the worktree newer than the
-# worktree's native sources, then runs the sitecustomize module that this one hides, if any.
+# Written by pytest-parallel-hypotheses for the scripts of one run: leaves a Python with its
+# own plain install of the project to it, notes each import of a compiled extension that
+# does not load a build of it in the worktree newer than the worktree's native sources, then
+# runs the sitecustomize module that this one hides, if any.
 import os
 import sys
+
+
+def _leave_own_copies():
+    redirected = os.environ.get("{REDIRECTED_VARIABLE}")
+    names = os.environ.get("{DISTRIBUTIONS_VARIABLE}")
+    if not redirected or not names:
+        return
+    import site
+
+    def normal(name):
+        return name.lower().replace("-", "_").replace(".", "_")
+
+    def editable(record):
+        import json
+
+        try:
+            with open(os.path.join(record, "direct_url.json")) as described:
+                return bool(json.load(described).get("dir_info", {{}}).get("editable"))
+        except Exception:
+            return False
+
+    wanted = frozenset(normal(name) for name in names.split(","))
+    folders = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    if site.ENABLE_USER_SITE:
+        folders.append(site.getusersitepackages())
+    for folder in folders:
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            if normal(entry.split("-", 1)[0]) in wanted:
+                if not editable(os.path.join(folder, entry)):
+                    gone = set(os.path.abspath(path) for path in redirected.split(os.pathsep))
+                    sys.path[:] = [e for e in sys.path if not e or os.path.abspath(e) not in gone]
+                    return
 
 
 def _watch():
@@ -115,6 +165,7 @@ def _run_hidden():
         spec.loader.exec_module(module)
 
 
+_leave_own_copies()
 _watch()
 _run_hidden()
 """
@@ -152,10 +203,12 @@ class ImportWatch:
         key: str,
         *,
         changed_at: float = 0.0,
+        redirects: Sequence[Redirect] = (),
     ) -> Tuple[Dict[str, str], Path]:
         """``env`` with the watch of the ``watched`` modules for the attempts of one
         hypothesis (``key``) in ``worktree``, whose builds older than ``changed_at`` (a
-        file time) are stale, and the file their notes go to."""
+        file time) are stale, and the file their notes go to; and with the ``redirects`` of
+        its development installs, which a Python with its own plain copy drops."""
         folder = self._made()
         notes = folder / f"imports-{key}"
         python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
@@ -165,6 +218,8 @@ class ImportWatch:
             WORKTREE_VARIABLE: str(worktree.resolve()),  # the script runs inside it
             CHANGED_VARIABLE: repr(changed_at),
             NOTES_VARIABLE: str(notes),
+            REDIRECTED_VARIABLE: os.pathsep.join(r.import_path for r in redirects),
+            DISTRIBUTIONS_VARIABLE: ",".join(sorted({r.distribution for r in redirects})),
         }
         return {**env, **watching}, notes
 

@@ -328,13 +328,14 @@ class ResultStream:
         number = 0
         ran_again = False
         stale, watched = code.tested.stale, code.tested.watched
+        redirects = code.tested.redirects
         notes, hidden = None, None
-        if watched:  # did the script use compiled code its worktree has no current build of?
-            changed_at = 0.0 if stale is None else stale.changed_at
+        if watched or redirects:  # did the script use compiled code its worktree has no
+            changed_at = 0.0 if stale is None else stale.changed_at  # current build of?
             env, notes = self._imports.environment(
-                env, watched, run.worktree, str(index), changed_at=changed_at
+                env, watched, run.worktree, str(index), changed_at=changed_at, redirects=redirects
             )
-            hidden = hiding_line(script)
+            hidden = hiding_line(script) if watched else None
         text = _ScriptText(script, env)
         while policy.another(attempts, loop.time() - started):
             number += 1
