@@ -273,17 +273,46 @@ def test_a_python_with_its_own_plain_install_of_the_project_imports_that_install
     virtual environment of its own holding the release: the worktree was first on the path of
     every Python of the script, that one's too, and the hypothesis came out FALSIFIED on the
     worktree's code."""
+    python = release_venv(project, tmp_path)
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, f"cd / && {python} -c '{SHOW}' && python -c '{SHOW}'")
+
+    assert result.stdout.split() == ["released", "fixed"], result.stderr
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_python_of_the_runner_s_environments_keeps_the_worktree_whatever_it_holds(
+    project: Path,
+    worktree: Callable[[str, str], Path],
+    write_script: WriteScript,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The environment the runner reads (here the one ``VIRTUAL_ENV`` names) is the one whose
+    scripts test their worktree, whatever plain copy it holds beside the development install
+    (a user site's, an old release's): its Python keeps the worktree first."""
+    python = release_venv(project, tmp_path)
+    monkeypatch.setenv("VIRTUAL_ENV", str(python.parent.parent))
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, f"cd / && {python} -c '{SHOW}'")
+
+    assert result.stdout.split() == ["fixed"], result.stderr
+
+
+SHOW = "import flatpkg; print(flatpkg.VALUE)"
+
+
+def release_venv(project: Path, tmp_path: Path) -> Path:
+    """A virtual environment with a plain install of ``flatpkg`` whose value is ``released``:
+    its Python."""
     release = tmp_path / "release"
     shutil.copytree(project / "flatdist", release, ignore=shutil.ignore_patterns("*.egg-info"))
     (release / "flatpkg" / "__init__.py").write_text(INIT.format(value="released"))
     python = make_virtualenv(tmp_path / "release-venv")
     subprocess.run([str(python), *OFFLINE_INSTALL, str(release)], check=True, capture_output=True)
-    tree = worktree("fixed", "fixed")
-    show = "import flatpkg; print(flatpkg.VALUE)"
-
-    result = run_one(tree, write_script, f"cd / && {python} -c '{show}' && python -c '{show}'")
-
-    assert result.stdout.split() == ["released", "fixed"], result.stderr
+    return python
 
 
 @pytest.mark.usefixtures("venv_first")

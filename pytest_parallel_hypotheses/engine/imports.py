@@ -26,6 +26,7 @@ from ..finding.installs import (
 )
 from ..finding.layout import PathLike
 from .events import TOLD_ELSEWHERE
+from .importwatch import DISTRIBUTIONS_VARIABLE, ENVIRONMENTS_VARIABLE, REDIRECTED_VARIABLE
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def worktree_code(
         unreachable_packages=imports.unreachable_packages,
         unbuilt_extensions=imports.unbuilt_extensions,
     )
-    return WorktreeCode(redirected_environment(imports, base_env), tested)
+    return WorktreeCode(redirected_environment(imports, base_env, installs.environments), tested)
 
 
 def _own_venv(
@@ -179,12 +180,22 @@ def venv_environment(venv: Path, base_env: Mapping[str, str]) -> Dict[str, str]:
     return {"VIRTUAL_ENV": str(venv), "PATH": _prepend([str(scripts)], base_env.get("PATH"))}
 
 
-def redirected_environment(imports: WorktreeImports, base_env: Mapping[str, str]) -> Dict[str, str]:
-    """``PYTHONPATH`` with the worktree's locations first, the user's own after them."""
+def redirected_environment(
+    imports: WorktreeImports, base_env: Mapping[str, str], environments: Iterable[Path] = ()
+) -> Dict[str, str]:
+    """``PYTHONPATH`` with the worktree's locations first, the user's own after them; and
+    what the run's ``sitecustomize`` needs to leave a Python of another environment, with
+    its own plain install of the project, to it (those locations, their distributions, and
+    the runner's ``environments``)."""
     if not imports.locations:
         return {}
-    paths = list(dict.fromkeys(str(target) for _location, target in imports.locations))
-    return {"PYTHONPATH": _prepend(paths, base_env.get("PYTHONPATH"))}
+    moved = {str(target): location.distribution for location, target in imports.locations}
+    return {
+        "PYTHONPATH": _prepend(moved, base_env.get("PYTHONPATH")),
+        REDIRECTED_VARIABLE: os.pathsep.join(moved),
+        DISTRIBUTIONS_VARIABLE: os.pathsep.join(moved.values()),
+        ENVIRONMENTS_VARIABLE: os.pathsep.join(map(str, environments)),
+    }
 
 
 def _redirects(imports: WorktreeImports) -> Tuple[Redirect, ...]:

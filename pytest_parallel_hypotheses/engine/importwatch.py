@@ -18,10 +18,12 @@ watch from what it runs: :func:`hiding_line` finds the line, and such a script's
 failure tells nothing while its worktree has modules to watch.
 
 The same ``sitecustomize`` serves the redirection of a development install into the worktree
-(``PYTHONPATH``, which every Python of the script's tree inherits): a Python whose own site
-directories hold a plain install of the project, such as a release in a virtual environment
-of its own that a script runs on purpose, is left to it, its worktree entries taken off its
-path before anything is imported.
+(``PYTHONPATH``, which every Python of the script's tree inherits): a Python of a virtual
+environment other than the runner's whose own first install of the project is a plain one,
+such as a release that a script runs on purpose, is left to it, its worktree entries taken
+off its path before anything is imported (and, testing none of the worktree's code, it is not
+watched). The runner's environments, and a Python of no virtual environment (the ``python3``
+that ``PATH`` finds when the runner's is not activated), keep them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-from ..core.tested import Redirect
 from .spill import temporary_root
 
 #: The modules to watch, comma-separated.
@@ -44,10 +45,13 @@ WORKTREE_VARIABLE = "HYPOTHESES_WATCHED_WORKTREE"
 CHANGED_VARIABLE = "HYPOTHESES_SOURCES_CHANGED_AT"
 #: The file that each import of one of them from elsewhere is noted in, a line each.
 NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
-#: The worktree locations put on ``PYTHONPATH`` for a development install, and the names of
-#: the distributions installed so: a Python with its own plain install of one drops them.
+#: The worktree locations put on ``PYTHONPATH`` for development installs, the distribution of
+#: each (in the same order) and the runner's environments, whose Pythons keep them all: a
+#: Python of another virtual environment whose own first install of one of those
+#: distributions is a plain one (a release, installed there on purpose) drops its locations.
 REDIRECTED_VARIABLE = "HYPOTHESES_REDIRECTED_PATHS"
 DISTRIBUTIONS_VARIABLE = "HYPOTHESES_REDIRECTED_DISTRIBUTIONS"
+ENVIRONMENTS_VARIABLE = "HYPOTHESES_RUNNER_ENVIRONMENTS"
 
 #: A shell line that sets ``PYTHONPATH`` (``PYTHONPATH=..., export PYTHONPATH=...``), with the
 #: value, or removes it (``unset PYTHONPATH``, ``env -u PYTHONPATH``, ``env -i``).
@@ -71,14 +75,17 @@ import sys
 
 
 def _leave_own_copies():
-    redirected = os.environ.get("{REDIRECTED_VARIABLE}")
+    paths = os.environ.get("{REDIRECTED_VARIABLE}")
     names = os.environ.get("{DISTRIBUTIONS_VARIABLE}")
-    if not redirected or not names:
-        return
+    runners = os.environ.get("{ENVIRONMENTS_VARIABLE}", "").split(os.pathsep)
+    if not paths or not names or sys.prefix == getattr(sys, "base_prefix", sys.prefix):
+        return False  # not a virtual environment: a python3 found on PATH keeps the worktree
+    if os.path.realpath(sys.prefix) in runners:
+        return False
     import site
 
     def normal(name):
-        return name.lower().replace("-", "_").replace(".", "_")
+        return "_".join(filter(None, name.lower().replace("-", "_").replace(".", "_").split("_")))
 
     def editable(record):
         import json
@@ -89,23 +96,27 @@ def _leave_own_copies():
         except Exception:
             return False
 
-    wanted = frozenset(normal(name) for name in names.split(","))
+    owned = {{}}
+    for name, path in zip(names.split(os.pathsep), paths.split(os.pathsep)):
+        owned.setdefault(normal(name), set()).add(os.path.abspath(path))
+    first = {{}}
     folders = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
     if site.ENABLE_USER_SITE:
         folders.append(site.getusersitepackages())
     for folder in folders:
         try:
-            entries = os.listdir(folder)
+            entries = sorted(os.listdir(folder))
         except OSError:
             continue
         for entry in entries:
-            if not entry.endswith((".dist-info", ".egg-info")):
-                continue
-            if normal(entry.split("-", 1)[0]) in wanted:
-                if not editable(os.path.join(folder, entry)):
-                    gone = set(os.path.abspath(path) for path in redirected.split(os.pathsep))
-                    sys.path[:] = [e for e in sys.path if not e or os.path.abspath(e) not in gone]
-                    return
+            for suffix in (".dist-info", ".egg-info"):
+                name = normal(entry[: -len(suffix)].split("-", 1)[0])
+                if entry.endswith(suffix) and name in owned and name not in first:
+                    first[name] = editable(os.path.join(folder, entry))
+    plain = [name for name in owned if first.get(name) is False]
+    gone = set().union(*(owned[name] for name in plain))
+    sys.path[:] = [entry for entry in sys.path if not entry or os.path.abspath(entry) not in gone]
+    return len(plain) == len(owned)
 
 
 def _watch():
@@ -165,8 +176,12 @@ def _run_hidden():
         spec.loader.exec_module(module)
 
 
-_leave_own_copies()
-_watch()
+try:
+    _elsewhere = _leave_own_copies()
+except Exception:
+    _elsewhere = False
+if not _elsewhere:  # a Python that tests none of the worktree's code has nothing to watch
+    _watch()
 _run_hidden()
 """
 
@@ -203,12 +218,11 @@ class ImportWatch:
         key: str,
         *,
         changed_at: float = 0.0,
-        redirects: Sequence[Redirect] = (),
     ) -> Tuple[Dict[str, str], Path]:
-        """``env`` with the watch of the ``watched`` modules for the attempts of one
-        hypothesis (``key``) in ``worktree``, whose builds older than ``changed_at`` (a
-        file time) are stale, and the file their notes go to; and with the ``redirects`` of
-        its development installs, which a Python with its own plain copy drops."""
+        """``env`` with the run's ``sitecustomize`` first on ``PYTHONPATH`` and the watch of
+        the ``watched`` modules (none: only the redirection's exceptions) for the attempts of
+        one hypothesis (``key``) in ``worktree``, whose builds older than ``changed_at`` (a
+        file time) are stale, and the file their notes go to."""
         folder = self._made()
         notes = folder / f"imports-{key}"
         python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
@@ -218,8 +232,6 @@ class ImportWatch:
             WORKTREE_VARIABLE: str(worktree.resolve()),  # the script runs inside it
             CHANGED_VARIABLE: repr(changed_at),
             NOTES_VARIABLE: str(notes),
-            REDIRECTED_VARIABLE: os.pathsep.join(r.import_path for r in redirects),
-            DISTRIBUTIONS_VARIABLE: ",".join(sorted({r.distribution for r in redirects})),
         }
         return {**env, **watching}, notes
 

@@ -178,15 +178,24 @@ class _KeptOpen:
         return kept
 
     def number(self, name: bytes) -> Optional[int]:
-        """The number after ``name`` on the line that starts with it."""
+        """The number after ``name`` on the line that starts with it. A ``pread`` of a file
+        the kernel makes record by record (``/proc/vmstat``) returns a page at most, so the
+        file is read on until that line is whole (a cgroup's file takes one call)."""
         with contextlib.suppress(*_UNREADABLE):
-            for line in os.pread(self.fd, _READ_SIZE, 0).splitlines():
-                if line.startswith(name):
-                    return int(line.split()[1])
+            data = b""
+            while True:
+                chunk = os.pread(self.fd, _READ_SIZE, len(data))
+                data += chunk
+                whole = data if not chunk else data.rpartition(b"\n")[0]
+                for line in whole.splitlines():
+                    if line.startswith(name):
+                        return int(line.split()[1])
+                if not chunk:
+                    return None
         return None
 
 
-#: Enough for ``/proc/vmstat`` (about 4 KiB) and ``/proc/meminfo`` with room to grow.
+#: Bytes asked for at a time.
 _READ_SIZE = 64 * 1024
 
 

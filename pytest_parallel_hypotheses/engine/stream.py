@@ -328,12 +328,11 @@ class ResultStream:
         number = 0
         ran_again = False
         stale, watched = code.tested.stale, code.tested.watched
-        redirects = code.tested.redirects
         notes, hidden = None, None
-        if watched or redirects:  # did the script use compiled code its worktree has no
-            changed_at = 0.0 if stale is None else stale.changed_at  # current build of?
-            env, notes = self._imports.environment(
-                env, watched, run.worktree, str(index), changed_at=changed_at, redirects=redirects
+        if watched or code.tested.redirects:  # the run's sitecustomize: did the script use
+            changed_at = 0.0 if stale is None else stale.changed_at  # compiled code its
+            env, notes = self._imports.environment(  # worktree has no current build of?
+                env, watched, run.worktree, str(index), changed_at=changed_at
             )
             hidden = hiding_line(script) if watched else None
         text = _ScriptText(script, env)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections import defaultdict
@@ -124,7 +125,7 @@ class TreeUsage:
     def _note_wait(self, proc: psutil.Process) -> None:
         """Keep the largest share of its life ``proc`` waited for a CPU."""
         with contextlib.suppress(psutil.Error):
-            age = time.time() - proc.create_time()
+            age = time.time() - proc.create_time() - _start_time_error()
             waited = cpu_wait(proc.pid) if age >= SHARE_MIN_AGE else None
             if waited is not None:
                 self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / age)
@@ -308,6 +309,20 @@ def _resident(pid: int) -> Tuple[int, int]:
                 name, value = line.split(b":", 1)
                 fields[name] = int(value.split()[0]) * 1024
     return fields.get(b"VmRSS", 0), fields.get(b"VmHWM", 0)
+
+
+@functools.cache
+def _start_time_error() -> float:
+    """How much earlier than the truth psutil dates a process's start: it counts from the
+    boot time in whole seconds (``btime`` of ``/proc/stat``), so ages came out up to a second
+    too old, and short starved processes looked less starved; ``/proc/uptime`` dates the boot
+    to the hundredth."""
+    try:
+        with open(f"{_PROC}/uptime", "rb") as uptime:
+            booted = time.time() - float(uptime.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return booted - psutil.boot_time()
 
 
 def cpu_wait(pid: int) -> Optional[float]:

@@ -29,7 +29,6 @@ from ..core.tested import OWN_VENV_ADVICE, StaleBuilds
 from .git import GitError, list_worktrees, run_git
 from .layout import WORKTREE_VENV
 
-#: The folder of a worktree's own virtual environment, used instead of any redirection.
 #: Entries walked at most per location when looking for extension modules built in place.
 _WALK_LIMIT = 20000
 _IMPORT_LINE = re.compile(r"^import[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
@@ -93,6 +92,8 @@ class DevelopmentInstalls:
     #: The site directories of the environment: a build of the project installed there
     #: (a plain copy) is one that a worktree without its own build does not run.
     sites: Tuple[Path, ...] = ()
+    #: The environments read (see :func:`development_installs`), resolved.
+    environments: Tuple[Path, ...] = ()
 
     def for_worktree(self, worktree: Path) -> WorktreeImports:
         """The same locations inside ``worktree``, with a warning for each that is missing
@@ -270,8 +271,9 @@ def _builds_in_packages(worktree: Path) -> PackageBuilds:
 def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:
     """True when ``venv`` holds a distribution installed from the checkout ``root`` (PEP 610
     ``direct_url.json``, which pip writes for every install from a folder)."""
-    for record in venv.glob("lib/python*/site-packages/*.dist-info/direct_url.json"):
-        installed = _direct_url_folder(record)
+    records = (record for site in _venv_sites(venv) for record in site.glob("*.dist-info"))
+    for record in records:
+        installed = _direct_url_folder(record / "direct_url.json")
         if installed is not None and _checkout_of(installed[0].resolve(), known) == root:
             return True
     return False
@@ -292,12 +294,14 @@ def development_installs(
     environments = _environments(environ)
     sites = tuple(_site_directories(environments))
     if not repositories:
-        return DevelopmentInstalls(sites=sites)
+        return DevelopmentInstalls(sites=sites, environments=tuple(environments))
     scan = _Scan(repositories, environments)
     for directory in sites:
         scan.read(directory)
     scan.finish()
-    return DevelopmentInstalls(tuple(scan.locations), tuple(scan.warnings), repositories, sites)
+    return DevelopmentInstalls(
+        tuple(scan.locations), tuple(scan.warnings), repositories, sites, tuple(environments)
+    )
 
 
 def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
