@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Hashable, List
+from typing import Any, Callable, Dict, Hashable, List
 
 import pytest
 
@@ -20,6 +20,7 @@ from pytest_parallel_hypotheses import (
     FalsificationConfig,
     Hypothesis,
     HypothesisRun,
+    TestExecutionResult,
     TestExecutor,
     TestResult,
 )
@@ -446,6 +447,40 @@ def test_auto_runs_one_script_per_cpu_after_one_that_kept_two_cpus_busy(
     assert max(most_seen(alive, singles)) >= cpus, most_seen(alive, singles)
 
 
+def late_scripts(
+    worktree: Path, write_script: Callable[..., Path], first: str, again: Callable[[str], str]
+) -> List[str]:
+    """Three scripts per CPU that sleep 0.3 s, so that they look idle as they start and
+    ``auto`` lets them all in, then run ``first`` at their first attempt and ``again(id)``
+    at the next: their ids."""
+    first_done = worktree / "first-attempt-done"
+    first_done.mkdir()
+    ids = [f"late{index}" for index in range(3 * usable_cpus().count)]
+    for hypothesis_id in ids:
+        done = first_done / hypothesis_id
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"sleep 0.3\nif [ -e {done} ]; then {again(hypothesis_id)}; fi\ntouch {done}\n{first}",
+        )
+    return ids
+
+
+def computing(seconds: float) -> str:
+    """A Python that computes for ``seconds`` of CPU time."""
+    program = (
+        f"import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass"
+    )
+    return f"{sys.executable} -S -c '{program}'"
+
+
+def run_auto(worktree: Path, ids: List[str], **settings: Any) -> List[TestExecutionResult]:
+    config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100, **settings)
+    return TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+
 def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
@@ -454,31 +489,21 @@ def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     nothing of its hypothesis. Such a script runs again, and from then on no more start than
     the CPUs hold. A first attempt computes 1.5 CPU-seconds under a 3 s timeout (in time
     alone, three to a CPU not), a second ends at once."""
-    cpus = usable_cpus().count
-    first_done, alive = worktree / "first-attempt-done", worktree / "cpu-bound-alive"
-    first_done.mkdir()
+    alive = worktree / "cpu-bound-alive"
     alive.mkdir()
-    ids = [f"late{index}" for index in range(3 * cpus)]
-    burn = "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass"
-    for hypothesis_id in ids:
-        again = first_done / hypothesis_id
-        write_script(
-            worktree,
-            hypothesis_id,
-            f"sleep 0.3\nif [ -e {again} ]; then exec {counted_burn(alive, hypothesis_id, 0.2)}; fi"
-            f"\ntouch {again}\nexec {sys.executable} -S -c '{burn}'",
-        )
-    config = FalsificationConfig(
-        test_timeout=3, adaptive_concurrency=True, max_concurrent_tests=100
+    ids = late_scripts(
+        worktree,
+        write_script,
+        f"exec {computing(1.5)}",
+        lambda hypothesis_id: f"exec {counted_burn(alive, hypothesis_id, 0.2)}",
     )
 
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
+    results = run_auto(worktree, ids, test_timeout=3)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     ran_again = [i for i in ids if (alive.parent / f"seen-{i}").exists()]
-    assert max(most_seen(alive, ran_again), default=0) <= cpus, most_seen(alive, ran_again)
+    most = max(most_seen(alive, ran_again), default=0)
+    assert most <= usable_cpus().count, most_seen(alive, ran_again)
 
 
 def test_auto_runs_again_a_script_whose_starved_step_ended_before_its_deadline(
@@ -489,26 +514,9 @@ def test_auto_runs_again_a_script_whose_starved_step_ended_before_its_deadline(
     nothing, and the timeout of a starved script stood. The samples of its run saw the child
     wait for a CPU: it runs again. A first attempt computes 0.6 CPU-seconds, three to a CPU,
     then sleeps past its deadline; a second ends at once."""
-    cpus = usable_cpus().count
-    first_done = worktree / "first-attempt-done"
-    first_done.mkdir()
-    ids = [f"late{index}" for index in range(3 * cpus)]
-    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
-    for hypothesis_id in ids:
-        again = first_done / hypothesis_id
-        write_script(
-            worktree,
-            hypothesis_id,
-            f"sleep 0.3\nif [ -e {again} ]; then exit 0; fi\ntouch {again}"
-            f"\n{sys.executable} -S -c '{burn}'\nsleep 30",
-        )
-    config = FalsificationConfig(
-        test_timeout=4, adaptive_concurrency=True, max_concurrent_tests=100
-    )
+    ids = late_scripts(worktree, write_script, f"{computing(0.6)}\nsleep 30", lambda _id: "exit 0")
 
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
+    results = run_auto(worktree, ids, test_timeout=4)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
 
@@ -519,25 +527,10 @@ def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
     """A stop condition met while starved scripts wait to run again: each keeps what it
     did, a timeout, rather than a skip that says it was cut short (those running again
     when the run stops are cut short)."""
-    cpus = usable_cpus().count
-    first_done = worktree / "first-attempt-done"
-    first_done.mkdir()
-    ids = [f"late{index}" for index in range(3 * cpus)]
-    for hypothesis_id in ids:
-        again = first_done / hypothesis_id
-        write_script(
-            worktree,
-            hypothesis_id,
-            f"sleep 0.3\nif [ -e {again} ]; then sleep 1; exit 1; fi\ntouch {again}"
-            f"\nexec {sys.executable} -S -c 'while True: pass'",
-        )
-    config = FalsificationConfig(
-        test_timeout=2, adaptive_concurrency=True, max_concurrent_tests=100, stop_on="supported"
-    )
+    forever = f"exec {sys.executable} -S -c 'while True: pass'"
+    ids = late_scripts(worktree, write_script, forever, lambda _id: "sleep 1; exit 1")
 
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
+    results = run_auto(worktree, ids, test_timeout=2, stop_on="supported")
 
     outcomes = {r.result for r in results}
     assert TestResult.FAIL in outcomes  # the first to run again stopped the run

@@ -1173,21 +1173,8 @@ def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_
     main checkout; the worktree lacks the build, which was taken for a layout of its own
     ("check the worktree's layout"), unwatched: the trial's worktrees ran the main checkout's
     build, or the fallback, and a real fix came out FALSIFIED."""
-    main = tmp_path / "tiny"
-    (main / "tinyx").mkdir(parents=True)
-    (main / "tinyx" / "__init__.py").write_text(
-        "try:\n    import _speed\nexcept ImportError:\n    _speed = None\n"
-    )
-    (main / "_speedmodule.c").write_text(TINY_SPEED)
-    (main / "setup.py").write_text(
-        "from setuptools import Extension, setup\n"
-        'setup(name="tinyx", version="1.0", packages=["tinyx"],\n'
-        '      ext_modules=[Extension("_speed", ["_speedmodule.c"])])\n'
-    )
-    (main / ".gitignore").write_text("build/\n*.so\n*.egg-info/\n")
-    git(main, "init", "-q", "-b", "main")
-    git(main, "add", "-A")
-    git(main, "commit", "-q", "-m", "tiny")
+    top_level = "try:\n    import _speed\nexcept ImportError:\n    _speed = None\n"
+    main = committed_c_project(tmp_path / "tiny", top_level, "_speedmodule.c", "_speed")
     python = make_virtualenv(tmp_path / "venv")
     subprocess.run(
         [str(python), *OFFLINE_INSTALL, "-e", str(main)], check=True, capture_output=True
@@ -1205,16 +1192,22 @@ def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_
     assert not [w for w in result.code_under_test.warnings if "does not exist" in w]
 
 
-def committed_c_project(main: Path) -> Path:
-    """``main``: a repository of the package ``tinyx``, whose C speedups fall back to pure
-    Python, with the ``setup.py`` that builds them; committed, built nowhere."""
+def committed_c_project(
+    main: Path,
+    init: str = TINY_INIT,
+    source: str = "tinyx/_speed.c",
+    module: str = "tinyx._speed",
+) -> Path:
+    """``main``: a repository of the package ``tinyx`` (``init``), whose C speedups (the
+    extension ``module``, from ``source``) fall back to pure Python, with the ``setup.py``
+    that builds them; committed, built nowhere."""
     (main / "tinyx").mkdir(parents=True)
-    (main / "tinyx" / "__init__.py").write_text(TINY_INIT)
-    (main / "tinyx" / "_speed.c").write_text(TINY_SPEED)
+    (main / "tinyx" / "__init__.py").write_text(init)
+    (main / source).write_text(TINY_SPEED)
     (main / "setup.py").write_text(
         "from setuptools import Extension, setup\n"
         'setup(name="tinyx", version="1.0", packages=["tinyx"],\n'
-        '      ext_modules=[Extension("tinyx._speed", ["tinyx/_speed.c"])])\n'
+        f'      ext_modules=[Extension("{module}", ["{source}"])])\n'
     )
     (main / ".gitignore").write_text("build/\n*.so\n*.egg-info/\n.venv/\n")
     git(main, "init", "-q", "-b", "main")
