@@ -1175,21 +1175,34 @@ def test_a_top_level_extension_of_an_editable_install_missing_from_the_worktree_
     build, or the fallback, and a real fix came out FALSIFIED."""
     top_level = "try:\n    import _speed\nexcept ImportError:\n    _speed = None\n"
     main = committed_c_project(tmp_path / "tiny", top_level, "_speedmodule.c", "_speed")
-    python = make_virtualenv(tmp_path / "venv")
-    subprocess.run(
-        [str(python), *OFFLINE_INSTALL, "-e", str(main)], check=True, capture_output=True
-    )
+    tree = installed_worktree(main, tmp_path, monkeypatch, "-e")
 
+    result = run_one(tree, write_script, "python -c 'import tinyx'")
+
+    assert_watched(result, "_speed")
+    assert result.code_under_test is not None
+    assert not [w for w in result.code_under_test.warnings if "does not exist" in w]
+
+
+def installed_worktree(
+    main: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str
+) -> Path:
+    """``main`` installed (with pip's ``options``: ``-e`` for a development install) into a
+    new virtual environment, first on ``PATH``; and a worktree of it."""
+    python = make_virtualenv(tmp_path / "venv")
+    install = [str(python), *OFFLINE_INSTALL, *options, str(main)]
+    subprocess.run(install, check=True, capture_output=True)
     git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
     monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.delenv("PYTHONPATH", raising=False)
+    return tmp_path / "wt"
 
-    result = run_one(tmp_path / "wt", write_script, "python -c 'import tinyx'")
 
+def assert_watched(result: TestExecutionResult, module: str) -> None:
+    """The script looked for the extension ``module``, which its worktree has no build of."""
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
     assert result.code_under_test is not None
-    assert result.code_under_test.unbuilt_extensions == ("_speed",)
-    assert not [w for w in result.code_under_test.warnings if "does not exist" in w]
+    assert result.code_under_test.unbuilt_extensions == (module,)
 
 
 def committed_c_project(
@@ -1224,18 +1237,11 @@ def test_an_extension_installed_only_as_a_plain_copy_is_watched_in_a_worktree_wi
     checkout: a script run in a worktree imports the worktree's package, which has no build
     and runs its pure-Python fallback. A trial's C bug came out FALSIFIED and a wrong C fix
     SUPPORTED, beside a warning that every script imports the installed copy."""
-    main = committed_c_project(tmp_path / "tiny")
-    python = make_virtualenv(tmp_path / "venv")
-    subprocess.run([str(python), *OFFLINE_INSTALL, str(main)], check=True, capture_output=True)
-    git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
-    monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.delenv("PYTHONPATH", raising=False)
+    tree = installed_worktree(committed_c_project(tmp_path / "tiny"), tmp_path, monkeypatch)
 
-    result = run_one(tmp_path / "wt", write_script, "python -c 'import tinyx'")
+    result = run_one(tree, write_script, "python -c 'import tinyx'")
 
-    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
-    assert result.code_under_test is not None
-    assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
+    assert_watched(result, "tinyx._speed")
 
 
 @needs_a_compiler
@@ -1254,10 +1260,9 @@ def test_an_extension_installed_as_a_plain_copy_in_the_worktree_s_own_venv_is_wa
 
     result = run_one(worktree, write_script, "python -c 'import tinyx'")
 
-    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert_watched(result, "tinyx._speed")
     assert result.code_under_test is not None
     assert result.code_under_test.venv is not None
-    assert result.code_under_test.unbuilt_extensions == ("tinyx._speed",)
 
 
 def test_the_copies_a_build_leaves_in_its_build_folder_are_no_extension_modules(
