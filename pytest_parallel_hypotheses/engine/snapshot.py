@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -22,7 +21,7 @@ import psutil
 from ..core.diagnosis import tree_figures
 from .capture import BoundedCapture
 from .tree import ProcessTree
-from .usage import cpu_wait, descendant_pids
+from .usage import age_and_cpu, boot_clock, cpu_wait, descendant_pids
 
 #: Lines of each output stream kept in a snapshot.
 SNAPSHOT_LINES = 20
@@ -93,22 +92,15 @@ def _vitals_reader(now: float) -> Callable[[psutil.Process], Vitals]:
     second too old), ``cpu_seconds`` from the same read, and ``waited_seconds``; from psutil
     where ``/proc`` does not serve (``now`` gives the age then). Raises ``psutil.Error`` for
     a process that is gone."""
-    try:
-        with open("/proc/uptime", "rb") as uptime:
-            since_boot = float(uptime.read().split()[0])
-        ticks = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    clock = boot_clock()
+    if clock is None:
         return lambda proc: _psutil_vitals(proc, now)
 
     def vitals(proc: psutil.Process) -> Vitals:
-        try:
-            with open(f"/proc/{proc.pid}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()
-            used = (int(fields[11]) + int(fields[12])) / ticks
-            started = int(fields[19]) / ticks
-        except (OSError, ValueError, IndexError):
+        aged = age_and_cpu(proc.pid, clock)
+        if aged is None:
             return _psutil_vitals(proc, now)
-        return _vitals(since_boot - started, used, proc.pid)
+        return _vitals(*aged, proc.pid)
 
     return vitals
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
-import time
 from collections import defaultdict
 from typing import (
     Any,
@@ -106,6 +104,7 @@ class TreeUsage:
         rss = 0
         largest = 0
         cpu = 0.0
+        clock = boot_clock()
         self._tracked = self._members(children or {})
         for proc in self._tracked:
             try:
@@ -114,7 +113,8 @@ class TreeUsage:
                 continue
             self.seen.add(proc)
             cpu += times.user + times.system + times.children_user + times.children_system
-            self._note_wait(proc)
+            if clock is not None:
+                self._note_wait(proc.pid, clock)
             with contextlib.suppress(OSError, ValueError):
                 now, peak = _resident(proc.pid)
                 rss += now
@@ -122,13 +122,12 @@ class TreeUsage:
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss, largest)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
-    def _note_wait(self, proc: psutil.Process) -> None:
-        """Keep the largest share of its life ``proc`` waited for a CPU."""
-        with contextlib.suppress(psutil.Error):
-            age = time.time() - proc.create_time() - _start_time_error()
-            waited = cpu_wait(proc.pid) if age >= SHARE_MIN_AGE else None
-            if waited is not None:
-                self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / age)
+    def _note_wait(self, pid: int, clock: BootClock) -> None:
+        """Keep the largest share of its life the process ``pid`` waited for a CPU."""
+        aged = age_and_cpu(pid, clock)
+        waited = None if aged is None or aged[0] < SHARE_MIN_AGE else cpu_wait(pid)
+        if aged is not None and waited is not None:
+            self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / aged[0])
 
     def runnable(self) -> int:
         """How many processes of the tree run or wait for a CPU now: the script and its
@@ -311,18 +310,31 @@ def _resident(pid: int) -> Tuple[int, int]:
     return fields.get(b"VmRSS", 0), fields.get(b"VmHWM", 0)
 
 
-@functools.cache
-def _start_time_error() -> float:
-    """How much earlier than the truth psutil dates a process's start: it counts from the
-    boot time in whole seconds (``btime`` of ``/proc/stat``), so ages came out up to a second
-    too old, and short starved processes looked less starved; ``/proc/uptime`` dates the boot
-    to the hundredth."""
+#: The time since boot (``/proc/uptime``) and the clock ticks per second.
+BootClock = Tuple[float, int]
+
+
+def boot_clock() -> Optional[BootClock]:
+    """The clock that a process's age is read on, counted from the boot as its start in
+    ``/proc/PID/stat`` is: psutil's start time adds the boot time, which Linux gives in whole
+    seconds, and ages came out up to a second too old (None where ``/proc`` does not say)."""
     try:
         with open(f"{_PROC}/uptime", "rb") as uptime:
-            booted = time.time() - float(uptime.read().split()[0])
+            return float(uptime.read().split()[0]), os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
-        return 0.0
-    return booted - psutil.boot_time()
+        return None
+
+
+def age_and_cpu(pid: int, clock: BootClock) -> Optional[Tuple[float, float]]:
+    """The process's age and its own CPU time, in seconds, from one read of its
+    ``/proc/PID/stat``; None if it is gone."""
+    since_boot, ticks = clock
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return since_boot - int(fields[19]) / ticks, (int(fields[11]) + int(fields[12])) / ticks
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def cpu_wait(pid: int) -> Optional[float]:
