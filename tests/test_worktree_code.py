@@ -108,6 +108,14 @@ def make_virtualenv(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def venv_with(venv: Path, *install: str) -> Path:
+    """A real virtualenv at ``venv`` with ``install`` (pip's arguments) installed from local
+    folders; its Python."""
+    python = make_virtualenv(venv)
+    subprocess.run([str(python), *OFFLINE_INSTALL, *install], check=True, capture_output=True)
+    return python
+
+
 @pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository of three packages (``src/``, flat, namespace) installed in development
@@ -310,9 +318,7 @@ def release_venv(project: Path, tmp_path: Path) -> Path:
     release = tmp_path / "release"
     shutil.copytree(project / "flatdist", release, ignore=shutil.ignore_patterns("*.egg-info"))
     (release / "flatpkg" / "__init__.py").write_text(INIT.format(value="released"))
-    python = make_virtualenv(tmp_path / "release-venv")
-    subprocess.run([str(python), *OFFLINE_INSTALL, str(release)], check=True, capture_output=True)
-    return python
+    return venv_with(tmp_path / "release-venv", str(release))
 
 
 @pytest.mark.usefixtures("venv_first")
@@ -1189,9 +1195,7 @@ def installed_worktree(
 ) -> Path:
     """``main`` installed (with pip's ``options``: ``-e`` for a development install) into a
     new virtual environment, first on ``PATH``; and a worktree of it."""
-    python = make_virtualenv(tmp_path / "venv")
-    install = [str(python), *OFFLINE_INSTALL, *options, str(main)]
-    subprocess.run(install, check=True, capture_output=True)
+    python = venv_with(tmp_path / "venv", *options, str(main))
     git(main, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
     monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.delenv("PYTHONPATH", raising=False)
@@ -1254,8 +1258,7 @@ def test_an_extension_installed_as_a_plain_copy_in_the_worktree_s_own_venv_is_wa
     main = committed_c_project(tmp_path / "tiny")
     worktree = tmp_path / "wt"
     git(main, "worktree", "add", "-q", "--detach", str(worktree), "HEAD")
-    python = make_virtualenv(worktree / ".venv")
-    subprocess.run([str(python), *OFFLINE_INSTALL, str(worktree)], check=True, capture_output=True)
+    venv_with(worktree / ".venv", str(worktree))
     monkeypatch.delenv("PYTHONPATH", raising=False)
 
     result = run_one(worktree, write_script, "python -c 'import tinyx'")

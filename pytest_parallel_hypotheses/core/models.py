@@ -152,8 +152,10 @@ class TestExecutionResult:
         else:
             outcome, _count = majority_outcome([attempt.result for attempt in attempts])
             agreeing = [attempt for attempt in attempts if attempt.result is outcome]
+            kept = output_source(attempts, outcome)
+            assert kept is not None  # the majority outcome is some attempt's
             combined = dataclasses.replace(
-                agreeing[-1],
+                attempts[kept],
                 duration=statistics.median([attempt.duration for attempt in agreeing]),
                 status=None,
                 attempts=list(attempts),
@@ -244,6 +246,12 @@ USAGE_COMBINERS: Mapping[str, Callable[[Iterable[Any]], Any]] = {
     "cpu_seconds": lambda values: round(sum(values), 3),
     "processes": sum,
 }
+
+
+def output_source(attempts: Sequence[TestExecutionResult], outcome: TestResult) -> Optional[int]:
+    """The index of the attempt whose exit status and output a combined result of ``outcome``
+    keeps: the last with that outcome (None if none has it)."""
+    return next((i for i in reversed(range(len(attempts))) if attempts[i].result is outcome), None)
 
 
 def combined_usage(metrics: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

@@ -108,11 +108,11 @@ class RunCode:
         if key not in self._looked_up:
             path = key[0]
             code = self._worktrees.get(path, WorktreeCode())
-            if after_setup and _built_by_a_step(code):
-                code = self._looked_again(path, code)
             venv = worktree_venv(path) if after_setup else None
             if venv is not None:
                 code = venv_code(venv, self._base_env, self._installs.venv_imports(path, venv))
+            elif after_setup and _built_by_a_step(code):
+                code = self._looked_again(path, code)
             stale = self._installs.stale_builds(path) if after_setup else None
             self._looked_up[key] = code.with_stale(stale)
         return self._looked_up[key]

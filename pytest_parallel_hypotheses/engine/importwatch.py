@@ -109,10 +109,12 @@ def _leave_own_copies():
         except OSError:
             continue
         for entry in entries:
-            for suffix in (".dist-info", ".egg-info"):
-                name = normal(entry[: -len(suffix)].split("-", 1)[0])
-                if entry.endswith(suffix) and name in owned and name not in first:
-                    first[name] = editable(os.path.join(folder, entry))
+            stem, dot, kind = entry.rpartition(".")
+            if not dot or kind not in ("dist-info", "egg-info"):
+                continue
+            name = normal(stem.split("-", 1)[0])
+            if name in owned and name not in first:
+                first[name] = editable(os.path.join(folder, entry))
     plain = [name for name in owned if first.get(name) is False]
     gone = set().union(*(owned[name] for name in plain))
     sys.path[:] = [entry for entry in sys.path if not entry or os.path.abspath(entry) not in gone]

@@ -153,16 +153,21 @@ async def run_script(
         on_start(LiveOutput(protocol.stdout, protocol.stderr))
     async with running:
         snapshot = None
-        with _sampled(sampler, tree, setup_step) as sampling:
+        with _sampled(sampler, tree, setup_step) as usage:
             await _wait_first(protocol.exited, breached, start + timeout - loop.time())
-            metrics = sampling.finish(running.exit_usage)
+            metrics = (
+                {}
+                if usage is None or sampler is None
+                else sampler.finish(usage, running.exit_usage)
+            )
         over_limit = breached is not None and breached.done()
         timed_out = not over_limit and not protocol.exited.done()
         if over_limit or timed_out:  # what it was doing, before it is stopped
             if memory is not None:
                 await memory.frozen()
             snapshot = await take_snapshot(tree, protocol.stdout, protocol.stderr)
-            snapshot["cpu_wait_share"] = _most(snapshot["cpu_wait_share"], sampling.cpu_wait_share)
+            sampled = None if usage is None else usage.cpu_wait_share
+            snapshot["cpu_wait_share"] = _most(snapshot["cpu_wait_share"], sampled)
         if over_limit:
             assert memory is not None  # a breach comes from a limit
             memory.kill_members()
@@ -325,36 +330,17 @@ def _with_the_stop(
     return seen
 
 
-class _Sampling:
-    """The sampling of one tree for the time of a run (none without a sampler)."""
-
-    def __init__(self, sampler: Optional[ResourceSampler], usage: Optional[TreeUsage]) -> None:
-        self._sampler = sampler
-        self._usage = usage
-
-    def finish(self, exited: Optional[spawn.ExitUsage]) -> Dict[str, Any]:
-        """The last sample and the kernel's count for the reaped script: the metrics."""
-        if self._sampler is None or self._usage is None:
-            return {}
-        return self._sampler.finish(self._usage, exited)
-
-    @property
-    def cpu_wait_share(self) -> Optional[float]:
-        """The most a process of the tree had waited for a CPU, at any sample."""
-        return None if self._usage is None else self._usage.cpu_wait_share
-
-
 @contextlib.contextmanager
 def _sampled(
     sampler: Optional[ResourceSampler], tree: ProcessTree, setup_step: bool
-) -> Iterator[_Sampling]:
-    """Sample the tree while the block runs."""
+) -> Iterator[Optional[TreeUsage]]:
+    """Sample the tree while the block runs (no sampling without a sampler)."""
     if sampler is None or tree.pgid is None:
-        yield _Sampling(None, None)
+        yield None
         return
     usage = sampler.watch(tree.pgid, script=not setup_step)
     try:
-        yield _Sampling(sampler, usage)
+        yield usage
     finally:
         sampler.forget(usage)
 

@@ -21,7 +21,7 @@ import psutil
 from ..core.diagnosis import tree_figures
 from .capture import BoundedCapture
 from .tree import ProcessTree
-from .usage import age_and_cpu, boot_clock, cpu_wait, descendant_pids
+from .usage import boot_clock, cpu_wait, descendant_pids, process_times
 
 #: Lines of each output stream kept in a snapshot.
 SNAPSHOT_LINES = 20
@@ -97,10 +97,10 @@ def _vitals_reader(now: float) -> Callable[[psutil.Process], Vitals]:
         return lambda proc: _psutil_vitals(proc, now)
 
     def vitals(proc: psutil.Process) -> Vitals:
-        aged = age_and_cpu(proc.pid, clock)
-        if aged is None:
+        times = process_times(proc.pid, clock)
+        if times is None or times.age is None:
             return _psutil_vitals(proc, now)
-        return _vitals(*aged, proc.pid)
+        return _vitals(times.age, times.cpu, proc.pid)
 
     return vitals
 

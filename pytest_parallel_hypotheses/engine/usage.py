@@ -92,9 +92,12 @@ class TreeUsage:
             "processes": max(1, len(self.seen)),
         }
 
-    def sample(self, children: Optional[ChildrenMap] = None) -> None:
+    def sample(
+        self, children: Optional[ChildrenMap] = None, clock: Optional[BootClock] = None
+    ) -> None:
         """Add one sample; without a map of children, of the processes already known (none
-        before the first sample with a map)."""
+        before the first sample with a map). With the ``clock`` of the boot, the processes'
+        figures come from their ``/proc`` entries, and their waits for a CPU are noted."""
         if children is None and not self._sampled:
             return
         if not self._sampled:
@@ -104,17 +107,14 @@ class TreeUsage:
         rss = 0
         largest = 0
         cpu = 0.0
-        clock = boot_clock()
         self._tracked = self._members(children or {})
         for proc in self._tracked:
-            try:
-                times = proc.cpu_times()
-            except psutil.Error:
+            times = _times(proc, clock)
+            if times is None:
                 continue
             self.seen.add(proc)
-            cpu += times.user + times.system + times.children_user + times.children_system
-            if clock is not None:
-                self._note_wait(proc.pid, clock)
+            cpu += times.cpu + times.children_cpu
+            self._note_wait(proc.pid, times.age)
             with contextlib.suppress(OSError, ValueError):
                 now, peak = _resident(proc.pid)
                 rss += now
@@ -122,12 +122,12 @@ class TreeUsage:
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss, largest)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
-    def _note_wait(self, pid: int, clock: BootClock) -> None:
-        """Keep the largest share of its life the process ``pid`` waited for a CPU."""
-        aged = age_and_cpu(pid, clock)
-        waited = None if aged is None or aged[0] < SHARE_MIN_AGE else cpu_wait(pid)
-        if aged is not None and waited is not None:
-            self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / aged[0])
+    def _note_wait(self, pid: int, age: Optional[float]) -> None:
+        """Keep the largest share of its life (``age``) the process ``pid`` waited for a
+        CPU."""
+        waited = None if age is None or age < SHARE_MIN_AGE else cpu_wait(pid)
+        if age is not None and waited is not None:
+            self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / age)
 
     def runnable(self) -> int:
         """How many processes of the tree run or wait for a CPU now: the script and its
@@ -172,7 +172,7 @@ class ResourceSampler:
         reaped script (``exited``), stop sampling the tree, and return its metrics. No new
         look for descendants here: that is a pass over the whole process table, which per
         finishing script would dominate the cost of short scripts."""
-        usage.sample()
+        usage.sample(clock=boot_clock())
         if exited is not None:
             usage.add_exit_usage(exited.cpu_seconds, exited.max_rss_bytes)
         self.forget(usage)
@@ -208,9 +208,10 @@ class ResourceSampler:
                 continue  # the pass over the process table costs more than these scripts
             children = await asyncio.to_thread(children_map)
             still = set(self._watched)  # not finished meanwhile
+            clock = boot_clock()
             for usage in due:
                 if usage in still:
-                    usage.sample(children)
+                    usage.sample(children, clock)
 
 
 def descendants(
@@ -325,16 +326,43 @@ def boot_clock() -> Optional[BootClock]:
         return None
 
 
-def age_and_cpu(pid: int, clock: BootClock) -> Optional[Tuple[float, float]]:
-    """The process's age and its own CPU time, in seconds, from one read of its
-    ``/proc/PID/stat``; None if it is gone."""
+class ProcessTimes(NamedTuple):
+    """A process's age (None where unknown), its own CPU time and its waited-for
+    children's, in seconds."""
+
+    age: Optional[float]
+    cpu: float
+    children_cpu: float
+
+
+def process_times(pid: int, clock: BootClock) -> Optional[ProcessTimes]:
+    """The process's times from one read of its ``/proc/PID/stat``; None if it is gone."""
     since_boot, ticks = clock
     try:
         with open(f"{_PROC}/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        return since_boot - int(fields[19]) / ticks, (int(fields[11]) + int(fields[12])) / ticks
+            fields = [int(field) for field in stat.read().rpartition(b")")[2].split()[11:20]]
     except (OSError, ValueError, IndexError):
         return None
+    if len(fields) < 9:
+        return None
+    utime, stime, cutime, cstime, *_, started = fields
+    return ProcessTimes(
+        since_boot - started / ticks, (utime + stime) / ticks, (cutime + cstime) / ticks
+    )
+
+
+def _times(proc: psutil.Process, clock: Optional[BootClock]) -> Optional[ProcessTimes]:
+    """The process's times from ``/proc`` with the boot's ``clock``, else from psutil
+    (with no age); None if it is gone."""
+    if clock is not None:
+        return process_times(proc.pid, clock)
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return None
+    return ProcessTimes(
+        None, times.user + times.system, times.children_user + times.children_system
+    )
 
 
 def cpu_wait(pid: int) -> Optional[float]:

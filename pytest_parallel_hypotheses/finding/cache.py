@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..core.classification import HypothesisStatus, Polarity, TestResult
-from ..core.models import TestExecutionResult
+from ..core.models import TestExecutionResult, output_source
 from ..core.sequential import parse_evidence
 from ..core.tested import CodeUnderTest
 from .git import GitError, git_common_dir
@@ -193,12 +193,10 @@ def _give_back_output(result: TestExecutionResult) -> None:
     """Give the result's output back to the attempt it came from (the last with the result's
     outcome, the one combining keeps): the plugin judges a reused result again from its
     attempts, and the report of a reused verdict must show what its script printed."""
-    for index in reversed(range(len(result.attempts))):
-        attempt = result.attempts[index]
-        if attempt.result is result.result:
-            output = {name: getattr(result, name) for name in _OUTPUT_FIELDS}
-            result.attempts[index] = dataclasses.replace(attempt, **output)
-            return
+    index = output_source(result.attempts, result.result)
+    if index is not None:
+        output = {name: getattr(result, name) for name in _OUTPUT_FIELDS}
+        result.attempts[index] = dataclasses.replace(result.attempts[index], **output)
 
 
 def _attempt(

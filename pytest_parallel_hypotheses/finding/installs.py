@@ -109,7 +109,8 @@ class DevelopmentInstalls:
         for location in project:
             target = root / location.relative
             absent = [code for code in location.code if not _moved(code, location, root).exists()]
-            top_level = [code for code in absent if code in location.mapped_builds]
+            mapped = location.mapped_builds
+            top_level = [code for code in absent if code in mapped]
             missing = [code for code in absent if code not in top_level]  # unbuilt, not moved
             if missing:
                 warnings.append(_missing_warning(location, root, missing))
@@ -177,9 +178,10 @@ class DevelopmentInstalls:
         runs a pure-Python fallback)."""
         root, project = self._project_in(worktree)
         root = worktree if root is None else root
-        unbuilt = unbuilt_from_source(root, self._others(root), _venv_sites(venv))
+        sites = _venv_sites(venv)
+        unbuilt = unbuilt_from_source(root, self._others(root), sites)
         warnings = [_unbuilt_source_warning(root, unbuilt)] if unbuilt else []
-        if project and not _installs_from(venv, root, self.repositories):
+        if project and not _installs_from(sites, root, self.repositories):
             names = ", ".join(sorted({location.distribution for location in project}))
             warnings.insert(
                 0,
@@ -268,10 +270,13 @@ def _builds_in_packages(worktree: Path) -> PackageBuilds:
     return packages
 
 
-def _installs_from(venv: Path, root: Path, known: Mapping[Path, FrozenSet[Path]]) -> bool:
-    """True when ``venv`` holds a distribution installed from the checkout ``root`` (PEP 610
-    ``direct_url.json``, which pip writes for every install from a folder)."""
-    records = (record for site in _venv_sites(venv) for record in site.glob("*.dist-info"))
+def _installs_from(
+    sites: Iterable[Path], root: Path, known: Mapping[Path, FrozenSet[Path]]
+) -> bool:
+    """True when a virtual environment's ``sites`` hold a distribution installed from the
+    checkout ``root`` (PEP 610 ``direct_url.json``, which pip writes for every install from
+    a folder)."""
+    records = (record for site in sites for record in site.glob("*.dist-info"))
     for record in records:
         installed = _direct_url_folder(record / "direct_url.json")
         if installed is not None and _checkout_of(installed[0].resolve(), known) == root:
