@@ -626,11 +626,13 @@ def _file_time(path: Path) -> Optional[float]:
         return None
 
 
-def _tracked_native_sources(root: Path, package: Path) -> Optional[Set[str]]:
-    """The native sources the worktree tracks under ``package`` (paths from ``root``), from
-    one git call; None if git cannot tell."""
+def _tracked_native_sources(
+    root: Path, package: Path, patterns: Iterable[str] = _NATIVE_SOURCES
+) -> Optional[Set[str]]:
+    """The native sources (by default; else the files ``patterns`` name) the worktree tracks
+    under ``package`` (paths from ``root``), from one git call; None if git cannot tell."""
     scope = package.relative_to(root).as_posix()
-    specs = [pattern if scope == "." else f"{scope}/{pattern}" for pattern in _NATIVE_SOURCES]
+    specs = [pattern if scope == "." else f"{scope}/{pattern}" for pattern in patterns]
     try:
         listed = run_git(["ls-files", "-z", "--", *specs], root)
     except GitError:
@@ -861,14 +863,10 @@ def _declaring_sources(worktree: Path, modules: Set[str]) -> Dict[str, str]:
     """The tracked source that defines each of ``modules`` (a ``.pyx`` of its name, or a C
     or C++ file with its ``PyInit_``), wherever it is; at most :data:`_READ_LIMIT` files
     are read."""
-    try:
-        listed = run_git(
-            ["ls-files", "-z", "--", *(f"*{ext}" for ext in _MODULE_SOURCES)], worktree
-        )
-    except GitError:
-        return {}
+    patterns = [f"*{ext}" for ext in _MODULE_SOURCES]
+    tracked = _tracked_native_sources(worktree, worktree, patterns) or set()
     found: Dict[str, str] = {}
-    for name in [name for name in listed.split("\0") if name][:_READ_LIMIT]:
+    for name in sorted(tracked)[:_READ_LIMIT]:
         module = _declared_module(str(worktree / name))
         if module in modules:
             found.setdefault(module, name)
