@@ -19,6 +19,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.engine import ahead
 
 QUICK = FalsificationConfig(test_timeout=20, kill_grace=0.2)
 
@@ -217,3 +218,23 @@ async def test_a_nul_byte_in_a_worktree_path_is_an_error_not_a_hang(tmp_path: Pa
     result = await asyncio.wait_for(run, timeout=30)
     assert result.result is TestResult.ERROR
     assert "embedded null byte" in result.error_message
+
+
+def test_a_fault_finding_one_hypothesis_s_turn_is_that_hypothesis_s_error_alone(
+    worktree: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripts are located off the loop, ahead of their turns: a fault of ours there must
+    still leave one result per hypothesis, and the others their verdicts."""
+    write_script(worktree, "faulty", "exit 0")
+    locate_script = ahead.locate_script
+
+    def faulty(tree: Path, hypothesis_id: str) -> Path:
+        if hypothesis_id == "faulty":
+            raise RuntimeError("a fault of the runner")
+        return locate_script(tree, hypothesis_id)
+
+    monkeypatch.setattr(ahead, "locate_script", faulty)
+    results = run_with_a_good_neighbour(worktree, write_script, "faulty")
+
+    assert results["faulty"].result is TestResult.ERROR
+    assert "a fault of the runner" in (results["faulty"].error_message or "")

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
 from ..core.tested import CodeUnderTest, Redirect, StaleBuilds
 from ..finding.installs import (
@@ -57,74 +57,82 @@ class WorktreeCode:
 
 
 class RunCode:
-    """The code each worktree of one run tests, found once and looked up per script."""
+    """The code each worktree of one run tests: the environment's development installs read
+    once, then each worktree looked at once, when the run first needs it. Its looks read
+    files and run git: ask them off the loop."""
 
-    def __init__(
-        self,
-        worktrees: Mapping[Path, WorktreeCode],
-        base_env: Mapping[str, str],
-        installs: DevelopmentInstalls,
-        stale: Optional[Mapping[Path, Optional[StaleBuilds]]] = None,
-    ) -> None:
-        self._worktrees = dict(worktrees)
+    def __init__(self, base_env: Mapping[str, str]) -> None:
         self._base_env = dict(base_env)
-        self._installs = installs
-        self._looked_up: Dict[Tuple[Path, bool], WorktreeCode] = {
-            (path, False): code.with_stale((stale or {}).get(path))
-            for path, code in self._worktrees.items()
-        }
+        self._installs = DevelopmentInstalls()
+        self._unread: Optional[CodeUnderTest] = None
+        self._logged: Set[str] = set()
+        self._looked: Dict[Path, WorktreeCode] = {}
+        self._after_setup: Dict[Path, WorktreeCode] = {}
 
-    @classmethod
-    def find(cls, worktrees: Iterable[PathLike], base_env: Mapping[str, str]) -> RunCode:
-        """Read the environment's development installs and log each warning once. Never
-        raises: if the installs cannot be read, every result says so."""
-        unique = sorted({Path(worktree) for worktree in worktrees})
-        installs = DevelopmentInstalls()
-        stale: Dict[Path, Optional[StaleBuilds]] = {}
+    def read_installs(self, worktrees: Iterable[PathLike]) -> None:
+        """Read the development installs of the environment from the repositories of
+        ``worktrees``. Never raises: if they cannot be read, every worktree's code says so."""
         try:
-            installs = development_installs(unique, base_env)
-            found = {tree: worktree_code(tree, installs, base_env) for tree in unique}
-            stale = {tree: installs.stale_builds(tree) for tree in unique}
+            self._installs = development_installs(map(Path, worktrees), self._base_env)
         except Exception as error:  # a bug of ours must not cost the run its results
             logger.exception("cannot read the development installs", extra=TOLD_ELSEWHERE)
-            unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
-            found = {tree: _own_venv(tree, base_env, unread) for tree in unique}
-        run_code = cls(found, base_env, installs, stale)
-        logged = set()
-        for tree in unique:
-            for warning in run_code.of(tree).tested.warnings:
-                if warning not in logged:
-                    logged.add(warning)
-                    logger.warning("%s", warning, extra=TOLD_ELSEWHERE)
-        return run_code
+            self._unread = CodeUnderTest(warnings=(f"development installs not read: {error!r}",))
 
-    def of(self, worktree: PathLike, *, after_setup: bool = False) -> WorktreeCode:
-        """The code of ``worktree`` (unchanged for a worktree this run did not know); after
-        a setup step, its venv and its builds are looked at again: the step may have made
-        a venv, installed the project into one it had, or built its extensions (a look that
-        runs git: ask it off the loop). Asked once the worktree's setup step is done, so one
-        look per worktree and run suffices."""
-        key = (Path(worktree), after_setup)
-        if key not in self._looked_up:
-            path = key[0]
-            code = self._worktrees.get(path, WorktreeCode())
-            venv = worktree_venv(path) if after_setup else None
+    def look_at(self, worktree: PathLike) -> WorktreeCode:
+        """The code of ``worktree``, each of its warnings logged once per run. Never raises:
+        if it cannot be read, the code says so."""
+        path = Path(worktree)
+        if path not in self._looked:
+            self._looked[path] = _logged(self._look(path), self._logged)
+        return self._looked[path]
+
+    def _look(self, path: Path) -> WorktreeCode:
+        if self._unread is None:
+            try:
+                code = worktree_code(path, self._installs, self._base_env)
+                return code.with_stale(self._installs.stale_builds(path))
+            except Exception as error:  # as if the installs could not be read
+                logger.exception("cannot look at the code of %s", path, extra=TOLD_ELSEWHERE)
+                unread = f"development installs not read: {error!r}"
+                return _own_venv(path, self._base_env, CodeUnderTest(warnings=(unread,)))
+        return _own_venv(path, self._base_env, self._unread)
+
+    def after_setup(self, worktree: PathLike) -> WorktreeCode:
+        """The code of ``worktree`` once its setup step is done, which may have made a venv,
+        installed the project into one it had, or built its extensions: looked at again,
+        with what the steps of other worktrees built since. One look per worktree and run
+        suffices."""
+        path = Path(worktree)
+        if path not in self._after_setup:
+            code = self.look_at(path)
+            installs = self._installs.afresh()
+            venv = worktree_venv(path)
             if venv is not None:
-                code = venv_code(venv, self._base_env, self._installs.venv_imports(path, venv))
-            elif after_setup and _built_by_a_step(code):
-                code = self._looked_again(path, code)
-            stale = self._installs.stale_builds(path) if after_setup else None
-            self._looked_up[key] = code.with_stale(stale)
-        return self._looked_up[key]
+                code = venv_code(venv, self._base_env, installs.venv_imports(path, venv))
+            elif _built_by_a_step(code):
+                code = self._looked_again(path, code, installs)
+            self._after_setup[path] = code.with_stale(installs.stale_builds(path))
+        return self._after_setup[path]
 
-    def _looked_again(self, path: Path, before: WorktreeCode) -> WorktreeCode:
+    def _looked_again(
+        self, path: Path, before: WorktreeCode, installs: DevelopmentInstalls
+    ) -> WorktreeCode:
         """The worktree's code as a setup step left it; as before the step if it cannot be
         read (a bug of ours must not cost the hypothesis its result)."""
         try:
-            return worktree_code(path, self._installs, self._base_env)
+            return worktree_code(path, installs, self._base_env)
         except Exception:
             logger.exception("cannot look at %s again after its setup step", path)
             return before
+
+
+def _logged(code: WorktreeCode, logged: Set[str]) -> WorktreeCode:
+    """``code``, its warnings logged unless they are among those ``logged`` already."""
+    for warning in code.tested.warnings:
+        if warning not in logged:
+            logged.add(warning)
+            logger.warning("%s", warning, extra=TOLD_ELSEWHERE)
+    return code
 
 
 def _built_by_a_step(code: WorktreeCode) -> bool:

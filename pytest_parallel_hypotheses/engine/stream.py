@@ -52,7 +52,7 @@ from ..core.results import (
 )
 from ..core.tested import CodeUnderTest, missing_module_to_run, missing_top_level
 from ..finding.installs import holds_module
-from ..finding.layout import ScriptProblem, locate_script
+from ..finding.layout import ScriptProblem
 from ..finding.nodepackages import missing_dependency
 from ..finding.syntax import (
     carriage_return,
@@ -61,10 +61,11 @@ from ..finding.syntax import (
     syntax_error,
 )
 from .admission import TICK_SECONDS, admission_for
+from .ahead import TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
-from .imports import RunCode, WorktreeCode
+from .imports import WorktreeCode
 from .importwatch import ImportWatch, hiding_line
 from .memory import MemoryGuard
 from .runs import HypothesisRun
@@ -125,7 +126,7 @@ class ResultStream:
         self._results: Optional[asyncio.Queue[TestExecutionResult]] = None
         self._closed: Optional[asyncio.Event] = None
         self._closing = False
-        self._code: Optional[asyncio.Future[RunCode]] = None
+        self._ahead: Optional[TurnsAhead] = None
         self._watchdog: Optional[Watchdog] = None
 
     async def __aenter__(self) -> ResultStream:
@@ -178,6 +179,8 @@ class ResultStream:
             helpers.push_async_callback(self._memory_guard.watchdog.aclose)
             helpers.push_async_callback(self._admission.aclose)
             helpers.callback(self._imports.close)
+            if self._ahead is not None:
+                helpers.callback(self._ahead.stop)
 
     async def _iterate(self) -> AsyncIterator[TestExecutionResult]:
         """Every result, then the clean-up; dropping the iterator early also cleans up."""
@@ -208,11 +211,9 @@ class ResultStream:
             self._watchdog = _start_watchdog(self._marker_name, self._config.kill_grace)
             self._output_files = OutputFiles.for_run(self._config)
         base_env = without_pytest_variables()
-        if workers:  # found once per run, off the loop: it reads files and asks git
-            planned = [run.worktree for run in self.runs]
-            worktrees = [worktree for worktree in planned if worktree is not None]
-            loop = asyncio.get_running_loop()
-            self._code = loop.run_in_executor(None, RunCode.find, worktrees, base_env)
+        if workers:  # found off the loop, ahead of each turn: it reads files and asks git
+            self._ahead = TurnsAhead(self.runs, list(self._waiting), base_env)
+            asyncio.get_running_loop().run_in_executor(None, self._ahead.find)
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
@@ -280,15 +281,15 @@ class ResultStream:
 
     async def _run(self, index: int, base_env: Mapping[str, str], slot: int) -> TestExecutionResult:
         """The script checked, the worktree's setup step if any, then the attempts of one
-        hypothesis. The check happens here, as the hypothesis's turn comes, rather than for
+        hypothesis. The check is found ahead of the turn, off the loop, rather than for
         every script before the first starts: for a large run, that was the time to start."""
         run = self.runs[index]
         try:
-            try:
-                script = locate_script(run.worktree, run.hypothesis.id)
-            except ScriptProblem as problem:
-                logger.warning("%s: %s", run.hypothesis.id, problem, extra=TOLD_ELSEWHERE)
-                return _unrunnable(run, problem)
+            assert self._ahead is not None  # set by _start
+            turn = await self._ahead.turn(index)
+            if isinstance(turn.script, ScriptProblem):
+                logger.warning("%s: %s", run.hypothesis.id, turn.script, extra=TOLD_ELSEWHERE)
+                return _unrunnable(run, turn.script)
             loop = asyncio.get_running_loop()
             asked = loop.time()
             setup = await self._setups.prepare(
@@ -304,8 +305,8 @@ class ResultStream:
                 )
             if setup is not None and loop.time() - asked > TICK_SECONDS:
                 await self._admission.resume()  # it waited: what let it in may be gone
-            code = await self._code_of(run, after_setup=setup is not None)
-            result = await self._repeat(index, script, code, code.applied_to(base_env), slot)
+            code = turn.code if setup is None else await self._code_after_setup(run)
+            result = await self._repeat(index, turn.script, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()
             return result
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
@@ -385,16 +386,12 @@ class ResultStream:
         )
         return True
 
-    async def _code_of(self, run: HypothesisRun, *, after_setup: bool) -> WorktreeCode:
-        """The code the run's scripts test, looked up after the worktree's setup step (which
-        may have made the worktree's venv)."""
-        assert self._code is not None  # set by _start
-        assert run.worktree is not None  # locate_script checked it
-        if not self._code.done():  # shielded: a cancelled worker must not cancel the look
-            await asyncio.shield(self._code)
-        if after_setup:  # looks at the worktree's builds again, through git
-            return await asyncio.to_thread(self._code.result().of, run.worktree, after_setup=True)
-        return self._code.result().of(run.worktree)
+    async def _code_after_setup(self, run: HypothesisRun) -> WorktreeCode:
+        """The code the run's scripts test once the worktree's setup step is done (it may
+        have made the worktree's venv, or built its extensions): a look through git."""
+        assert self._ahead is not None  # set by _start
+        assert run.worktree is not None  # its turn's script was found
+        return await asyncio.to_thread(self._ahead.code.after_setup, run.worktree)
 
     def _setting_up(self, index: int, slot: int, timeout: float, output: LiveOutput) -> None:
         """Tell the observer that the hypothesis's worktree is being set up."""

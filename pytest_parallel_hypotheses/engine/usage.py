@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import time
 from collections import defaultdict
 from typing import (
     Any,
@@ -318,12 +320,20 @@ BootClock = Tuple[float, int]
 def boot_clock() -> Optional[BootClock]:
     """The clock that a process's age is read on, counted from the boot as its start in
     ``/proc/PID/stat`` is: psutil's start time adds the boot time, which Linux gives in whole
-    seconds, and ages came out up to a second too old (None where ``/proc`` does not say)."""
-    try:
-        with open(f"{_PROC}/uptime", "rb") as uptime:
-            return float(uptime.read().split()[0]), os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    seconds, and ages came out up to a second too old (None where ``/proc`` does not say).
+    It is the kernel's boot-time clock, which ``/proc/uptime`` shows too, read without a
+    system call: this is asked as each script finishes."""
+    ticks = _clock_ticks()
+    return None if ticks is None else (time.clock_gettime(time.CLOCK_BOOTTIME), ticks)
+
+
+@functools.cache
+def _clock_ticks() -> Optional[int]:
+    """The ticks per second of ``/proc``'s times, where ``/proc`` and the boot-time clock
+    exist (Linux)."""
+    if not hasattr(time, "CLOCK_BOOTTIME") or not os.path.isdir(_PROC):
         return None
+    return os.sysconf("SC_CLK_TCK")
 
 
 class ProcessTimes(NamedTuple):

@@ -17,11 +17,22 @@ import re
 import shutil
 import site
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES
 from importlib.metadata import PathDistribution
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import (
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+)
 from urllib.parse import unquote, urlparse
 
 from ..core.listing import some_of
@@ -80,6 +91,40 @@ class WorktreeImports:
     unbuilt_extensions: Tuple[str, ...] = ()
 
 
+class Listings:
+    """The folders one look at a run's worktrees lists, each listed once: every worktree of
+    a run asks about the same other checkouts (a run of N worktrees would otherwise list N²
+    folders), and two questions about a worktree ask about the same folders of it."""
+
+    def __init__(self) -> None:
+        self._folders: Dict[Path, List[_ModuleFolder]] = {}
+        self._holders: Dict[Tuple[FrozenSet[Path], str, bool], Dict[str, Set[Path]]] = {}
+
+    def module_folders(self, worktree: Path) -> List[_ModuleFolder]:
+        """The folders of the worktree that hold its modules (:func:`_module_folders`)."""
+        folders = self._folders.get(worktree)
+        if folders is None:
+            folders = self._folders[worktree] = list(_module_folders(worktree))
+        return folders
+
+    def built_elsewhere(
+        self, root: Path, checkouts: FrozenSet[Path], inside: str, *, tagged: bool = False
+    ) -> Set[str]:
+        """The modules built in the folder ``inside`` of one of the ``checkouts`` other than
+        ``root``; with ``tagged``, only builds named as only an extension module is."""
+        key = (checkouts, inside, tagged)
+        holders = self._holders.get(key)
+        if holders is None:
+            holders = self._holders[key] = {}
+            for checkout in checkouts:
+                names = _files(checkout / inside)
+                if tagged:
+                    names = [name for name in names if name.endswith(_TAGGED)]
+                for module in _built_modules(names):
+                    holders.setdefault(module, set()).add(checkout)
+        return {module for module, where in holders.items() if where != {root}}
+
+
 @dataclass(frozen=True)
 class DevelopmentInstalls:
     """The development installs of one run's environment that come from its repositories."""
@@ -94,6 +139,12 @@ class DevelopmentInstalls:
     sites: Tuple[Path, ...] = ()
     #: The environments read (see :func:`development_installs`), resolved.
     environments: Tuple[Path, ...] = ()
+    #: The folders of the checkouts, listed once for the worktrees of one look.
+    listings: Listings = field(default_factory=Listings, compare=False)
+
+    def afresh(self) -> DevelopmentInstalls:
+        """The same installs, for a look at worktrees after some were built."""
+        return replace(self, listings=Listings())
 
     def for_worktree(self, worktree: Path) -> WorktreeImports:
         """The same locations inside ``worktree``, with a warning for each that is missing
@@ -101,7 +152,7 @@ class DevelopmentInstalls:
         root, project = self._project_in(worktree)
         if root is None or not project:
             root = worktree if root is None else root
-            return _uninstalled(root, self._others(root), self.sites)
+            return _uninstalled(root, self._checkouts(root), self.sites, self.listings)
         moved: List[Tuple[InstalledLocation, Path]] = []
         warnings: List[str] = []
         lacking: List[str] = []
@@ -130,7 +181,7 @@ class DevelopmentInstalls:
             if ungenerated:
                 warnings.append(_ungenerated_warning(location, root, ungenerated))
                 lacking += [_dotted(module, location.source) for module in ungenerated]
-        unsourced = unbuilt_from_source(root, self._others(root), self.sites)
+        unsourced = unbuilt_from_source(root, self._checkouts(root), self.sites, self.listings)
         fresh = {name: source for name, source in unsourced.items() if name not in unbuilt_names}
         if fresh:
             warnings.append(_unbuilt_source_warning(root, fresh))
@@ -155,7 +206,7 @@ class DevelopmentInstalls:
         than a source saved later in that second, which a build may or may not have seen."""
         root, project = self._project_in(worktree)
         if root is None or not project:
-            return _stale_packages(worktree, _builds_in_packages(worktree))
+            return _stale_packages(worktree, _builds_in_packages(self.listings, worktree))
         packages: PackageBuilds = {}
         for location in project:
             top = root / location.relative
@@ -179,7 +230,7 @@ class DevelopmentInstalls:
         root, project = self._project_in(worktree)
         root = worktree if root is None else root
         sites = _venv_sites(venv)
-        unbuilt = unbuilt_from_source(root, self._others(root), sites)
+        unbuilt = unbuilt_from_source(root, self._checkouts(root), sites, self.listings)
         warnings = [_unbuilt_source_warning(root, unbuilt)] if unbuilt else []
         if project and not _installs_from(sites, root, self.repositories):
             names = ", ".join(sorted({location.distribution for location in project}))
@@ -192,9 +243,9 @@ class DevelopmentInstalls:
             )
         return WorktreeImports(warnings=tuple(warnings), unbuilt_extensions=tuple(unbuilt))
 
-    def _others(self, root: Optional[Path]) -> FrozenSet[Path]:
-        """The other checkouts of the repository that ``root`` is a checkout of."""
-        return frozenset() if root is None else self.repositories.get(root, frozenset()) - {root}
+    def _checkouts(self, root: Path) -> FrozenSet[Path]:
+        """The checkouts of the repository that ``root`` is a checkout of (none if unknown)."""
+        return self.repositories.get(root, frozenset())
 
     def _project_in(self, worktree: Path) -> Tuple[Optional[Path], List[InstalledLocation]]:
         """The checkout root holding ``worktree`` and the install locations of its
@@ -255,18 +306,18 @@ def _sources_outside(root: Path, packages: List[Path]) -> Optional[Set[str]]:
     return {name for name in tracked if not name.startswith(tuple(inside))}
 
 
-def _builds_in_packages(worktree: Path) -> PackageBuilds:
+def _builds_in_packages(listings: Listings, worktree: Path) -> PackageBuilds:
     """The extension modules built in place in the worktree: in its regular packages, by
-    top-level package, and top-level ones, by the base they are in (:func:`_bases`)."""
+    top-level package, and top-level ones, by the base they are in (:data:`_BASE_FOLDERS`)."""
     packages: PackageBuilds = {}
-    for names_from, top, folder, files in _module_folders(worktree):
-        for name in files:
+    for folder in listings.module_folders(worktree):
+        for name in folder.files:
             if name.endswith(_BUILT):
-                path = folder / name
+                path = Path(folder.path, name)
                 when = _file_time(path)
                 if when is not None:
-                    built = (_extension_name(path, names_from), path, when)
-                    packages.setdefault(top, []).append(built)
+                    built = (_extension_name(path, Path(folder.base)), path, when)
+                    packages.setdefault(Path(folder.top), []).append(built)
     return packages
 
 
@@ -313,10 +364,10 @@ def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
     """Every checkout root of the repositories the worktrees belong to."""
     repositories: Dict[Path, FrozenSet[Path]] = {}
     plain: Set[str] = set()
-    for worktree in {Path(os.path.realpath(w)) for w in worktrees}:
-        if _checkout_of(worktree, repositories) is not None or not worktree.is_dir():
+    for worktree in _real_paths(worktrees):
+        if _checkout_of(worktree, repositories) is not None:
             continue
-        if not _may_be_in_a_checkout(worktree, plain):
+        if not _may_be_in_a_checkout(worktree, plain) or not worktree.is_dir():
             continue  # asking git would cost a process per plain folder
         try:
             roots = frozenset(entry.path.resolve() for entry in list_worktrees(worktree))
@@ -324,6 +375,23 @@ def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
             continue  # not a git checkout: nothing of it can be installed from a repository
         repositories.update(dict.fromkeys(roots, roots))
     return repositories
+
+
+def _real_paths(paths: Iterable[Path]) -> Set[Path]:
+    """The paths resolved, those that are no link in a folder resolved once for all: a run's
+    worktrees are mostly siblings, and resolving each path anew looks at every folder above
+    it again."""
+    folders: Dict[str, str] = {}
+    real: Set[Path] = set()
+    for path in map(os.fspath, paths):
+        folder, name = os.path.split(path)
+        if name in ("", os.curdir, os.pardir) or os.path.islink(path):
+            real.add(Path(os.path.realpath(path)))
+            continue
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        real.add(Path(folders[folder], name))
+    return real
 
 
 def _may_be_in_a_checkout(path: Path, plain: Set[str]) -> bool:
@@ -344,9 +412,11 @@ def _may_be_in_a_checkout(path: Path, plain: Set[str]) -> bool:
 
 
 def _checkout_of(path: Path, repositories: Mapping[Path, FrozenSet[Path]]) -> Optional[Path]:
-    """The deepest known checkout root that holds ``path`` (worktrees may nest)."""
-    holding = [root for root in repositories if path == root or root in path.parents]
-    return max(holding, key=lambda root: len(root.parts), default=None)
+    """The deepest known checkout root that holds ``path`` (worktrees may nest): looked up
+    from ``path`` upwards, since every worktree of a large run asks."""
+    if not repositories:
+        return None
+    return next((folder for folder in (path, *path.parents) if folder in repositories), None)
 
 
 def _environments(environ: Mapping[str, str]) -> List[Path]:
@@ -773,12 +843,12 @@ _LIB = "lib"
 
 
 def _uninstalled(
-    worktree: Path, others: Iterable[Path] = (), sites: Iterable[Path] = ()
+    worktree: Path, checkouts: FrozenSet[Path], sites: Iterable[Path], listings: Listings
 ) -> WorktreeImports:
     """A worktree whose ``src/`` packages no development install of its repository points at:
     its scripts' Python finds them only if installed from somewhere, so a script may test an
     installed copy, or fail to import them, and either way not the worktree's code."""
-    unbuilt = unbuilt_from_source(worktree, others, sites)
+    unbuilt = unbuilt_from_source(worktree, checkouts, sites, listings)
     built_warning = (_unbuilt_source_warning(worktree, unbuilt),) if unbuilt else ()
     packages = src_packages(worktree)
     if not packages or _pytest_puts_src_on_path(worktree):
@@ -808,54 +878,88 @@ _READ_LIMIT = 2000
 
 
 def unbuilt_from_source(
-    worktree: Path, others: Iterable[Path], sites: Iterable[Path] = ()
+    worktree: Path,
+    checkouts: FrozenSet[Path],
+    sites: Iterable[Path],
+    listings: Listings,
 ) -> Dict[str, str]:
     """The extension modules whose source the worktree's packages hold beside no build of
     them, while a build of them exists elsewhere, by dotted name, with that source: in place
-    in another checkout of the repository (``others``), or installed in a site directory
-    (``sites``: a plain ``pip install .``, or a copy from an index). There a script runs a
-    pure-Python fallback, or that other build, or fails to import, and tests none of the
-    worktree's compiled code, while the project is run compiled. Found whatever is installed
-    in development mode (nothing, or a checkout whose builds are elsewhere); a project built
-    nowhere runs its fallback everywhere, and is left to it. A build for any Python counts."""
+    in another of the ``checkouts`` of the repository (``listings`` lists them), or installed
+    in a site directory (``sites``: a plain ``pip install .``, or a copy from an index).
+    There a script runs a pure-Python fallback, or that other build, or fails to import, and
+    tests none of the worktree's compiled code, while the project is run compiled. Found
+    whatever is installed in development mode (nothing, or a checkout whose builds are
+    elsewhere); a project built nowhere runs its fallback everywhere, and is left to it. A
+    build for any Python counts."""
     found: Dict[str, str] = {}
-    others, sites = list(others), list(sites)
-    if not others and not sites:  # no build to tell it from: nothing to look for
+    sites = list(sites)
+    if checkouts <= {worktree} and not sites:  # no build to tell it from: nothing to look for
         return found
-    for names_from, _top, folder, files in _module_folders(worktree):
-        package = os.path.relpath(folder, names_from)
-        inside = os.path.relpath(folder, worktree)
-        places = [*(other / inside for other in others), *(site / package for site in sites)]
-        prefix = "" if package == "." else f"{package.replace(os.sep, '.')}."
-        found.update(_unbuilt_in(worktree, str(folder), files, places, prefix=prefix))
-    found.update(_unbuilt_elsewhere(worktree, others, set(found)))
+    for folder in listings.module_folders(worktree):
+        if not any(name.endswith(_MODULE_SOURCES) for name in folder.files):
+            continue  # the look of most folders ends here: no source, no module to name
+
+        def elsewhere(folder: _ModuleFolder = folder) -> Set[str]:
+            in_sites = (_built_modules(_files(site / folder.package)) for site in sites)
+            return listings.built_elsewhere(worktree, checkouts, folder.inside).union(*in_sites)
+
+        found.update(_unbuilt_in(folder, elsewhere))
+    if checkouts - {worktree}:
+        found.update(_unbuilt_elsewhere(worktree, checkouts, listings, set(found)))
     return found
 
 
-def _module_folders(worktree: Path) -> Iterator[Tuple[Path, Path, Path, List[str]]]:
-    """Each folder of the worktree that holds its modules, with its files: every base
-    (:func:`_bases`, for top-level modules), then every folder of its regular packages; each
-    with the folder its modules are named from (the base) and the one their builds are
-    counted under (the base, or the top-level package)."""
-    for base in _bases(worktree):
-        yield base, base, base, _files(base)
-    for top in _top_packages(worktree):
-        for folder, subfolders, files in os.walk(top):
-            subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
-            yield top.parent, top, Path(folder), files
+@dataclass(frozen=True)
+class _ModuleFolder:
+    """A folder of a worktree that holds its modules, with its files (see
+    :func:`_module_folders`)."""
+
+    path: str
+    files: List[str]
+    #: The base its modules are named from, and the folder relative to it and to the
+    #: worktree.
+    base: str
+    package: str
+    inside: str
+    #: The folder its builds are counted under: its base, or its top-level package.
+    top: str
 
 
-def _unbuilt_elsewhere(worktree: Path, others: List[Path], known: Set[str]) -> Dict[str, str]:
-    """The top-level modules built in place in a base of another checkout (:func:`_bases`)
-    with no build in the same base of the worktree, and not ``known``, whose source the
-    worktree tracks in a folder of its own (ujson's ``python/ujson.c``): by name, with it."""
+def _module_folders(worktree: Path) -> Iterator[_ModuleFolder]:
+    """Each folder of the worktree that holds its modules: every base that it has
+    (:data:`_BASE_FOLDERS`, for top-level modules), then every folder of its regular
+    packages. Each base is listed once, for its files and its packages."""
+    root = str(worktree)  # strings: this look runs per worktree of a run
+    listed = [(".", root, _entries(root))]
+    present = {entry.name for entry in listed[0][2] if entry.is_dir()}
+    for name in _BASE_FOLDERS[1:]:
+        if name in present:
+            listed.append((name, os.path.join(root, name), _entries(os.path.join(root, name))))
+    for name, base, entries in listed:
+        yield _ModuleFolder(base, [entry.name for entry in entries], base, ".", name, base)
+    for base_name, base, entries in listed:
+        for name in _package_names(base, entries):
+            top = os.path.join(base, name)
+            for folder, subfolders, files in os.walk(top):
+                subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
+                package = os.path.join(name, folder[len(top) + 1 :]).rstrip(os.sep)
+                inside = os.path.normpath(os.path.join(base_name, package))
+                yield _ModuleFolder(folder, files, base, package, inside, top)
+
+
+def _unbuilt_elsewhere(
+    worktree: Path, checkouts: FrozenSet[Path], listings: Listings, known: Set[str]
+) -> Dict[str, str]:
+    """The top-level modules built in place in a base of another checkout
+    (:data:`_BASE_FOLDERS`) with no build in the same base of the worktree, and not
+    ``known``, whose source the worktree tracks in a folder of its own (ujson's
+    ``python/ujson.c``): by name, with it."""
     wanted: Set[str] = set()
-    for base in _bases(worktree):
-        inside = os.path.relpath(base, worktree)
-        here = _built_modules(_files(base))
-        for other in others:
-            tagged = [name for name in _files(other / inside) if name.endswith(_TAGGED)]
-            wanted |= _built_modules(tagged) - here - known
+    for inside in _BASE_FOLDERS:
+        elsewhere = listings.built_elsewhere(worktree, checkouts, inside, tagged=True)
+        if elsewhere:
+            wanted |= elsewhere - _built_modules(_files(worktree / inside)) - known
     return _declaring_sources(worktree, wanted) if wanted else {}
 
 
@@ -875,24 +979,22 @@ def _declaring_sources(worktree: Path, modules: Set[str]) -> Dict[str, str]:
     return found
 
 
-def _unbuilt_in(
-    worktree: Path, folder: str, files: List[str], places: List[Path], *, prefix: str
-) -> Dict[str, str]:
-    """The modules whose sources ``files`` of ``folder`` are, with no build beside them there
-    while one of the ``places`` (the same folder elsewhere) has one: by dotted name
-    (``prefix`` and the module), with the source."""
+def _unbuilt_in(folder: _ModuleFolder, elsewhere: Callable[[], Set[str]]) -> Dict[str, str]:
+    """The modules whose sources are files of ``folder``, with no build beside them there
+    while the same folder elsewhere has one (``elsewhere``, asked at the first source met):
+    by dotted name, with the source's path in the worktree."""
     found: Dict[str, str] = {}
-    built = _built_modules(files)
-    elsewhere: Optional[Set[str]] = None  # listed once, at the first source met
-    inside = os.path.relpath(folder, worktree)
-    for name in files:
-        module = _declared_module(os.path.join(folder, name))
+    built = _built_modules(folder.files)
+    built_elsewhere: Optional[Set[str]] = None
+    prefix = "" if folder.package == "." else f"{folder.package.replace(os.sep, '.')}."
+    for name in folder.files:
+        module = _declared_module(os.path.join(folder.path, name))
         if module is None or module in built:
             continue
-        if elsewhere is None:
-            elsewhere = set().union(*(_built_modules(_files(place)) for place in places))
-        if module in elsewhere:
-            found.setdefault(f"{prefix}{module}", os.path.join(inside, name))
+        if built_elsewhere is None:
+            built_elsewhere = elsewhere()
+        if module in built_elsewhere:
+            found.setdefault(f"{prefix}{module}", os.path.join(folder.inside, name))
     return found
 
 
@@ -911,27 +1013,25 @@ def _files(folder: Path) -> List[str]:
         return []
 
 
-def _bases(worktree: Path) -> Tuple[Path, ...]:
-    """The folders a project's top-level modules and packages are in: the worktree's root,
-    its ``src/`` and its ``lib/``."""
-    return (worktree, worktree / _SRC, worktree / _LIB)
-
-
-def _top_packages(worktree: Path) -> List[Path]:
-    """The regular packages in the worktree's bases (:func:`_bases`)."""
-    return [base / name for base in _bases(worktree) for name in _packages_in(base)]
-
-
-def _packages_in(base: Path) -> List[str]:
-    """The names of the regular packages in the folder ``base`` (none if it is missing)."""
+def _entries(folder: str) -> List[os.DirEntry[str]]:
     try:
-        entries = list(os.scandir(base))
+        with os.scandir(folder) as entries:
+            return list(entries)
     except OSError:
         return []
+
+
+#: The folders a project's top-level modules and packages are in, in its checkout: its
+#: root, ``src/`` and ``lib/``.
+_BASE_FOLDERS = (".", _SRC, _LIB)
+
+
+def _package_names(base: str, entries: Iterable[os.DirEntry[str]]) -> List[str]:
+    """The names of the regular packages among the ``entries`` of the folder ``base``."""
     return [
         entry.name
         for entry in entries
-        if entry.name.isidentifier() and _is_package(str(base), entry.name)
+        if entry.name.isidentifier() and entry.is_dir() and _is_package(base, entry.name)
     ]
 
 
@@ -957,7 +1057,8 @@ def _declared_module(path: str) -> Optional[str]:
 def src_packages(worktree: Path) -> Tuple[str, ...]:
     """The regular packages in the worktree's ``src/`` folder, by name (none in a flat
     layout, imported from the worktree itself)."""
-    return tuple(sorted(_packages_in(worktree / _SRC)))
+    src = worktree / _SRC
+    return tuple(sorted(_package_names(str(src), _entries(str(src)))))
 
 
 #: pytest's configuration files, which may set ``pythonpath``.
