@@ -94,18 +94,19 @@ class WorktreeImports:
 class Listings:
     """The folders one look at a run's worktrees lists, each listed once: every worktree of
     a run asks about the same other checkouts (a run of N worktrees would otherwise list N²
-    folders), and two questions about a worktree ask about the same folders of it."""
+    folders), and the two questions about a worktree, asked one after the other, about the
+    same folders of it. What is kept is bounded: the modules built in each folder of the
+    checkouts, and the last worktree's folders."""
 
     def __init__(self) -> None:
-        self._folders: Dict[Path, List[_ModuleFolder]] = {}
+        self._last: Tuple[Optional[Path], List[_ModuleFolder]] = (None, [])
         self._holders: Dict[Tuple[FrozenSet[Path], str, bool], Dict[str, Set[Path]]] = {}
 
     def module_folders(self, worktree: Path) -> List[_ModuleFolder]:
         """The folders of the worktree that hold its modules (:func:`_module_folders`)."""
-        folders = self._folders.get(worktree)
-        if folders is None:
-            folders = self._folders[worktree] = list(_module_folders(worktree))
-        return folders
+        if self._last[0] != worktree:
+            self._last = (worktree, list(_module_folders(worktree)))
+        return self._last[1]
 
     def built_elsewhere(
         self, root: Path, checkouts: FrozenSet[Path], inside: str, *, tagged: bool = False
@@ -912,10 +913,10 @@ def unbuilt_from_source(
 
 @dataclass(frozen=True)
 class _ModuleFolder:
-    """A folder of a worktree that holds its modules, with its files (see
-    :func:`_module_folders`)."""
+    """A folder of a worktree that holds its modules (see :func:`_module_folders`)."""
 
     path: str
+    #: Its files that are builds of extension modules or their sources (:func:`_modules`).
     files: List[str]
     #: The base its modules are named from, and the folder relative to it and to the
     #: worktree.
@@ -937,7 +938,9 @@ def _module_folders(worktree: Path) -> Iterator[_ModuleFolder]:
         if name in present:
             listed.append((name, os.path.join(root, name), _entries(os.path.join(root, name))))
     for name, base, entries in listed:
-        yield _ModuleFolder(base, [entry.name for entry in entries], base, ".", name, base)
+        yield _ModuleFolder(
+            base, _modules([entry.name for entry in entries]), base, ".", name, base
+        )
     for base_name, base, entries in listed:
         for name in _package_names(base, entries):
             top = os.path.join(base, name)
@@ -945,7 +948,12 @@ def _module_folders(worktree: Path) -> Iterator[_ModuleFolder]:
                 subfolders[:] = [name for name in subfolders if _is_package(folder, name)]
                 package = os.path.join(name, folder[len(top) + 1 :]).rstrip(os.sep)
                 inside = os.path.normpath(os.path.join(base_name, package))
-                yield _ModuleFolder(folder, files, base, package, inside, top)
+                yield _ModuleFolder(folder, _modules(files), base, package, inside, top)
+
+
+def _modules(files: List[str]) -> List[str]:
+    """The ``files`` that are builds of extension modules, or sources they are built from."""
+    return [name for name in files if name.endswith(_BUILT) or name.endswith(_MODULE_SOURCES)]
 
 
 def _unbuilt_elsewhere(
