@@ -208,6 +208,33 @@ def test_a_confirmed_fix_is_the_next_thing_to_review_and_merge(
     )
 
 
+def test_a_confirmed_fix_not_committed_is_to_commit_before_merging(
+    run_pytest: RunPytest,
+    make_worktree: MakeWorktree,
+    git_repo: Path,
+    confirming: Confirming,
+    tmp_path: Path,
+) -> None:
+    """A new-user trial left its fix uncommitted in the worktree: the advice to merge the
+    branch named a branch without the code that passed."""
+    worktree = make_worktree("fix")
+    (worktree / "README").write_text("the fix\n")
+    confirming(worktree, "fix", "exit 0")
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    result.stdout.fnmatch_lines(
+        [
+            "next: A fix is confirmed (fix on branch hyp-fix): review that branch and merge it. "
+            f"First commit what passed: it is not on the branch yet (README in {worktree} not "
+            "committed)."
+        ]
+    )
+    (record,) = json.loads(report.read_text())["hypotheses"]
+    assert record["uncommitted"] == ["README"]
+
+
 def test_several_confirmed_fixes_are_named_for_review(
     run_pytest: RunPytest, make_worktree: MakeWorktree, confirming: Confirming, git_repo: Path
 ) -> None:

@@ -110,6 +110,13 @@ def uncommitted(worktree: PathArg) -> List[str]:
     ]
 
 
+def changed_paths(worktree: PathArg) -> List[str]:
+    """The paths, from the worktree's root, of its uncommitted changes and untracked files (a
+    folder whose files are all untracked as the folder, ending with ``/``)."""
+    status = run_git(["status", "--porcelain", "-z", "--no-renames"], worktree)
+    return [entry[3:] for entry in status.split("\0") if entry]
+
+
 def _worktree_of(fields: Dict[str, str]) -> Worktree:
     branch = fields.get("branch")
     if branch is not None and branch.startswith("refs/heads/"):

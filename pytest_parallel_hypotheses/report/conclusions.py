@@ -137,12 +137,29 @@ def _merge_action(confirmed: Sequence[Record]) -> str:
         places.setdefault(_where(record), []).append(record["hypothesis_id"])
     fixes = "; ".join(f"{', '.join(ids)} on {where}" for where, ids in places.items())
     if len(confirmed) == 1:
-        return f"A fix is confirmed ({fixes}): review that branch and merge it."
-    if len(places) == 1:
-        return f"{len(confirmed)} fixes are confirmed ({fixes}): review that branch and merge it."
-    return (
-        f"{len(confirmed)} fixes are confirmed ({fixes}): review them and merge the branch to keep."
-    )
+        action = f"A fix is confirmed ({fixes}): review that branch and merge it."
+    elif len(places) == 1:
+        action = f"{len(confirmed)} fixes are confirmed ({fixes}): review that branch and merge it."
+    else:
+        action = (
+            f"{len(confirmed)} fixes are confirmed ({fixes}): review them and merge the branch "
+            "to keep."
+        )
+    return action + _uncommitted_words(confirmed)
+
+
+def _uncommitted_words(confirmed: Sequence[Record]) -> str:
+    """What to commit first, where a confirmed fix's worktree has changes its branch does not
+    hold: merging the branch would leave out the code that passed."""
+    changed = {
+        record["worktree_path"]: record["uncommitted"]
+        for record in confirmed
+        if record.get("uncommitted")
+    }
+    if not changed:
+        return ""
+    where = "; ".join(f"{some_of(paths, shown=3)} in {tree}" for tree, paths in changed.items())
+    return f" First commit what passed: it is not on the branch yet ({where} not committed)."
 
 
 def _where(record: Record) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional, Protocol
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, Polarity
 from ..core.models import TestExecutionResult
 from ..finding.discovery import FoundHypothesis
+from ..finding.git import GitError, changed_paths
+from ..finding.layout import SCRIPT_DIR, WORKTREE_VENV
 
 #: The report attribute that holds a hypothesis's record.
 RECORD_ATTRIBUTE = "hypotheses_record"
@@ -43,10 +45,29 @@ def record_of(nodeid: str, found: FoundHypothesis, result: Optional[TestExecutio
         "setup_command": found.setup,
         "memory": found.memory,
         "hypothesis": _hypothesis_fields(found, result),
+        "uncommitted": _uncommitted_fix(found, result),
     }
     for name, value in result_fields(result).items():
         record.setdefault(name, value)  # the id and worktree are the item's even if not run
     return record
+
+
+def _uncommitted_fix(
+    found: FoundHypothesis, result: Optional[TestExecutionResult]
+) -> Optional[List[str]]:
+    """For a confirmed fix, its worktree's changes that are not committed, its hypotheses'
+    own folder and venv aside: its branch does not hold the code that passed. None for any
+    other hypothesis, or where git cannot tell."""
+    if result is None or result.status is not HypothesisStatus.SUPPORTED:
+        return None
+    if found.polarity is not Polarity.CONFIRM:
+        return None
+    try:
+        paths = changed_paths(found.worktree)
+    except GitError:
+        return None
+    own = (f"{SCRIPT_DIR}/", f"{WORKTREE_VENV}/")
+    return [path for path in paths if not path.startswith(own)]
 
 
 def _hypothesis_fields(
