@@ -30,7 +30,7 @@ from pytest_parallel_hypotheses.finding.installs import (
     _extensions,
     development_installs,
 )
-from pytest_parallel_hypotheses.report.tested import run_warnings
+from pytest_parallel_hypotheses.report.tested import code_summary, run_warnings
 from tests.conftest import git
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -287,6 +287,26 @@ def test_a_python_with_its_own_plain_install_of_the_project_imports_that_install
     result = run_one(tree, write_script, f"cd / && {python} -c '{SHOW}' && python -c '{SHOW}'")
 
     assert result.stdout.split() == ["released", "fixed"], result.stderr
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_the_code_tested_names_the_install_a_python_kept_of_its_own(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A pluggy trial's "release 1.0.0 had no bug" kept its release, rightly, but its report
+    said the script had tested the worktree's code."""
+    python = release_venv(project, tmp_path)
+    tree = worktree("fixed", "fixed")
+
+    result = run_one(tree, write_script, f"cd / && {python} -c '{SHOW}'")
+
+    assert result.stdout.split() == ["released"], result.stderr
+    assert result.code_under_test is not None
+    environment = python.parent.parent
+    assert result.code_under_test.own_installs == (f"flatpkg in {environment}",)
+    assert f"imported its own install instead (flatpkg in {environment})" in code_summary(
+        result.code_under_test.to_dict()
+    )
 
 
 @pytest.mark.usefixtures("venv_first")

@@ -8,9 +8,10 @@ used, or that nothing needed either, and what could not be redirected.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 #: What to do so that a worktree's scripts test its own code, said wherever they cannot.
 OWN_VENV_ADVICE = (
@@ -130,6 +131,14 @@ class CodeUnderTest:
     #: source it changed afterwards: a script that imports one runs compiled code of before
     #: that change.
     stale: Optional[StaleBuilds] = None
+    #: The installs of its own that a Python of another environment kept instead of the
+    #: redirection (``<distribution> in <environment>``): that Python tested them, not the
+    #: worktree's code.
+    own_installs: Tuple[str, ...] = ()
+
+    def kept_by(self, own_installs: Sequence[str]) -> CodeUnderTest:
+        """This code, with the installs a script's Pythons kept of their own, if any."""
+        return dataclasses.replace(self, own_installs=tuple(own_installs)) if own_installs else self
 
     @property
     def watched(self) -> Tuple[str, ...]:
@@ -156,6 +165,7 @@ class CodeUnderTest:
             "unbuilt_extensions": list(self.unbuilt_extensions),
             "stale_extensions": [] if self.stale is None else list(self.stale.modules),
             "stale_source": None if self.stale is None else self.stale.source,
+            "own_installs": list(self.own_installs),
         }
 
     def failed_import(self, *streams: str) -> Optional[str]:
@@ -181,4 +191,5 @@ class CodeUnderTest:
             unreachable_packages=tuple(str(name) for name in data.get("unreachable_packages", ())),
             unbuilt_extensions=tuple(str(name) for name in data.get("unbuilt_extensions", ())),
             stale=StaleBuilds.from_dict(data),
+            own_installs=tuple(str(kept) for kept in data.get("own_installs", ())),
         )

@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .spill import temporary_root
 
@@ -52,6 +52,9 @@ NOTES_VARIABLE = "HYPOTHESES_IMPORTS_NOTED"
 REDIRECTED_VARIABLE = "HYPOTHESES_REDIRECTED_PATHS"
 DISTRIBUTIONS_VARIABLE = "HYPOTHESES_REDIRECTED_DISTRIBUTIONS"
 ENVIRONMENTS_VARIABLE = "HYPOTHESES_RUNNER_ENVIRONMENTS"
+#: How a note says that a Python kept its own install (``<mark><distribution> in <prefix>``):
+#: no module's name starts so.
+OWN_INSTALL_MARK = "!own "
 
 #: A shell line that sets ``PYTHONPATH`` (``PYTHONPATH=..., export PYTHONPATH=...``), with the
 #: value, or removes it (``unset PYTHONPATH``, ``env -u PYTHONPATH``, ``env -i``).
@@ -118,7 +121,18 @@ def _leave_own_copies():
     plain = [name for name in owned if first.get(name) is False]
     gone = set().union(*(owned[name] for name in plain))
     sys.path[:] = [entry for entry in sys.path if not entry or os.path.abspath(entry) not in gone]
+    _note("".join("{OWN_INSTALL_MARK}%s in %s\\n" % (name, sys.prefix) for name in plain))
     return len(plain) == len(owned)
+
+
+def _note(lines):
+    notes = os.environ.get("{NOTES_VARIABLE}")
+    if lines and notes:
+        try:
+            with open(notes, "a") as noted:
+                noted.write(lines)
+        except Exception:
+            pass
 
 
 def _watch():
@@ -155,11 +169,7 @@ def _watch():
             except Exception:
                 current = False  # unknown: the import may load anything
             if not current:
-                try:
-                    with open(notes, "a") as noted:
-                        noted.write(name + "\\n")
-                except Exception:
-                    pass
+                _note(name + "\\n")
             return None
 
     sys.meta_path.insert(0, ExtensionImports())
@@ -205,6 +215,15 @@ def hiding_line(script: Path) -> Optional[str]:
     return None
 
 
+class Noted(NamedTuple):
+    """What the Pythons of a script noted: the watched modules they imported without a
+    current build in the worktree, and the installs of their own they kept
+    (``<distribution> in <environment>``), leaving the worktree's code untested."""
+
+    modules: Tuple[str, ...] = ()
+    own_installs: Tuple[str, ...] = ()
+
+
 class ImportWatch:
     """The watching ``sitecustomize`` of one run and the notes of its attempts, in a folder
     made when a worktree first needs it and removed by :meth:`close`."""
@@ -238,19 +257,22 @@ class ImportWatch:
         return {**env, **watching}, notes
 
     @staticmethod
-    def take(notes: Path) -> Tuple[str, ...]:
-        """The modules noted since the last call, once each, in the order first noted. The
+    def take(notes: Path) -> Noted:
+        """What was noted since the last call, each once, in the order first noted. The
         notes move aside before they are read: one written meanwhile starts a new file."""
         taken = notes.with_name(f"{notes.name}.taken")
         try:
             os.replace(notes, taken)
         except FileNotFoundError:
-            return ()
+            return Noted()
         try:
             text = taken.read_text(encoding="utf-8", errors="replace")
         finally:
             taken.unlink(missing_ok=True)
-        return tuple(dict.fromkeys(line for line in text.splitlines() if line))
+        lines = list(dict.fromkeys(line for line in text.splitlines() if line))
+        own = [line[len(OWN_INSTALL_MARK) :] for line in lines if line.startswith(OWN_INSTALL_MARK)]
+        modules = [line for line in lines if not line.startswith(OWN_INSTALL_MARK)]
+        return Noted(tuple(modules), tuple(own))
 
     def close(self) -> None:
         """Remove the folder, if it was made."""

@@ -66,7 +66,7 @@ from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
 from .imports import WorktreeCode
-from .importwatch import ImportWatch, hiding_line
+from .importwatch import ImportWatch, Noted, hiding_line
 from .memory import MemoryGuard
 from .runs import HypothesisRun
 from .scheduling import start_order
@@ -353,10 +353,11 @@ class ResultStream:
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
-            imported = () if notes is None else self._imports.take(notes)
-            judged = _judged_with(code.tested, attempt, run.worktree, imported, hidden)
+            noted = Noted() if notes is None else self._imports.take(notes)
+            judged = _judged_with(code.tested, attempt, run.worktree, noted.modules, hidden)
             attempt = await text.judge(judged)
-            attempt.code_under_test = code.tested  # a judge may combine the attempts again
+            # a judge may combine the attempts again
+            attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if not ran_again and self._short_of_cpus(attempt):
                 ran_again = True

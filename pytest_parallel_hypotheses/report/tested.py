@@ -26,6 +26,12 @@ def code_summary(code: Optional[Mapping[str, Any]]) -> str:
         f"{r['distribution']} from {r['import_path']} (installed from {r['installed_from']})"
         for r in redirects
     )
+    kept = code.get("own_installs") or []
+    if kept:
+        return (
+            f"redirected into the worktree: {moved}; but the Python of another environment "
+            f"imported its own install instead ({'; '.join(kept)})"
+        )
     return f"redirected into the worktree: {moved}"
 
 
