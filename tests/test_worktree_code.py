@@ -875,6 +875,7 @@ def test_nothing_is_redirected_without_a_development_install(
         "unbuilt_extensions": [],
         "stale_extensions": [],
         "stale_source": None,
+        "own_installs": [],
     }
 
 
