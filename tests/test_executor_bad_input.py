@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -238,3 +239,28 @@ def test_a_fault_finding_one_hypothesis_s_turn_is_that_hypothesis_s_error_alone(
 
     assert results["faulty"].result is TestResult.ERROR
     assert "a fault of the runner" in (results["faulty"].error_message or "")
+
+
+def test_a_fault_before_any_turn_is_found_is_every_hypothesis_s_error_not_a_hang(
+    worktree: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours outside one turn's search left every worker waiting for ever."""
+
+    def faulty(*_args: object) -> None:
+        raise RuntimeError("a fault of the runner")
+
+    monkeypatch.setattr(ahead.RunCode, "read_installs", faulty)
+    write_script(worktree, "a", "exit 0")
+    write_script(worktree, "b", "exit 0")
+    runs = [HypothesisRun(Hypothesis(i, "x"), worktree) for i in ("a", "b")]
+    results: List[TestExecutionResult] = []
+    worker = threading.Thread(
+        target=lambda: results.extend(TestExecutor(QUICK).execute_parallel(runs)), daemon=True
+    )
+
+    worker.start()
+    worker.join(timeout=60)
+
+    assert not worker.is_alive(), "the run hung"
+    assert [r.result for r in results] == [TestResult.ERROR, TestResult.ERROR]
+    assert all("a fault of the runner" in (r.error_message or "") for r in results)

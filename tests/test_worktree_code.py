@@ -622,6 +622,40 @@ def test_a_script_that_builds_again_before_it_imports_keeps_its_verdict(
 
 
 @pytest.mark.usefixtures("venv_first")
+def test_a_setup_step_that_builds_again_clears_the_stale_build(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """The look after a setup step started from the one before, stale builds included: the
+    result still said the build the step had just made was older than its source."""
+    tree = worktree("fixed", "fixed")
+    built = stale_build(tree)
+    write_script(tree, "h", FIND_SPEEDUPS)
+    config = FalsificationConfig(setup_command=f"touch {built}")
+
+    result = TestExecutor(config).execute_single(Hypothesis("h", "the bug"), tree)
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.code_under_test is not None
+    assert result.code_under_test.stale is None
+    assert not [w for w in result.code_under_test.warnings if "older than" in w]
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_a_build_a_setup_step_leaves_stale_is_warned_once(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    tree = worktree("fixed", "fixed")
+    stale_build(tree)
+    write_script(tree, "h", "exit 0")
+    config = FalsificationConfig(setup_command="true")
+
+    result = TestExecutor(config).execute_single(Hypothesis("h", "the bug"), tree)
+
+    assert result.code_under_test is not None
+    assert len([w for w in result.code_under_test.warnings if "older than" in w]) == 1
+
+
+@pytest.mark.usefixtures("venv_first")
 def test_a_build_older_than_the_module_it_compiles_is_inconclusive(
     worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:

@@ -9,6 +9,7 @@ ready, and the first script waits for its own look only, not for every worktree'
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Dict, Mapping, Sequence, Union
 from ..finding.layout import ScriptProblem, locate_script
 from .imports import RunCode, WorktreeCode
 from .runs import HypothesisRun
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,15 +49,30 @@ class TurnsAhead:
     def find(self) -> None:
         """Read the development installs, then find each turn in start order, until all
         are found or :meth:`stop` is called. Run it in a thread of its own. A turn that
-        cannot be found holds the error, for its hypothesis's result."""
+        cannot be found holds the error, for its hypothesis's result; whatever ends the
+        search, no turn is left for a worker to wait for for ever."""
+        try:
+            self._find_all()
+        except Exception as error:  # a bug of ours: each turn not found yet says so
+            logger.exception("cannot find the hypotheses' turns")
+            self._fail_unfound(error)
+        finally:
+            self._fail_unfound(RuntimeError("the run stopped before this turn was found"))
+
+    def _find_all(self) -> None:
         worktrees = [self._runs[index].worktree for index in self._turns]
         self.code.read_installs(tree for tree in worktrees if tree is not None)
         for index, turn in self._turns.items():
             if self._stopped.is_set():
-                break
+                return
             try:
                 turn.set_result(self._find(self._runs[index]))
             except Exception as error:  # a bug of ours: that hypothesis's result says so
+                turn.set_exception(error)
+
+    def _fail_unfound(self, error: BaseException) -> None:
+        for turn in self._turns.values():
+            if not turn.done():
                 turn.set_exception(error)
 
     def _find(self, run: HypothesisRun) -> Turn:

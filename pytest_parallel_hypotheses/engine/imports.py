@@ -67,6 +67,9 @@ class RunCode:
         self._unread: Optional[CodeUnderTest] = None
         self._logged: Set[str] = set()
         self._looked: Dict[Path, WorktreeCode] = {}
+        #: Each looked-at worktree's code without its stale builds: a setup step may build
+        #: again, so the look after it judges them anew.
+        self._unjudged: Dict[Path, WorktreeCode] = {}
         self._after_setup: Dict[Path, WorktreeCode] = {}
 
     def read_installs(self, worktrees: Iterable[PathLike]) -> None:
@@ -83,19 +86,22 @@ class RunCode:
         if it cannot be read, the code says so."""
         path = Path(worktree)
         if path not in self._looked:
-            self._looked[path] = _logged(self._look(path), self._logged)
+            code, stale = self._look(path)
+            self._unjudged[path] = code
+            self._looked[path] = _logged(code.with_stale(stale), self._logged)
         return self._looked[path]
 
-    def _look(self, path: Path) -> WorktreeCode:
+    def _look(self, path: Path) -> Tuple[WorktreeCode, Optional[StaleBuilds]]:
+        """The worktree's code, and its builds older than its sources."""
         if self._unread is None:
             try:
                 code = worktree_code(path, self._installs, self._base_env)
-                return code.with_stale(self._installs.stale_builds(path))
+                return code, self._installs.stale_builds(path)
             except Exception as error:  # as if the installs could not be read
                 logger.exception("cannot look at the code of %s", path, extra=TOLD_ELSEWHERE)
                 unread = f"development installs not read: {error!r}"
-                return _own_venv(path, self._base_env, CodeUnderTest(warnings=(unread,)))
-        return _own_venv(path, self._base_env, self._unread)
+                return _own_venv(path, self._base_env, CodeUnderTest(warnings=(unread,))), None
+        return _own_venv(path, self._base_env, self._unread), None
 
     def after_setup(self, worktree: PathLike) -> WorktreeCode:
         """The code of ``worktree`` once its setup step is done, which may have made a venv,
@@ -104,7 +110,8 @@ class RunCode:
         suffices."""
         path = Path(worktree)
         if path not in self._after_setup:
-            code = self.look_at(path)
+            self.look_at(path)
+            code = self._unjudged[path]
             installs = self._installs.afresh()
             venv = worktree_venv(path)
             if venv is not None:

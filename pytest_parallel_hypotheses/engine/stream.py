@@ -237,6 +237,8 @@ class ResultStream:
         """Start no more scripts, and stop those running (not the caller, which is done)."""
         self._halted = reason
         logger.info("stopping the run: %s", reason)
+        if self._ahead is not None:
+            self._ahead.stop()
         current = asyncio.current_task()
         for worker in self._workers:
             if worker is not current:

@@ -321,8 +321,8 @@ def boot_clock() -> Optional[BootClock]:
     """The clock that a process's age is read on, counted from the boot as its start in
     ``/proc/PID/stat`` is: psutil's start time adds the boot time, which Linux gives in whole
     seconds, and ages came out up to a second too old (None where ``/proc`` does not say).
-    It is the kernel's boot-time clock, which ``/proc/uptime`` shows too, read without a
-    system call: this is asked as each script finishes."""
+    It is the kernel's boot-time clock, which ``/proc/uptime`` shows too, read without
+    opening that file: this is asked as each script finishes."""
     ticks = _clock_ticks()
     return None if ticks is None else (time.clock_gettime(time.CLOCK_BOOTTIME), ticks)
 

@@ -33,8 +33,12 @@ class Worktree:
 
 
 def git_environment() -> Dict[str, str]:
-    """The current environment without the variables that redirect git."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    """The current environment without the variables that redirect git, and with git's
+    optional locks off: a ``git status`` of ours while scripts run would otherwise take the
+    index's lock, and a script's own git command in that worktree fail for it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    return env
 
 
 def run_git(args: Sequence[str], cwd: PathArg) -> str:

@@ -64,10 +64,10 @@ def _uncommitted_fix(
         return None
     try:
         paths = changed_paths(found.worktree)
-    except GitError:
+    except (GitError, OSError):
         return None
-    own = (f"{SCRIPT_DIR}/", f"{WORKTREE_VENV}/")
-    return [path for path in paths if not path.startswith(own)]
+    own = {SCRIPT_DIR, WORKTREE_VENV}
+    return [path for path in paths if path.split("/", 1)[0] not in own]
 
 
 def _hypothesis_fields(
