@@ -219,6 +219,7 @@ def test_a_confirmed_fix_not_committed_is_to_commit_before_merging(
     branch named a branch without the code that passed."""
     worktree = make_worktree("fix")
     (worktree / "README").write_text("the fix\n")
+    (worktree / ".venv").symlink_to(tmp_path)  # the worktree's own, listed without a "/"
     confirming(worktree, "fix", "exit 0")
     report = tmp_path / "report.json"
 
