@@ -332,9 +332,11 @@ class ResultStream:
         ran_again = False
         stale, watched = code.tested.stale, code.tested.watched
         notes, hidden = None, None
-        if watched or code.tested.redirects:  # the run's sitecustomize: did the script use
-            changed_at = 0.0 if stale is None else stale.changed_at  # compiled code its
-            env, notes = self._imports.environment(  # worktree has no current build of?
+        # the run's sitecustomize: did the script use compiled code its worktree has no
+        # current build of, did one of its Pythons keep its own install of the project?
+        if watched or code.tested.redirects:
+            changed_at = 0.0 if stale is None else stale.changed_at
+            env, notes = self._imports.environment(
                 env, watched, run.worktree, str(index), changed_at=changed_at
             )
             hidden = hiding_line(script) if watched else None

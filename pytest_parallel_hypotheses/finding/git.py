@@ -108,17 +108,16 @@ def is_dirty(worktree: PathArg) -> bool:
 
 def uncommitted(worktree: PathArg) -> List[str]:
     """The worktree's uncommitted changes and untracked files, as ``git status --short``
-    lists them (``?? .venv/``, `` M setup.py``)."""
-    return [
-        entry for entry in run_git(["status", "--porcelain", "-z"], worktree).split("\0") if entry
-    ]
+    lists them (``?? .venv/``, `` M setup.py``; a rename as its deletion and its addition, so
+    that every entry names one path)."""
+    status = run_git(["status", "--porcelain", "-z", "--no-renames"], worktree)
+    return [entry for entry in status.split("\0") if entry]
 
 
 def changed_paths(worktree: PathArg) -> List[str]:
     """The paths, from the worktree's root, of its uncommitted changes and untracked files (a
     folder whose files are all untracked as the folder, ending with ``/``)."""
-    status = run_git(["status", "--porcelain", "-z", "--no-renames"], worktree)
-    return [entry[3:] for entry in status.split("\0") if entry]
+    return [entry[3:] for entry in uncommitted(worktree)]
 
 
 def _worktree_of(fields: Dict[str, str]) -> Worktree:

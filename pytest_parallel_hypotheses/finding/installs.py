@@ -851,7 +851,7 @@ def _uninstalled(
     installed copy, or fail to import them, and either way not the worktree's code."""
     unbuilt = unbuilt_from_source(worktree, checkouts, sites, listings)
     built_warning = (_unbuilt_source_warning(worktree, unbuilt),) if unbuilt else ()
-    packages = src_packages(worktree)
+    packages = _src_packages(listings.module_folders(worktree))
     if not packages or _pytest_puts_src_on_path(worktree):
         return WorktreeImports(warnings=built_warning, unbuilt_extensions=tuple(unbuilt))
     return WorktreeImports(
@@ -874,6 +874,8 @@ _BUILT = tuple(EXTENSION_SUFFIXES)
 #: The endings that only a Python extension module has (``.cpython-311-x86_64-linux-gnu.so``,
 #: ``.abi3.so``): a plain ``.so`` at a checkout's root may be a library of another build.
 _TAGGED = tuple(suffix for suffix in EXTENSION_SUFFIXES if suffix.count(".") > 1)
+#: How the builds of extension modules, and the sources they are built from, end.
+_MODULE_FILES = (*_BUILT, *_MODULE_SOURCES)
 #: The most sources read to find which one defines a module.
 _READ_LIMIT = 2000
 
@@ -953,7 +955,7 @@ def _module_folders(worktree: Path) -> Iterator[_ModuleFolder]:
 
 def _modules(files: List[str]) -> List[str]:
     """The ``files`` that are builds of extension modules, or sources they are built from."""
-    return [name for name in files if name.endswith(_BUILT) or name.endswith(_MODULE_SOURCES)]
+    return [name for name in files if name.endswith(_MODULE_FILES)]
 
 
 def _unbuilt_elsewhere(
@@ -963,11 +965,12 @@ def _unbuilt_elsewhere(
     (:data:`_BASE_FOLDERS`) with no build in the same base of the worktree, and not
     ``known``, whose source the worktree tracks in a folder of its own (ujson's
     ``python/ujson.c``): by name, with it."""
+    here = {f.inside: f.files for f in listings.module_folders(worktree) if f.package == "."}
     wanted: Set[str] = set()
     for inside in _BASE_FOLDERS:
         elsewhere = listings.built_elsewhere(worktree, checkouts, inside, tagged=True)
         if elsewhere:
-            wanted |= elsewhere - _built_modules(_files(worktree / inside)) - known
+            wanted |= elsewhere - _built_modules(here.get(inside, ())) - known
     return _declaring_sources(worktree, wanted) if wanted else {}
 
 
@@ -1062,11 +1065,11 @@ def _declared_module(path: str) -> Optional[str]:
     return None if match is None else (match.group(1) or match.group(2)).decode("ascii", "replace")
 
 
-def src_packages(worktree: Path) -> Tuple[str, ...]:
-    """The regular packages in the worktree's ``src/`` folder, by name (none in a flat
-    layout, imported from the worktree itself)."""
-    src = worktree / _SRC
-    return tuple(sorted(_package_names(str(src), _entries(str(src)))))
+def _src_packages(folders: Iterable[_ModuleFolder]) -> Tuple[str, ...]:
+    """The regular packages in the worktree's ``src/`` folder, by name, from the folders of
+    its modules (none in a flat layout, imported from the worktree itself)."""
+    tops = (f for f in folders if f.path == f.top and f.package != ".")
+    return tuple(sorted(f.package for f in tops if f.inside == os.path.join(_SRC, f.package)))
 
 
 #: pytest's configuration files, which may set ``pythonpath``.
