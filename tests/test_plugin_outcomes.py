@@ -165,6 +165,17 @@ def test_the_failure_text_shows_only_the_tail_of_the_output(
     result.stdout.no_fnmatch_line("line 30")
 
 
+def test_the_failure_text_says_when_it_shows_only_the_end_of_a_long_line(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "one-long-line", "printf 'a%.0s' $(seq 1 5000); echo; exit 1")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.stdout.fnmatch_lines(["*stdout (last 4000 characters) ---*"])
+    result.stdout.no_fnmatch_line("*stdout (all)*")
+
+
 def test_verbose_progress_shows_the_verdicts(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

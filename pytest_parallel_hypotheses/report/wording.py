@@ -265,8 +265,14 @@ def output_tail(name: str, text: str, total_bytes: int, truncated: bool) -> List
     if not text:
         return [f"---------- {name}: (empty) ----------"]
     lines = text.rstrip("\n").splitlines()
-    shown = "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
-    scope = f"last {TAIL_LINES} of {len(lines)} lines" if len(lines) > TAIL_LINES else "all"
+    tail = "\n".join(lines[-TAIL_LINES:])
+    shown = tail[-TAIL_CHARS:]
+    if len(shown) < len(tail):  # one long line: "all" or "20 lines" would be untrue
+        scope = f"last {len(shown)} characters"
+    elif len(lines) > TAIL_LINES:
+        scope = f"last {TAIL_LINES} of {len(lines)} lines"
+    else:
+        scope = "all kept" if truncated else "all"
     if truncated:
         scope += f"; the middle of {total_bytes} bytes was not kept"
     return [f"---------- {name} ({scope}) ----------", shown]
