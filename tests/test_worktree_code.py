@@ -480,6 +480,30 @@ def test_a_script_that_imports_a_build_older_than_its_source_is_inconclusive(
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
     assert "srcpkg._speedups, whose build in its worktree is older than" in result.error_message
     assert f"{PACKAGES['srcpkg']}/_speedups.c" in result.error_message
+    assert "Cython" not in result.error_message  # markupsafe: plain C, no Cython to speak of
+
+
+@pytest.mark.usefixtures("venv_first")
+def test_the_run_names_every_worktree_whose_build_is_older_than_its_source(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """markupsafe: two worktrees with stale builds made one warning in the run's summary that
+    named neither."""
+    trees = [worktree(name, "fixed") for name in ("one", "two")]
+    results = []
+    for tree in trees:
+        stale_build(tree)
+        results.append(run_one(tree, write_script, FIND_SPEEDUPS))
+    records = [
+        {"worktree_path": r.worktree_path, "code_under_test": r.code_under_test.to_dict()}
+        for r in results
+        if r.code_under_test is not None
+    ]
+
+    (warning,) = [w for w in run_warnings(records) if "is older than" in w]
+
+    assert warning.startswith(f"{trees[0]}: the build of the compiled extension srcpkg._speedups")
+    assert warning.endswith(f"(the same for 1 more worktree: {trees[1]})")
 
 
 #: Where each layout keeps the package of ``_speed`` (none: a top-level module, as
@@ -593,6 +617,7 @@ def test_a_build_compiled_from_cython_output_older_than_its_pyx_is_inconclusive(
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
     assert f"{PACKAGES['srcpkg']}/_speedups.pyx" in result.error_message
+    assert "or compiled from what Cython generated before" in result.error_message
 
 
 @pytest.mark.usefixtures("venv_first")

@@ -25,7 +25,7 @@ from .classification import (
 from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
-from .tested import OWN_VENV_ADVICE
+from .tested import OWN_VENV_ADVICE, older_than
 
 #: Exit status reported for a hypothesis that a stop condition stopped or never started: what
 #: a script interrupted as at a terminal says (its group gets SIGINT first).
@@ -230,8 +230,7 @@ def stale_extension_result(
     return _tells_nothing(
         result,
         f"the script imported the compiled extension {', '.join(modules)}, whose build in "
-        f"its worktree is older than {source}, which changed after it (or compiled from what "
-        "Cython generated before): it ran compiled code of before that change",
+        f"its worktree is {older_than(source)}: it ran compiled code of before that change",
         f"build {them} again in the worktree (pip install -e . in its .venv, say) and run it again",
     )
 

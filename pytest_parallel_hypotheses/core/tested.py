@@ -9,6 +9,7 @@ used, or that nothing needed either, and what could not be redirected.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -77,6 +78,26 @@ class Redirect:
         }
 
 
+#: Sources a tool turns into C before a build compiles them (Cython's ``.pyx`` and ``.pxd``,
+#: and the ``.py`` of Cython's pure-Python mode or mypyc): a build newer than such a source
+#: may still hold what was generated from it before it changed.
+GENERATED_FROM = (".pyx", ".pxd", ".py")
+
+
+def is_generated_from(source: str) -> bool:
+    """True when a build compiles what a tool generated from ``source``, not ``source``."""
+    return source.endswith(GENERATED_FROM)
+
+
+def older_than(source: str) -> str:
+    """Why a build is stale, in words that name Cython only where ``source`` is Cython's or
+    mypyc's (a plain C project's user would not know what was meant)."""
+    generated = (
+        " (or compiled from what Cython generated before)" if is_generated_from(source) else ""
+    )
+    return f"older than {source}, which changed after it{generated}"
+
+
 @dataclass(frozen=True)
 class StaleBuilds:
     """The worktree's own builds of the project's extension modules (dotted names) that are
@@ -87,15 +108,23 @@ class StaleBuilds:
     modules: Tuple[str, ...]
     source: str
     changed_at: float = 0.0
+    #: The worktree whose builds they are, which the warning names: two worktrees with the
+    #: same stale build make one warning that names both, not one that names neither.
+    worktree: str = ""
+
+    def of(self, worktree: os.PathLike[str]) -> StaleBuilds:
+        """These builds, as the builds of ``worktree``."""
+        return dataclasses.replace(self, worktree=str(worktree))
 
     @property
     def warning(self) -> str:
+        where = f"{self.worktree}: the" if self.worktree else "the worktree's"
+        again = ", generating its C code again" if is_generated_from(self.source) else ""
         return (
-            f"the worktree's build of the compiled extension {', '.join(self.modules)} is "
-            f"older than {self.source}, which changed after it (or compiled from what Cython "
-            "generated before): a script that imports it runs compiled code of before that "
-            "change and is inconclusive; build it again, generating its C code again "
-            "(pip install -e . in the worktree's .venv, say)"
+            f"{where} build of the compiled extension {', '.join(self.modules)} is "
+            f"{older_than(self.source)}: a script that imports it runs compiled code of before "
+            f"that change and is inconclusive; build it again{again} (pip install -e . in the "
+            "worktree's .venv, say)"
         )
 
     @classmethod

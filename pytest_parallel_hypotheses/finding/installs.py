@@ -207,7 +207,8 @@ class DevelopmentInstalls:
         than a source saved later in that second, which a build may or may not have seen."""
         root, project = self._project_in(worktree)
         if root is None or not project:
-            return _stale_packages(worktree, _builds_in_packages(self.listings, worktree))
+            stale = _stale_packages(worktree, _builds_in_packages(self.listings, worktree))
+            return None if stale is None else stale.of(worktree)
         packages: PackageBuilds = {}
         for location in project:
             top = root / location.relative
@@ -219,7 +220,8 @@ class DevelopmentInstalls:
                     packages.setdefault(package, []).append(
                         (_extension_name(path, top), path, when)
                     )
-        return _stale_packages(root, packages)
+        stale = _stale_packages(root, packages)
+        return None if stale is None else stale.of(worktree)
 
     def venv_imports(self, worktree: Path, venv: Path) -> WorktreeImports:
         """What the worktree's own environment leaves its scripts without: an install of
