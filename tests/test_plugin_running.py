@@ -111,6 +111,41 @@ def test_exitfirst_stops_the_run_and_kills_the_scripts_still_running(
     assert live_processes(sleep_token) == []
 
 
+@pytest.mark.parametrize(
+    ("stop", "failing"), [(("-x",), ["a-fails"]), (("--maxfail=2",), ["a-fails", "b-fails"])]
+)
+def test_one_worker_starts_no_script_after_the_failures_pytest_allows(
+    run_pytest: RunPytest,
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    stop: List[str],
+    failing: List[str],
+) -> None:
+    """A fault probe: under one worker and -x, the next script started (and did what it
+    does) before pytest reported the first failure. Here pytest's report of each failure
+    takes a while, as on a busy machine."""
+    for hypothesis_id in failing:
+        write_script(git_repo, hypothesis_id, "exit 1")
+    started = tmp_path / "started"
+    write_script(git_repo, "c-next", f"touch {started}")
+    pytester.makeconftest(
+        """
+        import time
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call" and report.nodeid.endswith("-fails"):
+                time.sleep(0.5)
+        """
+    )
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1", *stop)
+
+    result.assert_outcomes(failed=len(failing))
+    assert not started.exists()
+
+
 def pytest_with_a_report(
     pytester: pytest.Pytester, tmp_path: Path, repo: Path, report: Path
 ) -> subprocess.Popen[bytes]:

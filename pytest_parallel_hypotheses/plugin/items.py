@@ -170,11 +170,11 @@ class HypothesisItem(pytest.Item):
         with the script's story."""
         result = self.result
         assert result is not None  # setup judged it or failed
-        if result.result is TestResult.PASS and not result.flaky and not is_undecided(result):
-            attach_passing_output(self, result)
-            return
         if result.result is TestResult.SKIP:  # reported at the script, not at this line
             raise pytest.skip.Exception(headline(self.found, result), _use_item_location=True)
+        if not fails_its_item(result):
+            attach_passing_output(self, result)
+            return
         pytest.fail(failure_text(self.found, result), pytrace=False)
 
     def reportinfo(self) -> Tuple[Path, int, str]:
@@ -198,6 +198,14 @@ class HypothesisItem(pytest.Item):
             repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
             self.user_properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))
         self.user_properties.extend(_evidence_properties(result))
+
+
+def fails_its_item(result: TestExecutionResult) -> bool:
+    """True when the item of ``result`` fails (at setup for a script that could not run):
+    anything but a clear pass or a skip. What pytest's ``-x`` and ``--maxfail`` count."""
+    if result.result is TestResult.SKIP:
+        return False
+    return result.result is not TestResult.PASS or result.flaky or is_undecided(result)
 
 
 def _evidence_properties(result: TestExecutionResult) -> List[Tuple[str, str]]:
