@@ -117,6 +117,30 @@ def test_broken_metadata_is_an_error_for_that_hypothesis_only(
     result.stdout.fnmatch_lines(["*config_broken.json is not valid JSON*"])
 
 
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "[" * 1000 + "]" * 1000,  # deeper than the JSON decoder goes
+        '{"test_results": ' + '{"a": ' * 950 + "1" + "}" * 950 + "}",  # loads, but no report
+    ],
+    ids=["too deep to load", "too deep to report"],
+)
+def test_metadata_nested_too_deep_is_an_error_for_that_hypothesis_only(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path, nested: str
+) -> None:
+    """A fault probe: the first crashed the collection, the second the reports."""
+    write_script(git_repo, "deep", "exit 0")
+    write_script(git_repo, "fine", "exit 0")
+    (git_repo / ".falsification" / "config_deep.json").write_text(nested)
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*config_deep.json nests its values more than 100 levels deep*"])
+    assert len(json.loads(report.read_text())["hypotheses"]) == 2
+
+
 def test_an_unsafe_id_is_an_error_for_that_hypothesis_only(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

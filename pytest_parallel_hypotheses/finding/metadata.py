@@ -24,6 +24,10 @@ from ..core.setup import (
 )
 from ..core.sizes import MAX_SIZE, parse_limit
 
+#: How deep a metadata file may nest its values: far beyond any written by hand, and far
+#: below Python's recursion limit, which copying the values into the reports would reach.
+MAX_NESTING = 100
+
 #: The key that sets a per-hypothesis deadline; every other key is a Hypothesis field, or one
 #: of the run keys below.
 TIMEOUT_KEY = "timeout"
@@ -105,6 +109,9 @@ def _load_object(path: Path) -> Dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise MetadataError(f"cannot read metadata file {path}: {error}") from None
+    too_deep = MetadataError(
+        f"metadata file {path} nests its values more than {MAX_NESTING} levels deep"
+    )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -112,11 +119,29 @@ def _load_object(path: Path) -> Dict[str, Any]:
             f"metadata file {path} is not valid JSON: {error.msg} "
             f"(line {error.lineno}, column {error.colno})"
         ) from None
+    except RecursionError:  # the decoder's own limit, near Python's recursion limit
+        raise too_deep from None
+    if _nesting(data) > MAX_NESTING:  # copying it into the report would pass that limit
+        raise too_deep
     if not isinstance(data, dict):
         raise MetadataError(
             f"metadata file {path} must hold a JSON object, found {type(data).__name__}"
         )
     return data
+
+
+def _nesting(value: object) -> int:
+    """How many levels of objects and arrays ``value`` nests (a plain value: 1), counted
+    without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _is_positive_number(value: object) -> bool:
