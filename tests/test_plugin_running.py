@@ -25,6 +25,15 @@ HANG_SECONDS = 60
 #: Plugins these tests do not need (the coexistence tests run with them).
 PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
 
+#: A conftest that makes pytest's report of each failure take a while, as on a busy machine.
+SLOW_FAILURE_REPORTS = """
+import time
+
+def pytest_runtest_logreport(report):
+    if report.failed:
+        time.sleep(0.5)
+"""
+
 
 def wait_until(condition: Callable[[], bool]) -> None:
     deadline = time.monotonic() + HANG_SECONDS
@@ -130,19 +139,65 @@ def test_one_worker_starts_no_script_after_the_failures_pytest_allows(
         write_script(git_repo, hypothesis_id, "exit 1")
     started = tmp_path / "started"
     write_script(git_repo, "c-next", f"touch {started}")
-    pytester.makeconftest(
-        """
-        import time
-
-        def pytest_runtest_logreport(report):
-            if report.when == "call" and report.nodeid.endswith("-fails"):
-                time.sleep(0.5)
-        """
-    )
+    pytester.makeconftest(SLOW_FAILURE_REPORTS)
 
     result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1", *stop)
 
     result.assert_outcomes(failed=len(failing))
+    assert not started.exists()
+
+
+@pytest.mark.parametrize(
+    "judged",
+    [
+        "from pytest_parallel_hypotheses import TestResult\n\n"
+        "def pytest_hypotheses_classify(result):\n"
+        "    return TestResult.PASS\n",
+        "import pytest\n\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        item.add_marker(pytest.mark.xfail)\n",
+    ],
+    ids=["a classify hook passes it", "an xfail marker"],
+)
+def test_a_failing_script_that_pytest_does_not_count_does_not_stop_the_run(
+    pytester: pytest.Pytester,
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    judged: str,
+) -> None:
+    """A review: -x counted on the engine's results stopped runs in which pytest counted no
+    failure, and two hypotheses never ran."""
+    pytester.makeconftest(SLOW_FAILURE_REPORTS + "\n" + judged)
+    write_script(git_repo, "a-fails", "exit 1")
+    started = tmp_path / "started"
+    write_script(git_repo, "c-next", f"touch {started}")
+
+    run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1", "-x")
+
+    assert started.exists()
+
+
+def test_a_known_failure_that_stops_the_run_lets_no_script_start(
+    pytester: pytest.Pytester,
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+) -> None:
+    """Broken metadata is a failure known before any script runs: under -x the run stops at
+    it, and the scripts must not have started meanwhile."""
+    pytester.makeconftest(SLOW_FAILURE_REPORTS)
+    write_script(git_repo, "a-broken", "exit 0")
+    (git_repo / ".falsification" / "config_a-broken.json").write_text("{not json")
+    started = tmp_path / "started"
+    write_script(git_repo, "c-next", f"touch {started}")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1", "-x")
+
+    result.assert_outcomes(errors=1)
     assert not started.exists()
 
 

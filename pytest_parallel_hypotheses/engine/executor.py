@@ -16,6 +16,7 @@ from ..core.models import Hypothesis, TestExecutionResult
 from ..finding.layout import PathLike
 from .bridge import run_sync
 from .events import RunObserver
+from .gate import StartGate
 from .runs import HypothesisRun, RunInput, as_path, plan
 from .spawn import keep_exit_statuses
 from .stream import ResultStream
@@ -87,6 +88,7 @@ class AsyncTestExecutor:
         *,
         stop_on: StopInput = None,
         observer: Optional[RunObserver] = None,
+        gate: Optional[StartGate] = None,
     ) -> ResultStream:
         """Results in the order they complete, as an async iterator.
 
@@ -96,8 +98,9 @@ class AsyncTestExecutor:
         ``worktrees``; a :class:`HypothesisRun` carries its own. ``stop_on`` (a verdict name or
         a callable; default: the config's ``stop_on``) ends the run early once a result meets
         it: the others still get one result each, skipped with the reason. ``observer`` hears
-        of each attempt as it starts and ends (:mod:`.events`). Raises
-        ``ValueError`` for duplicates before anything runs.
+        of each attempt as it starts and ends (:mod:`.events`). With a ``gate``
+        (:mod:`.gate`), no script starts while a result that may end the run awaits the
+        consumer's decision. Raises ``ValueError`` for duplicates before anything runs.
         """
         condition = _stop_condition(stop_on if stop_on is not None else self.config.stop_on)
         return ResultStream(
@@ -106,6 +109,7 @@ class AsyncTestExecutor:
             condition,
             marker_prefix=self.marker_prefix,
             observer=observer,
+            gate=gate,
         )
 
     async def execute_parallel_async(

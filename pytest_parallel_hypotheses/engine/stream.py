@@ -65,6 +65,7 @@ from .ahead import TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
+from .gate import StartGate
 from .imports import WorktreeCode
 from .importwatch import ImportWatch, Noted, hiding_line
 from .memory import MemoryGuard
@@ -98,11 +99,13 @@ class ResultStream:
         *,
         marker_prefix: str,
         observer: Optional[RunObserver] = None,
+        gate: Optional[StartGate] = None,
     ) -> None:
         self.runs = runs
         self._config = config
         self._stop_on = stop_on
         self._observer = observer
+        self._gate = gate if gate is not None else StartGate(_never)
         #: What each started hypothesis has printed so far, kept for a stop that cuts it short.
         self._output: Dict[int, LiveOutput] = {}
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
@@ -205,6 +208,7 @@ class ResultStream:
             return
         self._results = asyncio.Queue()
         self._closed = asyncio.Event()
+        self._gate.bind()
         self._waiting.extend(start_order([run.planned_duration for run in self.runs]))
         workers = 0 if self._halted is not None else self._admission.workers(len(self._waiting))
         if workers:  # scripts will run: if this process dies, nothing must stay behind
@@ -220,6 +224,7 @@ class ResultStream:
         """Queue the result of a run, and stop the rest at once if it meets the condition."""
         assert self._results is not None  # set by _start
         self._answered.add(index)
+        self._gate.seen(result)
         self._results.put_nowait(result)
         if self._halted is None and self._stop_on is not None and self._meets_stop(result):
             self._halt(stop_reason(result))
@@ -272,9 +277,12 @@ class ResultStream:
         """Take the next hypothesis in start order until none is left."""
         loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
+            await self._gate.opened()
             async with self._admission.slot():
                 if not self._waiting or self._halted is not None:
                     return
+                if not self._gate.is_open():  # shut while this worker waited for its slot
+                    continue
                 index = self._waiting.popleft()
                 self._started_at[index] = loop.time()
                 with self._lanes.taken() as lane:
@@ -544,3 +552,8 @@ async def _sweep(marker: Marker, grace: float) -> None:
     except BaseException:
         leftovers.kill_now()
         raise
+
+
+def _never(_result: TestExecutionResult) -> bool:
+    """No result holds the next scripts back (a run without a gate of its consumer's)."""
+    return False

@@ -11,16 +11,17 @@ runs them all. The engine's result stream runs on a private loop in a worker thr
 from __future__ import annotations
 
 import logging
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
 from ..core.config import FalsificationConfig
-from ..core.halting import StopCondition, StopOn, stop_reason
+from ..core.halting import StopOn, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.results import stopped_result
 from ..engine.bridge import BackgroundStream
 from ..engine.executor import AsyncTestExecutor
+from ..engine.gate import StartGate
 from ..engine.runs import HypothesisRun
 from ..report.watch import CUT_SHORT
 from .items import HypothesisItem, fails_its_item
@@ -80,7 +81,6 @@ class _Run:
                 self._cached[item.key] = plan.cached
             elif plan is not None and plan.run is not None:
                 self._runnable[item.key] = (item, plan.run)
-        self._stop_on = stop_on
         if stop_on is not None:
             self._stop_on_reused(StopOn(stop_on))
 
@@ -102,47 +102,38 @@ class _Run:
 
     def report_all(self, executor: AsyncTestExecutor) -> None:
         """Start every runnable script, report the unrunnable and the reused, then each
-        result as it comes (stored for reuse first)."""
+        result as it comes (stored for reuse first). Under ``-x`` or ``--maxfail``, the
+        unrunnable and the reused are reported before any script starts (they may be the
+        failures that stop the run), and no script starts while a failure waits for its
+        report (:mod:`~pytest_parallel_hypotheses.engine.gate`)."""
         runs = [run for _item, run in self._runnable.values()]
         observer = self._watcher.observer(item for item, _run in self._runnable.values())
-        known = {
-            item.key: self._cached.get(item.key) or problem_result(item.found)
-            for item in self._pending
-            if item.key not in self._runnable
-        }
-        stop = self._engine_stop(known.values())
+        gate = StartGate(fails_its_item) if self._session.config.option.maxfail else None
         try:
+            if gate is not None:
+                self._report_known()
             with BackgroundStream(
-                lambda: executor.as_completed(runs, stop_on=stop, observer=observer)
+                lambda: executor.as_completed(runs, observer=observer, gate=gate)
             ) as results:
-                for item in list(self._pending):
-                    if item.key in known:
-                        item.deliver(known[item.key])
-                        self._report(item)
+                self._report_known()
                 for result in results:
                     item, _run = self._runnable[(result.worktree_path, result.hypothesis_id)]
                     self._reuse.remember(item, result)
                     item.deliver(result)
                     self._report(item)
+                    if gate is not None:
+                        gate.reported(result)
         except (KeyboardInterrupt, self._session.Interrupted, self._session.Failed) as stop:
             self._keep_what_was_printed(stop)
             raise
 
-    def _engine_stop(self, known: Iterable[TestExecutionResult]) -> Optional[StopCondition]:
-        """The run's stop condition, and pytest's ``-x`` and ``--maxfail`` counted by the
-        engine as its results come: pytest hears of a failure only when it reports it, and
-        by then a freed worker had started the next script (under one worker, ``-x`` ran a
-        second script). The failures counted before the run, and those of the results known
-        without running (reused, or not runnable), count too."""
-        condition = None if self._stop_on is None else StopOn(self._stop_on)
-        maxfail = self._session.config.option.maxfail
-        if not maxfail:
-            return condition
-        failed = self._session.testsfailed + sum(map(fails_its_item, known))
-        allowed = FailuresAllowed(maxfail - failed)
-        if condition is None:
-            return allowed
-        return lambda result: allowed(result) | condition(result)  # both see every result
+    def _report_known(self) -> None:
+        """Report the hypotheses whose result is known without running: reused, or not
+        runnable (once)."""
+        for item in list(self._pending):
+            if item.key not in self._runnable:
+                item.deliver(self._cached.get(item.key) or problem_result(item.found))
+                self._report(item)
 
     def _keep_what_was_printed(self, stop: BaseException) -> None:
         """Each script cut short keeps, in its record, what it printed and how long it ran."""
@@ -164,15 +155,3 @@ class _Run:
             raise session.Failed(session.shouldfail)
         if session.shouldstop:
             raise session.Interrupted(session.shouldstop)
-
-
-class FailuresAllowed:
-    """Stops the engine once its results hold as many item failures as pytest allows."""
-
-    def __init__(self, allowed: int) -> None:
-        self._left = allowed
-
-    def __call__(self, result: TestExecutionResult) -> bool:
-        if fails_its_item(result):
-            self._left -= 1
-        return self._left <= 0
