@@ -141,6 +141,20 @@ def test_metadata_nested_too_deep_is_an_error_for_that_hypothesis_only(
     assert len(json.loads(report.read_text())["hypotheses"]) == 2
 
 
+def test_metadata_nested_as_deep_as_allowed_runs_and_is_reported(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "deep", "exit 0")
+    nested = '{"test_results": ' + '{"a": ' * 99 + "1" + "}" * 99 + "}"  # 100 objects
+    (git_repo / ".falsification" / "config_deep.json").write_text(nested)
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    result.assert_outcomes(passed=1)
+    assert len(json.loads(report.read_text())["hypotheses"]) == 1
+
+
 def test_an_unsafe_id_is_an_error_for_that_hypothesis_only(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

@@ -78,10 +78,10 @@ class Redirect:
         }
 
 
-#: Sources a tool turns into C before a build compiles them (Cython's ``.pyx`` and ``.pxd``,
-#: and the ``.py`` of Cython's pure-Python mode or mypyc): a build newer than such a source
-#: may still hold what was generated from it before it changed.
-GENERATED_FROM = (".pyx", ".pxd", ".py")
+#: Sources a tool turns into C before a build compiles them (Cython's ``.pyx``, ``.pxd`` and
+#: ``.pxi``, and the ``.py`` beside a build of Cython's pure-Python mode or mypyc): a build
+#: newer than such a source may still hold what was generated from it before it changed.
+GENERATED_FROM = (".pyx", ".pxd", ".pxi", ".py")
 
 
 def is_generated_from(source: str) -> bool:

@@ -131,16 +131,15 @@ def _load_object(path: Path) -> Dict[str, Any]:
 
 
 def _nesting(value: object) -> int:
-    """How many levels of objects and arrays ``value`` nests (a plain value: 1), counted
+    """How many levels of objects and arrays ``value`` nests (a plain value: none), counted
     without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
     return deepest
 
 
