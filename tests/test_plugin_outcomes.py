@@ -214,6 +214,29 @@ def test_the_failure_text_says_when_it_shows_only_the_end_of_a_long_line(
     result.stdout.no_fnmatch_line("*stdout (all)*")
 
 
+def test_an_xfail_marker_on_hypotheses_is_summarised_as_pytest_does(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    """A review: an xfailed hypothesis was reported as skipped, and the short summary of
+    -rA crashed on it."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                item.add_marker(pytest.mark.xfail)
+        """
+    )
+    write_script(git_repo, "supported", "exit 1")
+    write_script(git_repo, "falsified", "exit 0")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-rA")
+
+    result.assert_outcomes(xfailed=1, xpassed=1)
+    result.stdout.fnmatch_lines(["XFAIL *::supported*", "XPASS *::falsified*"])
+
+
 def test_verbose_progress_shows_the_verdicts(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:

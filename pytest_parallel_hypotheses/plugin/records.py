@@ -73,8 +73,8 @@ class HypothesisRecords:
         for a script a stop cut short), as the summary does."""
         record = getattr(report, RECORD_ATTRIBUTE, None)
         deciding = report.when == "call" or (report.when == "setup" and report.failed)
-        if record is None or not deciding:
-            return None
+        if record is None or not deciding or hasattr(report, "wasxfail"):
+            return None  # an xfail's outcome is pytest's to name: xfailed, xpassed
         status = HypothesisStatus(record["status"])
         colour = verdict_colour(status, Polarity(record["polarity"]))
         category = "error" if report.when != "call" else report.outcome
