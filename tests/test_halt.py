@@ -21,6 +21,7 @@ from pytest_parallel_hypotheses import (
     TestResult,
 )
 from pytest_parallel_hypotheses.engine.bridge import BackgroundStream
+from pytest_parallel_hypotheses.engine.gate import StartGate
 
 #: The deadline is far beyond HANG: only the stop under test may end these scripts in time.
 QUICK = FalsificationConfig(test_timeout=120, kill_grace=0.3)
@@ -343,3 +344,28 @@ def test_an_invalid_stop_condition_is_a_usage_error_with_the_choices(
             "falsified, first (got 'soon')"
         ]
     )
+
+
+@pytest.mark.asyncio
+async def test_a_shut_gate_holds_the_next_script_until_its_result_is_reported(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    """What -x rests on: no script starts while a result waits for the consumer's report."""
+    write_script(worktree, "a-fails", "exit 1")
+    started = worktree / "started"
+    write_script(worktree, "b-next", f"touch {started}")
+    runs = [HypothesisRun(Hypothesis(i, i), worktree) for i in ("a-fails", "b-next")]
+    gate = StartGate(lambda result: result.result is TestResult.FAIL)
+    executor = AsyncTestExecutor(FalsificationConfig(max_concurrent_tests=1))
+
+    async with executor.as_completed(runs, gate=gate) as stream:
+        results = stream.__aiter__()
+        first = await asyncio.wait_for(results.__anext__(), HANG)
+        await asyncio.sleep(0.5)  # time enough to start the next script, were it let
+        held = started.exists()
+        gate.reported(first)
+        second = await asyncio.wait_for(results.__anext__(), HANG)
+
+    assert (first.hypothesis_id, held) == ("a-fails", False)
+    assert (second.hypothesis_id, second.result) == ("b-next", TestResult.PASS)
+    assert started.exists()
