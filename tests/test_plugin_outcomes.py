@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, List
 
 import pytest
 
@@ -192,26 +192,36 @@ def test_the_failure_text_tells_the_whole_story(
     )
 
 
-def test_the_failure_text_shows_only_the_tail_of_the_output(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+@pytest.mark.parametrize(
+    ("body", "shown", "not_shown"),
+    [
+        (
+            'for i in $(seq 1 50); do echo "line $i" >&2; done; exit 1',
+            ["*stderr (last 20 of 50 lines)*", "line 31", "line 50"],
+            "line 30",
+        ),
+        (  # the attrs trial: 10 MB on one line, headed "all"
+            "printf 'a%.0s' $(seq 1 5000); echo; exit 1",
+            ["*stdout (last 4000 characters) ---*"],
+            "*stdout (all)*",
+        ),
+    ],
+    ids=["many lines", "one long line"],
+)
+def test_the_failure_text_shows_only_the_tail_of_the_output_and_says_so(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    body: str,
+    shown: List[str],
+    not_shown: str,
 ) -> None:
-    write_script(git_repo, "chatty", 'for i in $(seq 1 50); do echo "line $i" >&2; done; exit 1')
+    write_script(git_repo, "chatty", body)
 
     result = run_pytest(f"--hypotheses={git_repo}")
 
-    result.stdout.fnmatch_lines(["*stderr (last 20 of 50 lines)*", "line 31", "line 50"])
-    result.stdout.no_fnmatch_line("line 30")
-
-
-def test_the_failure_text_says_when_it_shows_only_the_end_of_a_long_line(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
-) -> None:
-    write_script(git_repo, "one-long-line", "printf 'a%.0s' $(seq 1 5000); echo; exit 1")
-
-    result = run_pytest(f"--hypotheses={git_repo}")
-
-    result.stdout.fnmatch_lines(["*stdout (last 4000 characters) ---*"])
-    result.stdout.no_fnmatch_line("*stdout (all)*")
+    result.stdout.fnmatch_lines(shown)
+    result.stdout.no_fnmatch_line(not_shown)
 
 
 def test_an_xfail_marker_on_hypotheses_is_summarised_as_pytest_does(

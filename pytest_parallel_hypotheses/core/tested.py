@@ -9,7 +9,6 @@ used, or that nothing needed either, and what could not be redirected.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -111,10 +110,6 @@ class StaleBuilds:
     #: The worktree whose builds they are, which the warning names: two worktrees with the
     #: same stale build make one warning that names both, not one that names neither.
     worktree: str = ""
-
-    def of(self, worktree: os.PathLike[str]) -> StaleBuilds:
-        """These builds, as the builds of ``worktree``."""
-        return dataclasses.replace(self, worktree=str(worktree))
 
     @property
     def warning(self) -> str:

@@ -207,8 +207,7 @@ class DevelopmentInstalls:
         than a source saved later in that second, which a build may or may not have seen."""
         root, project = self._project_in(worktree)
         if root is None or not project:
-            stale = _stale_packages(worktree, _builds_in_packages(self.listings, worktree))
-            return None if stale is None else stale.of(worktree)
+            return _stale_packages(worktree, _builds_in_packages(self.listings, worktree), worktree)
         packages: PackageBuilds = {}
         for location in project:
             top = root / location.relative
@@ -220,8 +219,7 @@ class DevelopmentInstalls:
                     packages.setdefault(package, []).append(
                         (_extension_name(path, top), path, when)
                     )
-        stale = _stale_packages(root, packages)
-        return None if stale is None else stale.of(worktree)
+        return _stale_packages(root, packages, worktree)
 
     def venv_imports(self, worktree: Path, venv: Path) -> WorktreeImports:
         """What the worktree's own environment leaves its scripts without: an install of
@@ -265,9 +263,10 @@ class DevelopmentInstalls:
 PackageBuilds = Dict[Path, List[Tuple[str, Path, float]]]
 
 
-def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds]:
+def _stale_packages(root: Path, packages: PackageBuilds, worktree: Path) -> Optional[StaleBuilds]:
     """The builds of the ``packages`` of the checkout ``root`` that a tracked native source
-    of their package changed after (see :meth:`DevelopmentInstalls.stale_builds`)."""
+    of their package changed after (see :meth:`DevelopmentInstalls.stale_builds`), as the
+    builds of ``worktree``."""
     stale: List[str] = []
     last: Optional[Tuple[str, float]] = None
     own = {
@@ -293,7 +292,7 @@ def _stale_packages(root: Path, packages: PackageBuilds) -> Optional[StaleBuilds
         last = change if last is None or change[1] > last[1] else last
     if last is None:
         return None
-    return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], last[1])
+    return StaleBuilds(tuple(dict.fromkeys(stale)), last[0], last[1], str(worktree))
 
 
 def _sources_outside(root: Path, packages: List[Path]) -> Optional[Set[str]]:
