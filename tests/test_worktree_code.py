@@ -666,6 +666,27 @@ def test_a_setup_step_that_builds_again_clears_the_stale_build(
 
 
 @pytest.mark.usefixtures("venv_first")
+def test_a_setup_step_runs_again_when_its_builds_went_stale_with_no_change_of_content(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """markupsafe: a checkout gave the C source a new time, the step's last success was
+    reused as the content was the same, and the run stayed inconclusive for ever."""
+    tree = worktree("fixed", "fixed")
+    built = stale_build(tree)
+    write_script(tree, "h", FIND_SPEEDUPS)
+    executor = TestExecutor(FalsificationConfig(setup_command=f"touch {built}"))
+    executor.execute_single(Hypothesis("h", "the bug"), tree)
+    then = built.stat().st_mtime - 3600
+    os.utime(built, (then, then))  # stale again, every file as it was
+
+    result = executor.execute_single(Hypothesis("h", "the bug"), tree)
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.setup is not None
+    assert result.setup["outcome"] == "ran"
+
+
+@pytest.mark.usefixtures("venv_first")
 def test_a_build_a_setup_step_leaves_stale_is_warned_once(
     worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:

@@ -85,10 +85,13 @@ class WorktreeSetups:
         run: HypothesisRun,
         base_env: Mapping[str, str],
         on_start: Optional[Callable[[float, LiveOutput], None]] = None,
+        *,
+        stale_builds: bool = False,
     ) -> Optional[SetupOutcome]:
         """Set up the run's worktree unless this run already did (its outcome, shared by the
         hypotheses of that worktree); None when the hypothesis has no setup step. ``on_start``
-        is handed the step's timeout and output if the step runs."""
+        is handed the step's timeout and output if the step runs. With ``stale_builds`` (the
+        worktree's builds are older than their sources) an earlier success is not reused."""
         command = run.setup or self._config.setup_command
         if command is None:
             return None
@@ -99,7 +102,7 @@ class WorktreeSetups:
             key = (worktree, command)
             if key not in self._done:
                 started = None if on_start is None else functools.partial(on_start, timeout)
-                step = _Step(worktree, command, timeout, base_env, started)
+                step = _Step(worktree, command, timeout, base_env, started, stale_builds)
                 self._done[key] = await self._set_up(step)
             return self._done[key]
 
@@ -113,7 +116,7 @@ class WorktreeSetups:
         try:
             async with stamp.locked():
                 state = await asyncio.to_thread(content_state, step.worktree)
-                if await asyncio.to_thread(stamp.matches, state):
+                if not step.stale_builds and await asyncio.to_thread(stamp.matches, state):
                     logger.info("setup of %s reused: %s", step.worktree, command)
                     return SetupOutcome(command, "reused", 0, 0.0, timeout)
                 await asyncio.to_thread(stamp.withdraw)
@@ -160,6 +163,10 @@ class _Step:
     timeout: float
     base_env: Mapping[str, str]
     on_start: Optional[Callable[[LiveOutput], None]]
+    #: The worktree's builds are older than their sources, which its content digest cannot
+    #: see (a checkout that gives unchanged files new times): the step runs again, since only
+    #: it builds them.
+    stale_builds: bool = False
 
 
 def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:

@@ -303,7 +303,10 @@ class ResultStream:
             loop = asyncio.get_running_loop()
             asked = loop.time()
             setup = await self._setups.prepare(
-                run, base_env, functools.partial(self._setting_up, index, slot)
+                run,
+                base_env,
+                functools.partial(self._setting_up, index, slot),
+                stale_builds=turn.code.tested.stale is not None,
             )
             if setup is not None and setup.problem is not None:
                 return setup_failed_result(
