@@ -207,7 +207,17 @@ def test_one_idle_look_at_a_script_does_not_make_every_script_left_look_idle() -
 def test_a_script_looked_at_twice_tells_what_the_next_is_expected_to_want() -> None:
     demands = ScriptDemands()
     demands.look(scripts(sleeps=0, cpu_bound=1))
-    demands.look(scripts(sleeps=0, cpu_bound=1, just_started=1))
+    demands.look(scripts(sleeps=0, cpu_bound=1, just_started=0))
+
+    assert demands.expected() == 0.5
+
+
+def test_a_script_busy_at_its_first_look_counts_as_one_cpu_until_it_is_judged() -> None:
+    """A sleeper judged beside a CPU-bound script just started: the next script is not
+    expected to sleep as the only judged one did."""
+    demands = ScriptDemands()
+    demands.look(scripts(sleeps=0))
+    demands.look(scripts(sleeps=0, just_started=2))
 
     assert demands.expected() == 0.5
 
@@ -306,6 +316,31 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_one
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     assert max(most_seen(alive, cpu_bound)) <= cpus + 1, most_seen(alive, cpu_bound)
+
+
+def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_sleeper_first(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A run whose first script sleeps: judged first, it made every script left look idle,
+    and the CPU-bound ones all started at once (all six, in ten runs of ten, before)."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    cpu_bound = [f"cpu{index}" for index in range(3 * cpus)]
+    write_script(worktree, "a-sleeper", "sleep 3")
+    for hypothesis_id in cpu_bound:
+        write_script(worktree, hypothesis_id, counted_burn(alive, hypothesis_id, 0.5))
+    ids = ["a-sleeper", *cpu_bound]
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert max(most_seen(alive, cpu_bound)) <= cpus + MISSED_AT_A_FIRST_LOOK
 
 
 def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_waiting_setup_step(

@@ -389,9 +389,12 @@ class ScriptDemands:
         """What a script not started yet is expected to want: the mean of what the judged
         scripts wanted, running or ended; a whole CPU before any was judged. One look does
         not judge: a CPU-bound script caught between two commands at its first look must not
-        make every script left look idle. A script's whole run counts, not its last looks: a
-        CPU-bound script that ends with a pause (a teardown, an upload) is not taken for a
-        sleeper."""
+        make every script left look idle. But a script busy at its first look counts as
+        wanting one CPU until it is judged: a sleeper judged first, beside CPU-bound
+        scripts just started, must not make every script left look idle either (a new-user
+        trial saw a run start all its test suites at once). A script's whole run counts,
+        not its last looks: a CPU-bound script that ends with a pause (a teardown, an
+        upload) is not taken for a sleeper."""
         return self._summary(statistics.fmean)
 
     def typical(self) -> float:
@@ -401,7 +404,9 @@ class ScriptDemands:
         return self._summary(statistics.median)
 
     def _summary(self, summarise: Callable[[List[float]], float]) -> float:
-        wanted = self._ended + [tree.mean for tree in self._trees.values() if tree.judged]
+        trees = self._trees.values()
+        wanted = self._ended + [tree.mean for tree in trees if tree.judged]
+        wanted += [1.0 for tree in trees if tree.busy_before_judged]
         return max(summarise(wanted), MIN_DEMAND_CPUS) if wanted else 1.0
 
     @property
@@ -438,6 +443,11 @@ class _Tree:
     @property
     def judged(self) -> bool:
         return self.script and self.looks >= JUDGING_LOOKS
+
+    @property
+    def busy_before_judged(self) -> bool:
+        """A script not judged yet whose look found it busy."""
+        return self.script and not self.judged and self.now > 0
 
     @property
     def mean(self) -> float:
