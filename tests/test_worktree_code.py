@@ -201,6 +201,47 @@ def test_a_script_whose_python_lacks_the_module_it_runs_is_inconclusive(
     assert "no test ran" in result.error_message
 
 
+#: pytest runs that select no test of a worktree holding one test, ``test_one.py::test_one``.
+SELECTING_NOTHING = {
+    "a mistyped test id": "test_one.py::test_onw",
+    "a -k expression that matches nothing": "-k nothing test_one.py",
+    "a path the worktree does not have": "test_two.py",
+}
+RUN_PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider -p no:randomly"
+
+
+@pytest.mark.parametrize("selection", sorted(SELECTING_NOTHING))
+def test_a_script_whose_pytest_ran_no_test_is_inconclusive(
+    git_repo: Path, write_script: WriteScript, selection: str
+) -> None:
+    """pytest exits 4 or 5 having run no test: a failure that supports nothing (a new-user
+    trial's mistyped test id made its hypothesis supported)."""
+    (git_repo / "test_one.py").write_text("def test_one():\n    pass\n")
+
+    result = run_one(git_repo, write_script, f"{RUN_PYTEST} {SELECTING_NOTHING[selection]}")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.stdout
+    assert "ran no test" in result.error_message
+
+
+def test_a_script_whose_pytest_ran_a_failing_test_still_decides(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    (git_repo / "test_one.py").write_text("def test_one():\n    assert False\n")
+
+    result = run_one(git_repo, write_script, f"{RUN_PYTEST} test_one.py")
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
+def test_a_script_that_exits_5_on_its_own_still_decides(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    result = run_one(git_repo, write_script, "echo 5 pages, expected 6 >&2\nexit 5")
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
 def test_a_python_in_a_folder_with_a_space_that_lacks_the_module_it_runs_is_inconclusive(
     git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -201,6 +201,16 @@ def missing_runner_result(result: TestExecutionResult, complaint: str) -> TestEx
     )
 
 
+def no_tests_result(result: TestExecutionResult, said: str) -> TestExecutionResult:
+    """A script whose test runner ran no test (``said`` is the runner's line)."""
+    return _tells_nothing(
+        result,
+        f"the script's test runner ran no test ({said}, exit status {result.exit_code})",
+        "check the test ids, paths and -k or -m expressions the script gives it: none selects "
+        "a test in this worktree",
+    )
+
+
 def unbuilt_extension_result(
     result: TestExecutionResult, modules: Sequence[str]
 ) -> TestExecutionResult:

@@ -59,6 +59,35 @@ def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     return last, (said.group("name") or said.group("dotted")).partition(".")[0]
 
 
+#: The exit statuses with which a test runner says it ran no test: pytest's 4 (a usage error,
+#: such as a test id or a path it cannot find) and 5 (no test collected, or every one
+#: deselected), and unittest's 5 (since Python 3.12).
+NO_TESTS_EXITS = (4, 5)
+#: A runner's line saying so: pytest's summary with no test run, its complaint about a test id
+#: or path, unittest's summary.
+_NO_TESTS = re.compile(
+    r"^=*\s*(?:no tests ran|\d+ deselected)(?:, \d+ warnings?)? in \d[\d.]*s\b.*$"
+    r"|^ERROR: (?:not found|file or directory not found): .*$"
+    r"|^NO TESTS RAN\b.*$"
+)
+#: How many of the last lines of each stream may hold that line (pytest prints the usage
+#: error's details after it).
+_NO_TESTS_LINES = 5
+
+
+def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[str]:
+    """The line in which a test runner said it ran no test, when the script ended with the
+    runner's exit status for it (a mistyped test id, a ``-k`` that selects nothing, a test
+    the worktree does not have); None otherwise."""
+    if exit_code not in NO_TESTS_EXITS:
+        return None
+    for stream in streams:
+        for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
+            if _NO_TESTS.match(line.strip()):
+                return line.strip()
+    return None
+
+
 @dataclass(frozen=True)
 class Redirect:
     """One import location of a development install, moved into the worktree."""

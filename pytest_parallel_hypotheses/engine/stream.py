@@ -40,6 +40,7 @@ from ..core.results import (
     missing_dependency_result,
     missing_module_result,
     missing_runner_result,
+    no_tests_result,
     runner_error_result,
     setup_failed_result,
     stale_extension_result,
@@ -50,7 +51,7 @@ from ..core.results import (
     unrunnable_result,
     unwatched_result,
 )
-from ..core.tested import CodeUnderTest, missing_module_to_run, missing_top_level
+from ..core.tested import CodeUnderTest, missing_module_to_run, missing_top_level, ran_no_tests
 from ..finding.installs import holds_module
 from ..finding.layout import ScriptProblem
 from ..finding.nodepackages import missing_dependency
@@ -466,8 +467,9 @@ def _judged_with(
     ``imported``, noted unless a build made meanwhile answered), or with the watch of those
     modules ``hidden`` by a line of its own, or failed only to import a
     module its worktree lacks, or to find the worktree's own package where its Python looked,
-    to find a Node.js package in a worktree with no ``node_modules``, or to find the module
-    it ran with ``python -m`` where that is none of the worktree's, is an error."""
+    to find a Node.js package in a worktree with no ``node_modules``, or ended as its test
+    runner does when it ran no test, or failed to find the module it ran with ``python -m``
+    where that is none of the worktree's, is an error."""
     if attempt.result in (TestResult.PASS, TestResult.FAIL):
         unbuilt = [module for module in tested.unbuilt_extensions if module in imported]
         if unbuilt:
@@ -491,6 +493,9 @@ def _judged_with(
     package = missing_dependency(worktree, attempt.stdout, attempt.stderr)
     if package is not None:
         return missing_dependency_result(attempt, package)
+    said = ran_no_tests(attempt.exit_code, attempt.stdout, attempt.stderr)
+    if said is not None:
+        return no_tests_result(attempt, said)
     complaint = missing_module_to_run(attempt.stderr)
     if complaint is None or holds_module(worktree, complaint[1]):
         return attempt  # the worktree's own module failing to run can be the bug
