@@ -224,6 +224,17 @@ def test_a_script_whose_pytest_ran_no_test_is_inconclusive(
     assert "ran no test" in result.error_message
 
 
+def test_the_error_names_the_test_id_pytest_cannot_find(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    (git_repo / "test_one.py").write_text("def test_one():\n    pass\n")
+
+    result = run_one(git_repo, write_script, f"{RUN_PYTEST} test_one.py::test_onw")
+
+    assert "ERROR: not found:" in result.error_message
+    assert "test_one.py::test_onw" in result.error_message
+
+
 def test_a_script_whose_pytest_ran_a_failing_test_still_decides(
     git_repo: Path, write_script: WriteScript
 ) -> None:

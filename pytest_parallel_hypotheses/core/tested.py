@@ -78,7 +78,8 @@ _NO_TESTS_LINES = 5
 def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[str]:
     """The line in which a test runner said it ran no test, when the script ended with the
     runner's exit status for it (a mistyped test id, a ``-k`` that selects nothing, a test
-    the worktree does not have); None otherwise."""
+    the worktree does not have); None otherwise. The first stream that has one tells (give
+    stderr first: pytest names the test id it cannot find there)."""
     if exit_code not in NO_TESTS_EXITS:
         return None
     for stream in streams:
