@@ -308,3 +308,28 @@ def test_a_held_area_draws_and_writes_nothing_until_released() -> None:
     assert area.note(lambda: None)  # nothing to say
     assert area.note(lambda: "heartbeat: 2 done")
     assert screen_of(file.getvalue()) == ["a.py .", "heartbeat: 2 done"]
+
+
+def test_a_line_ended_early_is_not_ended_again() -> None:
+    file = io.StringIO()
+    area = StatusArea(file)  # type: ignore[arg-type]
+    area.write("wt::quick FALSIFIED   [ 50%]")
+    area.end_line()
+    area.write("\n")  # pytest ends the line as it starts the next item's
+    area.write("wt::slow FALSIFIED   [100%]")
+
+    assert file.getvalue() == "wt::quick FALSIFIED   [ 50%]\nwt::slow FALSIFIED   [100%]"
+
+
+def test_a_heartbeat_after_an_unfinished_line_leaves_no_empty_line() -> None:
+    file = io.StringIO()
+    area = StatusArea(file)  # type: ignore[arg-type]
+    area.write("wt::quick FALSIFIED")
+    area.note(lambda: "hypotheses still running: slow")
+    area.write("\nwt::slow FALSIFIED")
+
+    assert file.getvalue().splitlines() == [
+        "wt::quick FALSIFIED",
+        "hypotheses still running: slow",
+        "wt::slow FALSIFIED",
+    ]

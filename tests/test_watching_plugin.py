@@ -4,10 +4,12 @@ the reports, the output of scripts cut short, and bad paths."""
 from __future__ import annotations
 
 import json
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -244,6 +246,36 @@ def test_a_bad_live_or_heartbeat_value_is_a_usage_error(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{option} is not valid: {expected}"])
+
+
+def test_a_verbose_verdict_reaches_a_log_as_soon_as_its_script_ends(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """pytest ends a verbose item's line when it writes the next item's: read line by line,
+    as a CI log is, the first verdict came only once the second script ended."""
+    go = tmp_path / "go"
+    write_script(git_repo, "quick", "exit 0")
+    write_script(git_repo, "slow", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 1")
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF, "-v"]
+    command += [f"--hypotheses={git_repo}", "--hypotheses-heartbeat=0"]
+    process = pytester.popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    lines: "queue.Queue[str]" = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.decode()) for line in process.stdout])
+    reader.start()
+    try:
+        seen = ""
+        while "quick FALSIFIED" not in seen:
+            seen = lines.get(timeout=HANG_SECONDS)
+        go.touch()  # slow ends only now
+    finally:
+        go.touch()
+        process.wait(timeout=HANG_SECONDS)
+        reader.join()
+        process.stdout.close()
+
+    assert "slow SUPPORTED" in "".join(lines.queue)
 
 
 def test_the_heartbeat_names_what_still_runs_in_a_log(

@@ -48,6 +48,8 @@ class RunWatcher:
         self._events = None if settings.events_path is None else EventLog(settings.events_path)
         self._area: Optional[StatusArea] = None
         self._live = False
+        #: Each item's line is ended as soon as it is reported (see :class:`StatusArea`).
+        self._ends_lines = False
         self._stop = threading.Event()
         self._ticker: Optional[threading.Thread] = None
         self._controller = False
@@ -108,9 +110,14 @@ class RunWatcher:
         self.emit("hypothesis_started", nodeid=nodeid, lane=None, attempt=1)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        """The item is reported: the status may show again, and a heartbeat that came due
-        meanwhile is written now, as things stand now (None once nothing runs)."""
-        if self._area is None or self._controller:
+        """The item is reported: its line ends now in a log, the status may show again, and a
+        heartbeat that came due meanwhile is written now, as things stand now (None once
+        nothing runs)."""
+        if self._area is None:
+            return
+        if self._ends_lines:
+            self._area.end_line()
+        if self._controller:
             return
         self._area.release()
         if self._heartbeat_due:
@@ -203,11 +210,14 @@ class RunWatcher:
         if reporter is None:
             return
         self._live = _live_wanted(self._settings.live, reporter, config)
-        if not self._live and not self._settings.heartbeat:
+        self._ends_lines = not self._live and reporter.showlongtestinfo
+        if not self._live and not self._settings.heartbeat and not self._ends_lines:
             return
         writer = reporter._tw
         self._area = StatusArea(writer._file)
         writer._file = self._area
+        if not self._live and not self._settings.heartbeat:
+            return
         self._stop.clear()
         self._ticker = threading.Thread(
             target=self._tick, args=(writer,), name="hypotheses-status", daemon=True

@@ -9,6 +9,11 @@ returns to the column where pytest left off.
 While pytest runs an item, its capture owns file descriptor 1: the area is held then (erased,
 drawn again only at the next refresh after the item, and no line written), so that nothing of
 the status lands in an item's captured output.
+
+pytest ends a verbose item's line only when it writes the next item's, which for hypotheses
+comes when the next script ends, minutes later perhaps: a log read line by line (a CI job,
+``| tee``) would show a verdict only then. The area can end that line at once and drop the
+newline pytest writes for it later, so the text is the same, only sooner.
 """
 
 from __future__ import annotations
@@ -32,15 +37,27 @@ class StatusArea:
         self._drawn = 0
         self._column = 0
         self._held = False
+        #: pytest's line was ended for it: the newline it writes to end it is not written.
+        self._ended_early = False
         #: How many times the area was drawn (the rate of refreshes is measured from it).
         self.draws = 0
 
     def write(self, text: str) -> int:
         with self._lock:
             self._erase()
-            written = self._file.write(text)
-            self._follow(text)
-            return written
+            dropped = 0
+            if self._ended_early and text:
+                self._ended_early = False
+                dropped = 1 if text.startswith("\n") else 0
+            written = self._file.write(text[dropped:])
+            self._follow(text[dropped:])
+            return written + dropped
+
+    def end_line(self) -> None:
+        """End pytest's unfinished line now, not when pytest writes its next one."""
+        with self._lock:
+            self._end_line()
+            self._file.flush()
 
     def flush(self) -> None:
         with self._lock:
@@ -77,8 +94,8 @@ class StatusArea:
             if line is None:
                 return True
             self._erase()
-            self._file.write(("\n" if self._column else "") + line + "\n")
-            self._column = 0
+            self._end_line()
+            self._file.write(line + "\n")
             self._file.flush()
             return True
 
@@ -99,6 +116,14 @@ class StatusArea:
         with self._lock:
             self._erase()
             self._file.flush()
+
+    def _end_line(self) -> None:
+        """End pytest's unfinished line, if any, for it."""
+        self._erase()
+        if self._column:
+            self._file.write("\n")
+            self._column = 0
+            self._ended_early = True
 
     def _erase(self) -> None:
         if not self._drawn:
