@@ -283,6 +283,17 @@ def counted_burn(alive: Path, name: str, cpu_seconds: float) -> str:
     return f"{sys.executable} -S -c '{code}'"
 
 
+def in_a_thread(command: str) -> str:
+    """``counted_burn``'s command with its burning done in a thread of its own while the main
+    thread waits for it, as ``cargo test`` or a JVM works."""
+    prefix = f"{sys.executable} -S -c '"
+    assert command.startswith(prefix)
+    body = command[len(prefix) : -1]
+    lines = "".join(f"    {line}\n" for line in body.splitlines())
+    code = f"import threading\ndef work():\n{lines}t = threading.Thread(target=work)\n"
+    return f"{prefix}{code}t.start()\nt.join()'"
+
+
 def most_seen(alive: Path, names: List[str]) -> List[int]:
     return [int((alive.parent / f"seen-{name}").read_text()) for name in names]
 
@@ -340,6 +351,29 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_sleeper_fi
     )
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert max(most_seen(alive, cpu_bound)) <= cpus + MISSED_AT_A_FIRST_LOOK
+
+
+def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_when_threads_do_the_work(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A process whose main thread waits for the thread that works: ``/proc/PID/stat`` tells
+    the main thread's state, and six such scripts of a fault probe all started at once."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    cpu_bound = [f"cpu{index}" for index in range(3 * cpus)]
+    for hypothesis_id in cpu_bound:
+        write_script(worktree, hypothesis_id, in_a_thread(counted_burn(alive, hypothesis_id, 0.5)))
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(i, "x") for i in cpu_bound], {i: worktree for i in cpu_bound}
+    )
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(cpu_bound)
     assert max(most_seen(alive, cpu_bound)) <= cpus + MISSED_AT_A_FIRST_LOOK
 
 
@@ -845,6 +879,30 @@ def test_a_shell_waiting_for_a_busy_child_counts_as_wanting_a_cpu() -> None:
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
+
+
+def test_a_program_working_in_a_thread_counts_as_wanting_a_cpu(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    code = (
+        "import threading\n"
+        "def spin():\n    while True: pass\n"
+        "threading.Thread(target=spin, daemon=True).start()\n"
+        f"open('{started}', 'w').close()\n"
+        "threading.Event().wait()"
+    )
+    program = subprocess.Popen([sys.executable, "-S", "-c", code], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        looks = []
+        for _ in range(10):
+            time.sleep(0.02)
+            looks.append(TreeUsage(program.pid).runnable())
+        assert min(looks) >= 1, looks
+    finally:
+        os.killpg(program.pid, signal.SIGKILL)
+        program.wait()
 
 
 @pytest.mark.asyncio

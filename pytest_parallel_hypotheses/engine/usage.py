@@ -377,19 +377,50 @@ def _times(proc: psutil.Process, clock: Optional[BootClock]) -> Optional[Process
 
 def cpu_wait(pid: int) -> Optional[float]:
     """How long the process was ready to run but had no CPU (the kernel's run-queue wait in
-    ``/proc/PID/schedstat``): a script that timed out while it waited long for a CPU was
-    short of the CPUs, not stuck. None where the kernel does not keep it."""
-    try:
-        with open(f"{_PROC}/{pid}/schedstat", "rb") as schedstat:
-            return round(int(schedstat.read().split()[1]) / 1e9, 3)
-    except (OSError, ValueError, IndexError):
-        return None
+    ``/proc/PID/schedstat``), in the thread that waited most: a script that timed out while
+    it waited long for a CPU was short of the CPUs, not stuck. None where the kernel does not
+    keep it."""
+    waits = []
+    for task in _tasks(pid):
+        try:
+            with open(f"{task}/schedstat", "rb") as schedstat:
+                waits.append(int(schedstat.read().split()[1]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return round(max(waits) / 1e9, 3) if waits else None
 
 
 def _pid_runnable(pid: int) -> int:
-    """1 if the process runs or waits for a CPU (state R in /proc/PID/stat), else 0."""
+    """How many threads of the process run or wait for a CPU (state R). The process's own
+    ``/proc/PID/stat`` tells its main thread's state only, which a program whose work runs
+    in other threads (``cargo test``, a JVM, a thread pool) keeps asleep, waiting for them: a
+    fault probe's six such scripts looked idle, started at once on 2 CPUs and timed out."""
     try:
         with open(f"{_PROC}/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return 0
+    if len(fields) <= _THREADS_FIELD or fields[_THREADS_FIELD] == b"1":
+        return int(fields[:1] == [b"R"])
+    return sum(_task_runnable(task) for task in _tasks(pid))
+
+
+#: The place of the thread count among ``/proc/PID/stat``'s fields after the command's name.
+_THREADS_FIELD = 17
+
+
+def _tasks(pid: int) -> List[str]:
+    """The ``/proc`` folders of the process's threads (its own where they cannot be listed)."""
+    folder = f"{_PROC}/{pid}/task"
+    try:
+        return [f"{folder}/{task}" for task in os.listdir(folder)]
+    except OSError:
+        return [f"{_PROC}/{pid}"]
+
+
+def _task_runnable(task: str) -> int:
+    try:
+        with open(f"{task}/stat", "rb") as stat:
             return int(stat.read().rpartition(b")")[2][:3].strip() == b"R")
     except OSError:
         return 0
