@@ -36,6 +36,7 @@ from pytest_parallel_hypotheses.engine.admission import (
     plan_adaptive,
 )
 from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_ceiling, usable_cpus
+from pytest_parallel_hypotheses.engine.stream import SECOND_TIMEOUT
 from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeLook, TreeUsage
 
 MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
@@ -590,6 +591,19 @@ def test_auto_runs_again_a_script_whose_starved_step_ended_before_its_deadline(
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
 
 
+def test_a_second_timeout_says_the_first_was_short_of_cpus(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A new-user trial read a second timeout as the only one: its evidence said one run."""
+    forever = f"exec {sys.executable} -S -c 'while True: pass'"
+    ids = late_scripts(worktree, write_script, forever, lambda _id: "sleep 30")
+
+    results = run_auto(worktree, ids, test_timeout=2)
+
+    assert {r.result for r in results} == {TestResult.TIMEOUT}
+    assert all(r.error_message.endswith(SECOND_TIMEOUT) for r in results), results
+
+
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
@@ -638,6 +652,16 @@ def test_the_plan_names_the_open_files_limit_only_when_it_set_the_ceiling() -> N
 
     assert f"up to {open_files_ceiling()} (the open-files limit), none while" in machine_set
     assert f"up to {open_files_ceiling() - 1}, none while" in caller_set
+
+
+def test_a_ceiling_below_the_cpus_is_what_the_plan_says_auto_chose() -> None:
+    """Under ``ulimit -n 64`` a fault probe's header said ``auto: 2 (2 CPUs), more ... up to
+    1``, and one script ran at a time."""
+    cpus = UsableCpus(4, "4 CPUs")
+
+    said = AdaptivePlan(cpus, ceiling=1, memfree=1).describe()
+
+    assert said.startswith("workers auto: 1 (4 CPUs, but its ceiling allows no more), none ")
 
 
 @pytest.mark.asyncio

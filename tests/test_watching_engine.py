@@ -305,8 +305,8 @@ def test_the_one_line_reading_says_when_the_processes_waited_long_for_a_cpu() ->
         ]
     }
     assert describe_snapshot(snapshot).endswith(
-        "; its processes waited for a CPU up to 67% of their time: more ran at once than the "
-        "CPUs hold"
+        "; its processes waited for a CPU up to 67% of their time: other work kept the CPUs "
+        "busy (the run's other scripts, or other programs)"
     )
 
 

@@ -261,7 +261,7 @@ def test_a_verbose_verdict_reaches_a_log_as_soon_as_its_script_ends(
     process = pytester.popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
     )
-    lines: "queue.Queue[str]" = queue.Queue()
+    lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line.decode()) for line in process.stdout])
     reader.start()
     try:

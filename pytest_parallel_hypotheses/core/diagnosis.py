@@ -42,8 +42,8 @@ def describe_snapshot(snapshot: Mapping[str, Any]) -> str:
     )
     share = cpu_wait_share(snapshot)
     short = (
-        f"; its processes waited for a CPU up to {share:.0%} of their time: more ran at once "
-        "than the CPUs hold"
+        f"; its processes waited for a CPU up to {share:.0%} of their time: other work kept "
+        "the CPUs busy (the run's other scripts, or other programs)"
         if share is not None and share >= STARVED_SHARE
         else ""
     )

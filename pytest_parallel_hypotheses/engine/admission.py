@@ -152,11 +152,20 @@ class AdaptivePlan:
     memfree: int
 
     def describe(self) -> str:
+        if self.ceiling <= self.cpus.count:  # the ceiling decides: no more, and fewer
+            chosen = f"{self.ceiling} ({self.cpus.reason}, but {self._limit()} allows no more)"
+        else:
+            chosen = (
+                f"{self.cpus.count} ({self.cpus.reason}), more while the CPUs hold them up to "
+                f"{self.ceiling}{self._ceiling_reason()}"
+            )
         return (
-            f"workers auto: {self.cpus.count} ({self.cpus.reason}), more while the CPUs hold them "
-            f"up to {self.ceiling}{self._ceiling_reason()}, none while free memory is below "
-            f"{format_size(self.memfree)}"
+            f"workers auto: {chosen}, none while free memory is below {format_size(self.memfree)}"
         )
+
+    def _limit(self) -> str:
+        """What set the ceiling, in words."""
+        return "the open-files limit" if self._ceiling_reason() else "its ceiling"
 
     def _ceiling_reason(self) -> str:
         """Why the ceiling is that number, when the machine set it (the API's caller may)."""

@@ -382,7 +382,10 @@ class ResultStream:
                 del self._kept[index]
                 continue
             attempts.append(attempt)
-        return policy.combine(attempts)
+        result = policy.combine(attempts)
+        if ran_again and result.result is TestResult.TIMEOUT:
+            result.error_message = f"{result.error_message}; {SECOND_TIMEOUT}"
+        return result
 
     def _short_of_cpus(self, attempt: TestExecutionResult) -> bool:
         """Under ``auto``, a script that timed out while its processes waited long for a CPU
@@ -397,8 +400,8 @@ class ResultStream:
         assert snapshot is not None  # starved() says so
         self._admission.ran_short(cpu_demand(snapshot))
         logger.warning(
-            "a script timed out while its processes waited for a CPU (%s): it runs again "
-            "once the CPUs hold it",
+            "a script timed out while its processes waited for a CPU (%s): that attempt does "
+            "not count, and it was given one more once the CPUs held it",
             attempt.hypothesis_id,
         )
         return True
@@ -453,6 +456,12 @@ class _Lanes:
             yield lane
         finally:
             heapq.heappush(self._free, lane)
+
+
+#: Said of a script whose attempt given again after a timeout short of CPUs timed out too.
+SECOND_TIMEOUT = (
+    "this was its second attempt: the first had timed out short of CPUs, and was not counted"
+)
 
 
 def _judged_with(
