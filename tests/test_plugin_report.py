@@ -409,6 +409,17 @@ def test_the_ini_report_path_is_relative_to_the_ini_file(
     assert json.loads((pytester.path / "out" / "report.json").read_text())["hypotheses"]
 
 
+def test_the_summary_names_the_report_without_dot_dot(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    (pytester.path / "sub").mkdir()
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-report=sub/../report.json")
+
+    result.stdout.fnmatch_lines([f"hypotheses report: {pytester.path / 'report.json'}"])
+
+
 def test_a_usage_error_writes_no_json_report(run_pytest: RunPytest, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
 

@@ -610,13 +610,14 @@ def _cli_value(config: pytest.Config, option: Option) -> Optional[str]:
 
 def _path_value(config: pytest.Config, option: Option) -> Tuple[Optional[Path], str]:
     """A path setting: relative to the invocation folder on the command line, to the ini
-    file's folder in the ini file."""
+    file's folder in the ini file; ``~`` and ``..`` taken out, as pytest's ``--junitxml``
+    does, so that the summary names the file plainly."""
     text, source = _raw_value(config, option)
     if text is None:
         return None, source
     given = _cli_value(config, option) is not None
     base = config.invocation_params.dir if given else _ini_base(config)
-    return base / text, source
+    return Path(os.path.normpath(base / os.path.expanduser(text))), source
 
 
 def _ini_base(config: pytest.Config) -> Path:
