@@ -21,7 +21,7 @@ from pytest_parallel_hypotheses import (
     TestResult,
 )
 from pytest_parallel_hypotheses.finding.layout import script_path
-from pytest_parallel_hypotheses.finding.syntax import syntax_error
+from pytest_parallel_hypotheses.finding.syntax import shell_error_in, syntax_error
 
 MakeWorktree = Callable[[str], Path]
 
@@ -151,3 +151,45 @@ def test_an_interpreter_the_check_does_not_know_is_not_asked(worktree: Path) -> 
     script = write(worktree, "awk", "#!/usr/bin/awk -f\nBEGIN { exit 1 \n")
 
     assert syntax_error(script, os.environ) is None
+
+
+#: A broken test, then a pass: the ``[`` fails, so the ``if`` is false and the script goes on.
+BROKEN_TEST = 'if [ -n "$HOME" ; then exit 1; fi\nexit 0\n'
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
+def test_a_pass_after_the_shell_said_a_line_failed_is_inconclusive(
+    worktree: Path, shell: str
+) -> None:
+    """A new-user trial's script missed a ``]``: its shell said so, went on, and exited 0."""
+    write(worktree, "broken", f"#!{shell}\n{BROKEN_TEST}")
+
+    result = run(worktree, "broken")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE
+    assert "the script's shell said one of its lines failed (" in result.error_message
+    assert "missing" in result.error_message
+
+
+def test_a_pass_after_a_command_it_ran_failed_still_falsifies(worktree: Path) -> None:
+    write(worktree, "tolerant", "#!/bin/sh\nls /no/such/folder || true\nexit 0\n")
+
+    result = run(worktree, "tolerant")
+
+    assert result.status is HypothesisStatus.FALSIFIED
+    assert "No such file" in result.stderr
+
+
+@pytest.mark.parametrize("where", [": line 2", ": 2", ":2", "[2]"])
+def test_every_shell_s_way_of_naming_a_line_of_the_script_is_heard(where: str) -> None:
+    script = Path("/w/.falsification/test_h.sh")
+
+    said = shell_error_in(script, f"noise\n{script}{where}: cd: src: No such file\n")
+
+    assert said == f"{script}{where}: cd: src: No such file"
+
+
+def test_a_line_of_another_script_is_not_the_script_s_own() -> None:
+    script = Path("/w/.falsification/test_h.sh")
+
+    assert shell_error_in(script, "/w/helper.sh: line 2: cd: src: No such file\n") is None

@@ -267,6 +267,15 @@ def broken_script_result(result: TestExecutionResult, problem: str) -> TestExecu
     return _tells_nothing(result, f"the script {problem}", "fix the script and run it again")
 
 
+def shell_error_result(result: TestExecutionResult, complaint: str) -> TestExecutionResult:
+    """A script that passed after its shell said one of its lines failed (``complaint``)."""
+    return _tells_nothing(
+        result,
+        f"the script's shell said one of its lines failed ({complaint})",
+        "fix that line of the script and run it again",
+    )
+
+
 def _tells_nothing(result: TestExecutionResult, cause: str, remedy: str) -> TestExecutionResult:
     """A script whose pass or failure tells nothing about the hypothesis, for ``cause``: an
     error whatever its polarity, with what to do (``remedy``)."""

@@ -43,6 +43,7 @@ from ..core.results import (
     no_tests_result,
     runner_error_result,
     setup_failed_result,
+    shell_error_result,
     stale_extension_result,
     stopped_result,
     unbuilt_extension_result,
@@ -58,6 +59,7 @@ from ..finding.nodepackages import missing_dependency
 from ..finding.syntax import (
     carriage_return,
     refused_by_node,
+    shell_error_in,
     speaks_of_a_syntax_error,
     syntax_error,
 )
@@ -527,7 +529,11 @@ class _ScriptText:
         return carriage_return(self._script)
 
     async def judge(self, attempt: TestExecutionResult) -> TestExecutionResult:
-        """A failed attempt of a script its interpreter cannot read is an error."""
+        """A failed attempt of a script its interpreter cannot read is an error, and so is a
+        pass after its shell said that one of its lines failed."""
+        if attempt.result is TestResult.PASS:
+            complaint = shell_error_in(self._script, attempt.stderr)
+            return attempt if complaint is None else shell_error_result(attempt, complaint)
         if attempt.result is not TestResult.FAIL:
             return attempt
         if self._line_end is not None:

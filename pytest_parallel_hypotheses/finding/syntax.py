@@ -5,7 +5,8 @@ failed, so a broken script would support its hypothesis. Asked only of a script 
 and whose output speaks of a syntax error, its interpreter parses it without running anything
 (``sh -n``, Python's ``compile``): both must say so, since a script may print a syntax error
 of the code it tests, and a parse alone misses what running would set up (bash's ``shopt``).
-A run whose scripts pass pays nothing.
+A run whose scripts pass pays nothing for that; a script that passes is only searched for
+its shell's own complaints about one of its lines (:func:`shell_error_in`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ def refused_by_node(script: Path, stderr: str) -> Optional[str]:
         "(ERR_UNKNOWN_FILE_EXTENSION): put the test in a .mjs file beside it and have the "
         "script run that"
     )
+
+
+def shell_error_in(script: Path, stderr: str) -> Optional[str]:
+    """The first line in which the script's shell said that one of the script's own lines
+    failed (``test_h.sh: line 2: [: missing `]'``, dash's ``test_h.sh: 2: cd: can't cd to
+    src``, zsh's ``test_h.sh:2:``, ksh's ``test_h.sh[2]:``); None if none does. A script
+    that passes after such a line may have passed because of it: a broken ``[`` makes an
+    ``if`` false, a failed ``cd`` runs the tests of another folder."""
+    said = re.compile(rf"^{re.escape(str(script))}(?:: line \d+|: \d+|:\d+|\[\d+\]): ")
+    return next((line for line in stderr.splitlines() if said.match(line)), None)
 
 
 def speaks_of_a_syntax_error(stderr: str) -> bool:
