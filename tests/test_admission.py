@@ -661,7 +661,17 @@ def test_a_ceiling_below_the_cpus_is_what_the_plan_says_auto_chose() -> None:
 
     said = AdaptivePlan(cpus, ceiling=1, memfree=1).describe()
 
-    assert said.startswith("workers auto: 1 (4 CPUs, but its ceiling allows no more), none ")
+    assert said.startswith(
+        "workers auto: 1 (4 CPUs, but the ceiling it was given allows no more), none "
+    )
+
+
+def test_an_open_files_limit_at_the_cpus_is_named_as_what_allows_no_more() -> None:
+    ceiling = open_files_ceiling()
+
+    said = AdaptivePlan(UsableCpus(ceiling, "many CPUs"), ceiling, memfree=1).describe()
+
+    assert said.startswith(f"workers auto: {ceiling} (many CPUs; the open-files limit allows no")
 
 
 @pytest.mark.asyncio

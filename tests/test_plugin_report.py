@@ -420,6 +420,21 @@ def test_the_summary_names_the_report_without_dot_dot(
     result.stdout.fnmatch_lines([f"hypotheses report: {pytester.path / 'report.json'}"])
 
 
+def test_a_report_path_from_the_home_folder_is_written_there(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    run_pytest(f"--hypotheses={git_repo}", "--hypotheses-report=~/report.json")
+
+    assert json.loads((tmp_path / "report.json").read_text())["hypotheses"]
+
+
 def test_a_usage_error_writes_no_json_report(run_pytest: RunPytest, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
 

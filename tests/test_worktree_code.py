@@ -23,6 +23,7 @@ from pytest_parallel_hypotheses import (
     cli,
 )
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.core.tested import ran_no_tests
 from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
 from pytest_parallel_hypotheses.finding.installs import (
@@ -233,6 +234,50 @@ def test_the_error_names_the_test_id_pytest_cannot_find(
 
     assert "ERROR: not found:" in result.error_message
     assert "test_one.py::test_onw" in result.error_message
+
+
+#: pytest's last words when it ran no test, in the forms a new-user run or a review met, and
+#: the exit status it gave with them.
+NO_TESTS_SAID = {
+    "quiet": (5, "", "\n1 deselected in 0.52s\n", "1 deselected in 0.52s"),
+    "a banner": (
+        5,
+        "",
+        "=== 2 deselected, 1 warning in 0.4s ===\n",
+        "2 deselected, 1 warning in 0.4s",
+    ),
+    "in colour": (
+        5,
+        "",
+        "\x1b[33m=== \x1b[1m1 deselected\x1b[0m in 0.1s ===\x1b[0m\n",
+        "1 deselected in 0.1s",
+    ),
+    "pytest-xdist": (5, "", "==== 2 warnings in 1.41s ====\n", "2 warnings in 1.41s"),
+    "--collect-only": (
+        5,
+        "",
+        "no tests collected (3 deselected) in 0.01s\n",
+        "no tests collected (3 deselected) in 0.01s",
+    ),
+    "a test id": (
+        4,
+        "ERROR: not found: /w/t.py::t\n(no match in any of [<Module t.py>])\n",
+        "no tests ran in 0.9s\n",
+        "ERROR: not found: /w/t.py::t",
+    ),
+}
+
+
+@pytest.mark.parametrize("form", sorted(NO_TESTS_SAID))
+def test_pytest_s_words_for_no_test_run_are_heard_in_each_form(form: str) -> None:
+    status, stderr, stdout, words = NO_TESTS_SAID[form]
+
+    assert ran_no_tests(status, stderr, stdout) == words
+
+
+def test_words_of_one_status_with_another_are_not_heard() -> None:
+    """``pytest -k nothing || true; ...; exit 4``: the script's own 4 is not pytest's."""
+    assert ran_no_tests(4, "", "2 deselected in 0.4s\nchecking\n") is None
 
 
 def test_a_script_whose_pytest_ran_a_failing_test_still_decides(

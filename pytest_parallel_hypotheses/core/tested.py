@@ -59,33 +59,38 @@ def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     return last, (said.group("name") or said.group("dotted")).partition(".")[0]
 
 
-#: The exit statuses with which a test runner says it ran no test: pytest's 4 (a usage error,
-#: such as a test id or a path it cannot find) and 5 (no test collected, or every one
-#: deselected), and unittest's 5 (since Python 3.12).
-NO_TESTS_EXITS = (4, 5)
-#: A runner's line saying so: pytest's summary with no test run, its complaint about a test id
-#: or path, unittest's summary.
-_NO_TESTS = re.compile(
-    r"^=*\s*(?:no tests ran|\d+ deselected)(?:, \d+ warnings?)? in \d[\d.]*s\b.*$"
-    r"|^ERROR: (?:not found|file or directory not found): .*$"
-    r"|^NO TESTS RAN\b.*$"
-)
-#: How many of the last lines of each stream may hold that line (pytest prints the usage
+#: What a test runner says when it ran no test, by the exit status it says it with: pytest's 4
+#: (a usage error: a test id or path it cannot find) and 5 (nothing collected or everything
+#: deselected; its summary then counts no test, only what was deselected and the warnings,
+#: which is all that pytest-xdist counts), and unittest's 5 (since Python 3.12).
+_NO_TESTS = {
+    4: re.compile(r"^ERROR: (?:file or directory )?not found: "),
+    5: re.compile(
+        r"^=*\s*(?:no tests (?:ran|collected)\b"
+        r"|\d+ (?:deselected|warnings?)(?:, \d+ (?:deselected|warnings?))* in \d)"
+        r"|^NO TESTS RAN\b"
+    ),
+}
+#: How many of the last lines of each stream may hold those words (pytest prints the usage
 #: error's details after it).
 _NO_TESTS_LINES = 5
+#: Colour codes, which ``--color=yes`` or ``PY_COLORS=1`` put around pytest's summary.
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[str]:
-    """The line in which a test runner said it ran no test, when the script ended with the
-    runner's exit status for it (a mistyped test id, a ``-k`` that selects nothing, a test
-    the worktree does not have); None otherwise. The first stream that has one tells (give
-    stderr first: pytest names the test id it cannot find there)."""
-    if exit_code not in NO_TESTS_EXITS:
+    """The words in which a test runner said it ran no test, when the script ended with the
+    status the runner says it with (a mistyped test id, a ``-k`` that selects nothing, a
+    test the worktree does not have); None otherwise. The first stream that has them tells
+    (give stderr first: pytest names the test id it cannot find there)."""
+    said = _NO_TESTS.get(exit_code) if exit_code is not None else None
+    if said is None:
         return None
     for stream in streams:
         for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
-            if _NO_TESTS.match(line.strip()):
-                return line.strip()
+            words = _COLOUR.sub("", line).strip()
+            if said.match(words):
+                return words.strip("= ")
     return None
 
 

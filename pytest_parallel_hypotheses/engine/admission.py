@@ -152,8 +152,9 @@ class AdaptivePlan:
     memfree: int
 
     def describe(self) -> str:
-        if self.ceiling <= self.cpus.count:  # the ceiling decides: no more, and fewer
-            chosen = f"{self.ceiling} ({self.cpus.reason}, but {self._limit()} allows no more)"
+        if self.ceiling <= self.cpus.count:  # none beyond the CPUs, perhaps fewer
+            joint = ", but" if self.ceiling < self.cpus.count else ";"
+            chosen = f"{self.ceiling} ({self.cpus.reason}{joint} {self._limit()} allows no more)"
         else:
             chosen = (
                 f"{self.cpus.count} ({self.cpus.reason}), more while the CPUs hold them up to "
@@ -165,7 +166,7 @@ class AdaptivePlan:
 
     def _limit(self) -> str:
         """What set the ceiling, in words."""
-        return "the open-files limit" if self._ceiling_reason() else "its ceiling"
+        return "the open-files limit" if self._ceiling_reason() else "the ceiling it was given"
 
     def _ceiling_reason(self) -> str:
         """Why the ceiling is that number, when the machine set it (the API's caller may)."""

@@ -211,12 +211,13 @@ class RunWatcher:
             return
         self._live = _live_wanted(self._settings.live, reporter, config)
         self._ends_lines = not self._live and reporter.showlongtestinfo
-        if not self._live and not self._settings.heartbeat and not self._ends_lines:
+        ticking = self._live or bool(self._settings.heartbeat)
+        if not ticking and not self._ends_lines:
             return
         writer = reporter._tw
         self._area = StatusArea(writer._file)
         writer._file = self._area
-        if not self._live and not self._settings.heartbeat:
+        if not ticking:
             return
         self._stop.clear()
         self._ticker = threading.Thread(
