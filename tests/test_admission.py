@@ -343,13 +343,8 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_sleeper_fi
     for hypothesis_id in cpu_bound:
         write_script(worktree, hypothesis_id, counted_burn(alive, hypothesis_id, 0.5))
     ids = ["a-sleeper", *cpu_bound]
-    config = FalsificationConfig(
-        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
-    )
 
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
+    results = run_auto(worktree, ids, test_timeout=120)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     assert max(most_seen(alive, cpu_bound)) <= cpus + MISSED_AT_A_FIRST_LOOK
@@ -366,13 +361,8 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_when_threads_do_th
     cpu_bound = [f"cpu{index}" for index in range(3 * cpus)]
     for hypothesis_id in cpu_bound:
         write_script(worktree, hypothesis_id, in_a_thread(counted_burn(alive, hypothesis_id, 0.5)))
-    config = FalsificationConfig(
-        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
-    )
 
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in cpu_bound], {i: worktree for i in cpu_bound}
-    )
+    results = run_auto(worktree, cpu_bound, test_timeout=120)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(cpu_bound)
     assert max(most_seen(alive, cpu_bound)) <= cpus + MISSED_AT_A_FIRST_LOOK
