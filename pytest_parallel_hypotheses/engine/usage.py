@@ -395,16 +395,12 @@ def _pid_runnable(pid: int) -> int:
     ``/proc/PID/stat`` tells its main thread's state only, which a program whose work runs
     in other threads (``cargo test``, a JVM, a thread pool) keeps asleep, waiting for them: a
     fault probe's six such scripts looked idle, started at once on 2 CPUs and timed out."""
-    try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-    except OSError:
-        return 0
+    fields = _stat_fields(f"{_PROC}/{pid}")
     if len(fields) <= _THREADS_FIELD or fields[_THREADS_FIELD] == b"1":
         return int(fields[:1] == [b"R"])
     runnable = 0
     for task in _tasks(pid):  # 5 µs a thread: a JVM's hundreds are read while few are busy
-        runnable += _task_runnable(task)
+        runnable += int(_stat_fields(task)[:1] == [b"R"])
         if runnable >= _MACHINE_CPUS:  # more tells the admission nothing
             break
     return runnable
@@ -416,6 +412,16 @@ _THREADS_FIELD = 17
 _MACHINE_CPUS = os.cpu_count() or 1
 
 
+def _stat_fields(folder: str) -> List[bytes]:
+    """The fields of a process's or thread's ``stat`` in ``folder`` after its command's name,
+    the state first (none once it is gone)."""
+    try:
+        with open(f"{folder}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return []
+
+
 def _tasks(pid: int) -> List[str]:
     """The ``/proc`` folders of the process's threads (its own where they cannot be listed)."""
     folder = f"{_PROC}/{pid}/task"
@@ -423,15 +429,6 @@ def _tasks(pid: int) -> List[str]:
         return [f"{folder}/{task}" for task in os.listdir(folder)]
     except OSError:
         return [f"{_PROC}/{pid}"]
-
-
-def _task_runnable(task: str) -> int:
-    """1 if the thread of the ``/proc`` folder ``task`` runs or waits for a CPU, else 0."""
-    try:
-        with open(f"{task}/stat", "rb") as stat:
-            return int(stat.read().rpartition(b")")[2][:3].strip() == b"R")
-    except OSError:
-        return 0
 
 
 def _running(proc: psutil.Process) -> bool:

@@ -93,7 +93,6 @@ class StatusArea:
             line = make_line()
             if line is None:
                 return True
-            self._erase()
             self._end_line()
             self._file.write(line + "\n")
             self._file.flush()
