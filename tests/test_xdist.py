@@ -273,6 +273,19 @@ def test_under_xdist_a_script_that_timed_out_short_of_cpus_is_not_run_again(
     assert sorted(log.read_text().split()) == sorted(f"burn{index}" for index in range(workers))
 
 
+def test_a_projects_pytest_timeout_does_not_end_a_hypothesis_under_xdist(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A worker runs the script inside the item's setup, where pytest-timeout's timer runs:
+    the script's own deadline governs it, not the project's per-test ``timeout``."""
+    pytester.makeini("[pytest]\ntimeout = 1\n")
+    write_script(git_repo, "slow", "sleep 2\nexit 0")
+
+    result = run_xdist(pytester, tmp_path, "-p", "timeout", f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(passed=1)
+
+
 def intervals(log: Path) -> List[Tuple[float, float]]:
     """(start, end) of each script, from the lines ``<id> start|end <seconds>`` in ``log``."""
     times: Dict[str, Dict[str, float]] = {}

@@ -87,6 +87,8 @@ class HypothesisItem(pytest.Item):
         self.found = found
         label = worktree_label(self.config.rootpath, found.worktree)
         self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
+        if _pytest_timeout_loaded(self.config):
+            self.add_marker(pytest.mark.timeout(0))  # its "no timeout"
         self._raw_result: Optional[TestExecutionResult] = None
         #: True when the script ran inside the item's setup phase (under xdist).
         self.ran_during_setup = False
@@ -198,6 +200,13 @@ class HypothesisItem(pytest.Item):
             repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
             self.user_properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))
         self.user_properties.extend(_evidence_properties(result))
+
+
+def _pytest_timeout_loaded(config: pytest.Config) -> bool:
+    """True when pytest-timeout is loaded. The script's own deadline governs a hypothesis
+    item: pytest-timeout's (often a project's ini ``timeout``) would end an xdist worker's
+    item while its script runs, and the hypothesis would never be judged."""
+    return any(config.pluginmanager.has_plugin(name) for name in ("timeout", "pytest_timeout"))
 
 
 def fails_its_item(result: TestExecutionResult) -> bool:
