@@ -280,6 +280,38 @@ def test_xdist_workers_set_a_shared_worktree_up_once(
     assert counter.read_text() == "ran\n"
 
 
+def test_under_xdist_a_hypothesis_without_a_setup_waits_for_its_worktrees_step(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: WriteMetadata,
+    tmp_path: Path,
+) -> None:
+    """Each worker knows only the item it runs: the step another item declares still runs
+    before this one's script, once in all."""
+    counter = tmp_path / "runs"
+    write_script(git_repo, "a_plain", "test -f made-by-setup")
+    write_script(git_repo, "b_declares", "test -f made-by-setup")
+    write_metadata(git_repo, "b_declares", {"setup": f"sleep 0.5 && {counting(counter)}"})
+
+    result = pytester.runpytest_subprocess(
+        "-n",
+        "2",
+        f"--rootdir={tmp_path}",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:asyncio",
+        "-p",
+        "no:cacheprovider",
+        f"--hypotheses={git_repo}",
+        timeout=120,
+    )
+
+    result.assert_outcomes(passed=2)
+    assert counter.read_text() == "ran\n"
+
+
 def test_an_empty_setup_option_runs_no_setup_step_whatever_the_ini_file_says(
     run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
 ) -> None:

@@ -193,6 +193,37 @@ def test_the_hypotheses_of_one_worktree_share_one_setup_run(
     assert [r.stdout for r in results] == ["built\n"] * 4
 
 
+def test_a_hypothesis_without_a_setup_waits_for_the_step_another_of_its_worktree_declares(
+    worktree: Path, counter: Path, write_script: WriteScript
+) -> None:
+    """The step changes what the script tests: run beside it, the verdict is a race."""
+    write_script(worktree, "plain", "cat made-by-setup")
+    slow = f"sleep 0.3 && {counting(counter)}"
+    runs = [
+        HypothesisRun(Hypothesis("plain", "no setup of its own"), worktree),
+        HypothesisRun(Hypothesis("h1", "a hypothesis"), worktree, setup=slow),
+    ]
+
+    plain, declaring = TestExecutor(QUICK).execute_parallel(runs)
+
+    assert (plain.stdout, plain.setup) == ("built\n", None)
+    assert declaring.setup is not None and declaring.setup["outcome"] == "ran"
+    assert runs_of(counter) == 1
+
+
+def test_the_steps_a_run_is_told_of_run_before_its_script(
+    worktree: Path, counter: Path
+) -> None:
+    """As a pytest-xdist worker hands the engine one run, with its worktree's other steps."""
+    told = HypothesisRun(
+        Hypothesis("h1", "a hypothesis"), worktree, worktree_steps=((counting(counter), None),)
+    )
+
+    (result,) = TestExecutor(QUICK).execute_parallel([told])
+
+    assert (result.stdout, result.setup) == ("built\n", None)
+
+
 def test_concurrent_runs_of_one_worktree_set_it_up_once(worktree: Path, counter: Path) -> None:
     """Two runs at once (as two pytest-xdist workers are) wait for each other's setup."""
     slow = counting(counter, then="sleep 0.5")

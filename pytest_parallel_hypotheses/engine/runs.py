@@ -13,6 +13,10 @@ from ..core.setup import setup_problem
 from ..finding.layout import PathLike
 
 
+#: Setup steps as (command, timeout in seconds, or None for the config's).
+SetupSteps = Tuple[Tuple[str, Optional[float]], ...]
+
+
 @dataclass(frozen=True)
 class HypothesisRun:
     """One hypothesis to test in one worktree, with its own deadline if it has one.
@@ -38,6 +42,11 @@ class HypothesisRun:
     polarity: Polarity = Polarity.DISPROVE
     #: The most resident memory, in bytes, the script's whole tree may use (None: the run's).
     memory_limit: Optional[int] = None
+    #: The setup steps other hypotheses of the same worktree declare, as (command, timeout or
+    #: None for the config's), beyond those of the runs handed to the engine with this one (a
+    #: pytest-xdist worker is handed one run at a time). They change the worktree this
+    #: script tests, so they run before it too; its result carries only its own step.
+    worktree_steps: SetupSteps = ()
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not self.timeout > 0:

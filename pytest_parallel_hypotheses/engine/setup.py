@@ -22,7 +22,17 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+)
 
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
@@ -66,10 +76,15 @@ class SetupOutcome:
 
 
 class WorktreeSetups:
-    """The setup steps of one run: each worktree and command at most once, one at a time."""
+    """The setup steps of one run: each worktree and command at most once, one at a time,
+    and every step of a worktree before any of its scripts (a step changes what they test)."""
 
     def __init__(
-        self, config: FalsificationConfig, marker_name: str, sampler: ResourceSampler
+        self,
+        config: FalsificationConfig,
+        marker_name: str,
+        sampler: ResourceSampler,
+        runs: Iterable[HypothesisRun] = (),
     ) -> None:
         self._config = config
         self._marker_name = marker_name
@@ -79,6 +94,18 @@ class WorktreeSetups:
         self._sampler = sampler
         self._locks: Dict[Path, asyncio.Lock] = {}
         self._done: Dict[Tuple[Path, str], SetupOutcome] = {}
+        #: The steps the runs declare, by worktree: command and timeout, in the runs' order.
+        self._declared: Dict[Path, Dict[str, float]] = {}
+        for run in runs:
+            steps = self._steps_of(run)
+            if steps and run.worktree is not None:
+                self._declare(_root(run), steps)
+
+    def sets_up(self, run: HypothesisRun) -> bool:
+        """True when a setup step runs in the run's worktree before its script."""
+        return bool(self._steps_of(run)) or (
+            bool(self._declared) and _root(run) in self._declared
+        )
 
     async def prepare(
         self,
@@ -88,23 +115,43 @@ class WorktreeSetups:
         *,
         stale_builds: bool = False,
     ) -> Optional[SetupOutcome]:
-        """Set up the run's worktree unless this run already did (its outcome, shared by the
-        hypotheses of that worktree); None when the hypothesis has no setup step. ``on_start``
-        is handed the step's timeout and output if the step runs. With ``stale_builds`` (the
+        """Run every setup step declared for the run's worktree that has not run yet in this
+        run; the outcome of the run's own step (shared by the hypotheses of that worktree),
+        or None when it has none. A step another hypothesis declares runs first all the same:
+        the script would otherwise test the worktree while that step changes it. ``on_start``
+        is handed each step's timeout and output if it runs. With ``stale_builds`` (the
         worktree's builds are older than their sources) an earlier success is not reused."""
-        command = run.setup or self._config.setup_command
-        if command is None:
+        if not self.sets_up(run):
             return None
-        assert run.worktree is not None  # locate_script checked it
-        worktree = run.worktree.resolve()
-        timeout = run.setup_timeout or self._config.setup_timeout
+        worktree = _root(run)
+        steps = self._declare(worktree, self._steps_of(run))
         async with self._locks.setdefault(worktree, asyncio.Lock()):
-            key = (worktree, command)
-            if key not in self._done:
-                started = None if on_start is None else functools.partial(on_start, timeout)
-                step = _Step(worktree, command, timeout, base_env, started, stale_builds)
-                self._done[key] = await self._set_up(step)
-            return self._done[key]
+            for command, timeout in list(steps.items()):
+                if (worktree, command) not in self._done:
+                    started = None if on_start is None else functools.partial(on_start, timeout)
+                    step = _Step(worktree, command, timeout, base_env, started, stale_builds)
+                    self._done[worktree, command] = await self._set_up(step)
+        own = self._own_step(run)
+        return None if own is None else self._done[worktree, own]
+
+    def _own_step(self, run: HypothesisRun) -> Optional[str]:
+        return run.setup or self._config.setup_command
+
+    def _steps_of(self, run: HypothesisRun) -> Dict[str, float]:
+        """The steps the run itself knows of: its own first, then its worktree's others."""
+        default = self._config.setup_timeout
+        own = self._own_step(run)
+        steps = {} if own is None else {own: run.setup_timeout or default}
+        for command, timeout in run.worktree_steps:
+            steps.setdefault(command, timeout or default)
+        return steps
+
+    def _declare(self, worktree: Path, steps: Mapping[str, float]) -> Dict[str, float]:
+        """Add ``steps`` to the worktree's (a command keeps the timeout declared first)."""
+        declared = self._declared.setdefault(worktree, {})
+        for command, timeout in steps.items():
+            declared.setdefault(command, timeout)
+        return declared
 
     async def _set_up(self, step: _Step) -> SetupOutcome:
         command, timeout = step.command, step.timeout
@@ -167,6 +214,11 @@ class _Step:
     #: see (a checkout that gives unchanged files new times): the step runs again, since only
     #: it builds them.
     stale_builds: bool = False
+
+
+def _root(run: HypothesisRun) -> Path:
+    assert run.worktree is not None  # locate_script checked it
+    return run.worktree.resolve()
 
 
 def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:

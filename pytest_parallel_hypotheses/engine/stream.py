@@ -113,7 +113,7 @@ class ResultStream:
         self._output: Dict[int, LiveOutput] = {}
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
-        self._setups = WorktreeSetups(config, self._marker_name, self._sampler)
+        self._setups = WorktreeSetups(config, self._marker_name, self._sampler, runs)
         self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
@@ -319,9 +319,10 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
-            if setup is not None and loop.time() - asked > TICK_SECONDS:
+            set_up = self._setups.sets_up(run)
+            if set_up and loop.time() - asked > TICK_SECONDS:
                 await self._admission.resume()  # it waited: what let it in may be gone
-            code = turn.code if setup is None else await self._code_after_setup(run)
+            code = await self._code_after_setup(run) if set_up else turn.code
             result = await self._repeat(index, turn.script, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()
             return result

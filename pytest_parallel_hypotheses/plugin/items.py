@@ -9,14 +9,14 @@ the item's setup). The item then maps that result onto pytest's outcomes, so rep
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import pluggy
 import pytest
 
 from ..core.classification import TestResult
 from ..core.models import TestExecutionResult
-from ..engine.runs import HypothesisRun
+from ..engine.runs import HypothesisRun, SetupSteps
 from ..finding.discovery import FoundHypothesis
 from ..report.records import Record, record_of
 from ..report.wording import ONE_RUN_NOTE, failure_text, headline, is_undecided, worktree_label
@@ -63,15 +63,28 @@ class HypothesesRoot(pytest.Collector):
 
     def collect(self) -> List[pytest.Item]:
         rootpath = self.config.rootpath
+        steps = worktree_steps(self._found)
         return [
             HypothesisItem.from_parent(
                 self,
                 name=found.hypothesis_id,
                 nodeid=node_id(rootpath, found),
                 found=found,
+                worktree_steps=steps.get(found.worktree, ()),
             )
             for found in self._found
         ]
+
+
+def worktree_steps(found: Iterable[FoundHypothesis]) -> Dict[Path, SetupSteps]:
+    """The setup steps the hypotheses of each worktree declare in their metadata: each
+    worktree's scripts wait for them, wherever each hypothesis runs (a pytest-xdist worker
+    knows only the one it runs)."""
+    steps: Dict[Path, Dict[str, Optional[float]]] = {}
+    for each in found:
+        if each.setup is not None:
+            steps.setdefault(each.worktree, {}).setdefault(each.setup, each.setup_timeout)
+    return {worktree: tuple(declared.items()) for worktree, declared in steps.items()}
 
 
 def node_id(rootpath: Path, found: FoundHypothesis) -> str:
@@ -82,9 +95,12 @@ def node_id(rootpath: Path, found: FoundHypothesis) -> str:
 class HypothesisItem(pytest.Item):
     """One hypothesis script, reported as a test once the run loop gives it its result."""
 
-    def __init__(self, *, found: FoundHypothesis, **kwargs: Any) -> None:
+    def __init__(
+        self, *, found: FoundHypothesis, worktree_steps: SetupSteps = (), **kwargs: Any
+    ) -> None:
         super().__init__(path=found.script, **kwargs)
         self.found = found
+        self._worktree_steps = worktree_steps
         label = worktree_label(self.config.rootpath, found.worktree)
         self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
         if _pytest_timeout_loaded(self.config):
@@ -146,6 +162,7 @@ class HypothesisItem(pytest.Item):
             setup_timeout=found.setup_timeout,
             polarity=found.polarity,
             memory_limit=found.memory,
+            worktree_steps=self._worktree_steps,
         )
 
     def setup(self) -> None:
