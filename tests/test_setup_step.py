@@ -207,13 +207,12 @@ def test_a_hypothesis_without_a_setup_waits_for_the_step_another_of_its_worktree
     plain, declaring = TestExecutor(QUICK).execute_parallel(runs)
 
     assert (plain.stdout, plain.setup) == ("built\n", None)
-    assert declaring.setup is not None and declaring.setup["outcome"] == "ran"
+    assert declaring.setup is not None
+    assert declaring.setup["outcome"] == "ran"
     assert runs_of(counter) == 1
 
 
-def test_the_steps_a_run_is_told_of_run_before_its_script(
-    worktree: Path, counter: Path
-) -> None:
+def test_the_steps_a_run_is_told_of_run_before_its_script(worktree: Path, counter: Path) -> None:
     """As a pytest-xdist worker hands the engine one run, with its worktree's other steps."""
     told = HypothesisRun(
         Hypothesis("h1", "a hypothesis"), worktree, worktree_steps=((counting(counter), None),)

@@ -12,7 +12,6 @@ from ..core.sequential import Evidence
 from ..core.setup import setup_problem
 from ..finding.layout import PathLike
 
-
 #: Setup steps as (command, timeout in seconds, or None for the config's).
 SetupSteps = Tuple[Tuple[str, Optional[float]], ...]
 

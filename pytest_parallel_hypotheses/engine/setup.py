@@ -103,9 +103,7 @@ class WorktreeSetups:
 
     def sets_up(self, run: HypothesisRun) -> bool:
         """True when a setup step runs in the run's worktree before its script."""
-        return bool(self._steps_of(run)) or (
-            bool(self._declared) and _root(run) in self._declared
-        )
+        return bool(self._steps_of(run)) or (bool(self._declared) and _root(run) in self._declared)
 
     async def prepare(
         self,
