@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import venv
 from pathlib import Path
 from typing import Any, Callable, List
 
@@ -287,6 +288,36 @@ def test_clean_keeps_a_worktree_with_uncommitted_changes(git_repo: Path) -> None
     assert report.removed == []
     assert (worktree / "fix.py").exists()
     assert "hyp-h1" in branches(git_repo)
+
+
+def test_clean_removes_a_worktree_whose_only_untracked_folder_is_a_virtualenv(
+    git_repo: Path,
+) -> None:
+    """A setup step's ``.venv`` is remade at will: it keeps neither the worktree nor asks for
+    ``--force``, which would also drop a branch with real commits."""
+    worktree = new(git_repo, "h1")
+    (worktree / "fix.py").write_text("print('fixed')\n")
+    commit_all(worktree, "the fix")
+    venv.create(worktree / ".venv", with_pip=False)
+
+    report = clean(git_repo)
+
+    assert [entry.hypothesis_id for entry in report.removed] == ["h1"]
+    assert not worktree.exists()
+    assert [entry.branch for entry in report.kept_branches] == ["hyp-h1"]
+
+
+def test_clean_keeps_a_worktree_with_an_untracked_folder_that_is_not_a_virtualenv(
+    git_repo: Path,
+) -> None:
+    worktree = new(git_repo, "h1")
+    (worktree / "venv-notes").mkdir()
+    (worktree / "venv-notes" / "todo.txt").write_text("work in progress\n")
+
+    report = clean(git_repo)
+
+    assert list(report.changes.values()) == [["?? venv-notes/"]]
+    assert (worktree / "venv-notes" / "todo.txt").exists()
 
 
 def test_clean_with_force_removes_a_worktree_with_uncommitted_changes(git_repo: Path) -> None:

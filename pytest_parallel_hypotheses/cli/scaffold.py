@@ -434,6 +434,21 @@ def _live_worktree(worktrees: List[Worktree], entry: Registered) -> Optional[Wor
     return None
 
 
+#: Untracked folders that tools make again at will, whatever their path: never work to keep.
+_REMADE_FOLDERS = ("node_modules", "__pycache__")
+
+
+def _remade_at_will(worktree: Path, change: str) -> bool:
+    """True for an untracked folder (``?? .venv/``) that a setup step or a tool makes again
+    at will: a virtualenv (it holds ``pyvenv.cfg``), ``node_modules`` or ``__pycache__``. The
+    docs advise a setup step that makes a ``.venv``; a project that does not ignore it would
+    otherwise keep every such worktree, or need ``--force``, which also drops real commits."""
+    if not (change.startswith("?? ") and change.endswith("/")):
+        return False
+    folder = worktree / change[3:]
+    return folder.name in _REMADE_FOLDERS or (folder / "pyvenv.cfg").is_file()
+
+
 def _clean_one(
     repository: Path,
     entry: Registered,
@@ -443,13 +458,15 @@ def _clean_one(
 ) -> None:
     try:
         if live is not None:
-            changes = [] if force else uncommitted(live.path)
-            if changes:  # a .venv a setup step made counts too, unless git ignores it
+            status = uncommitted(live.path)
+            changes = [] if force else [c for c in status if not _remade_at_will(live.path, c)]
+            if changes:
                 report.kept_dirty.append(entry)
                 report.changes[entry.worktree] = changes
                 return
+            # git refuses a worktree with untracked files, those remade at will included
             run_git(
-                ["worktree", "remove", *(["--force"] if force else []), str(live.path)], repository
+                ["worktree", "remove", *(["--force"] if status else []), str(live.path)], repository
             )
         tip = _branch_tip(repository, entry.branch)
         if tip is not None and tip != entry.commit and not force:
