@@ -581,6 +581,34 @@ def test_auto_runs_again_a_script_whose_starved_step_ended_before_its_deadline(
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
 
 
+def test_auto_runs_again_a_script_whose_own_timeout_fired_waiting_for_a_cpu(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """``timeout 3 pytest ...`` in a script: its ``timeout`` fires (exit 124) while the
+    scripts around it hold the CPUs, which says nothing of the hypothesis either. A first
+    attempt computes 1.5 CPU-seconds under its own 3 s ``timeout``, three to a CPU; a
+    second ends at once."""
+    ids = late_scripts(
+        worktree, write_script, f"exec timeout 3 {computing(1.5)}", lambda _id: "exit 0"
+    )
+
+    results = run_auto(worktree, ids, test_timeout=60)
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+
+
+def test_a_script_whose_own_timeout_fired_with_cpus_to_spare_is_not_run_again(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs.log"
+    write_script(worktree, "stuck", f"echo ran >> {runs}\ntimeout 1 sleep 30")
+
+    [result] = run_auto(worktree, ["stuck"], test_timeout=60)
+
+    assert (result.result, result.exit_code) == (TestResult.TIMEOUT, 124)
+    assert runs.read_text().splitlines() == ["ran"]
+
+
 def test_a_second_timeout_says_the_first_was_short_of_cpus(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

@@ -245,6 +245,7 @@ USAGE_COMBINERS: Mapping[str, Callable[[Iterable[Any]], Any]] = {
     "peak_rss_bytes": max,
     "cpu_seconds": lambda values: round(sum(values), 3),
     "processes": sum,
+    "cpu_wait_share": max,
 }
 
 
@@ -255,8 +256,9 @@ def output_source(attempts: Sequence[TestExecutionResult], outcome: TestResult) 
 
 
 def combined_usage(metrics: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
-    """The resource use of several attempts: the highest peak, the total CPU time and the
-    total number of processes (a metric missing from any attempt is left out)."""
+    """The resource use of several attempts: the highest peak and wait for a CPU, the total
+    CPU time and the total number of processes (a metric missing from any attempt is left
+    out)."""
     return {
         name: combine(m[name] for m in metrics)
         for name, combine in USAGE_COMBINERS.items()

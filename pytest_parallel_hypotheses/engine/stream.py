@@ -29,9 +29,9 @@ from typing import (
     Type,
 )
 
-from ..core.classification import TestResult
+from ..core.classification import INNER_TIMEOUT_EXIT, TestResult
 from ..core.config import FalsificationConfig
-from ..core.diagnosis import cpu_demand, starved
+from ..core.diagnosis import STARVED_SHARE, cpu_demand, starved
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
@@ -395,13 +395,10 @@ class ResultStream:
         ran beside more scripts than the CPUs hold, which ``auto`` cannot always foresee (a
         script that sleeps before it computes looks idle when it starts): its timeout says
         nothing of the hypothesis, so it runs again, once, when the CPUs hold it."""
-        snapshot = attempt.timeout_snapshot
-        if not (
-            self._config.adaptive_concurrency and attempt.timed_out_after and starved(snapshot)
-        ):
+        demand = _starved_demand(attempt) if self._config.adaptive_concurrency else None
+        if demand is None:
             return False
-        assert snapshot is not None  # starved() says so
-        self._admission.ran_short(cpu_demand(snapshot))
+        self._admission.ran_short(demand)
         logger.warning(
             "a script timed out while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
@@ -459,6 +456,21 @@ class _Lanes:
             yield lane
         finally:
             heapq.heappush(self._free, lane)
+
+
+def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
+    """The CPUs a timed-out attempt wanted, when it was short of them; else None. At the
+    runner's deadline, its picture tells. At the script's own ``timeout`` (exit 124, as in
+    ``timeout 60 pytest``), its samples do: the wait of its most starved process, and the
+    CPU time it got over its run."""
+    if attempt.timed_out_after:
+        snapshot = attempt.timeout_snapshot
+        return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
+    share = attempt.metrics.get("cpu_wait_share")
+    inner = attempt.result is TestResult.TIMEOUT and attempt.exit_code == INNER_TIMEOUT_EXIT
+    if not inner or share is None or share < STARVED_SHARE or attempt.duration <= 0:
+        return None
+    return float(attempt.metrics.get("cpu_seconds", 0.0)) / attempt.duration + float(share)
 
 
 #: Said of a script whose attempt given again after a timeout short of CPUs timed out too.

@@ -87,12 +87,16 @@ class TreeUsage:
 
     def metrics(self) -> Dict[str, Any]:
         """``peak_rss_bytes`` (the largest sum over the tree at one sample), ``cpu_seconds``
-        (user plus system, waited-for children included) and ``processes`` (distinct ones)."""
-        return {
+        (user plus system, waited-for children included), ``processes`` (distinct ones), and
+        ``cpu_wait_share`` when a process was old enough to tell."""
+        metrics: Dict[str, Any] = {
             "peak_rss_bytes": self.peak_rss_bytes,
             "cpu_seconds": round(self.cpu_seconds, 3),
             "processes": max(1, len(self.seen)),
         }
+        if self.cpu_wait_share is not None:
+            metrics["cpu_wait_share"] = round(self.cpu_wait_share, 3)
+        return metrics
 
     def sample(
         self, children: Optional[ChildrenMap] = None, clock: Optional[BootClock] = None
