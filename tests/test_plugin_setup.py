@@ -23,6 +23,14 @@ def counting(counter: Path) -> str:
     return f"echo ran >> '{counter}' && echo built > made-by-setup"
 
 
+def run_xdist(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> pytest.RunResult:
+    """pytest with two xdist workers, in a subprocess, node ids relative to ``tmp_path``."""
+    quiet = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider")
+    return pytester.runpytest_subprocess(
+        "-n", "2", f"--rootdir={tmp_path}", *quiet, *args, timeout=120
+    )
+
+
 def test_the_setup_option_prepares_every_worktree(
     run_pytest: RunPytest, git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:
@@ -261,19 +269,11 @@ def test_xdist_workers_set_a_shared_worktree_up_once(
     for hypothesis_id in ("a", "b", "c", "d"):
         write_script(git_repo, hypothesis_id, "test -f made-by-setup")
 
-    result = pytester.runpytest_subprocess(
-        "-n",
-        "2",
-        f"--rootdir={tmp_path}",
-        "-p",
-        "no:hypothesispytest",
-        "-p",
-        "no:asyncio",
-        "-p",
-        "no:cacheprovider",
+    result = run_xdist(
+        pytester,
+        tmp_path,
         f"--hypotheses={git_repo}",
         f"--hypotheses-setup={counting(counter)}; sleep 0.5",
-        timeout=120,
     )
 
     result.assert_outcomes(passed=4)
@@ -294,22 +294,75 @@ def test_under_xdist_a_hypothesis_without_a_setup_waits_for_its_worktrees_step(
     write_script(git_repo, "b_declares", "test -f made-by-setup")
     write_metadata(git_repo, "b_declares", {"setup": f"sleep 0.5 && {counting(counter)}"})
 
-    result = pytester.runpytest_subprocess(
-        "-n",
-        "2",
-        f"--rootdir={tmp_path}",
-        "-p",
-        "no:hypothesispytest",
-        "-p",
-        "no:asyncio",
-        "-p",
-        "no:cacheprovider",
+    result = run_xdist(
+        pytester,
+        tmp_path,
         f"--hypotheses={git_repo}",
-        timeout=120,
     )
 
     result.assert_outcomes(passed=2)
     assert counter.read_text() == "ran\n"
+
+
+def test_under_xdist_a_step_runs_once_in_the_session_though_scripts_change_the_worktree(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: WriteMetadata,
+    tmp_path: Path,
+) -> None:
+    """A script's untracked file changes the content the stamp was made for: another worker
+    would run the step again, under the scripts still running."""
+    counter = tmp_path / "runs"
+    for hypothesis_id in ("a_plain", "c_plain"):
+        write_script(git_repo, hypothesis_id, "touch out-$$.txt\nsleep 0.5\ntest -f made")
+    write_script(git_repo, "d_declares", "test -f made")
+    step = f"echo ran >> '{counter}' && rm -f made && sleep 0.5 && touch made"
+    write_metadata(git_repo, "d_declares", {"setup": step})
+
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(passed=3)
+    assert counter.read_text() == "ran\n"
+
+
+def test_under_xdist_a_failed_step_runs_once_and_leaves_its_worktree_inconclusive(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: WriteMetadata,
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "runs"
+    for hypothesis_id in ("a", "b", "c", "d"):
+        write_script(git_repo, hypothesis_id, "exit 0")
+    write_metadata(git_repo, "d", {"setup": f"echo ran >> '{counter}'; exit 3"})
+
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(errors=4)
+    assert counter.read_text() == "ran\n"
+
+
+def test_under_xdist_the_run_wide_step_runs_before_a_hypothesis_with_its_own(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: WriteMetadata,
+    tmp_path: Path,
+) -> None:
+    for hypothesis_id in ("a_own", "b_wide"):
+        write_script(git_repo, hypothesis_id, "test -f from-wide")
+    write_metadata(git_repo, "a_own", {"setup": "touch from-own"})
+
+    result = run_xdist(
+        pytester,
+        tmp_path,
+        f"--hypotheses={git_repo}",
+        "--hypotheses-setup=sleep 1 && touch from-wide",
+    )
+
+    result.assert_outcomes(passed=2)
 
 
 def test_an_empty_setup_option_runs_no_setup_step_whatever_the_ini_file_says(

@@ -238,6 +238,29 @@ def test_a_venv_that_git_does_not_ignore_leaves_the_key_as_it_was(
     assert runs_of(counter) == 1
 
 
+def test_a_changed_setup_step_of_another_hypothesis_runs_again(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: Callable[[Path, str, object], Path],
+    tmp_path: Path,
+) -> None:
+    """Another hypothesis's step runs before this script, and changes what it tests."""
+    counter = tmp_path / "runs"
+    with (git_repo / ".git" / "info" / "exclude").open("a") as exclude:
+        exclude.write("made\n")  # else the file the step made is a change of content
+    write_script(git_repo, "plain", counting(counter, "grep -q v1 made"))
+    write_script(git_repo, "declares", "exit 0")
+    write_metadata(git_repo, "declares", {"setup": "echo v1 > made"})
+    run_pytest(f"--hypotheses={git_repo}", REUSE)
+    write_metadata(git_repo, "declares", {"setup": "echo v2 > made"})
+
+    result = run_pytest(f"--hypotheses={git_repo}", REUSE)
+
+    assert runs_of(counter) == 2
+    result.assert_outcomes(passed=1, failed=1)
+
+
 def test_a_new_commit_runs_again(stored: Stored) -> None:
     (stored.repo / "README").write_text("fixed\n")
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]

@@ -307,6 +307,22 @@ def test_clean_removes_a_worktree_whose_only_untracked_folder_is_a_virtualenv(
     assert [entry.branch for entry in report.kept_branches] == ["hyp-h1"]
 
 
+@pytest.mark.parametrize("shown", ["all", "no"])
+def test_clean_reads_untracked_files_whatever_git_is_set_to_show(
+    git_repo: Path, shown: str
+) -> None:
+    """``all`` would list a .venv file by file, ``no`` would hide the user's notes."""
+    run_git(["config", "status.showUntrackedFiles", shown], git_repo)
+    venv_only, with_notes = new(git_repo, "h1"), new(git_repo, "h2")
+    venv.create(venv_only / ".venv", with_pip=False)
+    (with_notes / "notes.txt").write_text("work in progress\n")
+
+    report = clean(git_repo)
+
+    assert [entry.hypothesis_id for entry in report.removed] == ["h1"]
+    assert [entry.hypothesis_id for entry in report.kept_dirty] == ["h2"]
+
+
 def test_clean_keeps_a_worktree_with_an_untracked_folder_that_is_not_a_virtualenv(
     git_repo: Path,
 ) -> None:

@@ -3,6 +3,8 @@ it runs, when it runs again, what its failures become, and that it leaves nothin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -13,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 import pytest
 
 from pytest_parallel_hypotheses import (
+    AsyncTestExecutor,
     FalsificationConfig,
     Hypothesis,
     HypothesisRun,
@@ -221,6 +224,92 @@ def test_the_steps_a_run_is_told_of_run_before_its_script(worktree: Path, counte
     (result,) = TestExecutor(QUICK).execute_parallel([told])
 
     assert (result.stdout, result.setup) == ("built\n", None)
+
+
+def test_a_failed_step_of_another_hypothesis_makes_the_script_inconclusive(
+    worktree: Path, counter: Path, write_script: WriteScript
+) -> None:
+    """The worktree is half made: no verdict comes from it, and the error says whose step."""
+    write_script(worktree, "plain", "exit 0")
+    runs = [
+        HypothesisRun(Hypothesis("plain", "no setup of its own"), worktree),
+        HypothesisRun(Hypothesis("h1", "a hypothesis"), worktree, setup="touch half; exit 3"),
+    ]
+
+    plain, declaring = TestExecutor(QUICK).execute_parallel(runs)
+
+    assert (plain.result, declaring.result) == (TestResult.ERROR, TestResult.ERROR)
+    assert "exited with status 3 (a step another hypothesis" in plain.error_message
+    assert "another hypothesis" not in declaring.error_message
+
+
+def test_a_command_declared_with_two_timeouts_has_the_longer(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    """No hypothesis's step gets less time than it asked for, whichever starts first."""
+    write_script(worktree, "h2", "cat made-by-setup")
+    step = "sleep 1 && echo built > made-by-setup"
+    runs = [
+        HypothesisRun(Hypothesis(i, "x"), worktree, setup=step, setup_timeout=timeout)
+        for i, timeout in (("h1", 0.3), ("h2", 30))
+    ]
+
+    results = TestExecutor(QUICK).execute_parallel(runs)
+
+    assert [r.stdout for r in results] == ["built\n", "built\n"]
+
+
+def test_the_run_wide_step_of_the_others_runs_before_a_hypothesis_with_its_own(
+    worktree: Path, write_script: WriteScript
+) -> None:
+    """As a pytest-xdist worker hands the engine one run: the worktree's other hypotheses
+    have no step of their own (None), so the run-wide one is theirs."""
+    config = FalsificationConfig(test_timeout=30, kill_grace=0.2, setup_command="echo G > g")
+    own = HypothesisRun(
+        Hypothesis("h1", "x"), worktree, setup="echo X > x", worktree_steps=((None, None),)
+    )
+    write_script(worktree, "h1", "cat g x")
+
+    (result,) = TestExecutor(config).execute_parallel([own])
+
+    assert result.stdout == "G\nX\n"
+
+
+def test_a_step_stopped_at_its_deadline_leaves_no_half_made_folder(
+    worktree: Path,
+) -> None:
+    """A ``.venv`` cut short before its ``bin/pip`` came made the same step fail in every
+    later run (a new-user trial on itsdangerous). A folder that was there before, and a file
+    the step wrote, stay."""
+    (worktree / "kept").mkdir()
+    step = "mkdir -p .venv/lib kept/inner && echo log > step.log && sleep 30"
+
+    result = run(worktree, step, setup_timeout=1)
+
+    assert result.result is TestResult.ERROR
+    assert "the folders it had begun to make (.venv) were removed" in result.error_message
+    assert not (worktree / ".venv").exists()
+    assert (worktree / "kept" / "inner").is_dir()
+    assert (worktree / "step.log").is_file()
+
+
+def test_a_step_cut_short_by_an_interruption_leaves_no_half_made_folder(
+    worktree: Path,
+) -> None:
+    async def interrupted() -> None:
+        hypothesis = HypothesisRun(Hypothesis("h1", "x"), worktree, setup="mkdir .venv && sleep 30")
+        running = asyncio.ensure_future(
+            AsyncTestExecutor(QUICK).execute_parallel_async([hypothesis])
+        )
+        while not (worktree / ".venv").exists():
+            await asyncio.sleep(0.05)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(asyncio.wait_for(interrupted(), timeout=60))
+
+    assert not (worktree / ".venv").exists()
 
 
 def test_concurrent_runs_of_one_worktree_set_it_up_once(worktree: Path, counter: Path) -> None:

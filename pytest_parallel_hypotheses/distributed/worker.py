@@ -68,7 +68,7 @@ class XdistWorkerRun:
         # one script at a time: ``auto`` has nothing to fit here, nor a script to run again
         # when it timed out short of CPUs (the crowd is the other workers' scripts)
         engine = dataclasses.replace(falsification, adaptive_concurrency=False)
-        self._executor = AsyncTestExecutor(engine, marker_prefix=prefix)
+        self._executor = AsyncTestExecutor(engine, marker_prefix=prefix, setup_records=folder)
         self._slots: ContextManager[object] = (
             contextlib.nullcontext()
             if folder is None

@@ -7,6 +7,7 @@ one result, errors included, and nothing a run started outlives it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..core.classification import TestResult, confidence_for
@@ -37,7 +38,11 @@ class AsyncTestExecutor:
     """Runs hypothesis scripts concurrently on asyncio and classifies each outcome."""
 
     def __init__(
-        self, config: Optional[FalsificationConfig] = None, *, marker_prefix: str = MARKER_PREFIX
+        self,
+        config: Optional[FalsificationConfig] = None,
+        *,
+        marker_prefix: str = MARKER_PREFIX,
+        setup_records: Optional[Path] = None,
     ) -> None:
         if not marker_prefix.startswith(MARKER_PREFIX):
             raise ValueError(
@@ -48,6 +53,9 @@ class AsyncTestExecutor:
         #: The start of each run's marker variable: a caller that gives its own can find every
         #: process of its runs, even after the process that ran them died (pytest-xdist).
         self.marker_prefix = marker_prefix
+        #: A folder the processes of one session share (pytest-xdist's workers), where each
+        #: worktree's setup step records its outcome, so that it runs once in the session.
+        self.setup_records = setup_records
 
     @property
     def timeout_seconds(self) -> float:
@@ -110,6 +118,7 @@ class AsyncTestExecutor:
             marker_prefix=self.marker_prefix,
             observer=observer,
             gate=gate,
+            setup_records=self.setup_records,
         )
 
     async def execute_parallel_async(

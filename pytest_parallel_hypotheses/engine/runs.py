@@ -12,8 +12,9 @@ from ..core.sequential import Evidence
 from ..core.setup import setup_problem
 from ..finding.layout import PathLike
 
-#: Setup steps as (command, timeout in seconds, or None for the config's).
-SetupSteps = Tuple[Tuple[str, Optional[float]], ...]
+#: Setup steps as (command, or None for the config's; timeout in seconds, or None for the
+#: config's).
+SetupSteps = Tuple[Tuple[Optional[str], Optional[float]], ...]
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,10 @@ class HypothesisRun:
     polarity: Polarity = Polarity.DISPROVE
     #: The most resident memory, in bytes, the script's whole tree may use (None: the run's).
     memory_limit: Optional[int] = None
-    #: The setup steps other hypotheses of the same worktree declare, as (command, timeout or
-    #: None for the config's), beyond those of the runs handed to the engine with this one (a
-    #: pytest-xdist worker is handed one run at a time). They change the worktree this
-    #: script tests, so they run before it too; its result carries only its own step.
+    #: The setup steps of the hypotheses of the same worktree, this one's included, beyond
+    #: those of the runs handed to the engine with this one (a pytest-xdist worker is handed
+    #: one run at a time). They change the worktree this script tests, so they all run
+    #: before it; its result carries its own step, or the one that failed.
     worktree_steps: SetupSteps = ()
 
     def __post_init__(self) -> None:

@@ -19,7 +19,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+import shutil
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import (
@@ -31,6 +32,7 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Set,
     Tuple,
 )
 
@@ -77,7 +79,9 @@ class SetupOutcome:
 
 class WorktreeSetups:
     """The setup steps of one run: each worktree and command at most once, one at a time,
-    and every step of a worktree before any of its scripts (a step changes what they test)."""
+    and every step of a worktree before any of its scripts (a step changes what they test).
+    With ``records``, a folder the pytest-xdist workers of one session share, each step runs
+    once in the session, whichever worker comes first: the others take its outcome."""
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class WorktreeSetups:
         marker_name: str,
         sampler: ResourceSampler,
         runs: Iterable[HypothesisRun] = (),
+        records: Optional[Path] = None,
     ) -> None:
         self._config = config
         self._marker_name = marker_name
@@ -92,18 +97,23 @@ class WorktreeSetups:
         #: CPUs it really wants (a step that waits on the network holds no CPU) without
         #: taking it for what the scripts will want.
         self._sampler = sampler
+        self._records = records
         self._locks: Dict[Path, asyncio.Lock] = {}
         self._done: Dict[Tuple[Path, str], SetupOutcome] = {}
-        #: The steps the runs declare, by worktree: command and timeout, in the runs' order.
+        #: The steps declared for each worktree: command and timeout, in the runs' order.
         self._declared: Dict[Path, Dict[str, float]] = {}
         for run in runs:
             steps = self._steps_of(run)
             if steps and run.worktree is not None:
                 self._declare(_root(run), steps)
 
-    def sets_up(self, run: HypothesisRun) -> bool:
-        """True when a setup step runs in the run's worktree before its script."""
-        return bool(self._steps_of(run)) or (bool(self._declared) and _root(run) in self._declared)
+    def steps_for(self, run: HypothesisRun) -> Dict[str, float]:
+        """Every step declared for the run's worktree, by the runs handed to the engine and
+        by those the run was told of: command and timeout (the longest declared)."""
+        steps = self._steps_of(run)
+        if not steps and not self._declared:
+            return {}  # no look at the worktree's path: most runs have no step at all
+        return self._declare(_root(run), steps)
 
     async def prepare(
         self,
@@ -113,42 +123,52 @@ class WorktreeSetups:
         *,
         stale_builds: bool = False,
     ) -> Optional[SetupOutcome]:
-        """Run every setup step declared for the run's worktree that has not run yet in this
-        run; the outcome of the run's own step (shared by the hypotheses of that worktree),
-        or None when it has none. A step another hypothesis declares runs first all the same:
-        the script would otherwise test the worktree while that step changes it. ``on_start``
-        is handed each step's timeout and output if it runs. With ``stale_builds`` (the
-        worktree's builds are older than their sources) an earlier success is not reused."""
-        if not self.sets_up(run):
+        """Run every setup step declared for the run's worktree that has not run yet, the
+        run's own or another hypothesis's: the script would otherwise test the worktree while
+        a step changes it. Return a failed step's outcome, the run's own first (the script
+        must not run on a half-made worktree); else the run's own step's (shared by the
+        hypotheses of that worktree); None when neither. ``on_start`` is handed each step's
+        timeout and output if it runs. With ``stale_builds`` (the worktree's builds are older
+        than their sources) an earlier success is not reused."""
+        steps = self.steps_for(run)
+        if not steps:
             return None
         worktree = _root(run)
-        steps = self._declare(worktree, self._steps_of(run))
         async with self._locks.setdefault(worktree, asyncio.Lock()):
             for command, timeout in list(steps.items()):
                 if (worktree, command) not in self._done:
                     started = None if on_start is None else functools.partial(on_start, timeout)
                     step = _Step(worktree, command, timeout, base_env, started, stale_builds)
                     self._done[worktree, command] = await self._set_up(step)
-        own = self._own_step(run)
-        return None if own is None else self._done[worktree, own]
+        own_command = self._own_step(run)
+        own = None if own_command is None else self._done[worktree, own_command]
+        if own is not None and own.problem is not None:
+            return own
+        failed = (self._done[worktree, c] for c in steps if self._done[worktree, c].problem)
+        return next((_of_another(outcome) for outcome in failed), own)
 
     def _own_step(self, run: HypothesisRun) -> Optional[str]:
         return run.setup or self._config.setup_command
 
     def _steps_of(self, run: HypothesisRun) -> Dict[str, float]:
-        """The steps the run itself knows of: its own first, then its worktree's others."""
-        default = self._config.setup_timeout
+        """The steps the run itself knows of: its own, then those it was told of (a command
+        of None there is the run-wide one), with the longest timeout declared for each."""
         own = self._own_step(run)
-        steps = {} if own is None else {own: run.setup_timeout or default}
-        for command, timeout in run.worktree_steps:
-            steps.setdefault(command, timeout or default)
+        told = [] if own is None else [(own, run.setup_timeout)]
+        steps: Dict[str, float] = {}
+        for command, timeout in [*told, *run.worktree_steps]:
+            command = command or self._config.setup_command
+            if command is not None:
+                longest = max(timeout or self._config.setup_timeout, steps.get(command, 0.0))
+                steps[command] = longest
         return steps
 
     def _declare(self, worktree: Path, steps: Mapping[str, float]) -> Dict[str, float]:
-        """Add ``steps`` to the worktree's (a command keeps the timeout declared first)."""
+        """Add ``steps`` to the worktree's; a command keeps the longest timeout declared, so
+        that no hypothesis's step has less time than it asked for, with or without xdist."""
         declared = self._declared.setdefault(worktree, {})
         for command, timeout in steps.items():
-            declared.setdefault(command, timeout)
+            declared[command] = max(timeout, declared.get(command, timeout))
         return declared
 
     async def _set_up(self, step: _Step) -> SetupOutcome:
@@ -160,19 +180,51 @@ class WorktreeSetups:
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
         try:
             async with stamp.locked():
-                state = await asyncio.to_thread(content_state, step.worktree)
-                if not step.stale_builds and await asyncio.to_thread(stamp.matches, state):
-                    logger.info("setup of %s reused: %s", step.worktree, command)
-                    return SetupOutcome(command, "reused", 0, 0.0, timeout)
-                await asyncio.to_thread(stamp.withdraw)
-                outcome = await self._run(step)
-                if outcome.problem is None:
-                    after, left = await asyncio.to_thread(_after_setup, step.worktree)
-                    stamp.write(after, left, outcome)
+                outcome = self._recorded(step)
+                if outcome is None:
+                    outcome = await self._run_unless_stamped(step, stamp)
+                    self._record(step, outcome)
                 return outcome
         except (GitError, OSError, ValueError) as error:
             problem = f"cannot check or stamp the worktree {step.worktree}: {error}"
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
+
+    async def _run_unless_stamped(self, step: _Step, stamp: SetupStamp) -> SetupOutcome:
+        """Reuse an earlier success with the same content, else run the step (and stamp it
+        when it succeeds)."""
+        state = await asyncio.to_thread(content_state, step.worktree)
+        if not step.stale_builds and await asyncio.to_thread(stamp.matches, state):
+            logger.info("setup of %s reused: %s", step.worktree, step.command)
+            return SetupOutcome(step.command, "reused", 0, 0.0, step.timeout)
+        await asyncio.to_thread(stamp.withdraw)
+        outcome = await self._run(step)
+        if outcome.problem is None:
+            after, left = await asyncio.to_thread(_after_setup, step.worktree)
+            stamp.write(after, left, outcome)
+        return outcome
+
+    def _record_path(self, step: _Step) -> Optional[Path]:
+        if self._records is None:
+            return None
+        return self._records / f"setup-{_digest(str(step.worktree))}-{_digest(step.command)}.json"
+
+    def _recorded(self, step: _Step) -> Optional[SetupOutcome]:
+        """The outcome of the step that another worker of the session recorded, if any (read
+        under the worktree's lock, so that a step never runs twice in a session: the scripts
+        it wrote files meanwhile would make the stamp's content differ, and a second run
+        would change the worktree under them)."""
+        path = self._record_path(step)
+        if path is None:
+            return None
+        try:
+            return SetupOutcome(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+
+    def _record(self, step: _Step, outcome: SetupOutcome) -> None:
+        path = self._record_path(step)
+        if path is not None:
+            write_atomically(path, json.dumps(outcome.as_dict()))
 
     async def _run(self, step: _Step) -> SetupOutcome:
         marker = Marker(self._marker_name, f"setup:{step.worktree}")
@@ -183,19 +235,35 @@ class WorktreeSetups:
             marker.name: marker.value,
         }
         logger.info("setting up %s: %s", step.worktree, step.command)
-        ran = await run_script(
-            [SHELL, "-c", step.command],
-            cwd=step.worktree,
-            env=env,
-            tree=ProcessTree(marker),
-            timeout=step.timeout,
-            grace=self._config.kill_grace,
-            max_output_bytes=self._config.max_output_bytes,
-            sampler=self._sampler,
-            setup_step=True,
-            on_start=step.on_start,
+        before = _folders(step.worktree)
+        try:
+            ran = await run_script(
+                [SHELL, "-c", step.command],
+                cwd=step.worktree,
+                env=env,
+                tree=ProcessTree(marker),
+                timeout=step.timeout,
+                grace=self._config.kill_grace,
+                max_output_bytes=self._config.max_output_bytes,
+                sampler=self._sampler,
+                setup_step=True,
+                on_start=step.on_start,
+            )
+        except asyncio.CancelledError:  # the run was interrupted: what it began is half made
+            _remove_new_folders(step.worktree, before)
+            raise
+        outcome = _outcome(step.command, step.timeout, ran)
+        if not ran.timed_out:
+            return outcome
+        removed = await asyncio.to_thread(_remove_new_folders, step.worktree, before)
+        if not removed:
+            return outcome
+        made = ", ".join(removed)
+        return replace(
+            outcome,
+            problem=f"{outcome.problem}; the folders it had begun to make ({made}) were "
+            "removed, so that the next run makes them afresh",
         )
-        return _outcome(step.command, step.timeout, ran)
 
 
 @dataclass(frozen=True)
@@ -212,6 +280,34 @@ class _Step:
     #: see (a checkout that gives unchanged files new times): the step runs again, since only
     #: it builds them.
     stale_builds: bool = False
+
+
+def _of_another(outcome: SetupOutcome) -> SetupOutcome:
+    """A failed step's outcome as the hypotheses that did not declare it see it."""
+    problem = (
+        f"{outcome.problem} (a step another hypothesis of this worktree declares: the "
+        "worktree's scripts run only once all of its steps succeed)"
+    )
+    return replace(outcome, problem=problem)
+
+
+def _folders(worktree: Path) -> Set[str]:
+    """The folders at the worktree's root (none when it cannot be read)."""
+    try:
+        with os.scandir(worktree) as entries:
+            return {entry.name for entry in entries if entry.is_dir(follow_symlinks=False)}
+    except OSError:
+        return set()
+
+
+def _remove_new_folders(worktree: Path, before: Set[str]) -> List[str]:
+    """Remove the folders at the worktree's root that a stopped step made (a half-made
+    ``.venv`` whose ``bin/pip`` never came would make ``python -m venv .venv && .venv/bin/pip
+    ...`` fail in every later run); the names removed. Files stay: a log may tell why."""
+    removed = sorted(_folders(worktree) - before)
+    for name in removed:
+        shutil.rmtree(worktree / name, ignore_errors=True)
+    return removed
 
 
 def _root(run: HypothesisRun) -> Path:

@@ -103,6 +103,7 @@ class ResultStream:
         marker_prefix: str,
         observer: Optional[RunObserver] = None,
         gate: Optional[StartGate] = None,
+        setup_records: Optional[Path] = None,
     ) -> None:
         self.runs = runs
         self._config = config
@@ -113,7 +114,7 @@ class ResultStream:
         self._output: Dict[int, LiveOutput] = {}
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
-        self._setups = WorktreeSetups(config, self._marker_name, self._sampler, runs)
+        self._setups = WorktreeSetups(config, self._marker_name, self._sampler, runs, setup_records)
         self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
@@ -319,7 +320,7 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
-            set_up = self._setups.sets_up(run)
+            set_up = bool(self._setups.steps_for(run))
             if set_up and loop.time() - asked > TICK_SECONDS:
                 await self._admission.resume()  # it waited: what let it in may be gone
             code = await self._code_after_setup(run) if set_up else turn.code

@@ -110,7 +110,11 @@ def uncommitted(worktree: PathArg) -> List[str]:
     """The worktree's uncommitted changes and untracked files, as ``git status --short``
     lists them (``?? .venv/``, `` M setup.py``; a rename as its deletion and its addition, so
     that every entry names one path)."""
-    status = run_git(["status", "--porcelain", "-z", "--no-renames"], worktree)
+    # whatever the user's status.showUntrackedFiles: "no" would hide their notes from
+    # ``clean``, and "all" list a .venv file by file
+    status = run_git(
+        ["status", "--porcelain", "-z", "--no-renames", "--untracked-files=normal"], worktree
+    )
     return [entry for entry in status.split("\0") if entry]
 
 

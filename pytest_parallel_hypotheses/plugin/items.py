@@ -77,14 +77,13 @@ class HypothesesRoot(pytest.Collector):
 
 
 def worktree_steps(found: Iterable[FoundHypothesis]) -> Dict[Path, SetupSteps]:
-    """The setup steps the hypotheses of each worktree declare in their metadata: each
-    worktree's scripts wait for them, wherever each hypothesis runs (a pytest-xdist worker
-    knows only the one it runs)."""
-    steps: Dict[Path, Dict[str, Optional[float]]] = {}
+    """The setup step each hypothesis of each worktree has, by the worktree: its metadata's,
+    or None for the run-wide one, with its timeout. Each worktree's scripts wait for all of
+    them, wherever each hypothesis runs (a pytest-xdist worker knows only the one it runs)."""
+    steps: Dict[Path, Dict[Tuple[Optional[str], Optional[float]], None]] = {}
     for each in found:
-        if each.setup is not None:
-            steps.setdefault(each.worktree, {}).setdefault(each.setup, each.setup_timeout)
-    return {worktree: tuple(declared.items()) for worktree, declared in steps.items()}
+        steps.setdefault(each.worktree, {})[each.setup, each.setup_timeout] = None
+    return {worktree: tuple(declared) for worktree, declared in steps.items()}
 
 
 def node_id(rootpath: Path, found: FoundHypothesis) -> str:

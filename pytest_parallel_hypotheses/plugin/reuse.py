@@ -114,6 +114,9 @@ class VerdictReuse:
             settings.update(alpha=config.alpha, flake_tolerance=config.flake_tolerance)
         if config.setup_command is not None:  # a metadata's own is in its file, digested apart
             settings.update(setup=config.setup_command, setup_timeout=config.setup_timeout)
+        declared = [[command, timeout] for command, timeout in run.worktree_steps if command]
+        if declared:  # the worktree's steps run before this script: they change what it tests
+            settings.update(worktree_steps=declared)
         memory = run.memory_limit if run.memory_limit is not None else config.memory_limit
         if memory is not None:  # a tree past it is stopped: inconclusive, whatever it did
             settings.update(memory=memory)
