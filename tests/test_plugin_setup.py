@@ -128,6 +128,21 @@ def test_the_json_report_tells_what_the_setup_did(
     assert (setup["outcome"], setup["stdout"], setup["timeout"]) == ("ran", "installed\n", 60)
 
 
+def test_minus_v_says_once_per_worktree_whether_its_setup_ran_or_was_reused(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """A passing run said neither: a long first run looked like a slow script."""
+    for hypothesis_id in ("a", "b"):
+        write_script(git_repo, hypothesis_id, "exit 0")
+    args = (f"--hypotheses={git_repo}", "--hypotheses-setup=touch made", "-v")
+
+    first, second = run_pytest(*args), run_pytest(*args)
+
+    first.stdout.fnmatch_lines(["setup of *: `touch made` ran in *s"])
+    second.stdout.fnmatch_lines(["setup of *: `touch made` reused (*"])
+    assert sum(line.startswith("setup of ") for line in first.outlines) == 1
+
+
 def test_a_second_run_reuses_the_setup(
     run_pytest: RunPytest,
     git_repo: Path,

@@ -161,6 +161,7 @@ def test_a_timeout_snapshot_lists_every_process_of_the_tree_with_the_last_lines(
         assert set(process) == {
             "pid",
             "ppid",
+            "session",
             "age_seconds",
             "state",
             "cpu_seconds",
@@ -257,6 +258,19 @@ def test_a_timeout_names_what_the_script_was_running(
     worktree: Path, write_script: WriteScript, sleep_token: str
 ) -> None:
     write_script(worktree, "slow", f"sleep {sleep_token}")
+
+    [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=TIMEOUT)
+
+    assert f"timed out while running: `sleep {sleep_token}` (pid " in result.error_message
+
+
+def test_a_timeout_names_what_the_script_waited_for_not_a_daemon_it_started(
+    worktree: Path, write_script: WriteScript, sleep_token: str
+) -> None:
+    """A new-user trial's timeout named the ``setsid`` daemon, younger than the foreground
+    command the script was blocked on."""
+    daemon = f"sleep 0.3\nsetsid sleep {sleep_token}1 &"
+    write_script(worktree, "slow", f"sleep {sleep_token} &\nwaited=$!\n{daemon}\nwait $waited")
 
     [result] = run_observed(worktree, ["slow"], RunObserver(), test_timeout=TIMEOUT)
 

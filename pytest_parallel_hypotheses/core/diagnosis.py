@@ -19,13 +19,17 @@ SHARE_MIN_AGE = 0.5
 
 
 def busiest(snapshot: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    """The process that most likely held the script up (None when the tree was gone)."""
+    """The process that most likely held the script up (None when the tree was gone): the
+    youngest that stayed in the script's session, since one that left it (``setsid``, a
+    daemon) is seldom what the script waits for."""
     processes: List[Dict[str, Any]] = list(snapshot.get("processes") or [])
     if not processes:
         return None
     oldest = max(processes, key=lambda entry: entry["age_seconds"])
     others = [entry for entry in processes if entry is not oldest]
-    return min(others or [oldest], key=lambda entry: entry["age_seconds"])
+    session = oldest.get("session")
+    stayed = [entry for entry in others if session is None or entry.get("session") == session]
+    return min(stayed or others or [oldest], key=lambda entry: entry["age_seconds"])
 
 
 def describe_snapshot(snapshot: Mapping[str, Any]) -> str:

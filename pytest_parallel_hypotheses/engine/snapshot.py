@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -141,12 +142,21 @@ def _oldest_and_youngest(
     return alive[:half] + alive[-half:]
 
 
+def _session(pid: int) -> Optional[int]:
+    """The process's session id (None once it is gone)."""
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
 def _describe(proc: psutil.Process, vitals: Vitals) -> Optional[Dict[str, Any]]:
     try:
         with proc.oneshot():
             return {
                 "pid": proc.pid,
                 "ppid": proc.ppid(),
+                "session": _session(proc.pid),
                 "age_seconds": vitals["age_seconds"],
                 "state": proc.status(),
                 "cpu_seconds": vitals["cpu_seconds"],

@@ -22,6 +22,7 @@ from .wording import (
     record_colour,
     record_polarity,
     record_verdict_word,
+    setup_text,
     worktree_label,
 )
 
@@ -90,6 +91,7 @@ def summary_lines(
     ]
     if verbose:
         lines += [(_code_line(record, rootpath), {}) for record in records]
+        lines += [(line, {}) for line in _setup_lines(records, rootpath)]
     told = [*run_warnings(records), *warnings]
     lines += [(f"warning: {warning}", {"yellow": True}) for warning in told]
     if any(_single_run(record) for record in records):
@@ -124,6 +126,19 @@ def _code_line(record: Record, rootpath: Path) -> str:
     worktree = worktree_label(rootpath, Path(record["worktree_path"]))
     summary = code_summary(record.get("code_under_test"))
     return f"code of {record['hypothesis_id']} ({worktree}): {summary}"
+
+
+def _setup_lines(records: Sequence[Record], rootpath: Path) -> List[str]:
+    """Under ``-v``: what each worktree's setup step did (its long first run, or a reuse,
+    is otherwise told only by a failure, ``-rA`` and the reports), once per worktree and
+    command."""
+    told: Dict[Tuple[str, str], str] = {}
+    for record in records:
+        setup = record.get("setup")
+        if setup is not None:
+            worktree = worktree_label(rootpath, Path(record["worktree_path"]))
+            told.setdefault((worktree, setup["command"]), setup_text(setup))
+    return [f"setup of {where}: `{command}` {text}" for (where, command), text in told.items()]
 
 
 def _evidence_cell(record: Record) -> str:

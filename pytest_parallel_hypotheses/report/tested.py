@@ -16,7 +16,7 @@ from .records import Record
 def code_summary(code: Optional[Mapping[str, Any]]) -> str:
     """One line: the worktree's venv, the redirected import locations, or that none was."""
     if code is None:
-        return "not known (the script did not run)"
+        return "not known (no run of the script finished)"  # never started, or cut short
     if code.get("venv"):
         return f"the worktree's own virtual environment {code['venv']}"
     redirects = code.get("redirects") or []
