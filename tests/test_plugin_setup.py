@@ -143,6 +143,40 @@ def test_minus_v_says_once_per_worktree_whether_its_setup_ran_or_was_reused(
     assert sum(line.startswith("setup of ") for line in first.outlines) == 1
 
 
+def test_minus_v_says_nothing_of_a_setup_step_for_a_reused_verdict(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    """The reused verdict carries the step of the session that reached it; none ran now."""
+    with (git_repo / ".git" / "info" / "exclude").open("a") as exclude:
+        exclude.write("made\n")  # else the file the step made is a change of content
+    write_script(git_repo, "a", "exit 0")
+    args = (f"--hypotheses={git_repo}", "--hypotheses-setup=touch made", "-v")
+    run_pytest(*args, "--hypotheses-reuse=yes")
+
+    result = run_pytest(*args, "--hypotheses-reuse=yes")
+
+    result.stdout.fnmatch_lines(["*cached (run *"])
+    assert not any(line.startswith("setup of ") for line in result.outlines)
+
+
+def test_a_hypothesis_left_out_by_minus_k_runs_no_setup_step(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: WriteMetadata,
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "runs"
+    write_script(git_repo, "chosen", "exit 0")
+    write_script(git_repo, "left_out", "exit 0")
+    write_metadata(git_repo, "left_out", {"setup": counting(counter)})
+
+    result = run_pytest(f"--hypotheses={git_repo}", "-k", "chosen")
+
+    result.assert_outcomes(passed=1, deselected=1)
+    assert not counter.exists()
+
+
 def test_a_second_run_reuses_the_setup(
     run_pytest: RunPytest,
     git_repo: Path,

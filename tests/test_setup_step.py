@@ -24,6 +24,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.engine.setup import _remove_new_folders
 
 QUICK = FalsificationConfig(test_timeout=30, kill_grace=0.2)
 
@@ -239,8 +240,9 @@ def test_a_failed_step_of_another_hypothesis_makes_the_script_inconclusive(
     plain, declaring = TestExecutor(QUICK).execute_parallel(runs)
 
     assert (plain.result, declaring.result) == (TestResult.ERROR, TestResult.ERROR)
-    assert "exited with status 3 (a step another hypothesis" in plain.error_message
+    assert "exited with status 3 (a step of another hypothesis" in plain.error_message
     assert "another hypothesis" not in declaring.error_message
+    assert plain.setup == declaring.setup  # the step's own words
 
 
 def test_a_command_declared_with_two_timeouts_has_the_longer(
@@ -291,6 +293,17 @@ def test_a_step_stopped_at_its_deadline_leaves_no_half_made_folder(
     assert not (worktree / ".venv").exists()
     assert (worktree / "kept" / "inner").is_dir()
     assert (worktree / "step.log").is_file()
+
+
+def test_nothing_is_taken_for_a_stopped_steps_folder_when_the_first_look_failed(
+    worktree: Path,
+) -> None:
+    """A first look that failed (too many open files) would make every folder look new,
+    ``.git`` included."""
+    (worktree / "src").mkdir()
+
+    assert _remove_new_folders(worktree, None) == []
+    assert (worktree / "src").is_dir()
 
 
 def test_a_step_cut_short_by_an_interruption_leaves_no_half_made_folder(

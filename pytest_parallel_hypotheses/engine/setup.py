@@ -103,14 +103,14 @@ class WorktreeSetups:
         #: The steps declared for each worktree: command and timeout, in the runs' order.
         self._declared: Dict[Path, Dict[str, float]] = {}
         for run in runs:
-            steps = self._steps_of(run)
+            steps = self._known_to(run)
             if steps and run.worktree is not None:
                 self._declare(_root(run), steps)
 
     def steps_for(self, run: HypothesisRun) -> Dict[str, float]:
         """Every step declared for the run's worktree, by the runs handed to the engine and
         by those the run was told of: command and timeout (the longest declared)."""
-        steps = self._steps_of(run)
+        steps = self._known_to(run)
         if not steps and not self._declared:
             return {}  # no look at the worktree's path: most runs have no step at all
         return self._declare(_root(run), steps)
@@ -145,18 +145,28 @@ class WorktreeSetups:
         if own is not None and own.problem is not None:
             return own
         failed = (self._done[worktree, c] for c in steps if self._done[worktree, c].problem)
-        return next((_of_another(outcome) for outcome in failed), own)
+        return next(failed, own)
+
+    def problem_of(self, run: HypothesisRun, outcome: SetupOutcome) -> str:
+        """Why a failed step leaves the run's script unrun, saying when the step is not the
+        run's own."""
+        if outcome.command == self._own_step(run):
+            return str(outcome.problem)
+        return (
+            f"{outcome.problem} (a step of another hypothesis of this worktree: the "
+            "worktree's scripts run only once all of its steps succeed)"
+        )
 
     def _own_step(self, run: HypothesisRun) -> Optional[str]:
         return run.setup or self._config.setup_command
 
-    def _steps_of(self, run: HypothesisRun) -> Dict[str, float]:
-        """The steps the run itself knows of: its own, then those it was told of (a command
+    def _known_to(self, run: HypothesisRun) -> Dict[str, float]:
+        """The steps the run itself knows of: its own, then its ``worktree_steps`` (a command
         of None there is the run-wide one), with the longest timeout declared for each."""
         own = self._own_step(run)
-        told = [] if own is None else [(own, run.setup_timeout)]
+        own_step = [] if own is None else [(own, run.setup_timeout)]
         steps: Dict[str, float] = {}
-        for command, timeout in [*told, *run.worktree_steps]:
+        for command, timeout in [*own_step, *run.worktree_steps]:
             command = command or self._config.setup_command
             if command is not None:
                 longest = max(timeout or self._config.setup_timeout, steps.get(command, 0.0))
@@ -180,10 +190,10 @@ class WorktreeSetups:
             return SetupOutcome(command, "failed", None, 0.0, timeout, problem=problem)
         try:
             async with stamp.locked():
-                outcome = self._recorded(step)
+                outcome = self._recorded(stamp)
                 if outcome is None:
                     outcome = await self._run_unless_stamped(step, stamp)
-                    self._record(step, outcome)
+                    self._record(stamp, outcome)
                 return outcome
         except (GitError, OSError, ValueError) as error:
             problem = f"cannot check or stamp the worktree {step.worktree}: {error}"
@@ -203,28 +213,30 @@ class WorktreeSetups:
             stamp.write(after, left, outcome)
         return outcome
 
-    def _record_path(self, step: _Step) -> Optional[Path]:
+    def _recorded(self, stamp: SetupStamp) -> Optional[SetupOutcome]:
+        """The outcome of the step that another worker of the session recorded, if any (read
+        under the worktree's lock, so that a step never runs twice in a session: the files
+        its scripts write meanwhile would make the stamp's content differ, and a second run
+        would change the worktree under them)."""
         if self._records is None:
             return None
-        return self._records / f"setup-{_digest(str(step.worktree))}-{_digest(step.command)}.json"
-
-    def _recorded(self, step: _Step) -> Optional[SetupOutcome]:
-        """The outcome of the step that another worker of the session recorded, if any (read
-        under the worktree's lock, so that a step never runs twice in a session: the scripts
-        it wrote files meanwhile would make the stamp's content differ, and a second run
-        would change the worktree under them)."""
-        path = self._record_path(step)
-        if path is None:
-            return None
+        path = self._records / stamp.path.name
         try:
             return SetupOutcome(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
+        except (OSError, ValueError, TypeError) as error:  # the step runs again, as before
+            logger.warning("cannot read the setup record %s: %s", path, error)
+            return None
 
-    def _record(self, step: _Step, outcome: SetupOutcome) -> None:
-        path = self._record_path(step)
-        if path is not None:
+    def _record(self, stamp: SetupStamp, outcome: SetupOutcome) -> None:
+        if self._records is None:
+            return
+        path = self._records / stamp.path.name
+        try:
             write_atomically(path, json.dumps(outcome.as_dict()))
+        except OSError as error:  # the others then run the step again: slower, not wrong
+            logger.warning("cannot record the setup outcome in %s: %s", path, error)
 
     async def _run(self, step: _Step) -> SetupOutcome:
         marker = Marker(self._marker_name, f"setup:{step.worktree}")
@@ -282,29 +294,28 @@ class _Step:
     stale_builds: bool = False
 
 
-def _of_another(outcome: SetupOutcome) -> SetupOutcome:
-    """A failed step's outcome as the hypotheses that did not declare it see it."""
-    problem = (
-        f"{outcome.problem} (a step another hypothesis of this worktree declares: the "
-        "worktree's scripts run only once all of its steps succeed)"
-    )
-    return replace(outcome, problem=problem)
+#: Folders a step never had made, whatever a look says: the repository, the hypotheses.
+_NEVER_REMOVED = frozenset({".git", ".falsification"})
 
 
-def _folders(worktree: Path) -> Set[str]:
-    """The folders at the worktree's root (none when it cannot be read)."""
+def _folders(worktree: Path) -> Optional[Set[str]]:
+    """The folders at the worktree's root; None when it cannot be read (then nothing is
+    taken for new: a failed first look would make every folder look new)."""
     try:
         with os.scandir(worktree) as entries:
             return {entry.name for entry in entries if entry.is_dir(follow_symlinks=False)}
     except OSError:
-        return set()
+        return None
 
 
-def _remove_new_folders(worktree: Path, before: Set[str]) -> List[str]:
+def _remove_new_folders(worktree: Path, before: Optional[Set[str]]) -> List[str]:
     """Remove the folders at the worktree's root that a stopped step made (a half-made
     ``.venv`` whose ``bin/pip`` never came would make ``python -m venv .venv && .venv/bin/pip
     ...`` fail in every later run); the names removed. Files stay: a log may tell why."""
-    removed = sorted(_folders(worktree) - before)
+    after = _folders(worktree)
+    if before is None or after is None:
+        return []
+    removed = sorted(after - before - _NEVER_REMOVED)
     for name in removed:
         shutil.rmtree(worktree / name, ignore_errors=True)
     return removed

@@ -316,7 +316,7 @@ class ResultStream:
                 return setup_failed_result(
                     run.hypothesis.id,
                     run.worktree_text,
-                    setup.problem,
+                    self._setups.problem_of(run, setup),
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )

@@ -63,27 +63,15 @@ class HypothesesRoot(pytest.Collector):
 
     def collect(self) -> List[pytest.Item]:
         rootpath = self.config.rootpath
-        steps = worktree_steps(self._found)
         return [
             HypothesisItem.from_parent(
                 self,
                 name=found.hypothesis_id,
                 nodeid=node_id(rootpath, found),
                 found=found,
-                worktree_steps=steps.get(found.worktree, ()),
             )
             for found in self._found
         ]
-
-
-def worktree_steps(found: Iterable[FoundHypothesis]) -> Dict[Path, SetupSteps]:
-    """The setup step each hypothesis of each worktree has, by the worktree: its metadata's,
-    or None for the run-wide one, with its timeout. Each worktree's scripts wait for all of
-    them, wherever each hypothesis runs (a pytest-xdist worker knows only the one it runs)."""
-    steps: Dict[Path, Dict[Tuple[Optional[str], Optional[float]], None]] = {}
-    for each in found:
-        steps.setdefault(each.worktree, {})[each.setup, each.setup_timeout] = None
-    return {worktree: tuple(declared) for worktree, declared in steps.items()}
 
 
 def node_id(rootpath: Path, found: FoundHypothesis) -> str:
@@ -91,15 +79,32 @@ def node_id(rootpath: Path, found: FoundHypothesis) -> str:
     return f"{worktree_label(rootpath, found.worktree)}::{found.hypothesis_id}"
 
 
+#: The setup steps of the selected hypotheses, by worktree, once the selection is final.
+_SELECTED_STEPS = pytest.StashKey[Dict[Path, SetupSteps]]()
+
+
+def selected_steps(session: pytest.Session) -> Dict[Path, SetupSteps]:
+    """The setup step each selected hypothesis of each worktree has, by the worktree: its
+    metadata's, or None for the run-wide one, with its timeout. Each worktree's scripts wait
+    for all of them, wherever each hypothesis runs (a pytest-xdist worker knows only the one
+    it runs); a hypothesis left out by ``-k`` runs nothing, its step included. Read once
+    items run, when ``session.items`` holds the selection."""
+    if _SELECTED_STEPS not in session.stash:
+        steps: Dict[Path, Dict[Tuple[Optional[str], Optional[float]], None]] = {}
+        for item in session.items:
+            if isinstance(item, HypothesisItem):
+                found = item.found
+                steps.setdefault(found.worktree, {})[found.setup, found.setup_timeout] = None
+        session.stash[_SELECTED_STEPS] = {w: tuple(declared) for w, declared in steps.items()}
+    return session.stash[_SELECTED_STEPS]
+
+
 class HypothesisItem(pytest.Item):
     """One hypothesis script, reported as a test once the run loop gives it its result."""
 
-    def __init__(
-        self, *, found: FoundHypothesis, worktree_steps: SetupSteps = (), **kwargs: Any
-    ) -> None:
+    def __init__(self, *, found: FoundHypothesis, **kwargs: Any) -> None:
         super().__init__(path=found.script, **kwargs)
         self.found = found
-        self._worktree_steps = worktree_steps
         label = worktree_label(self.config.rootpath, found.worktree)
         self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
         if _pytest_timeout_loaded(self.config):
@@ -161,7 +166,7 @@ class HypothesisItem(pytest.Item):
             setup_timeout=found.setup_timeout,
             polarity=found.polarity,
             memory_limit=found.memory,
-            worktree_steps=self._worktree_steps,
+            worktree_steps=selected_steps(self.session).get(found.worktree, ()),
         )
 
     def setup(self) -> None:

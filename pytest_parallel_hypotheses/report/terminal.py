@@ -135,7 +135,7 @@ def _setup_lines(records: Sequence[Record], rootpath: Path) -> List[str]:
     told: Dict[Tuple[str, str], str] = {}
     for record in records:
         setup = record.get("setup")
-        if setup is not None:
+        if setup is not None and record.get("cached_at") is None:  # a reuse ran nothing
             worktree = worktree_label(rootpath, Path(record["worktree_path"]))
             told.setdefault((worktree, setup["command"]), setup_text(setup))
     return [f"setup of {where}: `{command}` {text}" for (where, command), text in told.items()]
