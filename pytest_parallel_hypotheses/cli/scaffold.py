@@ -458,16 +458,15 @@ def _clean_one(
 ) -> None:
     try:
         if live is not None:
-            status = uncommitted(live.path)
-            changes = [] if force else [c for c in status if not _remade_at_will(live.path, c)]
+            status = [] if force else uncommitted(live.path)
+            changes = [c for c in status if not _remade_at_will(live.path, c)]
             if changes:
                 report.kept_dirty.append(entry)
                 report.changes[entry.worktree] = changes
                 return
             # git refuses a worktree with untracked files, those remade at will included
-            run_git(
-                ["worktree", "remove", *(["--force"] if status else []), str(live.path)], repository
-            )
+            forced = ["--force"] if force or status else []
+            run_git(["worktree", "remove", *forced, str(live.path)], repository)
         tip = _branch_tip(repository, entry.branch)
         if tip is not None and tip != entry.commit and not force:
             report.kept_branches.append(entry)

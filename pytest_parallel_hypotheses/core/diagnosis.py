@@ -48,7 +48,7 @@ def describe_snapshot(snapshot: Mapping[str, Any]) -> str:
     short = (
         f"; its processes waited for a CPU up to {share:.0%} of their time: other work kept "
         "the CPUs busy (the run's other scripts, or other programs)"
-        if share is not None and share >= STARVED_SHARE
+        if share is not None and starved_share(share)
         else ""
     )
     return (
@@ -76,7 +76,12 @@ def cpu_wait_share(snapshot: Mapping[str, Any]) -> Optional[float]:
 
 def starved(snapshot: Optional[Mapping[str, Any]]) -> bool:
     """Whether the tree of a timed-out script was short of CPUs (:data:`STARVED_SHARE`)."""
-    share = None if snapshot is None else cpu_wait_share(snapshot)
+    return snapshot is not None and starved_share(cpu_wait_share(snapshot))
+
+
+def starved_share(share: Optional[float]) -> bool:
+    """Whether a tree whose processes waited for a CPU up to ``share`` of their time (None:
+    not known) was short of CPUs."""
     return share is not None and share >= STARVED_SHARE
 
 

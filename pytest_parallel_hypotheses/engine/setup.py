@@ -31,6 +31,7 @@ from typing import (
     Iterable,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Set,
     Tuple,
@@ -77,6 +78,14 @@ class SetupOutcome:
         return asdict(self)
 
 
+class Prepared(NamedTuple):
+    """What preparing a run's worktree did: whether steps ran or were reused there (the code
+    it holds is then looked at again), and the step outcome the run's result carries."""
+
+    set_up: bool
+    outcome: Optional[SetupOutcome]
+
+
 class WorktreeSetups:
     """The setup steps of one run: each worktree and command at most once, one at a time,
     and every step of a worktree before any of its scripts (a step changes what they test).
@@ -107,13 +116,15 @@ class WorktreeSetups:
             if steps and run.worktree is not None:
                 self._declare(_root(run), steps)
 
-    def steps_for(self, run: HypothesisRun) -> Dict[str, float]:
-        """Every step declared for the run's worktree, by the runs handed to the engine and
-        by those the run was told of: command and timeout (the longest declared)."""
+    def _steps_at(self, run: HypothesisRun) -> Tuple[Optional[Path], Dict[str, float]]:
+        """The run's worktree and every step declared for it, by the runs handed to the
+        engine and by those the run was told of: command and timeout (the longest declared).
+        No look at the worktree's path when no run has a step, as most have none."""
         steps = self._known_to(run)
         if not steps and not self._declared:
-            return {}  # no look at the worktree's path: most runs have no step at all
-        return self._declare(_root(run), steps)
+            return None, {}
+        worktree = _root(run)
+        return worktree, self._declare(worktree, steps)
 
     async def prepare(
         self,
@@ -122,18 +133,17 @@ class WorktreeSetups:
         on_start: Optional[Callable[[float, LiveOutput], None]] = None,
         *,
         stale_builds: bool = False,
-    ) -> Optional[SetupOutcome]:
+    ) -> Prepared:
         """Run every setup step declared for the run's worktree that has not run yet, the
         run's own or another hypothesis's: the script would otherwise test the worktree while
-        a step changes it. Return a failed step's outcome, the run's own first (the script
-        must not run on a half-made worktree); else the run's own step's (shared by the
-        hypotheses of that worktree); None when neither. ``on_start`` is handed each step's
-        timeout and output if it runs. With ``stale_builds`` (the worktree's builds are older
-        than their sources) an earlier success is not reused."""
-        steps = self.steps_for(run)
-        if not steps:
-            return None
-        worktree = _root(run)
+        a step changes it. The outcome kept is a failed step's, the run's own first (the
+        script must not run on a half-made worktree); else the run's own step's (shared by
+        the hypotheses of that worktree); None when neither. ``on_start`` is handed each
+        step's timeout and output if it runs. With ``stale_builds`` (the worktree's builds are
+        older than their sources) an earlier success is not reused."""
+        worktree, steps = self._steps_at(run)
+        if worktree is None or not steps:
+            return Prepared(False, None)
         async with self._locks.setdefault(worktree, asyncio.Lock()):
             for command, timeout in list(steps.items()):
                 if (worktree, command) not in self._done:
@@ -143,9 +153,9 @@ class WorktreeSetups:
         own_command = self._own_step(run)
         own = None if own_command is None else self._done[worktree, own_command]
         if own is not None and own.problem is not None:
-            return own
+            return Prepared(True, own)
         failed = (self._done[worktree, c] for c in steps if self._done[worktree, c].problem)
-        return next(failed, own)
+        return Prepared(True, next(failed, own))
 
     def problem_of(self, run: HypothesisRun, outcome: SetupOutcome) -> str:
         """Why a failed step leaves the run's script unrun, saying when the step is not the

@@ -31,7 +31,7 @@ from typing import (
 
 from ..core.classification import INNER_TIMEOUT_EXIT, TestResult
 from ..core.config import FalsificationConfig
-from ..core.diagnosis import STARVED_SHARE, cpu_demand, starved
+from ..core.diagnosis import cpu_demand, starved, starved_share
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
@@ -306,7 +306,7 @@ class ResultStream:
                 return _unrunnable(run, turn.script)
             loop = asyncio.get_running_loop()
             asked = loop.time()
-            setup = await self._setups.prepare(
+            set_up, setup = await self._setups.prepare(
                 run,
                 base_env,
                 functools.partial(self._setting_up, index, slot),
@@ -320,7 +320,6 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
-            set_up = bool(self._setups.steps_for(run))
             if set_up and loop.time() - asked > TICK_SECONDS:
                 await self._admission.resume()  # it waited: what let it in may be gone
             code = await self._code_after_setup(run) if set_up else turn.code
@@ -469,8 +468,9 @@ def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
         return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
     share = attempt.metrics.get("cpu_wait_share")
     inner = attempt.result is TestResult.TIMEOUT and attempt.exit_code == INNER_TIMEOUT_EXIT
-    if not inner or share is None or share < STARVED_SHARE or attempt.duration <= 0:
+    if not inner or not starved_share(share) or attempt.duration <= 0:
         return None
+    assert share is not None  # starved_share() says so
     return float(attempt.metrics.get("cpu_seconds", 0.0)) / attempt.duration + float(share)
 
 

@@ -63,7 +63,7 @@ class HypothesesRoot(pytest.Collector):
 
     def collect(self) -> List[pytest.Item]:
         rootpath = self.config.rootpath
-        return [
+        items: List[pytest.Item] = [
             HypothesisItem.from_parent(
                 self,
                 name=found.hypothesis_id,
@@ -72,6 +72,11 @@ class HypothesesRoot(pytest.Collector):
             )
             for found in self._found
         ]
+        if _pytest_timeout_loaded(self.config):
+            no_timeout = pytest.mark.timeout(0)  # pytest-timeout's "no timeout"
+            for item in items:
+                item.add_marker(no_timeout)
+        return items
 
 
 def node_id(rootpath: Path, found: FoundHypothesis) -> str:
@@ -107,8 +112,6 @@ class HypothesisItem(pytest.Item):
         self.found = found
         label = worktree_label(self.config.rootpath, found.worktree)
         self.extra_keyword_matches.update(name for name in (label, found.branch) if name)
-        if _pytest_timeout_loaded(self.config):
-            self.add_marker(pytest.mark.timeout(0))  # its "no timeout"
         self._raw_result: Optional[TestExecutionResult] = None
         #: True when the script ran inside the item's setup phase (under xdist).
         self.ran_during_setup = False
