@@ -37,6 +37,8 @@ _NODE = frozenset({"node", "nodejs"})
 _UNKNOWN_EXTENSION = "ERR_UNKNOWN_FILE_EXTENSION"
 #: How shells and Python say they met a syntax error.
 _SAID = re.compile(r"syntax ?error|parse error", re.IGNORECASE)
+#: What follows the script's path when its shell names one of its lines (bash, dash, zsh, ksh).
+_LINE_NAMED = re.compile(r"(?:: line \d+|: \d+|:\d+|\[\d+\]): ")
 #: How long the check may take; a parse takes milliseconds.
 CHECK_SECONDS = 10.0
 #: Characters of the interpreter's complaint kept.
@@ -80,9 +82,17 @@ def shell_error_in(script: Path, stderr: str) -> Optional[str]:
     failed (``test_h.sh: line 2: [: missing `]'``, dash's ``test_h.sh: 2: cd: can't cd to
     src``, zsh's ``test_h.sh:2:``, ksh's ``test_h.sh[2]:``); None if none does. A script
     that passes after such a line may have passed because of it: a broken ``[`` makes an
-    ``if`` false, a failed ``cd`` runs the tests of another folder."""
-    said = re.compile(rf"^{re.escape(str(script))}(?:: line \d+|: \d+|:\d+|\[\d+\]): ")
-    return next((line for line in stderr.splitlines() if said.match(line)), None)
+    ``if`` false, a failed ``cd`` runs the tests of another folder. One pattern serves every
+    script: a pattern per script path would be compiled again for each of a large run's."""
+    path = str(script)
+    return next(
+        (
+            line
+            for line in stderr.splitlines()
+            if line.startswith(path) and _LINE_NAMED.match(line, len(path))
+        ),
+        None,
+    )
 
 
 def speaks_of_a_syntax_error(stderr: str) -> bool:
