@@ -388,6 +388,41 @@ def test_an_interrupted_script_keeps_its_output_and_elapsed_time(
     assert "---------- stdout (all) ----------\nhalfway" in section
 
 
+def test_a_hypothesis_interrupted_in_its_setup_step_is_cut_short_not_unrun(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+) -> None:
+    """Its work had begun: "not run" would deny it. The step's output is not the script's."""
+    started = tmp_path / "started"
+    write_script(git_repo, "prepared", "exit 0")
+    report = tmp_path / "report.json"
+    step = f"echo preparing; touch {started}; sleep {sleep_token}"
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
+    command += [f"--hypotheses={git_repo}", f"--hypotheses-setup={step}"]
+    process = pytester.popen(
+        [*command, f"--hypotheses-report={report}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
+    )
+    wait_until(started.exists)
+
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=HANG_SECONDS)[0].decode()
+
+    [record] = json.loads(report.read_text())["hypotheses"]
+    assert record["status"] == "pending", output
+    assert record["error_message"] == (
+        "stopped because the run was interrupted while its worktree's setup step ran"
+    )
+    assert not record["stdout"]
+    assert re.search(r"prepared +\S+ \(\S+\) +CUT SHORT ", output), output
+
+
 def test_with_every_script_cut_short_the_next_action_is_to_run_them(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -27,7 +27,7 @@ from ..report.watch import CUT_SHORT
 from .items import HypothesisItem, fails_its_item
 from .judging import problem_result
 from .reuse import VerdictReuse
-from .watching import RunWatcher, cut_short_result
+from .watching import RunWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +139,9 @@ class _Run:
         """Each script cut short keeps, in its record, what it printed and how long it ran."""
         reason = "the run was interrupted" if isinstance(stop, KeyboardInterrupt) else str(stop)
         for item in self._pending:
-            started = self._watcher.output_of(item.nodeid)
-            if started is not None and item.result is None:
-                output, since = started
-                item.keep_cut_short(cut_short_result(item, output, since, reason))
+            result = None if item.result is not None else self._watcher.cut_short(item, reason)
+            if result is not None:
+                item.keep_cut_short(result)
                 self._watcher.watch.attempt_ended(item.nodeid, CUT_SHORT)
 
     def _report(self, item: HypothesisItem) -> None:

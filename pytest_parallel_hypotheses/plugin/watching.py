@@ -66,13 +66,24 @@ class RunWatcher:
         most = engine.max_repeats if engine.auto_repeat else int(engine.repeats)
         return _EngineWatch(self, nodeids, most, engine.test_timeout)
 
-    def output_of(self, nodeid: str) -> Optional[Tuple[LiveOutput, float]]:
-        """What a running hypothesis's script has printed so far and since when it runs (None
-        while its worktree's setup step runs: that output is not the script's)."""
-        entry = self.watch.running_entry(nodeid)
-        if entry is None or entry.stage or not isinstance(entry.output, LiveOutput):
+    def cut_short(self, item: HypothesisItem, reason: str) -> Optional[TestExecutionResult]:
+        """The result of a hypothesis that ``reason`` cut short while it ran, or None if it
+        was not running: not judged, with what its script had printed and how long it had
+        run. Cut short in its worktree's setup step, it says so (its work had begun, which
+        "not run" would deny) and keeps no output: the step's is not the script's."""
+        entry = self.watch.running_entry(item.nodeid)
+        if entry is None or not isinstance(entry.output, LiveOutput):
             return None
-        return entry.output, entry.since
+        printed = None if entry.stage else entry.output
+        return stopped_result(
+            item.found.hypothesis_id,
+            str(item.found.worktree),
+            f"{reason} while its worktree's setup step ran" if entry.stage else reason,
+            started=True,
+            duration=time.monotonic() - entry.since,
+            stdout=None if printed is None else printed.stdout,
+            stderr=None if printed is None else printed.stderr,
+        )
 
     def emit(self, event_type: str, **fields: Any) -> None:
         if self._events is not None:
@@ -312,22 +323,6 @@ class _EngineWatch(RunObserver):
             exit_code=result.exit_code,
             duration=result.duration,
         )
-
-
-def cut_short_result(
-    item: HypothesisItem, output: LiveOutput, since: float, reason: str
-) -> TestExecutionResult:
-    """The result of a script that an interruption cut short: not judged, with what it had
-    printed and how long it had run."""
-    return stopped_result(
-        item.found.hypothesis_id,
-        str(item.found.worktree),
-        reason,
-        started=True,
-        duration=time.monotonic() - since,
-        stdout=output.stdout,
-        stderr=output.stderr,
-    )
 
 
 def _live_wanted(mode: str, reporter: pytest.TerminalReporter, config: pytest.Config) -> bool:
