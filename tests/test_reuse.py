@@ -4,6 +4,8 @@ changed input runs the script again, and the store survives concurrency and kill
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -442,6 +444,28 @@ def test_pytest_cache_clear_empties_the_store(stored: Stored) -> None:
     stored.again("--cache-clear")
 
     assert stored.runs == 2
+
+
+def test_the_store_of_a_worktree_is_found_once_not_for_each_of_its_hypotheses(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding it runs git: asked for each of 1,000 hypotheses of one worktree, that took 3 s."""
+    for index in range(4):
+        write_script(git_repo, f"h{index}", "exit 0")
+    calls = tmp_path / "git-calls"
+    noting = tmp_path / "bin" / "git"
+    noting.parent.mkdir()
+    noting.write_text(f"#!/bin/sh\necho \"$*\" >> '{calls}'\nexec '{shutil.which('git')}' \"$@\"\n")
+    noting.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{noting.parent}{os.pathsep}{os.environ['PATH']}")
+
+    run_pytest(f"--hypotheses={git_repo}", REUSE).assert_outcomes(passed=4)
+
+    assert calls.read_text().splitlines().count("rev-parse --git-common-dir") == 1
 
 
 def test_a_worktree_of_the_repository_shares_the_store(

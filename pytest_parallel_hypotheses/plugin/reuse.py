@@ -51,6 +51,9 @@ class VerdictReuse:
         self._config = settings.falsification
         self._fingerprints = Fingerprinter()
         self._keys: Dict[str, Tuple[VerdictStore, str]] = {}
+        #: Each worktree's store, found once: finding it runs git, which took 3 s over the
+        #: 1,000 hypotheses of one worktree when asked for each.
+        self._stores: Dict[Path, Optional[VerdictStore]] = {}
 
     def plan(self, item: HypothesisItem, run: HypothesisRun) -> Plan:
         """Reuse the stored result of unchanged inputs when it is decided; under
@@ -93,12 +96,15 @@ class VerdictReuse:
         found = item.found
         if not self._enabled or not found.cache:
             return None
-        folder = store_folder(found.worktree)
+        if found.worktree not in self._stores:
+            folder = store_folder(found.worktree)
+            self._stores[found.worktree] = None if folder is None else VerdictStore(folder)
+        store = self._stores[found.worktree]
         metadata = config_path(found.worktree, found.hypothesis_id)
         key = self._fingerprints.key(found.worktree, found.script, metadata, self._settings(run))
-        if folder is None or key is None:
+        if store is None or key is None:
             return None
-        self._keys[item.nodeid] = (VerdictStore(folder), key)
+        self._keys[item.nodeid] = (store, key)
         return self._keys[item.nodeid]
 
     def _settings(self, run: HypothesisRun) -> Dict[str, Any]:
