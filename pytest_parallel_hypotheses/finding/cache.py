@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -23,6 +21,7 @@ from ..core.classification import HypothesisStatus, Polarity, TestResult
 from ..core.models import TestExecutionResult, output_source
 from ..core.sequential import parse_evidence
 from ..core.tested import CodeUnderTest
+from .atomic import write_atomically
 from .git import GitError, git_common_dir
 
 logger = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ logger = logging.getLogger(__name__)
 STORE_FOLDER = Path("pytest-hypotheses", "verdicts")
 #: The layout of an entry; an entry of another layout is ignored.
 ENTRY_FORMAT = 1
-_TEMPORARY_PREFIX = ".partial-"
 
 
 class CacheWarning(UserWarning):
@@ -67,8 +65,7 @@ class VerdictStore:
         logged, and the run goes on without it."""
         text = json.dumps({**entry, "format": ENTRY_FORMAT, "key": key}, sort_keys=True)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(self._path(key), text)
+            write_atomically(self._path(key), text, durable=False)
         except OSError as error:
             logger.warning("cannot store a verdict in %s: %s", self.folder, error)
 
@@ -80,7 +77,7 @@ class VerdictStore:
         for path in self.folder.iterdir():
             if path.is_file():
                 path.unlink(missing_ok=True)
-                removed += not path.name.startswith(_TEMPORARY_PREFIX)
+                removed += not path.name.startswith(".")  # a temporary file's name does
         return removed
 
     def _path(self, key: str) -> Path:
@@ -100,21 +97,6 @@ def _read_entry(path: Path, key: str) -> Tuple[Optional[Dict[str, Any]], Optiona
     if entry.get("key") != key:
         return None, "belongs to another key"
     return entry, None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a temporary file next to ``path``, flush it to disk, and rename it over
-    ``path``: readers see the old entry or the new one, never half of one."""
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY_PREFIX)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 def warn_ignored(message: str) -> None:
