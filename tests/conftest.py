@@ -9,6 +9,7 @@ import random
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -193,6 +194,28 @@ def most_alive_at_once() -> MostAliveAtOnce:
     """``most_alive_at_once(worktree, config, ids)``: run the scripts, and the most of them
     that were alive at once."""
     return _most_alive_at_once
+
+
+#: What a pytest that a test starts runs without: the Hypothesis library's plugin imports the
+#: whole library at the session's end, pytest-asyncio warns about its unset options, and the
+#: cache would write into the test's folder.
+PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider")
+
+
+def started_pytest(
+    pytester: pytest.Pytester, tmp_path: Path, *args: str
+) -> subprocess.Popen[bytes]:
+    """pytest with ``args`` in a process of its own (node ids relative to ``tmp_path``), its
+    output and errors on one pipe, taking signals as a terminal's foreground job does: a test
+    can follow it while it runs, and interrupt it."""
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF, *args]
+    return pytester.popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=take_signals_as_a_terminal_does,
+    )
 
 
 def take_signals_as_a_terminal_does() -> None:

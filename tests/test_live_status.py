@@ -24,14 +24,13 @@ import pytest
 from pytest_parallel_hypotheses.report.livearea import StatusArea
 from pytest_parallel_hypotheses.report.statusview import status_lines
 from pytest_parallel_hypotheses.report.watch import Progress, Running
-from tests.conftest import take_signals_as_a_terminal_does
+from tests.conftest import PLUGINS_OFF, take_signals_as_a_terminal_does
 
 WriteScript = Callable[..., Path]
 
 #: Generous bound for anything that should take seconds: catches hangs, not slowness.
 HANG_SECONDS = 120
 COLUMNS, ROWS = 120, 200
-PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider")
 STATUS = re.compile(r"hypotheses: \d+ done, \d+ running, \d+ waiting")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, List
@@ -13,7 +12,7 @@ from typing import Callable, List
 import psutil
 import pytest
 
-from tests.conftest import take_signals_as_a_terminal_does
+from tests.conftest import started_pytest
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -206,14 +205,8 @@ def pytest_with_a_report(
 ) -> subprocess.Popen[bytes]:
     """pytest over ``repo``'s hypotheses writing ``report``, started as from a terminal, so
     that a test can signal it."""
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    command += [f"--hypotheses={repo}", f"--hypotheses-report={report}"]
-    return pytester.popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=take_signals_as_a_terminal_does,
+    return started_pytest(
+        pytester, tmp_path, f"--hypotheses={repo}", f"--hypotheses-report={report}"
     )
 
 

@@ -7,7 +7,6 @@ import json
 import queue
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -17,14 +16,13 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
-from tests.conftest import take_signals_as_a_terminal_does
+from tests.conftest import PLUGINS_OFF, started_pytest
 
 WriteScript = Callable[..., Path]
 RunPytest = Callable[..., pytest.RunResult]
 
 #: Generous bound for anything that should take seconds: catches hangs, not slowness.
 HANG_SECONDS = 120
-PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider")
 
 
 def read_events(path: Path) -> List[Dict[str, Any]]:
@@ -124,10 +122,8 @@ def test_a_reader_following_the_stream_sees_a_hypothesis_as_soon_as_it_finishes(
     write_script(git_repo, "first", "exit 0")
     write_script(git_repo, "second", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 1")
     events = tmp_path / "events.jsonl"
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    command += [f"--hypotheses={git_repo}", f"--hypotheses-events={events}"]
-    process = pytester.popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    process = started_pytest(
+        pytester, tmp_path, f"--hypotheses={git_repo}", f"--hypotheses-events={events}"
     )
     try:
         wait_until(lambda: finished_ids(events) == ["first"])  # second waits for us
@@ -256,10 +252,8 @@ def test_a_verbose_verdict_reaches_a_log_as_soon_as_its_script_ends(
     go = tmp_path / "go"
     write_script(git_repo, "quick", "exit 0")
     write_script(git_repo, "slow", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 1")
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF, "-v"]
-    command += [f"--hypotheses={git_repo}", "--hypotheses-heartbeat=0"]
-    process = pytester.popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    process = started_pytest(
+        pytester, tmp_path, "-v", f"--hypotheses={git_repo}", "--hypotheses-heartbeat=0"
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line.decode()) for line in process.stdout])
@@ -360,14 +354,8 @@ def test_an_interrupted_script_keeps_its_output_and_elapsed_time(
     started = tmp_path / "started"
     write_script(git_repo, "slow", f"echo halfway; touch {started}; sleep {sleep_token}")
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    command += [f"--hypotheses={git_repo}", f"--hypotheses-report={report}"]
-    process = pytester.popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=take_signals_as_a_terminal_does,
+    process = started_pytest(
+        pytester, tmp_path, f"--hypotheses={git_repo}", f"--hypotheses-report={report}"
     )
     wait_until(started.exists)
     since = time.monotonic()
@@ -400,14 +388,12 @@ def test_a_hypothesis_interrupted_in_its_setup_step_is_cut_short_not_unrun(
     write_script(git_repo, "prepared", "exit 0")
     report = tmp_path / "report.json"
     step = f"echo preparing; touch {started}; sleep {sleep_token}"
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    command += [f"--hypotheses={git_repo}", f"--hypotheses-setup={step}"]
-    process = pytester.popen(
-        [*command, f"--hypotheses-report={report}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=take_signals_as_a_terminal_does,
+    process = started_pytest(
+        pytester,
+        tmp_path,
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-setup={step}",
+        f"--hypotheses-report={report}",
     )
     wait_until(started.exists)
 
@@ -430,14 +416,7 @@ def test_with_every_script_cut_short_the_next_action_is_to_run_them(
     premature."""
     for hypothesis_id in ("a", "b"):
         write_script(git_repo, hypothesis_id, f"touch {tmp_path / hypothesis_id}; sleep 60")
-    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
-    process = pytester.popen(
-        [*command, f"--hypotheses={git_repo}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=take_signals_as_a_terminal_does,
-    )
+    process = started_pytest(pytester, tmp_path, f"--hypotheses={git_repo}")
     wait_until(lambda: (tmp_path / "a").exists() and (tmp_path / "b").exists())
 
     process.send_signal(signal.SIGTERM)
