@@ -306,8 +306,8 @@ def test_nothing_is_taken_for_a_stopped_steps_folder_when_the_first_look_failed(
     assert (worktree / "src").is_dir()
 
 
-def test_a_step_cut_short_by_an_interruption_leaves_no_half_made_folder(
-    worktree: Path,
+def test_a_step_cut_short_by_an_interruption_leaves_no_half_made_folder_and_says_so(
+    worktree: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def interrupted() -> None:
         hypothesis = HypothesisRun(Hypothesis("h1", "x"), worktree, setup="mkdir .venv && sleep 30")
@@ -323,6 +323,7 @@ def test_a_step_cut_short_by_an_interruption_leaves_no_half_made_folder(
     asyncio.run(asyncio.wait_for(interrupted(), timeout=60))
 
     assert not (worktree / ".venv").exists()
+    assert "the folders it had begun to make (.venv) were removed" in caplog.text
 
 
 def test_concurrent_runs_of_one_worktree_set_it_up_once(worktree: Path, counter: Path) -> None:

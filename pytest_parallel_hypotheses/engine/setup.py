@@ -272,7 +272,14 @@ class WorktreeSetups:
                 on_start=step.on_start,
             )
         except asyncio.CancelledError:  # the run was interrupted: what it began is half made
-            _remove_new_folders(step.worktree, before)
+            removed = _remove_new_folders(step.worktree, before)
+            if removed:  # no result will carry it: the run's warnings tell it
+                logger.warning(
+                    "the setup step of %s was interrupted: the folders it had begun to make "
+                    "(%s) were removed, so that the next run makes them afresh",
+                    step.worktree,
+                    ", ".join(removed),
+                )
             raise
         outcome = _outcome(step.command, step.timeout, ran)
         if not ran.timed_out:
