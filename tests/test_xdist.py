@@ -20,21 +20,19 @@ import psutil
 import pytest
 
 from pytest_parallel_hypotheses.engine.tree import Marker
-from tests.conftest import take_signals_as_a_terminal_does
+from tests.conftest import PLUGINS_OFF, take_signals_as_a_terminal_does
 
 WriteScript = Callable[..., Path]
 LiveProcesses = Callable[[str], List[psutil.Process]]
 
 #: Generous bound for anything that should take seconds: catches hangs, not slowness.
 HANG_SECONDS = 120
-#: Plugins these runs do not need, and a cache they must not share with the test suite.
-QUIET = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cacheprovider")
 
 
 def run_xdist(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> pytest.RunResult:
     """pytest with two xdist workers, in a subprocess, node ids relative to ``tmp_path``."""
     return pytester.runpytest_subprocess(
-        "-n", "2", f"--rootdir={tmp_path}", *QUIET, *args, timeout=HANG_SECONDS
+        "-n", "2", f"--rootdir={tmp_path}", *PLUGINS_OFF, *args, timeout=HANG_SECONDS
     )
 
 
@@ -59,6 +57,31 @@ def test_each_hypothesis_runs_once_however_many_workers_collect_it(
 
     result.assert_outcomes(passed=3, failed=3)
     assert sorted((tmp_path / "ran.log").read_text().split()) == [f"h{i}" for i in range(6)]
+
+
+def test_the_limits_that_the_chosen_hypotheses_metadata_set_are_told_under_xdist_too(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: Callable[[Path, str, object], Path],
+    tmp_path: Path,
+) -> None:
+    """The controller collects nothing: a run under ``-n`` did not say what enforces a
+    hypothesis's own memory limit."""
+    for hypothesis_id, limits in (("cache", {"timeout": 30, "memory": "200M"}), ("race", {})):
+        write_script(git_repo, hypothesis_id, "exit 0")
+        write_metadata(git_repo, hypothesis_id, limits)
+    write_script(git_repo, "left_out", "exit 0")
+    write_metadata(git_repo, "left_out", {"timeout": 5})
+
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", "-k", "not left_out")
+
+    result.stdout.fnmatch_lines(
+        [
+            "timeouts set by their metadata: 1 at 30s",
+            "memory limits set by their metadata: 1 at 200 MiB, enforced by *",
+        ]
+    )
 
 
 def test_dist_each_is_a_usage_error_before_anything_runs(
@@ -264,7 +287,7 @@ def test_under_xdist_a_script_that_timed_out_short_of_cpus_is_not_run_again(
         "-n",
         str(workers),
         f"--rootdir={tmp_path}",
-        *QUIET,
+        *PLUGINS_OFF,
         f"--hypotheses={git_repo}",
         "--hypotheses-timeout=1.5",
         timeout=HANG_SECONDS,
@@ -385,7 +408,7 @@ def start_xdist(
 ) -> subprocess.Popen[bytes]:
     """pytest with two xdist workers on ``repo``'s hypotheses and ``options``, in the
     background, writing its JSON report to ``report``; its output and errors in one pipe."""
-    args = ["-n", "2", f"--rootdir={tmp_path}", *QUIET, f"--hypotheses={repo}", *options]
+    args = ["-n", "2", f"--rootdir={tmp_path}", *PLUGINS_OFF, f"--hypotheses={repo}", *options]
     return pytester.popen(
         [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
         stdout=subprocess.PIPE,

@@ -25,7 +25,7 @@ from ..core.results import stopped_result
 from ..engine.bridge import run_sync
 from ..engine.tree import MARKER_PREFIX, Marker, ProcessTree
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover
-from ..plugin.collection import report_header, worktrees_to_search
+from ..plugin.collection import own_limits, report_header, worktrees_to_search
 from ..plugin.options import SETTINGS_KEY, HypothesesSettings
 from ..plugin.outputfolder import session_folder
 from ..plugin.records import HypothesisRecords
@@ -132,6 +132,12 @@ class DistributedRecords(HypothesisRecords):
         found = self._discovered().get((record["worktree_path"], record["hypothesis_id"]))
         return record if found is None else record_of(record["nodeid"], found, None)
 
+    def selected(self) -> List[FoundHypothesis]:
+        """The hypotheses the workers collected, as a look at their worktrees finds them."""
+        found = self._discovered()
+        places = (located(self._rootpath, nodeid) for nodeid in self._expected)
+        return [found[place] for place in places if place in found]
+
     def _discovered(self) -> Dict[Tuple[str, str], FoundHypothesis]:
         if self._found is None:
             settings = self._config.stash.get(SETTINGS_KEY, None)
@@ -182,6 +188,8 @@ class XdistController:
         #: The run-wide slots and the stop shared by the workers of this machine.
         self._shared_folder = Path(tempfile.mkdtemp(prefix="pytest-hypotheses-shared-"))
         self._rootpath = rootpath
+        self._reporter: Optional[pytest.TerminalReporter] = None
+        self._limits_told = False
 
     @functools.cached_property
     def _output_folder(self) -> Optional[Path]:
@@ -204,6 +212,7 @@ class XdistController:
         worker runs here, since a remote worker may have a folder this machine has not."""
         if all(_is_local(spec) for spec in session.config.getoption("tx")):
             worktrees_to_search(self._settings)
+        self._reporter = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def pytest_unconfigure(self) -> None:
         shutil.rmtree(self._shared_folder, ignore_errors=True)
@@ -220,8 +229,20 @@ class XdistController:
         }
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        """A worker started the item: its script runs from now."""
+        """A worker started the item: its script runs from now. The first tells the limits
+        the hypotheses' metadata set, as a run without xdist does after its collection."""
         self._crashes.started(nodeid)
+        if not self._limits_told:
+            self._limits_told = True
+            self._tell_own_limits()
+
+    def _tell_own_limits(self) -> None:
+        """The controller collects nothing: the workers' collection is complete once one
+        starts an item, and a look at the worktrees finds the metadata of what they chose."""
+        if self._reporter is None:
+            return
+        for line in own_limits(self._records.selected(), self._settings):
+            self._reporter.write_line(line)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Optional[object]) -> None:

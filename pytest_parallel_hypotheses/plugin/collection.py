@@ -54,7 +54,8 @@ class HypothesisCollection:
         hook.pytest_collection_modifyitems(
             session=session, config=session.config, items=session.items
         )
-        self._own_limits = own_limits(session.items, self._settings)
+        selected = [item.found for item in session.items if isinstance(item, HypothesisItem)]
+        self._own_limits = own_limits(selected, self._settings)
         hook.pytest_collection_finish(session=session)
         session.testscollected = len(session.items)
         return True
@@ -167,10 +168,9 @@ def report_header(settings: HypothesesSettings, per_xdist_worker: bool = False) 
     return f"hypotheses: {where} ({header_words(settings.falsification, per_xdist_worker)})"
 
 
-def own_limits(items: Sequence[pytest.Item], settings: HypothesesSettings) -> List[str]:
-    """The timeouts and memory limits the selected hypotheses' metadata set, which the
+def own_limits(found: Sequence[FoundHypothesis], settings: HypothesesSettings) -> List[str]:
+    """The timeouts and memory limits the ``found`` hypotheses' metadata set, which the
     header's do not show: ``timeouts set by their metadata: 6 at 30s``."""
-    found = [item.found for item in items if isinstance(item, HypothesisItem)]
     lines = []
     timeouts = Counter(each.timeout for each in found if each.timeout is not None)
     if timeouts:
