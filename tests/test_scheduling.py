@@ -1,6 +1,6 @@
-"""Duration-aware scheduling: when not every script can start at once, the longest expected
-starts first, unknown durations before all; durations measured by a run are kept in pytest's
-cache for the next one."""
+"""Duration-aware scheduling: when not every script can start at once, the quick ones start
+first while they are a small share of the work, then unknown durations, then the longest
+expected first; durations measured by a run are kept in pytest's cache for the next one."""
 
 from __future__ import annotations
 
@@ -39,6 +39,35 @@ def test_start_order_is_unknown_first_then_longest_first(
     assert start_order(expected) == order
 
 
+@pytest.mark.parametrize(
+    ("expected", "order"),
+    [
+        ([35.0, 0.1, 35.0, 0.2, None], [1, 3, 4, 0, 2]),
+        ([90.0, 1.0, 20.0, 4.0], [1, 3, 0, 2]),
+        ([0.5, 0.5, 9.0], [0, 2, 1]),
+    ],
+)
+def test_quick_scripts_start_first_while_they_are_a_twentieth_of_the_known_work(
+    expected: List[Optional[float]], order: List[int]
+) -> None:
+    """A debugging run's quick answers came last: six 0.1 s hypotheses waited 110 s behind
+    two test suites."""
+    assert start_order(expected) == order
+
+
+def test_a_quick_hypothesis_answers_before_the_long_ones_start(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    log = tmp_path / "starts"
+    logging_scripts(git_repo, write_script, ["long", "quick", "medium"], log)
+    estimates = {"long": 90.0, "quick": 0.5, "medium": 20.0}
+    hypotheses = [Hypothesis(i, "x", estimated_test_time=t) for i, t in estimates.items()]
+
+    TestExecutor(ONE_AT_A_TIME).execute_parallel(hypotheses, {i: git_repo for i in estimates})
+
+    assert started(log) == ["quick", "long", "medium"]
+
+
 def logging_scripts(worktree: Path, write_script: WriteScript, ids: List[str], log: Path) -> None:
     """Scripts that append their id to ``log`` when they start."""
     for hypothesis_id in ids:
@@ -54,7 +83,7 @@ def test_the_longest_estimated_hypothesis_starts_first(
 ) -> None:
     log = tmp_path / "starts"
     logging_scripts(git_repo, write_script, ["short", "long", "medium"], log)
-    estimates = {"short": 1.0, "long": 90.0, "medium": 20.0}
+    estimates = {"short": 10.0, "long": 90.0, "medium": 20.0}
     hypotheses = [Hypothesis(i, "x", estimated_test_time=t) for i, t in estimates.items()]
 
     results = TestExecutor(ONE_AT_A_TIME).execute_parallel(
@@ -85,7 +114,7 @@ def test_an_expected_duration_of_a_run_outweighs_the_estimate(
     log = tmp_path / "starts"
     logging_scripts(git_repo, write_script, ["a", "b"], log)
     runs = [
-        HypothesisRun(Hypothesis("a", "x", estimated_test_time=100), git_repo, None, 1.0),
+        HypothesisRun(Hypothesis("a", "x", estimated_test_time=100), git_repo, None, 10.0),
         HypothesisRun(Hypothesis("b", "y", estimated_test_time=1), git_repo, None, 50.0),
     ]
 
@@ -137,7 +166,7 @@ def test_the_next_run_starts_the_longest_recorded_first(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     log = tmp_path / "starts"
-    for hypothesis_id, nap in (("a-short", 0), ("b-medium", 0.5), ("c-long", 1.0)):
+    for hypothesis_id, nap in (("a-short", 0.2), ("b-medium", 0.5), ("c-long", 1.0)):
         write_script(git_repo, hypothesis_id, f"echo {hypothesis_id} >> '{log}'; sleep {nap}")
 
     run_pytest(f"--hypotheses={git_repo}", "--hypotheses-workers=1")
