@@ -178,8 +178,9 @@ def skewed(scale: Scale, root: Path) -> Workload:
     """(d) Uneven durations on fewer workers than scripts: makespan against the optimum.
 
     Without expected durations the executor starts scripts in input order; told the durations
-    (as the plugin does from an earlier run's), it starts the longest first. The same batch
-    pre-sorted longest first by hand shows what that order achieves by itself.
+    (as the plugin does from an earlier run's), it starts the quick ones first while they are a
+    twentieth of the work, then the longest. The same batch pre-sorted longest first by hand
+    shows what that order achieves by itself.
     """
     durations = [round(d * scale.skew_factor, 3) for d in SKEWED_DURATIONS]
     workers = scale.skew_workers

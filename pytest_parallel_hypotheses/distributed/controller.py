@@ -11,6 +11,7 @@ carries the run's prefix. Processes on other machines (``--tx ssh=...``) are out
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import socket
 import tempfile
@@ -40,6 +41,9 @@ from .wire import WIRE_KEY, worker_marker_prefix
 _IDENTITY_KEYS = ("branch", "head", "script", "problem", "timeout", "hypothesis")
 
 
+logger = logging.getLogger(__name__)
+
+
 class DistributedRecords(HypothesisRecords):
     """The controller's records: those the workers reported, in collection order, completed
     with the hypotheses that never ran (with the reason, when a stop condition ended the run)
@@ -55,8 +59,8 @@ class DistributedRecords(HypothesisRecords):
         #: Why the run stopped early, when a result met the stop condition.
         self._stopped: Optional[str] = None
         self._config = config
-        #: Who each hypothesis is, from a look at the worktrees: made only if a worker never
-        #: told (it was interrupted, or it crashed first).
+        #: Who each hypothesis is, from a look at the worktrees: made for the limits told
+        #: after collection, and when a worker never told (interrupted, or crashed first).
         self._found: Optional[Dict[Tuple[str, str], FoundHypothesis]] = None
         #: After an interruption: the cut-short result of a hypothesis a worker had started
         #: and never reported (None: it had not started).
@@ -212,7 +216,8 @@ class XdistController:
         worker runs here, since a remote worker may have a folder this machine has not."""
         if all(_is_local(spec) for spec in session.config.getoption("tx")):
             worktrees_to_search(self._settings)
-        self._reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            # a remote worker's folder may not be this machine's: its limits go untold
+            self._reporter = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def pytest_unconfigure(self) -> None:
         shutil.rmtree(self._shared_folder, ignore_errors=True)
@@ -241,7 +246,12 @@ class XdistController:
         starts an item, and a look at the worktrees finds the metadata of what they chose."""
         if self._reporter is None:
             return
-        for line in own_limits(self._records.selected(), self._settings):
+        try:
+            selected = self._records.selected()
+        except OSError as error:  # the lines are a courtesy: never an internal error
+            logger.warning("cannot tell the hypotheses' own limits: %s", error)
+            return
+        for line in own_limits(selected, self._settings):
             self._reporter.write_line(line)
 
     @pytest.hookimpl(optionalhook=True)

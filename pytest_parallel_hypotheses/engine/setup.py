@@ -273,12 +273,12 @@ class WorktreeSetups:
             )
         except asyncio.CancelledError:  # the run was interrupted: what it began is half made
             removed = _remove_new_folders(step.worktree, before)
-            if removed:  # no result will carry it: the run's warnings tell it
+            if removed:  # no result will carry it: the run's warnings tell it, one line per
+                # worktree (made here: warnings of one message are told once, with a count)
                 logger.warning(
-                    "the setup step of %s was interrupted: the folders it had begun to make "
-                    "(%s) were removed, so that the next run makes them afresh",
-                    step.worktree,
-                    ", ".join(removed),
+                    f"the setup step of {step.worktree} was interrupted: the folders it had "
+                    f"begun to make ({', '.join(removed)}) were removed, so that the next run "
+                    "makes them afresh"
                 )
             raise
         outcome = _outcome(step.command, step.timeout, ran)

@@ -86,10 +86,10 @@ logger = logging.getLogger(__name__)
 class ResultStream:
     """Results of one run as they complete; the run's scripts live only inside it.
 
-    Workers take the runnable hypotheses in start order (longest expected first, see
-    :mod:`~pytest_parallel_hypotheses.engine.scheduling`), each once the admission (see
-    :mod:`~pytest_parallel_hypotheses.engine.admission`) gives it a slot; a worker runs all the
-    attempts of one hypothesis, one after the other in its worktree. Once a
+    Workers take the runnable hypotheses in start order (quick answers, then the longest
+    expected, see :mod:`~pytest_parallel_hypotheses.engine.scheduling`), each once the
+    admission (see :mod:`~pytest_parallel_hypotheses.engine.admission`) gives it a slot; a
+    worker runs all the attempts of one hypothesis, one after the other in its worktree. Once a
     result meets the stop condition, the running scripts are stopped, no other starts, and each
     hypothesis without a result gets a skipped one saying why.
     """

@@ -1,6 +1,7 @@
 """How long each hypothesis took last time, kept in pytest's cache between runs.
 
-The engine starts the longest expected scripts first when they cannot all start at once; a
+The engine plans its start order with the expected durations when the scripts cannot all
+start at once (quick answers first, then the longest); a
 measured duration is a better guess than the ``estimated_test_time`` someone wrote down. The
 durations live in ``.pytest_cache`` under :data:`CACHE_KEY`, by node id, so ``--cache-clear``
 forgets them and ``-p no:cacheprovider`` turns them off.

@@ -136,7 +136,8 @@ class _Run:
                 self._report(item)
 
     def _keep_what_was_printed(self, stop: BaseException) -> None:
-        """Each script cut short keeps, in its record, what it printed and how long it ran."""
+        """Each hypothesis cut short keeps, in its record, what its script printed and how
+        long it ran (in its worktree's setup step: that it was there, and for how long)."""
         reason = "the run was interrupted" if isinstance(stop, KeyboardInterrupt) else str(stop)
         for item in self._pending:
             result = None if item.result is not None else self._watcher.cut_short(item, reason)

@@ -57,8 +57,8 @@ _CONFIRMED_AS = {
 
 
 def is_cut_short(record: Mapping[str, Any]) -> bool:
-    """A hypothesis whose script started and was stopped before its end: no verdict, but
-    what it printed and how long it ran."""
+    """A hypothesis whose script (or its worktree's setup step) started and was stopped
+    before its end: no verdict, but what the script printed and how long it ran."""
     message = record.get("error_message") or ""
     return record["status"] == HypothesisStatus.PENDING.value and message.startswith(
         "stopped because"
