@@ -14,6 +14,7 @@ from pytest_parallel_hypotheses import (
     FalsificationConfig,
     Hypothesis,
     HypothesisRun,
+    TestExecutionResult,
     TestExecutor,
 )
 from pytest_parallel_hypotheses.engine.scheduling import start_order
@@ -59,11 +60,9 @@ def test_a_quick_hypothesis_answers_before_the_long_ones_start(
     git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     log = tmp_path / "starts"
-    logging_scripts(git_repo, write_script, ["long", "quick", "medium"], log)
     estimates = {"long": 90.0, "quick": 0.5, "medium": 20.0}
-    hypotheses = [Hypothesis(i, "x", estimated_test_time=t) for i, t in estimates.items()]
 
-    TestExecutor(ONE_AT_A_TIME).execute_parallel(hypotheses, {i: git_repo for i in estimates})
+    run_estimated(git_repo, write_script, estimates, log)
 
     assert started(log) == ["quick", "long", "medium"]
 
@@ -78,17 +77,24 @@ def started(log: Path) -> List[str]:
     return log.read_text().split()
 
 
+def run_estimated(
+    worktree: Path, write_script: WriteScript, estimates: Dict[str, float], log: Path
+) -> List[TestExecutionResult]:
+    """Run one at a time, with these estimates, scripts that note in ``log`` when they start."""
+    logging_scripts(worktree, write_script, list(estimates), log)
+    hypotheses = [Hypothesis(i, "x", estimated_test_time=t) for i, t in estimates.items()]
+    return TestExecutor(ONE_AT_A_TIME).execute_parallel(
+        hypotheses, {i: worktree for i in estimates}
+    )
+
+
 def test_the_longest_estimated_hypothesis_starts_first(
     git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:
     log = tmp_path / "starts"
-    logging_scripts(git_repo, write_script, ["short", "long", "medium"], log)
     estimates = {"short": 10.0, "long": 90.0, "medium": 20.0}
-    hypotheses = [Hypothesis(i, "x", estimated_test_time=t) for i, t in estimates.items()]
 
-    results = TestExecutor(ONE_AT_A_TIME).execute_parallel(
-        hypotheses, {i: git_repo for i in estimates}
-    )
+    results = run_estimated(git_repo, write_script, estimates, log)
 
     assert started(log) == ["long", "medium", "short"]
     assert [r.hypothesis_id for r in results] == ["short", "long", "medium"]  # input order

@@ -22,13 +22,14 @@ def start_order(expected: Sequence[Optional[float]]) -> List[int]:
     (None) in the order given, then the other known ones from the longest to the shortest
     (ties in the order given)."""
     unknown = [index for index, duration in enumerate(expected) if duration is None]
-    known = [index for index, duration in enumerate(expected) if duration is not None]
-    known.sort(key=lambda index: expected[index] or 0.0)
-    budget = QUICK_SHARE * sum(expected[index] or 0.0 for index in known)
+    known = sorted(
+        (duration, index) for index, duration in enumerate(expected) if duration is not None
+    )  # shortest first, ties in the order given
+    budget = QUICK_SHARE * sum(duration for duration, _ in known)
     quick = 0
     spent = 0.0
-    while quick < len(known) and spent + (expected[known[quick]] or 0.0) <= budget:
-        spent += expected[known[quick]] or 0.0
+    while quick < len(known) and spent + known[quick][0] <= budget:
+        spent += known[quick][0]
         quick += 1
-    longest_first = sorted(known[quick:], key=lambda index: -(expected[index] or 0.0))
-    return known[:quick] + unknown + longest_first
+    longest_first = sorted(known[quick:], key=lambda known: -known[0])
+    return [index for _, index in known[:quick]] + unknown + [i for _, i in longest_first]
