@@ -84,6 +84,22 @@ def test_the_limits_that_the_chosen_hypotheses_metadata_set_are_told_under_xdist
     )
 
 
+def test_the_heartbeat_under_xdist_shows_the_timeout_the_metadata_sets(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: Callable[[Path, str, object], Path],
+    tmp_path: Path,
+) -> None:
+    """The controller runs no engine: it showed the run's timeout beside every hypothesis."""
+    write_script(git_repo, "slow", "sleep 1.5")
+    write_metadata(git_repo, "slow", {"timeout": 30})
+
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", "--hypotheses-heartbeat=0.2")
+
+    result.stdout.fnmatch_lines(["hypotheses still running: slow *s/30.0s *"])
+
+
 def test_dist_each_is_a_usage_error_before_anything_runs(
     pytester: pytest.Pytester, six_hypotheses: Path, tmp_path: Path
 ) -> None:

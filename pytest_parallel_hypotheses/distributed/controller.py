@@ -142,6 +142,16 @@ class DistributedRecords(HypothesisRecords):
         places = (located(self._rootpath, nodeid) for nodeid in self._expected)
         return [found[place] for place in places if place in found]
 
+    def own_timeout(self, nodeid: str) -> Optional[float]:
+        """The timeout the hypothesis's metadata sets, from a look at its worktree; None for
+        the run's, or when the look fails (the live status is a courtesy)."""
+        try:
+            record = self._identified(self._expected.get(nodeid) or self._unknown(nodeid))
+        except OSError:
+            return None
+        timeout: Optional[float] = record["timeout"]
+        return timeout
+
     def _discovered(self) -> Dict[Tuple[str, str], FoundHypothesis]:
         if self._found is None:
             settings = self._config.stash.get(SETTINGS_KEY, None)

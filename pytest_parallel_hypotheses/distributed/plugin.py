@@ -52,5 +52,9 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         )
         parts["records"] = records
         parts["durations"] = DurationRecorder(records)
-        parts.update(reporting_parts(settings, records, warnings, per_xdist_worker=True))
+        parts.update(
+            reporting_parts(
+                settings, records, warnings, per_xdist_worker=True, own_timeout=records.own_timeout
+            )
+        )
     return parts

@@ -28,7 +28,7 @@ from .roles import Role, role_of
 from .runloop import HypothesisRunLoop
 from .runnerwarnings import RunnerWarnings
 from .session import StopSignals
-from .watching import RunWatcher
+from .watching import OwnTimeout, RunWatcher
 
 #: Name prefix of the plugin objects registered for a hypotheses run.
 PLUGIN_PREFIX = "hypotheses"
@@ -63,11 +63,13 @@ def reporting_parts(
     records: RecordSource,
     runner_warnings: Optional[RunnerWarnings] = None,
     per_xdist_worker: bool = False,
+    own_timeout: Optional[OwnTimeout] = None,
 ) -> Dict[str, object]:
     """Where the records end up: the terminal summary (with ``runner_warnings``), the JSON
     and HTML reports and the watcher of the run (live status, heartbeat, events), in the
-    process that sums up the run (alone, or the xdist controller: ``per_xdist_worker``)."""
-    watcher = RunWatcher(settings, records)
+    process that sums up the run (alone, or the xdist controller: ``per_xdist_worker``, which
+    learns a hypothesis's ``own_timeout`` by node id as its worker starts it)."""
+    watcher = RunWatcher(settings, records, own_timeout)
     summary = TerminalSummary(
         records, tuple if runner_warnings is None else runner_warnings.messages
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Generator, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Tuple
 
 import pytest
 
@@ -38,11 +38,22 @@ from .roles import Role, role_of
 REFRESH_SECONDS = 0.5
 
 
+#: The timeout a hypothesis's metadata sets, by node id (None: the run's).
+OwnTimeout = Callable[[str], Optional[float]]
+
+
 class RunWatcher:
     """The plugin part that tells what a run is doing while it runs."""
 
-    def __init__(self, settings: HypothesesSettings, records: RecordSource) -> None:
+    def __init__(
+        self,
+        settings: HypothesesSettings,
+        records: RecordSource,
+        own_timeout: Optional[OwnTimeout] = None,
+    ) -> None:
         self._settings = settings
+        #: Under xdist, where the controller's items start with no run of the engine's.
+        self._own_timeout = own_timeout
         self.watch = RunWatch()
         self.records = TimedRecords(records, self.watch)
         self._events = None if settings.events_path is None else EventLog(settings.events_path)
@@ -114,7 +125,8 @@ class RunWatcher:
             if self._area is not None:
                 self._area.hold()
             return
-        timeout = self._settings.falsification.test_timeout
+        own = None if self._own_timeout is None else self._own_timeout(nodeid)
+        timeout = self._settings.falsification.test_timeout if own is None else own
         since = time.monotonic()
         output = self._followed(nodeid)
         self.watch.started(Running(nodeid, _label(nodeid), "", 1, 1, timeout, since, output))
