@@ -407,6 +407,9 @@ def test_a_hypothesis_interrupted_in_its_setup_step_is_cut_short_not_unrun(
     )
     assert not record["stdout"]
     assert re.search(r"prepared +\S+ \(\S+\) +CUT SHORT ", output), output
+    section = output[output.index("hypotheses cut short") :]
+    assert "(its script had not started: it printed nothing)" in section, output
+    assert "stdout" not in section, output
 
 
 def test_with_every_script_cut_short_the_next_action_is_to_run_them(

@@ -27,7 +27,7 @@ from ..report.records import RECORD_ATTRIBUTE, RecordSource
 from ..report.runsettings import run_settings
 from ..report.statusview import cut_short_lines, heartbeat_line, status_lines
 from ..report.watch import CUT_SHORT, Running, RunWatch, TimedRecords
-from ..report.wording import is_cut_short, located
+from ..report.wording import DURING_SETUP, is_cut_short, located
 from .items import HypothesisItem
 from .options import HypothesesSettings
 from .outputfolder import session_folder
@@ -89,7 +89,7 @@ class RunWatcher:
         return stopped_result(
             item.found.hypothesis_id,
             str(item.found.worktree),
-            f"{reason} while its worktree's setup step ran" if entry.stage else reason,
+            f"{reason} {DURING_SETUP}" if entry.stage else reason,
             started=True,
             duration=time.monotonic() - entry.since,
             stdout=None if printed is None else printed.stdout,

@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 from ..core.diagnosis import format_elapsed
 from .records import Record
 from .watch import Progress, Running
-from .wording import is_cut_short, output_tail
+from .wording import DURING_SETUP, is_cut_short, output_tail
 
 #: Running hypotheses listed by the live status; the rest are counted on one more line.
 MAX_LISTED = 12
@@ -59,13 +59,16 @@ def heartbeat_line(progress: Progress, now: float) -> Optional[str]:
 
 def cut_short_lines(records: Sequence[Record]) -> List[str]:
     """For each hypothesis whose script was stopped before its end: why, after how long, and
-    the last lines it printed."""
+    the last lines it printed (none when its worktree's setup step was running)."""
     lines: List[str] = []
     for record in records:
         message = record.get("error_message") or ""
         if not is_cut_short(record):
             continue
         lines.append(f"{record['hypothesis_id']}: {message}, after {record['duration']:.2f}s")
+        if message.endswith(DURING_SETUP):
+            lines.append("(its script had not started: it printed nothing)")
+            continue
         for name in ("stderr", "stdout"):
             lines += output_tail(
                 name, record[name], record[f"{name}_bytes"], record[f"{name}_truncated"]

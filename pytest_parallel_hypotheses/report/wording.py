@@ -56,6 +56,11 @@ _CONFIRMED_AS = {
 }
 
 
+#: How the reason a hypothesis was cut short ends when its worktree's setup step was running:
+#: its script had not started, and keeps no output (the step's is not the script's).
+DURING_SETUP = "while its worktree's setup step ran"
+
+
 def is_cut_short(record: Mapping[str, Any]) -> bool:
     """A hypothesis whose script (or its worktree's setup step) started and was stopped
     before its end: no verdict, but what the script printed and how long it ran."""
