@@ -48,6 +48,9 @@ class Recorder(RunObserver):
         self.calls.append(("setting up", run.hypothesis.id, 0, slot))
         self.setup_outputs.append(output)
 
+    def setup_finished(self, run: HypothesisRun, *, slot: int) -> None:
+        self.calls.append(("set up", run.hypothesis.id, 0, slot))
+
     def attempt_started(
         self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput
     ) -> None:
@@ -94,6 +97,7 @@ def test_a_setup_step_is_told_with_its_output_before_the_first_attempt(
 
     assert recorder.calls == [
         ("setting up", "a", 0, 0),
+        ("set up", "a", 0, 0),
         ("started", "a", 1, 0),
         ("finished", "a", 1, 0),
     ]

@@ -69,6 +69,20 @@ def test_the_event_stream_tells_the_run_from_start_to_finish(
     ]
 
 
+def test_a_hypothesis_whose_worktree_was_set_up_waits_again_until_its_script_starts(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Under ``auto`` the script may wait for the CPUs after its step: the status said
+    ``(setup)`` all that time."""
+    write_script(git_repo, "a", "exit 0")
+    events = tmp_path / "events.jsonl"
+
+    run_with_events(run_pytest, git_repo, events, "--hypotheses-setup=true")
+
+    types = [event["type"] for event in read_events(events)]
+    assert types[1:4] == ["setup_started", "setup_finished", "hypothesis_started"]
+
+
 def test_every_event_has_its_schema_version_a_utc_time_and_a_growing_offset(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

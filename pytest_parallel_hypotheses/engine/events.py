@@ -1,6 +1,6 @@
 """What the engine tells observers while a run goes on: a worktree's setup step started on a
-slot, with its live output; an attempt started on a slot, with its live output; an attempt
-finished, with its result.
+slot, with its live output, and succeeded; an attempt started on a slot, with its live output;
+an attempt finished, with its result.
 
 The engine calls its observer on its own loop (a worker thread under the plugin), so an
 observer must be quick and thread-safe; whatever it raises is logged, never lets a run fail.
@@ -52,6 +52,10 @@ class RunObserver:
     ) -> None:
         """The setup step of ``run``'s worktree started on worker ``slot``, for ``run``'s sake
         (its attempts follow once it succeeds), with ``timeout`` seconds to finish."""
+
+    def setup_finished(self, run: HypothesisRun, *, slot: int) -> None:
+        """The setup steps ``run`` waited for succeeded: its script waits for its turn to
+        start (under ``auto``, for the CPUs to hold it)."""
 
     def attempt_started(
         self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput

@@ -320,6 +320,8 @@ class ResultStream:
                     setup=setup.as_dict(),
                     polarity=run.polarity,
                 )
+            if set_up:
+                tell(self._observer, "setup_finished", run, slot=slot)
             if set_up and loop.time() - asked > TICK_SECONDS:
                 await self._admission.resume()  # it waited: what let it in may be gone
             code = await self._code_after_setup(run) if set_up else turn.code

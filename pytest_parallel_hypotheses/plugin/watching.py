@@ -301,6 +301,11 @@ class _EngineWatch(RunObserver):
         self._watcher.watch.started(running)
         self._watcher.emit("setup_started", nodeid=nodeid, lane=lane)
 
+    def setup_finished(self, run: HypothesisRun, *, slot: int) -> None:
+        nodeid = self._nodeids.get(run.key, run.hypothesis.id)
+        if self._watcher.watch.setup_ended(nodeid):
+            self._watcher.emit("setup_finished", nodeid=nodeid, lane=f"slot {slot + 1}")
+
     def attempt_started(
         self, run: HypothesisRun, *, number: int, slot: int, output: LiveOutput
     ) -> None:

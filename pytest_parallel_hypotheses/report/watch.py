@@ -84,6 +84,16 @@ class RunWatch:
         with self._lock:
             self._running[running.nodeid] = running
 
+    def setup_ended(self, nodeid: str) -> bool:
+        """The worktree's setup step ``nodeid`` was running succeeded: until its script
+        starts, it waits again. True when it was shown running its step."""
+        with self._lock:
+            running = self._running.get(nodeid)
+            if running is None or not running.stage:
+                return False
+            del self._running[nodeid]
+            return True
+
     def attempt_ended(self, nodeid: str, outcome: str, lane: Optional[str] = None) -> None:
         """The current attempt of ``nodeid`` ended with ``outcome``: one bar of the timeline
         (on ``lane`` when only now known); nothing if that attempt has its bar already."""
