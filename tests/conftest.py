@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import psutil
 import pytest
@@ -203,11 +203,12 @@ PLUGINS_OFF = ("-p", "no:hypothesispytest", "-p", "no:asyncio", "-p", "no:cachep
 
 
 def started_pytest(
-    pytester: pytest.Pytester, tmp_path: Path, *args: str
+    pytester: pytest.Pytester, tmp_path: Path, *args: str, **popen: Any
 ) -> subprocess.Popen[bytes]:
     """pytest with ``args`` in a process of its own (node ids relative to ``tmp_path``), its
     output and errors on one pipe, taking signals as a terminal's foreground job does: a test
-    can follow it while it runs, and interrupt it."""
+    can follow it while it runs, and interrupt it. ``popen`` adds to how it is started (in a
+    session of its own, say)."""
     command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF, *args]
     return pytester.popen(
         command,
@@ -215,6 +216,7 @@ def started_pytest(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         preexec_fn=take_signals_as_a_terminal_does,
+        **popen,
     )
 
 

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from pytest_parallel_hypotheses.engine.tree import Marker
-from tests.conftest import PLUGINS_OFF, take_signals_as_a_terminal_does
+from tests.conftest import PLUGINS_OFF, started_pytest
 
 WriteScript = Callable[..., Path]
 LiveProcesses = Callable[[str], List[psutil.Process]]
@@ -423,15 +423,9 @@ def start_xdist(
     **popen: Any,
 ) -> subprocess.Popen[bytes]:
     """pytest with two xdist workers on ``repo``'s hypotheses and ``options``, in the
-    background, writing its JSON report to ``report``; its output and errors in one pipe."""
-    args = ["-n", "2", f"--rootdir={tmp_path}", *PLUGINS_OFF, f"--hypotheses={repo}", *options]
-    return pytester.popen(
-        [sys.executable, "-m", "pytest", *args, f"--hypotheses-report={report}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        **popen,
-    )
+    background, writing its JSON report to ``report`` (see ``started_pytest``)."""
+    args = ("-n", "2", f"--hypotheses={repo}", *options, f"--hypotheses-report={report}")
+    return started_pytest(pytester, tmp_path, *args, **popen)
 
 
 def wait_for_pid(path: Path) -> int:
@@ -650,9 +644,7 @@ def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
     write_script(git_repo, "slow", f"echo halfway; touch {started}; sleep 60")
     write_metadata(git_repo, "slow", {"polarity": "confirm"})
     report = tmp_path / "report.json"
-    run = start_xdist(
-        pytester, tmp_path, git_repo, report, preexec_fn=take_signals_as_a_terminal_does
-    )
+    run = start_xdist(pytester, tmp_path, git_repo, report)
     try:
         deadline = time.monotonic() + HANG_SECONDS
         while not started.exists():
