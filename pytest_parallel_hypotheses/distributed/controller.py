@@ -146,11 +146,10 @@ class DistributedRecords(HypothesisRecords):
         """The timeout the hypothesis's metadata sets, from a look at its worktree; None for
         the run's, or when the look fails (the live status is a courtesy)."""
         try:
-            record = self._identified(self._expected.get(nodeid) or self._unknown(nodeid))
+            found = self._discovered().get(located(self._rootpath, nodeid))
         except OSError:
             return None
-        timeout: Optional[float] = record["timeout"]
-        return timeout
+        return None if found is None else found.timeout
 
     def _discovered(self) -> Dict[Tuple[str, str], FoundHypothesis]:
         if self._found is None:
