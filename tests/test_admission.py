@@ -27,6 +27,7 @@ from pytest_parallel_hypotheses import (
 from pytest_parallel_hypotheses.engine import admission as admission_module
 from pytest_parallel_hypotheses.engine.admission import (
     MIN_DEMAND_CPUS,
+    STARTING_SECONDS,
     TICK_SECONDS,
     AdaptiveAdmission,
     AdaptivePlan,
@@ -39,6 +40,7 @@ from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_cei
 from pytest_parallel_hypotheses.engine.stream import SECOND_TIMEOUT
 from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeLook, TreeUsage
 
+RunPytest = Callable[..., pytest.RunResult]
 MostAliveAtOnce = Callable[[Path, FalsificationConfig, List[str]], int]
 
 
@@ -507,6 +509,59 @@ def test_auto_runs_one_script_per_cpu_after_one_that_kept_two_cpus_busy(
     assert max(most_seen(alive, singles)) >= cpus, most_seen(alive, singles)
 
 
+def late_duals(
+    worktree: Path, write_script: Callable[..., Path], alive: Path
+) -> Dict[str, List[str]]:
+    """One script per CPU and one more, each working in one process for 0.3 s, then in two
+    for 0.8 s, as ``pytest -n 2`` does after its imports: the first look shows one busy
+    process. The names of each one's burning commands, by id."""
+    ids = [f"late-dual{index}" for index in range(usable_cpus().count + 1)]
+    names = {i: [f"{i}-lead", f"{i}-a", f"{i}-b"] for i in ids}
+    for hypothesis_id in ids:
+        lead, first, second = names[hypothesis_id]
+        write_script(
+            worktree,
+            hypothesis_id,
+            f"{counted_burn(alive, lead, 0.3)}\n{counted_burn(alive, first, 0.8)} &\n"
+            f"{counted_burn(alive, second, 0.8)} &\nwait",
+        )
+    return names
+
+
+def test_auto_runs_scripts_known_to_want_two_cpus_as_many_as_the_cpus_hold(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Without what an earlier run measured, a second script started beside the first."""
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    names = late_duals(worktree, write_script, alive)
+    config = FalsificationConfig(
+        test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
+    )
+    runs = [HypothesisRun(Hypothesis(i, "x"), worktree, expected_cpus=2.0) for i in names]
+
+    results = TestExecutor(config).execute_parallel(runs)
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(names)
+    burning = [name for each in names.values() for name in each]
+    assert max(most_seen(alive, burning)) <= max(usable_cpus().count, 2), most_seen(alive, burning)
+
+
+def test_the_next_run_knows_which_scripts_want_two_cpus(
+    run_pytest: RunPytest, git_repo: Path, write_script: Callable[..., Path]
+) -> None:
+    alive = git_repo.parent / "cpu-bound-alive"
+    alive.mkdir()
+    names = late_duals(git_repo, write_script, alive)
+    run_pytest(f"--hypotheses={git_repo}")
+
+    result = run_pytest(f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(passed=len(names))
+    burning = [name for each in names.values() for name in each]
+    assert max(most_seen(alive, burning)) <= max(usable_cpus().count, 2), most_seen(alive, burning)
+
+
 def late_scripts(
     worktree: Path, write_script: Callable[..., Path], first: str, again: Callable[[str], str]
 ) -> List[str]:
@@ -833,6 +888,73 @@ async def test_the_first_script_starts_alone_until_a_look_shows_room(
     assert not at_once
     assert after_looks is second_started
     assert second_in.is_set()  # once the first ends, in any case
+
+
+@pytest.mark.asyncio
+async def test_a_script_known_to_want_two_cpus_waits_until_the_cpus_hold_it() -> None:
+    """The first look at a ``pytest -n 2`` importing in one process shows a CPU idle: a
+    second such suite started there would share both CPUs with it for their whole runs."""
+    demand = SwitchingDemand()
+    demand.busy = 1
+    plan = AdaptivePlan(UsableCpus(2, "two"), 8, 1)
+    admission = AdaptiveAdmission(plan, demand, lambda: 2.0)
+    second_in = asyncio.Event()
+    first_may_end = asyncio.Event()
+
+    async def first() -> None:
+        async with admission.slot():
+            await first_may_end.wait()
+
+    async def second() -> None:
+        async with admission.slot():
+            second_in.set()
+
+    tasks = [asyncio.ensure_future(first())]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.ensure_future(second()))
+    await asyncio.sleep(50 * TICK_SECONDS)
+    joined = second_in.is_set()
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+
+    assert not joined
+    assert second_in.is_set()  # once the first ends
+
+
+class StartingDemand:
+    """As many running trees as scripts let in, each one busy process, as a test runner
+    looks while it imports."""
+
+    def __init__(self) -> None:
+        self.trees = 0
+        self.scripts_finished = 0
+
+    def runnable(self) -> Dict[Hashable, TreeLook]:
+        return {index: TreeLook(1, script=True) for index in range(self.trees)}
+
+
+@pytest.mark.asyncio
+async def test_scripts_known_to_want_two_cpus_count_so_while_they_start() -> None:
+    """On 4 CPUs, two of them hold the CPUs, though each shows one busy process at first."""
+    demand = StartingDemand()
+    plan = AdaptivePlan(UsableCpus(4, "four"), 8, 1)
+    admission = AdaptiveAdmission(plan, demand, lambda: 2.0)
+    all_may_end = asyncio.Event()
+
+    async def script() -> None:
+        async with admission.slot():
+            demand.trees += 1
+            await all_may_end.wait()
+
+    tasks = [asyncio.ensure_future(script()) for _ in range(3)]
+    await asyncio.sleep(STARTING_SECONDS / 2)
+    let_in = demand.trees
+    all_may_end.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+
+    assert let_in == 2
 
 
 @pytest.mark.asyncio

@@ -5,6 +5,7 @@ expected first; durations measured by a run are kept in pytest's cache for the n
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -149,8 +150,8 @@ def test_should_parallelize_prefers_the_estimate_to_the_recorded_duration() -> N
 # Under pytest
 
 
-def cached_durations(tmp_path: Path) -> Dict[str, float]:
-    path = tmp_path / ".pytest_cache" / "v" / "hypotheses" / "durations"
+def cached_durations(tmp_path: Path, name: str = "durations") -> Dict[str, float]:
+    path = tmp_path / ".pytest_cache" / "v" / "hypotheses" / name
     durations: Dict[str, float] = json.loads(path.read_text())
     return durations
 
@@ -166,6 +167,22 @@ def test_a_run_records_each_duration_in_the_cache(
     durations = cached_durations(tmp_path)
     assert durations["repo::nap"] >= 0.2
     assert "repo::broken" not in durations  # its script never ran
+
+
+def test_a_run_records_the_cpus_each_script_kept_busy_when_it_ran_long_enough_to_tell(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    burn = f"{sys.executable} -S -c 'import time\nwhile time.process_time() < 1.2: pass'"
+    write_script(git_repo, "two", f"{burn} &\n{burn} &\nwait")
+    write_script(git_repo, "sleeper", "sleep 1.2")
+    write_script(git_repo, "quick", "exit 0")
+
+    run_pytest(f"--hypotheses={git_repo}")
+
+    cpus = cached_durations(tmp_path, "cpus")
+    assert cpus["repo::two"] > 1.2  # two CPUs, or one each short of them
+    assert cpus["repo::sleeper"] < 0.5
+    assert "repo::quick" not in cpus  # too short to tell
 
 
 def test_the_next_run_starts_the_longest_recorded_first(

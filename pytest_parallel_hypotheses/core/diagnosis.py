@@ -74,6 +74,16 @@ def cpu_wait_share(snapshot: Mapping[str, Any]) -> Optional[float]:
     return None if share is None else float(share)
 
 
+def cpus_wanted(metrics: Mapping[str, Any], duration: float) -> Optional[float]:
+    """How many CPUs a run kept busy or waited for, from its ``metrics``: the CPU time it got
+    per second, plus the share of its life its most starved process waited for a CPU (what
+    it would have had with CPUs to spare, at most one more). None without a CPU time."""
+    cpu = metrics.get("cpu_seconds")
+    if cpu is None or duration <= 0:
+        return None
+    return float(cpu) / duration + float(metrics.get("cpu_wait_share") or 0.0)
+
+
 def starved(snapshot: Optional[Mapping[str, Any]]) -> bool:
     """Whether the tree of a timed-out script was short of CPUs (:data:`STARVED_SHARE`)."""
     return snapshot is not None and starved_share(cpu_wait_share(snapshot))

@@ -14,6 +14,10 @@ beside CPU-bound ones for a promise of idle CPUs, and starts several CPU-bound s
 on a crowded machine. The average says how many more fit; the typical script (the median)
 says whether one more fits in a CPU left idle, so that a single script that kept two CPUs busy
 does not hold the rest of the run to one script at a time.
+
+A script known from an earlier run to keep several CPUs busy (``pytest -n 2`` spends its first
+second importing in one process, and looks like a one-CPU script until then) starts only
+when the CPUs hold what it wants beside what the running scripts want.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import (
     Mapping,
     Optional,
     Protocol,
+    Tuple,
 )
 
 from ..core.config import FalsificationConfig
@@ -69,6 +74,9 @@ OVERCOMMIT_CPUS = 0.1
 #: The least CPU a script not started yet is expected to use, so that sleeping scripts never
 #: make the estimate of how many more fit infinite.
 MIN_DEMAND_CPUS = 0.02
+#: How long a script known to want several CPUs counts as wanting them whatever the looks show:
+#: a test runner imports in one process for a second or so before its workers start.
+STARTING_SECONDS = 2.0
 #: The default floor of free memory: this share of the machine's memory.
 MEMFREE_SHARE = 0.05
 
@@ -110,13 +118,18 @@ class Admission(Protocol):
         """Stop whatever watches the machine."""
 
 
-def admission_for(config: FalsificationConfig, demand: Demand) -> Admission:
+#: The CPUs the next script to start is known to want, from an earlier run (None: not known).
+NextWants = Callable[[], Optional[float]]
+
+
+def admission_for(
+    config: FalsificationConfig, demand: Demand, next_wants: Optional[NextWants] = None
+) -> Admission:
     """``max_concurrent_tests`` at a time, or, when adaptive, that many at most, as the
-    scripts' ``demand`` allows."""
+    scripts' ``demand`` and what the next script is known to want (``next_wants``) allow."""
     if config.adaptive_concurrency:
-        return AdaptiveAdmission(
-            plan_adaptive(config.max_concurrent_tests, config.memory_free_floor), demand
-        )
+        plan = plan_adaptive(config.max_concurrent_tests, config.memory_free_floor)
+        return AdaptiveAdmission(plan, demand, next_wants)
     return FixedAdmission(config.max_concurrent_tests)
 
 
@@ -202,10 +215,20 @@ class AdaptiveAdmission:
     script only once the CPUs hold it (:meth:`resume`).
     """
 
-    def __init__(self, plan: AdaptivePlan, demand: Demand) -> None:
+    def __init__(
+        self, plan: AdaptivePlan, demand: Demand, next_wants: Optional[NextWants] = None
+    ) -> None:
         self.plan = plan
         self.running = 0
         self._demand = demand
+        self._next_wants = next_wants or _unknown_wants
+        #: The CPUs the running trees wanted at the last look, and the scripts started since.
+        self._busy = 0
+        self._since_look = 0
+        #: For each script known to want several CPUs started in the last
+        #: :data:`STARTING_SECONDS`: until when, and the CPUs it wants beyond the one a look
+        #: shows while it starts.
+        self._reserved: Deque[Tuple[float, float]] = deque()
         #: Alone until a look shows room or a script ends: one script per CPU, started before
         #: anything is known of them, would share the CPUs for their whole runs if each
         #: wants several.
@@ -220,7 +243,8 @@ class AdaptiveAdmission:
         self._memory_low = False
         self._told_memory_low = False
         self._check_memory()
-        self._waiters: Deque[asyncio.Future[None]] = deque()
+        #: Each waiting slot, and whether it resumes a script already chosen.
+        self._waiters: Deque[Tuple[asyncio.Future[None], bool]] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
 
     def workers(self, waiting: int) -> int:
@@ -260,14 +284,15 @@ class AdaptiveAdmission:
     async def _acquire(self, first: bool = False) -> None:
         if time.monotonic() - self._memory_read_at > TICK_SECONDS:  # the looks read it only
             self._check_memory()  # while workers wait
-        if (first or not self._waiters) and self._may_start():
-            self.running += 1
+        wants = None if first else self._next_wants()
+        if (first or not self._waiters) and self._may_start(wants):
+            self._started(wants)
             return
         waiter = asyncio.get_running_loop().create_future()
         if first:
-            self._waiters.appendleft(waiter)
+            self._waiters.appendleft((waiter, True))
         else:
-            self._waiters.append(waiter)
+            self._waiters.append((waiter, False))
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._watch())
         try:
@@ -276,11 +301,23 @@ class AdaptiveAdmission:
             if waiter.done() and not waiter.cancelled():  # granted as it was cancelled
                 self.running -= 1
                 self._grant()
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
+            for place, (waiting, _) in enumerate(self._waiters):
+                if waiting is waiter:
+                    del self._waiters[place]
+                    break
             raise
 
-    def _may_start(self) -> bool:
+    def _started(self, wants: Optional[float]) -> None:
+        self.running += 1
+        self._since_look += 1
+        if _several(wants):
+            assert wants is not None  # _several() says so
+            until = time.monotonic() + STARTING_SECONDS
+            self._reserved.append((until, min(wants, self.plan.cpus.count) - 1))
+
+    def _may_start(self, wants: Optional[float]) -> bool:
+        """Whether one more script may start now, known to want ``wants`` CPUs (None: not
+        known, or a script chosen already)."""
         if self.running == 0:
             return True
         if self._memory_low:
@@ -288,12 +325,34 @@ class AdaptiveAdmission:
             return False
         if self.running >= self.plan.ceiling:
             return False
+        if not self._holds(wants):
+            return False
         if self.running < self._base:
             return True
         if self._extra > 0:
             self._extra -= 1
             return True
         return False
+
+    def _holds(self, wants: Optional[float]) -> bool:
+        """Whether the CPUs hold a script known to want ``wants`` CPUs (all of them at most)
+        beside the running trees at the last look, each script started since as one, and
+        what the scripts known to want several, started lately, want beyond what shows.
+        A script not known to want more than one CPU is left to the rules for any script."""
+        if not _several(wants):
+            return True
+        assert wants is not None  # _several() says so
+        cpus = self.plan.cpus.count
+        busy = self._busy + self._since_look + self._reserved_cpus()
+        return busy + min(wants, cpus) <= cpus + OVERCOMMIT_CPUS
+
+    def _reserved_cpus(self) -> float:
+        """What the scripts known to want several CPUs, started in the last
+        :data:`STARTING_SECONDS`, want beyond the one CPU a look at them shows."""
+        now = time.monotonic()
+        while self._reserved and self._reserved[0][0] <= now:
+            self._reserved.popleft()
+        return sum(extra for _, extra in self._reserved)
 
     def _learn(self) -> None:
         """Once a script ran to its end or was judged, as many start without a look as the
@@ -325,11 +384,17 @@ class AdaptiveAdmission:
 
     def _grant(self) -> None:
         """Start waiting workers, in their order, while the rules allow."""
-        while self._waiters and self._may_start():
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self.running += 1
-                waiter.set_result(None)
+        while self._waiters:
+            waiter, resuming = self._waiters[0]
+            if waiter.done():  # cancelled
+                self._waiters.popleft()
+                continue
+            wants = None if resuming else self._next_wants()
+            if not self._may_start(wants):
+                return
+            self._waiters.popleft()
+            self._started(wants)
+            waiter.set_result(None)
 
     async def _watch(self) -> None:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
@@ -340,8 +405,9 @@ class AdaptiveAdmission:
                 self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
                 busy = self._demands.look(runnable) + self._starting(len(runnable))
+                self._busy, self._since_look = busy, 0
                 self._learn()
-                self._extra = 0 if self._careful else self._room(busy)
+                self._extra = 0 if self._careful else self._room(busy + self._reserved_cpus())
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
@@ -349,7 +415,7 @@ class AdaptiveAdmission:
             self._grant()
         self._extra = 0
 
-    def _room(self, busy: int) -> int:
+    def _room(self, busy: float) -> int:
         """How many more start now, the running trees wanting ``busy`` CPUs."""
         demands, cpus = self._demands, self.plan.cpus.count
         return extra_room(busy, demands.expected(), cpus, typical=demands.typical())
@@ -365,6 +431,15 @@ class AdaptiveAdmission:
         """Stop looking at the machine."""
         ticker, self._ticker = self._ticker, None
         await stop_task(ticker)
+
+
+def _unknown_wants() -> Optional[float]:
+    return None
+
+
+def _several(wants: Optional[float]) -> bool:
+    """Whether a script is known to want more than one CPU."""
+    return wants is not None and wants > 1 + OVERCOMMIT_CPUS
 
 
 class ScriptDemands:

@@ -47,6 +47,9 @@ class HypothesisRun:
     #: one run at a time). They change the worktree this script tests, so they all run
     #: before it; its result carries its own step, or the one that failed.
     worktree_steps: SetupSteps = ()
+    #: How many CPUs the script kept busy in an earlier run (with what it waited for them):
+    #: under ``auto``, a script known to want several starts only when the CPUs hold it.
+    expected_cpus: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not self.timeout > 0:
@@ -58,6 +61,11 @@ class HypothesisRun:
             raise ValueError(
                 f"memory limit of hypothesis {self.hypothesis.id!r} must be >= 1 byte, "
                 f"got {self.memory_limit!r}"
+            )
+        if self.expected_cpus is not None and not self.expected_cpus >= 0:
+            raise ValueError(
+                f"expected CPUs of hypothesis {self.hypothesis.id!r} must be >= 0, "
+                f"got {self.expected_cpus!r}"
             )
         if self.expected_duration is not None and not self.expected_duration >= 0:
             raise ValueError(

@@ -31,7 +31,7 @@ from typing import (
 
 from ..core.classification import INNER_TIMEOUT_EXIT, TestResult
 from ..core.config import FalsificationConfig
-from ..core.diagnosis import cpu_demand, starved, starved_share
+from ..core.diagnosis import cpu_demand, cpus_wanted, starved, starved_share
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
@@ -115,7 +115,7 @@ class ResultStream:
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
         self._setups = WorktreeSetups(config, self._marker_name, self._sampler, runs, setup_records)
-        self._admission = admission_for(config, self._sampler)
+        self._admission = admission_for(config, self._sampler, self._next_wants)
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
         self._workers: List[asyncio.Task[None]] = []
@@ -223,6 +223,10 @@ class ResultStream:
             self._ahead = TurnsAhead(self.runs, list(self._waiting), base_env)
             asyncio.get_running_loop().run_in_executor(None, self._ahead.find)
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
+
+    def _next_wants(self) -> Optional[float]:
+        """The CPUs the next script to start is known to want (None: not known)."""
+        return self.runs[self._waiting[0]].expected_cpus if self._waiting else None
 
     def _answer(self, index: int, result: TestExecutionResult) -> None:
         """Queue the result of a run, and stop the rest at once if it meets the condition."""
@@ -468,12 +472,10 @@ def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
     if attempt.timed_out_after:
         snapshot = attempt.timeout_snapshot
         return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
-    share = attempt.metrics.get("cpu_wait_share")
     inner = attempt.result is TestResult.TIMEOUT and attempt.exit_code == INNER_TIMEOUT_EXIT
-    if not inner or not starved_share(share) or attempt.duration <= 0:
+    if not inner or not starved_share(attempt.metrics.get("cpu_wait_share")):
         return None
-    assert share is not None  # starved_share() says so
-    return float(attempt.metrics.get("cpu_seconds", 0.0)) / attempt.duration + float(share)
+    return cpus_wanted({"cpu_seconds": 0.0, **attempt.metrics}, attempt.duration)
 
 
 #: Said of a script whose attempt given again after a timeout short of CPUs timed out too.

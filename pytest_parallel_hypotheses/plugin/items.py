@@ -20,7 +20,7 @@ from ..engine.runs import HypothesisRun, SetupSteps
 from ..finding.discovery import FoundHypothesis
 from ..report.records import Record, record_of
 from ..report.wording import ONE_RUN_NOTE, failure_text, headline, is_undecided, worktree_label
-from .durations import recorded_durations
+from .durations import recorded_cpus, recorded_durations
 from .judging import hook_failed_result, judge
 from .output import attach_failed_setup_output, attach_passing_output
 
@@ -170,6 +170,7 @@ class HypothesisItem(pytest.Item):
             polarity=found.polarity,
             memory_limit=found.memory,
             worktree_steps=selected_steps(self.session).get(found.worktree, ()),
+            expected_cpus=recorded_cpus(self.config).get(self.nodeid),
         )
 
     def setup(self) -> None:
