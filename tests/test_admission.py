@@ -596,6 +596,40 @@ def run_auto(worktree: Path, ids: List[str], **settings: Any) -> List[TestExecut
     )
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sound_calls", [0, 1, 3, 6])
+def test_a_bug_in_the_admission_stops_the_run_with_an_error_for_each_hypothesis_left(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    sound_calls: int,
+) -> None:
+    """A bug of ours outside a hypothesis's own turn left the slots waiting: the run never
+    ended. (The bug is put in by hand: the admission has none known.)"""
+    ids = [f"h{index}" for index in range(6)]
+    for hypothesis_id in ids:
+        write_script(worktree, hypothesis_id, "sleep 0.3")
+    asked: List[object] = []
+    holds = AdaptiveAdmission._holds
+
+    def failing(self: AdaptiveAdmission, wants: object) -> bool:
+        asked.append(wants)
+        if len(asked) > sound_calls:
+            raise RuntimeError("a bug")
+        return holds(self, wants)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AdaptiveAdmission, "_holds", failing)
+
+    results = run_auto(worktree, ids, test_timeout=60)
+
+    assert [r.hypothesis_id for r in results] == ids
+    failed = [r for r in results if r.result is TestResult.ERROR]
+    assert failed
+    assert all(
+        "internal error of the runner: RuntimeError('a bug')" in r.error_message for r in failed
+    )
+
+
 def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

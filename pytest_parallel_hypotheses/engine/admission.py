@@ -412,8 +412,19 @@ class AdaptiveAdmission:
                 if not failed:
                     logger.exception("cannot read the scripts' demand: no more than the CPUs")
                 failed, self._base, self._extra = True, self.plan.cpus.count, 0
-            self._grant()
+            try:
+                self._grant()
+            except Exception as error:  # a bug of ours: the waiting slots must not hang
+                self._fail_waiters(error)  # their workers log it and stop the run
+                return
         self._extra = 0
+
+    def _fail_waiters(self, error: Exception) -> None:
+        """Raise ``error`` in every waiting slot."""
+        while self._waiters:
+            waiter, _ = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def _room(self, busy: float) -> int:
         """How many more start now, the running trees wanting ``busy`` CPUs."""

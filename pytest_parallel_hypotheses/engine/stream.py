@@ -129,6 +129,8 @@ class ResultStream:
         self._kept: Dict[int, TestExecutionResult] = {}
         self._delivered = 0
         self._halted: Optional[str] = None
+        #: Why the run stopped, when a bug of ours stopped it.
+        self._failure: Optional[str] = None
         self._stop_error: Optional[Exception] = None
         self._results: Optional[asyncio.Queue[TestExecutionResult]] = None
         self._closed: Optional[asyncio.Event] = None
@@ -258,12 +260,18 @@ class ResultStream:
                 worker.cancel()
 
     async def _skip_the_rest(self, reason: str) -> None:
-        """Once stopped and its scripts gone, one skipped result for each unanswered run."""
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        """Once stopped and its scripts gone, one skipped result for each unanswered run (an
+        error, when a bug of ours stopped the run)."""
+        current = asyncio.current_task()
+        others = [worker for worker in self._workers if worker is not current]
+        await asyncio.gather(*others, return_exceptions=True)
         loop = asyncio.get_running_loop()
         for index, run in enumerate(self.runs):
             if index in self._kept and index not in self._answered:
                 self._answer(index, self._kept.pop(index))
+            if index not in self._answered and self._failure is not None:
+                failed = runner_error_result(run.hypothesis.id, run.worktree_text, self._failure)
+                self._answer(index, failed)
             if index not in self._answered:
                 started = self._started_at.get(index)
                 duration = 0.0 if started is None else loop.time() - started
@@ -282,7 +290,19 @@ class ResultStream:
                 self._answer(index, stopped)
 
     async def _work(self, base_env: Mapping[str, str]) -> None:
-        """Take the next hypothesis in start order until none is left."""
+        """Take the next hypothesis in start order until none is left. A bug of ours outside
+        a hypothesis's own turn (in the admission, say) stops the run, and every hypothesis
+        left gets an error: the run would otherwise wait for them forever."""
+        try:
+            await self._take_turns(base_env)
+        except Exception as error:
+            logger.exception("internal error of the runner: the run stops")
+            if self._halted is None:
+                self._failure = f"internal error of the runner: {error!r}"
+                self._halt(self._failure)
+                await self._skip_the_rest(self._failure)  # the consumer may wait for a result
+
+    async def _take_turns(self, base_env: Mapping[str, str]) -> None:
         loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
             await self._gate.opened()
