@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, List
+from typing import Any, Callable, Dict, Hashable, List, Optional
 
 import pytest
 
@@ -887,15 +887,21 @@ async def test_a_slot_cancelled_while_it_waits_to_resume_gives_its_place_back_on
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("first_wants", "second_started"), [(1, True), (2, False)])
+@pytest.mark.parametrize(
+    ("first_wants", "second_known_to_want", "second_started"),
+    [(1, None, True), (2, None, False), (1, 2.0, False)],
+)
 async def test_the_first_script_starts_alone_until_a_look_shows_room(
-    first_wants: int, second_started: bool
+    first_wants: int, second_known_to_want: Optional[float], second_started: bool
 ) -> None:
     """On 2 CPUs a second script joins one that keeps one process busy, not one that keeps
-    two: started together, each would run at half speed for its whole run."""
+    two: started together, each would run at half speed for its whole run. Nor does a
+    script known to want two CPUs join: the look at a ``pytest -n 2`` importing in one
+    process shows a CPU idle."""
     demand = SwitchingDemand()
     demand.busy = first_wants
-    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 8, 1), demand)
+    plan = AdaptivePlan(UsableCpus(2, "two"), 8, 1)
+    admission = AdaptiveAdmission(plan, demand, lambda: second_known_to_want)
     second_in = asyncio.Event()
     first_may_end = asyncio.Event()
 
@@ -922,38 +928,6 @@ async def test_the_first_script_starts_alone_until_a_look_shows_room(
     assert not at_once
     assert after_looks is second_started
     assert second_in.is_set()  # once the first ends, in any case
-
-
-@pytest.mark.asyncio
-async def test_a_script_known_to_want_two_cpus_waits_until_the_cpus_hold_it() -> None:
-    """The first look at a ``pytest -n 2`` importing in one process shows a CPU idle: a
-    second such suite started there would share both CPUs with it for their whole runs."""
-    demand = SwitchingDemand()
-    demand.busy = 1
-    plan = AdaptivePlan(UsableCpus(2, "two"), 8, 1)
-    admission = AdaptiveAdmission(plan, demand, lambda: 2.0)
-    second_in = asyncio.Event()
-    first_may_end = asyncio.Event()
-
-    async def first() -> None:
-        async with admission.slot():
-            await first_may_end.wait()
-
-    async def second() -> None:
-        async with admission.slot():
-            second_in.set()
-
-    tasks = [asyncio.ensure_future(first())]
-    await asyncio.sleep(0)
-    tasks.append(asyncio.ensure_future(second()))
-    await asyncio.sleep(50 * TICK_SECONDS)
-    joined = second_in.is_set()
-    first_may_end.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
-    await admission.aclose()
-
-    assert not joined
-    assert second_in.is_set()  # once the first ends
 
 
 class StartingDemand:
