@@ -901,7 +901,7 @@ async def test_the_first_script_starts_alone_until_a_look_shows_room(
     demand = SwitchingDemand()
     demand.busy = first_wants
     plan = AdaptivePlan(UsableCpus(2, "two"), 8, 1)
-    admission = AdaptiveAdmission(plan, demand, lambda: second_known_to_want)
+    admission = AdaptiveAdmission(plan, demand)
     second_in = asyncio.Event()
     first_may_end = asyncio.Event()
 
@@ -910,7 +910,7 @@ async def test_the_first_script_starts_alone_until_a_look_shows_room(
             await first_may_end.wait()
 
     async def second() -> None:
-        async with admission.slot():
+        async with admission.slot(second_known_to_want):
             second_in.set()
 
     tasks = [asyncio.ensure_future(first())]
@@ -942,27 +942,40 @@ class StartingDemand:
         return {index: TreeLook(1, script=True) for index in range(self.trees)}
 
 
-@pytest.mark.asyncio
-async def test_scripts_known_to_want_two_cpus_count_so_while_they_start() -> None:
-    """On 4 CPUs, two of them hold the CPUs, though each shows one busy process at first."""
+async def let_in_while_they_start(cpus: int, wants: List[Optional[float]]) -> List[int]:
+    """Which of scripts known to want ``wants`` CPUs (in that order) the admission lets in on
+    ``cpus`` CPUs within half of :data:`STARTING_SECONDS`, each showing one busy process."""
     demand = StartingDemand()
-    plan = AdaptivePlan(UsableCpus(4, "four"), 8, 1)
-    admission = AdaptiveAdmission(plan, demand, lambda: 2.0)
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 8, 1), demand)
+    let_in: List[int] = []
     all_may_end = asyncio.Event()
 
-    async def script() -> None:
-        async with admission.slot():
+    async def script(number: int) -> None:
+        async with admission.slot(wants[number]):
+            let_in.append(number)
             demand.trees += 1
             await all_may_end.wait()
 
-    tasks = [asyncio.ensure_future(script()) for _ in range(3)]
+    tasks = [asyncio.ensure_future(script(number)) for number in range(len(wants))]
     await asyncio.sleep(STARTING_SECONDS / 2)
-    let_in = demand.trees
+    before = sorted(let_in)
     all_may_end.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
     await admission.aclose()
+    return before
 
-    assert let_in == 2
+
+@pytest.mark.asyncio
+async def test_scripts_known_to_want_two_cpus_count_so_while_they_start() -> None:
+    """On 4 CPUs, two of them hold the CPUs, though each shows one busy process at first."""
+    assert await let_in_while_they_start(4, [2.0, 2.0, 2.0]) == [0, 1]
+
+
+@pytest.mark.asyncio
+async def test_a_script_known_to_want_every_cpu_waits_behind_others_whatever_their_place() -> None:
+    """Each script is weighed by what it is known to want, not by what the first in line
+    is: the scripts behind two of unknown demand started unweighed."""
+    assert await let_in_while_they_start(4, [None, None, 4.0, 4.0]) == [0, 1]
 
 
 @pytest.mark.asyncio

@@ -75,13 +75,14 @@ def cpu_wait_share(snapshot: Mapping[str, Any]) -> Optional[float]:
 
 
 def cpus_wanted(metrics: Mapping[str, Any], duration: float) -> Optional[float]:
-    """How many CPUs a run kept busy or waited for, from its ``metrics``: the CPU time it got
-    per second, plus the share of its life its most starved process waited for a CPU (what
-    it would have had with CPUs to spare, at most one more). None without a CPU time."""
+    """How many CPUs a run kept busy or waited for on average, from its ``metrics``: its CPU
+    time and its processes' waits for a CPU, per second of its run. A script that shared the
+    CPUs with others (of the run or not) wanted what it would have used alone. None without
+    a CPU time."""
     cpu = metrics.get("cpu_seconds")
     if cpu is None or duration <= 0:
         return None
-    return float(cpu) / duration + float(metrics.get("cpu_wait_share") or 0.0)
+    return (float(cpu) + float(metrics.get("cpu_waited_seconds") or 0.0)) / duration
 
 
 def starved(snapshot: Optional[Mapping[str, Any]]) -> bool:

@@ -246,6 +246,7 @@ USAGE_COMBINERS: Mapping[str, Callable[[Iterable[Any]], Any]] = {
     "cpu_seconds": lambda values: round(sum(values), 3),
     "processes": sum,
     "cpu_wait_share": max,
+    "cpu_waited_seconds": lambda values: round(sum(values), 3),
 }
 
 

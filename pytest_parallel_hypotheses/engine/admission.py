@@ -102,13 +102,14 @@ class Admission(Protocol):
     def workers(self, waiting: int) -> int:
         """How many workers to start for ``waiting`` runnable hypotheses."""
 
-    def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Held while one script of one worker runs."""
+    def slot(self, wants: Optional[float] = None) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held while one script of one worker runs, known to want ``wants`` CPUs (None: not
+        known)."""
 
-    async def resume(self) -> None:
+    async def resume(self, wants: Optional[float] = None) -> None:
         """Inside a slot that waited for a worktree's setup step, or whose script is to run
-        again: return when a script could start now, as if the slot were taken again (first
-        in line)."""
+        again: return when its script could start now, as if the slot were taken again
+        (first in line)."""
 
     def ran_short(self, demand: float) -> None:
         """A script ran out of time short of CPUs, wanting ``demand`` CPUs: what it wanted
@@ -118,18 +119,12 @@ class Admission(Protocol):
         """Stop whatever watches the machine."""
 
 
-#: The CPUs the next script to start is known to want, from an earlier run (None: not known).
-NextWants = Callable[[], Optional[float]]
-
-
-def admission_for(
-    config: FalsificationConfig, demand: Demand, next_wants: Optional[NextWants] = None
-) -> Admission:
+def admission_for(config: FalsificationConfig, demand: Demand) -> Admission:
     """``max_concurrent_tests`` at a time, or, when adaptive, that many at most, as the
-    scripts' ``demand`` and what the next script is known to want (``next_wants``) allow."""
+    scripts' ``demand`` and what each is known to want allow."""
     if config.adaptive_concurrency:
         plan = plan_adaptive(config.max_concurrent_tests, config.memory_free_floor)
-        return AdaptiveAdmission(plan, demand, next_wants)
+        return AdaptiveAdmission(plan, demand)
     return FixedAdmission(config.max_concurrent_tests)
 
 
@@ -143,10 +138,10 @@ class FixedAdmission:
         return min(self.limit, waiting)
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, wants: Optional[float] = None) -> AsyncIterator[None]:
         yield
 
-    async def resume(self) -> None:
+    async def resume(self, wants: Optional[float] = None) -> None:
         return None
 
     def ran_short(self, demand: float) -> None:
@@ -215,13 +210,10 @@ class AdaptiveAdmission:
     script only once the CPUs hold it (:meth:`resume`).
     """
 
-    def __init__(
-        self, plan: AdaptivePlan, demand: Demand, next_wants: Optional[NextWants] = None
-    ) -> None:
+    def __init__(self, plan: AdaptivePlan, demand: Demand) -> None:
         self.plan = plan
         self.running = 0
         self._demand = demand
-        self._next_wants = next_wants or _unknown_wants
         #: The CPUs the running trees wanted at the last look, and the scripts started since.
         self._busy = 0
         self._since_look = 0
@@ -243,16 +235,16 @@ class AdaptiveAdmission:
         self._memory_low = False
         self._told_memory_low = False
         self._check_memory()
-        #: Each waiting slot, and whether it resumes a script already chosen.
-        self._waiters: Deque[Tuple[asyncio.Future[None], bool]] = deque()
+        #: Each waiting slot, and the CPUs its script is known to want (None: not known).
+        self._waiters: Deque[Tuple[asyncio.Future[None], Optional[float]]] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
 
     def workers(self, waiting: int) -> int:
         return min(self.plan.ceiling, waiting)
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
+    async def slot(self, wants: Optional[float] = None) -> AsyncIterator[None]:
+        await self._acquire(wants)
         try:
             yield
         finally:
@@ -260,14 +252,14 @@ class AdaptiveAdmission:
             self._learn()
             self._grant()
 
-    async def resume(self) -> None:
+    async def resume(self, wants: Optional[float] = None) -> None:
         """The slot was let in for what the CPUs held before its worktree's setup step, and
         a step that waits (on the network) wants no CPU: many slots get in beside such steps,
         and their scripts would all start when the steps end. So the script waits, first in
         line, until the CPUs hold it now."""
         self.running -= 1
         try:
-            await self._acquire(first=True)
+            await self._acquire(wants, first=True)
         except asyncio.CancelledError:
             self.running += 1  # the slot's own exit gives it back
             raise
@@ -281,18 +273,17 @@ class AdaptiveAdmission:
         self._demands.ended_with(demand)
         self._learn()
 
-    async def _acquire(self, first: bool = False) -> None:
+    async def _acquire(self, wants: Optional[float], first: bool = False) -> None:
         if time.monotonic() - self._memory_read_at > TICK_SECONDS:  # the looks read it only
             self._check_memory()  # while workers wait
-        wants = None if first else self._next_wants()
         if (first or not self._waiters) and self._may_start(wants):
             self._started(wants)
             return
         waiter = asyncio.get_running_loop().create_future()
         if first:
-            self._waiters.appendleft((waiter, True))
+            self._waiters.appendleft((waiter, wants))
         else:
-            self._waiters.append((waiter, False))
+            self._waiters.append((waiter, wants))
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._watch())
         try:
@@ -317,7 +308,7 @@ class AdaptiveAdmission:
 
     def _may_start(self, wants: Optional[float]) -> bool:
         """Whether one more script may start now, known to want ``wants`` CPUs (None: not
-        known, or a script chosen already)."""
+        known)."""
         if self.running == 0:
             return True
         if self._memory_low:
@@ -385,11 +376,10 @@ class AdaptiveAdmission:
     def _grant(self) -> None:
         """Start waiting workers, in their order, while the rules allow."""
         while self._waiters:
-            waiter, resuming = self._waiters[0]
+            waiter, wants = self._waiters[0]
             if waiter.done():  # cancelled
                 self._waiters.popleft()
                 continue
-            wants = None if resuming else self._next_wants()
             if not self._may_start(wants):
                 return
             self._waiters.popleft()
@@ -416,11 +406,10 @@ class AdaptiveAdmission:
                 self._grant()
             except Exception as error:  # a bug of ours: the waiting slots must not hang
                 self._fail_waiters(error)  # their workers log it and stop the run
-                return
         self._extra = 0
 
     def _fail_waiters(self, error: Exception) -> None:
-        """Raise ``error`` in every waiting slot."""
+        """Raise ``error`` in every waiting slot (which ends the looks: none waits)."""
         while self._waiters:
             waiter, _ = self._waiters.popleft()
             if not waiter.done():
@@ -442,10 +431,6 @@ class AdaptiveAdmission:
         """Stop looking at the machine."""
         ticker, self._ticker = self._ticker, None
         await stop_task(ticker)
-
-
-def _unknown_wants() -> Optional[float]:
-    return None
 
 
 def _several(wants: Optional[float]) -> bool:

@@ -26,8 +26,9 @@ class HypothesisRun:
     example measured by an earlier run) decides the start order when not every script can
     start at once; without it the hypothesis's ``estimated_test_time`` does, if set.
     ``expected_cpus`` (also measured by an earlier run) keeps a script that wants several CPUs
-    from starting under ``auto`` until the CPUs hold it. ``setup`` (else the config's ``setup_command``) runs at the worktree's root before the
-    first attempt, within ``setup_timeout`` (else the config's); ``polarity`` says whether the
+    from starting under ``auto`` until the CPUs hold it. ``setup`` (else the config's
+    ``setup_command``) runs at the worktree's root before the first attempt, within
+    ``setup_timeout`` (else the config's); ``polarity`` says whether the
     script is written to disprove the hypothesis (the default) or to confirm it.
     """
 

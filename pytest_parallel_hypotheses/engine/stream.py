@@ -115,7 +115,7 @@ class ResultStream:
         self._marker_name = f"{marker_prefix}{uuid.uuid4().hex[:16]}"
         self._sampler = ResourceSampler()
         self._setups = WorktreeSetups(config, self._marker_name, self._sampler, runs, setup_records)
-        self._admission = admission_for(config, self._sampler, self._next_wants)
+        self._admission = admission_for(config, self._sampler)
         self._memory_guard = MemoryGuard.for_this_process()
         self._output_files: Optional[OutputFiles] = None
         self._workers: List[asyncio.Task[None]] = []
@@ -226,10 +226,6 @@ class ResultStream:
             asyncio.get_running_loop().run_in_executor(None, self._ahead.find)
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
-    def _next_wants(self) -> Optional[float]:
-        """The CPUs the next script to start is known to want (None: not known)."""
-        return self.runs[self._waiting[0]].expected_cpus if self._waiting else None
-
     def _answer(self, index: int, result: TestExecutionResult) -> None:
         """Queue the result of a run, and stop the rest at once if it meets the condition."""
         assert self._results is not None  # set by _start
@@ -303,19 +299,27 @@ class ResultStream:
                 await self._skip_the_rest(self._failure)  # the consumer may wait for a result
 
     async def _take_turns(self, base_env: Mapping[str, str]) -> None:
-        loop = asyncio.get_running_loop()
         while self._waiting and self._halted is None:
+            await self._take_turn(self._waiting.popleft(), base_env)
+
+    async def _take_turn(self, index: int, base_env: Mapping[str, str]) -> None:
+        """Test one hypothesis once the gate is open and the admission lets its script start,
+        told what the script is known to want of the CPUs. A run stopped meanwhile leaves it
+        to the stop to answer."""
+        loop = asyncio.get_running_loop()
+        wants = self.runs[index].expected_cpus
+        while self._halted is None:
             await self._gate.opened()
-            async with self._admission.slot():
-                if not self._waiting or self._halted is not None:
+            async with self._admission.slot(wants):
+                if self._halted is not None:
                     return
                 if not self._gate.is_open():  # shut while this worker waited for its slot
                     continue
-                index = self._waiting.popleft()
                 self._started_at[index] = loop.time()
                 with self._lanes.taken() as lane:
                     self._answer(index, await self._run(index, base_env, lane))
                 self._output.pop(index, None)  # its result holds the output now
+                return
 
     async def _run(self, index: int, base_env: Mapping[str, str], slot: int) -> TestExecutionResult:
         """The script checked, the worktree's setup step if any, then the attempts of one
@@ -347,7 +351,7 @@ class ResultStream:
             if set_up:
                 tell(self._observer, "setup_finished", run, slot=slot)
             if set_up and loop.time() - asked > TICK_SECONDS:
-                await self._admission.resume()  # it waited: what let it in may be gone
+                await self._admission.resume(run.expected_cpus)  # what let it in may be gone
             code = await self._code_after_setup(run) if set_up else turn.code
             result = await self._repeat(index, turn.script, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()
@@ -407,7 +411,7 @@ class ResultStream:
             if not ran_again and self._short_of_cpus(attempt):
                 ran_again = True
                 self._kept[index] = policy.combine([*attempts, attempt])
-                await self._admission.resume()
+                await self._admission.resume(run.expected_cpus)
                 del self._kept[index]
                 continue
             attempts.append(attempt)

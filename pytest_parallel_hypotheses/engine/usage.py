@@ -72,6 +72,9 @@ class TreeUsage:
         #: starved step before the script sleeps) counts: the picture at a deadline sees
         #: only the processes still there.
         self.cpu_wait_share: Optional[float] = None
+        #: How long each process of the tree had waited for a CPU, at its last sample (those
+        #: half a second old or more): with the CPU time, what the tree wanted of the CPUs.
+        self._waited: Dict[psutil.Process, float] = {}
         self.seen: Set[psutil.Process] = set()
         self._tracked: Set[psutil.Process] = set()
         #: Looked up at the first sample: a script shorter than a tick costs no lookup.
@@ -96,6 +99,7 @@ class TreeUsage:
         }
         if self.cpu_wait_share is not None:
             metrics["cpu_wait_share"] = round(self.cpu_wait_share, 3)
+            metrics["cpu_waited_seconds"] = round(sum(self._waited.values()), 3)
         return metrics
 
     def sample(
@@ -120,7 +124,7 @@ class TreeUsage:
                 continue
             self.seen.add(proc)
             cpu += times.cpu + times.children_cpu
-            self._note_wait(proc.pid, times.age)
+            self._note_wait(proc, times.age)
             with contextlib.suppress(OSError, ValueError):
                 now, peak = _resident(proc.pid)
                 rss += now
@@ -128,11 +132,12 @@ class TreeUsage:
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss, largest)
         self.cpu_seconds = max(self.cpu_seconds, cpu)
 
-    def _note_wait(self, pid: int, age: Optional[float]) -> None:
-        """Keep the largest share of its life (``age``) the process ``pid`` waited for a
-        CPU."""
-        waited = None if age is None or age < SHARE_MIN_AGE else cpu_wait(pid)
+    def _note_wait(self, proc: psutil.Process, age: Optional[float]) -> None:
+        """Keep how long ``proc`` has waited for a CPU, and the largest share of its life
+        (``age``) a process waited."""
+        waited = None if age is None or age < SHARE_MIN_AGE else cpu_wait(proc.pid)
         if age is not None and waited is not None:
+            self._waited[proc] = waited
             self.cpu_wait_share = max(self.cpu_wait_share or 0.0, waited / age)
 
     def runnable(self) -> int:
