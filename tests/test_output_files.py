@@ -194,6 +194,21 @@ def test_a_failure_text_names_the_file_of_the_whole_output(
     result.stdout.fnmatch_lines([f"(all kept stdout: {stdout_file})"])
 
 
+def test_a_failure_text_names_no_file_for_a_silent_stream(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Beside a report (and under xdist) every stream gets its file, empty if it stays silent:
+    naming it sent the reader to an empty file."""
+    write_script(git_repo, "race", "echo hello; exit 1")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", f"--hypotheses-report={tmp_path / 'report.json'}"
+    )
+
+    result.stdout.fnmatch_lines(["(all kept stdout: *race-*.stdout)"])
+    result.stdout.no_fnmatch_line("(all kept stderr: *")
+
+
 def test_without_a_report_the_output_files_are_in_pytest_s_temporary_folder(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -159,11 +159,12 @@ def crash_text(result: TestExecutionResult) -> str:
 
 
 def _output_lines(result: TestExecutionResult) -> List[str]:
-    """The last lines of stderr and of stdout, each with the file that keeps all of it."""
+    """The last lines of stderr and of stdout, each with the file that keeps all of it (none
+    for a silent stream, whose file beside a report, or under xdist, is empty)."""
     lines = output_tail("stderr", result.stderr, result.stderr_bytes, result.stderr_truncated)
-    lines += kept_file_line("stderr", result.stderr_file)
+    lines += kept_file_line("stderr", result.stderr_file if result.stderr_bytes else None)
     lines += output_tail("stdout", result.stdout, result.stdout_bytes, result.stdout_truncated)
-    return lines + kept_file_line("stdout", result.stdout_file)
+    return lines + kept_file_line("stdout", result.stdout_file if result.stdout_bytes else None)
 
 
 def exit_code_text(result: TestExecutionResult) -> str:
