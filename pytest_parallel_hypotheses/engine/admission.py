@@ -301,10 +301,9 @@ class AdaptiveAdmission:
     def _started(self, wants: Optional[float]) -> None:
         self.running += 1
         self._since_look += 1
-        if _several(wants):
-            assert wants is not None  # _several() says so
-            until = time.monotonic() + STARTING_SECONDS
-            self._reserved.append((until, min(wants, self.plan.cpus.count) - 1))
+        several = self._several(wants)
+        if several:
+            self._reserved.append((time.monotonic() + STARTING_SECONDS, several - 1))
 
     def _may_start(self, wants: Optional[float]) -> bool:
         """Whether one more script may start now, known to want ``wants`` CPUs (None: not
@@ -330,12 +329,18 @@ class AdaptiveAdmission:
         beside the running trees at the last look, each script started since as one, and
         what the scripts known to want several, started lately, want beyond what shows.
         A script not known to want more than one CPU is left to the rules for any script."""
-        if not _several(wants):
+        several = self._several(wants)
+        if not several:
             return True
-        assert wants is not None  # _several() says so
-        cpus = self.plan.cpus.count
         busy = self._busy + self._since_look + self._reserved_cpus()
-        return busy + min(wants, cpus) <= cpus + OVERCOMMIT_CPUS
+        return busy + several <= self.plan.cpus.count + OVERCOMMIT_CPUS
+
+    def _several(self, wants: Optional[float]) -> float:
+        """The CPUs a script known to want more than one wants, all of them at most; 0 for
+        any other script."""
+        if wants is None or wants <= 1 + OVERCOMMIT_CPUS:
+            return 0.0
+        return min(wants, self.plan.cpus.count)
 
     def _reserved_cpus(self) -> float:
         """What the scripts known to want several CPUs, started in the last
@@ -431,11 +436,6 @@ class AdaptiveAdmission:
         """Stop looking at the machine."""
         ticker, self._ticker = self._ticker, None
         await stop_task(ticker)
-
-
-def _several(wants: Optional[float]) -> bool:
-    """Whether a script is known to want more than one CPU."""
-    return wants is not None and wants > 1 + OVERCOMMIT_CPUS
 
 
 class ScriptDemands:

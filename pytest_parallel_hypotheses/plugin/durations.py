@@ -71,8 +71,7 @@ class DurationRecorder:
         if ran:
             measured = {record["nodeid"]: float(record["duration"]) for record in ran}
             cache.set(CACHE_KEY, {**recorded_durations(config), **measured})
-        cpus = {record["nodeid"]: _cpus_of(record) for record in ran}
-        known = {nodeid: round(wanted, 2) for nodeid, wanted in cpus.items() if wanted is not None}
+        known = {r["nodeid"]: round(w, 2) for r in ran if (w := _cpus_of(r)) is not None}
         if known:
             cache.set(CPUS_KEY, {**recorded_cpus(config), **known})
 
