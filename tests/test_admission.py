@@ -930,6 +930,48 @@ async def test_the_first_script_starts_alone_until_a_look_shows_room(
     assert second_in.is_set()  # once the first ends, in any case
 
 
+class SlowToSpawnDemand:
+    """A sleeper whose shell is busy at the first look and asleep after it; the scripts let
+    in beside it never show a tree, as while their spawns wait on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+        self.scripts_finished = 0
+
+    def runnable(self) -> Dict[Hashable, TreeLook]:
+        self.looks += 1
+        return {"sleeper": TreeLook(1 if self.looks == 1 else 0, script=True)}
+
+
+@pytest.mark.asyncio
+async def test_a_sleeper_judged_before_the_scripts_beside_it_show_does_not_let_all_in() -> None:
+    """Judged alone, the sleeper made every script left look idle, and six CPU-bound scripts
+    started at once on 2 CPUs (a run of the test suite on a busy machine): a script let in
+    but not seen yet counts as one CPU until it is judged."""
+    cpus = 2
+    demand = SlowToSpawnDemand()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "two"), 8, 1), demand)
+    let_in: List[int] = []
+    all_may_end = asyncio.Event()
+
+    async def script(number: int) -> None:
+        async with admission.slot():
+            let_in.append(number)
+            await all_may_end.wait()
+
+    sleeper = asyncio.ensure_future(script(-1))
+    await asyncio.sleep(0)
+    others = [asyncio.ensure_future(script(number)) for number in range(3 * cpus)]
+    while demand.looks < 10 and len(let_in) <= 3 * cpus:  # many looks, or all in
+        await asyncio.sleep(TICK_SECONDS)
+    seen = len(let_in) - 1
+    all_may_end.set()
+    await asyncio.wait_for(asyncio.gather(sleeper, *others), timeout=30)
+    await admission.aclose()
+
+    assert seen <= cpus + 1, seen
+
+
 class StartingDemand:
     """As many running trees as scripts let in, each one busy process, as a test runner
     looks while it imports."""

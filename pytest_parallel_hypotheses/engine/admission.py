@@ -399,7 +399,8 @@ class AdaptiveAdmission:
             try:
                 self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
-                busy = self._demands.look(runnable) + self._starting(len(runnable))
+                starting = self._starting(len(runnable))
+                busy = self._demands.look(runnable, unseen=starting) + starting
                 self._busy, self._since_look = busy, 0
                 self._learn()
                 self._extra = 0 if self._careful else self._room(busy + self._reserved_cpus())
@@ -448,11 +449,15 @@ class ScriptDemands:
         self._trees: Dict[Hashable, _Tree] = {}
         #: What each script that ended after it was judged wanted over its run.
         self._ended: List[float] = []
+        #: The scripts let in that no look has seen yet.
+        self._unseen = 0
 
-    def look(self, trees: Mapping[Hashable, TreeLook]) -> int:
-        """Take one look at the running trees (those missing have ended) and return the
-        CPUs they want now. A tree that ended stops counting at once: the next look after
-        a CPU-bound script ends finds its CPU free."""
+    def look(self, trees: Mapping[Hashable, TreeLook], unseen: int = 0) -> int:
+        """Take one look at the running trees (those missing have ended), ``unseen`` scripts
+        let in showing no tree yet, and return the CPUs the trees want now. A tree that
+        ended stops counting at once: the next look after a CPU-bound script ends finds its
+        CPU free."""
+        self._unseen = unseen
         for key in self._trees.keys() - trees.keys():
             ended = self._trees.pop(key)
             if ended.judged:
@@ -473,7 +478,9 @@ class ScriptDemands:
         make every script left look idle. But a script busy at its first look counts as
         wanting one CPU until it is judged: a sleeper judged first, beside CPU-bound
         scripts just started, must not make every script left look idle either (a new-user
-        trial saw a run start all its test suites at once). A script's whole run counts,
+        trial saw a run start all its test suites at once); nor may one judged before the
+        scripts let in beside it show at all, so those count as one CPU each too. A
+        script's whole run counts,
         not its last looks: a CPU-bound script that ends with a pause (a teardown, an
         upload) is not taken for a sleeper."""
         return self._summary(statistics.fmean)
@@ -488,6 +495,7 @@ class ScriptDemands:
         trees = self._trees.values()
         wanted = self._ended + [tree.mean for tree in trees if tree.judged]
         wanted += [1.0 for tree in trees if tree.busy_before_judged]
+        wanted += [1.0] * self._unseen
         return max(summarise(wanted), MIN_DEMAND_CPUS) if wanted else 1.0
 
     @property
