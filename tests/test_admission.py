@@ -849,8 +849,10 @@ class SwitchingDemand:
     def __init__(self) -> None:
         self.busy = 0
         self.scripts_finished = 0
+        self.looks = 0
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
+        self.looks += 1
         return {"tree": TreeLook(self.busy, script=True)}
 
 
@@ -1018,6 +1020,44 @@ async def test_a_script_known_to_want_every_cpu_waits_behind_others_whatever_the
     """Each script is weighed by what it is known to want, not by what the first in line
     is: the scripts behind two of unknown demand started unweighed."""
     assert await let_in_while_they_start(4, [None, None, 4.0, 4.0]) == [0, 1]
+
+
+@pytest.mark.asyncio
+async def test_a_script_known_to_be_idle_passes_one_waiting_for_the_cpus() -> None:
+    """A hypothesis that slept through its last run waited behind test suites known to want
+    both CPUs, and ran alone after them (on jinja: 12.4 s, against 8.4 s beside them)."""
+    assert await let_in_while_they_start(2, [2.0, 2.0, 0.0]) == [0, 2]
+
+
+@pytest.mark.asyncio
+async def test_a_script_known_to_be_idle_waits_while_the_cpus_are_beyond_their_count() -> None:
+    demand = SwitchingDemand()
+    demand.busy = 2
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(1, "one"), 8, 1), demand)
+    first_may_end = asyncio.Event()
+    idle_in = asyncio.Event()
+
+    async def busy() -> None:
+        async with admission.slot():
+            await first_may_end.wait()
+
+    async def idle() -> None:
+        async with admission.slot(0.0):
+            idle_in.set()
+
+    tasks = [asyncio.ensure_future(busy()), asyncio.ensure_future(busy())]
+    while demand.looks < 2:  # the second waits: looks see the first's demand
+        await asyncio.sleep(TICK_SECONDS)
+    tasks.append(asyncio.ensure_future(idle()))
+    with contextlib.suppress(asyncio.TimeoutError):  # many looks, even on a loaded machine
+        await asyncio.wait_for(idle_in.wait(), timeout=50 * TICK_SECONDS)
+    while_busy = idle_in.is_set()
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+
+    assert not while_busy
+    assert idle_in.is_set()
 
 
 @pytest.mark.asyncio

@@ -17,7 +17,9 @@ does not hold the rest of the run to one script at a time.
 
 A script known from an earlier run to keep several CPUs busy (``pytest -n 2`` spends its first
 second importing in one process, and looks like a one-CPU script until then) starts only
-when the CPUs hold what it wants beside what the running scripts want.
+when the CPUs hold what it wants beside what the running scripts want; one known to be idle
+(it slept, or waited on the network) starts whenever the CPUs are not beyond their count,
+passing the scripts that wait for them.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ from .usage import TreeLook
 
 logger = logging.getLogger(__name__)
 
+#: A waiting slot, and the CPUs its script is known to want (None: not known).
+Waiter = Tuple["asyncio.Future[None]", Optional[float]]
+
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
 #: Seconds between two looks until the run knows what a script wants (one was judged, or
@@ -77,6 +82,10 @@ MIN_DEMAND_CPUS = 0.02
 #: How long a script known to want several CPUs counts as wanting them whatever the looks show:
 #: a test runner imports in one process for a second or so before its workers start.
 STARTING_SECONDS = 2.0
+#: A script known from an earlier run to want at most this many CPUs is idle (it sleeps, or
+#: waits on the network): it starts whenever the CPUs are not beyond their count, passing the
+#: scripts that wait for CPUs, since it takes nothing they wait for.
+IDLE_CPUS = 0.1
 #: The default floor of free memory: this share of the machine's memory.
 MEMFREE_SHARE = 0.05
 
@@ -235,8 +244,10 @@ class AdaptiveAdmission:
         self._memory_low = False
         self._told_memory_low = False
         self._check_memory()
-        #: Each waiting slot, and the CPUs its script is known to want (None: not known).
-        self._waiters: Deque[Tuple[asyncio.Future[None], Optional[float]]] = deque()
+        #: The waiting slots, in their order; those whose scripts are known to be idle wait
+        #: apart, so that a script waiting for the CPUs does not hold them back.
+        self._waiters: Deque[Waiter] = deque()
+        self._idle_waiters: Deque[Waiter] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
 
     def workers(self, waiting: int) -> int:
@@ -276,14 +287,15 @@ class AdaptiveAdmission:
     async def _acquire(self, wants: Optional[float], first: bool = False) -> None:
         if time.monotonic() - self._memory_read_at > TICK_SECONDS:  # the looks read it only
             self._check_memory()  # while workers wait
-        if (first or not self._waiters) and self._may_start(wants):
+        queue = self._idle_waiters if self._idle(wants) else self._waiters
+        if (first or not queue) and self._may_start(wants):
             self._started(wants)
             return
         waiter = asyncio.get_running_loop().create_future()
         if first:
-            self._waiters.appendleft((waiter, wants))
+            queue.appendleft((waiter, wants))
         else:
-            self._waiters.append((waiter, wants))
+            queue.append((waiter, wants))
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._watch())
         try:
@@ -292,9 +304,9 @@ class AdaptiveAdmission:
             if waiter.done() and not waiter.cancelled():  # granted as it was cancelled
                 self.running -= 1
                 self._grant()
-            for place, (waiting, _) in enumerate(self._waiters):
+            for place, (waiting, _) in enumerate(queue):
                 if waiting is waiter:
-                    del self._waiters[place]
+                    del queue[place]
                     break
             raise
 
@@ -317,7 +329,7 @@ class AdaptiveAdmission:
             return False
         if not self._holds(wants):
             return False
-        if self.running < self._base:
+        if self.running < self._base or self._idle_fits(wants):
             return True
         if self._extra > 0:
             self._extra -= 1
@@ -326,14 +338,27 @@ class AdaptiveAdmission:
 
     def _holds(self, wants: Optional[float]) -> bool:
         """Whether the CPUs hold a script known to want ``wants`` CPUs (all of them at most)
-        beside the running trees at the last look, each script started since as one, and
-        what the scripts known to want several, started lately, want beyond what shows.
-        A script not known to want more than one CPU is left to the rules for any script."""
+        beside what runs. A script not known to want more than one CPU is left to the rules
+        for any script."""
         several = self._several(wants)
-        if not several:
-            return True
+        return not several or self._fits(several)
+
+    def _idle_fits(self, wants: Optional[float]) -> bool:
+        """Whether a script known to be idle fits beside what runs, whatever a script of the
+        run is expected to want: only CPUs beyond their count hold it back."""
+        return wants is not None and self._idle(wants) and self._fits(wants)
+
+    @staticmethod
+    def _idle(wants: Optional[float]) -> bool:
+        """Whether a script known to want ``wants`` CPUs is known to be idle."""
+        return wants is not None and wants <= IDLE_CPUS
+
+    def _fits(self, wants: float) -> bool:
+        """Whether the CPUs hold ``wants`` more beside the running trees at the last look,
+        each script started since as one, and what the scripts known to want several,
+        started lately, want beyond what shows."""
         busy = self._busy + self._since_look + self._reserved_cpus()
-        return busy + several <= self.plan.cpus.count + OVERCOMMIT_CPUS
+        return busy + wants <= self.plan.cpus.count + OVERCOMMIT_CPUS
 
     def _several(self, wants: Optional[float]) -> float:
         """The CPUs a script known to want more than one wants, all of them at most; 0 for
@@ -379,22 +404,24 @@ class AdaptiveAdmission:
             )
 
     def _grant(self) -> None:
-        """Start waiting workers, in their order, while the rules allow."""
-        while self._waiters:
-            waiter, wants = self._waiters[0]
-            if waiter.done():  # cancelled
-                self._waiters.popleft()
-                continue
-            if not self._may_start(wants):
-                return
-            self._waiters.popleft()
-            self._started(wants)
-            waiter.set_result(None)
+        """Start waiting workers, in their order, while the rules allow; then those whose
+        scripts are known to be idle, whatever waits before them."""
+        for queue in (self._waiters, self._idle_waiters):
+            while queue:
+                waiter, wants = queue[0]
+                if waiter.done():  # cancelled
+                    queue.popleft()
+                    continue
+                if not self._may_start(wants):
+                    break
+                queue.popleft()
+                self._started(wants)
+                waiter.set_result(None)
 
     async def _watch(self) -> None:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
         failed = False
-        while self._waiters:
+        while self._waiters or self._idle_waiters:
             await asyncio.sleep(TICK_SECONDS if self._known else FIRST_TICK_SECONDS)
             try:
                 self._check_memory()
@@ -416,10 +443,11 @@ class AdaptiveAdmission:
 
     def _fail_waiters(self, error: Exception) -> None:
         """Raise ``error`` in every waiting slot (which ends the looks: none waits)."""
-        while self._waiters:
-            waiter, _ = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(error)
+        for queue in (self._waiters, self._idle_waiters):
+            while queue:
+                waiter, _ = queue.popleft()
+                if not waiter.done():
+                    waiter.set_exception(error)
 
     def _room(self, busy: float) -> int:
         """How many more start now, the running trees wanting ``busy`` CPUs."""
