@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,9 @@ class Browser:
     """One headless browser with one page; use as a context manager."""
 
     def __init__(self, executable: str, profile: Path) -> None:
+        # the browser's own temporary folder (a singleton socket, which it does not always
+        # remove as it quits) in one of ours, removed at exit: short, as a socket's path is
+        self._temporary = tempfile.mkdtemp(prefix="browser-")
         commands_read, self._commands = os.pipe()
         self._answers, answers_write = os.pipe()
 
@@ -47,6 +51,7 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "TMPDIR": self._temporary},
             preexec_fn=map_pipes,
             pass_fds=(3, 4),  # kept open in the child once map_pipes put them there
         )
@@ -67,8 +72,8 @@ class Browser:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        # asked to quit, the browser removes its temporary folders, which a kill would leave
-        # behind in the system's; one that does not quit in time is killed
+        # asked to quit, the browser removes most of its temporary folders; one that does not
+        # quit in time is killed, and what either leaves goes with our folder
         close = {"id": 0, "method": "Browser.close"}
         with contextlib.suppress(OSError):  # gone already
             os.write(self._commands, json.dumps(close).encode() + b"\0")
@@ -79,6 +84,7 @@ class Browser:
             self._process.kill()
             self._process.wait()
         os.close(self._answers)
+        shutil.rmtree(self._temporary, ignore_errors=True)
 
     def open(self, page: Path) -> None:
         """Load ``page`` and wait until it is complete."""
