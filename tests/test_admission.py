@@ -159,7 +159,7 @@ def test_scripts_wanting_several_cpus_each_start_as_many_as_the_cpus_hold(
 
 def scripts(**runnable: int) -> Dict[Hashable, TreeLook]:
     """One look at running scripts: how many of each one's processes want a CPU."""
-    return {name: TreeLook(count, script=True) for name, count in runnable.items()}
+    return {name: TreeLook(count, tells=True) for name, count in runnable.items()}
 
 
 def test_a_script_that_ended_stops_counting_at_once() -> None:
@@ -255,7 +255,7 @@ def test_a_cpu_bound_script_ending_with_a_pause_is_not_taken_for_a_sleeper() -> 
 
 def test_a_setup_step_counts_in_what_runs_and_is_never_judged() -> None:
     demands = ScriptDemands()
-    step = {"step": TreeLook(1, script=False)}
+    step = {"step": TreeLook(1, tells=False)}
     demands.look(step)
 
     assert demands.look(step) == 1
@@ -301,14 +301,17 @@ def most_seen(alive: Path, names: List[str]) -> List[int]:
     return [int((alive.parent / f"seen-{name}").read_text()) for name in names]
 
 
+@pytest.mark.parametrize("sleepers_known_to_want", [None, 0.0])
 def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_ones(
-    worktree: Path, write_script: Callable[..., Path]
+    worktree: Path, write_script: Callable[..., Path], sleepers_known_to_want: Optional[float]
 ) -> None:
     """CPU-bound scripts among long sleepers. Judged by the running scripts' average, the
     sleepers made the next script look idle, and all the CPU-bound ones left started at
     once. The run starts with CPU-bound scripts, one per CPU: what the first scripts judged
     want decides for the next ones, and on a loaded machine a sleeper can be judged before
-    the CPU-bound script started beside it."""
+    the CPU-bound script started beside it. Sleepers known from their last run to be idle
+    start first, and judged, made the CPU-bound scripts not known look idle (four to six
+    at once on 2 CPUs)."""
     cpus = usable_cpus().count
     alive = worktree / "cpu-bound-alive"
     alive.mkdir()
@@ -323,10 +326,16 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_one
     config = FalsificationConfig(
         test_timeout=120, adaptive_concurrency=True, max_concurrent_tests=100
     )
+    runs = [
+        HypothesisRun(
+            Hypothesis(i, "x"),
+            worktree,
+            expected_cpus=None if i in cpu_bound else sleepers_known_to_want,
+        )
+        for i in ids
+    ]
 
-    results = TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
+    results = TestExecutor(config).execute_parallel(runs)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     assert max(most_seen(alive, cpu_bound)) <= cpus + 1, most_seen(alive, cpu_bound)
@@ -853,7 +862,7 @@ class SwitchingDemand:
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
         self.looks += 1
-        return {"tree": TreeLook(self.busy, script=True)}
+        return {"tree": TreeLook(self.busy, tells=True)}
 
 
 @pytest.mark.asyncio
@@ -886,6 +895,40 @@ async def test_a_slot_cancelled_while_it_waits_to_resume_gives_its_place_back_on
 
     assert waiting_to_resume == 1
     assert admission.running == 0
+
+
+@pytest.mark.asyncio
+async def test_a_failed_waiter_cancelled_before_it_wakes_gives_back_no_slot() -> None:
+    """A bug of ours fails the waiting slots, and the run it stops cancels the workers: one
+    cancelled before it woke gave back a slot it never had."""
+    demand = SwitchingDemand()
+    demand.busy = 2
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(1, "one"), 8, 1), demand)
+    holder_may_end = asyncio.Event()
+
+    async def holder() -> None:
+        async with admission.slot():
+            await holder_may_end.wait()
+
+    async def waiting() -> None:
+        async with admission.slot():
+            pass
+
+    first = asyncio.ensure_future(holder())
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(waiting())
+    while demand.looks < 2:  # the second waits
+        await asyncio.sleep(TICK_SECONDS)
+    admission._fail_waiters(RuntimeError("a bug of ours"))
+    second.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await second
+    held = admission.running
+    holder_may_end.set()
+    await asyncio.wait_for(first, timeout=30)
+    await admission.aclose()
+
+    assert held == 1
 
 
 @pytest.mark.asyncio
@@ -942,7 +985,7 @@ class SlowToSpawnDemand:
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
         self.looks += 1
-        return {"sleeper": TreeLook(1 if self.looks == 1 else 0, script=True)}
+        return {"sleeper": TreeLook(1 if self.looks == 1 else 0, tells=True)}
 
 
 @pytest.mark.asyncio
@@ -975,21 +1018,24 @@ async def test_a_sleeper_judged_before_the_scripts_beside_it_show_does_not_let_a
 
 
 class StartingDemand:
-    """As many running trees as scripts let in, each one busy process, as a test runner
-    looks while it imports."""
+    """As many running trees as scripts let in, each ``busy`` busy processes (one, as a test
+    runner looks while it imports)."""
 
-    def __init__(self) -> None:
+    def __init__(self, busy: int) -> None:
         self.trees = 0
+        self.busy = busy
         self.scripts_finished = 0
+        self.looks = 0
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
-        return {index: TreeLook(1, script=True) for index in range(self.trees)}
+        self.looks += 1
+        return {index: TreeLook(self.busy, tells=True) for index in range(self.trees)}
 
 
 async def let_in_while_they_start(cpus: int, wants: List[Optional[float]]) -> List[int]:
     """Which of scripts known to want ``wants`` CPUs (in that order) the admission lets in on
     ``cpus`` CPUs within half of :data:`STARTING_SECONDS`, each showing one busy process."""
-    demand = StartingDemand()
+    demand = StartingDemand(busy=1)
     admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 8, 1), demand)
     let_in: List[int] = []
     all_may_end = asyncio.Event()
@@ -1027,6 +1073,38 @@ async def test_a_script_known_to_be_idle_passes_one_waiting_for_the_cpus() -> No
     """A hypothesis that slept through its last run waited behind test suites known to want
     both CPUs, and ran alone after them (on jinja: 12.4 s, against 8.4 s beside them)."""
     assert await let_in_while_they_start(2, [2.0, 2.0, 0.0]) == [0, 2]
+
+
+@pytest.mark.asyncio
+async def test_a_script_known_to_be_idle_starts_beside_a_suite_its_looks_show_whole() -> None:
+    """What a suite known to want two CPUs is counted for while it starts, on top of the
+    two busy processes a look already showed, held a sleeper back for 2 s."""
+    demand = StartingDemand(busy=2)
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 8, 1), demand)
+    all_may_end = asyncio.Event()
+    idle_in = asyncio.Event()
+
+    async def suite() -> None:
+        async with admission.slot(2.0):
+            demand.trees += 1
+            await all_may_end.wait()
+
+    async def idle() -> None:
+        async with admission.slot(0.0):
+            idle_in.set()
+
+    tasks = [asyncio.ensure_future(suite()), asyncio.ensure_future(suite())]
+    while demand.looks < 2:  # the second suite waits: looks see the first's processes
+        await asyncio.sleep(TICK_SECONDS)
+    tasks.append(asyncio.ensure_future(idle()))
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(idle_in.wait(), timeout=STARTING_SECONDS / 2)
+    beside_the_suite = idle_in.is_set()
+    all_may_end.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+
+    assert beside_the_suite
 
 
 @pytest.mark.asyncio

@@ -82,9 +82,9 @@ MIN_DEMAND_CPUS = 0.02
 #: How long a script known to want several CPUs counts as wanting them whatever the looks show:
 #: a test runner imports in one process for a second or so before its workers start.
 STARTING_SECONDS = 2.0
-#: A script known from an earlier run to want at most this many CPUs is idle (it sleeps, or
-#: waits on the network): it starts whenever the CPUs are not beyond their count, passing the
-#: scripts that wait for CPUs, since it takes nothing they wait for.
+#: A script known from an earlier run to want at most this many CPUs is idle (it slept, or
+#: waited on the network): it starts whenever the CPUs are not beyond their count, passing
+#: the scripts that wait for CPUs, whose CPUs it does not take.
 IDLE_CPUS = 0.1
 #: The default floor of free memory: this share of the machine's memory.
 MEMFREE_SHARE = 0.05
@@ -301,7 +301,8 @@ class AdaptiveAdmission:
         try:
             await waiter
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # granted as it was cancelled
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                # granted as it was cancelled
                 self.running -= 1
                 self._grant()
             for place, (waiting, _) in enumerate(queue):
@@ -338,14 +339,17 @@ class AdaptiveAdmission:
 
     def _holds(self, wants: Optional[float]) -> bool:
         """Whether the CPUs hold a script known to want ``wants`` CPUs (all of them at most)
-        beside what runs. A script not known to want more than one CPU is left to the rules
+        beside what runs and what the scripts known to want several, started lately, want
+        beyond what shows. A script not known to want more than one CPU is left to the rules
         for any script."""
         several = self._several(wants)
-        return not several or self._fits(several)
+        return not several or self._fits(several, self._reserved_cpus())
 
     def _idle_fits(self, wants: Optional[float]) -> bool:
         """Whether a script known to be idle fits beside what runs, whatever a script of the
-        run is expected to want: only CPUs beyond their count hold it back."""
+        run is expected to want: only CPUs beyond their count hold it back. What the scripts
+        known to want several are counted for while they start is left out: once a look
+        shows their processes, it held back for 2 s what takes nothing from them."""
         return wants is not None and self._idle(wants) and self._fits(wants)
 
     @staticmethod
@@ -353,11 +357,10 @@ class AdaptiveAdmission:
         """Whether a script known to want ``wants`` CPUs is known to be idle."""
         return wants is not None and wants <= IDLE_CPUS
 
-    def _fits(self, wants: float) -> bool:
+    def _fits(self, wants: float, reserved: float = 0.0) -> bool:
         """Whether the CPUs hold ``wants`` more beside the running trees at the last look,
-        each script started since as one, and what the scripts known to want several,
-        started lately, want beyond what shows."""
-        busy = self._busy + self._since_look + self._reserved_cpus()
+        each script started since as one, and ``reserved``."""
+        busy = self._busy + self._since_look + reserved
         return busy + wants <= self.plan.cpus.count + OVERCOMMIT_CPUS
 
     def _several(self, wants: Optional[float]) -> float:
@@ -471,13 +474,15 @@ class ScriptDemands:
     """What each running tree wants of the CPUs now (the most of its last
     :data:`DEMAND_WINDOW` looks), and what each script of the run wanted over its whole run
     (the mean of its looks after the first), once judged: looked at :data:`JUDGING_LOOKS`
-    times. A setup step's tree counts in what the running trees want, and is never judged."""
+    times. A setup step's tree counts in what the running trees want, and is never judged;
+    nor is a script's known from an earlier run (see :class:`~.usage.TreeLook`)."""
 
     def __init__(self) -> None:
         self._trees: Dict[Hashable, _Tree] = {}
         #: What each script that ended after it was judged wanted over its run.
         self._ended: List[float] = []
-        #: The scripts let in that no look has seen yet.
+        #: The slots let in with no tree running at the last look (a script being spawned, one
+        #: waiting for another slot's setup step of its worktree, one that has just ended).
         self._unseen = 0
 
     def look(self, trees: Mapping[Hashable, TreeLook], unseen: int = 0) -> int:
@@ -491,7 +496,7 @@ class ScriptDemands:
             if ended.judged:
                 self._ended.append(ended.mean)
         for key, tree in trees.items():
-            self._trees.setdefault(key, _Tree(tree.script)).add(tree.runnable)
+            self._trees.setdefault(key, _Tree(tree.tells)).add(tree.runnable)
         return sum(tree.now for tree in self._trees.values())
 
     def ended_with(self, demand: float) -> None:
@@ -536,8 +541,10 @@ class _Tree:
     """The looks at one running tree: the first (which may catch its shell being started),
     then its last :data:`DEMAND_WINDOW` and their sum since the first."""
 
-    def __init__(self, script: bool) -> None:
-        self.script = script
+    def __init__(self, tells: bool) -> None:
+        #: Whether what it wants tells what a script not known yet will want (a script not
+        #: known from an earlier run): only such a tree is judged.
+        self.tells = tells
         self.first = 0
         self.window: Deque[int] = deque(maxlen=DEMAND_WINDOW)
         self.looks = 0
@@ -559,12 +566,12 @@ class _Tree:
 
     @property
     def judged(self) -> bool:
-        return self.script and self.looks >= JUDGING_LOOKS
+        return self.tells and self.looks >= JUDGING_LOOKS
 
     @property
     def busy_before_judged(self) -> bool:
         """A script not judged yet whose look found it busy."""
-        return self.script and not self.judged and self.now > 0
+        return self.tells and not self.judged and self.now > 0
 
     @property
     def mean(self) -> float:

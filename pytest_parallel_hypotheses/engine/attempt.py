@@ -60,6 +60,7 @@ async def run_attempt(
             grace=config.kill_grace,
             max_output_bytes=config.max_output_bytes,
             sampler=sampler,
+            demand_known=run.expected_cpus is not None,
             memory=memory,
             on_start=on_start,
             captures=None

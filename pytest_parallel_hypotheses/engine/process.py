@@ -112,6 +112,7 @@ async def run_script(
     max_output_bytes: int,
     sampler: Optional[ResourceSampler] = None,
     setup_step: bool = False,
+    demand_known: bool = False,
     memory: Optional[LimitedScript] = None,
     on_start: Optional[Callable[[LiveOutput], None]] = None,
     captures: Optional[Callable[[str], BoundedCapture]] = None,
@@ -124,7 +125,8 @@ async def run_script(
     :class:`RunningScript` stops the tree on every other way out (an error, a cancellation).
     With a ``sampler``, the tree's resource use is sampled until the script exits or its
     deadline fires, whatever it left behind included (as a worktree's setup step's with
-    ``setup_step``). With a ``memory`` limit, a tree that
+    ``setup_step``; ``demand_known`` when what it wants of the CPUs is known from an earlier
+    run). With a ``memory`` limit, a tree that
     passes it is killed at once (no grace: it is still allocating). ``on_start`` is handed the
     output captures once the script runs; at the deadline the tree is photographed before it
     stops. ``captures`` makes the capture of each stream (default: ``max_output_bytes`` of
@@ -153,7 +155,7 @@ async def run_script(
         on_start(LiveOutput(protocol.stdout, protocol.stderr))
     async with running:
         snapshot = None
-        with _sampled(sampler, tree, setup_step) as usage:
+        with _sampled(sampler, tree, setup_step, demand_known) as usage:
             await _wait_first(protocol.exited, breached, start + timeout - loop.time())
             metrics = (
                 {}
@@ -332,13 +334,13 @@ def _with_the_stop(
 
 @contextlib.contextmanager
 def _sampled(
-    sampler: Optional[ResourceSampler], tree: ProcessTree, setup_step: bool
+    sampler: Optional[ResourceSampler], tree: ProcessTree, setup_step: bool, demand_known: bool
 ) -> Iterator[Optional[TreeUsage]]:
     """Sample the tree while the block runs (no sampling without a sampler)."""
     if sampler is None or tree.pgid is None:
         yield None
         return
-    usage = sampler.watch(tree.pgid, script=not setup_step)
+    usage = sampler.watch(tree.pgid, script=not setup_step, tells=not demand_known)
     try:
         yield usage
     finally:

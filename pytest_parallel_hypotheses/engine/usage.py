@@ -48,21 +48,27 @@ ChildrenMap = Mapping[int, List[int]]
 
 class TreeLook(NamedTuple):
     """One look at a running tree, for ``auto``: how many of its processes run or wait for
-    a CPU now, and whether it is a script (a worktree's setup step is not: what it wants
-    tells nothing of what the next script will want)."""
+    a CPU now, and whether what it wants tells what a script not known yet will want. A
+    worktree's setup step does not, nor does a script known from an earlier run: those
+    start by what they are known to want, and the sleepers among them, judged first, made
+    every script not known look idle."""
 
     runnable: int
-    script: bool
+    tells: bool
 
 
 class TreeUsage:
     """The resources one tree (a script's, or a worktree's setup step's) has used so far,
     from the samples taken."""
 
-    def __init__(self, pid: int, since: float = 0.0, *, script: bool = True) -> None:
+    def __init__(
+        self, pid: int, since: float = 0.0, *, script: bool = True, tells: bool = True
+    ) -> None:
         self.pid = pid
         #: False for a worktree's setup step.
         self.script = script
+        #: Whether what it wants tells what a script not known yet will want (see TreeLook).
+        self.tells = script and tells
         #: When the watch began (the loop's clock).
         self.since = since
         self.peak_rss_bytes = 0
@@ -168,11 +174,12 @@ class ResourceSampler:
         #: How many scripts' trees have finished (setup steps are not counted).
         self.scripts_finished = 0
 
-    def watch(self, pid: int, *, script: bool = True) -> TreeUsage:
+    def watch(self, pid: int, *, script: bool = True, tells: bool = True) -> TreeUsage:
         """Start sampling the tree of ``pid`` (a script's, or with ``script`` False a setup
-        step's) at the first tick after it has run a whole interval: most scripts of a
+        step's; with ``tells`` False one whose demand tells nothing of the scripts not known
+        yet) at the first tick after it has run a whole interval: most scripts of a
         spawn-bound run end sooner, and cost no sample at all."""
-        usage = TreeUsage(pid, asyncio.get_running_loop().time(), script=script)
+        usage = TreeUsage(pid, asyncio.get_running_loop().time(), script=script, tells=tells)
         self._watched.append(usage)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample_periodically())
@@ -193,10 +200,10 @@ class ResourceSampler:
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
         """How many processes of each watched tree run or wait for a CPU now, and whether it
-        is a script's: the CPUs the scripts and setup steps want, whatever else loads the
-        machine. Safe from another thread: it reads a copy of the watched trees, and each
-        tree's last sample is replaced, never changed in place."""
-        return {usage: TreeLook(usage.runnable(), usage.script) for usage in list(self._watched)}
+        tells what a script not known yet will want: the CPUs the scripts and setup steps
+        want, whatever else loads the machine. Safe from another thread: it reads a copy of
+        the watched trees, and each tree's last sample is replaced, never changed in place."""
+        return {usage: TreeLook(usage.runnable(), usage.tells) for usage in list(self._watched)}
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
