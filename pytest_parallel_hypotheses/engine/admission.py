@@ -517,10 +517,9 @@ class ScriptDemands:
         wanting one CPU until it is judged: a sleeper judged first, beside CPU-bound
         scripts just started, must not make every script left look idle either (a new-user
         trial saw a run start all its test suites at once); nor may one judged before the
-        scripts let in beside it show at all, so those count as one CPU each too. A
-        script's whole run counts,
-        not its last looks: a CPU-bound script that ends with a pause (a teardown, an
-        upload) is not taken for a sleeper."""
+        scripts let in beside it show at all, so those count as one CPU each too. A script's
+        whole run counts, not its last looks: a CPU-bound script that ends with a pause (a
+        teardown, an upload) is not taken for a sleeper."""
         return self._summary(statistics.fmean)
 
     def typical(self) -> float:
