@@ -1044,10 +1044,14 @@ class StartingDemand:
         return {index: TreeLook(self.busy, tells=True) for index in range(self.trees)}
 
 
-async def let_in_while_they_start(cpus: int, wants: List[Optional[float]]) -> List[int]:
+async def let_in_while_they_start(
+    cpus: int, wants: List[Optional[float]], busy: int = 1, last_after_looks: bool = False
+) -> List[int]:
     """Which of scripts known to want ``wants`` CPUs (in that order) the admission lets in on
-    ``cpus`` CPUs within half of :data:`STARTING_SECONDS`, each showing one busy process."""
-    demand = StartingDemand(busy=1)
+    ``cpus`` CPUs within half of :data:`STARTING_SECONDS`, each showing ``busy`` busy
+    processes; with ``last_after_looks``, the last asks for its slot once looks have seen
+    those let in before it."""
+    demand = StartingDemand(busy)
     admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 8, 1), demand)
     let_in: List[int] = []
     all_may_end = asyncio.Event()
@@ -1058,7 +1062,11 @@ async def let_in_while_they_start(cpus: int, wants: List[Optional[float]]) -> Li
             demand.trees += 1
             await all_may_end.wait()
 
-    tasks = [asyncio.ensure_future(script(number)) for number in range(len(wants))]
+    early = len(wants) - 1 if last_after_looks else len(wants)
+    tasks = [asyncio.ensure_future(script(number)) for number in range(early)]
+    while demand.looks < 2 and early < len(wants):  # many looks, however slow the machine
+        await asyncio.sleep(TICK_SECONDS)
+    tasks += [asyncio.ensure_future(script(number)) for number in range(early, len(wants))]
     await asyncio.sleep(STARTING_SECONDS / 2)
     before = sorted(let_in)
     all_may_end.set()
@@ -1091,63 +1099,16 @@ async def test_a_script_known_to_be_idle_passes_one_waiting_for_the_cpus() -> No
 async def test_a_script_known_to_be_idle_starts_beside_a_suite_its_looks_show_whole() -> None:
     """What a suite known to want two CPUs is counted for while it starts, on top of the
     two busy processes a look already showed, held a sleeper back for 2 s."""
-    demand = StartingDemand(busy=2)
-    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 8, 1), demand)
-    all_may_end = asyncio.Event()
-    idle_in = asyncio.Event()
+    let_in = await let_in_while_they_start(2, [2.0, 2.0, 0.0], busy=2, last_after_looks=True)
 
-    async def suite() -> None:
-        async with admission.slot(2.0):
-            demand.trees += 1
-            await all_may_end.wait()
-
-    async def idle() -> None:
-        async with admission.slot(0.0):
-            idle_in.set()
-
-    tasks = [asyncio.ensure_future(suite()), asyncio.ensure_future(suite())]
-    while demand.looks < 2:  # the second suite waits: looks see the first's processes
-        await asyncio.sleep(TICK_SECONDS)
-    tasks.append(asyncio.ensure_future(idle()))
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(idle_in.wait(), timeout=STARTING_SECONDS / 2)
-    beside_the_suite = idle_in.is_set()
-    all_may_end.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
-    await admission.aclose()
-
-    assert beside_the_suite
+    assert let_in == [0, 2]
 
 
 @pytest.mark.asyncio
 async def test_a_script_known_to_be_idle_waits_while_the_cpus_are_beyond_their_count() -> None:
-    demand = SwitchingDemand()
-    demand.busy = 2
-    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(1, "one"), 8, 1), demand)
-    first_may_end = asyncio.Event()
-    idle_in = asyncio.Event()
+    let_in = await let_in_while_they_start(1, [None, None, 0.0], busy=2, last_after_looks=True)
 
-    async def busy() -> None:
-        async with admission.slot():
-            await first_may_end.wait()
-
-    async def idle() -> None:
-        async with admission.slot(0.0):
-            idle_in.set()
-
-    tasks = [asyncio.ensure_future(busy()), asyncio.ensure_future(busy())]
-    while demand.looks < 2:  # the second waits: looks see the first's demand
-        await asyncio.sleep(TICK_SECONDS)
-    tasks.append(asyncio.ensure_future(idle()))
-    with contextlib.suppress(asyncio.TimeoutError):  # many looks, even on a loaded machine
-        await asyncio.wait_for(idle_in.wait(), timeout=50 * TICK_SECONDS)
-    while_busy = idle_in.is_set()
-    first_may_end.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
-    await admission.aclose()
-
-    assert not while_busy
-    assert idle_in.is_set()
+    assert let_in == [0]
 
 
 @pytest.mark.asyncio
