@@ -26,10 +26,12 @@ class HypothesisRun:
     example measured by an earlier run) decides the start order when not every script can
     start at once; without it the hypothesis's ``estimated_test_time`` does, if set.
     ``expected_cpus`` (also measured by an earlier run) keeps a script that wants several CPUs
-    from starting under ``auto`` until the CPUs hold it. ``setup`` (else the config's
-    ``setup_command``) runs at the worktree's root before the first attempt, within
-    ``setup_timeout`` (else the config's); ``polarity`` says whether the
-    script is written to disprove the hypothesis (the default) or to confirm it.
+    from starting under ``auto`` until the CPUs hold it, lets one known to be idle pass those
+    waiting for the CPUs, and keeps the script's demand out of what the scripts not known
+    are expected to want. ``setup`` (else the config's ``setup_command``) runs at the
+    worktree's root before the first attempt, within ``setup_timeout`` (else the config's);
+    ``polarity`` says whether the script is written to disprove the hypothesis (the default)
+    or to confirm it.
     """
 
     hypothesis: Hypothesis
@@ -50,7 +52,8 @@ class HypothesisRun:
     #: before it; its result carries its own step, or the one that failed.
     worktree_steps: SetupSteps = ()
     #: How many CPUs the script kept busy in an earlier run (with what it waited for them):
-    #: under ``auto``, a script known to want several starts only when the CPUs hold it.
+    #: under ``auto``, a script known to want several starts only when the CPUs hold it, and
+    #: one known to be idle whenever they are not beyond their count.
     expected_cpus: Optional[float] = None
 
     def __post_init__(self) -> None:
