@@ -274,23 +274,67 @@ def test_a_setup_step_counts_in_what_runs_and_is_never_judged() -> None:
     assert demands.expected() == 1.0
 
 
+def kinds(**runnable: int) -> Dict[Hashable, TreeLook]:
+    """One look at running scripts named ``KIND_N``, whose texts are of kind KIND."""
+    return {
+        name: TreeLook(count, tells=True, kind=name.split("_")[0])
+        for name, count in runnable.items()
+    }
+
+
+def test_a_script_is_expected_to_want_what_the_scripts_of_its_text_wanted() -> None:
+    demands = ScriptDemands()
+    for _ in range(2):
+        demands.look(kinds(sleep_1=0, burn_1=1))
+
+    assert (demands.of_kind("sleep"), demands.of_kind("burn")) == (0.0, 1.0)
+    assert demands.of_kind("build") is None
+
+
+def test_the_scripts_of_a_text_count_once_for_a_script_of_a_text_not_seen() -> None:
+    """Fifty sleepers of one text set apart, the scripts left would look idle as one in
+    fifty-one: each text counts once."""
+    demands = ScriptDemands()
+    sleepers = {f"sleep_{n}": 0 for n in range(50)}
+    for _ in range(2):
+        demands.look(kinds(burn_1=1, **sleepers))
+
+    assert demands.expected() == 0.5
+
+
+def test_a_script_that_ran_short_tells_what_the_scripts_of_its_text_want() -> None:
+    """It slept at the looks, then computed beside too many others: the scripts of its text
+    are no longer taken for sleepers."""
+    demands = ScriptDemands()
+    for _ in range(2):
+        demands.look(kinds(late_1=0))
+    demands.look({})
+
+    demands.ended_with(1.0, "late")
+
+    assert demands.of_kind("late") == 0.5
+
+
 #: How many scripts beyond the CPUs a run may start on a loaded machine: a look that catches a
 #: process waiting on the disk as it is executed sees it idle (documented under "What auto
 #: cannot see"). The engines these tests guard against started five to eight at once.
 MISSED_AT_A_FIRST_LOOK = 1
 
 
-def counted_burn(alive: Path, name: str, cpu_seconds: float) -> str:
+def counted_burn(alive: Path, name: Optional[str], cpu_seconds: float) -> str:
     """A command burning ``cpu_seconds`` of CPU time in one process, which notes in
     ``alive/../seen-NAME`` how many such commands were burning as it started (itself
-    included). The process counts for itself: a shell prelude would be idle under load, and
-    ``auto`` rightly takes an idle start for a sleeper."""
+    included); NAME None: the hypothesis's id, so that the scripts' texts are the same. The
+    process counts for itself: a shell prelude would be idle under load, and ``auto``
+    rightly takes an idle start for a sleeper."""
+    named = f'"{name}"' if name is not None else 'os.environ["HYPOTHESIS_ID"]'
     code = (
         "import os, time\n"
-        f'mine = os.path.join("{alive}", "{name}")\n'
+        f"name = {named}\n"
+        f'mine = os.path.join("{alive}", name)\n'
         'open(mine, "w").close()\n'
         f'seen = str(len(os.listdir("{alive}")))\n'
-        f'open(os.path.join("{alive.parent}", "seen-{name}"), "w").write(seen)\n'
+        f'open(os.path.join("{alive.parent}", "seen-" + name), "w").write(seen)\n'
         f"end = time.process_time() + {cpu_seconds}\n"
         "while time.process_time() < end: pass\n"
         "os.remove(mine)"
@@ -351,6 +395,32 @@ def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_among_sleeping_one
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
     assert max(most_seen(alive, cpu_bound)) <= cpus + 1, most_seen(alive, cpu_bound)
+
+
+def test_auto_starts_sleepers_of_one_text_beside_cpu_bound_scripts_of_one_text(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """CPU-bound scripts of one text among sleepers of another, in turn: once a sleeper is
+    seen, the sleepers left start beside the CPU-bound scripts, never more of which run at
+    once than the CPUs hold; the last script to start is a CPU-bound one, not the last
+    sleeper in line behind them."""
+    cpus = usable_cpus().count
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    started = worktree / "started"
+    note = f'echo "$HYPOTHESIS_ID" >> {started}\n'
+    burns = [f"burn{index}" for index in range(4 * cpus)]
+    sleepers = [f"sleep{index}" for index in range(4 * cpus)]
+    for burn, sleeper in zip(burns, sleepers):
+        write_script(worktree, burn, note + f"exec {counted_burn(alive, None, 0.5)}")
+        write_script(worktree, sleeper, note + "exec sleep 2")
+    ids = [i for pair in zip(burns, sleepers) for i in pair]
+
+    results = run_auto(worktree, ids, test_timeout=120)
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    assert started.read_text().split()[-1] in burns
+    assert max(most_seen(alive, burns)) <= cpus + MISSED_AT_A_FIRST_LOOK
 
 
 def test_auto_never_runs_more_cpu_bound_scripts_than_the_cpus_after_a_sleeper_first(
@@ -631,15 +701,15 @@ def test_a_bug_in_the_admission_stops_the_run_with_an_error_for_each_hypothesis_
     for hypothesis_id in ids:
         write_script(worktree, hypothesis_id, "sleep 0.3")
     asked: List[object] = []
-    holds = AdaptiveAdmission._holds
+    may_start = AdaptiveAdmission._may_start
 
-    def failing(self: AdaptiveAdmission, wants: object) -> bool:
+    def failing(self: AdaptiveAdmission, wants: Optional[float]) -> bool:
         asked.append(wants)
         if len(asked) > sound_calls:
             raise RuntimeError("a bug")
-        return holds(self, wants)  # type: ignore[arg-type]
+        return may_start(self, wants)
 
-    monkeypatch.setattr(AdaptiveAdmission, "_holds", failing)
+    monkeypatch.setattr(AdaptiveAdmission, "_may_start", failing)
 
     results = run_auto(worktree, ids, test_timeout=60)
 
@@ -1068,11 +1138,22 @@ async def let_in_while_they_start(
         await asyncio.sleep(TICK_SECONDS)
     tasks += [asyncio.ensure_future(script(number)) for number in range(early, len(wants))]
     await asyncio.sleep(STARTING_SECONDS / 2)
-    before = sorted(let_in)
+    return await let_in_so_far(admission, let_in, all_may_end, tasks)
+
+
+async def let_in_so_far(
+    admission: AdaptiveAdmission,
+    let_in: List[int],
+    all_may_end: asyncio.Event,
+    tasks: List[asyncio.Future[None]],
+) -> List[int]:
+    """The scripts let in so far, in order, once all have been let end and the admission
+    is closed."""
+    so_far = sorted(let_in)
     all_may_end.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
     await admission.aclose()
-    return before
+    return so_far
 
 
 @pytest.mark.asyncio
@@ -1109,6 +1190,105 @@ async def test_a_script_known_to_be_idle_waits_while_the_cpus_are_beyond_their_c
     let_in = await let_in_while_they_start(1, [None, None, 0.0], busy=2, last_after_looks=True)
 
     assert let_in == [0]
+
+
+class KindsDemand:
+    """The trees of the scripts let in, each of its script's kind: a ``burn`` keeps one
+    process busy, any other kind none."""
+
+    def __init__(self) -> None:
+        self.trees: Dict[Hashable, TreeLook] = {}
+        self.scripts_finished = 0
+        self.looks = 0
+
+    def runnable(self) -> Dict[Hashable, TreeLook]:
+        self.looks += 1
+        return dict(self.trees)
+
+    def started(self, number: int, kind: str) -> None:
+        self.trees[number] = TreeLook(int(kind == "burn"), tells=True, kind=kind)
+
+
+async def let_in_by_kind(cpus: int, kinds: List[str]) -> List[int]:
+    """Which of scripts of the ``kinds`` given (in that order, none known before) the
+    admission lets in on ``cpus`` CPUs, once many looks have seen them."""
+    demand = KindsDemand()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 100, 1), demand)
+    let_in: List[int] = []
+    all_may_end = asyncio.Event()
+
+    async def script(number: int) -> None:
+        async with admission.slot(None, kinds[number]):
+            let_in.append(number)
+            demand.started(number, kinds[number])
+            await all_may_end.wait()
+
+    tasks = [asyncio.ensure_future(script(number)) for number in range(len(kinds))]
+    while demand.looks < 20 and len(let_in) < len(kinds):  # however slow the machine
+        await asyncio.sleep(TICK_SECONDS)
+    return await let_in_so_far(admission, let_in, all_may_end, tasks)
+
+
+@pytest.mark.asyncio
+async def test_scripts_of_a_text_seen_idle_pass_one_waiting_for_the_cpus() -> None:
+    """Sleepers of one text waited in line behind CPU-bound scripts waiting for the CPUs,
+    and ran after them: twelve CPU-bound scripts among fifty sleepers took 1.37 times as
+    long as all at once."""
+    let_in = await let_in_by_kind(2, ["burn", "sleep", "burn", "burn", "sleep", "sleep"])
+
+    assert let_in == [0, 1, 2, 4, 5]
+
+
+@pytest.mark.asyncio
+async def test_scripts_of_a_text_seen_busy_start_only_while_the_cpus_hold_them() -> None:
+    """Once the sleepers were set apart, the CPU-bound scripts left in line were let in by
+    the room the sleepers' share promised: three and four at once on 2 CPUs."""
+    let_in = await let_in_by_kind(2, ["burn"] + ["sleep"] * 4 + ["burn"] * 3)
+
+    assert [number for number in let_in if number in (0, 5, 6, 7)] == [0, 5]
+
+
+@pytest.mark.asyncio
+async def test_a_script_waiting_for_a_cpu_starts_when_one_ends_not_a_tick_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CPU a script left was seen free at the next tick: a run of half-second scripts
+    waited a tenth of its length for looks. Here the ticks are an hour apart."""
+    kinds = ["burn", "sleep", "burn", "burn"]
+    demand = KindsDemand()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
+    may_end = [asyncio.Event() for _ in kinds]
+    let_in: List[int] = []
+
+    async def script(number: int) -> None:
+        async with admission.slot(None, kinds[number]):
+            let_in.append(number)
+            demand.started(number, kinds[number])
+            await may_end[number].wait()
+            del demand.trees[number]
+
+    tasks = [asyncio.ensure_future(script(number)) for number in range(len(kinds))]
+    while demand.looks < 10 and len(let_in) < len(kinds):
+        await asyncio.sleep(TICK_SECONDS)
+    assert sorted(let_in) == [0, 1, 2]
+    monkeypatch.setattr(admission_module, "TICK_SECONDS", 3600)
+    monkeypatch.setattr(admission_module, "FIRST_TICK_SECONDS", 3600)
+    looks = demand.looks
+    while demand.looks == looks:  # the next looks pause for an hour
+        await asyncio.sleep(TICK_SECONDS)
+
+    may_end[0].set()
+    for _ in range(500):  # ten seconds at most
+        if 3 in let_in:
+            break
+        await asyncio.sleep(TICK_SECONDS)
+    in_time = 3 in let_in
+
+    for event in may_end:
+        event.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+    assert in_time
 
 
 @pytest.mark.asyncio

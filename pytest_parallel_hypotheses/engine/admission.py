@@ -8,10 +8,11 @@ scripts are seen to want several CPUs each), then more while the CPUs hold their
 demand, none while free memory is below a floor, and always at least one.
 
 What a script not started yet will want is not known before it runs; :class:`ScriptDemands`
-expects of it what the scripts of this run looked at so far wanted, each counted once, over
-its whole run. An average over the running scripts instead takes the sleepers that pile up
-beside CPU-bound ones for a promise of idle CPUs, and starts several CPU-bound scripts at once
-on a crowded machine. The average says how many more fit; the typical script (the median)
+expects of it what the scripts of its text wanted in this run, or, for a text not seen yet,
+what the texts looked at so far wanted, each counted once, over its scripts' whole runs. An
+average over the running scripts instead takes the sleepers that pile up beside CPU-bound
+ones for a promise of idle CPUs, and starts several CPU-bound scripts at once on a crowded
+machine. The average says how many more fit; the typical script (the median)
 says whether one more fits in a CPU left idle, so that a single script that kept two CPUs busy
 does not hold the rest of the run to one script at a time.
 
@@ -19,7 +20,7 @@ A script known from an earlier run to keep several CPUs busy (``pytest -n 2`` sp
 second importing in one process, and looks like a one-CPU script until then) starts only
 when the CPUs hold what it wants beside what the running scripts want; one known to be idle
 (it slept, or waited on the network) starts whenever the CPUs are not beyond their count,
-passing the scripts that wait for them.
+passing the scripts that wait for them. A script of a text seen in this run is known so.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import (
     Deque,
     Dict,
     Hashable,
+    Iterable,
     List,
     Mapping,
     Optional,
@@ -53,8 +55,9 @@ from .usage import TreeLook
 
 logger = logging.getLogger(__name__)
 
-#: A waiting slot, and the CPUs its script is known to want (None: not known).
-Waiter = Tuple["asyncio.Future[None]", Optional[float]]
+#: A waiting slot, the CPUs its script is known to want (None: not known), and the digest
+#: of the script's text (None: not read).
+Waiter = Tuple["asyncio.Future[None]", Optional[float], Optional[str]]
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
@@ -62,6 +65,9 @@ TICK_SECONDS = 0.02
 #: ended): the first script starts alone and the rest wait for those looks, so they come
 #: twice as often; the first still catches the script's shell being started.
 FIRST_TICK_SECONDS = TICK_SECONDS / 2
+#: The least time between two looks: one follows a script's end at once (its CPU is free for
+#: the next), but scripts that end a few milliseconds apart must not keep a thread looking.
+SOONEST_LOOK_SECONDS = TICK_SECONDS / 2
 #: How many looks a script's demand is the most of, a second's worth: a CPU-bound script wants
 #: less for a while now and then (its shell between two commands, a test suite reading files
 #: or sleeping in a test: ``python -m unittest`` on a real project slept 0.3 s a few tenths of
@@ -116,18 +122,21 @@ class Admission(Protocol):
     def workers(self, waiting: int) -> int:
         """How many workers to start for ``waiting`` runnable hypotheses."""
 
-    def slot(self, wants: Optional[float] = None) -> contextlib.AbstractAsyncContextManager[None]:
+    def slot(
+        self, wants: Optional[float] = None, kind: Optional[str] = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         """Held while one script of one worker runs, known to want ``wants`` CPUs (None: not
-        known)."""
+        known), its text of the ``kind`` given (a digest; None: not read)."""
 
-    async def resume(self, wants: Optional[float] = None) -> None:
+    async def resume(self, wants: Optional[float] = None, kind: Optional[str] = None) -> None:
         """Inside a slot that waited for a worktree's setup step, or whose script is to run
         again: return when its script could start now, as if the slot were taken again
         (first in line)."""
 
-    def ran_short(self, demand: float) -> None:
-        """A script ran out of time short of CPUs, wanting ``demand`` CPUs: what it wanted
-        counts for the scripts not started yet, looked at or not."""
+    def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
+        """A script (its text of the ``kind`` given) ran out of time short of CPUs, wanting
+        ``demand`` CPUs: what it wanted counts for the scripts not started yet, looked at or
+        not."""
 
     async def aclose(self) -> None:
         """Stop whatever watches the machine."""
@@ -152,13 +161,15 @@ class FixedAdmission:
         return min(self.limit, waiting)
 
     @contextlib.asynccontextmanager
-    async def slot(self, wants: Optional[float] = None) -> AsyncIterator[None]:
+    async def slot(
+        self, wants: Optional[float] = None, kind: Optional[str] = None
+    ) -> AsyncIterator[None]:
         yield
 
-    async def resume(self, wants: Optional[float] = None) -> None:
+    async def resume(self, wants: Optional[float] = None, kind: Optional[str] = None) -> None:
         return None
 
-    def ran_short(self, demand: float) -> None:
+    def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         return None  # N means N
 
     async def aclose(self) -> None:
@@ -254,53 +265,63 @@ class AdaptiveAdmission:
         self._waiters: Deque[Waiter] = deque()
         self._idle_waiters: Deque[Waiter] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
+        #: Done when a script ends, while the looks pause.
+        self._ended: Optional[asyncio.Future[None]] = None
 
     def workers(self, waiting: int) -> int:
         return min(self.plan.ceiling, waiting)
 
     @contextlib.asynccontextmanager
-    async def slot(self, wants: Optional[float] = None) -> AsyncIterator[None]:
-        await self._acquire(wants)
+    async def slot(
+        self, wants: Optional[float] = None, kind: Optional[str] = None
+    ) -> AsyncIterator[None]:
+        await self._acquire(wants, kind)
         try:
             yield
         finally:
             self.running -= 1
             self._learn()
             self._grant()
+            if self._ended is not None:
+                _wake(self._ended)
 
-    async def resume(self, wants: Optional[float] = None) -> None:
+    async def resume(self, wants: Optional[float] = None, kind: Optional[str] = None) -> None:
         """The slot was let in for what the CPUs held before its worktree's setup step, and
         a step that waits (on the network) wants no CPU: many slots get in beside such steps,
         and their scripts would all start when the steps end. So the script waits, first in
         line, until the CPUs hold it now."""
         self.running -= 1
         try:
-            await self._acquire(wants, first=True)
+            await self._acquire(wants, kind, first=True)
         except asyncio.CancelledError:
             self.running += 1  # the slot's own exit gives it back
             raise
 
-    def ran_short(self, demand: float) -> None:
+    def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         """The run's scripts are not as idle as their looks said (a script that sleeps or
         reads before it computes looks idle at its start): from now on, no more start than
-        the CPUs hold at the demand expected of a script, a whole CPU at least."""
+        the CPUs hold at the demand expected of a script, a whole CPU at least; and the
+        scripts of its text are expected to want what it did, not what its looks said."""
         self._careful = True
         self._extra = 0  # the room the last look found was the illusion
-        self._demands.ended_with(demand)
+        self._demands.ended_with(demand, kind)
         self._learn()
 
-    async def _acquire(self, wants: Optional[float], first: bool = False) -> None:
+    async def _acquire(
+        self, known: Optional[float], kind: Optional[str], first: bool = False
+    ) -> None:
         if time.monotonic() - self._memory_read_at > TICK_SECONDS:  # the looks read it only
             self._check_memory()  # while workers wait
+        wants = self._wants(known, kind)
         queue = self._idle_waiters if self._idle(wants) else self._waiters
         if (first or not queue) and self._may_start(wants):
             self._started(wants)
             return
         waiter = asyncio.get_running_loop().create_future()
         if first:
-            queue.appendleft((waiter, wants))
+            queue.appendleft((waiter, known, kind))
         else:
-            queue.append((waiter, wants))
+            queue.append((waiter, known, kind))
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._watch())
         try:
@@ -310,11 +331,17 @@ class AdaptiveAdmission:
                 # granted as it was cancelled
                 self.running -= 1
                 self._grant()
-            for place, (waiting, _) in enumerate(queue):
-                if waiting is waiter:
-                    del queue[place]
-                    break
+            for waiters in (self._waiters, self._idle_waiters):  # it may have moved
+                for place, (waiting, _, _) in enumerate(waiters):
+                    if waiting is waiter:
+                        del waiters[place]
+                        break
             raise
+
+    def _wants(self, known: Optional[float], kind: Optional[str]) -> Optional[float]:
+        """The CPUs a script wants: as known from an earlier run, else as the scripts of the
+        same text in this run wanted, once one was looked at twice (None: not known)."""
+        return known if known is not None else self._demands.of_kind(kind)
 
     def _started(self, wants: Optional[float]) -> None:
         self.running += 1
@@ -333,29 +360,35 @@ class AdaptiveAdmission:
             return False
         if self.running >= self.plan.ceiling:
             return False
-        if not self._holds(wants):
-            return False
-        if self.running < self._base or self._idle_fits(wants):
+        if wants is not None:
+            return self._holds(wants)
+        return self._counted_in()
+
+    def _counted_in(self) -> bool:
+        """Whether a script not known to the run may start: one of the first it may start
+        without a look (:func:`base_count`), or in the room the last look found."""
+        if self.running < self._base:
             return True
         if self._extra > 0:
             self._extra -= 1
             return True
         return False
 
-    def _holds(self, wants: Optional[float]) -> bool:
+    def _holds(self, wants: float) -> bool:
         """Whether the CPUs hold a script known to want ``wants`` CPUs (all of them at most)
-        beside what runs and what the scripts known to want several, started lately, want
-        beyond what shows. A script not known to want more than one CPU is left to the rules
-        for any script."""
-        several = self._several(wants)
-        return not several or self._fits(several, self._reserved_cpus())
-
-    def _idle_fits(self, wants: Optional[float]) -> bool:
-        """Whether a script known to be idle fits beside what runs, whatever a script of the
-        run is expected to want: only CPUs beyond their count hold it back. What the scripts
-        known to want several are counted for while they start is left out: once a look
-        shows their processes, it held back for 2 s what takes nothing from them."""
-        return wants is not None and self._idle(wants) and self._fits(wants)
+        beside what runs, whatever a script of the run is expected to want: sleepers among
+        the run's scripts promise room that a script known to keep a CPU busy does not fit
+        in. What the scripts known to want several, started lately, want beyond what shows
+        counts too, except for a script known to be idle, which only CPUs beyond their count
+        hold back: once a look shows their processes, it held one back for 2 s that takes
+        nothing from them; it may also start by the rules for any script, which let many
+        sleepers in at a look where this lets one. Once a script ran short of CPUs, the looks
+        are known to mislead, and any other starts by those rules as well."""
+        if self._idle(wants):
+            return self._fits(wants) or self._counted_in()
+        if self._careful and not self._counted_in():  # the looks were seen to mislead
+            return False
+        return self._fits(min(wants, self.plan.cpus.count), self._reserved_cpus())
 
     @staticmethod
     def _idle(wants: Optional[float]) -> bool:
@@ -416,21 +449,33 @@ class AdaptiveAdmission:
         scripts are known to be idle, whatever waits before them."""
         for queue in (self._waiters, self._idle_waiters):
             while queue:
-                waiter, wants = queue[0]
+                waiter, known, kind = queue[0]
                 if waiter.done():  # cancelled
                     queue.popleft()
                     continue
+                wants = self._wants(known, kind)
                 if not self._may_start(wants):
                     break
                 queue.popleft()
                 self._started(wants)
                 waiter.set_result(None)
 
+    def _set_apart_idle(self) -> None:
+        """Move the waiting slots whose scripts are now known to be idle (as the scripts of
+        the same text were seen to be) to the idle ones' queue, in their order."""
+        if not self._demands.idle_kinds:
+            return
+        waiting: Deque[Waiter] = deque()
+        for waiter in self._waiters:
+            queue = self._idle_waiters if self._idle(self._wants(*waiter[1:])) else waiting
+            queue.append(waiter)
+        self._waiters = waiting
+
     async def _watch(self) -> None:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
         failed = False
         while self._waiters or self._idle_waiters:
-            await asyncio.sleep(TICK_SECONDS if self._known else FIRST_TICK_SECONDS)
+            await self._pause()
             try:
                 self._check_memory()
                 runnable = await asyncio.to_thread(self._demand.runnable)
@@ -438,6 +483,7 @@ class AdaptiveAdmission:
                 busy = self._demands.look(runnable, unseen=starting) + starting
                 self._busy, self._since_look = busy, 0
                 self._learn()
+                self._set_apart_idle()
                 self._extra = 0 if self._careful else self._room(busy + self._reserved_cpus())
             except Exception:  # a bug of ours: admit by the CPU count alone, never stall
                 if not failed:
@@ -449,11 +495,27 @@ class AdaptiveAdmission:
                 self._fail_waiters(error)  # their workers log it and stop the run
         self._extra = 0
 
+    async def _pause(self) -> None:
+        """Wait for the next look: a tick after the last, or as soon as a script ends, but
+        :data:`SOONEST_LOOK_SECONDS` after the last at the soonest. The CPU a script leaves
+        is seen free at once, not up to a tick later: a run of scripts that each keep a CPU
+        busy for half a second waited a tenth of its length for looks."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        ended = self._ended = loop.create_future()
+        tick = loop.call_later(TICK_SECONDS if self._known else FIRST_TICK_SECONDS, _wake, ended)
+        try:
+            await ended
+        finally:
+            tick.cancel()
+            self._ended = None
+        await asyncio.sleep(max(0.0, last + SOONEST_LOOK_SECONDS - loop.time()))
+
     def _fail_waiters(self, error: Exception) -> None:
         """Raise ``error`` in every waiting slot (which ends the looks: none waits)."""
         for queue in (self._waiters, self._idle_waiters):
             while queue:
-                waiter, _ = queue.popleft()
+                waiter, _, _ = queue.popleft()
                 if not waiter.done():
                     waiter.set_exception(error)
 
@@ -475,20 +537,36 @@ class AdaptiveAdmission:
         await stop_task(ticker)
 
 
+def _wake(pause: asyncio.Future[None]) -> None:
+    """End a pause of the looks, if it has not ended."""
+    if not pause.done():
+        pause.set_result(None)
+
+
 class ScriptDemands:
     """What each running tree wants of the CPUs now (the most of its last
     :data:`DEMAND_WINDOW` looks), and what each script of the run wanted over its whole run
-    (the mean of its looks after the first), once judged: looked at :data:`JUDGING_LOOKS`
-    times. A setup step's tree counts in what the running trees want, and is never judged;
-    nor is a script's known from an earlier run (see :class:`~.usage.TreeLook`)."""
+    (the mean of its looks after the first), once seen: looked at :data:`JUDGING_LOOKS`
+    times.
+
+    A script's text tells what it will want: hypotheses often run the same command, each in
+    its own worktree, and one sleeper seen tells that the others of its text (its kind) will
+    sleep too. So a script is expected to want what the scripts of its kind seen so far
+    wanted (:meth:`of_kind`); one of a kind not seen yet, what the kinds seen wanted, each
+    counted once (:meth:`expected`): fifty sleepers of one text, set apart, must not make the
+    scripts left look idle. A setup step's tree counts in what the running trees want, and
+    tells nothing; a script's known from an earlier run tells only of its kind (see
+    :class:`~.usage.TreeLook`)."""
 
     def __init__(self) -> None:
         self._trees: Dict[Hashable, _Tree] = {}
-        #: What each script that ended after it was judged wanted over its run.
-        self._ended: List[float] = []
+        #: What each script that ended after it was seen wanted over its run.
+        self._ended: List[_Seen] = []
         #: The slots let in with no tree running at the last look (a script being spawned, one
         #: waiting for another slot's setup step of its worktree, one that has just ended).
         self._unseen = 0
+        #: What the scripts of each kind wanted, as of the last look.
+        self._kinds: Dict[str, float] = {}
 
     def look(self, trees: Mapping[Hashable, TreeLook], unseen: int = 0) -> int:
         """Take one look at the running trees (those missing have ended), ``unseen`` scripts
@@ -498,22 +576,33 @@ class ScriptDemands:
         self._unseen = unseen
         for key in self._trees.keys() - trees.keys():
             ended = self._trees.pop(key)
-            if ended.judged:
-                self._ended.append(ended.mean)
+            if ended.seen:
+                self._ended.append(ended.as_seen())
         for key, tree in trees.items():
-            self._trees.setdefault(key, _Tree(tree.tells)).add(tree.runnable)
+            self._trees.setdefault(key, _Tree(tree.tells, tree.kind)).add(tree.runnable)
+        self._kinds = self._by_kind()
         return sum(tree.now for tree in self._trees.values())
 
-    def ended_with(self, demand: float) -> None:
-        """A script ended wanting ``demand`` CPUs over its run, seen by other means than the
-        looks."""
-        self._ended.append(demand)
+    def ended_with(self, demand: float, kind: Optional[str] = None) -> None:
+        """A script of ``kind`` ended wanting ``demand`` CPUs over its run, seen by other
+        means than the looks."""
+        self._ended.append(_Seen(kind, True, demand))
+        self._kinds = self._by_kind()
+
+    def of_kind(self, kind: Optional[str]) -> Optional[float]:
+        """What the scripts of ``kind`` wanted as of the last look (None: none seen)."""
+        return None if kind is None else self._kinds.get(kind)
+
+    @property
+    def idle_kinds(self) -> bool:
+        """True while the scripts of some kind are known to be idle."""
+        return any(demand <= IDLE_CPUS for demand in self._kinds.values())
 
     def expected(self) -> float:
-        """What a script not started yet is expected to want: the mean of what the judged
-        scripts wanted, running or ended; a whole CPU before any was judged. One look does
-        not judge: a CPU-bound script caught between two commands at its first look must not
-        make every script left look idle. But a script busy at its first look counts as
+        """What a script of a kind not seen yet is expected to want: the mean of what the
+        judged kinds wanted, running or ended; a whole CPU before any was judged. One look
+        does not judge: a CPU-bound script caught between two commands at its first look must
+        not make every script left look idle. But a script busy at its first look counts as
         wanting one CPU until it is judged: a sleeper judged first, beside CPU-bound
         scripts just started, must not make every script left look idle either (a new-user
         trial saw a run start all its test suites at once); nor may one judged before the
@@ -523,32 +612,64 @@ class ScriptDemands:
         return self._summary(statistics.fmean)
 
     def typical(self) -> float:
-        """What the typical judged script wanted (the median), with :meth:`expected`'s
+        """What the typical judged kind wanted (the median), with :meth:`expected`'s
         defaults: one script that kept several CPUs busy among many that kept one moves the
         mean, not the median."""
         return self._summary(statistics.median)
 
     def _summary(self, summarise: Callable[[List[float]], float]) -> float:
-        trees = self._trees.values()
-        wanted = self._ended + [tree.mean for tree in trees if tree.judged]
-        wanted += [1.0 for tree in trees if tree.busy_before_judged]
+        judged = _by_kind(seen for seen in self._seen() if seen.tells)
+        wanted = [statistics.fmean(demands) for demands in judged.values()]
+        wanted += [1.0 for tree in self._trees.values() if tree.busy_before_judged]
         wanted += [1.0] * self._unseen
         return max(summarise(wanted), MIN_DEMAND_CPUS) if wanted else 1.0
+
+    def _by_kind(self) -> Dict[str, float]:
+        """What the scripts seen of each kind wanted."""
+        kinds = _by_kind(self._seen()).items()
+        return {kind: statistics.fmean(seen) for kind, seen in kinds if isinstance(kind, str)}
+
+    def _seen(self) -> List[_Seen]:
+        """What each script seen wanted, ended or running."""
+        running = [tree.as_seen() for tree in self._trees.values() if tree.seen]
+        return self._ended + running
 
     @property
     def judged_any(self) -> bool:
         """True once a script was looked at often enough to be judged (running or ended)."""
-        return bool(self._ended) or any(tree.judged for tree in self._trees.values())
+        return any(seen.tells for seen in self._ended) or any(
+            tree.judged for tree in self._trees.values()
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Seen:
+    """What one script seen wanted over its run, the kind of its text (None: a script of no
+    kind, alone), and whether that tells what a script not known yet will want."""
+
+    kind: Optional[str]
+    tells: bool
+    demand: float
+
+
+def _by_kind(seen: Iterable[_Seen]) -> Dict[object, List[float]]:
+    """What the scripts seen wanted, by kind: a script of no kind is one of its own."""
+    kinds: Dict[object, List[float]] = {}
+    for one in seen:
+        kinds.setdefault(one if one.kind is None else one.kind, []).append(one.demand)
+    return kinds
 
 
 class _Tree:
     """The looks at one running tree: the first (which may catch its shell being started),
     then its last :data:`DEMAND_WINDOW` and their sum since the first."""
 
-    def __init__(self, tells: bool) -> None:
+    def __init__(self, tells: bool, kind: Optional[str] = None) -> None:
         #: Whether what it wants tells what a script not known yet will want (a script not
         #: known from an earlier run): only such a tree is judged.
         self.tells = tells
+        #: The digest of its script's text (None: a setup step's tree).
+        self.kind = kind
         self.first = 0
         self.window: Deque[int] = deque(maxlen=DEMAND_WINDOW)
         #: How many looks of the window found it busy.
@@ -579,8 +700,13 @@ class _Tree:
         return self.window[-1]
 
     @property
+    def seen(self) -> bool:
+        """Looked at often enough to tell what it wants."""
+        return self.looks >= JUDGING_LOOKS
+
+    @property
     def judged(self) -> bool:
-        return self.tells and self.looks >= JUDGING_LOOKS
+        return self.tells and self.seen
 
     @property
     def busy_before_judged(self) -> bool:
@@ -590,6 +716,9 @@ class _Tree:
     @property
     def mean(self) -> float:
         return self.total / max(1, self.looks - 1)
+
+    def as_seen(self) -> _Seen:
+        return _Seen(self.kind, self.tells, self.mean)
 
 
 def base_count(typical: float, cpus: int) -> int:

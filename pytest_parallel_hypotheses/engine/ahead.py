@@ -9,12 +9,13 @@ ready, and the first script waits for its own look only, not for every worktree'
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 from ..finding.layout import ScriptProblem, locate_script
 from .imports import RunCode, WorktreeCode
@@ -22,13 +23,19 @@ from .runs import HypothesisRun
 
 logger = logging.getLogger(__name__)
 
+#: How much of a script's text its kind is the digest of.
+KIND_BYTES = 1 << 16
+
 
 @dataclass(frozen=True)
 class Turn:
-    """A hypothesis's script, or why it cannot run, and the code its worktree tests."""
+    """A hypothesis's script, or why it cannot run, the code its worktree tests, and the
+    digest of the script's text (None: it could not be read): ``auto`` expects scripts of the
+    same text, in other worktrees, to want the CPUs alike."""
 
     script: Union[Path, ScriptProblem]
     code: WorktreeCode
+    kind: Optional[str] = None
 
 
 class TurnsAhead:
@@ -81,7 +88,7 @@ class TurnsAhead:
         except ScriptProblem as problem:
             return Turn(problem, WorktreeCode())
         assert run.worktree is not None  # locate_script checked it
-        return Turn(script, self.code.look_at(run.worktree))
+        return Turn(script, self.code.look_at(run.worktree), script_kind(script))
 
     async def turn(self, index: int) -> Turn:
         """The turn of the run at ``index``, once found."""
@@ -91,3 +98,14 @@ class TurnsAhead:
     def stop(self) -> None:
         """Find no more turns: the run starts no more scripts."""
         self._stopped.set()
+
+
+def script_kind(script: Path) -> Optional[str]:
+    """The digest of a script's text (its first :data:`KIND_BYTES`: a script is a few
+    lines, and a large file must not be read whole), None if it cannot be read (its run
+    will say why)."""
+    try:
+        with open(script, "rb") as text:
+            return hashlib.blake2b(text.read(KIND_BYTES), digest_size=16).hexdigest()
+    except OSError:
+        return None

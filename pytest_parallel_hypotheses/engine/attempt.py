@@ -32,12 +32,13 @@ async def run_attempt(
     base_env: Mapping[str, str],
     sampler: ResourceSampler,
     memory_guard: MemoryGuard,
+    kind: Optional[str] = None,
     output_files: Optional[OutputFiles] = None,
     on_start: Optional[Callable[[LiveOutput], None]] = None,
 ) -> TestExecutionResult:
-    """Run the script of ``run`` once; every process it starts carries ``marker``;
-    ``on_start`` gets its output as it is printed, which goes to ``output_files``
-    when given (else it is kept in memory)."""
+    """Run the script of ``run`` (the digest of its text: ``kind``) once; every process it
+    starts carries ``marker``; ``on_start`` gets its output as it is printed, which goes to
+    ``output_files`` when given (else it is kept in memory)."""
     hypothesis_id = run.hypothesis.id
     assert run.worktree is not None  # locate_script checked it
     assert marker.value is not None  # one script's marker names its run
@@ -61,6 +62,7 @@ async def run_attempt(
             max_output_bytes=config.max_output_bytes,
             sampler=sampler,
             demand_known=run.expected_cpus is not None,
+            kind=kind,
             memory=memory,
             on_start=on_start,
             captures=None

@@ -113,6 +113,7 @@ async def run_script(
     sampler: Optional[ResourceSampler] = None,
     setup_step: bool = False,
     demand_known: bool = False,
+    kind: Optional[str] = None,
     memory: Optional[LimitedScript] = None,
     on_start: Optional[Callable[[LiveOutput], None]] = None,
     captures: Optional[Callable[[str], BoundedCapture]] = None,
@@ -126,7 +127,7 @@ async def run_script(
     With a ``sampler``, the tree's resource use is sampled until the script exits or its
     deadline fires, whatever it left behind included (as a worktree's setup step's with
     ``setup_step``; ``demand_known`` when what it wants of the CPUs is known from an earlier
-    run). With a ``memory`` limit, a tree that
+    run; ``kind``, the digest of the script's text). With a ``memory`` limit, a tree that
     passes it is killed at once (no grace: it is still allocating). ``on_start`` is handed the
     output captures once the script runs; at the deadline the tree is photographed before it
     stops. ``captures`` makes the capture of each stream (default: ``max_output_bytes`` of
@@ -155,7 +156,7 @@ async def run_script(
         on_start(LiveOutput(protocol.stdout, protocol.stderr))
     async with running:
         snapshot = None
-        with _sampled(sampler, tree, setup_step, demand_known) as usage:
+        with _sampled(sampler, tree, setup_step, demand_known, kind) as usage:
             await _wait_first(protocol.exited, breached, start + timeout - loop.time())
             metrics = (
                 {}
@@ -334,13 +335,17 @@ def _with_the_stop(
 
 @contextlib.contextmanager
 def _sampled(
-    sampler: Optional[ResourceSampler], tree: ProcessTree, setup_step: bool, demand_known: bool
+    sampler: Optional[ResourceSampler],
+    tree: ProcessTree,
+    setup_step: bool,
+    demand_known: bool,
+    kind: Optional[str],
 ) -> Iterator[Optional[TreeUsage]]:
     """Sample the tree while the block runs (no sampling without a sampler)."""
     if sampler is None or tree.pgid is None:
         yield None
         return
-    usage = sampler.watch(tree.pgid, script=not setup_step, tells=not demand_known)
+    usage = sampler.watch(tree.pgid, script=not setup_step, tells=not demand_known, kind=kind)
     try:
         yield usage
     finally:

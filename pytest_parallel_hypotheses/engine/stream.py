@@ -64,7 +64,7 @@ from ..finding.syntax import (
     syntax_error,
 )
 from .admission import TICK_SECONDS, admission_for
-from .ahead import TurnsAhead
+from .ahead import Turn, TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
 from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
@@ -304,13 +304,14 @@ class ResultStream:
 
     async def _take_turn(self, index: int, base_env: Mapping[str, str]) -> None:
         """Test one hypothesis once the gate is open and the admission lets its script start,
-        told what the script is known to want of the CPUs. A run stopped meanwhile leaves it
-        to the stop to answer."""
+        told what the script is known to want of the CPUs and the kind of its text. A run
+        stopped meanwhile leaves it to the stop to answer."""
         loop = asyncio.get_running_loop()
         wants = self.runs[index].expected_cpus
+        kind = await self._kind(index)
         while self._halted is None:
             await self._gate.opened()
-            async with self._admission.slot(wants):
+            async with self._admission.slot(wants, kind):
                 if self._halted is not None:
                     return
                 if not self._gate.is_open():  # shut while this worker waited for its slot
@@ -320,6 +321,15 @@ class ResultStream:
                     self._answer(index, await self._run(index, base_env, lane))
                 self._output.pop(index, None)  # its result holds the output now
                 return
+
+    async def _kind(self, index: int) -> Optional[str]:
+        """The digest of the hypothesis's script's text, None if it has none (its turn says
+        why when it runs)."""
+        assert self._ahead is not None  # set by _start
+        try:
+            return (await self._ahead.turn(index)).kind
+        except Exception:  # the turn's own error is its hypothesis's result
+            return None
 
     async def _run(self, index: int, base_env: Mapping[str, str], slot: int) -> TestExecutionResult:
         """The script checked, the worktree's setup step if any, then the attempts of one
@@ -351,9 +361,10 @@ class ResultStream:
             if set_up:
                 tell(self._observer, "setup_finished", run, slot=slot)
             if set_up and loop.time() - asked > TICK_SECONDS:
-                await self._admission.resume(run.expected_cpus)  # what let it in may be gone
+                # what let it in may be gone
+                await self._admission.resume(run.expected_cpus, turn.kind)
             code = await self._code_after_setup(run) if set_up else turn.code
-            result = await self._repeat(index, turn.script, code, code.applied_to(base_env), slot)
+            result = await self._repeat(index, turn, code, code.applied_to(base_env), slot)
             result.setup = None if setup is None else setup.as_dict()
             return result
         except Exception as error:  # a bug of ours must still leave one result per hypothesis
@@ -363,10 +374,12 @@ class ResultStream:
             )
 
     async def _repeat(
-        self, index: int, script: Path, code: WorktreeCode, env: Mapping[str, str], slot: int
+        self, index: int, turn: Turn, code: WorktreeCode, env: Mapping[str, str], slot: int
     ) -> TestExecutionResult:
         """Every attempt of one hypothesis, as many as its repeat policy asks, combined."""
         run = self.runs[index]
+        script = turn.script
+        assert isinstance(script, Path)  # _run answered a script problem
         assert run.worktree is not None  # locate_script checked it
         marker = Marker(self._marker_name, str(index))
         policy = repeat_policy(self._config, run.prior)
@@ -398,6 +411,7 @@ class ResultStream:
                 marker=marker,
                 base_env=env,
                 sampler=self._sampler,
+                kind=turn.kind,
                 memory_guard=self._memory_guard,
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
@@ -408,10 +422,10 @@ class ResultStream:
             # a judge may combine the attempts again
             attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
-            if not ran_again and self._short_of_cpus(attempt):
+            if not ran_again and self._short_of_cpus(attempt, turn.kind):
                 ran_again = True
                 self._kept[index] = policy.combine([*attempts, attempt])
-                await self._admission.resume(run.expected_cpus)
+                await self._admission.resume(run.expected_cpus, turn.kind)
                 del self._kept[index]
                 continue
             attempts.append(attempt)
@@ -420,7 +434,7 @@ class ResultStream:
             result.error_message = f"{result.error_message}; {SECOND_TIMEOUT}"
         return result
 
-    def _short_of_cpus(self, attempt: TestExecutionResult) -> bool:
+    def _short_of_cpus(self, attempt: TestExecutionResult, kind: Optional[str]) -> bool:
         """Under ``auto``, a script that timed out while its processes waited long for a CPU
         ran beside more scripts than the CPUs hold, which ``auto`` cannot always foresee (a
         script that sleeps before it computes looks idle when it starts): its timeout says
@@ -428,7 +442,7 @@ class ResultStream:
         demand = _starved_demand(attempt) if self._config.adaptive_concurrency else None
         if demand is None:
             return False
-        self._admission.ran_short(demand)
+        self._admission.ran_short(demand, kind)
         logger.warning(
             "a script timed out while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",

@@ -51,10 +51,12 @@ class TreeLook(NamedTuple):
     a CPU now, and whether what it wants tells what a script not known yet will want. A
     worktree's setup step does not, nor does a script known from an earlier run: those
     start by what they are known to want, and the sleepers among them, judged first, made
-    every script not known look idle."""
+    every script not known look idle. ``kind`` is the digest of a script's text (None for a
+    setup step): a script's demand tells what the scripts of the same text will want."""
 
     runnable: int
     tells: bool
+    kind: Optional[str] = None
 
 
 class TreeUsage:
@@ -62,13 +64,21 @@ class TreeUsage:
     from the samples taken."""
 
     def __init__(
-        self, pid: int, since: float = 0.0, *, script: bool = True, tells: bool = True
+        self,
+        pid: int,
+        since: float = 0.0,
+        *,
+        script: bool = True,
+        tells: bool = True,
+        kind: Optional[str] = None,
     ) -> None:
         self.pid = pid
         #: False for a worktree's setup step.
         self.script = script
         #: Whether what it wants tells what a script not known yet will want (see TreeLook).
         self.tells = script and tells
+        #: The digest of its script's text (see TreeLook).
+        self.kind = kind if script else None
         #: When the watch began (the loop's clock).
         self.since = since
         self.peak_rss_bytes = 0
@@ -174,12 +184,15 @@ class ResourceSampler:
         #: How many scripts' trees have finished (setup steps are not counted).
         self.scripts_finished = 0
 
-    def watch(self, pid: int, *, script: bool = True, tells: bool = True) -> TreeUsage:
-        """Start sampling the tree of ``pid`` (a script's, or with ``script`` False a setup
-        step's; with ``tells`` False one whose demand tells nothing of the scripts not known
-        yet) at the first tick after it has run a whole interval: most scripts of a
-        spawn-bound run end sooner, and cost no sample at all."""
-        usage = TreeUsage(pid, asyncio.get_running_loop().time(), script=script, tells=tells)
+    def watch(
+        self, pid: int, *, script: bool = True, tells: bool = True, kind: Optional[str] = None
+    ) -> TreeUsage:
+        """Start sampling the tree of ``pid`` (a script's of the ``kind`` of text, or with
+        ``script`` False a setup step's; with ``tells`` False one whose demand tells nothing
+        of the scripts not known yet) at the first tick after it has run a whole interval:
+        most scripts of a spawn-bound run end sooner, and cost no sample at all."""
+        loop_time = asyncio.get_running_loop().time()
+        usage = TreeUsage(pid, loop_time, script=script, tells=tells, kind=kind)
         self._watched.append(usage)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._sample_periodically())
@@ -203,7 +216,10 @@ class ResourceSampler:
         tells what a script not known yet will want: the CPUs the scripts and setup steps
         want, whatever else loads the machine. Safe from another thread: it reads a copy of
         the watched trees, and each tree's last sample is replaced, never changed in place."""
-        return {usage: TreeLook(usage.runnable(), usage.tells) for usage in list(self._watched)}
+        return {
+            usage: TreeLook(usage.runnable(), usage.tells, usage.kind)
+            for usage in list(self._watched)
+        }
 
     def forget(self, usage: TreeUsage) -> None:
         """Stop sampling a tree (nothing happens if it is not watched)."""
