@@ -38,6 +38,7 @@ from typing import (
     Callable,
     Deque,
     Dict,
+    FrozenSet,
     Hashable,
     Iterable,
     List,
@@ -265,6 +266,8 @@ class AdaptiveAdmission:
         self._waiters: Deque[Waiter] = deque()
         self._idle_waiters: Deque[Waiter] = deque()
         self._ticker: Optional[asyncio.Task[None]] = None
+        #: The kinds known to be idle at the last look, whose waiting slots were set apart.
+        self._idle_kinds: FrozenSet[str] = frozenset()
         #: Done when a script ends, while the looks pause.
         self._ended: Optional[asyncio.Future[None]] = None
 
@@ -462,8 +465,11 @@ class AdaptiveAdmission:
 
     def _set_apart_idle(self) -> None:
         """Move the waiting slots whose scripts are now known to be idle (as the scripts of
-        the same text were seen to be) to the idle ones' queue, in their order."""
-        if not self._demands.idle_kinds:
+        the same text were seen to be) to the idle ones' queue, in their order: once per
+        text seen idle, not at every look (a slot that comes later goes there at once)."""
+        idle = self._demands.idle_kinds()
+        known, self._idle_kinds = self._idle_kinds, idle
+        if idle <= known:
             return
         waiting: Deque[Waiter] = deque()
         for waiter in self._waiters:
@@ -593,10 +599,9 @@ class ScriptDemands:
         """What the scripts of ``kind`` wanted as of the last look (None: none seen)."""
         return None if kind is None else self._kinds.get(kind)
 
-    @property
-    def idle_kinds(self) -> bool:
-        """True while the scripts of some kind are known to be idle."""
-        return any(demand <= IDLE_CPUS for demand in self._kinds.values())
+    def idle_kinds(self) -> FrozenSet[str]:
+        """The kinds whose scripts are known to be idle."""
+        return frozenset(kind for kind, demand in self._kinds.items() if demand <= IDLE_CPUS)
 
     def expected(self) -> float:
         """What a script of a kind not seen yet is expected to want: the mean of what the
