@@ -25,10 +25,10 @@ class HypothesisRun:
     id be tested in several worktrees, as the pytest plugin does. ``expected_duration`` (for
     example measured by an earlier run) decides the start order when not every script can
     start at once; without it the hypothesis's ``estimated_test_time`` does, if set.
-    ``expected_cpus`` (also measured by an earlier run) keeps a script that wants several CPUs
-    from starting under ``auto`` until the CPUs hold it, lets one known to be idle pass those
-    waiting for the CPUs, and keeps the script's demand out of what the scripts not known
-    are expected to want. ``setup`` (else the config's ``setup_command``) runs at the
+    ``expected_cpus`` (also measured by an earlier run) keeps a script that keeps CPUs busy
+    from starting under ``auto`` until the CPUs hold what it wants, lets one known to be idle
+    pass those waiting for the CPUs, and keeps the script's demand out of what the scripts
+    not known are expected to want. ``setup`` (else the config's ``setup_command``) runs at the
     worktree's root before the first attempt, within ``setup_timeout`` (else the config's);
     ``polarity`` says whether the script is written to disprove the hypothesis (the default)
     or to confirm it.

@@ -4,9 +4,9 @@ cache between runs.
 The engine plans its start order with the expected durations when the scripts cannot all
 start at once (quick answers first, then the longest); a
 measured duration is a better guess than the ``estimated_test_time`` someone wrote down. Under
-``auto`` a script known to want several CPUs starts only when the CPUs hold it (a test suite
-run with ``pytest -n 2`` looks like a one-CPU script for its first second), and one known to
-be idle passes the scripts waiting for the CPUs. Both live in
+``auto`` a script known to keep CPUs busy starts only when the CPUs hold what it wants (a
+test suite run with ``pytest -n 2`` looks like a one-CPU script for its first second), and
+one known to be idle passes the scripts waiting for the CPUs. Both live in
 ``.pytest_cache`` under :data:`CACHE_KEY` and :data:`CPUS_KEY`, by node id, so
 ``--cache-clear`` forgets them and ``-p no:cacheprovider`` turns them off.
 """
