@@ -325,10 +325,11 @@ class AdaptiveAdmission:
             self._started(wants)
             return
         waiter = asyncio.get_running_loop().create_future()
+        entry: Waiter = (waiter, known, kind)
         if first:
-            queue.appendleft((waiter, known, kind))
+            queue.appendleft(entry)
         else:
-            queue.append((waiter, known, kind))
+            queue.append(entry)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._watch())
         try:
@@ -339,10 +340,8 @@ class AdaptiveAdmission:
                 self.running -= 1
                 self._grant()
             for waiters in (self._waiters, self._idle_waiters):  # it may have moved
-                for place, (waiting, _, _) in enumerate(waiters):
-                    if waiting is waiter:
-                        del waiters[place]
-                        break
+                with contextlib.suppress(ValueError):
+                    waiters.remove(entry)
             raise
 
     def _wants(self, known: Optional[float], kind: Optional[str]) -> Optional[float]:
