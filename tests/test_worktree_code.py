@@ -1013,6 +1013,15 @@ def test_a_src_package_that_nothing_installed_points_at_is_warned(
     assert "uninstalledpkg in src/ can be imported only once installed" in warning
 
 
+def test_the_library_logs_the_warning_its_result_carries(
+    src_layout: Path, write_script: WriteScript, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a pytest run, whose reports tell it, keeps it out of the log."""
+    run_one(src_layout, write_script, "exit 0")
+
+    assert any("can be imported only once installed" in m for m in caplog.messages)
+
+
 def test_a_src_package_that_pytest_s_own_pythonpath_reaches_is_not_warned(
     src_layout: Path, write_script: WriteScript
 ) -> None:

@@ -664,3 +664,20 @@ def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
     assert record["error_message"] == "stopped because the run was interrupted"
     assert record["duration"] > 0
     assert record["polarity"] == "confirm"
+
+
+def test_a_warning_its_result_carries_is_not_repeated_in_the_captured_log(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A worker runs the script during the item's setup, where pytest captures the log: the
+    warning about the worktree's code, in the item's failure text already, stays out of it."""
+    (git_repo / "src" / "uninstalledpkg").mkdir(parents=True)
+    (git_repo / "src" / "uninstalledpkg" / "__init__.py").write_text("VALUE = 1\n")
+    write_script(git_repo, "h1", "exit 1")
+
+    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}")
+
+    result.assert_outcomes(failed=1)
+    warned = [line for line in result.outlines if "can be imported only once installed" in line]
+    assert [line.split(":", 1)[0].strip() for line in warned] == ["warning", "warning"]
+    assert "Captured log" not in result.stdout.str()

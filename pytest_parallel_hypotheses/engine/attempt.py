@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
@@ -10,7 +9,7 @@ from ..core.config import FalsificationConfig
 from ..core.models import TestExecutionResult
 from ..core.results import oom_killed_result, script_result, unrunnable_result
 from ..finding.layout import explain_spawn_error
-from .events import TOLD_ELSEWHERE, LiveOutput
+from .events import TOLD_ELSEWHERE, LiveOutput, reporting_logger
 from .machine import oom_kill_scope
 from .memory import MemoryGuard
 from .process import ProcessOutcome, run_script
@@ -19,7 +18,7 @@ from .spill import OutputFiles
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
-logger = logging.getLogger(__name__)
+logger = reporting_logger(__name__)
 
 
 async def run_attempt(

@@ -9,6 +9,7 @@ observer must be quick and thread-safe; whatever it raises is logged, never lets
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Optional
@@ -23,6 +24,48 @@ logger = logging.getLogger(__name__)
 #: cannot run and a worktree's code, in its result; the event log's failure, in its own line):
 #: a report of the runner's warnings need not repeat it.
 TOLD_ELSEWHERE: Mapping[str, object] = MappingProxyType({"told_elsewhere": True})
+
+
+def told_elsewhere(record: logging.LogRecord) -> bool:
+    """Whether ``record`` was logged with :data:`TOLD_ELSEWHERE`."""
+    return any(getattr(record, name, False) for name in TOLD_ELSEWHERE)
+
+
+class _KeptOutOfLogs(logging.Filter):
+    """Keeps the records logged with :data:`TOLD_ELSEWHERE` from every handler while the
+    reports of a run carry their words (:func:`reports_carry_them`): pytest shows a record in
+    the captured log of the test running when it came (a script an xdist worker runs in its
+    item's setup, or any item reported while the engine's thread logs), a copy of its words
+    beside the result's own. A record with a traceback is kept: no report carries that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._carrying = 0  # runs in one process nest (pytest run in-process by a test)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self._carrying and told_elsewhere(record) and not record.exc_info)
+
+    def carry(self, carrying: bool) -> None:
+        with self._lock:
+            self._carrying += 1 if carrying else -1
+
+
+_KEPT_OUT = _KeptOutOfLogs()
+
+
+def reporting_logger(name: str) -> logging.Logger:
+    """The logger of a module that logs records with :data:`TOLD_ELSEWHERE` (a filter acts on
+    the records of its own logger only)."""
+    logger = logging.getLogger(name)
+    logger.addFilter(_KEPT_OUT)
+    return logger
+
+
+def reports_carry_them(carrying: bool) -> None:
+    """From now on the records logged with :data:`TOLD_ELSEWHERE` are told by reports
+    (``carrying``), or again no longer: each call with True is undone by one with False."""
+    _KEPT_OUT.carry(carrying)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ instead.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,10 @@ from ..finding.installs import (
     worktree_venv,
 )
 from ..finding.layout import PathLike
-from .events import TOLD_ELSEWHERE
+from .events import TOLD_ELSEWHERE, reporting_logger
 from .importwatch import DISTRIBUTIONS_VARIABLE, ENVIRONMENTS_VARIABLE, REDIRECTED_VARIABLE
 
-logger = logging.getLogger(__name__)
+logger = reporting_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import heapq
-import logging
 import uuid
 from collections import deque
 from pathlib import Path
@@ -67,7 +66,7 @@ from .admission import TICK_SECONDS, admission_for
 from .ahead import Turn, TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
-from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, tell
+from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, reporting_logger, tell
 from .gate import StartGate
 from .imports import WorktreeCode
 from .importwatch import ImportWatch, Noted, hiding_line
@@ -80,7 +79,7 @@ from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 from .watchdog import Watchdog
 
-logger = logging.getLogger(__name__)
+logger = reporting_logger(__name__)
 
 
 class ResultStream:

@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Tuple
 
 import pytest
 
-from ..engine.events import TOLD_ELSEWHERE
+from ..engine.events import reports_carry_them, told_elsewhere
 
 #: The logger every module of the package logs under.
 PACKAGE_LOGGER = logging.getLogger(__name__.partition(".")[0])
@@ -27,16 +27,18 @@ class RunnerWarnings(logging.Handler):
     """The plugin part that keeps the runner's warnings from its creation until pytest ends:
     each kind once (the same call of the same logger), with how many more times it came. A
     record logged with :data:`~pytest_parallel_hypotheses.engine.events.TOLD_ELSEWHERE` is
-    left out: the reports already say it."""
+    left out, here and in pytest's captured logs, from its creation until pytest ends: the
+    reports already say it."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         #: The first message of each kind, and how many of that kind came.
         self._kinds: Dict[Tuple[str, str], Tuple[str, int]] = {}
         PACKAGE_LOGGER.addHandler(self)
+        reports_carry_them(True)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if any(getattr(record, name, False) for name in TOLD_ELSEWHERE):
+        if told_elsewhere(record):
             return
         try:
             self._count(record.name, str(record.msg), record.getMessage(), 1)
@@ -73,6 +75,7 @@ class RunnerWarnings(logging.Handler):
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         PACKAGE_LOGGER.removeHandler(self)
+        reports_carry_them(False)
 
 
 def _more(count: int) -> str:

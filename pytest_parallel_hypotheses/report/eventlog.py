@@ -10,7 +10,6 @@ the run loop and the engine only hand them over, and never wait on the disk. A w
 from __future__ import annotations
 
 import json
-import logging
 import queue
 import threading
 import time
@@ -18,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Dict, Optional
 
-from ..engine.events import TOLD_ELSEWHERE
+from ..engine.events import TOLD_ELSEWHERE, reporting_logger
 
-logger = logging.getLogger(__name__)
+logger = reporting_logger(__name__)
 
 #: Raised when a field of an event changes meaning or disappears; new fields keep it.
 EVENTS_SCHEMA_VERSION = 1
