@@ -38,7 +38,7 @@ from pytest_parallel_hypotheses.engine.admission import (
     plan_adaptive,
 )
 from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_ceiling, usable_cpus
-from pytest_parallel_hypotheses.engine.stream import SECOND_TIMEOUT
+from pytest_parallel_hypotheses.engine.stream import SECOND_FAILURE, SECOND_TIMEOUT
 from pytest_parallel_hypotheses.engine.usage import ResourceSampler, TreeLook, TreeUsage
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -681,6 +681,17 @@ def computing(seconds: float) -> str:
     return f"{sys.executable} -S -c '{program}'"
 
 
+def timed(seconds: float, within: float) -> str:
+    """A Python that computes for ``seconds`` of CPU time and fails unless that took at most
+    ``within`` seconds: a check of time, as a script or a suite's timing test makes."""
+    program = (
+        f"import time\nstart = time.monotonic()\nend = time.process_time() + {seconds}\n"
+        f"while time.process_time() < end: pass\n"
+        f"raise SystemExit(time.monotonic() - start > {within})"
+    )
+    return f"{sys.executable} -S -c '{program}'"
+
+
 def run_auto(worktree: Path, ids: List[str], **settings: Any) -> List[TestExecutionResult]:
     config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100, **settings)
     return TestExecutor(config).execute_parallel(
@@ -801,6 +812,46 @@ def test_a_second_timeout_says_the_first_was_short_of_cpus(
 
     assert {r.result for r in results} == {TestResult.TIMEOUT}
     assert all(r.error_message.endswith(SECOND_TIMEOUT) for r in results), results
+
+
+def test_auto_runs_again_a_script_that_failed_waiting_for_a_cpu(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A new-user trial's scripts slept, then computed and checked their own time: all four
+    started at once on 2 CPUs, ran twice as long, and failed, supporting their hypotheses,
+    where two at a time each passed. Here the first attempt computes three to a CPU and
+    fails its check of time; a second passes."""
+    ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: "exit 0")
+
+    results = run_auto(worktree, ids, test_timeout=60)
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+
+
+def test_a_second_failure_says_the_first_was_short_of_cpus(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A first attempt short of CPUs fails its check of time; a second fails whatever its
+    time (one that had the CPUs to itself at first passed then)."""
+    ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: "exit 1")
+
+    results = run_auto(worktree, ids, test_timeout=60)
+
+    failed = [r for r in results if r.result is TestResult.FAIL]
+    assert failed, results
+    assert all(r.error_message == SECOND_FAILURE for r in failed), results
+
+
+def test_a_script_that_failed_with_cpus_to_spare_is_not_run_again(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs.log"
+    write_script(worktree, "failing", f"echo ran >> {runs}\nsleep 1\nexit 1")
+
+    [result] = run_auto(worktree, ["failing"], test_timeout=60)
+
+    assert (result.result, result.exit_code) == (TestResult.FAIL, 1)
+    assert runs.read_text().splitlines() == ["ran"]
 
 
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(

@@ -431,19 +431,24 @@ class ResultStream:
         result = policy.combine(attempts)
         if ran_again and result.result is TestResult.TIMEOUT:
             result.error_message = f"{result.error_message}; {SECOND_TIMEOUT}"
+        elif ran_again and result.result is TestResult.FAIL:
+            said = result.error_message
+            result.error_message = f"{said}; {SECOND_FAILURE}" if said else SECOND_FAILURE
         return result
 
     def _short_of_cpus(self, attempt: TestExecutionResult, kind: Optional[str]) -> bool:
-        """Under ``auto``, a script that timed out while its processes waited long for a CPU
-        ran beside more scripts than the CPUs hold, which ``auto`` cannot always foresee (a
-        script that sleeps before it computes looks idle when it starts): its timeout says
-        nothing of the hypothesis, so it runs again, once, when the CPUs hold it."""
+        """Under ``auto``, a script that timed out or failed while its processes waited long
+        for a CPU ran beside more scripts than the CPUs hold, which ``auto`` cannot always
+        foresee (a script that sleeps before it computes looks idle when it starts): its
+        timeout or failure says nothing of the hypothesis, so it runs again, once, when the
+        CPUs hold it."""
         demand = _starved_demand(attempt) if self._config.adaptive_concurrency else None
         if demand is None:
             return False
         self._admission.ran_short(demand, kind)
-        logger.warning(
-            "a script timed out while its processes waited for a CPU (%s): that attempt does "
+        how = "timed out" if attempt.result is TestResult.TIMEOUT else "failed"
+        logger.warning(  # one kind of warning per outcome in the summary, so the words differ
+            f"a script {how} while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
             attempt.hypothesis_id,
         )
@@ -502,22 +507,29 @@ class _Lanes:
 
 
 def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
-    """The CPUs a timed-out attempt wanted, when it was short of them; else None. At the
-    runner's deadline, its picture tells. At the script's own ``timeout`` (exit 124, as in
-    ``timeout 60 pytest``), its samples do: the wait of its most starved process, and the
-    CPU time it got over its run."""
+    """The CPUs an attempt that timed out or failed wanted, when it was short of them; else
+    None. At the runner's deadline, its picture tells. At the script's own ``timeout`` (exit
+    124, as in ``timeout 60 pytest``) and at a failure, its samples do: the wait of its most
+    starved process, and the CPU time it got over its run. A failure counts because a
+    script's checks may be of time (its own, a test suite's timing test, a race): slowed
+    down beside more scripts than the CPUs hold, it fails whatever its hypothesis."""
     if attempt.timed_out_after:
         snapshot = attempt.timeout_snapshot
         return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
     inner = attempt.result is TestResult.TIMEOUT and attempt.exit_code == INNER_TIMEOUT_EXIT
-    if not inner or not starved_share(attempt.metrics.get("cpu_wait_share")):
+    failed = attempt.result is TestResult.FAIL
+    if not (inner or failed) or not starved_share(attempt.metrics.get("cpu_wait_share")):
         return None
     return cpus_wanted({"cpu_seconds": 0.0, **attempt.metrics}, attempt.duration)
 
 
-#: Said of a script whose attempt given again after a timeout short of CPUs timed out too.
+#: Said of a script given another attempt after a timeout short of CPUs, that timed out too.
 SECOND_TIMEOUT = (
     "this was its second attempt: the first had timed out short of CPUs, and was not counted"
+)
+#: Said of one given another attempt after a failure short of CPUs, that failed too.
+SECOND_FAILURE = (
+    "this was its second attempt: the first had failed short of CPUs, and was not counted"
 )
 
 
