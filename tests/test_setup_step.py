@@ -174,6 +174,23 @@ def test_removing_what_the_setup_made_runs_it_again(
     assert (worktree / made).is_dir()
 
 
+def test_an_edit_of_a_hypothesis_s_own_files_does_not_run_the_setup_again(
+    worktree: Path, counter: Path, write_script: WriteScript
+) -> None:
+    """A new-user trial's every edit of a script ran its worktree's step again (with a
+    ``.venv`` made by the step, minutes each time): a script or its metadata is not what the
+    step builds from."""
+    run(worktree, counting(counter))
+    write_script(worktree, "h1", "cat made-by-setup\n# checked by hand too")
+    (worktree / ".falsification" / "config_h1.json").write_text('{"timeout": 20}')
+
+    second = run(worktree, counting(counter))
+
+    assert runs_of(counter) == 1
+    assert second.setup is not None
+    assert second.setup["outcome"] == "reused"
+
+
 def test_another_command_runs_the_setup_again(worktree: Path, counter: Path) -> None:
     run(worktree, counting(counter))
     run(worktree, counting(counter, then="echo other"))

@@ -784,6 +784,26 @@ def test_a_setup_step_runs_again_when_its_builds_went_stale_with_no_change_of_co
 
 
 @pytest.mark.usefixtures("venv_first")
+def test_a_setup_step_runs_again_when_the_build_it_made_is_gone(
+    worktree: Callable[[str, str], Path], write_script: WriteScript
+) -> None:
+    """markupsafe: the build deleted (git ignores it, so the content was the same), the step's
+    last success was reused, and the run stayed inconclusive for ever, advising a setup step."""
+    tree = worktree("fixed", "fixed")
+    (tree / ".gitignore").write_text("*.so\n*.pyd\n")
+    write_script(tree, "h", FIND_SPEEDUPS)
+    executor = TestExecutor(FalsificationConfig(setup_command=f"touch {SPEEDUPS_BUILD}"))
+    executor.execute_single(Hypothesis("h", "the bug"), tree)
+    (tree / SPEEDUPS_BUILD).unlink()
+
+    result = executor.execute_single(Hypothesis("h", "the bug"), tree)
+
+    assert result.status is HypothesisStatus.FALSIFIED, result.error_message
+    assert result.setup is not None
+    assert result.setup["outcome"] == "ran"
+
+
+@pytest.mark.usefixtures("venv_first")
 def test_a_build_a_setup_step_leaves_stale_is_warned_once(
     worktree: Callable[[str, str], Path], write_script: WriteScript
 ) -> None:

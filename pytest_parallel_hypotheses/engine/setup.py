@@ -140,7 +140,8 @@ class WorktreeSetups:
         script must not run on a half-made worktree); else the run's own step's (shared by
         the hypotheses of that worktree); None when neither. ``on_start`` is handed each
         step's timeout and output if it runs. With ``stale_builds`` (the worktree's builds are
-        older than their sources) an earlier success is not reused."""
+        older than their sources, or gone: git ignores them, so the content that an earlier
+        success is stamped with has not changed) that success is not reused."""
         worktree, steps = self._steps_at(run)
         if worktree is None or not steps:
             return Prepared(False, None)

@@ -347,7 +347,7 @@ class ResultStream:
                 run,
                 base_env,
                 functools.partial(self._setting_up, index, slot),
-                stale_builds=turn.code.tested.stale is not None,
+                stale_builds=bool(turn.code.tested.watched),
             )
             if setup is not None and setup.problem is not None:
                 return setup_failed_result(

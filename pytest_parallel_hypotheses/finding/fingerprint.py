@@ -21,16 +21,10 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..core.version import __version__
 from .git import GitError
-from .layout import METADATA_PATTERN, SCRIPT_PATTERN
 from .state import content_state
 
 #: Changes when the key's recipe changes, so keys of an older recipe never match.
 KEY_FORMAT = 2
-#: The files of the worktree's hypotheses, as git pathspecs: a helper beside them (``python
-#: .falsification/check.py``) is none of them, and an edit of it must run its scripts again.
-HYPOTHESIS_FILES = tuple(
-    f":(glob){pattern.replace('<id>', '*')}" for pattern in (SCRIPT_PATTERN, METADATA_PATTERN)
-)
 
 
 class Fingerprinter:
@@ -67,7 +61,7 @@ def worktree_digest(worktree: Path) -> Optional[str]:
     """The digest of a worktree's content (its hypotheses' scripts and metadata aside: each
     hypothesis's own are digested on their own); None if git cannot say."""
     try:
-        return content_state(worktree, excluding=HYPOTHESIS_FILES)
+        return content_state(worktree)
     except (GitError, OSError, UnicodeDecodeError):
         return None
 

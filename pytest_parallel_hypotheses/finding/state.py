@@ -6,7 +6,9 @@ that git does not ignore, so a commit, an edit or a new file changes it, and wha
 (:func:`ignored_folders`), since a setup step made them and the scripts need them still there.
 The worktree's own ``.venv`` and Python's bytecode caches are set apart the same way whether
 git ignores them or not: Python writes bytecode into them as the scripts run, and a project
-that does not ignore its ``.venv`` (simplejson) had a new content at every run.
+that does not ignore its ``.venv`` (simplejson) had a new content at every run. So are its
+hypotheses' scripts and metadata: they are not what a setup step builds from (a trial's
+every edit of a script ran its step again), and a verdict digests each hypothesis's own.
 """
 
 from __future__ import annotations
@@ -14,23 +16,27 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 
 from .git import GitError, git_common_dir, run_git, toplevel
-from .layout import WORKTREE_VENV
+from .layout import METADATA_PATTERN, SCRIPT_PATTERN, WORKTREE_VENV
 
 #: Bytes read from a file at a time while hashing it.
 _CHUNK = 1024 * 1024
-#: What the content leaves out, ignored by git or not (see the module's docstring).
-_SET_APART = (f"{WORKTREE_VENV}/", ":(glob)**/__pycache__/**")
+#: What the content leaves out, ignored by git or not (see the module's docstring): the
+#: hypotheses' own files by their names, as git pathspecs, since a helper beside them
+#: (``python .falsification/check.py``) is none of them, and an edit of it must count.
+_SET_APART = (
+    f"{WORKTREE_VENV}/",
+    ":(glob)**/__pycache__/**",
+    *(f":(glob){pattern.replace('<id>', '*')}" for pattern in (SCRIPT_PATTERN, METADATA_PATTERN)),
+)
 
 
-def content_state(worktree: Path, *, excluding: Sequence[str] = ()) -> str:
-    """The digest of the worktree's content (see the module's docstring), leaving out the
-    paths ``excluding`` names (relative to the worktree; a pathspec may carry its magic, as
-    ``:(glob)``)."""
+def content_state(worktree: Path) -> str:
+    """The digest of the worktree's content (see the module's docstring)."""
     digest = hashlib.sha256(_head_tree(worktree).encode())
-    excluded = [_excluded(path) for path in (*_SET_APART, *excluding)]
+    excluded = [_excluded(path) for path in _SET_APART]
     listing = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
     status = run_git([*listing, "--", ".", *excluded], worktree)
     for entry in sorted(filter(None, status.split("\0"))):
