@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, List, Optional
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import pytest
 
@@ -789,15 +789,24 @@ def test_auto_runs_again_a_script_whose_own_timeout_fired_waiting_for_a_cpu(
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
 
 
-def test_a_script_whose_own_timeout_fired_with_cpus_to_spare_is_not_run_again(
-    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+@pytest.mark.parametrize(
+    ("ending", "outcome"),
+    [("timeout 1 sleep 30", (TestResult.TIMEOUT, 124)), ("sleep 1\nexit 1", (TestResult.FAIL, 1))],
+    ids=["own timeout", "failure"],
+)
+def test_a_script_that_timed_out_or_failed_with_cpus_to_spare_is_not_run_again(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    tmp_path: Path,
+    ending: str,
+    outcome: Tuple[TestResult, int],
 ) -> None:
     runs = tmp_path / "runs.log"
-    write_script(worktree, "stuck", f"echo ran >> {runs}\ntimeout 1 sleep 30")
+    write_script(worktree, "ended", f"echo ran >> {runs}\n{ending}")
 
-    [result] = run_auto(worktree, ["stuck"], test_timeout=60)
+    [result] = run_auto(worktree, ["ended"], test_timeout=60)
 
-    assert (result.result, result.exit_code) == (TestResult.TIMEOUT, 124)
+    assert (result.result, result.exit_code) == outcome
     assert runs.read_text().splitlines() == ["ran"]
 
 
@@ -840,18 +849,6 @@ def test_a_second_failure_says_the_first_was_short_of_cpus(
     failed = [r for r in results if r.result is TestResult.FAIL]
     assert failed, results
     assert all(r.error_message == SECOND_FAILURE for r in failed), results
-
-
-def test_a_script_that_failed_with_cpus_to_spare_is_not_run_again(
-    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
-) -> None:
-    runs = tmp_path / "runs.log"
-    write_script(worktree, "failing", f"echo ran >> {runs}\nsleep 1\nexit 1")
-
-    [result] = run_auto(worktree, ["failing"], test_timeout=60)
-
-    assert (result.result, result.exit_code) == (TestResult.FAIL, 1)
-    assert runs.read_text().splitlines() == ["ran"]
 
 
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
@@ -1345,20 +1342,35 @@ async def test_a_script_waiting_for_a_cpu_starts_when_one_ends_not_a_tick_later(
     assert in_time
 
 
-class OneLookDemand:
-    """A suite keeping one CPU busy, and the scripts let in, idle at the looks; the second
-    look waits until ``more`` is set, so that what the first let in can be counted."""
+class HeldLooks:
+    """Looks that wait, after the first ``free`` of them, until ``more`` is set: what the
+    looks before let in can be counted."""
 
-    def __init__(self) -> None:
-        self.scripts = 0
+    def __init__(self, free: int) -> None:
+        self.free = free
         self.scripts_finished = 0
         self.looks = 0
         self.more = threading.Event()
 
     def runnable(self) -> Dict[Hashable, TreeLook]:
         self.looks += 1
-        if self.looks > 1:
+        if self.looks > self.free:
             self.more.wait(timeout=30)
+        return self.seen()
+
+    def seen(self) -> Dict[Hashable, TreeLook]:
+        raise NotImplementedError
+
+
+class OneLookDemand(HeldLooks):
+    """A suite keeping one CPU busy, and the scripts let in, idle at the looks; the second
+    look waits."""
+
+    def __init__(self) -> None:
+        super().__init__(free=1)
+        self.scripts = 0
+
+    def seen(self) -> Dict[Hashable, TreeLook]:
         trees = {f"script{n}": TreeLook(0, tells=False) for n in range(self.scripts)}
         return {"suite": TreeLook(1, tells=False), **trees}
 
@@ -1392,20 +1404,15 @@ async def test_scripts_known_to_want_little_take_the_room_a_look_found() -> None
     assert after_one_look == [0, 1, 2, 3]
 
 
-class HeldLooksDemand:
-    """The trees of the scripts let in, each keeping one CPU busy; the looks after the
-    second wait until ``more`` is set."""
+class TwoLooksDemand(HeldLooks):
+    """The trees of the scripts let in, as set in ``trees``; the looks after the second
+    wait."""
 
     def __init__(self) -> None:
+        super().__init__(free=2)
         self.trees: Dict[Hashable, TreeLook] = {}
-        self.scripts_finished = 0
-        self.looks = 0
-        self.more = threading.Event()
 
-    def runnable(self) -> Dict[Hashable, TreeLook]:
-        self.looks += 1
-        if self.looks > 2:
-            self.more.wait(timeout=30)
+    def seen(self) -> Dict[Hashable, TreeLook]:
         return dict(self.trees)
 
 
@@ -1414,7 +1421,7 @@ async def test_a_script_known_to_want_one_cpu_takes_the_place_of_one_that_ended_
     """Its place is one of the first after a script ends, as for a script not known: waiting
     for a look that shows the CPU free, forty scripts of a quarter CPU-second took 7.1-7.5 s
     instead of 6.9-7.0 s. Here no look comes after the end."""
-    demand = HeldLooksDemand()
+    demand = TwoLooksDemand()
     admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
     may_end = [asyncio.Event() for _ in range(3)]
     let_in: List[int] = []
