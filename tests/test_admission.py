@@ -851,6 +851,33 @@ def test_a_second_failure_says_the_first_was_short_of_cpus(
     assert all(r.error_message == SECOND_FAILURE for r in failed), results
 
 
+def test_a_failure_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdict(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """The attempt that did not count was the hypothesis's result when the run stopped
+    before its second: a failure of the crowd's, supporting it."""
+    ids = late_scripts(
+        worktree, write_script, timed(1.5, within=2.5), lambda _id: "sleep 1; exit 1"
+    )
+
+    results = run_auto(worktree, ids, test_timeout=60, stop_on="supported")
+
+    failed = [r for r in results if r.result is TestResult.FAIL]
+    assert failed, results  # the first to run again stopped the run
+    assert all(r.error_message == SECOND_FAILURE for r in failed), results
+
+
+def test_under_repeats_a_failure_short_of_cpus_counts_as_a_sample(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Dropping the failures of a crowd, and not its passes, would bias the pass rate."""
+    ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: "exit 0")
+
+    results = run_auto(worktree, ids, test_timeout=60, repeats=2)
+
+    assert any(r.flaky for r in results), results
+
+
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
@@ -1258,11 +1285,16 @@ class KindsDemand:
         self.trees[number] = TreeLook(int(kind == "burn"), tells=True, kind=kind)
 
 
-async def let_in_by_kind(cpus: int, kinds: List[str]) -> List[int]:
+async def let_in_by_kind(
+    cpus: int, kinds: List[str], short: Optional[Tuple[str, bool]] = None
+) -> List[int]:
     """Which of scripts of the ``kinds`` given (in that order, none known before) the
-    admission lets in on ``cpus`` CPUs, once many looks have seen them."""
+    admission lets in on ``cpus`` CPUs, once many looks have seen them; after a script of
+    the kind ``short`` names ran short of CPUs wanting one (its other part: ``careful``)."""
     demand = KindsDemand()
     admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 100, 1), demand)
+    if short is not None:
+        admission.ran_short(1.0, short[0], careful=short[1])
     let_in: List[int] = []
     all_may_end = asyncio.Event()
 
@@ -1295,6 +1327,18 @@ async def test_scripts_of_a_text_seen_busy_start_only_while_the_cpus_hold_them()
     let_in = await let_in_by_kind(2, ["burn"] + ["sleep"] * 4 + ["burn"] * 3)
 
     assert [number for number in let_in if number in (0, 5, 6, 7)] == [0, 5]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("careful", "let_in"), [(True, 2), (False, 6)])
+async def test_only_a_timeout_short_of_cpus_holds_the_rest_of_the_run_to_the_cpus(
+    careful: bool, let_in: int
+) -> None:
+    """A failure is an outcome a run has many of, and a machine busy with other work starves
+    some: one short of CPUs tells its text's demand, and lets a run of sleepers go on (each
+    of a text of its own here, so that none is known by another's looks)."""
+    sleepers = [f"sleep {n}" for n in range(6)]
+    assert len(await let_in_by_kind(2, sleepers, short=("burn", careful))) == let_in
 
 
 @pytest.mark.asyncio

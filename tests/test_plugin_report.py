@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 from pytest_parallel_hypotheses.engine.machine import total_memory
-from pytest_parallel_hypotheses.plugin.runnerwarnings import PACKAGE_LOGGER, RunnerWarnings
+from pytest_parallel_hypotheses.plugin.runnerwarnings import RunnerWarnings
 from pytest_parallel_hypotheses.report.conclusions import counts_line, next_action
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -204,7 +204,7 @@ def test_the_counts_and_the_next_action_tell_what_a_stop_left_undone(
 def runner_warnings() -> Iterator[RunnerWarnings]:
     handler = RunnerWarnings()
     yield handler
-    PACKAGE_LOGGER.removeHandler(handler)
+    handler.stop()
 
 
 def test_a_warning_logged_for_every_script_is_told_once_with_a_count(

@@ -44,7 +44,7 @@ class _KeptOutOfLogs(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (self._carrying and told_elsewhere(record) and not record.exc_info)
+        return not (self._carrying > 0 and told_elsewhere(record) and not record.exc_info)
 
     def carry(self, carrying: bool) -> None:
         with self._lock:

@@ -40,7 +40,7 @@ from typing import (
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError
-from ..finding.state import common_dir, content_state, ignored_folders
+from ..finding.state import common_dir, content_state, ignored_builds
 from .events import LiveOutput
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
@@ -140,8 +140,7 @@ class WorktreeSetups:
         script must not run on a half-made worktree); else the run's own step's (shared by
         the hypotheses of that worktree); None when neither. ``on_start`` is handed each
         step's timeout and output if it runs. With ``stale_builds`` (the worktree's builds are
-        older than their sources, or gone: git ignores them, so the content that an earlier
-        success is stamped with has not changed) that success is not reused."""
+        older than their sources) an earlier success is not reused."""
         worktree, steps = self._steps_at(run)
         if worktree is None or not steps:
             return Prepared(False, None)
@@ -369,9 +368,10 @@ def _outcome(command: str, timeout: float, ran: ProcessOutcome) -> SetupOutcome:
 
 
 def _after_setup(worktree: Path) -> Tuple[str, List[str]]:
-    """The worktree's content after a setup step, and the folders it then holds that git
-    ignores (the ``node_modules`` or ``.venv`` the step made, among others)."""
-    return content_state(worktree), ignored_folders(worktree)
+    """The worktree's content after a setup step, and the folders and builds it then holds
+    that git ignores (the ``node_modules``, ``.venv`` or extension the step made, among
+    others)."""
+    return content_state(worktree), ignored_builds(worktree)
 
 
 @dataclass(frozen=True)
@@ -398,8 +398,9 @@ class SetupStamp:
 
     def matches(self, state: str) -> bool:
         """True if the last success was with this command in a worktree holding ``state``,
-        and every folder git ignores that the worktree held then is still there: git does not
-        see a ``node_modules`` or a ``.venv`` removed, and the scripts would run without it."""
+        and every folder and build git ignores that the worktree held then is still there: git
+        does not see a ``node_modules``, a ``.venv`` or an extension built in place removed,
+        and the scripts would run without it."""
         try:
             stamped = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -424,8 +425,8 @@ class SetupStamp:
             logger.warning("cannot remove the setup stamp %s: %s", self.path, error)
 
     def write(self, state: str, left: List[str], outcome: SetupOutcome) -> None:
-        """Record a success in a worktree now holding ``state``, and the ignored folders
-        ``left``."""
+        """Record a success in a worktree now holding ``state``, and the ignored folders and
+        builds ``left``."""
         record = {
             "worktree": str(self.worktree),
             "command": self.command,

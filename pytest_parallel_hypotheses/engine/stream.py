@@ -347,7 +347,7 @@ class ResultStream:
                 run,
                 base_env,
                 functools.partial(self._setting_up, index, slot),
-                stale_builds=bool(turn.code.tested.watched),
+                stale_builds=turn.code.tested.stale is not None,
             )
             if setup is not None and setup.problem is not None:
                 return setup_failed_result(
@@ -386,7 +386,8 @@ class ResultStream:
         started = loop.time()
         attempts: List[TestExecutionResult] = []
         number = 0
-        ran_again = False
+        #: The attempt short of CPUs that did not count, once one did not.
+        discarded: Optional[TestExecutionResult] = None
         stale, watched = code.tested.stale, code.tested.watched
         notes, hidden = None, None
         # the run's sitecustomize: did the script use compiled code its worktree has no
@@ -421,19 +422,19 @@ class ResultStream:
             # a judge may combine the attempts again
             attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
-            if not ran_again and self._short_of_cpus(attempt, turn.kind):
-                ran_again = True
-                self._kept[index] = policy.combine([*attempts, attempt])
+            if discarded is None and self._short_of_cpus(attempt, turn.kind):
+                discarded = attempt
+                if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
+                    self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.resume(run.expected_cpus, turn.kind)
-                del self._kept[index]
+                self._kept.pop(index, None)  # a failure's is no verdict: it is cut short
                 continue
             attempts.append(attempt)
         result = policy.combine(attempts)
-        if ran_again and result.result is TestResult.TIMEOUT:
-            result.error_message = f"{result.error_message}; {SECOND_TIMEOUT}"
-        elif ran_again and result.result is TestResult.FAIL:
+        if discarded is not None and result.result in (TestResult.TIMEOUT, TestResult.FAIL):
             said = result.error_message
-            result.error_message = f"{said}; {SECOND_FAILURE}" if said else SECOND_FAILURE
+            note = SECOND_TIMEOUT if discarded.result is TestResult.TIMEOUT else SECOND_FAILURE
+            result.error_message = f"{said}; {note}" if said else note
         return result
 
     def _short_of_cpus(self, attempt: TestExecutionResult, kind: Optional[str]) -> bool:
@@ -442,11 +443,16 @@ class ResultStream:
         foresee (a script that sleeps before it computes looks idle when it starts): its
         timeout or failure says nothing of the hypothesis, so it runs again, once, when the
         CPUs hold it."""
-        demand = _starved_demand(attempt) if self._config.adaptive_concurrency else None
+        if not self._config.adaptive_concurrency:
+            return False
+        failed = attempt.result is TestResult.FAIL
+        if failed and self._config.repeats != 1:  # dropping failures alone would bias a
+            return False  # pass rate; under repeats a failure in a crowd is a sample
+        demand = _starved_demand(attempt)
         if demand is None:
             return False
-        self._admission.ran_short(demand, kind)
-        how = "timed out" if attempt.result is TestResult.TIMEOUT else "failed"
+        self._admission.ran_short(demand, kind, careful=not failed)
+        how = "failed" if failed else "timed out"
         logger.warning(  # one kind of warning per outcome in the summary, so the words differ
             f"a script {how} while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",

@@ -2,8 +2,9 @@
 
 The digest covers the tree of HEAD and the content of every uncommitted or untracked file
 that git does not ignore, so a commit, an edit or a new file changes it, and what the
-``.gitignore`` hides (a ``.venv``, ``node_modules``) does not: its folders are listed apart
-(:func:`ignored_folders`), since a setup step made them and the scripts need them still there.
+``.gitignore`` hides (a ``.venv``, ``node_modules``, an extension built in place) does not:
+its folders and builds are listed apart (:func:`ignored_builds`), since a setup step made them
+and the scripts need them still there.
 The worktree's own ``.venv`` and Python's bytecode caches are set apart the same way whether
 git ignores them or not: Python writes bytecode into them as the scripts run, and a project
 that does not ignore its ``.venv`` (simplejson) had a new content at every run. So are its
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import List
 
@@ -52,21 +54,24 @@ def _excluded(pathspec: str) -> str:
     return f":(exclude){pathspec}"
 
 
-def ignored_folders(worktree: Path) -> List[str]:
+def ignored_builds(worktree: Path) -> List[str]:
     """The folders of the worktree that git ignores (``node_modules``, ``.venv``, ``build``),
-    relative to it, none inside another: the files it ignores (logs, coverage data) come and
-    go as scripts run. Its own ``.venv`` counts, ignored or not."""
+    none inside another, and the compiled extensions built in place outside them, relative to
+    it: the other files it ignores (logs, coverage data) come and go as scripts run. Its own
+    ``.venv`` counts, ignored or not."""
     listed = run_git(
         ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"], worktree
     )
+    entries = [entry for entry in listed.split("\0") if entry]
+    builds = [entry for entry in entries if entry.endswith(tuple(EXTENSION_SUFFIXES))]
     outermost: List[str] = []
-    folders = {entry for entry in listed.split("\0") if entry.endswith("/")}
+    folders = {entry for entry in entries if entry.endswith("/")}
     if os.path.isdir(worktree / WORKTREE_VENV):
         folders.add(f"{WORKTREE_VENV}/")
     for folder in sorted(folders):
         if not outermost or not folder.startswith(outermost[-1]):  # sorted: inside follows
             outermost.append(folder)
-    return [folder.rstrip("/") for folder in outermost]
+    return [folder.rstrip("/") for folder in outermost] + sorted(builds)
 
 
 def common_dir(worktree: Path) -> Path:

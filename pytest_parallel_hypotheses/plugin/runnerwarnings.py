@@ -72,10 +72,14 @@ class RunnerWarnings(logging.Handler):
         known_first, known_count = self._kinds.get((name, call)) or (first, 0)
         self._kinds[(name, call)] = (known_first, known_count + count)
 
-    @pytest.hookimpl
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
+    def stop(self) -> None:
+        """Keep no more warnings, and let those the reports carry reach the log again."""
         PACKAGE_LOGGER.removeHandler(self)
         reports_carry_them(False)
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.stop()
 
 
 def _more(count: int) -> str:
