@@ -829,12 +829,20 @@ def test_auto_runs_again_a_script_that_failed_waiting_for_a_cpu(
     """A new-user trial's scripts slept, then computed and checked their own time: all four
     started at once on 2 CPUs, ran twice as long, and failed, supporting their hypotheses,
     where two at a time each passed. Here the first attempt computes three to a CPU and
-    fails its check of time; a second passes."""
-    ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: "exit 0")
+    fails its check of time, and a second, which sleeps first too, passes; the second
+    attempts, as idle as the first as they start, do not start together (they did, and
+    failed again, when a failure did not make ``auto`` careful as a timeout does)."""
+    alive = worktree / "second-attempts-alive"
+    alive.mkdir()
+    again = f"exec {counted_burn(alive, None, 1.0)}"
+    ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: again)
 
     results = run_auto(worktree, ids, test_timeout=60)
 
     assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    seen = [int(path.read_text()) for path in worktree.glob("seen-*")]
+    assert seen, "no attempt ran short of CPUs"
+    assert max(seen) <= usable_cpus().count + MISSED_AT_A_FIRST_LOOK
 
 
 def test_a_second_failure_says_the_first_was_short_of_cpus(
@@ -1285,16 +1293,11 @@ class KindsDemand:
         self.trees[number] = TreeLook(int(kind == "burn"), tells=True, kind=kind)
 
 
-async def let_in_by_kind(
-    cpus: int, kinds: List[str], short: Optional[Tuple[str, bool]] = None
-) -> List[int]:
+async def let_in_by_kind(cpus: int, kinds: List[str]) -> List[int]:
     """Which of scripts of the ``kinds`` given (in that order, none known before) the
-    admission lets in on ``cpus`` CPUs, once many looks have seen them; after a script of
-    the kind ``short`` names ran short of CPUs wanting one (its other part: ``careful``)."""
+    admission lets in on ``cpus`` CPUs, once many looks have seen them."""
     demand = KindsDemand()
     admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 100, 1), demand)
-    if short is not None:
-        admission.ran_short(1.0, short[0], careful=short[1])
     let_in: List[int] = []
     all_may_end = asyncio.Event()
 
@@ -1327,18 +1330,6 @@ async def test_scripts_of_a_text_seen_busy_start_only_while_the_cpus_hold_them()
     let_in = await let_in_by_kind(2, ["burn"] + ["sleep"] * 4 + ["burn"] * 3)
 
     assert [number for number in let_in if number in (0, 5, 6, 7)] == [0, 5]
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize(("careful", "let_in"), [(True, 2), (False, 6)])
-async def test_only_a_timeout_short_of_cpus_holds_the_rest_of_the_run_to_the_cpus(
-    careful: bool, let_in: int
-) -> None:
-    """A failure is an outcome a run has many of, and a machine busy with other work starves
-    some: one short of CPUs tells its text's demand, and lets a run of sleepers go on (each
-    of a text of its own here, so that none is known by another's looks)."""
-    sleepers = [f"sleep {n}" for n in range(6)]
-    assert len(await let_in_by_kind(2, sleepers, short=("burn", careful))) == let_in
 
 
 @pytest.mark.asyncio

@@ -138,10 +138,10 @@ class Admission(Protocol):
         again: return when its script could start now, as if the slot were taken again
         (first in line)."""
 
-    def ran_short(self, demand: float, kind: Optional[str] = None, *, careful: bool = True) -> None:
+    def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         """A script (its text of the ``kind`` given) timed out or failed short of CPUs,
         wanting ``demand`` CPUs: what it wanted counts for the scripts not started yet,
-        looked at or not; with ``careful``, the looks are known to mislead from now on."""
+        looked at or not."""
 
     async def aclose(self) -> None:
         """Stop whatever watches the machine."""
@@ -174,7 +174,7 @@ class FixedAdmission:
     async def resume(self, wants: Optional[float] = None, kind: Optional[str] = None) -> None:
         return None
 
-    def ran_short(self, demand: float, kind: Optional[str] = None, *, careful: bool = True) -> None:
+    def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         return None  # N means N
 
     async def aclose(self) -> None:
@@ -304,17 +304,13 @@ class AdaptiveAdmission:
             self.running += 1  # the slot's own exit gives it back
             raise
 
-    def ran_short(self, demand: float, kind: Optional[str] = None, *, careful: bool = True) -> None:
-        """The scripts of its text are expected to want what it did, not what its looks
-        said; and with ``careful`` (a timeout) the run's scripts are not as idle as their
-        looks said (a script that sleeps or reads before it computes looks idle at its
-        start): from now on, no more start than the CPUs hold at the demand expected of a
-        script, a whole CPU at least. A failure is an outcome a run has many of, and a
-        machine busy with other work starves some: one must not hold the rest of a run of
-        sleepers to the CPU count."""
-        if careful:
-            self._careful = True
-            self._extra = 0  # the room the last look found was the illusion
+    def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
+        """The run's scripts are not as idle as their looks said (a script that sleeps or
+        reads before it computes looks idle at its start): from now on, no more start than
+        the CPUs hold at the demand expected of a script, a whole CPU at least; and the
+        scripts of its text are expected to want what it did, not what its looks said."""
+        self._careful = True
+        self._extra = 0  # the room the last look found was the illusion
         self._demands.ended_with(demand, kind)
         self._learn()
 

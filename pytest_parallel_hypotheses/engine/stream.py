@@ -451,7 +451,9 @@ class ResultStream:
         demand = _starved_demand(attempt)
         if demand is None:
             return False
-        self._admission.ran_short(demand, kind, careful=not failed)
+        # careful from now on, a failure too: second attempts look as idle as the first as
+        # they start, and a trial's four, let in together again, failed again
+        self._admission.ran_short(demand, kind)
         how = "failed" if failed else "timed out"
         logger.warning(  # one kind of warning per outcome in the summary, so the words differ
             f"a script {how} while its processes waited for a CPU (%s): that attempt does "
