@@ -374,6 +374,11 @@ def _after_setup(worktree: Path) -> Tuple[str, List[str]]:
     return content_state(worktree), ignored_builds(worktree)
 
 
+#: Changes when what a stamp records changes, so that a stamp of before is not trusted: the
+#: builds it lists since format 2, one of which gone runs the step again.
+STAMP_FORMAT = 2
+
+
 @dataclass(frozen=True)
 class SetupStamp:
     """The record of a worktree's last successful setup with one command, and the lock that
@@ -405,7 +410,12 @@ class SetupStamp:
             stamped = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False  # none yet, or unreadable: set up again
-        expected = {"worktree": str(self.worktree), "command": self.command, "state": state}
+        expected = {
+            "format": STAMP_FORMAT,
+            "worktree": str(self.worktree),
+            "command": self.command,
+            "state": state,
+        }
         if not isinstance(stamped, dict) or any(stamped.get(k) != v for k, v in expected.items()):
             return False
         left = stamped.get("left")
@@ -428,6 +438,7 @@ class SetupStamp:
         """Record a success in a worktree now holding ``state``, and the ignored folders and
         builds ``left``."""
         record = {
+            "format": STAMP_FORMAT,
             "worktree": str(self.worktree),
             "command": self.command,
             "state": state,
