@@ -24,7 +24,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
-from pytest_parallel_hypotheses.engine.setup import _remove_new_folders
+from pytest_parallel_hypotheses.engine.setup import SetupStamp, _remove_new_folders
 
 QUICK = FalsificationConfig(test_timeout=30, kill_grace=0.2)
 
@@ -189,6 +189,19 @@ def test_an_edit_of_a_hypothesis_s_own_files_does_not_run_the_setup_again(
     assert runs_of(counter) == 1
     assert second.setup is not None
     assert second.setup["outcome"] == "reused"
+
+
+def test_a_stamp_of_an_earlier_format_is_not_trusted(worktree: Path, counter: Path) -> None:
+    """Stamps made before they listed the builds a step left do not say that one is gone."""
+    run(worktree, counting(counter))
+    stamp = SetupStamp.of(worktree, counting(counter)).path
+    record = json.loads(stamp.read_text())
+    del record["format"]
+    stamp.write_text(json.dumps(record))
+
+    run(worktree, counting(counter))
+
+    assert runs_of(counter) == 2
 
 
 def test_another_command_runs_the_setup_again(worktree: Path, counter: Path) -> None:
