@@ -9,7 +9,6 @@ ready, and the first script waits for its own look only, not for every worktree'
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 from concurrent.futures import Future
@@ -17,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Union
 
+from ..finding.fingerprint import file_digest
 from ..finding.layout import ScriptProblem, locate_script
 from .imports import RunCode, WorktreeCode
 from .runs import HypothesisRun
 
 logger = logging.getLogger(__name__)
-
-#: How much of a script's text its kind is the digest of.
-KIND_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ class TurnsAhead:
         except ScriptProblem as problem:
             return Turn(problem, WorktreeCode())
         assert run.worktree is not None  # locate_script checked it
-        return Turn(script, self.code.look_at(run.worktree), script_kind(script))
+        return Turn(script, self.code.look_at(run.worktree), file_digest(script))
 
     async def turn(self, index: int) -> Turn:
         """The turn of the run at ``index``, once found."""
@@ -98,14 +95,3 @@ class TurnsAhead:
     def stop(self) -> None:
         """Find no more turns: the run starts no more scripts."""
         self._stopped.set()
-
-
-def script_kind(script: Path) -> Optional[str]:
-    """The digest of a script's text (its first :data:`KIND_BYTES`: a script is a few
-    lines, and a large file must not be read whole), None if it cannot be read (its run
-    will say why)."""
-    try:
-        with open(script, "rb") as text:
-            return hashlib.blake2b(text.read(KIND_BYTES), digest_size=16).hexdigest()
-    except OSError:
-        return None
