@@ -30,7 +30,7 @@ from typing import (
 
 from ..core.classification import INNER_TIMEOUT_EXIT, TestResult
 from ..core.config import FalsificationConfig
-from ..core.diagnosis import cpu_demand, cpus_wanted, starved, starved_share
+from ..core.diagnosis import STARVED_SHARE, cpu_demand, cpus_wanted, starved, starved_share
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
@@ -388,6 +388,8 @@ class ResultStream:
         number = 0
         #: The attempt short of CPUs that did not count, once one did not.
         discarded: Optional[TestExecutionResult] = None
+        #: What the attempt after it says of it.
+        note: Optional[str] = None
         stale, watched = code.tested.stale, code.tested.watched
         notes, hidden = None, None
         # the run's sitecustomize: did the script use compiled code its worktree has no
@@ -423,39 +425,43 @@ class ResultStream:
             attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             if discarded is None and self._short_of_cpus(attempt, turn.kind):
-                discarded = attempt
+                discarded, note = attempt, SECOND_ATTEMPT[attempt.result]
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.resume(run.expected_cpus, turn.kind)
                 self._kept.pop(index, None)  # a failure's is no verdict: it is cut short
                 continue
+            if note is not None:  # on the attempt, which a judging hook's verdict keeps
+                attempt.error_message, note = _noted(attempt.error_message, note), None
             attempts.append(attempt)
-        result = policy.combine(attempts)
-        if discarded is not None and result.result in (TestResult.TIMEOUT, TestResult.FAIL):
-            said = result.error_message
-            note = SECOND_TIMEOUT if discarded.result is TestResult.TIMEOUT else SECOND_FAILURE
-            result.error_message = f"{said}; {note}" if said else note
-        return result
+        return policy.combine(attempts)
 
     def _short_of_cpus(self, attempt: TestExecutionResult, kind: Optional[str]) -> bool:
-        """Under ``auto``, a script that timed out or failed while its processes waited long
-        for a CPU ran beside more scripts than the CPUs hold, which ``auto`` cannot always
-        foresee (a script that sleeps before it computes looks idle when it starts): its
-        timeout or failure says nothing of the hypothesis, so it runs again, once, when the
-        CPUs hold it."""
-        if not self._config.adaptive_concurrency:
-            return False
-        failed = attempt.result is TestResult.FAIL
-        if failed and self._config.repeats != 1:  # dropping failures alone would bias a
-            return False  # pass rate; under repeats a failure in a crowd is a sample
+        """Under ``auto``, a script that timed out, failed or passed while its processes
+        waited long for a CPU ran beside more scripts than the CPUs hold, which ``auto``
+        cannot always foresee (a script that sleeps before it computes looks idle when it
+        starts): what it did says nothing of the hypothesis, so it runs again, once, when the
+        CPUs hold it. A pass too: a check of time may pass when slow (a confirming script's
+        "exit 0 if it takes over 10 s"). With a fixed number of workers, it only says so."""
         demand = _starved_demand(attempt)
         if demand is None:
             return False
+        how = _HOW[attempt.result]
+        if not self._config.adaptive_concurrency:
+            logger.warning(  # one kind of warning per outcome in the summary
+                f"a script {how} while its processes waited for a CPU (%s): with a fixed "
+                "number of workers (--hypotheses-workers=N, or one per xdist worker) it does "
+                "not run again, so its verdict may be the slowdown's, not its hypothesis's",
+                attempt.hypothesis_id,
+            )
+            attempt.error_message = _noted(attempt.error_message, CROWDED)
+            return False
+        if attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1:
+            return False  # under repeats, a pass or a failure in a crowd is a sample
         # careful from now on, a failure too: second attempts look as idle as the first as
         # they start, and a trial's four, let in together again, failed again
         self._admission.ran_short(demand, kind)
-        how = "failed" if failed else "timed out"
-        logger.warning(  # one kind of warning per outcome in the summary, so the words differ
+        logger.warning(
             f"a script {how} while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
             attempt.hypothesis_id,
@@ -515,22 +521,30 @@ class _Lanes:
 
 
 def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
-    """The CPUs an attempt that timed out or failed wanted, when it was short of them; else
-    None. At the runner's deadline, its picture tells. At the script's own ``timeout`` (exit
-    124, as in ``timeout 60 pytest``) and at a failure, its samples do: the wait of its most
-    starved process, and the CPU time it got over its run. A failure counts because a
-    script's checks may be of time (its own, a test suite's timing test, a race): slowed
-    down beside more scripts than the CPUs hold, it fails whatever its hypothesis."""
+    """The CPUs an attempt that timed out, failed or passed wanted, when it was short of
+    them; else None. At the runner's deadline, its picture tells. At the script's own
+    ``timeout`` (exit 124, as in ``timeout 60 pytest``), a failure and a pass, its samples
+    do: the wait of its most starved process, and the CPU time it got over its run. A
+    failure or a pass counts because a script's checks may be of time (its own, a test
+    suite's timing test, a race): slowed down beside more scripts than the CPUs hold, it
+    fails, or passes, whatever its hypothesis."""
     if attempt.timed_out_after:
         snapshot = attempt.timeout_snapshot
         return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
     inner = attempt.result is TestResult.TIMEOUT and attempt.exit_code == INNER_TIMEOUT_EXIT
-    failed = attempt.result is TestResult.FAIL
-    if not (inner or failed) or not starved_share(attempt.metrics.get("cpu_wait_share")):
+    decided = attempt.result in (TestResult.PASS, TestResult.FAIL)
+    if not (inner or decided) or not starved_share(attempt.metrics.get("cpu_wait_share")):
         return None
     return cpus_wanted({"cpu_seconds": 0.0, **attempt.metrics}, attempt.duration)
 
 
+def _noted(message: str, note: str) -> str:
+    """An attempt's error message with ``note`` after it."""
+    return f"{message}; {note}" if message else note
+
+
+#: How a script's attempt ended, in the words of the warnings and notes.
+_HOW = {TestResult.TIMEOUT: "timed out", TestResult.FAIL: "failed", TestResult.PASS: "passed"}
 #: Said of a script given another attempt after a timeout short of CPUs, that timed out too.
 SECOND_TIMEOUT = (
     "this was its second attempt: the first had timed out short of CPUs, and was not counted"
@@ -538,6 +552,19 @@ SECOND_TIMEOUT = (
 #: Said of one given another attempt after a failure short of CPUs, that failed too.
 SECOND_FAILURE = (
     "this was its second attempt: the first had failed short of CPUs, and was not counted"
+)
+#: Said of one given another attempt after a pass short of CPUs.
+SECOND_PASS = "this was its second attempt: the first had passed short of CPUs, and was not counted"
+#: What the second attempt says, by how the first ended.
+SECOND_ATTEMPT = {
+    TestResult.TIMEOUT: SECOND_TIMEOUT,
+    TestResult.FAIL: SECOND_FAILURE,
+    TestResult.PASS: SECOND_PASS,
+}
+#: Said of an attempt short of CPUs that is not run again (a fixed number of workers).
+CROWDED = (
+    f"its processes waited for a CPU {STARVED_SHARE:.0%} of its time or more: what it did "
+    "may be the slowdown's, not its hypothesis's"
 )
 
 
