@@ -1148,7 +1148,8 @@ def _unbuilt_warning(location: InstalledLocation, root: Path, unbuilt: List[Path
     names = some_of([str(path.relative_to(location.checkout)) for path in unbuilt])
     return (
         f"{location.distribution}: the compiled extension {names} was built in place "
-        f"in {location.checkout} and is missing from the worktree {root}, so the package "
-        f"runs the installed checkout's build there, or a pure-Python fallback if it has "
-        f"one, and a script that imports it is inconclusive; {OWN_VENV_ADVICE}"
+        f"in {location.checkout} and is missing from the worktree {root}: unless a setup "
+        f"step or the script builds it there first, the package runs the installed "
+        f"checkout's build there, or a pure-Python fallback if it has one, and a script "
+        f"that imports it is inconclusive; {OWN_VENV_ADVICE}"
     )
