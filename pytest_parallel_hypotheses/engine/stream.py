@@ -429,7 +429,7 @@ class ResultStream:
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.resume(run.expected_cpus, turn.kind)
-                self._kept.pop(index, None)  # a failure's is no verdict: it is cut short
+                self._kept.pop(index, None)  # a failure's, a pass's is no verdict: cut short
                 continue
             if note is not None:  # on the attempt, which a judging hook's verdict keeps
                 attempt.error_message, note = _noted(attempt.error_message, note), None
@@ -454,7 +454,8 @@ class ResultStream:
                 "not run again, so its verdict may be the slowdown's, not its hypothesis's",
                 attempt.hypothesis_id,
             )
-            attempt.error_message = _noted(attempt.error_message, CROWDED)
+            if not attempt.timed_out_after:  # the picture at a deadline says how long it waited
+                attempt.error_message = _noted(attempt.error_message, CROWDED)
             return False
         if attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1:
             return False  # under repeats, a pass or a failure in a crowd is a sample
