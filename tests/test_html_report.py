@@ -270,6 +270,22 @@ def test_a_warning_about_the_code_tested_is_in_the_run_s_summary_and_the_details
         assert warning in browser.evaluate(f"document.querySelector('{place}').textContent")
 
 
+def test_the_details_say_how_long_a_script_waited_for_a_cpu(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A new-user trial's timing check passed in a crowd and read like a clean pass: what
+    its processes waited was only in the JSON report."""
+    record = synthetic_record(0, slots=1)
+    record["metrics"] = {"cpu_seconds": 7.9, "cpu_wait_share": 0.62}
+    html = tmp_path / "crowded.html"
+    html.write_text(render_html(report_document({}, [record])))
+
+    browser.open(html)
+
+    details = browser.evaluate("document.querySelector('#h0').textContent")
+    assert "waited for a CPU62% of its time (its process that waited most)" in details
+
+
 def unanswered_row(browser: Browser, tmp_path: Path, duration: float, message: str) -> List[str]:
     """The cells of the one row of a page whose hypothesis a stop left without a verdict."""
     record = synthetic_record(0, slots=1)

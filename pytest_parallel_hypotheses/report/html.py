@@ -274,6 +274,7 @@ def _details(index: int, record: Record) -> str:
         ("message", record.get("error_message") or record.get("problem") or ""),
         ("peak memory", _mib(metrics.get("peak_rss_bytes") or None)),  # 0: not known
         ("CPU time", _seconds(metrics.get("cpu_seconds"))),
+        ("waited for a CPU", _share_of_time(metrics.get("cpu_wait_share"))),
         ("processes", str(_blank(metrics.get("processes")))),
         ("code tested", code_summary(record.get("code_under_test"))),
         *(("warning", warning) for warning in code_warnings(record.get("code_under_test"))),
@@ -376,6 +377,12 @@ def _number(value: Any) -> str:
 
 def _seconds(value: Any) -> str:
     return "" if value is None else f"{float(value):.2f}s"
+
+
+def _share_of_time(value: Any) -> str:
+    """The largest share of its life a process of the tree waited for a CPU: a verdict made
+    in a crowd reads so beside its time."""
+    return "" if value is None else f"{float(value):.0%} of its time (its process that waited most)"
 
 
 def _fraction(value: Any) -> str:
