@@ -27,6 +27,7 @@ from pytest_parallel_hypotheses import (
     TestExecutor,
     TestResult,
 )
+from pytest_parallel_hypotheses.core.diagnosis import STARVED_SHARE
 from pytest_parallel_hypotheses.engine import admission as admission_module
 from pytest_parallel_hypotheses.engine.admission import (
     MIN_DEMAND_CPUS,
@@ -895,6 +896,26 @@ def test_a_pass_short_of_cpus_runs_again_where_it_confirms_its_hypothesis(
         assert (passed, bool(again)) == ([], True), results
     else:
         assert (bool(passed), again) == (True, []), results
+
+
+def test_a_confirming_pass_that_wanted_several_cpus_is_not_run_again(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A new-user trial's ``pytest -n 2`` confirmed a fix: its processes waited for each
+    other, so it ran twice in every run and held the rest of the run to one script per CPU
+    (44-46 s, against 31 s at ``--hypotheses-workers=2``). Here it runs alone, two burning
+    processes to a CPU."""
+    runs = tmp_path / "runs.log"
+    burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
+    write_script(worktree, "busy", f"echo ran >> {runs}\n{burners} & wait")
+    config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100)
+    run = HypothesisRun(Hypothesis("busy", "x"), worktree, polarity=Polarity.CONFIRM)
+
+    [result] = TestExecutor(config).execute_parallel([run])
+
+    assert result.result is TestResult.PASS
+    assert result.metrics["cpu_wait_share"] >= STARVED_SHARE  # it waited, for itself
+    assert runs.read_text().splitlines() == ["ran"]
 
 
 def test_with_a_fixed_number_of_workers_a_result_short_of_cpus_says_so(

@@ -62,7 +62,7 @@ from ..finding.syntax import (
     speaks_of_a_syntax_error,
     syntax_error,
 )
-from .admission import TICK_SECONDS, admission_for
+from .admission import OVERCOMMIT_CPUS, TICK_SECONDS, admission_for
 from .ahead import Turn, TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
@@ -529,19 +529,26 @@ def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
     time it got over its run. A failure counts because a script's checks may be of time
     (its own, a test suite's timing test, a race): slowed down beside more scripts than the
     CPUs hold, it fails whatever its hypothesis. So may a pass, where slow is what the
-    script looks for: a confirming script's "exit 0 if it takes over 10 s". A disproving
-    script's pass is taken at its word: most checks pass when fast, and running again every
-    test suite that passed in a crowd made a run of 12 of them among 50 sleepers 1.3 times
-    as long."""
+    script looks for: a confirming script's "exit 0 if it takes over 10 s", which wants one
+    CPU. A disproving script's pass is taken at its word: most checks pass when fast, and
+    running again every test suite that passed in a crowd made a run of 12 of them among 50
+    sleepers 1.3 times as long. So is a confirming script's that wanted more than one CPU:
+    its processes wait for each other too (``pytest -n 2`` keeps three busy, and alone on
+    2 CPUs its most starved one waited a fifth to a quarter of its time), so its wait says
+    little of a crowd, and a suite that confirms a fix passes when slow as when fast."""
     if attempt.timed_out_after:
         snapshot = attempt.timeout_snapshot
         return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
     inner = attempt.result is TestResult.TIMEOUT and attempt.exit_code == INNER_TIMEOUT_EXIT
     confirming = attempt.result is TestResult.PASS and attempt.polarity is Polarity.CONFIRM
-    decided = attempt.result is TestResult.FAIL or confirming
-    if not (inner or decided) or not starved_share(attempt.metrics.get("cpu_wait_share")):
+    if not (inner or confirming or attempt.result is TestResult.FAIL):
         return None
-    return cpus_wanted({"cpu_seconds": 0.0, **attempt.metrics}, attempt.duration)
+    if not starved_share(attempt.metrics.get("cpu_wait_share")):
+        return None
+    demand = cpus_wanted({"cpu_seconds": 0.0, **attempt.metrics}, attempt.duration)
+    if confirming and (demand is None or demand > 1 + OVERCOMMIT_CPUS):
+        return None
+    return demand
 
 
 def _noted(message: str, note: str) -> str:
