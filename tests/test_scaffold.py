@@ -19,6 +19,7 @@ from pytest_parallel_hypotheses.cli.scaffold import (
     create,
     registered,
 )
+from pytest_parallel_hypotheses.engine.setup import SetupStamp
 from pytest_parallel_hypotheses.finding.discovery import discover
 from pytest_parallel_hypotheses.finding.git import is_dirty, list_worktrees, run_git
 
@@ -267,6 +268,23 @@ def test_clean_removes_worktrees_branches_and_records(git_repo: Path) -> None:
     assert branches(git_repo) == ["main"]
     assert len(list_worktrees(git_repo)) == 1
     assert registered(git_repo) == []
+
+
+def test_clean_forgets_the_setup_stamps_of_the_worktrees_it_removes(git_repo: Path) -> None:
+    """A new-user trial found them in the repository's git folder after ``clean --force``."""
+    removed, kept = new(git_repo, "h1"), new(git_repo, "h2")
+    stamps = [SetupStamp.of(tree, "make setup") for tree in (removed, kept)]
+    for stamp in stamps:
+        stamp.path.parent.mkdir(parents=True, exist_ok=True)
+        stamp.path.write_text("{}")
+        stamp.lock_path.write_text("")
+    (kept / "uncommitted").write_text("kept unless forced")
+
+    report = clean(git_repo)
+
+    assert [entry.hypothesis_id for entry in report.kept_dirty] == ["h2"]
+    assert [stamp.path.exists() for stamp in stamps] == [False, True]
+    assert [stamp.lock_path.exists() for stamp in stamps] == [False, True]
 
 
 def test_clean_never_touches_a_handmade_worktree(

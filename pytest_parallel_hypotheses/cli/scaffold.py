@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from ..core.classification import Polarity
 from ..core.models import Hypothesis
 from ..core.setup import setup_problem
+from ..engine.setup import forget_worktree
 from ..finding.discovery import find_worktrees
 from ..finding.git import (
     GitError,
@@ -467,6 +468,7 @@ def _clean_one(
             # git refuses a worktree with untracked files, those remade at will included
             forced = ["--force"] if force or status else []
             run_git(["worktree", "remove", *forced, str(live.path)], repository)
+            forget_worktree(repository, live.path)
         tip = _branch_tip(repository, entry.branch)
         if tip is not None and tip != entry.commit and not force:
             report.kept_branches.append(entry)

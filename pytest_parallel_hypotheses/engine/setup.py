@@ -462,6 +462,16 @@ class SetupStamp:
             os.close(fd)  # closing the file releases the lock
 
 
+def forget_worktree(repository: Path, worktree: Path) -> None:
+    """Remove the setup stamps and lock of a worktree that is gone (``clean`` removed it):
+    they are kept in the repository's git folder, which outlives it."""
+    folder = common_dir(repository) / STAMP_FOLDER
+    for place in {_digest(str(worktree)), _digest(str(worktree.resolve()))}:
+        for stamp in folder.glob(f"{place}*"):
+            with contextlib.suppress(FileNotFoundError):
+                stamp.unlink()
+
+
 def _try_lock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
