@@ -141,21 +141,6 @@ def test_a_result_built_by_hand_still_scores_its_legacy_confidence() -> None:
     assert TestExecutionResult("h1", TestResult.PASS, 6.0).confidence == 0.85
 
 
-@pytest.mark.parametrize(
-    ("share", "confidence"), [(None, 0.85), (0.1, 0.85), (0.5, 0.6)], ids=["alone", "10%", "50%"]
-)
-def test_a_run_is_scored_by_its_own_time_not_its_waits_for_a_cpu(
-    share: Any, confidence: float
-) -> None:
-    """A new-user trial's timing check passed in a crowd, in 13.4 s where it took 8 s alone:
-    its wrong verdict scored 0.85, more than the same script's clean run."""
-    metrics = {} if share is None else {"cpu_wait_share": share}
-    attempt = TestExecutionResult("h1", TestResult.PASS, 8.0, metrics=metrics)
-
-    assert attempt.confidence == confidence
-    assert TestExecutionResult.from_attempts([attempt]).confidence == confidence
-
-
 def test_result_to_dict_has_the_legacy_keys_and_values() -> None:
     data = TestExecutionResult("h1", TestResult.TIMEOUT, 2.0, exit_code=124).to_dict()
     legacy = {

@@ -18,16 +18,6 @@ STARVED_SHARE = 0.25
 SHARE_MIN_AGE = 0.5
 
 
-def own_seconds(duration: float, metrics: Mapping[str, Any]) -> float:
-    """How long a run took of its own: its ``duration`` less the share of it that its most
-    starved process waited for a CPU (``cpu_wait_share`` in its ``metrics``). The single-run
-    confidence trusts a run of 5 s more than a quick one, which may have skipped the real
-    work; waiting beside other scripts is no work, and a verdict made in a crowd, perhaps
-    the crowd's, scored higher than the same script's clean one."""
-    share = metrics.get("cpu_wait_share")
-    return duration if share is None else duration * (1.0 - min(float(share), 1.0))
-
-
 def busiest(snapshot: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The process that most likely held the script up (None when the tree was gone): the
     youngest that stayed in the script's session, since one that left it (``setsid``, a

@@ -23,7 +23,6 @@ from .classification import (
     repeated_verdict,
     verdict_for,
 )
-from .diagnosis import own_seconds
 from .sequential import Evidence
 from .tested import CodeUnderTest
 
@@ -190,11 +189,10 @@ class TestExecutionResult:
 
     def scored_confidence(self) -> float:
         """The score of the scoring rules: from the agreement of the attempts when there are
-        several, else the single-run table; each run counted by its own time."""
+        several, else the single-run table."""
         if len(self.attempts) > 1:
-            runs = [(a.result, own_seconds(a.duration, a.metrics)) for a in self.attempts]
-            return repeated_confidence(runs)
-        return confidence_for(self.result, own_seconds(self.duration, self.metrics))
+            return repeated_confidence([(a.result, a.duration) for a in self.attempts])
+        return confidence_for(self.result, self.duration)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dictionary: the legacy keys first, then the newer ones."""

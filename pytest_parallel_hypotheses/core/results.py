@@ -22,7 +22,7 @@ from .classification import (
     describe_exit,
     verdict_for,
 )
-from .diagnosis import describe_snapshot, own_seconds
+from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
 from .tested import OWN_VENV_ADVICE, older_than
@@ -105,7 +105,7 @@ def script_result(
         stderr_bytes=stderr.total,
         stdout_truncated=stdout.truncated,
         stderr_truncated=stderr.truncated,
-        metrics={**usage, "confidence": confidence_for(outcome, own_seconds(duration, usage))},
+        metrics={**usage, "confidence": confidence_for(outcome, duration)},
         timed_out_after=timeout,
         polarity=polarity,
         timeout_snapshot=snapshot,
