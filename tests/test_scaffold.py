@@ -287,6 +287,26 @@ def test_clean_forgets_the_setup_stamps_of_the_worktrees_it_removes(git_repo: Pa
     assert [stamp.lock_path.exists() for stamp in stamps] == [False, True]
 
 
+def test_clean_in_a_bare_repository_forgets_the_stamps_and_finishes(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """Its stamps are in the bare folder, which is no worktree's root: looking for them
+    there stopped ``clean`` after the worktree was removed, its branch left behind."""
+    bare = tmp_path / "bare.git"
+    run_git(["clone", "-q", "--bare", str(git_repo), str(bare)], tmp_path)
+    linked = tmp_path / "linked"
+    run_git(["worktree", "add", "-q", "-b", "work", str(linked)], bare)
+    stamp = SetupStamp.of(new(linked, "h2"), "make setup")
+    stamp.path.parent.mkdir(parents=True, exist_ok=True)
+    stamp.path.write_text("{}")
+
+    report = clean(bare)
+
+    assert ([entry.hypothesis_id for entry in report.removed], report.failures) == (["h2"], [])
+    assert not stamp.path.exists()
+    assert "hyp-h2" not in run_git(["branch", "--list"], bare)
+
+
 def test_clean_never_touches_a_handmade_worktree(
     git_repo: Path, make_worktree: MakeWorktree, write_script: WriteScript
 ) -> None:

@@ -468,7 +468,7 @@ def _clean_one(
             # git refuses a worktree with untracked files, those remade at will included
             forced = ["--force"] if force or status else []
             run_git(["worktree", "remove", *forced, str(live.path)], repository)
-            forget_worktree(repository, live.path)
+        forget_worktree(repository, live.path if live is not None else entry.worktree)
         tip = _branch_tip(repository, entry.branch)
         if tip is not None and tip != entry.commit and not force:
             report.kept_branches.append(entry)

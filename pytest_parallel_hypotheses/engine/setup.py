@@ -39,7 +39,7 @@ from typing import (
 
 from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
-from ..finding.git import GitError
+from ..finding.git import GitError, git_common_dir
 from ..finding.state import common_dir, content_state, ignored_builds
 from .events import LiveOutput
 from .process import ProcessOutcome, run_script
@@ -463,13 +463,23 @@ class SetupStamp:
 
 
 def forget_worktree(repository: Path, worktree: Path) -> None:
-    """Remove the setup stamps and lock of a worktree that is gone (``clean`` removed it):
-    they are kept in the repository's git folder, which outlives it."""
-    folder = common_dir(repository) / STAMP_FOLDER
+    """Remove the setup stamps and lock of a worktree that is gone (``clean`` removed it, or
+    it was deleted by hand): they are kept in the git folder of ``repository`` (any path in
+    it, a bare one's folder too), which outlives the worktree. Never raises: what cannot be
+    removed is said, and only takes a little room."""
+    try:
+        folder = git_common_dir(repository) / STAMP_FOLDER
+    except GitError as error:
+        logger.warning("cannot find the setup stamps of %s: %s", worktree, error)
+        return
     for place in {_digest(str(worktree)), _digest(str(worktree.resolve()))}:
         for stamp in folder.glob(f"{place}*"):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 stamp.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                logger.warning("cannot remove the setup stamp %s: %s", stamp, error)
 
 
 def _try_lock(fd: int) -> bool:
