@@ -977,6 +977,22 @@ def test_a_failure_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdic
     assert all(r.error_message == SECOND_FAILURE for r in failed), results
 
 
+def test_a_confirming_pass_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdict(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """As a failure: the crowd's pass, supporting the hypothesis, is no answer either."""
+    slow = timed(1.5, within=2.5, slow_passes=True)
+    ids = late_scripts(worktree, write_script, slow, lambda _id: "sleep 1; exit 0")
+    config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100)
+    runs = [HypothesisRun(Hypothesis(i, "x"), worktree, polarity=Polarity.CONFIRM) for i in ids]
+
+    results = TestExecutor(config).execute_parallel(runs, stop_on="supported")
+
+    passed = [r for r in results if r.result is TestResult.PASS]
+    assert passed, results  # the first to run again stopped the run
+    assert all(r.error_message == SECOND_PASS for r in passed), results
+
+
 def test_under_repeats_a_failure_short_of_cpus_counts_as_a_sample(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

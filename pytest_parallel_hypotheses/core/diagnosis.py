@@ -14,6 +14,11 @@ SHORT_COMMAND_CHARS = 80
 #: beyond which the script was short of CPUs: three CPU-bound processes on two CPUs each wait
 #: a third of the time, and run half as fast again as alone.
 STARVED_SHARE = 0.25
+#: The most a tree wanted of the CPUs (its CPU time and its processes' waits for one, per
+#: second of its run) while it kept one process busy at a time: beyond it, its processes
+#: also waited for each other (``pytest -n 2`` keeps three busy), and its wait says little
+#: of a crowd. A tenth of a CPU above one, for the shell and the moments two overlap.
+ONE_CPU_DEMAND = 1.1
 #: Processes younger than this at the deadline tell too little of how the tree ran.
 SHARE_MIN_AGE = 0.5
 

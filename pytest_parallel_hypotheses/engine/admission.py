@@ -139,7 +139,7 @@ class Admission(Protocol):
         (first in line)."""
 
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
-        """A script (its text of the ``kind`` given) timed out or failed short of CPUs,
+        """A script (its text of the ``kind`` given) timed out, failed or passed short of CPUs,
         wanting ``demand`` CPUs: what it wanted counts for the scripts not started yet,
         looked at or not."""
 

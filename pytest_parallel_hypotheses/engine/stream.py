@@ -30,7 +30,14 @@ from typing import (
 
 from ..core.classification import INNER_TIMEOUT_EXIT, Polarity, TestResult
 from ..core.config import FalsificationConfig
-from ..core.diagnosis import STARVED_SHARE, cpu_demand, cpus_wanted, starved, starved_share
+from ..core.diagnosis import (
+    ONE_CPU_DEMAND,
+    STARVED_SHARE,
+    cpu_demand,
+    cpus_wanted,
+    starved,
+    starved_share,
+)
 from ..core.halting import StopCondition, stop_reason
 from ..core.models import TestExecutionResult
 from ..core.repeats import repeat_policy
@@ -62,7 +69,7 @@ from ..finding.syntax import (
     speaks_of_a_syntax_error,
     syntax_error,
 )
-from .admission import OVERCOMMIT_CPUS, TICK_SECONDS, admission_for
+from .admission import TICK_SECONDS, admission_for
 from .ahead import Turn, TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
@@ -386,10 +393,8 @@ class ResultStream:
         started = loop.time()
         attempts: List[TestExecutionResult] = []
         number = 0
-        #: The attempt short of CPUs that did not count, once one did not.
-        discarded: Optional[TestExecutionResult] = None
-        #: What the attempt after it says of it.
-        note: Optional[str] = None
+        #: Once an attempt short of CPUs did not count: what the next one says of it.
+        ran_again, note = False, None
         stale, watched = code.tested.stale, code.tested.watched
         notes, hidden = None, None
         # the run's sitecustomize: did the script use compiled code its worktree has no
@@ -424,44 +429,46 @@ class ResultStream:
             # a judge may combine the attempts again
             attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
-            if discarded is None and self._short_of_cpus(attempt, turn.kind):
-                discarded, note = attempt, SECOND_ATTEMPT[attempt.result]
+            demand = _starved_demand(attempt)
+            if demand is not None and not ran_again and self._runs_again(attempt, demand, turn):
+                ran_again, note = True, SECOND_ATTEMPT[attempt.result]
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.resume(run.expected_cpus, turn.kind)
-                self._kept.pop(index, None)  # a failure's, a pass's is no verdict: cut short
+                # a failure's or a pass's was no verdict: a stop meanwhile cut it short
+                self._kept.pop(index, None)
                 continue
-            if note is not None:  # on the attempt, which a judging hook's verdict keeps
+            # what stands says so, on the attempt, which a judging hook's verdict keeps (the
+            # error of a timeout at our deadline says already how long its processes waited)
+            if demand is not None and attempt.timed_out_after is None:
+                attempt.error_message = _noted(attempt.error_message, CROWDED)
+            if note is not None:
                 attempt.error_message, note = _noted(attempt.error_message, note), None
             attempts.append(attempt)
         return policy.combine(attempts)
 
-    def _short_of_cpus(self, attempt: TestExecutionResult, kind: Optional[str]) -> bool:
-        """Under ``auto``, a script that timed out, failed, or passed confirming its
-        hypothesis, while its processes waited long for a CPU, ran beside more scripts than
-        the CPUs hold, which ``auto`` cannot always foresee (a script that sleeps before it
-        computes looks idle when it starts): what it did says nothing of the hypothesis, so
-        it runs again, once, when the CPUs hold it. With a fixed number of workers, it only
-        says so."""
-        demand = _starved_demand(attempt)
-        if demand is None:
-            return False
+    def _runs_again(self, attempt: TestExecutionResult, demand: float, turn: Turn) -> bool:
+        """Whether an attempt short of CPUs (see :func:`_starved_demand`) runs again. Under
+        ``auto`` it ran beside more scripts than the CPUs hold, which ``auto`` cannot always
+        foresee (a script that sleeps before it computes looks idle when it starts): what it
+        did says nothing of the hypothesis, so it runs again, once, when the CPUs hold it;
+        but under repeats a pass or a failure is a sample like any other. With a fixed
+        number of workers it stands, and the summary says so."""
         how = _HOW[attempt.result]
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
                 f"a script {how} while its processes waited for a CPU (%s): with a fixed "
-                "number of workers (--hypotheses-workers=N, or one per xdist worker) it does "
-                "not run again, so its verdict may be the slowdown's, not its hypothesis's",
+                "number of workers (--hypotheses-workers=N, max_concurrent_tests, or one per "
+                "xdist worker) it does not run again, so its verdict may be the slowdown's, "
+                "not its hypothesis's",
                 attempt.hypothesis_id,
             )
-            if not attempt.timed_out_after:  # the picture at a deadline says how long it waited
-                attempt.error_message = _noted(attempt.error_message, CROWDED)
             return False
         if attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1:
-            return False  # under repeats, a pass or a failure in a crowd is a sample
+            return False  # dropping some samples of a crowd, and not others, biases a rate
         # careful from now on, a failure too: second attempts look as idle as the first as
         # they start, and a trial's four, let in together again, failed again
-        self._admission.ran_short(demand, kind)
+        self._admission.ran_short(demand, turn.kind)
         logger.warning(
             f"a script {how} while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
@@ -522,20 +529,13 @@ class _Lanes:
 
 
 def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
-    """The CPUs an attempt that timed out, failed, or passed confirming its hypothesis
-    wanted, when it was short of them; else None. At the runner's deadline, its picture
-    tells. At the script's own ``timeout`` (exit 124, as in ``timeout 60 pytest``), a
-    failure and a pass, its samples do: the wait of its most starved process, and the CPU
-    time it got over its run. A failure counts because a script's checks may be of time
-    (its own, a test suite's timing test, a race): slowed down beside more scripts than the
-    CPUs hold, it fails whatever its hypothesis. So may a pass, where slow is what the
-    script looks for: a confirming script's "exit 0 if it takes over 10 s", which wants one
-    CPU. A disproving script's pass is taken at its word: most checks pass when fast, and
-    running again every test suite that passed in a crowd made a run of 12 of them among 50
-    sleepers 1.3 times as long. So is a confirming script's that wanted more than one CPU:
-    its processes wait for each other too (``pytest -n 2`` keeps three busy, and alone on
-    2 CPUs its most starved one waited a fifth to a quarter of its time), so its wait says
-    little of a crowd, and a suite that confirms a fix passes when slow as when fast."""
+    """The CPUs an attempt wanted, when it was short of them and what it did may be the
+    slowdown's; else None. At the runner's deadline, its picture tells; at the script's own
+    ``timeout`` (exit 124), a failure or a pass, its samples do. A failure, because checks
+    may be of time (a script's own, a suite's timing test, a race). A pass only where it
+    supports the hypothesis (a confirming script's "exit 0 if it takes over 10 s") and the
+    script wanted one CPU: most checks pass when fast, and a script that wanted several
+    waited for its own processes too, so its wait says little of a crowd."""
     if attempt.timed_out_after:
         snapshot = attempt.timeout_snapshot
         return cpu_demand(snapshot) if snapshot is not None and starved(snapshot) else None
@@ -546,7 +546,7 @@ def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
     if not starved_share(attempt.metrics.get("cpu_wait_share")):
         return None
     demand = cpus_wanted({"cpu_seconds": 0.0, **attempt.metrics}, attempt.duration)
-    if confirming and (demand is None or demand > 1 + OVERCOMMIT_CPUS):
+    if demand is None or (confirming and demand > ONE_CPU_DEMAND):
         return None
     return demand
 
@@ -558,23 +558,16 @@ def _noted(message: str, note: str) -> str:
 
 #: How a script's attempt ended, in the words of the warnings and notes.
 _HOW = {TestResult.TIMEOUT: "timed out", TestResult.FAIL: "failed", TestResult.PASS: "passed"}
-#: Said of a script given another attempt after a timeout short of CPUs, that timed out too.
-SECOND_TIMEOUT = (
-    "this was its second attempt: the first had timed out short of CPUs, and was not counted"
-)
-#: Said of one given another attempt after a failure short of CPUs, that failed too.
-SECOND_FAILURE = (
-    "this was its second attempt: the first had failed short of CPUs, and was not counted"
-)
-#: Said of one given another attempt after a pass short of CPUs.
-SECOND_PASS = "this was its second attempt: the first had passed short of CPUs, and was not counted"
-#: What the second attempt says, by how the first ended.
+#: What the attempt after one short of CPUs that did not count says, by how that one ended.
 SECOND_ATTEMPT = {
-    TestResult.TIMEOUT: SECOND_TIMEOUT,
-    TestResult.FAIL: SECOND_FAILURE,
-    TestResult.PASS: SECOND_PASS,
+    outcome: f"this was its second attempt: the first had {how} short of CPUs, and was not counted"
+    for outcome, how in _HOW.items()
 }
-#: Said of an attempt short of CPUs that is not run again (a fixed number of workers).
+SECOND_TIMEOUT = SECOND_ATTEMPT[TestResult.TIMEOUT]
+SECOND_FAILURE = SECOND_ATTEMPT[TestResult.FAIL]
+SECOND_PASS = SECOND_ATTEMPT[TestResult.PASS]
+#: Said of an attempt short of CPUs that stands (a fixed number of workers, a sample of
+#: repeats, a second attempt).
 CROWDED = (
     f"its processes waited for a CPU {STARVED_SHARE:.0%} of its time or more: what it did "
     "may be the slowdown's, not its hypothesis's"
