@@ -703,11 +703,18 @@ def timed(seconds: float, within: float, *, slow_passes: bool = False) -> str:
     return f"{sys.executable} -S -c '{program}'"
 
 
-def run_auto(worktree: Path, ids: List[str], **settings: Any) -> List[TestExecutionResult]:
+def run_auto(
+    worktree: Path,
+    ids: List[str],
+    *,
+    polarity: Polarity = Polarity.DISPROVE,
+    **settings: Any,
+) -> List[TestExecutionResult]:
+    """The results of the scripts ``ids`` of ``worktree``, written with ``polarity``, run under
+    ``auto`` with the config ``settings``."""
     config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100, **settings)
-    return TestExecutor(config).execute_parallel(
-        [Hypothesis(i, "x") for i in ids], {i: worktree for i in ids}
-    )
+    runs = [HypothesisRun(Hypothesis(i, "x"), worktree, polarity=polarity) for i in ids]
+    return TestExecutor(config).execute_parallel(runs)
 
 
 @pytest.mark.timeout(120)
@@ -885,10 +892,8 @@ def test_a_pass_short_of_cpus_runs_again_where_it_confirms_its_hypothesis(
     third of its time)."""
     slow = timed(1.5, within=2.5, slow_passes=True)
     ids = late_scripts(worktree, write_script, slow, lambda _id: "exit 1")
-    config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100)
-    runs = [HypothesisRun(Hypothesis(i, "x"), worktree, polarity=polarity) for i in ids]
 
-    results = TestExecutor(config).execute_parallel(runs)
+    results = run_auto(worktree, ids, polarity=polarity)
 
     passed = [r for r in results if r.result is TestResult.PASS]
     again = [r for r in results if r.error_message == SECOND_PASS]
@@ -908,10 +913,8 @@ def test_a_confirming_pass_that_wanted_several_cpus_is_not_run_again(
     runs = tmp_path / "runs.log"
     burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
     write_script(worktree, "busy", f"echo ran >> {runs}\n{burners} & wait")
-    config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100)
-    run = HypothesisRun(Hypothesis("busy", "x"), worktree, polarity=Polarity.CONFIRM)
 
-    [result] = TestExecutor(config).execute_parallel([run])
+    [result] = run_auto(worktree, ["busy"], polarity=Polarity.CONFIRM)
 
     assert result.result is TestResult.PASS
     assert result.metrics["cpu_wait_share"] >= STARVED_SHARE  # it waited, for itself
@@ -961,36 +964,44 @@ def test_the_reports_say_which_attempt_did_not_count(
     result.stdout.fnmatch_lines([f"*message*{SECOND_FAILURE}*"])
 
 
-def test_a_failure_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdict(
-    worktree: Path, write_script: Callable[..., Path]
+@pytest.mark.parametrize(
+    ("polarity", "first", "again", "outcome", "note"),
+    [
+        (
+            Polarity.DISPROVE,
+            timed(1.5, within=2.5),
+            "sleep 1; exit 1",
+            TestResult.FAIL,
+            SECOND_FAILURE,
+        ),
+        (
+            Polarity.CONFIRM,
+            timed(1.5, within=2.5, slow_passes=True),
+            "sleep 1; exit 0",
+            TestResult.PASS,
+            SECOND_PASS,
+        ),
+    ],
+    ids=["failure", "confirming pass"],
+)
+def test_what_ran_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdict(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    polarity: Polarity,
+    first: str,
+    again: str,
+    outcome: TestResult,
+    note: str,
 ) -> None:
     """The attempt that did not count was the hypothesis's result when the run stopped
-    before its second: a failure of the crowd's, supporting it."""
-    ids = late_scripts(
-        worktree, write_script, timed(1.5, within=2.5), lambda _id: "sleep 1; exit 1"
-    )
+    before its second: a failure, or a confirming pass, of the crowd's, supporting it."""
+    ids = late_scripts(worktree, write_script, first, lambda _id: again)
 
-    results = run_auto(worktree, ids, test_timeout=60, stop_on="supported")
+    results = run_auto(worktree, ids, polarity=polarity, test_timeout=60, stop_on="supported")
 
-    failed = [r for r in results if r.result is TestResult.FAIL]
-    assert failed, results  # the first to run again stopped the run
-    assert all(r.error_message == SECOND_FAILURE for r in failed), results
-
-
-def test_a_confirming_pass_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdict(
-    worktree: Path, write_script: Callable[..., Path]
-) -> None:
-    """As a failure: the crowd's pass, supporting the hypothesis, is no answer either."""
-    slow = timed(1.5, within=2.5, slow_passes=True)
-    ids = late_scripts(worktree, write_script, slow, lambda _id: "sleep 1; exit 0")
-    config = FalsificationConfig(adaptive_concurrency=True, max_concurrent_tests=100)
-    runs = [HypothesisRun(Hypothesis(i, "x"), worktree, polarity=Polarity.CONFIRM) for i in ids]
-
-    results = TestExecutor(config).execute_parallel(runs, stop_on="supported")
-
-    passed = [r for r in results if r.result is TestResult.PASS]
-    assert passed, results  # the first to run again stopped the run
-    assert all(r.error_message == SECOND_PASS for r in passed), results
+    supporting = [r for r in results if r.result is outcome]
+    assert supporting, results  # the first to run again stopped the run
+    assert all(r.error_message == note for r in supporting), results
 
 
 def test_under_repeats_a_failure_short_of_cpus_counts_as_a_sample(

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from ..core.classification import Polarity
 from ..core.models import Hypothesis
 from ..core.setup import setup_problem
-from ..engine.setup import forget_worktree
+from ..engine.setup import SetupStamp
 from ..finding.discovery import find_worktrees
 from ..finding.git import (
     GitError,
@@ -468,7 +468,7 @@ def _clean_one(
             # git refuses a worktree with untracked files, those remade at will included
             forced = ["--force"] if force or status else []
             run_git(["worktree", "remove", *forced, str(live.path)], repository)
-        forget_worktree(repository, live.path if live is not None else entry.worktree)
+        SetupStamp.forget(repository, live.path if live is not None else entry.worktree)
         tip = _branch_tip(repository, entry.branch)
         if tip is not None and tip != entry.commit and not force:
             report.kept_branches.append(entry)

@@ -401,6 +401,26 @@ class SetupStamp:
             command,
         )
 
+    @staticmethod
+    def forget(repository: Path, worktree: Path) -> None:
+        """Remove every stamp and the lock of a worktree that is gone (``clean`` removed it,
+        or it was deleted by hand): they are kept in the git folder of ``repository`` (any
+        path in it, a bare one's folder too), which outlives the worktree. Never raises:
+        what cannot be removed is said, and only takes a little room."""
+        try:
+            folder = git_common_dir(repository) / STAMP_FOLDER
+        except GitError as error:
+            logger.warning("cannot find the setup stamps of %s: %s", worktree, error)
+            return
+        for place in {_digest(str(worktree)), _digest(str(worktree.resolve()))}:
+            for stamp in folder.glob(f"{place}*"):  # its lock, and its stamp per command
+                try:
+                    stamp.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    logger.warning("cannot remove the setup stamp %s: %s", stamp, error)
+
     def matches(self, state: str) -> bool:
         """True if the last success was with this command in a worktree holding ``state``,
         and every folder and build git ignores that the worktree held then is still there: git
@@ -460,26 +480,6 @@ class SetupStamp:
             yield
         finally:
             os.close(fd)  # closing the file releases the lock
-
-
-def forget_worktree(repository: Path, worktree: Path) -> None:
-    """Remove the setup stamps and lock of a worktree that is gone (``clean`` removed it, or
-    it was deleted by hand): they are kept in the git folder of ``repository`` (any path in
-    it, a bare one's folder too), which outlives the worktree. Never raises: what cannot be
-    removed is said, and only takes a little room."""
-    try:
-        folder = git_common_dir(repository) / STAMP_FOLDER
-    except GitError as error:
-        logger.warning("cannot find the setup stamps of %s: %s", worktree, error)
-        return
-    for place in {_digest(str(worktree)), _digest(str(worktree.resolve()))}:
-        for stamp in folder.glob(f"{place}*"):
-            try:
-                stamp.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                logger.warning("cannot remove the setup stamp %s: %s", stamp, error)
 
 
 def _try_lock(fd: int) -> bool:
