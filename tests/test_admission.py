@@ -921,6 +921,35 @@ def test_a_confirming_pass_that_wanted_several_cpus_is_not_run_again(
     assert runs.read_text().splitlines() == ["ran"]
 
 
+@pytest.mark.parametrize(
+    ("ending", "timeout", "outcome"),
+    [("wait; exit 1", 60.0, TestResult.FAIL), ("wait", 1.5, TestResult.TIMEOUT)],
+    ids=["failure", "timeout"],
+)
+def test_a_script_short_of_cpus_with_no_other_script_beside_it_is_not_run_again(
+    worktree: Path,
+    write_script: Callable[..., Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    ending: str,
+    timeout: float,
+    outcome: TestResult,
+) -> None:
+    """A suite run with more workers than the machine has CPUs waits for itself, and a
+    machine busy with other work makes any script wait: a second attempt meets the same
+    wait, and a failing suite ran twice in every run. Here one script runs alone, two
+    burning processes to a CPU."""
+    runs = tmp_path / "runs.log"
+    burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
+    write_script(worktree, "alone", f"echo ran >> {runs}\n{burners} & {ending}")
+
+    [result] = run_auto(worktree, ["alone"], test_timeout=timeout)
+
+    assert result.result is outcome
+    assert runs.read_text().splitlines() == ["ran"]
+    assert "no other script of the run beside it" in caplog.text
+
+
 def test_with_a_fixed_number_of_workers_a_result_short_of_cpus_says_so(
     worktree: Path, write_script: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from typing import (
     Optional,
     Sequence,
     Set,
+    Tuple,
     Type,
 )
 
@@ -410,6 +411,7 @@ class ResultStream:
             number += 1
             if number > 1:  # a daemon the last attempt left (holding a port, a lock) must not
                 await _sweep(marker, self._config.kill_grace)  # decide this one
+            company = self._lanes.mark()
             attempt = await run_attempt(
                 run,
                 script,
@@ -430,7 +432,12 @@ class ResultStream:
             attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             demand = _starved_demand(attempt)
-            if demand is not None and not ran_again and self._runs_again(attempt, demand, turn):
+            alone = not self._lanes.had_company(company)
+            if (
+                demand is not None
+                and not ran_again
+                and self._runs_again(attempt, demand, turn, alone)
+            ):
                 ran_again, note = True, SECOND_ATTEMPT[attempt.result]
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
@@ -447,13 +454,17 @@ class ResultStream:
             attempts.append(attempt)
         return policy.combine(attempts)
 
-    def _runs_again(self, attempt: TestExecutionResult, demand: float, turn: Turn) -> bool:
+    def _runs_again(
+        self, attempt: TestExecutionResult, demand: float, turn: Turn, alone: bool
+    ) -> bool:
         """Whether an attempt short of CPUs (see :func:`_starved_demand`) runs again. Under
         ``auto`` it ran beside more scripts than the CPUs hold, which ``auto`` cannot always
         foresee (a script that sleeps before it computes looks idle when it starts): what it
         did says nothing of the hypothesis, so it runs again, once, when the CPUs hold it;
-        but under repeats a pass or a failure is a sample like any other. With a fixed
-        number of workers it stands, and the summary says so."""
+        but under repeats a pass or a failure is a sample like any other. One that ran
+        ``alone`` (no other hypothesis of the run at any moment of its life) waited for the
+        machine's other work or for itself, which a second attempt would meet again. With a
+        fixed number of workers it stands, and the summary says so."""
         how = _HOW[attempt.result]
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
@@ -469,6 +480,15 @@ class ResultStream:
         # careful from now on, a failure too: second attempts look as idle as the first as
         # they start, and a trial's four, let in together again, failed again
         self._admission.ran_short(demand, turn.kind)
+        if alone:
+            logger.warning(
+                f"a script {how} while its processes waited for a CPU (%s), with no other "
+                "script of the run beside it: the machine was busy with other work, or the "
+                "script wants more CPUs than it has; a second attempt would wait as this one "
+                "did, so it does not run again, and its verdict may be the slowdown's",
+                attempt.hypothesis_id,
+            )
+            return False
         logger.warning(
             f"a script {how} while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
@@ -510,14 +530,19 @@ class ResultStream:
 class _Lanes:
     """The number observers show a running hypothesis on: the lowest one free. Under ``auto``
     any of the many waiting workers may be let in next, and a timeline should have as many
-    lanes as hypotheses ran at once, not one per worker."""
+    lanes as hypotheses ran at once, not one per worker. The lanes also tell whether a
+    hypothesis had company while it ran: a crowd of the run's own, which a second attempt
+    can avoid."""
 
     def __init__(self) -> None:
         self._free: List[int] = []
         self._used = 0
+        #: How many times a lane was taken.
+        self._taken = 0
 
     @contextlib.contextmanager
     def taken(self) -> Iterator[int]:
+        self._taken += 1
         if self._free:
             lane = heapq.heappop(self._free)
         else:
@@ -526,6 +551,16 @@ class _Lanes:
             yield lane
         finally:
             heapq.heappush(self._free, lane)
+
+    def mark(self) -> Tuple[int, int]:
+        """How many lanes are taken now, and how many times one was: for :meth:`had_company`."""
+        return self._used - len(self._free), self._taken
+
+    def had_company(self, mark: Tuple[int, int]) -> bool:
+        """Whether, since ``mark`` was taken by a hypothesis in a lane, another hypothesis
+        ran at any moment: one already running then, or one that started since."""
+        running, taken = mark
+        return running > 1 or self._taken > taken
 
 
 def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
