@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import venv
@@ -81,6 +83,25 @@ def test_script_runs_the_command_at_the_worktree_root(git_repo: Path, tmp_path: 
     completed = subprocess.run([str(script)], cwd=tmp_path, capture_output=True, text=True)
     assert completed.returncode == 3
     assert Path(completed.stdout.strip()).resolve() == worktree.resolve()
+
+
+def test_the_script_says_how_to_run_it_alone_as_the_run_does(
+    git_repo: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By hand, a script imports what the environment points at, the main checkout for a
+    development install: a new-user trial's fix, confirmed by the run, failed by hand."""
+    worktree = new(git_repo, "fix-it", command="exit 1")
+    new(git_repo, "other")
+    script = (worktree / ".falsification" / "test_fix-it.sh").read_text()
+    [hint] = re.findall(r"`(pytest --hypotheses[^`]*)`", script)
+    monkeypatch.chdir(worktree)  # the script says: from this worktree's root
+
+    result = pytester.runpytest(
+        *shlex.split(hint)[1:], "-p", "no:hypothesispytest", "-p", "no:asyncio"
+    )
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*fix-it*SUPPORTED*"])
 
 
 def test_command_runs_verbatim_with_its_quotes(git_repo: Path) -> None:

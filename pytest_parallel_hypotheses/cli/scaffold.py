@@ -54,6 +54,9 @@ SCRIPT_TEMPLATE = """\
 # {failing} it; exit 125 means "cannot test this here"; a timeout or a broken script is
 # inconclusive.
 # Created by `pytest-hypotheses new`: edit the command below as you like.
+# By hand, Python imports what your environment points at (for a development install of the
+# project, the main checkout's code); from this worktree's root,
+# `pytest --hypotheses=. -k {hypothesis_id} -v` runs it as the run does, on this worktree's code.
 cd "$(dirname "$0")/.." || exit 126
 {command}
 """
