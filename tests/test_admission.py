@@ -1033,8 +1033,8 @@ def test_what_ran_short_of_cpus_a_stop_leaves_waiting_is_cut_short_not_a_verdict
     assert all(r.error_message == note for r in supporting), results
 
 
-def test_under_repeats_a_failure_short_of_cpus_counts_as_a_sample(
-    worktree: Path, write_script: Callable[..., Path]
+def test_under_repeats_a_failure_short_of_cpus_counts_as_a_sample_and_says_so(
+    worktree: Path, write_script: Callable[..., Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Dropping the failures of a crowd, and not its passes, would bias the pass rate."""
     ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: "exit 0")
@@ -1042,6 +1042,24 @@ def test_under_repeats_a_failure_short_of_cpus_counts_as_a_sample(
     results = run_auto(worktree, ids, test_timeout=60, repeats=2)
 
     assert any(r.flaky for r in results), results
+    assert "under --hypotheses-repeat it counts as a sample like any other" in caplog.text
+
+
+def test_a_second_attempt_short_of_cpus_too_stands_and_says_so(
+    worktree: Path, write_script: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A machine busy with other work starves a second attempt as it did the first: a new-user
+    trial's summary said only that the first did not count. Here the second attempts wait
+    for themselves, two burning processes to a CPU, and fail."""
+    burners = " & ".join([computing(0.5)] * (2 * usable_cpus().count))
+    again = f"{burners} & wait; exit 1"
+    ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: again)
+
+    results = run_auto(worktree, ids, test_timeout=60)
+
+    starved_twice = [r for r in results if r.error_message == f"{CROWDED}; {SECOND_FAILURE}"]
+    assert starved_twice, results
+    assert "second attempt failed while its processes waited for a CPU too" in caplog.text
 
 
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(

@@ -433,11 +433,7 @@ class ResultStream:
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             demand = _starved_demand(attempt)
             alone = not self._lanes.had_company(company)
-            if (
-                demand is not None
-                and not ran_again
-                and self._runs_again(attempt, demand, turn, alone)
-            ):
+            if demand is not None and self._runs_again(attempt, demand, turn, alone, ran_again):
                 ran_again, note = True, SECOND_ATTEMPT[attempt.result]
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
@@ -455,16 +451,22 @@ class ResultStream:
         return policy.combine(attempts)
 
     def _runs_again(
-        self, attempt: TestExecutionResult, demand: float, turn: Turn, alone: bool
+        self,
+        attempt: TestExecutionResult,
+        demand: float,
+        turn: Turn,
+        alone: bool,
+        second: bool,
     ) -> bool:
         """Whether an attempt short of CPUs (see :func:`_starved_demand`) runs again. Under
         ``auto`` it ran beside more scripts than the CPUs hold, which ``auto`` cannot always
         foresee (a script that sleeps before it computes looks idle when it starts): what it
-        did says nothing of the hypothesis, so it runs again, once, when the CPUs hold it;
-        but under repeats a pass or a failure is a sample like any other. One that ran
-        ``alone`` (no other hypothesis of the run at any moment of its life) waited for the
-        machine's other work or for itself, which a second attempt would meet again. With a
-        fixed number of workers it stands, and the summary says so."""
+        did says nothing of the hypothesis, so it runs again, once, when the CPUs hold it.
+        It stands, and the summary says why, when it is that ``second`` attempt already,
+        under repeats (where a pass or a failure is a sample like any other), when it ran
+        ``alone`` (no other hypothesis of the run at any moment of its life: it waited for
+        the machine's other work or for itself, which a second attempt would meet again),
+        and with a fixed number of workers."""
         how = _HOW[attempt.result]
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
@@ -475,8 +477,22 @@ class ResultStream:
                 attempt.hypothesis_id,
             )
             return False
+        if second:
+            logger.warning(
+                f"a script's second attempt {how} while its processes waited for a CPU too "
+                "(%s): it stands, so its verdict may be the slowdown's",
+                attempt.hypothesis_id,
+            )
+            return False
         if attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1:
-            return False  # dropping some samples of a crowd, and not others, biases a rate
+            # dropping some samples of a crowd, and not others, would bias the rate
+            logger.warning(
+                f"a script {how} while its processes waited for a CPU (%s): under "
+                "--hypotheses-repeat it counts as a sample like any other, so its pass rate "
+                "may be the slowdown's",
+                attempt.hypothesis_id,
+            )
+            return False
         # careful from now on, a failure too: second attempts look as idle as the first as
         # they start, and a trial's four, let in together again, failed again
         self._admission.ran_short(demand, turn.kind)
