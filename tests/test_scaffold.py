@@ -91,7 +91,7 @@ def test_the_script_says_how_to_run_it_alone_as_the_run_does(
     """By hand, a script imports what the environment points at, the main checkout for a
     development install: a new-user trial's fix, confirmed by the run, failed by hand."""
     worktree = new(git_repo, "fix-it", command="exit 1")
-    new(git_repo, "other")
+    new(git_repo, "fix-it-2")  # an id that a -k of the first would pick too
     script = (worktree / ".falsification" / "test_fix-it.sh").read_text()
     [hint] = re.findall(r"`(pytest --hypotheses[^`]*)`", script)
     monkeypatch.chdir(worktree)  # the script says: from this worktree's root

@@ -56,7 +56,8 @@ SCRIPT_TEMPLATE = """\
 # Created by `pytest-hypotheses new`: edit the command below as you like.
 # By hand, Python imports what your environment points at (for a development install of the
 # project, the main checkout's code); from this worktree's root,
-# `pytest --hypotheses=. -k {hypothesis_id} -v` runs it as the run does, on this worktree's code.
+# `pytest --hypotheses=. .falsification/test_{hypothesis_id}.sh -v` runs it alone as the run
+# does, on this worktree's code.
 cd "$(dirname "$0")/.." || exit 126
 {command}
 """
