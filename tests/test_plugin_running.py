@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import signal
 import subprocess
@@ -299,58 +298,6 @@ def test_the_signal_handlers_are_restored_after_the_session(
     run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
 
     assert signal.getsignal(signum) is before
-
-
-#: A conftest that writes, as each hypothesis is judged, how many objects the collector skips.
-FREEZE_COUNT_RECORDER = """
-import gc
-
-def pytest_hypotheses_finished(result, item):
-    with open({path!r}, "a") as seen:
-        seen.write(f"{{gc.get_freeze_count()}}\\n")
-"""
-
-
-def test_the_session_objects_are_left_out_of_collections_while_scripts_run(
-    run_pytest: RunPytest,
-    pytester: pytest.Pytester,
-    git_repo: Path,
-    write_script: WriteScript,
-    tmp_path: Path,
-) -> None:
-    write_script(git_repo, "cache", "exit 0")
-    seen = tmp_path / "frozen"
-    pytester.makeconftest(FREEZE_COUNT_RECORDER.format(path=str(seen)))
-
-    run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
-
-    assert int(seen.read_text()) > 0
-
-
-def test_the_session_objects_are_given_back_to_the_collector_at_its_end(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
-) -> None:
-    write_script(git_repo, "cache", "exit 0")
-    assert gc.get_freeze_count() == 0
-
-    run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
-
-    assert gc.get_freeze_count() == 0
-
-
-def test_objects_the_process_froze_itself_stay_frozen(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
-) -> None:
-    write_script(git_repo, "cache", "exit 0")
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-
-        run_pytest(f"--hypotheses={git_repo}").assert_outcomes(passed=1)
-
-        assert gc.get_freeze_count() > frozen // 2  # a few may have been freed meanwhile
-    finally:
-        gc.unfreeze()
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])

@@ -20,7 +20,6 @@ from ..report.terminal import TerminalSummary
 from . import hooks, judging, options
 from .collection import HypothesisCollection
 from .durations import DurationRecorder
-from .heap import SessionHeap
 from .options import SETTINGS_KEY, HypothesesSettings
 from .outputfolder import TemporaryOutput
 from .records import HypothesisRecords
@@ -118,6 +117,5 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         parts["runloop"] = HypothesisRunLoop(
             settings.falsification, VerdictReuse(settings), watcher
         )
-        parts["heap"] = SessionHeap()
         parts.update(reporting)
     return parts
