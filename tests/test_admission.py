@@ -1062,6 +1062,24 @@ def test_a_second_attempt_short_of_cpus_too_stands_and_says_so(
     assert "second attempt failed while its processes waited for a CPU too" in caplog.text
 
 
+def test_under_repeats_the_attempts_after_a_second_one_are_samples(
+    worktree: Path, write_script: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A review found every later sample of a hypothesis that ran again called its second
+    attempt. Here a first attempt times out short of CPUs and runs again; the next ones wait
+    for themselves, two burning processes to a CPU, and fail."""
+    burners = " & ".join([computing(0.3)] * (2 * usable_cpus().count))
+    forever = f"exec {sys.executable} -S -c 'while True: pass'"
+    ids = late_scripts(worktree, write_script, forever, lambda _id: f"{burners} & wait; exit 1")
+
+    run_auto(worktree, ids, test_timeout=2, repeats=3)
+
+    seconds = [r.getMessage() for r in caplog.records if "second attempt" in r.getMessage()]
+    named = [i for i in ids if any(f"({i})" in message for message in seconds)]
+    assert len(seconds) == len(named), seconds  # one second attempt per hypothesis at most
+    assert "under --hypotheses-repeat it counts as a sample like any other" in caplog.text
+
+
 def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

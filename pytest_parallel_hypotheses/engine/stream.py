@@ -432,8 +432,14 @@ class ResultStream:
             attempt.code_under_test = code.tested.kept_by(noted.own_installs)
             tell(self._observer, "attempt_finished", run, number=number, slot=slot, result=attempt)
             demand = _starved_demand(attempt)
-            alone = not self._lanes.had_company(company)
-            if demand is not None and self._runs_again(attempt, demand, turn, alone, ran_again):
+            if demand is not None and self._runs_again(
+                attempt,
+                demand,
+                turn,
+                alone=not self._lanes.had_company(company),
+                second=note is not None,  # the attempt right after the one that did not count
+                ran_again=ran_again,
+            ):
                 ran_again, note = True, SECOND_ATTEMPT[attempt.result]
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
@@ -455,18 +461,20 @@ class ResultStream:
         attempt: TestExecutionResult,
         demand: float,
         turn: Turn,
+        *,
         alone: bool,
         second: bool,
+        ran_again: bool,
     ) -> bool:
-        """Whether an attempt short of CPUs (see :func:`_starved_demand`) runs again. Under
-        ``auto`` it ran beside more scripts than the CPUs hold, which ``auto`` cannot always
-        foresee (a script that sleeps before it computes looks idle when it starts): what it
-        did says nothing of the hypothesis, so it runs again, once, when the CPUs hold it.
-        It stands, and the summary says why, when it is that ``second`` attempt already,
-        under repeats (where a pass or a failure is a sample like any other), when it ran
-        ``alone`` (no other hypothesis of the run at any moment of its life: it waited for
-        the machine's other work or for itself, which a second attempt would meet again),
-        and with a fixed number of workers."""
+        """Whether an attempt short of CPUs (see :func:`_starved_demand`) runs again, once per
+        hypothesis, when the CPUs hold it: under ``auto``, what it did may be the crowd's,
+        which ``auto`` cannot always foresee (a script that sleeps before it computes looks
+        idle when it starts), not its hypothesis's. It stands, and the summary says why, when
+        it is the ``second`` attempt already; when the hypothesis ``ran_again`` before, or
+        under repeats a pass or a failure (a sample like any other); when it ran ``alone``
+        (no other hypothesis of the run was being run, its script or its worktree's setup
+        step, at any moment of its life: it waited for the machine's other work or for
+        itself, as a second attempt would); and with a fixed number of workers."""
         how = _HOW[attempt.result]
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
@@ -484,7 +492,7 @@ class ResultStream:
                 attempt.hypothesis_id,
             )
             return False
-        if attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1:
+        if ran_again or (attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1):
             # dropping some samples of a crowd, and not others, would bias the rate
             logger.warning(
                 f"a script {how} while its processes waited for a CPU (%s): under "
@@ -494,7 +502,8 @@ class ResultStream:
             )
             return False
         # careful from now on, a failure too: second attempts look as idle as the first as
-        # they start, and a trial's four, let in together again, failed again
+        # they start, and a trial's four, let in together again, failed again; and after one
+        # alone, the machine is busy or scripts of its text want more than they seemed to
         self._admission.ran_short(demand, turn.kind)
         if alone:
             logger.warning(
@@ -547,8 +556,9 @@ class _Lanes:
     """The number observers show a running hypothesis on: the lowest one free. Under ``auto``
     any of the many waiting workers may be let in next, and a timeline should have as many
     lanes as hypotheses ran at once, not one per worker. The lanes also tell whether a
-    hypothesis had company while it ran: a crowd of the run's own, which a second attempt
-    can avoid."""
+    hypothesis had company while it ran: another hypothesis in a lane (its script, its
+    worktree's setup step, or a wait for the CPUs between them), a crowd of the run's own,
+    which a second attempt can avoid."""
 
     def __init__(self) -> None:
         self._free: List[int] = []
