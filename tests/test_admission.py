@@ -950,6 +950,24 @@ def test_a_script_short_of_cpus_with_no_other_script_beside_it_is_not_run_again(
     assert "no other script of the run beside it" in caplog.text
 
 
+def test_a_script_short_of_cpus_beside_others_for_a_moment_only_is_not_run_again(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A CI trial on a host another job kept busy: a 40 s suite failed beside a confirming
+    script of 6 s and ran again, 137 s in all, where the run's own crowd could have made it
+    wait 6 s at most. Here a script waits for itself, two burning processes to a CPU, beside
+    another that sleeps a fraction of its time."""
+    runs = tmp_path / "runs.log"
+    burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
+    write_script(worktree, "suite", f"echo ran >> {runs}\n{burners} & wait; exit 1")
+    write_script(worktree, "quick", "sleep 0.3")  # first: it starts beside the suite
+
+    results = run_auto(worktree, ["quick", "suite"], test_timeout=60)
+
+    assert [r.result for r in results] == [TestResult.PASS, TestResult.FAIL]
+    assert runs.read_text().splitlines() == ["ran"]
+
+
 def test_with_a_fixed_number_of_workers_a_result_short_of_cpus_says_so(
     worktree: Path, write_script: Callable[..., Path], tmp_path: Path
 ) -> None:

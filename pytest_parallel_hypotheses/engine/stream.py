@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import heapq
+import time
 import uuid
 from collections import deque
 from pathlib import Path
@@ -25,7 +26,6 @@ from typing import (
     Optional,
     Sequence,
     Set,
-    Tuple,
     Type,
 )
 
@@ -411,7 +411,7 @@ class ResultStream:
             number += 1
             if number > 1:  # a daemon the last attempt left (holding a port, a lock) must not
                 await _sweep(marker, self._config.kill_grace)  # decide this one
-            company = self._lanes.mark()
+            company = self._lanes.shared_seconds()
             attempt = await run_attempt(
                 run,
                 script,
@@ -436,7 +436,7 @@ class ResultStream:
                 attempt,
                 demand,
                 turn,
-                alone=not self._lanes.had_company(company),
+                alone=self._lanes.shared_seconds() - company < STARVED_SHARE * attempt.duration,
                 second=note is not None,  # the attempt right after the one that did not count
                 ran_again=ran_again,
             ):
@@ -472,9 +472,10 @@ class ResultStream:
         idle when it starts), not its hypothesis's. It stands, and the summary says why, when
         it is the ``second`` attempt already; when the hypothesis ``ran_again`` before, or
         under repeats a pass or a failure (a sample like any other); when it ran ``alone``
-        (no other hypothesis of the run was being run, its script or its worktree's setup
-        step, at any moment of its life: it waited for the machine's other work or for
-        itself, as a second attempt would); and with a fixed number of workers."""
+        (other hypotheses of the run, their scripts or their worktrees' setup steps, were
+        beside it for less than a quarter of its life, less than it waited: the rest of its
+        wait was for the machine's other work or for itself, as a second attempt's would
+        be); and with a fixed number of workers."""
         how = _HOW[attempt.result]
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
@@ -555,38 +556,43 @@ class ResultStream:
 class _Lanes:
     """The number observers show a running hypothesis on: the lowest one free. Under ``auto``
     any of the many waiting workers may be let in next, and a timeline should have as many
-    lanes as hypotheses ran at once, not one per worker. The lanes also tell whether a
-    hypothesis had company while it ran: another hypothesis in a lane (its script, its
-    worktree's setup step, or a wait for the CPUs between them), a crowd of the run's own,
-    which a second attempt can avoid."""
+    lanes as hypotheses ran at once, not one per worker. The lanes also tell how long a
+    hypothesis had company: another hypothesis in a lane (its script, its worktree's setup
+    step, or a wait for the CPUs between them), a crowd of the run's own, which a second
+    attempt can avoid."""
 
     def __init__(self) -> None:
         self._free: List[int] = []
         self._used = 0
-        #: How many times a lane was taken.
-        self._taken = 0
+        #: Seconds during which two lanes or more were taken, up to ``_since``.
+        self._shared = 0.0
+        #: When two lanes or more were last taken, while they still are.
+        self._since: Optional[float] = None
 
     @contextlib.contextmanager
     def taken(self) -> Iterator[int]:
-        self._taken += 1
         if self._free:
             lane = heapq.heappop(self._free)
         else:
             lane, self._used = self._used, self._used + 1
+        self._count_shared()
         try:
             yield lane
         finally:
             heapq.heappush(self._free, lane)
+            self._count_shared()
 
-    def mark(self) -> Tuple[int, int]:
-        """How many lanes are taken now, and how many times one was: for :meth:`had_company`."""
-        return self._used - len(self._free), self._taken
+    def shared_seconds(self) -> float:
+        """Seconds so far during which two hypotheses or more were in lanes: what one in a
+        lane shared between two readings is the difference of those readings."""
+        since = self._since
+        return self._shared + (0.0 if since is None else time.monotonic() - since)
 
-    def had_company(self, mark: Tuple[int, int]) -> bool:
-        """Whether, since ``mark`` was taken by a hypothesis in a lane, another hypothesis
-        ran at any moment: one already running then, or one that started since."""
-        running, taken = mark
-        return running > 1 or self._taken > taken
+    def _count_shared(self) -> None:
+        """Close or open a stretch of shared time as the number of lanes taken changes."""
+        self._shared = self.shared_seconds()
+        shared = self._used - len(self._free) >= 2
+        self._since = time.monotonic() if shared else None
 
 
 def _starved_demand(attempt: TestExecutionResult) -> Optional[float]:
