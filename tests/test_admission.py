@@ -947,7 +947,7 @@ def test_a_script_short_of_cpus_with_no_other_script_beside_it_is_not_run_again(
 
     assert result.result is outcome
     assert runs.read_text().splitlines() == ["ran"]
-    assert "no other script of the run beside it" in caplog.text
+    assert "with the run's other scripts beside it less than a quarter of its time" in caplog.text
 
 
 def test_a_script_short_of_cpus_beside_others_for_a_moment_only_is_not_run_again(

@@ -508,10 +508,11 @@ class ResultStream:
         self._admission.ran_short(demand, turn.kind)
         if alone:
             logger.warning(
-                f"a script {how} while its processes waited for a CPU (%s), with no other "
-                "script of the run beside it: the machine was busy with other work, or the "
-                "script wants more CPUs than it has; a second attempt would wait as this one "
-                "did, so it does not run again, and its verdict may be the slowdown's",
+                f"a script {how} while its processes waited for a CPU (%s), with the run's "
+                "other scripts beside it less than a quarter of its time: the machine was busy "
+                "with other work, or the script wants more CPUs than it has; a second attempt "
+                "would wait as this one did, so it does not run again, and its verdict may be "
+                "the slowdown's",
                 attempt.hypothesis_id,
             )
             return False
