@@ -473,9 +473,9 @@ class ResultStream:
         it is the ``second`` attempt already; when the hypothesis ``ran_again`` before, or
         under repeats a pass or a failure (a sample like any other); when it ran ``alone``
         (other hypotheses of the run, their scripts or their worktrees' setup steps, were
-        beside it for less than a quarter of its life, less than it waited: the rest of its
-        wait was for the machine's other work or for itself, as a second attempt's would
-        be); and with a fixed number of workers."""
+        beside it for less than a quarter of its life: it waited mostly for the machine's
+        other work or for itself, as a second attempt would); and with a fixed number of
+        workers."""
         how = _HOW[attempt.result]
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
