@@ -954,9 +954,9 @@ def test_a_script_short_of_cpus_beside_others_for_a_moment_only_is_not_run_again
     worktree: Path, write_script: Callable[..., Path], tmp_path: Path
 ) -> None:
     """A CI trial on a host another job kept busy: a 40 s suite failed with a confirming
-    script beside it for 6 s and ran again, 137 s in all, where the run's own crowd could have made it
-    wait 6 s at most. Here a script waits for itself, two burning processes to a CPU, beside
-    another that sleeps a fraction of its time."""
+    script beside it for 6 s and ran again, 137 s in all, where the run's own crowd could
+    have made it wait 6 s at most. Here a script waits for itself, two burning processes to
+    a CPU, beside another that sleeps a fraction of its time."""
     runs = tmp_path / "runs.log"
     burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
     write_script(worktree, "suite", f"echo ran >> {runs}\n{burners} & wait; exit 1")
