@@ -689,6 +689,17 @@ def computing(seconds: float) -> str:
     return f"{sys.executable} -S -c '{program}'"
 
 
+#: A Python that computes until it is stopped.
+COMPUTING_FOREVER = f"exec {sys.executable} -S -c 'while True: pass'"
+
+
+def waiting_for_itself(seconds: float) -> str:
+    """Two Pythons to a CPU, each computing for ``seconds`` of CPU time, started in the
+    background: a script whose processes wait for each other, as a suite run with more
+    workers than the CPUs does (follow it with ``& wait``)."""
+    return " & ".join([computing(seconds)] * (2 * usable_cpus().count))
+
+
 def timed(seconds: float, within: float, *, slow_passes: bool = False) -> str:
     """A Python that computes for ``seconds`` of CPU time and fails unless that took at most
     ``within`` seconds: a check of time, as a script or a suite's timing test makes. With
@@ -832,8 +843,7 @@ def test_a_second_timeout_says_the_first_was_short_of_cpus(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:
     """A new-user trial read a second timeout as the only one: its evidence said one run."""
-    forever = f"exec {sys.executable} -S -c 'while True: pass'"
-    ids = late_scripts(worktree, write_script, forever, lambda _id: "sleep 30")
+    ids = late_scripts(worktree, write_script, COMPUTING_FOREVER, lambda _id: "sleep 30")
 
     results = run_auto(worktree, ids, test_timeout=2)
 
@@ -911,7 +921,7 @@ def test_a_confirming_pass_that_wanted_several_cpus_is_not_run_again(
     (44-46 s, against 31 s at ``--hypotheses-workers=2``). Here it runs alone, two burning
     processes to a CPU."""
     runs = tmp_path / "runs.log"
-    burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
+    burners = waiting_for_itself(1.0)
     write_script(worktree, "busy", f"echo ran >> {runs}\n{burners} & wait")
 
     [result] = run_auto(worktree, ["busy"], polarity=Polarity.CONFIRM)
@@ -940,7 +950,7 @@ def test_a_script_short_of_cpus_with_no_other_script_beside_it_is_not_run_again(
     wait, and a failing suite ran twice in every run. Here one script runs alone, two
     burning processes to a CPU."""
     runs = tmp_path / "runs.log"
-    burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
+    burners = waiting_for_itself(1.0)
     write_script(worktree, "alone", f"echo ran >> {runs}\n{burners} & {ending}")
 
     [result] = run_auto(worktree, ["alone"], test_timeout=timeout)
@@ -958,7 +968,7 @@ def test_a_script_short_of_cpus_beside_others_for_a_moment_only_is_not_run_again
     have made it wait 6 s at most. Here a script waits for itself, two burning processes to
     a CPU, beside another that sleeps a fraction of its time."""
     runs = tmp_path / "runs.log"
-    burners = " & ".join([computing(1.0)] * (2 * usable_cpus().count))
+    burners = waiting_for_itself(1.0)
     write_script(worktree, "suite", f"echo ran >> {runs}\n{burners} & wait; exit 1")
     write_script(worktree, "quick", "sleep 0.3")  # first: it starts beside the suite
 
@@ -1069,7 +1079,7 @@ def test_a_second_attempt_short_of_cpus_too_stands_and_says_so(
     """A machine busy with other work starves a second attempt as it did the first: a new-user
     trial's summary said only that the first did not count. Here the second attempts wait
     for themselves, two burning processes to a CPU, and fail."""
-    burners = " & ".join([computing(0.5)] * (2 * usable_cpus().count))
+    burners = waiting_for_itself(0.5)
     again = f"{burners} & wait; exit 1"
     ids = late_scripts(worktree, write_script, timed(1.5, within=2.5), lambda _id: again)
 
@@ -1086,9 +1096,10 @@ def test_under_repeats_the_attempts_after_a_second_one_are_samples(
     """A review found every later sample of a hypothesis that ran again called its second
     attempt. Here a first attempt times out short of CPUs and runs again; the next ones wait
     for themselves, two burning processes to a CPU, and fail."""
-    burners = " & ".join([computing(0.3)] * (2 * usable_cpus().count))
-    forever = f"exec {sys.executable} -S -c 'while True: pass'"
-    ids = late_scripts(worktree, write_script, forever, lambda _id: f"{burners} & wait; exit 1")
+    burners = waiting_for_itself(0.3)
+    ids = late_scripts(
+        worktree, write_script, COMPUTING_FOREVER, lambda _id: f"{burners} & wait; exit 1"
+    )
 
     run_auto(worktree, ids, test_timeout=2, repeats=3)
 
@@ -1104,8 +1115,7 @@ def test_a_script_stopped_while_it_waits_to_run_again_keeps_its_timeout(
     """A stop condition met while starved scripts wait to run again: each keeps what it
     did, a timeout, rather than a skip that says it was cut short (those running again
     when the run stops are cut short)."""
-    forever = f"exec {sys.executable} -S -c 'while True: pass'"
-    ids = late_scripts(worktree, write_script, forever, lambda _id: "sleep 1; exit 1")
+    ids = late_scripts(worktree, write_script, COMPUTING_FOREVER, lambda _id: "sleep 1; exit 1")
 
     results = run_auto(worktree, ids, test_timeout=2, stop_on="supported")
 

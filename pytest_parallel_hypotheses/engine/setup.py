@@ -415,9 +415,7 @@ class SetupStamp:
         for place in {_digest(str(worktree)), _digest(str(worktree.resolve()))}:
             for stamp in folder.glob(f"{place}*"):  # its lock, and its stamp per command
                 try:
-                    stamp.unlink()
-                except FileNotFoundError:
-                    pass
+                    stamp.unlink(missing_ok=True)
                 except OSError as error:
                     logger.warning("cannot remove the setup stamp %s: %s", stamp, error)
 
