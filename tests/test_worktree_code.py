@@ -225,6 +225,24 @@ def test_a_script_whose_pytest_ran_no_test_is_inconclusive(
     assert "ran no test" in result.error_message
 
 
+def test_a_script_whose_pytest_stopped_at_a_collection_error_is_inconclusive(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    """pytest exits 2 without running a test when a test module cannot be imported (in a
+    new-user trial, a project's filterwarnings made a newer pytest's warning an error, and
+    both the suite's hypothesis and a confirmed fix got a verdict from it)."""
+    (git_repo / "test_one.py").write_text(
+        "import warnings\n\nwarnings.warn('old', FutureWarning)\n\n\n"
+        "def test_one():\n    pass\n"
+    )
+
+    result = run_one(git_repo, write_script, f"{RUN_PYTEST} -W error::FutureWarning")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.stdout
+    assert "(Interrupted: 1 error during collection, exit status 2)" in result.error_message
+    assert "the error that stopped the collection" in result.error_message
+
+
 def test_the_error_names_the_test_id_pytest_cannot_find(
     git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -253,6 +271,12 @@ NO_TESTS_SAID = {
         "1 deselected in 0.1s",
     ),
     "pytest-xdist": (5, "", "==== 2 warnings in 1.41s ====\n", "2 warnings in 1.41s"),
+    "errors while collecting": (
+        2,
+        "",
+        "ERROR test_one.py\n!!!! Interrupted: 2 errors during collection !!!!\n2 errors in 0.7s\n",
+        "Interrupted: 2 errors during collection",
+    ),
     "--collect-only": (
         5,
         "",

@@ -206,9 +206,21 @@ def no_tests_result(result: TestExecutionResult, said: str) -> TestExecutionResu
     return _tells_nothing(
         result,
         f"the script's test runner ran no test ({said}, exit status {result.exit_code})",
-        "check the test ids, paths and -k or -m expressions the script gives it: none selects "
-        "a test in this worktree",
+        _NO_TESTS_ADVICE.get(result.exit_code, _SELECTION_ADVICE),
     )
+
+
+_SELECTION_ADVICE = (
+    "check the test ids, paths and -k or -m expressions the script gives it: none selects a "
+    "test in this worktree"
+)
+#: What to look at when pytest ran no test, by the status it said so with where it is not a
+#: selection that selects nothing.
+_NO_TESTS_ADVICE = {
+    2: "read its output for the error that stopped the collection (an import or syntax "
+    "error in a test module or the code it imports, or a warning that the project's "
+    "filterwarnings makes an error) and fix that first",
+}
 
 
 def unbuilt_extension_result(

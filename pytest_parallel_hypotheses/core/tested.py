@@ -59,11 +59,13 @@ def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     return last, (said.group("name") or said.group("dotted")).partition(".")[0]
 
 
-#: What a test runner says when it ran no test, by the exit status it says it with: pytest's 4
-#: (a usage error: a test id or path it cannot find) and 5 (nothing collected or everything
-#: deselected; its summary then counts no test, only what was deselected and the warnings,
-#: which is all that pytest-xdist counts), and unittest's 5 (since Python 3.12).
+#: What a test runner says when it ran no test, by the exit status it says it with: pytest's 2
+#: (errors while collecting: it runs no test at all), 4 (a usage error: a test id or path it
+#: cannot find) and 5 (nothing collected or everything deselected; its summary then counts no
+#: test, only what was deselected and the warnings, which is all that pytest-xdist counts),
+#: and unittest's 5 (since Python 3.12).
 _NO_TESTS = {
+    2: re.compile(r"^!*\s*Interrupted: \d+ errors? during collection\b"),
     4: re.compile(r"^ERROR: (?:file or directory )?not found: "),
     5: re.compile(
         r"^=*\s*(?:no tests (?:ran|collected)\b"
@@ -90,7 +92,7 @@ def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[str]:
         for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
             words = _COLOUR.sub("", line).strip()
             if said.match(words):
-                return words.strip("= ")
+                return words.strip("=! ")
     return None
 
 
