@@ -232,8 +232,7 @@ def test_a_script_whose_pytest_stopped_at_a_collection_error_is_inconclusive(
     new-user trial, a project's filterwarnings made a newer pytest's warning an error, and
     both the suite's hypothesis and a confirmed fix got a verdict from it)."""
     (git_repo / "test_one.py").write_text(
-        "import warnings\n\nwarnings.warn('old', FutureWarning)\n\n\n"
-        "def test_one():\n    pass\n"
+        "import warnings\n\nwarnings.warn('old', FutureWarning)\n\n\ndef test_one():\n    pass\n"
     )
 
     result = run_one(git_repo, write_script, f"{RUN_PYTEST} -W error::FutureWarning")

@@ -429,11 +429,16 @@ def start_xdist(
 
 
 def wait_for_pid(path: Path) -> int:
+    wait_for_file(path)
+    return int(path.read_text())
+
+
+def wait_for_file(path: Path) -> None:
+    """Wait until a script has written ``path``: it has started."""
     deadline = time.monotonic() + HANG_SECONDS
     while not path.exists():
         assert time.monotonic() < deadline, "the script never started"
         time.sleep(0.05)
-    return int(path.read_text())
 
 
 def test_a_killed_worker_leaves_no_script_alive(
@@ -646,10 +651,7 @@ def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
     report = tmp_path / "report.json"
     run = start_xdist(pytester, tmp_path, git_repo, report)
     try:
-        deadline = time.monotonic() + HANG_SECONDS
-        while not started.exists():
-            assert time.monotonic() < deadline, "the script never started"
-            time.sleep(0.05)
+        wait_for_file(started)
         time.sleep(0.3)  # the worker has written what the script printed
         run.send_signal(signal.SIGINT)
         output = run.communicate(timeout=HANG_SECONDS)[0].decode(errors="replace")
@@ -664,6 +666,63 @@ def test_an_interrupted_session_keeps_what_a_running_script_had_printed(
     assert record["error_message"] == "stopped because the run was interrupted"
     assert record["duration"] > 0
     assert record["polarity"] == "confirm"
+
+
+def test_a_second_signal_while_the_run_ends_is_held_until_the_report_is_written(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    """A CI cancel: SIGINT to the controller, SIGTERM a moment later, while xdist shuts its
+    workers down (the script ignores both, so the shutdown lasts its grace). Raised there,
+    the second signal ended pytest with a traceback, exit status 1 and no report."""
+    started = tmp_path / "started"
+    write_script(git_repo, "deaf", f"trap '' INT TERM; touch {started}; sleep {sleep_token}")
+    report = tmp_path / "report.json"
+    run = start_xdist(pytester, tmp_path, git_repo, report, "--hypotheses-grace=6")
+    try:
+        wait_for_file(started)
+        run.send_signal(signal.SIGINT)
+        time.sleep(2)
+        run.send_signal(signal.SIGTERM)
+        output = run.communicate(timeout=HANG_SECONDS)[0].decode(errors="replace")
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "SIGTERM received while the run ends: its reports are being written" in output
+    assert json.loads(report.read_text())["run"]["interrupted"] is True
+    assert live_processes(sleep_token) == []
+
+
+def test_a_signal_to_the_controller_alone_stops_the_workers_scripts_at_once(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A CI cancel signals the controller, not its workers; xdist's shutdown takes seconds
+    (about five here), and the scripts ran on through it."""
+    started, heard = tmp_path / "started", tmp_path / "heard"
+    write_script(
+        git_repo,
+        "slow",
+        f"trap 'date +%s.%N > {heard}; exit 3' INT\ntouch {started}\nsleep 60 & wait",
+    )
+    run = start_xdist(pytester, tmp_path, git_repo, tmp_path / "report.json")
+    try:
+        wait_for_file(started)
+        sent = time.time()
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=HANG_SECONDS)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert float(heard.read_text()) - sent < 3
 
 
 def test_a_warning_its_result_carries_is_not_repeated_in_the_captured_log(

@@ -35,6 +35,7 @@ from ..report.records import RECORD_ATTRIBUTE, Record, record_of, result_fields
 from ..report.wording import crash_text, located
 from .crashes import CrashedScripts
 from .sharding import ShardSelection
+from .stopflag import StopFlag
 from .wire import WIRE_KEY, worker_marker_prefix
 
 #: The record keys that say who a hypothesis is and where it is, before any result.
@@ -308,9 +309,13 @@ class XdistController:
 
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C (or SIGTERM): xdist shuts the workers down before they report the scripts
-        they were running; those keep what they had printed, read from their files."""
-        self._crashes.interrupted()
+        they were running; those keep what they had printed, read from their files. The
+        workers of this machine stop their scripts at once, as the engine does without xdist:
+        a signal sent to the controller alone (a CI cancel) does not reach them, and xdist's
+        shutdown takes seconds."""
         reason = "the run was interrupted"
+        StopFlag(self._shared_folder).set(reason)
+        self._crashes.interrupted()
         self._records.interrupted(lambda nodeid: self._crashes.cut_short(nodeid, reason))
 
     @pytest.hookimpl(trylast=True)
