@@ -23,7 +23,7 @@ from pytest_parallel_hypotheses import (
     cli,
 )
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
-from pytest_parallel_hypotheses.core.tested import ran_no_tests
+from pytest_parallel_hypotheses.core.tested import NoTestRun, ran_no_tests
 from pytest_parallel_hypotheses.engine import imports
 from pytest_parallel_hypotheses.engine.runs import HypothesisRun
 from pytest_parallel_hypotheses.finding.installs import (
@@ -242,6 +242,21 @@ def test_a_script_whose_pytest_stopped_at_a_collection_error_is_inconclusive(
     assert "the error that stopped the collection" in result.error_message
 
 
+def test_a_script_whose_python_lacks_the_plugin_of_an_option_is_inconclusive(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    """``pytest -n 2`` in a Python without pytest-xdist is a usage error, exit status 4 (in a
+    new-user trial, a runner whose environment was not activated ran its scripts with PATH's
+    python3, and a working fix was refuted by it)."""
+    (git_repo / "test_one.py").write_text("def test_one():\n    pass\n")
+
+    result = run_one(git_repo, write_script, f"{RUN_PYTEST} -p no:xdist -n 2 test_one.py")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
+    assert "error: unrecognized arguments: -n" in result.error_message
+    assert "pytest-xdist for -n" in result.error_message
+
+
 def test_the_error_names_the_test_id_pytest_cannot_find(
     git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -256,46 +271,66 @@ def test_the_error_names_the_test_id_pytest_cannot_find(
 #: pytest's last words when it ran no test, in the forms a new-user run or a review met, and
 #: the exit status it gave with them.
 NO_TESTS_SAID = {
-    "quiet": (5, "", "\n1 deselected in 0.52s\n", "1 deselected in 0.52s"),
+    "quiet": (5, "", "\n1 deselected in 0.52s\n", NoTestRun("1 deselected in 0.52s", "selection")),
     "a banner": (
         5,
         "",
         "=== 2 deselected, 1 warning in 0.4s ===\n",
-        "2 deselected, 1 warning in 0.4s",
+        NoTestRun("2 deselected, 1 warning in 0.4s", "selection"),
     ),
     "in colour": (
         5,
         "",
         "\x1b[33m=== \x1b[1m1 deselected\x1b[0m in 0.1s ===\x1b[0m\n",
-        "1 deselected in 0.1s",
+        NoTestRun("1 deselected in 0.1s", "selection"),
     ),
-    "pytest-xdist": (5, "", "==== 2 warnings in 1.41s ====\n", "2 warnings in 1.41s"),
+    "pytest-xdist": (
+        5,
+        "",
+        "==== 2 warnings in 1.41s ====\n",
+        NoTestRun("2 warnings in 1.41s", "selection"),
+    ),
     "errors while collecting": (
         2,
         "",
         "ERROR test_one.py\n!!!! Interrupted: 2 errors during collection !!!!\n2 errors in 0.7s\n",
-        "Interrupted: 2 errors during collection",
+        NoTestRun("Interrupted: 2 errors during collection", "collection"),
     ),
     "--collect-only": (
         5,
         "",
         "no tests collected (3 deselected) in 0.01s\n",
-        "no tests collected (3 deselected) in 0.01s",
+        NoTestRun("no tests collected (3 deselected) in 0.01s", "selection"),
     ),
     "a test id": (
         4,
         "ERROR: not found: /w/t.py::t\n(no match in any of [<Module t.py>])\n",
         "no tests ran in 0.9s\n",
-        "ERROR: not found: /w/t.py::t",
+        NoTestRun("ERROR: not found: /w/t.py::t", "selection"),
+    ),
+    "an option of a plugin the script's Python lacks": (
+        4,
+        "ERROR: usage: python -m pytest [options] [file_or_dir] [file_or_dir] [...]\n"
+        "python -m pytest: error: unrecognized arguments: -n\n  inifile: None\n  rootdir: /w\n\n",
+        "",
+        NoTestRun("python -m pytest: error: unrecognized arguments: -n", "usage"),
+    ),
+    "a value an option refuses": (
+        4,
+        "ERROR: --hypotheses-memory=0 is not valid: expected a size greater than 0\n",
+        "",
+        NoTestRun(
+            "ERROR: --hypotheses-memory=0 is not valid: expected a size greater than 0", "usage"
+        ),
     ),
 }
 
 
 @pytest.mark.parametrize("form", sorted(NO_TESTS_SAID))
 def test_pytest_s_words_for_no_test_run_are_heard_in_each_form(form: str) -> None:
-    status, stderr, stdout, words = NO_TESTS_SAID[form]
+    status, stderr, stdout, said = NO_TESTS_SAID[form]
 
-    assert ran_no_tests(status, stderr, stdout) == words
+    assert ran_no_tests(status, stderr, stdout) == said
 
 
 def test_words_of_one_status_with_another_are_not_heard() -> None:

@@ -59,18 +59,38 @@ def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     return last, (said.group("name") or said.group("dotted")).partition(".")[0]
 
 
-#: What a test runner says when it ran no test, by the exit status it says it with: pytest's 2
-#: (errors while collecting: it runs no test at all), 4 (a usage error: a test id or path it
-#: cannot find) and 5 (nothing collected or everything deselected; its summary then counts no
-#: test, only what was deselected and the warnings, which is all that pytest-xdist counts),
-#: and unittest's 5 (since Python 3.12).
+@dataclass(frozen=True)
+class NoTestRun:
+    """A test runner's own words for having run no test, and why it ran none: ``selection``
+    (what the script selects is not there), ``collection`` (a test module could not be
+    imported) or ``usage`` (an option it does not know or take)."""
+
+    words: str
+    why: str
+
+
+#: What a test runner says when it ran no test, by the exit status it says it with, and why:
+#: pytest's 2 (errors while collecting: it runs no test at all), 4 (a test id or path it
+#: cannot find; any other usage error, its own or argparse's ``pytest: error: unrecognized
+#: arguments: -n``, which a Python without pytest-xdist gives) and 5 (nothing collected or
+#: everything deselected; its summary then counts no test, only what was deselected and the
+#: warnings, which is all that pytest-xdist counts), and unittest's 5 (since Python 3.12).
+#: The first pattern a line matches tells why.
 _NO_TESTS = {
-    2: re.compile(r"^!*\s*Interrupted: \d+ errors? during collection\b"),
-    4: re.compile(r"^ERROR: (?:file or directory )?not found: "),
-    5: re.compile(
-        r"^=*\s*(?:no tests (?:ran|collected)\b"
-        r"|\d+ (?:deselected|warnings?)(?:, \d+ (?:deselected|warnings?))* in \d)"
-        r"|^NO TESTS RAN\b"
+    2: ((re.compile(r"^!*\s*Interrupted: \d+ errors? during collection\b"), "collection"),),
+    4: (
+        (re.compile(r"^ERROR: (?:file or directory )?not found: "), "selection"),
+        (re.compile(r"^ERROR: (?!usage: )|^[^:\s][^:]*: error: "), "usage"),
+    ),
+    5: (
+        (
+            re.compile(
+                r"^=*\s*(?:no tests (?:ran|collected)\b"
+                r"|\d+ (?:deselected|warnings?)(?:, \d+ (?:deselected|warnings?))* in \d)"
+                r"|^NO TESTS RAN\b"
+            ),
+            "selection",
+        ),
     ),
 }
 #: How many of the last lines of each stream may hold those words (pytest prints the usage
@@ -80,19 +100,19 @@ _NO_TESTS_LINES = 5
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[str]:
+def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[NoTestRun]:
     """The words in which a test runner said it ran no test, when the script ended with the
     status the runner says it with (a mistyped test id, a ``-k`` that selects nothing, a
-    test the worktree does not have); None otherwise. The first stream that has them tells
+    test the worktree does not have, a test module that cannot be imported, an option the
+    script's Python has no plugin for); None otherwise. The first stream that has them tells
     (give stderr first: pytest names the test id it cannot find there)."""
-    said = _NO_TESTS.get(exit_code) if exit_code is not None else None
-    if said is None:
-        return None
-    for stream in streams:
+    said = _NO_TESTS.get(exit_code, ()) if exit_code is not None else ()
+    for stream in streams if said else ():
         for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
             words = _COLOUR.sub("", line).strip()
-            if said.match(words):
-                return words.strip("=! ")
+            why = next((why for pattern, why in said if pattern.match(words)), None)
+            if why is not None:
+                return NoTestRun(words.strip("=! "), why)
     return None
 
 
