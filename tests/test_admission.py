@@ -1713,6 +1713,51 @@ async def test_a_script_known_to_want_one_cpu_takes_the_place_of_one_that_ended_
 
 
 @pytest.mark.asyncio
+async def test_a_script_known_to_want_one_cpu_does_not_take_a_place_beside_one_wanting_two() -> (
+    None
+):
+    """The first places after scripts end go to scripts counted as one CPU each, without a
+    look; a test suite known to want two CPUs counts as two. In a new-user trial, a suite of
+    7 s known to want two took 14 s beside the script let in with it."""
+    demand = TwoLooksDemand()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
+    wants = [1.0, 1.0, 2.0, 1.0]
+    may_end = [asyncio.Event() for _ in wants]
+    let_in: List[int] = []
+
+    async def script(number: int) -> None:
+        async with admission.slot(wants[number]):
+            let_in.append(number)
+            demand.trees[number] = TreeLook(1, tells=False)
+            await may_end[number].wait()
+            del demand.trees[number]
+            demand.scripts_finished += 1
+
+    tasks = [asyncio.ensure_future(script(number)) for number in range(2)]
+    for _ in range(500):  # ten seconds at most, for the two looks that let the second in
+        if demand.looks > 2:
+            break
+        await asyncio.sleep(TICK_SECONDS)
+    tasks += [asyncio.ensure_future(script(number)) for number in range(2, 4)]
+    await asyncio.sleep(TICK_SECONDS)
+    may_end[0].set()
+    may_end[1].set()
+    for _ in range(50):
+        if 2 in let_in:
+            break
+        await asyncio.sleep(TICK_SECONDS)
+    await asyncio.sleep(TICK_SECONDS)
+    after = sorted(let_in)
+
+    demand.more.set()
+    for event in may_end:
+        event.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+    assert after == [0, 1, 2]
+
+
+@pytest.mark.asyncio
 async def test_a_slot_that_ran_no_script_tells_nothing_of_the_scripts() -> None:
     """A hypothesis whose script cannot run ends its slot at once: that must not let a whole
     wave of scripts that keep two CPUs busy start on 2 CPUs before anything is known."""

@@ -34,6 +34,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import (
+    Any,
     AsyncIterator,
     Callable,
     Deque,
@@ -58,7 +59,11 @@ logger = logging.getLogger(__name__)
 
 #: A waiting slot, the CPUs its script is known to want (None: not known), and the digest
 #: of the script's text (None: not read).
-Waiter = Tuple["asyncio.Future[None]", Optional[float], Optional[str]]
+#: A slot waiting to start: its future, the CPUs its script is known to want, its kind, and
+#: the task that holds it.
+Waiter = Tuple[
+    "asyncio.Future[None]", Optional[float], Optional[str], Optional["asyncio.Task[Any]"]
+]
 
 #: Seconds between two looks at the scripts' demand while scripts wait to start.
 TICK_SECONDS = 0.02
@@ -251,6 +256,9 @@ class AdaptiveAdmission:
         #: :data:`STARTING_SECONDS`: until when, and the CPUs it wants beyond the one a look
         #: shows while it starts.
         self._reserved: Deque[Tuple[float, float]] = deque()
+        #: The CPUs each running script known to want several wants, by the task holding
+        #: its slot: it takes the room of as many scripts, also once the looks show it.
+        self._several_running: Dict[Optional[asyncio.Task[Any]], float] = {}
         #: Alone until a look shows room or a script ends: one script per CPU, started before
         #: anything is known of them, would share the CPUs for their whole runs if each
         #: wants several.
@@ -287,6 +295,7 @@ class AdaptiveAdmission:
             yield
         finally:
             self.running -= 1
+            self._several_running.pop(asyncio.current_task(), None)
             self._learn()
             self._grant()
             if self._ended is not None:
@@ -298,6 +307,7 @@ class AdaptiveAdmission:
         and their scripts would all start when the steps end. So the script waits, first in
         line, until the CPUs hold it now."""
         self.running -= 1
+        self._several_running.pop(asyncio.current_task(), None)
         try:
             await self._acquire(wants, kind, first=True)
         except asyncio.CancelledError:
@@ -321,11 +331,12 @@ class AdaptiveAdmission:
             self._check_memory()  # while workers wait
         wants = self._wants(known, kind)
         queue = self._idle_waiters if self._idle(wants) else self._waiters
+        holder = asyncio.current_task()
         if (first or not queue) and self._may_start(wants):
-            self._started(wants)
+            self._started(wants, holder)
             return
         waiter = asyncio.get_running_loop().create_future()
-        entry: Waiter = (waiter, known, kind)
+        entry: Waiter = (waiter, known, kind, holder)
         if first:
             queue.appendleft(entry)
         else:
@@ -338,6 +349,7 @@ class AdaptiveAdmission:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 # granted as it was cancelled
                 self.running -= 1
+                self._several_running.pop(holder, None)
                 self._grant()
             for waiters in (self._waiters, self._idle_waiters):  # it may have moved
                 with contextlib.suppress(ValueError):
@@ -349,12 +361,13 @@ class AdaptiveAdmission:
         same text in this run wanted, once one was looked at twice (None: not known)."""
         return known if known is not None else self._demands.of_kind(kind)
 
-    def _started(self, wants: Optional[float]) -> None:
+    def _started(self, wants: Optional[float], holder: Optional[asyncio.Task[Any]]) -> None:
         self.running += 1
         self._since_look += 1
         several = self._several(wants)
         if several:
             self._reserved.append((time.monotonic() + STARTING_SECONDS, several - 1))
+            self._several_running[holder] = several
 
     def _may_start(self, wants: Optional[float]) -> bool:
         """Whether one more script may start now, known to want ``wants`` CPUs (None: not
@@ -373,7 +386,7 @@ class AdaptiveAdmission:
     def _counted_in(self) -> bool:
         """Whether a script not known to the run may start: one of the first it may start
         without a look (:func:`base_count`), or in the room the last look found."""
-        if self.running < self._base:
+        if self._scripts_running() < self._base:
             return True
         if self._extra > 0:
             self._extra -= 1
@@ -401,7 +414,14 @@ class AdaptiveAdmission:
             return True
         if self._careful or self._several(wants):
             return False
-        return self.running < self._base or (wants <= LIGHT_CPUS and self._counted_in())
+        return self._scripts_running() < self._base or (wants <= LIGHT_CPUS and self._counted_in())
+
+    def _scripts_running(self) -> int:
+        """The scripts running, each known to want several CPUs counted as that many whole
+        ones: the first scripts that start after one ended, without a look, must not crowd
+        one that takes the CPUs of two (a look would show it busy, but they do not ask)."""
+        beyond = sum(math.ceil(several) - 1 for several in self._several_running.values())
+        return self.running + beyond
 
     @staticmethod
     def _idle(wants: Optional[float]) -> bool:
@@ -462,7 +482,7 @@ class AdaptiveAdmission:
         scripts are known to be idle, whatever waits before them."""
         for queue in (self._waiters, self._idle_waiters):
             while queue:
-                waiter, known, kind = queue[0]
+                waiter, known, kind, holder = queue[0]
                 if waiter.done():  # cancelled
                     queue.popleft()
                     continue
@@ -470,7 +490,7 @@ class AdaptiveAdmission:
                 if not self._may_start(wants):
                     break
                 queue.popleft()
-                self._started(wants)
+                self._started(wants, holder)
                 waiter.set_result(None)
 
     def _set_apart_idle(self) -> None:
@@ -483,7 +503,7 @@ class AdaptiveAdmission:
             return
         waiting: Deque[Waiter] = deque()
         for waiter in self._waiters:
-            queue = self._idle_waiters if self._idle(self._wants(*waiter[1:])) else waiting
+            queue = self._idle_waiters if self._idle(self._wants(*waiter[1:3])) else waiting
             queue.append(waiter)
         self._waiters = waiting
 
@@ -531,7 +551,7 @@ class AdaptiveAdmission:
         """Raise ``error`` in every waiting slot (which ends the looks: none waits)."""
         for queue in (self._waiters, self._idle_waiters):
             while queue:
-                waiter, _, _ = queue.popleft()
+                waiter = queue.popleft()[0]
                 if not waiter.done():
                     waiter.set_exception(error)
 
