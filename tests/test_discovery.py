@@ -165,7 +165,7 @@ def test_metadata_gives_the_hypothesis_fields_and_timeout(
     assert found.hypothesis.dependencies == ["race"]
 
 
-@pytest.mark.parametrize(("memory", "limit"), [("500M", 500 * 1024**2), (4096, 4096)])
+@pytest.mark.parametrize(("memory", "limit"), [("500M", 500 * 1024**2), (4 * 1024**2, 4 * 1024**2)])
 def test_metadata_gives_a_memory_limit_as_bytes_or_a_size(
     git_repo: Path, write_script: WriteScript, memory: object, limit: int
 ) -> None:
@@ -189,11 +189,18 @@ def test_metadata_gives_a_memory_limit_as_bytes_or_a_size(
         ({"timeout": 0}, "'timeout' must be a number of seconds > 0, got 0"),
         ({"timeout": True}, "'timeout' must be a number of seconds > 0, got True"),
         ({"id": "other"}, "'id' is 'other' but the file is for hypothesis 'cache'"),
-        ({"memory": 0}, "'memory' must be a whole number of bytes >= 1 or a size"),
-        ({"memory": "12XB"}, "'memory' must be a whole number of bytes >= 1 or a size"),
-        ({"memory": 2**63}, "'memory' must be a whole number of bytes >= 1 or a size"),
-        ({"memory": True}, "'memory' must be a whole number of bytes >= 1 or a size"),
-        ({"memory": 1.5}, "'memory' must be a whole number of bytes >= 1 or a size"),
+        ({"memory": 0}, "'memory' must be a whole number of bytes >= 1048576"),
+        (
+            {"memory": "12XB"},
+            "'memory' must be a whole number of bytes >= 1048576",
+        ),
+        (
+            {"memory": 2**63},
+            "'memory' must be a whole number of bytes >= 1048576",
+        ),
+        ({"memory": True}, "'memory' must be a whole number of bytes >= 1048576"),
+        ({"memory": 1.5}, "'memory' must be a whole number of bytes >= 1048576"),
+        ({"memory": 4096}, "'memory' must be a whole number of bytes >= 1048576"),
     ],
 )
 def test_broken_metadata_is_a_problem_naming_the_file(

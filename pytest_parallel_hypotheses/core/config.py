@@ -16,7 +16,7 @@ from .sequential import (
     fewest_runs_to_decide,
 )
 from .setup import DEFAULT_SETUP_TIMEOUT, setup_problem
-from .sizes import MAX_SIZE
+from .sizes import MAX_SIZE, MIN_LIMIT
 
 #: The most runs of one hypothesis that one run may ask for.
 MAX_REPEATS = 100
@@ -116,11 +116,11 @@ class FalsificationConfig:
         problem = setup_problem(self.setup_command, self.setup_timeout, names)
         _require(problem is None, f"{problem}")
 
-        for name in ("memory_free_floor", "memory_limit"):
+        for name, least in (("memory_free_floor", 1), ("memory_limit", MIN_LIMIT)):
             value = getattr(self, name)
             _require(
-                value is None or (_whole(value, 1, MAX_SIZE)),
-                f"{name} must be None or a whole number of bytes from 1 to {MAX_SIZE}, "
+                value is None or (_whole(value, least, MAX_SIZE)),
+                f"{name} must be None or a whole number of bytes from {least} to {MAX_SIZE}, "
                 f"got {value!r}",
             )
 

@@ -11,9 +11,13 @@ SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 #: The largest size there is a use for: what a signed 64-bit count holds (just below 8 EiB),
 #: as the kernel's memory limits do. Larger is a typo, not a limit.
 MAX_SIZE = 2**63 - 1
+#: The smallest memory limit: a shell alone takes about that, so a lower one stops every
+#: script at its start (``0.5K`` was taken, and each script was killed at its first look).
+MIN_LIMIT = 1024**2
 #: What a memory limit must be, in the words of the errors that refuse one.
 LIMIT_EXPECTED = (
-    "a size greater than 0 and below 8 EiB in bytes, optionally with K, M, G or T, such as 500M"
+    "a size of at least 1M (a shell alone takes about that) and below 8 EiB in bytes, "
+    "optionally with K, M, G or T, such as 500M"
 )
 
 
@@ -38,9 +42,10 @@ def parse_size(text: str) -> Optional[int]:
 
 
 def parse_limit(text: str) -> Optional[int]:
-    """A memory limit that ``text`` spells: a size of one byte or more (``500M``), or None."""
+    """A memory limit that ``text`` spells: a size of :data:`MIN_LIMIT` or more (``500M``),
+    or None."""
     size = parse_size(text)
-    return size if size is not None and size >= 1 else None
+    return size if size is not None and size >= MIN_LIMIT else None
 
 
 def format_size(count: int) -> str:

@@ -22,7 +22,7 @@ from ..core.setup import (
     is_setup_command,
     is_setup_timeout,
 )
-from ..core.sizes import MAX_SIZE, parse_limit
+from ..core.sizes import MAX_SIZE, MIN_LIMIT, parse_limit
 
 #: How deep a metadata file may nest its values: far beyond any written by hand, and far
 #: below Python's recursion limit, which copying the values into the reports would reach.
@@ -168,7 +168,7 @@ _RUN_RULES: Mapping[str, Rule] = {
     ),
     MEMORY_KEY: (
         lambda v: _memory_bytes(v) is not None,
-        'a whole number of bytes >= 1 or a size such as "500M" (K, M, G or T)',
+        'a whole number of bytes >= 1048576 (1 MiB) or a size such as "500M" (K, M, G or T)',
     ),
 }
 
@@ -178,7 +178,7 @@ def _memory_bytes(value: object) -> Optional[int]:
     when there is none or it is not one."""
     if isinstance(value, str):
         return parse_limit(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SIZE:
+    if isinstance(value, int) and not isinstance(value, bool) and MIN_LIMIT <= value <= MAX_SIZE:
         return value
     return None
 

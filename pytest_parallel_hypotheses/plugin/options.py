@@ -136,9 +136,11 @@ def _byte_count(text: str) -> Optional[int]:
 
 
 def _memory_floor(text: str) -> Optional[int]:
-    value = parse_limit(text)
+    value = parse_size(text)
     total = total_memory()
-    return None if value is None or (total is not None and value > total) else value
+    if value is None or value < 1 or (total is not None and value > total):
+        return None
+    return value
 
 
 def _machine_memory_words() -> str:
