@@ -116,6 +116,34 @@ def test_the_other_shards_hypotheses_are_reported_as_deselected(
     result.stdout.fnmatch_lines(["hypotheses shard 1/2: 2 of 4 hypotheses"])
 
 
+def test_a_shard_the_split_left_empty_ends_as_a_run_that_passed(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A matrix of three jobs over two hypotheses: the third job has none, and exit status 5
+    (no hypothesis found) turned it red."""
+    write_logging_scripts(write_script, git_repo, 2, tmp_path / "ran.log")
+    path = tmp_path / "shard-3.json"
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-shard=3/3", f"--hypotheses-report={path}"
+    )
+
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["hypotheses shard 3/3: 0 of 2 hypotheses"])
+    run = json.loads(path.read_text())["run"]
+    assert (run["exit_status"], run["shard"]["size"]) == (0, 0)
+
+
+def test_a_selection_that_leaves_a_shard_nothing_is_still_no_hypothesis(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_logging_scripts(write_script, git_repo, 4, tmp_path / "ran.log")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-shard=1/2", "-k", "nothing")
+
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
 def test_a_shard_selects_the_same_hypotheses_in_every_run(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -60,6 +60,20 @@ class ShardSelection:
             config.hook.pytest_deselected(items=[item for item in items if _is_other(item, mine)])
             items[:] = kept
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A part that the split left empty (fewer hypotheses than parts) ran all it had:
+        pytest's "no tests collected" (exit status 5, which the docs read as "no hypothesis
+        found") would turn its CI job red, so it ends as a run of nothing that failed."""
+        described = self.description
+        if (
+            session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+            and described is not None
+            and described["size"] == 0
+            and described["total"] > 0
+        ):
+            session.exitstatus = pytest.ExitCode.OK
+
     def pytest_report_collectionfinish(self) -> Optional[str]:
         if self.description is None:
             return None

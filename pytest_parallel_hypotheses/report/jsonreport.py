@@ -74,8 +74,8 @@ class JsonReport:
         report that cannot be written fails the run (the summary still shows every verdict)."""
         if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
             return
-        try:
-            write_atomically(self._path, self.render(self._report(session, exitstatus)))
+        try:  # the status pytest ends with, which a plugin's sessionfinish may have set
+            write_atomically(self._path, self.render(self._report(session, session.exitstatus)))
         except OSError as error:  # the disk filled up or the folder vanished since start-up
             self._failure = f"{self.LABEL} NOT written to {self._path}: {error.strerror}"
             if session.exitstatus in _OVERRIDDEN_BY_A_LOST_REPORT:
