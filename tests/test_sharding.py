@@ -122,16 +122,21 @@ def test_a_shard_the_split_left_empty_ends_as_a_run_that_passed(
     """A matrix of three jobs over two hypotheses: the third job has none, and exit status 5
     (no hypothesis found) turned it red."""
     write_logging_scripts(write_script, git_repo, 2, tmp_path / "ran.log")
-    path = tmp_path / "shard-3.json"
+    path, events = tmp_path / "shard-3.json", tmp_path / "events.jsonl"
 
     result = run_pytest(
-        f"--hypotheses={git_repo}", "--hypotheses-shard=3/3", f"--hypotheses-report={path}"
+        f"--hypotheses={git_repo}",
+        "--hypotheses-shard=3/3",
+        f"--hypotheses-report={path}",
+        f"--hypotheses-events={events}",
     )
 
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["hypotheses shard 3/3: 0 of 2 hypotheses"])
     run = json.loads(path.read_text())["run"]
     assert (run["exit_status"], run["shard"]["size"]) == (0, 0)
+    finished = json.loads(events.read_text().splitlines()[-1])
+    assert (finished["type"], finished["exit_status"]) == ("run_finished", 0)
 
 
 def test_a_selection_that_leaves_a_shard_nothing_is_still_no_hypothesis(

@@ -6,7 +6,7 @@ collected items and deselects the hypotheses of the other jobs.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, Generator, List, Optional, Set
 
 import pytest
 
@@ -60,11 +60,12 @@ class ShardSelection:
             config.hook.pytest_deselected(items=[item for item in items if _is_other(item, mine)])
             items[:] = kept
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         """A part that the split left empty (fewer hypotheses than parts) ran all it had:
         pytest's "no tests collected" (exit status 5, which the docs read as "no hypothesis
-        found") would turn its CI job red, so it ends as a run of nothing that failed."""
+        found") would turn its CI job red, so it ends as a run of nothing that failed,
+        before the reports and the event log record the status."""
         described = self.description
         if (
             session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
@@ -73,6 +74,7 @@ class ShardSelection:
             and described["total"] > 0
         ):
             session.exitstatus = pytest.ExitCode.OK
+        return (yield)
 
     def pytest_report_collectionfinish(self) -> Optional[str]:
         if self.description is None:

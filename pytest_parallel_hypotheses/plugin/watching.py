@@ -180,15 +180,16 @@ class RunWatcher:
             self._stop_display()
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._events is None:
             return
         if self._announced:
             records = self.records.records
+            status = int(session.exitstatus)  # as a plugin's sessionfinish may have set it
             self.emit(
                 "run_finished",
-                exit_status=int(exitstatus),
-                interrupted=int(exitstatus) == pytest.ExitCode.INTERRUPTED,
+                exit_status=status,
+                interrupted=status == pytest.ExitCode.INTERRUPTED,
                 counts=verdict_counts(records),
                 next_action=next_action(records),
             )
