@@ -257,6 +257,20 @@ def test_a_script_whose_python_lacks_the_plugin_of_an_option_is_inconclusive(
     assert "pytest-xdist for -n" in result.error_message
 
 
+def test_a_script_whose_pytest_stopped_at_its_own_code_s_import_error_decides(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    """The hypothesis may be that the change broke the package's import."""
+    (git_repo / "pkg").mkdir()
+    (git_repo / "pkg" / "__init__.py").write_text("from .core import helper\n")
+    (git_repo / "pkg" / "core.py").write_text("def helper_renamed():\n    pass\n")
+    (git_repo / "test_one.py").write_text("import pkg\n\n\ndef test_one():\n    pass\n")
+
+    result = run_one(git_repo, write_script, f"{RUN_PYTEST} test_one.py")
+
+    assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
 def test_the_error_names_the_test_id_pytest_cannot_find(
     git_repo: Path, write_script: WriteScript
 ) -> None:
@@ -315,14 +329,6 @@ NO_TESTS_SAID = {
         "",
         NoTestRun("python -m pytest: error: unrecognized arguments: -n", "usage"),
     ),
-    "a value an option refuses": (
-        4,
-        "ERROR: --hypotheses-memory=0 is not valid: expected a size greater than 0\n",
-        "",
-        NoTestRun(
-            "ERROR: --hypotheses-memory=0 is not valid: expected a size greater than 0", "usage"
-        ),
-    ),
 }
 
 
@@ -330,12 +336,59 @@ NO_TESTS_SAID = {
 def test_pytest_s_words_for_no_test_run_are_heard_in_each_form(form: str) -> None:
     status, stderr, stdout, said = NO_TESTS_SAID[form]
 
-    assert ran_no_tests(status, stderr, stdout) == said
+    assert ran_no_tests(status, "/w", stderr, stdout) == said
 
 
 def test_words_of_one_status_with_another_are_not_heard() -> None:
     """``pytest -k nothing || true; ...; exit 4``: the script's own 4 is not pytest's."""
-    assert ran_no_tests(4, "", "2 deselected in 0.4s\nchecking\n") is None
+    assert ran_no_tests(4, "/w", "", "2 deselected in 0.4s\nchecking\n") is None
+
+
+@pytest.mark.parametrize(
+    "said", ["ERROR: checksum mismatch: expected 3 got 4", "lib.c: error: conflicting types"]
+)
+def test_a_script_s_own_error_with_status_4_is_not_pytest_s(said: str) -> None:
+    assert ran_no_tests(4, "/w", f"{said}\n", "") is None
+
+
+#: pytest's report of a collection stopped by an import error, raised in ``{raiser}``.
+COLLECTION_ERROR = """\
+_______________________ ERROR collecting tests/test_a.py _______________________
+ImportError while importing test module '/w/tests/test_a.py'.
+Traceback:
+/usr/lib/python3.11/importlib/__init__.py:126: in import_module
+    return _bootstrap._gcd_import(name[level:], package, level)
+tests/test_a.py:1: in <module>
+    import pkg
+{raiser}:1: in <module>
+    from .core import helper
+E   ImportError: cannot import name 'helper' from 'pkg.core' (/w/pkg/core.py)
+=========================== short test summary info ============================
+ERROR tests/test_a.py
+!!!!!!!!!!!!!!!!!!!! Interrupted: 1 error during collection !!!!!!!!!!!!!!!!!!!!
+1 error in 0.56s
+"""
+
+
+@pytest.mark.parametrize(
+    ("raiser", "own"),
+    [
+        ("pkg/__init__.py", True),
+        ("/w/src/pkg/__init__.py", True),
+        ("tests/helpers.py", False),
+        ("conftest.py", False),
+        ("/usr/lib/python3/site-packages/other/__init__.py", False),
+        (".venv/lib/python3.11/site-packages/other/__init__.py", False),
+    ],
+)
+def test_a_collection_stopped_by_the_worktree_s_own_code_is_evidence(
+    raiser: str, own: bool
+) -> None:
+    """A module of the project that no longer imports may be the bug; a test's, a conftest's
+    or an installed package's error is the test set-up's."""
+    said = ran_no_tests(2, "/w", "", COLLECTION_ERROR.format(raiser=raiser))
+
+    assert (said is None) is own
 
 
 def test_a_script_whose_pytest_ran_a_failing_test_still_decides(

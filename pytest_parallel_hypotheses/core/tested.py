@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 #: What to do so that a worktree's scripts test its own code, said wherever they cannot.
@@ -80,7 +81,9 @@ _NO_TESTS = {
     2: ((re.compile(r"^!*\s*Interrupted: \d+ errors? during collection\b"), "collection"),),
     4: (
         (re.compile(r"^ERROR: (?:file or directory )?not found: "), "selection"),
-        (re.compile(r"^ERROR: (?!usage: )|^[^:\s][^:]*: error: "), "usage"),
+        # argparse's words, under a program name that says pytest (python -m pytest,
+        # py.test, __main__.py): a script's own "ERROR: ..." or "cc: error: ..." is its own
+        (re.compile(r"^(?:[^:\s][^:]*[\s/])?(?:py\.?test|__main__\.py): error: "), "usage"),
     ),
     5: (
         (
@@ -100,20 +103,67 @@ _NO_TESTS_LINES = 5
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def ran_no_tests(exit_code: Optional[int], *streams: str) -> Optional[NoTestRun]:
+def ran_no_tests(exit_code: Optional[int], worktree: str, *streams: str) -> Optional[NoTestRun]:
     """The words in which a test runner said it ran no test, when the script ended with the
     status the runner says it with (a mistyped test id, a ``-k`` that selects nothing, a
     test the worktree does not have, a test module that cannot be imported, an option the
-    script's Python has no plugin for); None otherwise. The first stream that has them tells
-    (give stderr first: pytest names the test id it cannot find there)."""
+    script's Python has no plugin for); None otherwise, and None for a collection stopped by
+    an error the ``worktree``'s own code raised, which can be the bug itself. The first
+    stream that has them tells (give stderr first: pytest names the test id it cannot find
+    there)."""
     said = _NO_TESTS.get(exit_code, ()) if exit_code is not None else ()
     for stream in streams if said else ():
         for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
             words = _COLOUR.sub("", line).strip()
             why = next((why for pattern, why in said if pattern.match(words)), None)
+            if why == "collection" and any(_raised_in_own_code(worktree, s) for s in streams):
+                return None
             if why is not None:
                 return NoTestRun(words.strip("=! "), why)
     return None
+
+
+#: A frame of a traceback as pytest prints it: ``pkg/core.py:12: in <module>``.
+_FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):\d+: in ")
+#: What pytest's report of an exception starts with: ``E   ImportError: ...``.
+_RAISED = "E   "
+#: Files of tests, not of the code under test.
+_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
+#: Folders of tests or of installed packages, not of the code under test.
+_NOT_OWN_FOLDERS = frozenset({"tests", "test", "testing", "site-packages", "dist-packages"})
+
+
+def _raised_in_own_code(worktree: str, output: str) -> bool:
+    """Whether an error pytest reports (while collecting) was raised in a source file of the
+    worktree that is not a test, a conftest or an installed package: a module of the project
+    that no longer imports may be what the hypothesis is about."""
+    frame = None
+    for line in _COLOUR.sub("", output).splitlines():
+        match = _FRAME.match(line)
+        if match is not None:
+            frame = match.group("path")
+        elif line.startswith(_RAISED) and frame is not None:
+            if _is_own_source(worktree, frame):
+                return True
+            frame = None
+    return False
+
+
+def _is_own_source(worktree: str, path: str) -> bool:
+    """Whether ``path`` (as pytest prints it: from its rootdir, in the worktree, or absolute)
+    is a source file of the worktree's code, not of its tests or of a virtual environment."""
+    file = PurePosixPath(path)
+    if file.is_absolute():
+        try:
+            file = file.relative_to(worktree)
+        except ValueError:
+            return False
+    folders = file.parts[:-1]
+    return not (
+        _TEST_FILE.match(file.name)
+        or _NOT_OWN_FOLDERS.intersection(folders)
+        or any(folder.startswith(".") for folder in folders)
+    )
 
 
 @dataclass(frozen=True)

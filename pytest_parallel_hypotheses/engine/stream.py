@@ -680,7 +680,7 @@ def _judged_with(
     package = missing_dependency(worktree, attempt.stdout, attempt.stderr)
     if package is not None:
         return missing_dependency_result(attempt, package)
-    said = ran_no_tests(attempt.exit_code, attempt.stderr, attempt.stdout)
+    said = ran_no_tests(attempt.exit_code, str(worktree.absolute()), attempt.stderr, attempt.stdout)
     if said is not None:
         return no_tests_result(attempt, said)
     complaint = missing_module_to_run(attempt.stderr)
