@@ -10,6 +10,7 @@ carries the run's prefix. Processes on other machines (``--tx ssh=...``) are out
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import shutil
@@ -314,9 +315,10 @@ class XdistController:
         a signal sent to the controller alone (a CI cancel) does not reach them, and xdist's
         shutdown takes seconds."""
         reason = "the run was interrupted"
-        StopFlag(self._shared_folder).set(reason)
         self._crashes.interrupted()
         self._records.interrupted(lambda nodeid: self._crashes.cut_short(nodeid, reason))
+        with contextlib.suppress(OSError):  # a full disk: xdist's shutdown still stops them
+            StopFlag(self._shared_folder).set(reason)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:

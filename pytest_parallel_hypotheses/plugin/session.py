@@ -13,6 +13,7 @@ raises as before, for a person who would rather lose the reports than wait.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -32,13 +33,15 @@ class Terminated(KeyboardInterrupt):
 class StopSignals:
     """The plugin part that turns SIGTERM and SIGHUP into :class:`Terminated` from the
     session's start to the end of its configuration, in every role (alone, xdist controller or
-    worker), and holds the first stop signal that comes once the session ends."""
+    worker), and that holds the first stop signal, SIGINT included, to come once the session
+    ends, so that the reports get written."""
 
     def __init__(self) -> None:
         # each signal's handler before: a handler, SIG_DFL/SIG_IGN, or None if set outside Python
         self._previous: Dict[int, Any] = {}
         self._installed = False
-        self._holding = False
+        #: The signals held once the session ends, until one of them comes.
+        self._holding: Tuple[int, ...] = ()
 
     def pytest_sessionstart(self) -> None:
         self.install()
@@ -64,40 +67,41 @@ class StopSignals:
     def hold(self) -> None:
         """From now on, hold the next SIGINT, SIGTERM or SIGHUP; raise at the one after. A
         SIGINT this process ignores (started in the background) stays ignored."""
-        if not self._installed or self._holding:
-            return
-        self._holding = True
-        signals: Tuple[int, ...] = STOP_SIGNALS
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            signals = (signal.SIGINT, *STOP_SIGNALS)
-            self._previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
-        for signum in signals:
-            signal.signal(signum, lambda signum, frame: _held(signals, signum))
+        if not self._installed or signal.SIGINT in self._previous:
+            return  # holding, or held once already
+        self._previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+        ignored = self._previous[signal.SIGINT] is signal.SIG_IGN
+        self._holding = STOP_SIGNALS if ignored else (signal.SIGINT, *STOP_SIGNALS)
+        for signum in self._holding:
+            signal.signal(signum, self._held)
 
     def restore(self) -> None:
         """Give the signals back to whatever handled them before."""
         if not self._installed:
             return
+        self._holding = ()  # a signal that comes now must not take them back
         for signum, previous in self._previous.items():
             signal.signal(signum, signal.SIG_DFL if previous is None else previous)
         self._previous = {}
         self._installed = False
-        self._holding = False
+
+    def _held(self, signum: int, frame: Optional[FrameType]) -> None:
+        """Say that the signal is held, and make the next one raise."""
+        holding, self._holding = self._holding, ()
+        for each in holding:
+            signal.signal(each, _interrupt)
+        if not holding:
+            return  # the signals are being given back
+        name = signal.Signals(signum).name
+        with contextlib.suppress(OSError):  # a closed log pipe must not raise in the reports
+            os.write(
+                2,
+                f"\n{name} received while the run ends: its reports are being written; "
+                f"send {name} again to stop at once, without them\n".encode(),
+            )
 
 
 def _interrupt(signum: int, frame: Optional[FrameType]) -> None:
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Terminated(f"received {signal.Signals(signum).name}")
-
-
-def _held(signals: Tuple[int, ...], signum: int) -> None:
-    """Say that the signal is held, and make the next one raise."""
-    for each in signals:
-        signal.signal(each, _interrupt)
-    name = signal.Signals(signum).name
-    os.write(
-        2,
-        f"\n{name} received while the run ends: its reports are being written; "
-        f"send {name} again to stop at once, without them\n".encode(),
-    )
