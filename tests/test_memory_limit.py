@@ -450,3 +450,11 @@ def test_a_script_the_kernel_killed_for_memory_is_reported_as_such(
     assert status == "inconclusive", message
     assert "killed by SIGKILL, and the kernel's OOM killer killed" in message
     assert "most likely ran out of memory" in message
+
+
+def test_a_limit_below_what_a_shell_takes_is_refused_from_python(tmp_path: Path) -> None:
+    """A limit of a few KiB would stop every script as it starts."""
+    with pytest.raises(ValueError, match="memory_limit must be None or a whole number"):
+        FalsificationConfig(memory_limit=4096)
+    with pytest.raises(ValueError, match=r"must be >= 1048576 bytes \(1 MiB\)"):
+        HypothesisRun(Hypothesis("hog", "x"), tmp_path, memory_limit=4096)

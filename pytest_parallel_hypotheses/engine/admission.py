@@ -57,10 +57,8 @@ from .usage import TreeLook
 
 logger = logging.getLogger(__name__)
 
-#: A waiting slot, the CPUs its script is known to want (None: not known), and the digest
-#: of the script's text (None: not read).
-#: A slot waiting to start: its future, the CPUs its script is known to want, its kind, and
-#: the task that holds it.
+#: A waiting slot, the CPUs its script is known to want (None: not known), the digest of
+#: the script's text (None: not read), and the task that holds the slot.
 Waiter = Tuple[
     "asyncio.Future[None]", Optional[float], Optional[str], Optional["asyncio.Task[Any]"]
 ]
@@ -263,6 +261,8 @@ class AdaptiveAdmission:
         #: anything is known of them, would share the CPUs for their whole runs if each
         #: wants several.
         self._base = 1
+        #: What the typical script wants, as the base was counted with.
+        self._typical = 1.0
         self._known = False
         #: Once a script timed out short of CPUs: no more at once than the CPUs hold.
         self._careful = False
@@ -417,11 +417,15 @@ class AdaptiveAdmission:
         return self._scripts_running() < self._base or (wants <= LIGHT_CPUS and self._counted_in())
 
     def _scripts_running(self) -> int:
-        """The scripts running, each known to want several CPUs counted as that many whole
-        ones: the first scripts that start after one ended, without a look, must not crowd
-        one that takes the CPUs of two (a look would show it busy, but they do not ask)."""
-        beyond = sum(math.ceil(several) - 1 for several in self._several_running.values())
-        return self.running + beyond
+        """The scripts running, in the typical scripts the base counts: one known to want
+        several CPUs as many as it takes the CPUs of. The first scripts that start after one
+        ended, without a look, must not crowd one that takes the CPUs of two (a look would
+        show it busy, but they do not ask)."""
+        beyond = sum(
+            math.ceil(several / self._typical - 1e-9) - 1
+            for several in self._several_running.values()
+        )
+        return self.running + max(0, beyond)
 
     @staticmethod
     def _idle(wants: Optional[float]) -> bool:
@@ -455,9 +459,11 @@ class AdaptiveAdmission:
         before any judging is short: one per CPU, as for a script of unknown demand."""
         self._known = self._known or self._demand.scripts_finished > 0 or self._demands.judged_any
         if self._careful:
-            self._base = base_count(max(1.0, self._demands.typical()), self.plan.cpus.count)
+            self._typical = max(1.0, self._demands.typical())
         elif self._known:
-            self._base = base_count(self._demands.typical(), self.plan.cpus.count)
+            self._typical = self._demands.typical()
+        if self._careful or self._known:
+            self._base = base_count(self._typical, self.plan.cpus.count)
 
     def _check_memory(self) -> None:
         """Read the free memory against the floor."""

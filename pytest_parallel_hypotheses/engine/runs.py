@@ -10,6 +10,7 @@ from ..core.classification import Polarity
 from ..core.models import Hypothesis
 from ..core.sequential import Evidence
 from ..core.setup import setup_problem
+from ..core.sizes import MIN_LIMIT
 from ..finding.layout import PathLike
 
 #: Setup steps as (command, or None for the config's; timeout in seconds, or None for the
@@ -62,10 +63,10 @@ class HypothesisRun:
                 f"timeout of hypothesis {self.hypothesis.id!r} must be > 0 seconds, "
                 f"got {self.timeout!r}"
             )
-        if self.memory_limit is not None and not self.memory_limit >= 1:
+        if self.memory_limit is not None and not self.memory_limit >= MIN_LIMIT:
             raise ValueError(
-                f"memory limit of hypothesis {self.hypothesis.id!r} must be >= 1 byte, "
-                f"got {self.memory_limit!r}"
+                f"memory limit of hypothesis {self.hypothesis.id!r} must be >= {MIN_LIMIT} "
+                f"bytes (1 MiB), got {self.memory_limit!r}"
             )
         if self.expected_cpus is not None and not self.expected_cpus >= 0:
             raise ValueError(
