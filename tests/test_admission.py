@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Hashable, List, Optional, Tuple
 
 import pytest
 
@@ -1673,57 +1673,15 @@ class TwoLooksDemand(HeldLooks):
         return dict(self.trees)
 
 
-@pytest.mark.asyncio
-async def test_a_script_known_to_want_one_cpu_takes_the_place_of_one_that_ended_at_once() -> None:
-    """Its place is one of the first after a script ends, as for a script not known: waiting
-    for a look that shows the CPU free, forty scripts of a quarter CPU-second took 7.1-7.5 s
-    instead of 6.9-7.0 s. Here no look comes after the end."""
-    demand = TwoLooksDemand()
-    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
-    may_end = [asyncio.Event() for _ in range(3)]
-    let_in: List[int] = []
-
-    async def script(number: int) -> None:
-        async with admission.slot(1.0):
-            let_in.append(number)
-            demand.trees[number] = TreeLook(1, tells=False)
-            await may_end[number].wait()
-            del demand.trees[number]
-            demand.scripts_finished += 1
-
-    tasks = [asyncio.ensure_future(script(number)) for number in range(3)]
-    for _ in range(500):  # ten seconds at most, for the two looks that let the second in
-        if demand.looks > 2:
-            break
-        await asyncio.sleep(TICK_SECONDS)
-    before = sorted(let_in)
-    may_end[0].set()
-    for _ in range(50):
-        if 2 in let_in:
-            break
-        await asyncio.sleep(TICK_SECONDS)
-    after = sorted(let_in)
-
-    demand.more.set()
-    for event in may_end:
-        event.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
-    await admission.aclose()
-    assert (before, after) == ([0, 1], [0, 1, 2])
-
-
-@pytest.mark.asyncio
-async def test_a_script_known_to_want_one_cpu_does_not_take_a_place_beside_one_wanting_two() -> (
-    None
-):
-    """The first places after scripts end go to scripts counted as one CPU each, without a
-    look; a test suite known to want two CPUs counts as two. In a new-user trial, a suite of
-    7 s known to want two took 14 s beside the script let in with it."""
-    demand = TwoLooksDemand()
-    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
-    wants = [1.0, 1.0, 2.0, 1.0]
-    may_end = [asyncio.Event() for _ in wants]
-    let_in: List[int] = []
+def one_known_script(
+    admission: AdaptiveAdmission,
+    demand: TwoLooksDemand,
+    wants: List[float],
+    may_end: List[asyncio.Event],
+    let_in: List[int],
+) -> Callable[[int], Awaitable[None]]:
+    """A script that, in its slot (known to want ``wants[number]`` CPUs), shows one busy
+    process until ``may_end[number]`` is set, and then ends."""
 
     async def script(number: int) -> None:
         async with admission.slot(wants[number]):
@@ -1733,27 +1691,84 @@ async def test_a_script_known_to_want_one_cpu_does_not_take_a_place_beside_one_w
             del demand.trees[number]
             demand.scripts_finished += 1
 
-    tasks = [asyncio.ensure_future(script(number)) for number in range(2)]
-    for _ in range(500):  # ten seconds at most, for the two looks that let the second in
-        if demand.looks > 2:
-            break
-        await asyncio.sleep(TICK_SECONDS)
-    tasks += [asyncio.ensure_future(script(number)) for number in range(2, 4)]
-    await asyncio.sleep(TICK_SECONDS)
-    may_end[0].set()
-    may_end[1].set()
-    for _ in range(50):
-        if 2 in let_in:
-            break
-        await asyncio.sleep(TICK_SECONDS)
-    await asyncio.sleep(TICK_SECONDS)
-    after = sorted(let_in)
+    return script
 
+
+async def until_the_second_is_let_in(demand: TwoLooksDemand) -> None:
+    """Wait for the two looks that let the second script in (ten seconds at most)."""
+    for _ in range(500):
+        if demand.looks > 2:
+            return
+        await asyncio.sleep(TICK_SECONDS)
+
+
+async def until_let_in(let_in: List[int], number: int) -> None:
+    """Wait for script ``number`` to be let in (a second at most)."""
+    for _ in range(50):
+        if number in let_in:
+            return
+        await asyncio.sleep(TICK_SECONDS)
+
+
+async def end_all(
+    admission: AdaptiveAdmission,
+    demand: TwoLooksDemand,
+    may_end: List[asyncio.Event],
+    tasks: List[asyncio.Future[None]],
+) -> None:
+    """Let every script in, then end, and close the admission."""
     demand.more.set()
     for event in may_end:
         event.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
     await admission.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_script_known_to_want_one_cpu_takes_the_place_of_one_that_ended_at_once() -> None:
+    """Its place is one of the first after a script ends, as for a script not known: waiting
+    for a look that shows the CPU free, forty scripts of a quarter CPU-second took 7.1-7.5 s
+    instead of 6.9-7.0 s. Here no look comes after the end."""
+    demand = TwoLooksDemand()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
+    may_end = [asyncio.Event() for _ in range(3)]
+    let_in: List[int] = []
+    script = one_known_script(admission, demand, [1.0] * 3, may_end, let_in)
+
+    tasks = [asyncio.ensure_future(script(number)) for number in range(3)]
+    await until_the_second_is_let_in(demand)
+    before = sorted(let_in)
+    may_end[0].set()
+    await until_let_in(let_in, 2)
+    after = sorted(let_in)
+
+    await end_all(admission, demand, may_end, tasks)
+    assert (before, after) == ([0, 1], [0, 1, 2])
+
+
+@pytest.mark.asyncio
+async def test_a_script_wanting_one_cpu_takes_no_place_beside_one_wanting_two() -> None:
+    """The first places after scripts end go to scripts counted as one CPU each, without a
+    look; a test suite known to want two CPUs counts as two. In a new-user trial, a suite of
+    7 s known to want two took 14 s beside the script let in with it."""
+    demand = TwoLooksDemand()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
+    wants = [1.0, 1.0, 2.0, 1.0]
+    may_end = [asyncio.Event() for _ in wants]
+    let_in: List[int] = []
+    script = one_known_script(admission, demand, wants, may_end, let_in)
+
+    tasks = [asyncio.ensure_future(script(number)) for number in range(2)]
+    await until_the_second_is_let_in(demand)
+    tasks += [asyncio.ensure_future(script(number)) for number in range(2, 4)]
+    await asyncio.sleep(TICK_SECONDS)
+    may_end[0].set()
+    may_end[1].set()
+    await until_let_in(let_in, 2)
+    await asyncio.sleep(TICK_SECONDS)
+    after = sorted(let_in)
+
+    await end_all(admission, demand, may_end, tasks)
     assert after == [0, 1, 2]
 
 
