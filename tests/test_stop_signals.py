@@ -69,6 +69,26 @@ def test_a_sigint_the_process_ignores_stays_ignored(stop_signals: StopSignals) -
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
+def test_a_hangup_the_process_ignores_stays_ignored(
+    handlers_before: Dict[int, Any],
+) -> None:
+    """Under ``nohup``, a closed terminal must not end the run."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signals = StopSignals()
+    try:
+        signals.install()
+        signals.hold()
+
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        signal.raise_signal(signal.SIGTERM)  # held
+        with pytest.raises(Terminated, match="received SIGTERM"):
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signals.restore()
+        for signum, handler in handlers_before.items():
+            signal.signal(signum, handler)
+
+
 def test_the_handlers_before_are_given_back(
     stop_signals: StopSignals, handlers_before: Dict[int, Any]
 ) -> None:

@@ -58,20 +58,27 @@ class StopSignals:
         self.restore()
 
     def install(self) -> None:
-        """Take over the signals (only the main thread may set signal handlers)."""
+        """Take over the signals (only the main thread may set signal handlers), except one
+        this process ignores: under ``nohup`` a closed terminal must not end the run."""
         if self._installed or threading.current_thread() is not threading.main_thread():
             return
-        self._previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
+        self._previous = {
+            signum: signal.signal(signum, _interrupt)
+            for signum in STOP_SIGNALS
+            if signal.getsignal(signum) is not signal.SIG_IGN
+        }
         self._installed = True
 
     def hold(self) -> None:
         """From now on, hold the next SIGINT, SIGTERM or SIGHUP; raise at the one after. A
-        SIGINT this process ignores (started in the background) stays ignored."""
+        signal this process ignores (SIGINT in the background, SIGHUP under ``nohup``) stays
+        ignored."""
         if not self._installed or signal.SIGINT in self._previous:
             return  # holding, or held once already
         self._previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
-        ignored = self._previous[signal.SIGINT] is signal.SIG_IGN
-        self._holding = STOP_SIGNALS if ignored else (signal.SIGINT, *STOP_SIGNALS)
+        self._holding = tuple(
+            signum for signum in self._previous if signal.getsignal(signum) is not signal.SIG_IGN
+        )
         for signum in self._holding:
             signal.signal(signum, self._held)
 
