@@ -25,7 +25,7 @@ from .classification import (
 from .diagnosis import describe_snapshot
 from .models import TestExecutionResult
 from .sequential import Decision, Evidence
-from .tested import OWN_VENV_ADVICE, NoTestRun, older_than
+from .tested import OWN_VENV_ADVICE, NoTestRun, NoTestsBecause, older_than
 
 #: Exit status reported for a hypothesis that a stop condition stopped or never started: what
 #: a script interrupted as at a terminal says (its group gets SIGINT first).
@@ -212,14 +212,20 @@ def no_tests_result(result: TestExecutionResult, said: NoTestRun) -> TestExecuti
 
 #: What to look at when a test runner ran no test, by why it ran none.
 _NO_TESTS_ADVICE = {
-    "selection": "check the test ids, paths and -k or -m expressions the script gives it: "
-    "none selects a test in this worktree",
-    "collection": "read its output for the error that stopped the collection (an import or "
-    "syntax error in a test module or the code it imports, or a warning that the project's "
-    "filterwarnings makes an error) and fix that first",
-    "usage": "check the options the script gives it, and that the Python the script runs is "
-    "the one you meant, with the plugins those options need (pytest-xdist for -n): a "
-    "runner's environment that is not activated leaves the script the python3 of PATH",
+    NoTestsBecause.SELECTION: (
+        "check the test ids, paths and -k or -m expressions the script gives it: none selects "
+        "a test in this worktree"
+    ),
+    NoTestsBecause.COLLECTION: (
+        "read its output for the error that stopped the collection (an import or syntax "
+        "error in a test module or the code it imports, or a warning that the project's "
+        "filterwarnings makes an error) and fix that first"
+    ),
+    NoTestsBecause.USAGE: (
+        "check the options the script gives it, and that the Python the script runs is the "
+        "one you meant, with the plugins those options need (pytest-xdist for -n): a runner's "
+        "environment that is not activated leaves the script the python3 of PATH"
+    ),
 }
 
 

@@ -9,6 +9,7 @@ used, or that nothing needed either, and what could not be redirected.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -60,14 +61,23 @@ def missing_module_to_run(stderr: str) -> Optional[Tuple[str, str]]:
     return last, (said.group("name") or said.group("dotted")).partition(".")[0]
 
 
+class NoTestsBecause(str, enum.Enum):
+    """Why a test runner ran no test."""
+
+    #: What the script selects is not there.
+    SELECTION = "selection"
+    #: A test module could not be imported.
+    COLLECTION = "collection"
+    #: An option it does not know or take.
+    USAGE = "usage"
+
+
 @dataclass(frozen=True)
 class NoTestRun:
-    """A test runner's own words for having run no test, and why it ran none: ``selection``
-    (what the script selects is not there), ``collection`` (a test module could not be
-    imported) or ``usage`` (an option it does not know or take)."""
+    """A test runner's own words for having run no test, and why it ran none."""
 
     words: str
-    why: str
+    why: NoTestsBecause
 
 
 #: What a test runner says when it ran no test, by the exit status it says it with, and why:
@@ -78,12 +88,20 @@ class NoTestRun:
 #: warnings, which is all that pytest-xdist counts), and unittest's 5 (since Python 3.12).
 #: The first pattern a line matches tells why.
 _NO_TESTS = {
-    2: ((re.compile(r"^!*\s*Interrupted: \d+ errors? during collection\b"), "collection"),),
+    2: (
+        (
+            re.compile(r"^!*\s*Interrupted: \d+ errors? during collection\b"),
+            NoTestsBecause.COLLECTION,
+        ),
+    ),
     4: (
-        (re.compile(r"^ERROR: (?:file or directory )?not found: "), "selection"),
+        (re.compile(r"^ERROR: (?:file or directory )?not found: "), NoTestsBecause.SELECTION),
         # argparse's words, under a program name that says pytest (python -m pytest,
         # py.test, __main__.py): a script's own "ERROR: ..." or "cc: error: ..." is its own
-        (re.compile(r"^(?:[^:\s][^:]*[\s/])?(?:py\.?test|__main__\.py): error: "), "usage"),
+        (
+            re.compile(r"^(?:[^:\s][^:]*[\s/])?(?:py\.?test|__main__\.py): error: "),
+            NoTestsBecause.USAGE,
+        ),
     ),
     5: (
         (
@@ -92,7 +110,7 @@ _NO_TESTS = {
                 r"|\d+ (?:deselected|warnings?)(?:, \d+ (?:deselected|warnings?))* in \d)"
                 r"|^NO TESTS RAN\b"
             ),
-            "selection",
+            NoTestsBecause.SELECTION,
         ),
     ),
 }
@@ -116,7 +134,9 @@ def ran_no_tests(exit_code: Optional[int], worktree: str, *streams: str) -> Opti
         for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
             words = _COLOUR.sub("", line).strip()
             why = next((why for pattern, why in said if pattern.match(words)), None)
-            if why == "collection" and any(_raised_in_own_code(worktree, s) for s in streams):
+            if why is NoTestsBecause.COLLECTION and any(
+                _raised_in_own_code(worktree, s) for s in streams
+            ):
                 return None
             if why is not None:
                 return NoTestRun(words.strip("=! "), why)

@@ -69,13 +69,15 @@ class JsonReport:
         self._failure = ""
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the report, unless nothing was meant to run (``--co``, a usage error); a
-        report that cannot be written fails the run (the summary still shows every verdict)."""
-        if session.config.option.collectonly or exitstatus == pytest.ExitCode.USAGE_ERROR:
+        report that cannot be written fails the run (the summary still shows every verdict).
+        The status is the one pytest ends with, which a plugin's sessionfinish may have set."""
+        status = session.exitstatus
+        if session.config.option.collectonly or status == pytest.ExitCode.USAGE_ERROR:
             return
-        try:  # the status pytest ends with, which a plugin's sessionfinish may have set
-            write_atomically(self._path, self.render(self._report(session, session.exitstatus)))
+        try:
+            write_atomically(self._path, self.render(self._report(session, status)))
         except OSError as error:  # the disk filled up or the folder vanished since start-up
             self._failure = f"{self.LABEL} NOT written to {self._path}: {error.strerror}"
             if session.exitstatus in _OVERRIDDEN_BY_A_LOST_REPORT:
