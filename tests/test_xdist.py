@@ -265,6 +265,37 @@ def test_stop_on_stops_every_worker_and_reports_the_rest_as_skipped_with_the_rea
     assert live_processes(sleep_token) == []
 
 
+def test_under_xdist_a_stop_reports_the_hypotheses_it_kept_from_starting_as_skipped(
+    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Without xdist each hypothesis a stop kept from starting is a skipped test, in the
+    summary and the JUnit file; xdist shuts its workers down before they report them."""
+    write_script(git_repo, "a", "exit 1")
+    for index in range(1, 6):
+        write_script(git_repo, f"b{index}", "sleep 30")
+    junit = tmp_path / "junit.xml"
+
+    result = run_xdist(
+        pytester,
+        tmp_path,
+        f"--hypotheses={git_repo}",
+        "--hypotheses-stop-on=supported",
+        "--hypotheses-grace=0.3",
+        f"--junitxml={junit}",
+        "-rs",
+    )
+
+    result.assert_outcomes(failed=1, skipped=5)
+    result.stdout.fnmatch_lines(["*hypothesis b? has no verdict: * because hypothesis a was *"])
+    cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
+    assert sorted(cases) == ["a", *(f"b{index}" for index in range(1, 6))]
+    for index in range(1, 6):
+        case = cases[f"b{index}"]
+        assert case.find("skipped") is not None
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert (properties["verdict"], properties["result"]) == ("pending", "skip")
+
+
 def test_a_run_stopped_by_stop_on_under_xdist_ends_as_without_xdist(
     pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

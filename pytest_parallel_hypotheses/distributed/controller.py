@@ -28,6 +28,7 @@ from ..engine.bridge import run_sync
 from ..engine.tree import MARKER_PREFIX, Marker, ProcessTree
 from ..finding.discovery import DiscoveryError, FoundHypothesis, discover
 from ..plugin.collection import own_limits, report_header, worktrees_to_search
+from ..plugin.itemless import report_skipped
 from ..plugin.options import SETTINGS_KEY, HypothesesSettings
 from ..plugin.outputfolder import session_folder
 from ..plugin.records import HypothesisRecords
@@ -114,22 +115,32 @@ class DistributedRecords(HypothesisRecords):
         known = self._identified(self._expected.get(nodeid) or self._unknown(nodeid))
         return _with_result(known, result)
 
-    def _unreported(self, nodeid: str, record: Record) -> Record:
-        """A hypothesis no worker reported: cut short by an interruption, else never run."""
-        result = None if self._cut_short is None else self._cut_short(nodeid)
-        if result is None:
-            return self._never_run(record)
-        return _with_result(self._identified(record), result)
+    def unreported(self) -> List[Tuple[Record, TestExecutionResult]]:
+        """Each hypothesis no worker reported nor crashed on that has a result all the same
+        (see :meth:`_unreported_result`), with its record."""
+        reported = {record["nodeid"] for record in super().records} | set(self._crashed)
+        found = []
+        for nodeid, record in self._expected.items():
+            result = None if nodeid in reported else self._unreported_result(nodeid, record)
+            if result is not None:
+                found.append((_with_result(self._identified(record), result), result))
+        return found
 
-    def _never_run(self, record: Record) -> Record:
-        """Pending; once the run stopped on a verdict, the stopped result that says why."""
+    def _unreported(self, nodeid: str, record: Record) -> Record:
+        """A hypothesis no worker reported, with its result if it has one, else pending."""
+        result = self._unreported_result(nodeid, record)
         record = self._identified(record)
-        if self._stopped is None:
-            return record
-        result = stopped_result(
-            record["hypothesis_id"], record["worktree_path"], self._stopped, started=False
-        )
-        return _with_result(record, result)
+        return record if result is None else _with_result(record, result)
+
+    def _unreported_result(self, nodeid: str, record: Record) -> Optional[TestExecutionResult]:
+        """Cut short by an interruption; else, once the run stopped on a verdict, the stopped
+        result that says why it never started; else none: it has not run yet."""
+        result = None if self._cut_short is None else self._cut_short(nodeid)
+        if result is None and self._stopped is not None:
+            result = stopped_result(
+                record["hypothesis_id"], record["worktree_path"], self._stopped, started=False
+            )
+        return result
 
     def _identified(self, record: Record) -> Record:
         """A record known from its node id alone, completed by a look at its worktree."""
@@ -298,7 +309,8 @@ class XdistController:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         """xdist ends its loop with an interruption when a worker stops the run, as if the
         user had pressed Ctrl-C. A stop condition that was met ends the run as it does
-        without xdist instead: not interrupted, exit 1 or 0, and the reason said once."""
+        without xdist instead: not interrupted, exit 1 or 0, the reason said once, and each
+        hypothesis it kept from starting reported as skipped."""
         try:
             return (yield)
         except KeyboardInterrupt as interruption:
@@ -306,6 +318,8 @@ class XdistController:
             if reason is None or str(interruption) != reason:
                 raise  # a Ctrl-C, or xdist's own stop (-x)
             session.shouldstop = reason
+            for record, result in self._records.unreported():
+                report_skipped(session.config, record, result)
             return True
 
     def pytest_keyboard_interrupt(self) -> None:

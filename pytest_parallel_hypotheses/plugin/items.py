@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import pluggy
 import pytest
 
-from ..core.classification import TestResult
+from ..core.classification import Polarity, TestResult
 from ..core.models import TestExecutionResult
 from ..engine.runs import HypothesisRun, SetupSteps
 from ..finding.discovery import FoundHypothesis
@@ -198,7 +198,7 @@ class HypothesisItem(pytest.Item):
         result = self.result
         assert result is not None  # setup judged it or failed
         if result.result is TestResult.SKIP:  # reported at the script, not at this line
-            raise pytest.skip.Exception(headline(self.found, result), _use_item_location=True)
+            raise pytest.skip.Exception(headline(result), _use_item_location=True)
         if not fails_its_item(result):
             attach_passing_output(self, result)
             return
@@ -209,22 +209,24 @@ class HypothesisItem(pytest.Item):
         return self.found.script, 0, f"hypothesis {self.found.hypothesis_id}"
 
     def _record_properties(self, result: TestExecutionResult) -> None:
-        assert result.status is not None  # set when the result is built
-        values = (
-            result.status.value,
-            result.result.value,
-            repr(result.confidence),
-            self.found.polarity.value,
-        )
-        self.user_properties.extend(zip(PROPERTY_NAMES, values))
-        if result.setup is not None:
-            setup = (result.setup["command"], result.setup["outcome"])
-            self.user_properties.extend(zip(SETUP_PROPERTY_NAMES, setup))
-        if len(result.attempts) > 1:
-            counts = result.outcome_counts
-            repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
-            self.user_properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))
-        self.user_properties.extend(_evidence_properties(result))
+        self.user_properties.extend(result_properties(result, self.found.polarity))
+
+
+def result_properties(result: TestExecutionResult, polarity: Polarity) -> List[Tuple[str, str]]:
+    """The JUnit properties of a hypothesis's result: its verdict and confidence, its setup
+    step, its attempts and the evidence they give."""
+    assert result.status is not None  # set when the result is built
+    values = (result.status.value, result.result.value, repr(result.confidence), polarity.value)
+    properties = list(zip(PROPERTY_NAMES, values))
+    if result.setup is not None:
+        setup = (result.setup["command"], result.setup["outcome"])
+        properties.extend(zip(SETUP_PROPERTY_NAMES, setup))
+    if len(result.attempts) > 1:
+        counts = result.outcome_counts
+        repeats = (len(result.attempts), counts["pass"], counts["fail"], result.flaky)
+        properties.extend(zip(REPEAT_PROPERTY_NAMES, map(str, repeats)))
+    properties.extend(_evidence_properties(result))
+    return properties
 
 
 def _pytest_timeout_loaded(config: pytest.Config) -> bool:

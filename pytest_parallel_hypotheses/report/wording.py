@@ -85,13 +85,13 @@ def record_colour(record: Mapping[str, Any]) -> str:
     return verdict_colour(HypothesisStatus(record["status"]), record_polarity(record))
 
 
-def headline(found: FoundHypothesis, result: TestExecutionResult) -> str:
+def headline(result: TestExecutionResult) -> str:
     """One line: the hypothesis, its verdict and what the script did."""
     assert result.status is not None  # set when the result is built
     if result.status is HypothesisStatus.PENDING:
-        return f"hypothesis {found.hypothesis_id} has no verdict: {what_happened(result)}"
+        return f"hypothesis {result.hypothesis_id} has no verdict: {what_happened(result)}"
     return (
-        f"hypothesis {found.hypothesis_id} is {verdict_word(result.status)}: "
+        f"hypothesis {result.hypothesis_id} is {verdict_word(result.status)}: "
         f"{what_happened(result)}"
     )
 
@@ -132,7 +132,7 @@ def failure_text(found: FoundHypothesis, result: TestExecutionResult) -> str:
     """The full story of a hypothesis for pytest's failure and error sections."""
     assert result.status is not None  # set when the result is built
     lines = [
-        headline(found, result),
+        headline(result),
         _field("verdict", result.status.value),
         _field("classification", result.result.value),
         _field("polarity", polarity_text(result.polarity)),
