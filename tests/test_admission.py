@@ -1772,6 +1772,60 @@ async def test_a_script_wanting_one_cpu_takes_no_place_beside_one_wanting_two() 
     assert after == [0, 1, 2]
 
 
+class OneTreePerScript:
+    """The trees of the scripts let in, as set in ``trees``, at every look."""
+
+    def __init__(self) -> None:
+        self.scripts_finished = 0
+        self.looks = 0
+        self.trees: Dict[Hashable, TreeLook] = {}
+
+    def runnable(self) -> Dict[Hashable, TreeLook]:
+        self.looks += 1
+        return dict(self.trees)
+
+
+@pytest.mark.asyncio
+async def test_a_dip_in_the_looks_at_a_script_known_to_want_two_cpus_is_no_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test suite run with ``-n 4`` keeps one process busy for a second or more between
+    its phases (collection, the summary); a look then finds a CPU free that is not. In a
+    new-user trial a one-CPU suite started in such a dip on 2 CPUs and took 14 s instead of
+    8 s. Here the suite, past its start, shows one busy process at every look."""
+    monkeypatch.setattr(admission_module, "STARTING_SECONDS", 0.0)
+    demand = OneTreePerScript()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
+    suite_may_end, other_in = asyncio.Event(), asyncio.Event()
+    inside_beside_the_suite: List[bool] = []
+
+    async def suite() -> None:
+        async with admission.slot(2.0):
+            demand.trees["suite"] = TreeLook(1, tells=False)
+            await suite_may_end.wait()
+            del demand.trees["suite"]
+            demand.scripts_finished += 1
+
+    async def one_cpu() -> None:
+        async with admission.slot(1.0):
+            inside_beside_the_suite.append(not suite_may_end.is_set())
+            other_in.set()
+
+    tasks = [asyncio.ensure_future(suite())]
+    await asyncio.sleep(TICK_SECONDS)
+    tasks.append(asyncio.ensure_future(one_cpu()))
+    looks = demand.looks
+    for _ in range(500):  # ten looks at the dip, ten seconds at most
+        if demand.looks > looks + 10 or other_in.is_set():
+            break
+        await asyncio.sleep(TICK_SECONDS)
+    suite_may_end.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    await admission.aclose()
+
+    assert inside_beside_the_suite == [False]
+
+
 @pytest.mark.asyncio
 async def test_a_slot_that_ran_no_script_tells_nothing_of_the_scripts() -> None:
     """A hypothesis whose script cannot run ends its slot at once: that must not let a whole
