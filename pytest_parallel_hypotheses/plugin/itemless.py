@@ -8,6 +8,7 @@ them itself, as the item would have: a passed setup, a skipped call, a passed te
 
 from __future__ import annotations
 
+import os
 from typing import List, Literal, Optional, Tuple
 
 import pytest
@@ -26,7 +27,9 @@ def report_skipped(config: pytest.Config, record: Record, result: TestExecutionR
     hooks an item's run calls, so that every reporter sees an ordinary skipped test."""
     nodeid = record["nodeid"]
     script = record["script"] or nodeid
-    location = (nodeid.rpartition("::")[0], 0, f"hypothesis {record['hypothesis_id']}")
+    # where an item's report is: its script, from the rootdir (see HypothesisItem.reportinfo)
+    place = os.path.relpath(script, config.rootpath) if record["script"] else nodeid
+    location = (place, 0, f"hypothesis {record['hypothesis_id']}")
     properties = result_properties(result, record_polarity(record))
     config.hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
     phases: List[Tuple[_When, _Outcome, Optional[Tuple[str, int, str]]]] = [
