@@ -322,6 +322,14 @@ NO_TESTS_SAID = {
         "no tests ran in 0.9s\n",
         NoTestRun("ERROR: not found: /w/t.py::t", "selection"),
     ),
+    "a conftest the script's Python cannot import": (
+        4,
+        "ImportError while loading conftest '/w/tests/conftest.py'.\n"
+        "tests/conftest.py:5: in <module>\n    import simplejson\n"
+        "E   ModuleNotFoundError: No module named 'simplejson'\n",
+        "",
+        NoTestRun("ImportError while loading conftest '/w/tests/conftest.py'.", "collection"),
+    ),
     "an option of a plugin the script's Python lacks": (
         4,
         "ERROR: usage: python -m pytest [options] [file_or_dir] [file_or_dir] [...]\n"
@@ -389,6 +397,22 @@ def test_a_collection_stopped_by_the_worktree_s_own_code_is_evidence(
     said = ran_no_tests(2, "/w", "", COLLECTION_ERROR.format(raiser=raiser))
 
     assert (said is None) is own
+
+
+#: pytest's report of a conftest.py that imports a module of the worktree with a syntax error.
+CONFTEST_SYNTAX_ERROR = """\
+ImportError while loading conftest '/w/tests/conftest.py'.
+tests/conftest.py:1: in <module>
+    import pkg
+E     File "/w/src/pkg/__init__.py", line 1
+E       def f(:
+E             ^
+E   SyntaxError: invalid syntax
+"""
+
+
+def test_a_conftest_stopped_by_a_syntax_error_in_the_worktree_s_own_code_is_evidence() -> None:
+    assert ran_no_tests(4, "/w", CONFTEST_SYNTAX_ERROR, "") is None
 
 
 def test_a_script_whose_pytest_ran_a_failing_test_still_decides(
@@ -479,6 +503,42 @@ def test_verdicts_follow_each_worktree_code_not_the_main_checkout(
     results = TestExecutor().execute_parallel(runs)
 
     assert [r.status for r in results] == [HypothesisStatus.FALSIFIED, HypothesisStatus.SUPPORTED]
+
+
+def test_a_runner_started_by_its_path_runs_the_scripts_in_its_environment(
+    project: Path, worktree: Callable[[str, str], Path], write_script: WriteScript, tmp_path: Path
+) -> None:
+    """``.venv/bin/pytest --hypotheses``, the environment not activated: the scripts'
+    ``python3`` was PATH's, which has none of the project's dependencies, and in new-user
+    trials on attrs and marshmallow working fixes were refuted."""
+    venv = tmp_path / "runner-venv"
+    python = venv_with(venv, str(project / "copydist"), "-e", str(project / "srcdist"))
+    plugin_site = sysconfig.get_paths()["purelib"]  # this run's pytest and plugin
+    [site_packages] = venv.glob("lib/python3*/site-packages")
+    (site_packages / "runner.pth").write_text(f"import site; site.addsitedir({plugin_site!r})\n")
+    plain = tmp_path / "plain-bin"  # a python3 of no virtual environment, first on PATH
+    plain.mkdir()
+    (plain / "python3").symlink_to(Path(sys.base_prefix) / "bin" / "python3")
+    tree = worktree("fixed", "fixed")
+    write_script(tree, "h", 'python3 -c "import copypkg, srcpkg as m; m.where()"')
+    report = tmp_path / "report.json"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST")}
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = os.pathsep.join([str(plain), *filter(None, os.defpath.split(os.pathsep))])
+
+    subprocess.run(
+        [str(python), "-m", "pytest", f"--hypotheses={tree}", f"--hypotheses-report={report}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+
+    [record] = json.loads(report.read_text())["hypotheses"]
+    assert record["status"] == "falsified", record["error_message"] or record["stderr"]
+    assert str(tree.resolve() / PACKAGES["srcpkg"]) in record["stdout"]
 
 
 @pytest.mark.usefixtures("venv_first")

@@ -218,7 +218,8 @@ _NO_TESTS_ADVICE = {
     ),
     NoTestsBecause.COLLECTION: (
         "read its output for the error that stopped the collection (an import or syntax "
-        "error in a test module or the code it imports, or a warning that the project's "
+        "error in a test module, a conftest.py or the code it imports; a module the tests "
+        "need that the script's Python lacks; or a warning that the project's "
         "filterwarnings makes an error) and fix that first"
     ),
     NoTestsBecause.USAGE: (

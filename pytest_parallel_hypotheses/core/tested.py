@@ -13,7 +13,7 @@ import enum
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: What to do so that a worktree's scripts test its own code, said wherever they cannot.
 OWN_VENV_ADVICE = (
@@ -82,10 +82,12 @@ class NoTestRun:
 
 #: What a test runner says when it ran no test, by the exit status it says it with, and why:
 #: pytest's 2 (errors while collecting: it runs no test at all), 4 (a test id or path it
-#: cannot find; any other usage error, its own or argparse's ``pytest: error: unrecognized
-#: arguments: -n``, which a Python without pytest-xdist gives) and 5 (nothing collected or
-#: everything deselected; its summary then counts no test, only what was deselected and the
-#: warnings, which is all that pytest-xdist counts), and unittest's 5 (since Python 3.12).
+#: cannot find; a conftest.py it cannot import, which a Python without the project's
+#: dependencies gives; any other usage error, its own or argparse's ``pytest: error:
+#: unrecognized arguments: -n``, which a Python without pytest-xdist gives) and 5 (nothing
+#: collected or everything deselected; its summary then counts no test, only what was
+#: deselected and the warnings, which is all that pytest-xdist counts), and unittest's 5
+#: (since Python 3.12).
 #: The first pattern a line matches tells why.
 _NO_TESTS = {
     2: (
@@ -96,6 +98,8 @@ _NO_TESTS = {
     ),
     4: (
         (re.compile(r"^ERROR: (?:file or directory )?not found: "), NoTestsBecause.SELECTION),
+        # a conftest.py it could not import, its traceback after these words
+        (re.compile(r"^ImportError while loading conftest '"), NoTestsBecause.COLLECTION),
         # argparse's words, under a program name that says pytest (python -m pytest,
         # py.test, __main__.py): a script's own "ERROR: ..." or "cc: error: ..." is its own
         (
@@ -131,8 +135,8 @@ def ran_no_tests(exit_code: Optional[int], worktree: str, *streams: str) -> Opti
     there)."""
     said = _NO_TESTS.get(exit_code, ()) if exit_code is not None else ()
     for stream in streams if said else ():
-        for line in stream.rstrip().splitlines()[-_NO_TESTS_LINES:]:
-            words = _COLOUR.sub("", line).strip()
+        for line in _last_words(_COLOUR.sub("", stream)):
+            words = line.strip()
             why = next((why for pattern, why in said if pattern.match(words)), None)
             if why is NoTestsBecause.COLLECTION and any(
                 _raised_in_own_code(worktree, s) for s in streams
@@ -143,10 +147,29 @@ def ran_no_tests(exit_code: Optional[int], worktree: str, *streams: str) -> Opti
     return None
 
 
+def _last_words(stream: str) -> List[str]:
+    """The last lines of ``stream``, and the line before the traceback it ends with, if it
+    ends with one: pytest says why it could not start before that traceback."""
+    lines = stream.rstrip().splitlines()
+    end = len(lines)
+    while end and _in_traceback(lines[end - 1]):
+        end -= 1
+    before = lines[end - 1 : end] if end < len(lines) else []
+    return [*before, *lines[-_NO_TESTS_LINES:]]
+
+
+def _in_traceback(line: str) -> bool:
+    """Whether ``line`` is one of a traceback as pytest prints it: a frame, its source line
+    (indented), or the exception (``E   ...``)."""
+    return bool(_FRAME.match(line)) or line.startswith((" ", _RAISED))
+
+
 #: A frame of a traceback as pytest prints it: ``pkg/core.py:12: in <module>``.
 _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):\d+: in ")
 #: What pytest's report of an exception starts with: ``E   ImportError: ...``.
 _RAISED = "E   "
+#: The file a syntax error is in, in pytest's report of it: ``E     File "pkg/core.py", ...``.
+_SYNTAX_FILE = re.compile(r'^E\s+File "(?P<path>[^"]+\.py)", line \d+')
 #: Files of tests, not of the code under test.
 _TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
 #: Folders of tests or of installed packages, not of the code under test.
@@ -159,7 +182,7 @@ def _raised_in_own_code(worktree: str, output: str) -> bool:
     that no longer imports may be what the hypothesis is about."""
     frame = None
     for line in _COLOUR.sub("", output).splitlines():
-        match = _FRAME.match(line)
+        match = _FRAME.match(line) or _SYNTAX_FILE.match(line)
         if match is not None:
             frame = match.group("path")
         elif line.startswith(_RAISED) and frame is not None:

@@ -163,7 +163,10 @@ def worktree_code(
         unreachable_packages=imports.unreachable_packages,
         unbuilt_extensions=imports.unbuilt_extensions,
     )
-    return WorktreeCode(redirected_environment(imports, base_env, installs.environments), tested)
+    env = redirected_environment(imports, base_env, installs.environments)
+    if imports.locations and installs.runner_venv is not None:
+        env.update(venv_environment(installs.runner_venv, base_env))
+    return WorktreeCode(env, tested)
 
 
 def _own_venv(

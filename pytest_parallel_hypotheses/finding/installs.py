@@ -140,6 +140,10 @@ class DevelopmentInstalls:
     sites: Tuple[Path, ...] = ()
     #: The environments read (see :func:`development_installs`), resolved.
     environments: Tuple[Path, ...] = ()
+    #: The runner's virtual environment, when it holds a development install of the project
+    #: and the scripts' ``python3`` would be one of no virtual environment (pytest started by
+    #: its path, the environment not activated): the scripts run with it activated.
+    runner_venv: Optional[Path] = None
     #: The folders of the checkouts, listed once for the worktrees of one look.
     listings: Listings = field(default_factory=Listings, compare=False)
 
@@ -354,12 +358,36 @@ def development_installs(
     if not repositories:
         return DevelopmentInstalls(sites=sites, environments=tuple(environments))
     scan = _Scan(repositories, environments)
+    own = set(_site_directories(environments[:1]))
+    holds = False
     for directory in sites:
+        before = len(scan.locations)
         scan.read(directory)
+        holds = holds or (directory in own and len(scan.locations) > before)
     scan.finish()
     return DevelopmentInstalls(
-        tuple(scan.locations), tuple(scan.warnings), repositories, sites, tuple(environments)
+        tuple(scan.locations),
+        tuple(scan.warnings),
+        repositories,
+        sites,
+        tuple(environments),
+        _not_activated(environ) if holds else None,
     )
+
+
+def _not_activated(environ: Mapping[str, str]) -> Optional[Path]:
+    """The runner's virtual environment, when the ``python3`` or ``python`` that ``environ``'s
+    ``PATH`` finds is one of no virtual environment: a development install redirected into a
+    worktree is then of no use to the scripts, which would run the worktree's code on a
+    Python without the project's dependencies. In new-user trials on attrs and marshmallow,
+    a runner started by its path (``.venv/bin/pytest``) refuted working fixes so."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    for name in ("python3", "python"):
+        found = shutil.which(name, path=environ.get("PATH", os.defpath))
+        if found is None or not (Path(found).parent.parent / "pyvenv.cfg").is_file():
+            return Path(sys.prefix)
+    return None
 
 
 def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
