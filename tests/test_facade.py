@@ -13,6 +13,8 @@ from pytest_parallel_hypotheses import (
     AsyncTestExecutor,
     FalsificationConfig,
     Hypothesis,
+    HypothesisStatus,
+    Polarity,
     TestExecutionResult,
     TestExecutor,
     TestResult,
@@ -136,6 +138,43 @@ def test_hypotheses_really_run_in_parallel(
     config = FalsificationConfig(test_timeout=10, max_concurrent_tests=3)
     results = TestExecutor(config).execute_parallel([Hypothesis(i, i) for i in ids], worktrees)
     assert [r.result for r in results] == [TestResult.PASS] * 3
+
+
+def test_the_legacy_call_runs_each_hypothesis_as_its_metadata_file_asks(
+    make_worktree: Callable[[str], Path],
+    write_script: Callable[..., Path],
+    write_metadata: Callable[[Path, str, object], Path],
+) -> None:
+    """A worktree made by ``pytest-hypotheses new`` says in its metadata that its script
+    confirms a fix, and sets its own deadline: a new-user trial's fix, confirmed, read as a
+    refuted hypothesis, and its deadline ignored."""
+    confirming, slow = make_worktree("confirming"), make_worktree("slow")
+    write_script(confirming, "fix", "exit 0")
+    write_metadata(confirming, "fix", {"polarity": "confirm"})
+    write_script(slow, "slow", "sleep 30")
+    write_metadata(slow, "slow", {"timeout": 0.5})
+    hypotheses = [Hypothesis("fix", "the fix works"), Hypothesis("slow", "x")]
+
+    fix, timed_out = TestExecutor(QUICK).execute_parallel(
+        hypotheses, {"fix": str(confirming), "slow": str(slow)}
+    )
+
+    assert (fix.status, fix.polarity) == (HypothesisStatus.SUPPORTED, Polarity.CONFIRM)
+    assert timed_out.result is TestResult.TIMEOUT
+    assert timed_out.duration < QUICK.test_timeout / 2  # its own deadline, not the run's
+
+
+def test_metadata_the_legacy_call_cannot_use_raises_value_error_naming_it(
+    make_worktree: Callable[[str], Path],
+    write_script: Callable[..., Path],
+    write_metadata: Callable[[Path, str, object], Path],
+) -> None:
+    worktree = make_worktree("broken")
+    write_script(worktree, "h1", "exit 0")
+    write_metadata(worktree, "h1", {"polarity": "sideways"})
+
+    with pytest.raises(ValueError, match=r"config_h1\.json.*polarity"):
+        TestExecutor(QUICK).execute_parallel([Hypothesis("h1", "x")], {"h1": str(worktree)})
 
 
 def test_a_duplicate_raises_value_error_through_the_facade() -> None:

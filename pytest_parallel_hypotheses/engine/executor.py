@@ -18,7 +18,7 @@ from ..finding.layout import PathLike
 from .bridge import run_sync
 from .events import RunObserver
 from .gate import StartGate
-from .runs import HypothesisRun, RunInput, as_path, plan
+from .runs import HypothesisRun, RunInput, plan, run_in
 from .spawn import keep_exit_statuses
 from .stream import ResultStream
 from .tree import MARKER_PREFIX
@@ -141,8 +141,7 @@ class AsyncTestExecutor:
         self, hypothesis: Hypothesis, worktree: Optional[PathLike]
     ) -> TestExecutionResult:
         """Test one hypothesis in one worktree."""
-        run = HypothesisRun(hypothesis, as_path(worktree))
-        return (await self.execute_parallel_async([run]))[0]
+        return (await self.execute_parallel_async([run_in(hypothesis, worktree)]))[0]
 
     def execute_parallel(
         self,

@@ -11,7 +11,8 @@ from ..core.models import Hypothesis
 from ..core.sequential import Evidence
 from ..core.setup import setup_problem
 from ..core.sizes import MIN_LIMIT
-from ..finding.layout import PathLike
+from ..finding.layout import PathLike, config_path, is_valid_id
+from ..finding.metadata import MetadataError, read_metadata
 
 #: Setup steps as (command, or None for the config's; timeout in seconds, or None for the
 #: config's).
@@ -112,9 +113,7 @@ RunInput = Union[Hypothesis, HypothesisRun]
 def plan(hypotheses: Iterable[RunInput], worktrees: Mapping[str, PathLike]) -> List[HypothesisRun]:
     """Turn the caller's input into runs, refusing duplicates before anything starts."""
     runs = [
-        item
-        if isinstance(item, HypothesisRun)
-        else HypothesisRun(item, as_path(worktrees.get(item.id)))
+        item if isinstance(item, HypothesisRun) else run_in(item, worktrees.get(item.id))
         for item in hypotheses
     ]
     seen: Set[Tuple[str, str]] = set()
@@ -127,6 +126,31 @@ def plan(hypotheses: Iterable[RunInput], worktrees: Mapping[str, PathLike]) -> L
             )
         seen.add(key)
     return runs
+
+
+def run_in(hypothesis: Hypothesis, worktree: Optional[PathLike]) -> HypothesisRun:
+    """The run of ``hypothesis`` in ``worktree`` as its metadata file there asks for (its
+    deadline, setup step, polarity and memory limit), as ``pytest --hypotheses`` runs it: a
+    worktree made by ``pytest-hypotheses new`` says there that its script confirms a fix, and
+    a caller that ignored it would read the fix's success as the hypothesis refuted. The
+    hypothesis itself is the caller's. Raises ``ValueError`` naming the file when it cannot be
+    used."""
+    path = as_path(worktree)
+    if path is None or not is_valid_id(hypothesis.id):
+        return HypothesisRun(hypothesis, path)  # the run reports what is wrong with it
+    try:
+        metadata = read_metadata(config_path(path, hypothesis.id), hypothesis.id)
+    except MetadataError as error:
+        raise ValueError(str(error)) from None
+    return HypothesisRun(
+        hypothesis,
+        path,
+        timeout=metadata.timeout,
+        setup=metadata.setup,
+        setup_timeout=metadata.setup_timeout,
+        polarity=metadata.polarity,
+        memory_limit=metadata.memory,
+    )
 
 
 def as_path(worktree: Optional[PathLike]) -> Optional[Path]:
