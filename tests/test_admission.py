@@ -1021,6 +1021,29 @@ def test_the_reports_say_which_attempt_did_not_count(
     result.stdout.fnmatch_lines([f"*message*{SECOND_FAILURE}*"])
 
 
+def test_a_pass_after_a_failure_that_did_not_count_shows_that_failure(
+    run_pytest: Callable[..., pytest.RunResult],
+    git_repo: Path,
+    write_script: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """A new-user trial's suite failed on its own (xdist's workers collected different
+    tests), short of CPUs: run again, it passed, and the table said ``1 run``, FALSIFIED;
+    the failure was nowhere to be seen, and the same suite was flaky under repeats."""
+    late_scripts(git_repo, write_script, timed(1.5, within=2.5), lambda _id: "exit 0")
+    report = tmp_path / "report.json"
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    records = json.loads(report.read_text())["hypotheses"]
+    ran_again = [record for record in records if record["not_counted"]]
+    assert ran_again, records
+    for record in ran_again:
+        assert record["result"] == "pass"
+        assert [attempt["result"] for attempt in record["not_counted"]] == ["fail"]
+    result.stdout.fnmatch_lines(["*1 run; 1 more not counted (fail, short of CPUs)*"])
+
+
 @pytest.mark.parametrize(
     ("polarity", "first", "again", "outcome", "note"),
     [

@@ -286,6 +286,25 @@ def test_the_details_say_how_long_a_script_waited_for_a_cpu(
     assert "waited for a CPU62% of its time (its process that waited most)" in details
 
 
+def test_each_bar_has_the_colour_of_its_own_attempt(browser: Browser, tmp_path: Path) -> None:
+    """A new-user trial's bar of a failure that did not count was the green of the pass
+    that followed it."""
+    record = synthetic_record(0, slots=1)  # falsified
+    failed = {**record["timeline"][0], "result": "fail"}
+    passed = {**failed, "attempt": 2, "start": 2.0, "end": 3.5, "result": "pass"}
+    record["timeline"] = [failed, passed]
+    html = tmp_path / "attempts.html"
+    html.write_text(render_html(report_document({}, [record])))
+
+    browser.open(html)
+
+    colours = browser.evaluate(
+        "Array.from(document.querySelectorAll('.timeline .bar'))"
+        ".map(b => getComputedStyle(b).backgroundColor)"
+    )
+    assert colours == ["rgb(207, 34, 46)", "rgb(45, 164, 78)"]  # red, then green
+
+
 def unanswered_row(browser: Browser, tmp_path: Path, duration: float, message: str) -> List[str]:
     """The cells of the one row of a page whose hypothesis a stop left without a verdict."""
     record = synthetic_record(0, slots=1)

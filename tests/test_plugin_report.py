@@ -207,15 +207,19 @@ def runner_warnings() -> Iterator[RunnerWarnings]:
     handler.stop()
 
 
-def test_a_warning_logged_for_every_script_is_told_once_with_a_count(
+def test_a_warning_logged_for_every_script_is_told_once_with_a_count_naming_some(
     runner_warnings: RunnerWarnings,
 ) -> None:
+    """Each is named up to ten: a trial's summary hid, behind "and 1 more like it", the
+    hypothesis whose failure did not count."""
     logger = logging.getLogger("pytest_parallel_hypotheses.engine.spill")
     for n in range(200):
         logger.warning("output no longer written to %s: disk full", f"h{n}.out")
 
+    named = ", ".join(f"h{n}.out" for n in range(1, 11))
     assert runner_warnings.messages() == [
-        "output no longer written to h0.out: disk full (and 199 more like it)"
+        f"output no longer written to h0.out: disk full (and 199 more like it: {named} and "
+        "189 more)"
     ]
 
 

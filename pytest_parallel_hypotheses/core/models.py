@@ -108,6 +108,9 @@ class TestExecutionResult:
     stderr_truncated: bool = False
     #: Every run of the script, in the order they ran (empty if the script never started).
     attempts: List[TestExecutionResult] = field(default_factory=list)
+    #: The runs that did not count: short of CPUs under ``auto``, each was run again once
+    #: the CPUs held it. What one did may be the slowdown's, or the script's own flakiness.
+    not_counted: List[TestExecutionResult] = field(default_factory=list)
     #: The deadline, in seconds, at which the runner stopped the script; None when the script
     #: ended on its own (an inner ``timeout`` exiting 124 is a TIMEOUT too, but not ours).
     timed_out_after: Optional[float] = None
@@ -213,6 +216,7 @@ class TestExecutionResult:
             "stdout_truncated": self.stdout_truncated,
             "stderr_truncated": self.stderr_truncated,
             "attempts": [attempt.attempt_dict() for attempt in self.attempts],
+            "not_counted": [attempt.attempt_dict() for attempt in self.not_counted],
             "flaky": self.flaky,
             "outcome_counts": self.outcome_counts,
             "timed_out_after": self.timed_out_after,

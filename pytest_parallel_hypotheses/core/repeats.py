@@ -88,6 +88,7 @@ def rejudged(
         combine = decided_result if auto else repeated_result
         combined = combine(attempts, evidence)
     combined.cached_at = raw.cached_at
+    combined.not_counted = raw.not_counted
     return combined
 
 

@@ -393,6 +393,7 @@ class ResultStream:
         loop = asyncio.get_running_loop()
         started = loop.time()
         attempts: List[TestExecutionResult] = []
+        not_counted: List[TestExecutionResult] = []
         number = 0
         #: Once an attempt short of CPUs did not count: what the next one says of it.
         ran_again, note = False, None
@@ -441,6 +442,7 @@ class ResultStream:
                 ran_again=ran_again,
             ):
                 ran_again, note = True, SECOND_ATTEMPT[attempt.result]
+                not_counted.append(attempt)
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.resume(run.expected_cpus, turn.kind)
@@ -454,7 +456,9 @@ class ResultStream:
             if note is not None:
                 attempt.error_message, note = _noted(attempt.error_message, note), None
             attempts.append(attempt)
-        return policy.combine(attempts)
+        combined = policy.combine(attempts)
+        combined.not_counted = not_counted
+        return combined
 
     def _runs_again(
         self,

@@ -16,11 +16,13 @@ import pytest
 
 from ..engine.events import reports_carry_them, told_elsewhere
 
+#: How many more of a kind the summary names, after the first.
+_NAMED = 10
 #: The logger every module of the package logs under.
 PACKAGE_LOGGER = logging.getLogger(__name__.partition(".")[0])
-#: One kind of warning: the logger, the call's message, the first message logged, and how
-#: many of that kind came.
-Kind = Tuple[str, str, str, int]
+#: One kind of warning: the logger, the call's message, the first message logged, how many of
+#: that kind came, and what each was about (its arguments, such as a hypothesis id).
+Kind = Tuple[str, str, str, int, List[str]]
 
 
 class RunnerWarnings(logging.Handler):
@@ -32,8 +34,9 @@ class RunnerWarnings(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        #: The first message of each kind, and how many of that kind came.
-        self._kinds: Dict[Tuple[str, str], Tuple[str, int]] = {}
+        #: The first message of each kind, how many of that kind came, and the arguments of
+        #: each.
+        self._kinds: Dict[Tuple[str, str], Tuple[str, int, List[str]]] = {}
         PACKAGE_LOGGER.addHandler(self)
         reports_carry_them(True)
 
@@ -41,7 +44,8 @@ class RunnerWarnings(logging.Handler):
         if told_elsewhere(record):
             return
         try:
-            self._count(record.name, str(record.msg), record.getMessage(), 1)
+            about = [", ".join(map(str, record.args))] if isinstance(record.args, tuple) else []
+            self._count(record.name, str(record.msg), record.getMessage(), 1, about)
         except Exception:  # a malformed call must not fail the code that logged it
             self.handleError(record)
 
@@ -59,18 +63,22 @@ class RunnerWarnings(logging.Handler):
         """Add the warnings another process kept (an xdist worker's)."""
         self.acquire()
         try:
-            for name, call, first, count in kinds:
-                self._count(name, call, first, count)
+            for name, call, first, count, about in kinds:
+                self._count(name, call, first, count, about)
         finally:
             self.release()
 
     def messages(self) -> List[str]:
-        """Each kind of warning once: its first message, and how many more of that kind came."""
-        return [first + _more(count - 1) for _name, _call, first, count in self.kinds()]
+        """Each kind of warning once: its first message, and how many more of that kind came,
+        naming what they were about (a trial's summary hid a hypothesis whose failure did not
+        count behind "and 1 more like it")."""
+        kinds = self.kinds()
+        return [first + _more(count - 1, about[1:]) for _name, _call, first, count, about in kinds]
 
-    def _count(self, name: str, call: str, first: str, count: int) -> None:
-        known_first, known_count = self._kinds.get((name, call)) or (first, 0)
-        self._kinds[(name, call)] = (known_first, known_count + count)
+    def _count(self, name: str, call: str, first: str, count: int, about: List[str]) -> None:
+        known_first, known_count, known_about = self._kinds.get((name, call)) or (first, 0, [])
+        named = (known_about + about)[: _NAMED + 1]  # the first's, and those the summary names
+        self._kinds[(name, call)] = (known_first, known_count + count, named)
 
     def stop(self) -> None:
         """Keep no more warnings, and let those the reports carry reach the log again."""
@@ -82,5 +90,11 @@ class RunnerWarnings(logging.Handler):
         self.stop()
 
 
-def _more(count: int) -> str:
-    return "" if not count else f" (and {count} more like it)"
+def _more(count: int, about: List[str]) -> str:
+    """How many more of a kind came, naming what the first of them were about."""
+    if not count:
+        return ""
+    if not about or not all(about):
+        return f" (and {count} more like it)"
+    rest = f" and {count - len(about)} more" if count > len(about) else ""
+    return f" (and {count} more like it: {', '.join(about)}{rest})"

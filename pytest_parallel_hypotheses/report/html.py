@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from ..core.classification import HypothesisStatus
+from ..core.classification import HypothesisStatus, TestResult, verdict_for
 from ..core.diagnosis import format_elapsed, process_count
 from .conclusions import COUNTED, counts_line
 from .jsonreport import JsonReport
@@ -23,9 +23,11 @@ from .tested import code_summary, code_warnings, run_warnings
 from .wording import (
     MIB,
     is_cut_short,
+    not_counted_words,
     record_colour,
     record_polarity,
     record_verdict_word,
+    verdict_colour,
     verdict_word,
 )
 
@@ -209,6 +211,18 @@ def _colour(record: Record) -> str:
     return "grey" if pending else record_colour(record)
 
 
+def _attempt_colour(record: Record, attempt: Mapping[str, Any]) -> str:
+    """The colour of the verdict that one attempt alone gives (grey for one cut short): a
+    failure that did not count, before a pass, is not the pass's green."""
+    try:
+        outcome = TestResult(attempt["result"])
+    except ValueError:
+        return "grey"
+    polarity = record_polarity(record)
+    status = verdict_for(outcome, polarity)
+    return "grey" if status is HypothesisStatus.PENDING else verdict_colour(status, polarity)
+
+
 def _classes(record: Record) -> str:
     """The classes of a verdict's text: what it is, and its colour."""
     return f"v-{escape(record['status'])} t-{_colour(record)}"
@@ -240,7 +254,8 @@ def _timeline(records: Sequence[Record]) -> str:
             f"{_seconds(attempt['start'])} to {_seconds(attempt['end'])}"
         )
         lanes.setdefault(str(attempt["lane"]), []).append(
-            f'<div class="bar b-{status} c-{_colour(record)}" data-status="{status}"'
+            f'<div class="bar b-{status} c-{_attempt_colour(record, attempt)}"'
+            f' data-status="{status}"'
             f' data-details="h{index}" style="left:{left:.3f}%;width:{width:.3f}%"'
             f' title="{escape(title)}"></div>'
         )
@@ -261,6 +276,10 @@ def _axis(span: float) -> str:
     return f'<div class="axis">{labels}</div>'
 
 
+#: The rows of a hypothesis's details shown only when they say something.
+_UNLESS_SAID = frozenset({"not counted", "message", "setup"})
+
+
 def _details(index: int, record: Record) -> str:
     metrics = record.get("metrics") or {}
     rows = [
@@ -271,6 +290,7 @@ def _details(index: int, record: Record) -> str:
         ("duration", _seconds(record.get("duration"))),
         ("confidence", _fraction(record.get("confidence"))),
         ("attempts", str(len(record.get("attempts") or []))),
+        ("not counted", not_counted_words([a["result"] for a in record.get("not_counted") or ()])),
         ("message", record.get("error_message") or record.get("problem") or ""),
         ("peak memory", _mib(metrics.get("peak_rss_bytes") or None)),  # 0: not known
         ("CPU time", _seconds(metrics.get("cpu_seconds"))),
@@ -280,6 +300,7 @@ def _details(index: int, record: Record) -> str:
         *(("warning", warning) for warning in code_warnings(record.get("code_under_test"))),
         ("setup", _setup_words(record.get("setup"))),
     ]
+    rows = [(name, value) for name, value in rows if value or name not in _UNLESS_SAID]
     parts = [
         f'<details id="h{index}"><summary><span class="{_classes(record)}">'
         f"{escape(record['hypothesis_id'])}</span></summary>",

@@ -19,6 +19,7 @@ from .wording import (
     cached_words,
     evidence_words,
     is_cut_short,
+    not_counted_words,
     record_colour,
     record_polarity,
     record_verdict_word,
@@ -145,6 +146,8 @@ def _evidence_cell(record: Record) -> str:
     """What the runs show about the pass rate, and ``cached`` with the date of a reuse."""
     runs = max(1, len(record.get("attempts") or []))
     words = evidence_words(record.get("evidence"), runs)
+    uncounted = not_counted_words([a["result"] for a in record.get("not_counted") or ()])
+    words = f"{words}; {uncounted}" if uncounted else words
     cached_at = record.get("cached_at")
     return words if cached_at is None else f"{words}; {cached_words(cached_at)}"
 

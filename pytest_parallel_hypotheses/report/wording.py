@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ..core.classification import (
     CANNOT_TEST_EXIT,
@@ -198,6 +198,15 @@ def evidence_words(evidence: Optional[Mapping[str, Any]], runs: int) -> str:
     )
 
 
+def not_counted_words(outcomes: Sequence[str]) -> str:
+    """How the attempts that did not count are told: ``1 more not counted (fail, short of
+    CPUs)``; empty when there are none. A pass after a failure that did not count may be the
+    slowdown's failure, or a flaky script's."""
+    if not outcomes:
+        return ""
+    return f"{len(outcomes)} more not counted ({', '.join(outcomes)}, short of CPUs)"
+
+
 def cached_words(cached_at: str) -> str:
     """How a reused verdict is marked: ``cached (run 2026-12-01T21:40:00+00:00)``."""
     return f"cached (run {cached_at})"
@@ -208,6 +217,9 @@ def _evidence_fields(result: TestExecutionResult) -> List[str]:
     evidence = None if result.evidence is None else result.evidence.to_dict()
     words = evidence_words(evidence, max(1, len(result.attempts)))
     lines = [_field("evidence", words if evidence else f"{words}: {ONE_RUN_NOTE}")]
+    uncounted = not_counted_words([attempt.result.value for attempt in result.not_counted])
+    if uncounted:
+        lines.append(_field("not counted", uncounted))
     if result.cached_at is not None:
         lines.append(_field("reused", cached_words(result.cached_at)))
     return lines
