@@ -26,6 +26,7 @@ from pytest_parallel_hypotheses import (
     TestResult,
 )
 from pytest_parallel_hypotheses.core.classification import HypothesisStatus
+from pytest_parallel_hypotheses.core.sizes import format_size
 from pytest_parallel_hypotheses.engine import machine
 from pytest_parallel_hypotheses.engine import memory as memory_module
 from pytest_parallel_hypotheses.engine.cgroup import CgroupError, ScriptCgroup, memory_parent
@@ -155,6 +156,12 @@ def test_a_file_mapped_by_another_process_too_is_not_a_breach_at_the_exit(
         other.communicate()
 
     assert result.status is HypothesisStatus.SUPPORTED, result.error_message
+
+
+def test_the_error_and_the_metrics_name_one_peak(stopped_hog: TestExecutionResult) -> None:
+    """A new-user trial read 504.1 MiB in the error and 510.3 MiB in the table."""
+    peak = format_size(stopped_hog.metrics["peak_rss_bytes"])
+    assert f"memory limit of 200 MiB (peak {peak})" in stopped_hog.error_message
 
 
 @pytest.mark.skipif(
