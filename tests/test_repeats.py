@@ -203,6 +203,24 @@ def test_the_summary_shows_how_many_attempts_agreed(
     result.stdout.fnmatch_lines(["cache *SUPPORTED *fail 3/3 *1 *"])
 
 
+def test_runs_that_neither_passed_nor_failed_say_so_not_zero_runs(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    write_metadata: Callable[[Path, str, object], Path],
+) -> None:
+    """A new-user trial's script timed out three times, and the table said ``undecided: 0
+    runs (0 pass, 0 fail)``."""
+    write_script(git_repo, "hang", "sleep 30")
+    write_metadata(git_repo, "hang", {"timeout": 0.3})
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-repeat=3", "--hypotheses-grace=0.2"
+    )
+
+    result.stdout.fnmatch_lines(["hang *INCONCLUSIVE *timeout 3/3 *no run passed or failed*"])
+
+
 def test_more_agreeing_runs_under_pytest_raise_the_confidence(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

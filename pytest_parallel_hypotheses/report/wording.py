@@ -190,6 +190,8 @@ def evidence_words(evidence: Optional[Mapping[str, Any]], runs: int) -> str:
     without evidence, ``1 run``."""
     if evidence is None:
         return f"{runs} run" if runs <= 1 else f"{runs} runs"
+    if not evidence["runs"]:  # timeouts and errors tell nothing of a pass rate
+        return f"{evidence['decision']}: no run passed or failed"
     low, high = evidence["interval"]
     return (
         f"{evidence['decision']}: {evidence['runs']} runs ({evidence['passes']} pass, "
