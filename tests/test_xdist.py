@@ -273,7 +273,7 @@ def test_under_xdist_a_stop_reports_the_hypotheses_it_kept_from_starting_as_skip
     write_script(git_repo, "a", "exit 1")
     for index in range(1, 6):
         write_script(git_repo, f"b{index}", "sleep 30")
-    junit = tmp_path / "junit.xml"
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
 
     result = run_xdist(
         pytester,
@@ -282,6 +282,7 @@ def test_under_xdist_a_stop_reports_the_hypotheses_it_kept_from_starting_as_skip
         "--hypotheses-stop-on=supported",
         "--hypotheses-grace=0.3",
         f"--junitxml={junit}",
+        f"--hypotheses-report={report}",
         "-rs",
     )
 
@@ -294,6 +295,13 @@ def test_under_xdist_a_stop_reports_the_hypotheses_it_kept_from_starting_as_skip
         assert case.find("skipped") is not None
         properties = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert (properties["verdict"], properties["result"]) == ("pending", "skip")
+    never_started = [
+        record
+        for record in json.loads(report.read_text())["hypotheses"]
+        if record["error_message"].startswith("not started")
+    ]
+    assert never_started
+    assert [record["timeline"] for record in never_started] == [[]] * len(never_started)
 
 
 def test_a_run_stopped_by_stop_on_under_xdist_ends_as_without_xdist(

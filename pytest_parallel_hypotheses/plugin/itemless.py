@@ -23,15 +23,15 @@ _Outcome = Literal["passed", "skipped"]
 
 
 def report_skipped(config: pytest.Config, record: Record, result: TestExecutionResult) -> None:
-    """Report the hypothesis of ``record`` as skipped with ``result``'s story, through the
-    hooks an item's run calls, so that every reporter sees an ordinary skipped test."""
+    """Report the hypothesis of ``record`` as skipped with ``result``'s story, so that every
+    reporter sees an ordinary skipped test. Not through ``pytest_runtest_logstart``: under
+    xdist that hook says a worker started the item, and its script with it."""
     nodeid = record["nodeid"]
     script = record["script"] or nodeid
     # where an item's report is: its script, from the rootdir (see HypothesisItem.reportinfo)
     place = os.path.relpath(script, config.rootpath) if record["script"] else nodeid
     location = (place, 0, f"hypothesis {record['hypothesis_id']}")
     properties = result_properties(result, record_polarity(record))
-    config.hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
     phases: List[Tuple[_When, _Outcome, Optional[Tuple[str, int, str]]]] = [
         ("setup", "passed", None),
         ("call", "skipped", (script, 1, f"Skipped: {headline(result)}")),

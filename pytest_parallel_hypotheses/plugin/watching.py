@@ -27,7 +27,7 @@ from ..report.records import RECORD_ATTRIBUTE, RecordSource
 from ..report.runsettings import run_settings
 from ..report.statusview import cut_short_lines, heartbeat_line, status_lines
 from ..report.watch import CUT_SHORT, Running, RunWatch, TimedRecords
-from ..report.wording import DURING_SETUP, is_cut_short, located
+from ..report.wording import DURING_SETUP, is_cut_short, is_started, located
 from .items import HypothesisItem
 from .options import HypothesesSettings
 from .outputfolder import session_folder
@@ -162,7 +162,7 @@ class RunWatcher:
         record = getattr(report, RECORD_ATTRIBUTE, None)
         if record is None:
             return
-        if self._controller:
+        if self._controller and is_started(record):
             node = getattr(report, "node", None)
             lane = str(getattr(getattr(node, "gateway", None), "id", "worker"))
             self.watch.attempt_ended(report.nodeid, str(record["result"]), lane)

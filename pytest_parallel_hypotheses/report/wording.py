@@ -70,6 +70,15 @@ def is_cut_short(record: Mapping[str, Any]) -> bool:
     )
 
 
+def is_started(record: Mapping[str, Any]) -> bool:
+    """False for a hypothesis a stop kept from starting: it ran no attempt to draw."""
+    message = record.get("error_message") or ""
+    return not (
+        record["status"] == HypothesisStatus.PENDING.value
+        and message.startswith("not started because")
+    )
+
+
 def record_verdict_word(record: Mapping[str, Any]) -> str:
     """The record's verdict word; CUT SHORT for a script stopped before its end."""
     return "CUT SHORT" if is_cut_short(record) else verdict_word(HypothesisStatus(record["status"]))
