@@ -1809,43 +1809,48 @@ class OneTreePerScript:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(("cpus", "beside"), [(2, 0), (3, 1)])
 async def test_a_dip_in_the_looks_at_a_script_known_to_want_two_cpus_is_no_room(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, cpus: int, beside: int
 ) -> None:
     """A test suite run with ``-n 4`` keeps one process busy for a second or more between
     its phases (collection, the summary); a look then finds a CPU free that is not. In a
     new-user trial a one-CPU suite started in such a dip on 2 CPUs and took 14 s instead of
-    8 s. Here the suite, past its start, shows one busy process at every look."""
+    8 s. Here the suite, past its start, shows one busy process at every look, alone on 2
+    CPUs or beside a one-CPU script on 3."""
     monkeypatch.setattr(admission_module, "STARTING_SECONDS", 0.0)
     demand = OneTreePerScript()
-    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 100, 1), demand)
-    suite_may_end, other_in = asyncio.Event(), asyncio.Event()
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 100, 1), demand)
+    all_may_end, last_in = asyncio.Event(), asyncio.Event()
     inside_beside_the_suite: List[bool] = []
 
-    async def suite() -> None:
-        async with admission.slot(2.0):
-            demand.trees["suite"] = TreeLook(1, tells=False)
-            await suite_may_end.wait()
-            del demand.trees["suite"]
+    async def running(name: str, wants: float) -> None:
+        async with admission.slot(wants, name):
+            demand.trees[name] = TreeLook(1, tells=False, kind=name)
+            await all_may_end.wait()
+            del demand.trees[name]
             demand.scripts_finished += 1
 
     async def one_cpu() -> None:
-        async with admission.slot(1.0):
-            inside_beside_the_suite.append(not suite_may_end.is_set())
-            other_in.set()
+        async with admission.slot(1.0, "last"):
+            inside_beside_the_suite.append(not all_may_end.is_set())
+            last_in.set()
 
-    tasks = [asyncio.ensure_future(suite())]
+    tasks = [asyncio.ensure_future(running("suite", 2.0))]
+    tasks += [asyncio.ensure_future(running(f"other{n}", 1.0)) for n in range(beside)]
     await asyncio.sleep(TICK_SECONDS)
     tasks.append(asyncio.ensure_future(one_cpu()))
     looks = demand.looks
     for _ in range(500):  # ten looks at the dip, ten seconds at most
-        if demand.looks > looks + 10 or other_in.is_set():
+        if demand.looks > looks + 10 or last_in.is_set():
             break
         await asyncio.sleep(TICK_SECONDS)
-    suite_may_end.set()
+    running_then = sorted(demand.trees)
+    all_may_end.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
     await admission.aclose()
 
+    assert running_then == sorted(["suite", *(f"other{n}" for n in range(beside))])
     assert inside_beside_the_suite == [False]
 
 

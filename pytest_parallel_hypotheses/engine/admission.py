@@ -254,9 +254,11 @@ class AdaptiveAdmission:
         #: :data:`STARTING_SECONDS`: until when, and the CPUs it wants beyond the one a look
         #: shows while it starts.
         self._reserved: Deque[Tuple[float, float]] = deque()
-        #: The CPUs each running script known to want several wants, by the task holding
-        #: its slot: it takes the room of as many scripts, also once the looks show it.
-        self._several_running: Dict[Optional[asyncio.Task[Any]], float] = {}
+        #: The CPUs each running script known to want several wants, and the kind of its
+        #: text, by the task holding its slot: it takes the room of as many scripts, also
+        #: once the looks show it.
+        self._several_running: Dict[Optional[asyncio.Task[Any]], Tuple[float, Optional[str]]]
+        self._several_running = {}
         #: Alone until a look shows room or a script ends: one script per CPU, started before
         #: anything is known of them, would share the CPUs for their whole runs if each
         #: wants several.
@@ -333,7 +335,7 @@ class AdaptiveAdmission:
         queue = self._idle_waiters if self._idle(wants) else self._waiters
         holder = asyncio.current_task()
         if (first or not queue) and self._may_start(wants):
-            self._started(wants, holder)
+            self._started(wants, kind, holder)
             return
         waiter = asyncio.get_running_loop().create_future()
         entry: Waiter = (waiter, known, kind, holder)
@@ -361,13 +363,15 @@ class AdaptiveAdmission:
         same text in this run wanted, once one was looked at twice (None: not known)."""
         return known if known is not None else self._demands.of_kind(kind)
 
-    def _started(self, wants: Optional[float], holder: Optional[asyncio.Task[Any]]) -> None:
+    def _started(
+        self, wants: Optional[float], kind: Optional[str], holder: Optional[asyncio.Task[Any]]
+    ) -> None:
         self.running += 1
         self._since_look += 1
         several = self._several(wants)
         if several:
             self._reserved.append((time.monotonic() + STARTING_SECONDS, several - 1))
-            self._several_running[holder] = several
+            self._several_running[holder] = (several, kind)
 
     def _may_start(self, wants: Optional[float]) -> bool:
         """Whether one more script may start now, known to want ``wants`` CPUs (None: not
@@ -422,7 +426,7 @@ class AdaptiveAdmission:
         show it busy, but they do not ask)."""
         beyond = sum(
             math.ceil(several / self._typical - 1e-9) - 1
-            for several in self._several_running.values()
+            for several, _kind in self._several_running.values()
         )
         return self.running + max(0, beyond)
 
@@ -437,14 +441,23 @@ class AdaptiveAdmission:
         return busy + self._since_look + wants <= self.plan.cpus.count + OVERCOMMIT_CPUS
 
     def _wanted_now(self) -> float:
-        """What the running trees want: as the last look found, with what the scripts known
-        to want several CPUs, started lately, want beyond what shows; and never less than
-        what every running script known to want several wants. A test runner with workers
-        keeps one process busy for a second or more between its phases (collecting, the
-        summary): a look then finds free a CPU that it takes back. In a new-user trial, a
-        one-CPU suite started in such a dip on 2 CPUs took 14 s instead of 8 s."""
-        several = sum(self._several_running.values())
-        return max(self._busy + self._reserved_cpus(), several)
+        """What the running trees want: as the last look found, with what each script known
+        to want several CPUs wants beyond what the look showed of it, by the kind of its text
+        (a script of no known kind counts alone, at the least); or, for those started lately,
+        beyond the one process that shows as they start. A test runner with workers keeps one
+        process busy for a second or more between its phases (collecting, the summary): a
+        look then finds free a CPU that it takes back. In a new-user trial, a one-CPU suite
+        started in such a dip on 2 CPUs took 14 s instead of 8 s."""
+        wanted: Dict[Optional[str], float] = {}
+        for several, kind in self._several_running.values():
+            wanted[kind] = wanted.get(kind, 0.0) + several
+        beyond = sum(
+            max(0.0, want - self._demands.now_of(kind))
+            for kind, want in wanted.items()
+            if kind is not None
+        )
+        unknown = wanted.get(None, 0.0)
+        return max(self._busy + self._reserved_cpus(), self._busy + beyond, unknown)
 
     def _several(self, wants: Optional[float]) -> float:
         """The CPUs a script known to want more than one wants, all of them at most; 0 for
@@ -504,7 +517,7 @@ class AdaptiveAdmission:
                 if not self._may_start(wants):
                     break
                 queue.popleft()
-                self._started(wants, holder)
+                self._started(wants, kind, holder)
                 waiter.set_result(None)
 
     def _set_apart_idle(self) -> None:
@@ -634,6 +647,10 @@ class ScriptDemands:
             self._trees.setdefault(key, _Tree(tree.tells, tree.kind)).add(tree.runnable)
         self._kinds = self._by_kind()
         return sum(tree.now for tree in self._trees.values())
+
+    def now_of(self, kind: str) -> int:
+        """What the running trees of scripts of ``kind`` want now, as the last look found."""
+        return sum(tree.now for tree in self._trees.values() if tree.kind == kind)
 
     def ended_with(self, demand: float, kind: Optional[str] = None) -> None:
         """A script of ``kind`` ended wanting ``demand`` CPUs over its run, seen by other
