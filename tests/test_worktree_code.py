@@ -415,6 +415,43 @@ def test_a_conftest_stopped_by_a_syntax_error_in_the_worktree_s_own_code_is_evid
     assert ran_no_tests(4, "/w", CONFTEST_SYNTAX_ERROR, "") is None
 
 
+#: pytest's report of a conftest.py whose import of the project found a dependency missing.
+CONFTEST_LACKING = """\
+ImportError while loading conftest '/w/tests/conftest.py'.
+tests/conftest.py:3: in <module>
+    import marshmallow
+src/marshmallow/__init__.py:5: in <module>
+    import packaging
+E   ModuleNotFoundError: No module named 'packaging'
+"""
+
+
+def test_a_script_whose_pytest_lacks_a_dependency_of_the_project_is_inconclusive(
+    git_repo: Path, write_script: WriteScript
+) -> None:
+    (git_repo / "src" / "pkg").mkdir(parents=True)
+    (git_repo / "src" / "pkg" / "__init__.py").write_text("import no_such_dependency_here\n")
+    (git_repo / "tests").mkdir()
+    (git_repo / "tests" / "conftest.py").write_text("import pkg\n")
+    (git_repo / "tests" / "test_pkg.py").write_text("def test_pkg():\n    pass\n")
+
+    result = run_one(git_repo, write_script, f"PYTHONPATH=src {RUN_PYTEST} tests")
+
+    assert result.status is HypothesisStatus.INCONCLUSIVE, result.error_message
+    assert "ImportError while loading conftest" in result.error_message
+
+
+@pytest.mark.parametrize(("lacking", "heard"), [(True, True), (False, False)])
+def test_a_dependency_missing_where_the_worktree_s_code_imports_it_is_no_evidence(
+    lacking: bool, heard: bool
+) -> None:
+    """Raised in the project's own ``__init__.py``, but the module is none of the
+    worktree's: the script's Python lacks the project's dependencies."""
+    said = ran_no_tests(4, "/w", CONFTEST_LACKING, "", lacking=lacking)
+
+    assert (said is not None) is heard
+
+
 def test_a_script_whose_pytest_ran_a_failing_test_still_decides(
     git_repo: Path, write_script: WriteScript
 ) -> None:

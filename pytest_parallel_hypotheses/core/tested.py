@@ -125,21 +125,26 @@ _NO_TESTS_LINES = 5
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def ran_no_tests(exit_code: Optional[int], worktree: str, *streams: str) -> Optional[NoTestRun]:
+def ran_no_tests(
+    exit_code: Optional[int], worktree: str, *streams: str, lacking: bool = False
+) -> Optional[NoTestRun]:
     """The words in which a test runner said it ran no test, when the script ended with the
     status the runner says it with (a mistyped test id, a ``-k`` that selects nothing, a
     test the worktree does not have, a test module that cannot be imported, an option the
     script's Python has no plugin for); None otherwise, and None for a collection stopped by
-    an error the ``worktree``'s own code raised, which can be the bug itself. The first
-    stream that has them tells (give stderr first: pytest names the test id it cannot find
-    there)."""
+    an error the ``worktree``'s own code raised, which can be the bug itself, unless that
+    error is a module missing that the worktree does not hold (``lacking``: the script's
+    Python lacks a dependency). The first stream that has them tells (give stderr first:
+    pytest names the test id it cannot find there)."""
     said = _NO_TESTS.get(exit_code, ()) if exit_code is not None else ()
     for stream in streams if said else ():
         for line in _last_words(_COLOUR.sub("", stream)):
             words = line.strip()
             why = next((why for pattern, why in said if pattern.match(words)), None)
-            if why is NoTestsBecause.COLLECTION and any(
-                _raised_in_own_code(worktree, s) for s in streams
+            if (
+                why is NoTestsBecause.COLLECTION
+                and not lacking
+                and any(_raised_in_own_code(worktree, s) for s in streams)
             ):
                 return None
             if why is not None:

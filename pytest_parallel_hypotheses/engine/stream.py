@@ -684,7 +684,14 @@ def _judged_with(
     package = missing_dependency(worktree, attempt.stdout, attempt.stderr)
     if package is not None:
         return missing_dependency_result(attempt, package)
-    said = ran_no_tests(attempt.exit_code, str(worktree.absolute()), attempt.stderr, attempt.stdout)
+    lacking = own is not None and not holds_module(worktree, own)
+    said = ran_no_tests(
+        attempt.exit_code,
+        str(worktree.absolute()),
+        attempt.stderr,
+        attempt.stdout,
+        lacking=lacking,
+    )
     if said is not None:
         return no_tests_result(attempt, said)
     complaint = missing_module_to_run(attempt.stderr)
