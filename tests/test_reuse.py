@@ -17,8 +17,13 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
-from pytest_parallel_hypotheses import cli
-from pytest_parallel_hypotheses.finding.cache import VerdictStore, store_folder
+from pytest_parallel_hypotheses import TestExecutionResult, TestResult, cli
+from pytest_parallel_hypotheses.finding.cache import (
+    VerdictStore,
+    entry_of,
+    result_of,
+    store_folder,
+)
 from pytest_parallel_hypotheses.finding.git import run_git
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -336,6 +341,20 @@ def test_the_reports_mark_a_reused_verdict_with_its_original_date(
     (case,) = ET.parse(xml).iter("testcase")
     properties = {prop.get("name"): prop.get("value") for prop in case.iter("property")}
     assert properties["cached"] == second["cached_at"]
+
+
+def test_a_stored_verdict_keeps_the_attempt_that_did_not_count() -> None:
+    """A pass after a failure short of CPUs: reused without it, it would read as one clean
+    run again."""
+    failed = TestExecutionResult("h", TestResult.FAIL, 3.5, exit_code=1, worktree_path="/w")
+    passed = TestExecutionResult("h", TestResult.PASS, 1.2, worktree_path="/w")
+    result = TestExecutionResult.from_attempts([passed])
+    result.not_counted = [failed]
+
+    stored = result_of(entry_of(result, "2026-12-05T05:00:00+00:00"), "/w")
+
+    assert stored is not None
+    assert [(a.result, a.duration) for a in stored.not_counted] == [(TestResult.FAIL, 3.5)]
 
 
 def test_a_reused_verdict_keeps_what_its_script_printed_and_the_code_it_tested(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import heapq
 import time
@@ -442,7 +443,8 @@ class ResultStream:
                 ran_again=ran_again,
             ):
                 ran_again, note = True, SECOND_ATTEMPT[attempt.result]
-                not_counted.append(attempt)
+                # what it did is told, not what it printed: the run holds no more output
+                not_counted.append(dataclasses.replace(attempt, stdout="", stderr=""))
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.resume(run.expected_cpus, turn.kind)

@@ -117,10 +117,13 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
         polarity = Polarity(data.get("polarity", Polarity.DISPROVE.value))
         code = data.get("code_under_test")
         tested = None if code is None else CodeUnderTest.from_dict(code)
-        attempts = [
-            _attempt(item, data["hypothesis_id"], worktree_path, polarity, tested)
-            for item in data["attempts"]
-        ]
+        attempts, not_counted = (
+            [
+                _attempt(item, data["hypothesis_id"], worktree_path, polarity, tested)
+                for item in runs
+            ]
+            for runs in (data["attempts"], data.get("not_counted") or ())  # not in older entries
+        )
         evidence = None if data["evidence"] is None else parse_evidence(data["evidence"])
         if data["evidence"] is not None and evidence is None:
             raise ValueError("evidence is not valid")
@@ -140,6 +143,7 @@ def result_of(entry: Mapping[str, Any], worktree_path: str) -> Optional[TestExec
             stdout_truncated=bool(data["stdout_truncated"]),
             stderr_truncated=bool(data["stderr_truncated"]),
             attempts=attempts,
+            not_counted=not_counted,
             timed_out_after=data["timed_out_after"],
             evidence=evidence,
             cached_at=str(entry["recorded_at"]),
