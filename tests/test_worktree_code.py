@@ -561,6 +561,7 @@ def test_a_runner_started_by_its_path_runs_the_scripts_in_its_environment(
     report = tmp_path / "report.json"
     env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST")}
     env.pop("VIRTUAL_ENV", None)
+    env.pop("CONDA_PREFIX", None)
     env.pop("PYTHONPATH", None)
     env["PATH"] = os.pathsep.join([str(plain), *filter(None, os.defpath.split(os.pathsep))])
 

@@ -164,9 +164,10 @@ def worktree_code(
         unbuilt_extensions=imports.unbuilt_extensions,
     )
     env = redirected_environment(imports, base_env, installs.environments)
-    if imports.locations and installs.runner_venv is not None:
-        env.update(venv_environment(installs.runner_venv, base_env))
-    return WorktreeCode(env, tested)
+    if not imports.locations or installs.runner_venv is None:
+        return WorktreeCode(env, tested)
+    env.update(venv_environment(installs.runner_venv, base_env))
+    return WorktreeCode(env, tested, ("PYTHONHOME",))  # as for an activated environment
 
 
 def _own_venv(

@@ -381,8 +381,8 @@ def _not_activated(environ: Mapping[str, str]) -> Optional[Path]:
     worktree is then of no use to the scripts, which would run the worktree's code on a
     Python without the project's dependencies. In new-user trials on attrs and marshmallow,
     a runner started by its path (``.venv/bin/pytest``) refuted working fixes so."""
-    if sys.prefix == sys.base_prefix:
-        return None
+    if sys.prefix == sys.base_prefix or environ.get("VIRTUAL_ENV") or environ.get("CONDA_PREFIX"):
+        return None  # not a virtual environment, or the user activated one (conda's too)
     for name in ("python3", "python"):
         found = shutil.which(name, path=environ.get("PATH", os.defpath))
         if found is None or not (Path(found).parent.parent / "pyvenv.cfg").is_file():
