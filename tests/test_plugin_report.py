@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
+from pytest_parallel_hypotheses.engine.events import about
 from pytest_parallel_hypotheses.engine.machine import total_memory
 from pytest_parallel_hypotheses.plugin.runnerwarnings import RunnerWarnings
 from pytest_parallel_hypotheses.report.conclusions import counts_line, next_action
@@ -207,19 +208,30 @@ def runner_warnings() -> Iterator[RunnerWarnings]:
     handler.stop()
 
 
-def test_a_warning_logged_for_every_script_is_told_once_with_a_count_naming_some(
+def test_a_warning_logged_for_every_script_is_told_once_with_a_count(
     runner_warnings: RunnerWarnings,
 ) -> None:
-    """Each is named up to ten: a trial's summary hid, behind "and 1 more like it", the
-    hypothesis whose failure did not count."""
     logger = logging.getLogger("pytest_parallel_hypotheses.engine.spill")
     for n in range(200):
         logger.warning("output no longer written to %s: disk full", f"h{n}.out")
 
-    named = ", ".join(f"h{n}.out" for n in range(1, 11))
     assert runner_warnings.messages() == [
-        f"output no longer written to h0.out: disk full (and 199 more like it: {named} and "
-        "189 more)"
+        "output no longer written to h0.out: disk full (and 199 more like it)"
+    ]
+
+
+def test_a_warning_about_each_hypothesis_names_them_ten_at_most(
+    runner_warnings: RunnerWarnings,
+) -> None:
+    """A trial's summary hid, behind "and 1 more like it", the hypothesis whose failure did
+    not count."""
+    logger = logging.getLogger("pytest_parallel_hypotheses.engine.stream")
+    for n in range(20):
+        logger.warning("a script failed (%s)", f"h{n}", extra=about(f"h{n}"))
+
+    named = ", ".join(f"h{n}" for n in range(1, 11))
+    assert runner_warnings.messages() == [
+        f"a script failed (h0) (and 19 more like it: {named} and 9 more)"
     ]
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, TypeVar
+
+#: A measure that may be known or not: a size in bytes, a share of time.
+N = TypeVar("N", int, float)
 
 
 def is_number(value: object) -> bool:
@@ -25,3 +28,9 @@ def parse_number(text: str) -> Optional[float]:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def most_known(*values: Optional[N]) -> Optional[N]:
+    """The largest of the values known (None when none is): two looks at one thing, told as
+    one figure."""
+    return max((value for value in values if value is not None), default=None)

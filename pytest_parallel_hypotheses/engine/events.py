@@ -26,6 +26,18 @@ logger = logging.getLogger(__name__)
 TOLD_ELSEWHERE: Mapping[str, object] = MappingProxyType({"told_elsewhere": True})
 
 
+def about(subject: str) -> Mapping[str, object]:
+    """The ``extra`` of a warning about one hypothesis: the summary, which tells each kind of
+    warning once, names every hypothesis it came about (see ``subject_of``)."""
+    return {"about": subject}
+
+
+def subject_of(record: logging.LogRecord) -> Optional[str]:
+    """What a warning logged with :func:`about` is about (None for another)."""
+    subject = getattr(record, "about", None)
+    return subject if isinstance(subject, str) else None
+
+
 def told_elsewhere(record: logging.LogRecord) -> bool:
     """Whether ``record`` was logged with :data:`TOLD_ELSEWHERE`."""
     return any(getattr(record, name, False) for name in TOLD_ELSEWHERE)

@@ -108,7 +108,8 @@ class AsyncTestExecutor:
         it: the others still get one result each, skipped with the reason. ``observer`` hears
         of each attempt as it starts and ends (:mod:`.events`). With a ``gate``
         (:mod:`.gate`), no script starts while a result that may end the run awaits the
-        consumer's decision. Raises ``ValueError`` for duplicates before anything runs.
+        consumer's decision. Raises ``ValueError`` for duplicates, and for a worktree's metadata
+        file that cannot be used, before anything runs.
         """
         condition = _stop_condition(stop_on if stop_on is not None else self.config.stop_on)
         return ResultStream(

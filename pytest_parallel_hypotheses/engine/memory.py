@@ -23,6 +23,7 @@ from typing import AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optio
 
 import psutil
 
+from ..core.numbers import most_known
 from ..core.sizes import format_size
 from . import machine
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
@@ -74,13 +75,6 @@ class MemoryBreach:
             f"exceeded the memory limit of {format_size(self.limit)}{peak}; its process tree "
             "was stopped"
         )
-
-
-def _most(*sizes: Optional[int]) -> Optional[int]:
-    """The largest of the sizes known (None when none is): the error and the metrics name
-    one peak, which a new-user trial saw as 504.1 MiB in one and 510.3 MiB in the other."""
-    known = [size for size in sizes if size is not None]
-    return max(known) if known else None
 
 
 def _seen_margin(limit: int) -> int:
@@ -363,10 +357,12 @@ class LimitedScript:
         that large: a spike shorter than its looks still ran the script over its limit, and
         what the script did then is no verdict."""
         if self._watched is not None and self._watched.breached.done():
-            stop = self._watched.breached.result()  # the peak: what any look saw at the most
-            return dataclasses.replace(stop, peak=_most(stop.peak, peak_seen))
+            # one peak in the error and the metrics: what any look saw at the most (a trial
+            # read 504.1 MiB in one and 510.3 MiB in the other)
+            stop = self._watched.breached.result()
+            return dataclasses.replace(stop, peak=most_known(stop.peak, peak_seen))
         if self._cgroup is not None and self.limit is not None and self._cgroup.oom_kills():
-            peak = self._cgroup.peak_memory() or peak_seen
+            peak = most_known(self._cgroup.peak_memory(), peak_seen)
             return MemoryBreach(self.limit, peak, by_kernel=True)
         watched, limit, peak = self._watched, self.limit, exit_peak or 0
         if watched is None or limit is None or peak <= limit:

@@ -29,6 +29,7 @@ from typing import (
 )
 
 from ..core.diagnosis import process_count
+from ..core.numbers import most_known
 from . import spawn
 from .capture import BoundedCapture
 from .events import LiveOutput
@@ -170,7 +171,7 @@ async def run_script(
                 await memory.frozen()
             snapshot = await take_snapshot(tree, protocol.stdout, protocol.stderr)
             sampled = None if usage is None else usage.cpu_wait_share
-            snapshot["cpu_wait_share"] = _most(snapshot["cpu_wait_share"], sampled)
+            snapshot["cpu_wait_share"] = most_known(snapshot["cpu_wait_share"], sampled)
         if over_limit:
             assert memory is not None  # a breach comes from a limit
             memory.kill_members()
@@ -350,11 +351,6 @@ def _sampled(
         yield usage
     finally:
         sampler.forget(usage)
-
-
-def _most(*shares: Optional[float]) -> Optional[float]:
-    """The largest of the shares known (None if none is)."""
-    return max((share for share in shares if share is not None), default=None)
 
 
 async def _uninterrupted(start: Awaitable[T]) -> Tuple[T, bool]:

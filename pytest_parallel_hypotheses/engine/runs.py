@@ -111,7 +111,8 @@ RunInput = Union[Hypothesis, HypothesisRun]
 
 
 def plan(hypotheses: Iterable[RunInput], worktrees: Mapping[str, PathLike]) -> List[HypothesisRun]:
-    """Turn the caller's input into runs, refusing duplicates before anything starts."""
+    """Turn the caller's input into runs, as their worktrees' metadata files ask (see
+    :func:`run_in`), refusing duplicates before anything starts."""
     runs = [
         item if isinstance(item, HypothesisRun) else run_in(item, worktrees.get(item.id))
         for item in hypotheses

@@ -75,7 +75,7 @@ from .admission import TICK_SECONDS, admission_for
 from .ahead import Turn, TurnsAhead
 from .attempt import run_attempt
 from .environment import without_pytest_variables
-from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, reporting_logger, tell
+from .events import TOLD_ELSEWHERE, LiveOutput, RunObserver, about, reporting_logger, tell
 from .gate import StartGate
 from .imports import WorktreeCode
 from .importwatch import ImportWatch, Noted, hiding_line
@@ -490,6 +490,7 @@ class ResultStream:
                 "xdist worker) it does not run again, so its verdict may be the slowdown's, "
                 "not its hypothesis's",
                 attempt.hypothesis_id,
+                extra=about(attempt.hypothesis_id),
             )
             return False
         if second:
@@ -497,6 +498,7 @@ class ResultStream:
                 f"a script's second attempt {how} while its processes waited for a CPU too "
                 "(%s): it stands, so its verdict may be the slowdown's",
                 attempt.hypothesis_id,
+                extra=about(attempt.hypothesis_id),
             )
             return False
         if ran_again or (attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1):
@@ -506,6 +508,7 @@ class ResultStream:
                 "--hypotheses-repeat it counts as a sample like any other, so its pass rate "
                 "may be the slowdown's",
                 attempt.hypothesis_id,
+                extra=about(attempt.hypothesis_id),
             )
             return False
         # careful from now on, a failure too: second attempts look as idle as the first as
@@ -520,12 +523,14 @@ class ResultStream:
                 "would wait as this one did, so it does not run again, and its verdict may be "
                 "the slowdown's",
                 attempt.hypothesis_id,
+                extra=about(attempt.hypothesis_id),
             )
             return False
         logger.warning(
             f"a script {how} while its processes waited for a CPU (%s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
             attempt.hypothesis_id,
+            extra=about(attempt.hypothesis_id),
         )
         return True
 

@@ -14,14 +14,14 @@ from typing import Dict, Iterable, List, Tuple
 
 import pytest
 
-from ..engine.events import reports_carry_them, told_elsewhere
+from ..engine.events import reports_carry_them, subject_of, told_elsewhere
 
 #: How many more of a kind the summary names, after the first.
 _NAMED = 10
 #: The logger every module of the package logs under.
 PACKAGE_LOGGER = logging.getLogger(__name__.partition(".")[0])
 #: One kind of warning: the logger, the call's message, the first message logged, how many of
-#: that kind came, and what each was about (its arguments, such as a hypothesis id).
+#: that kind came, and the hypothesis each was about (empty when not logged about one).
 Kind = Tuple[str, str, str, int, List[str]]
 
 
@@ -34,8 +34,8 @@ class RunnerWarnings(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        #: The first message of each kind, how many of that kind came, and the arguments of
-        #: each.
+        #: The first message of each kind, how many of that kind came, and the hypothesis
+        #: each was about.
         self._kinds: Dict[Tuple[str, str], Tuple[str, int, List[str]]] = {}
         PACKAGE_LOGGER.addHandler(self)
         reports_carry_them(True)
@@ -44,8 +44,8 @@ class RunnerWarnings(logging.Handler):
         if told_elsewhere(record):
             return
         try:
-            about = [", ".join(map(str, record.args))] if isinstance(record.args, tuple) else []
-            self._count(record.name, str(record.msg), record.getMessage(), 1, about)
+            subject = subject_of(record)
+            self._count(record.name, str(record.msg), record.getMessage(), 1, [subject or ""])
         except Exception:  # a malformed call must not fail the code that logged it
             self.handleError(record)
 
