@@ -999,6 +999,21 @@ def test_with_a_fixed_number_of_workers_a_result_short_of_cpus_says_so(
     assert len(runs.read_text().splitlines()) == len(ids)
 
 
+def late_run(
+    run_pytest: Callable[..., pytest.RunResult],
+    git_repo: Path,
+    write_script: Callable[..., Path],
+    tmp_path: Path,
+    again: str,
+) -> Tuple[pytest.RunResult, List[Dict[str, Any]]]:
+    """``pytest --hypotheses`` over :func:`late_scripts` whose first attempt fails a check
+    of time when short of CPUs and whose next runs ``again``: the run, and its records."""
+    late_scripts(git_repo, write_script, timed(1.5, within=2.5), lambda _id: again)
+    report = tmp_path / "report.json"
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+    return result, json.loads(report.read_text())["hypotheses"]
+
+
 def test_the_reports_say_which_attempt_did_not_count(
     run_pytest: Callable[..., pytest.RunResult],
     git_repo: Path,
@@ -1008,14 +1023,10 @@ def test_the_reports_say_which_attempt_did_not_count(
     """The note went on the engine's combined result, which the plugin's judging builds
     again from the attempts: in a new-user trial, no report said that a failure was a second
     attempt's."""
-    ids = late_scripts(git_repo, write_script, timed(1.5, within=2.5), lambda _id: "exit 1")
-    report = tmp_path / "report.json"
+    result, records = late_run(run_pytest, git_repo, write_script, tmp_path, "exit 1")
 
-    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
-
-    records = json.loads(report.read_text())["hypotheses"]
     failed = [record for record in records if record["result"] == "fail"]
-    assert len(records) == len(ids)
+    assert len(records) == 3 * usable_cpus().count
     assert failed, records
     assert all(record["error_message"] == SECOND_FAILURE for record in failed), failed
     result.stdout.fnmatch_lines([f"*message*{SECOND_FAILURE}*"])
@@ -1030,12 +1041,8 @@ def test_a_pass_after_a_failure_that_did_not_count_shows_that_failure(
     """A new-user trial's suite failed on its own (xdist's workers collected different
     tests), short of CPUs: run again, it passed, and the table said ``1 run``, FALSIFIED;
     the failure was nowhere to be seen, and the same suite was flaky under repeats."""
-    late_scripts(git_repo, write_script, timed(1.5, within=2.5), lambda _id: "exit 0")
-    report = tmp_path / "report.json"
+    result, records = late_run(run_pytest, git_repo, write_script, tmp_path, "exit 0")
 
-    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
-
-    records = json.loads(report.read_text())["hypotheses"]
     ran_again = [record for record in records if record["not_counted"]]
     assert ran_again, records
     for record in ran_again:

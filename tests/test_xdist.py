@@ -36,6 +36,20 @@ def run_xdist(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> pytest.R
     )
 
 
+def stopped_on_supported(
+    pytester: pytest.Pytester, tmp_path: Path, repo: Path, *args: str
+) -> pytest.RunResult:
+    """:func:`run_xdist` over the hypotheses of ``repo``, stopped once one is supported."""
+    return run_xdist(
+        pytester,
+        tmp_path,
+        f"--hypotheses={repo}",
+        "--hypotheses-stop-on=supported",
+        "--hypotheses-grace=0.3",
+        *args,
+    )
+
+
 def logging_script(log: Path, exit_status: int) -> str:
     """A script body that appends its id to ``log`` (one line per run), then exits."""
     return f'echo "$HYPOTHESIS_ID" >> {log}\nexit {exit_status}'
@@ -244,14 +258,7 @@ def test_stop_on_stops_every_worker_and_reports_the_rest_as_skipped_with_the_rea
         )
     path = tmp_path / "report.json"
 
-    result = run_xdist(
-        pytester,
-        tmp_path,
-        f"--hypotheses={git_repo}",
-        "--hypotheses-stop-on=supported",
-        "--hypotheses-grace=0.3",
-        f"--hypotheses-report={path}",
-    )
+    result = stopped_on_supported(pytester, tmp_path, git_repo, f"--hypotheses-report={path}")
 
     result.stdout.fnmatch_lines(["*! hypothesis a was SUPPORTED !*"])
     records = {
@@ -275,15 +282,8 @@ def test_under_xdist_a_stop_reports_the_hypotheses_it_kept_from_starting_as_skip
         write_script(git_repo, f"b{index}", "sleep 30")
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
 
-    result = run_xdist(
-        pytester,
-        tmp_path,
-        f"--hypotheses={git_repo}",
-        "--hypotheses-stop-on=supported",
-        "--hypotheses-grace=0.3",
-        f"--junitxml={junit}",
-        f"--hypotheses-report={report}",
-        "-rs",
+    result = stopped_on_supported(
+        pytester, tmp_path, git_repo, f"--junitxml={junit}", f"--hypotheses-report={report}", "-rs"
     )
 
     result.assert_outcomes(failed=1, skipped=5)
