@@ -577,6 +577,7 @@ def test_a_runner_started_by_its_path_runs_the_scripts_in_its_environment(
     [record] = json.loads(report.read_text())["hypotheses"]
     assert record["status"] == "falsified", record["error_message"] or record["stderr"]
     assert str(tree.resolve() / PACKAGES["srcpkg"]) in record["stdout"]
+    assert Path(record["code_under_test"]["activated"]).resolve() == venv.resolve()
 
 
 @pytest.mark.usefixtures("venv_first")
@@ -1304,6 +1305,7 @@ def test_nothing_is_redirected_without_a_development_install(
         "mode": "unchanged",
         "redirects": [],
         "venv": None,
+        "activated": None,
         "warnings": [],
         "missing_modules": [],
         "unreachable_packages": [],

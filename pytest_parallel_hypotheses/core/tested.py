@@ -293,6 +293,9 @@ class CodeUnderTest:
     redirects: Tuple[Redirect, ...] = ()
     #: The worktree's own virtual environment, activated instead of any redirection.
     venv: Optional[str] = None
+    #: The runner's virtual environment, activated for the script beside the redirection:
+    #: it holds the install redirected, and the Python of ``PATH`` belonged to none.
+    activated: Optional[str] = None
     #: What could not be redirected, one sentence each (also logged once per run).
     warnings: Tuple[str, ...] = ()
     #: Modules of the project that the worktree's package lacks, by dotted name: generated in
@@ -338,6 +341,7 @@ class CodeUnderTest:
             "mode": self.mode,
             "redirects": [redirect.to_dict() for redirect in self.redirects],
             "venv": self.venv,
+            "activated": self.activated,
             "warnings": list(self.warnings),
             "missing_modules": list(self.missing_modules),
             "unreachable_packages": list(self.unreachable_packages),
@@ -365,6 +369,7 @@ class CodeUnderTest:
         return cls(
             redirects=tuple(Redirect(**redirect) for redirect in data["redirects"]),
             venv=data["venv"],
+            activated=data.get("activated"),
             warnings=tuple(str(warning) for warning in data["warnings"]),
             missing_modules=tuple(str(name) for name in data.get("missing_modules", ())),
             unreachable_packages=tuple(str(name) for name in data.get("unreachable_packages", ())),

@@ -167,7 +167,8 @@ def worktree_code(
     if not imports.locations or installs.runner_venv is None:
         return WorktreeCode(env, tested)
     env.update(venv_environment(installs.runner_venv, base_env))
-    return WorktreeCode(env, tested, ("PYTHONHOME",))  # as for an activated environment
+    activated = dataclasses.replace(tested, activated=str(installs.runner_venv))
+    return WorktreeCode(env, activated, ("PYTHONHOME",))  # as for an activated environment
 
 
 def _own_venv(

@@ -26,6 +26,8 @@ def code_summary(code: Optional[Mapping[str, Any]]) -> str:
         f"{r['distribution']} from {r['import_path']} (installed from {r['installed_from']})"
         for r in redirects
     )
+    if code.get("activated"):  # the Python of PATH belonged to no environment
+        moved += f", with the runner's environment {code['activated']} activated"
     kept = code.get("own_installs") or []
     if kept:
         return (
