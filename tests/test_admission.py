@@ -1822,9 +1822,9 @@ async def test_a_dip_in_the_looks_at_a_script_known_to_want_two_cpus_is_no_room(
 ) -> None:
     """A test suite run with ``-n 4`` keeps one process busy for a second or more between
     its phases (collection, the summary); a look then finds a CPU free that is not. In a
-    new-user trial a one-CPU suite started in such a dip on 2 CPUs and took 14 s instead of
-    8 s. Here the suite, past its start, shows one busy process at every look, alone on 2
-    CPUs or beside a one-CPU script on 3."""
+    new-user trial a one-CPU suite started in such a dip on 2 CPUs, and the suite of four
+    workers took 14 s instead of 8 s. Here the suite, past its start, shows one busy
+    process at every look, alone on 2 CPUs or beside a one-CPU script on 3."""
     monkeypatch.setattr(admission_module, "STARTING_SECONDS", 0.0)
     demand = OneTreePerScript()
     admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(cpus, "some"), 100, 1), demand)

@@ -447,7 +447,8 @@ class AdaptiveAdmission:
         beyond the one process that shows as they start. A test runner with workers keeps one
         process busy for a second or more between its phases (collecting, the summary): a
         look then finds free a CPU that it takes back. In a new-user trial, a one-CPU suite
-        started in such a dip on 2 CPUs took 14 s instead of 8 s."""
+        started in such a dip on 2 CPUs, and the suite of four workers took 14 s instead of
+        8 s."""
         wanted: Dict[Optional[str], float] = {}
         for several, kind in self._several_running.values():
             wanted[kind] = wanted.get(kind, 0.0) + several
