@@ -209,6 +209,17 @@ SELECTING_NOTHING = {
     "a path the worktree does not have": "test_two.py",
 }
 RUN_PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider -p no:randomly"
+#: A test module of one test that passes.
+PASSING_TEST = "def test_one():\n    pass\n"
+
+
+def pytest_over(
+    git_repo: Path, write_script: WriteScript, options: str, test_one: str = PASSING_TEST
+) -> TestExecutionResult:
+    """The result of a script running pytest with ``options`` in a worktree whose
+    ``test_one.py`` is ``test_one``."""
+    (git_repo / "test_one.py").write_text(test_one)
+    return run_one(git_repo, write_script, f"{RUN_PYTEST} {options}")
 
 
 @pytest.mark.parametrize("selection", sorted(SELECTING_NOTHING))
@@ -217,9 +228,7 @@ def test_a_script_whose_pytest_ran_no_test_is_inconclusive(
 ) -> None:
     """pytest exits 4 or 5 having run no test: a failure that supports nothing (a new-user
     trial's mistyped test id made its hypothesis supported)."""
-    (git_repo / "test_one.py").write_text("def test_one():\n    pass\n")
-
-    result = run_one(git_repo, write_script, f"{RUN_PYTEST} {SELECTING_NOTHING[selection]}")
+    result = pytest_over(git_repo, write_script, SELECTING_NOTHING[selection])
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.stdout
     assert "ran no test" in result.error_message
@@ -231,11 +240,9 @@ def test_a_script_whose_pytest_stopped_at_a_collection_error_is_inconclusive(
     """pytest exits 2 without running a test when a test module cannot be imported (in a
     new-user trial, a project's filterwarnings made a newer pytest's warning an error, and
     both the suite's hypothesis and a confirmed fix got a verdict from it)."""
-    (git_repo / "test_one.py").write_text(
-        "import warnings\n\nwarnings.warn('old', FutureWarning)\n\n\ndef test_one():\n    pass\n"
-    )
+    warning = "import warnings\n\nwarnings.warn('old', FutureWarning)\n\n\n"
 
-    result = run_one(git_repo, write_script, f"{RUN_PYTEST} -W error::FutureWarning")
+    result = pytest_over(git_repo, write_script, "-W error::FutureWarning", warning + PASSING_TEST)
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.stdout
     assert "(Interrupted: 1 error during collection, exit status 2)" in result.error_message
@@ -248,9 +255,7 @@ def test_a_script_whose_python_lacks_the_plugin_of_an_option_is_inconclusive(
     """``pytest -n 2`` in a Python without pytest-xdist is a usage error, exit status 4 (in a
     new-user trial, a runner whose environment was not activated ran its scripts with PATH's
     python3, and a working fix was refuted by it)."""
-    (git_repo / "test_one.py").write_text("def test_one():\n    pass\n")
-
-    result = run_one(git_repo, write_script, f"{RUN_PYTEST} -p no:xdist -n 2 test_one.py")
+    result = pytest_over(git_repo, write_script, "-p no:xdist -n 2 test_one.py")
 
     assert result.status is HypothesisStatus.INCONCLUSIVE, result.stderr
     assert "error: unrecognized arguments: -n" in result.error_message
@@ -264,9 +269,7 @@ def test_a_script_whose_pytest_stopped_at_its_own_code_s_import_error_decides(
     (git_repo / "pkg").mkdir()
     (git_repo / "pkg" / "__init__.py").write_text("from .core import helper\n")
     (git_repo / "pkg" / "core.py").write_text("def helper_renamed():\n    pass\n")
-    (git_repo / "test_one.py").write_text("import pkg\n\n\ndef test_one():\n    pass\n")
-
-    result = run_one(git_repo, write_script, f"{RUN_PYTEST} test_one.py")
+    result = pytest_over(git_repo, write_script, "test_one.py", "import pkg\n\n\n" + PASSING_TEST)
 
     assert result.status is HypothesisStatus.SUPPORTED, result.error_message
 
@@ -274,9 +277,7 @@ def test_a_script_whose_pytest_stopped_at_its_own_code_s_import_error_decides(
 def test_the_error_names_the_test_id_pytest_cannot_find(
     git_repo: Path, write_script: WriteScript
 ) -> None:
-    (git_repo / "test_one.py").write_text("def test_one():\n    pass\n")
-
-    result = run_one(git_repo, write_script, f"{RUN_PYTEST} test_one.py::test_onw")
+    result = pytest_over(git_repo, write_script, "test_one.py::test_onw")
 
     assert "ERROR: not found:" in result.error_message
     assert "test_one.py::test_onw" in result.error_message
@@ -455,9 +456,9 @@ def test_a_dependency_missing_where_the_worktree_s_code_imports_it_is_no_evidenc
 def test_a_script_whose_pytest_ran_a_failing_test_still_decides(
     git_repo: Path, write_script: WriteScript
 ) -> None:
-    (git_repo / "test_one.py").write_text("def test_one():\n    assert False\n")
+    failing = "def test_one():\n    assert False\n"
 
-    result = run_one(git_repo, write_script, f"{RUN_PYTEST} test_one.py")
+    result = pytest_over(git_repo, write_script, "test_one.py", failing)
 
     assert result.status is HypothesisStatus.SUPPORTED, result.error_message
 

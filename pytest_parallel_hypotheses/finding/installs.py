@@ -353,7 +353,8 @@ def development_installs(
     """The development installs, from the repositories of ``worktrees``, of the interpreter
     running this code and of the virtual environments first on ``environ``'s ``PATH``."""
     repositories = _repositories(worktrees)
-    environments = _environments(environ)
+    pythons = _path_pythons(environ)
+    environments = _environments(environ, pythons)
     sites = tuple(_site_directories(environments))
     if not repositories:
         return DevelopmentInstalls(sites=sites, environments=tuple(environments))
@@ -371,23 +372,20 @@ def development_installs(
         repositories,
         sites,
         tuple(environments),
-        _not_activated(environ) if holds else None,
+        _not_activated(environ, pythons) if holds else None,
     )
 
 
-def _not_activated(environ: Mapping[str, str]) -> Optional[Path]:
-    """The runner's virtual environment, when the ``python3`` or ``python`` that ``environ``'s
-    ``PATH`` finds is one of no virtual environment: a development install redirected into a
-    worktree is then of no use to the scripts, which would run the worktree's code on a
-    Python without the project's dependencies. In new-user trials on attrs and marshmallow,
-    a runner started by its path (``.venv/bin/pytest``) refuted working fixes so."""
+def _not_activated(environ: Mapping[str, str], pythons: Iterable[Optional[Path]]) -> Optional[Path]:
+    """The runner's virtual environment, when one of ``pythons`` (the ``python3`` and
+    ``python`` of ``environ``'s ``PATH``) is of no virtual environment: a development install
+    redirected into a worktree is then of no use to the scripts, which would run the
+    worktree's code on a Python without the project's dependencies. In new-user trials on
+    attrs and marshmallow, a runner started by its path (``.venv/bin/pytest``) refuted
+    working fixes so."""
     if sys.prefix == sys.base_prefix or environ.get("VIRTUAL_ENV") or environ.get("CONDA_PREFIX"):
         return None  # not a virtual environment, or the user activated one (conda's too)
-    for name in ("python3", "python"):
-        found = shutil.which(name, path=environ.get("PATH", os.defpath))
-        if found is None or not (Path(found).parent.parent / "pyvenv.cfg").is_file():
-            return Path(sys.prefix)
-    return None
+    return None if all(map(_is_venv, pythons)) else Path(sys.prefix)
 
 
 def _repositories(worktrees: Iterable[Path]) -> Dict[Path, FrozenSet[Path]]:
@@ -449,18 +447,28 @@ def _checkout_of(path: Path, repositories: Mapping[Path, FrozenSet[Path]]) -> Op
     return next((folder for folder in (path, *path.parents) if folder in repositories), None)
 
 
-def _environments(environ: Mapping[str, str]) -> List[Path]:
-    """This interpreter's prefix, then the virtual environments a script's ``python`` may be."""
+def _path_pythons(environ: Mapping[str, str]) -> List[Optional[Path]]:
+    """The prefixes of the ``python3`` and ``python`` that ``environ``'s ``PATH`` finds (the
+    folder above their ``bin``; None where it finds none): what a script's ``python`` is."""
+    path = environ.get("PATH", os.defpath)
+    found = (shutil.which(name, path=path) for name in ("python3", "python"))
+    return [None if executable is None else Path(executable).parent.parent for executable in found]
+
+
+def _is_venv(prefix: Optional[Path]) -> bool:
+    """Whether ``prefix`` is a virtual environment's (None: there is no such Python)."""
+    return prefix is not None and (prefix / "pyvenv.cfg").is_file()
+
+
+def _environments(environ: Mapping[str, str], pythons: Iterable[Optional[Path]]) -> List[Path]:
+    """This interpreter's prefix, then the virtual environments a script's ``python`` may be
+    (``pythons``: those of ``PATH``)."""
     found = [Path(sys.prefix).resolve()]
-    candidates = [environ.get("VIRTUAL_ENV")]
-    for name in ("python3", "python"):
-        executable = shutil.which(name, path=environ.get("PATH", os.defpath))
-        candidates.append(None if executable is None else str(Path(executable).parent.parent))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "pyvenv.cfg").is_file():
-            resolved = Path(candidate).resolve()
-            if resolved not in found:
-                found.append(resolved)
+    named = environ.get("VIRTUAL_ENV")
+    candidates = [Path(named)] if named else []
+    for candidate in [*candidates, *(python for python in pythons if python is not None)]:
+        if _is_venv(candidate) and candidate.resolve() not in found:
+            found.append(candidate.resolve())
     return found
 
 

@@ -23,8 +23,8 @@ from .tested import code_summary, code_warnings, run_warnings
 from .wording import (
     MIB,
     is_cut_short,
-    not_counted_words,
     record_colour,
+    record_not_counted_words,
     record_polarity,
     record_verdict_word,
     verdict_colour,
@@ -290,7 +290,7 @@ def _details(index: int, record: Record) -> str:
         ("duration", _seconds(record.get("duration"))),
         ("confidence", _fraction(record.get("confidence"))),
         ("attempts", str(len(record.get("attempts") or []))),
-        ("not counted", not_counted_words([a["result"] for a in record.get("not_counted") or ()])),
+        ("not counted", record_not_counted_words(record)),
         ("message", record.get("error_message") or record.get("problem") or ""),
         ("peak memory", _mib(metrics.get("peak_rss_bytes") or None)),  # 0: not known
         ("CPU time", _seconds(metrics.get("cpu_seconds"))),

@@ -19,8 +19,8 @@ from .wording import (
     cached_words,
     evidence_words,
     is_cut_short,
-    not_counted_words,
     record_colour,
+    record_not_counted_words,
     record_polarity,
     record_verdict_word,
     setup_text,
@@ -146,7 +146,7 @@ def _evidence_cell(record: Record) -> str:
     """What the runs show about the pass rate, and ``cached`` with the date of a reuse."""
     runs = max(1, len(record.get("attempts") or []))
     words = evidence_words(record.get("evidence"), runs)
-    uncounted = not_counted_words([a["result"] for a in record.get("not_counted") or ()])
+    uncounted = record_not_counted_words(record)
     words = f"{words}; {uncounted}" if uncounted else words
     cached_at = record.get("cached_at")
     return words if cached_at is None else f"{words}; {cached_words(cached_at)}"

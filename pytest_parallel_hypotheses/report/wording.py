@@ -64,19 +64,18 @@ DURING_SETUP = "while its worktree's setup step ran"
 def is_cut_short(record: Mapping[str, Any]) -> bool:
     """A hypothesis whose script (or its worktree's setup step) started and was stopped
     before its end: no verdict, but what the script printed and how long it ran."""
-    message = record.get("error_message") or ""
-    return record["status"] == HypothesisStatus.PENDING.value and message.startswith(
-        "stopped because"
-    )
+    return _pending_because(record, "stopped because")
 
 
 def is_started(record: Mapping[str, Any]) -> bool:
     """False for a hypothesis a stop kept from starting: it ran no attempt to draw."""
+    return not _pending_because(record, "not started because")
+
+
+def _pending_because(record: Mapping[str, Any], prefix: str) -> bool:
+    """Whether ``record`` has no verdict, for the reason its message starts with ``prefix``."""
     message = record.get("error_message") or ""
-    return not (
-        record["status"] == HypothesisStatus.PENDING.value
-        and message.startswith("not started because")
-    )
+    return record["status"] == HypothesisStatus.PENDING.value and message.startswith(prefix)
 
 
 def record_verdict_word(record: Mapping[str, Any]) -> str:
@@ -216,6 +215,11 @@ def not_counted_words(outcomes: Sequence[str]) -> str:
     if not outcomes:
         return ""
     return f"{len(outcomes)} more not counted ({', '.join(outcomes)}, short of CPUs)"
+
+
+def record_not_counted_words(record: Mapping[str, Any]) -> str:
+    """:func:`not_counted_words` of a record's attempts that did not count."""
+    return not_counted_words([attempt["result"] for attempt in record.get("not_counted") or ()])
 
 
 def cached_words(cached_at: str) -> str:
