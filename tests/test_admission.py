@@ -36,10 +36,12 @@ from pytest_parallel_hypotheses.engine.admission import (
     AdaptiveAdmission,
     AdaptivePlan,
     ScriptDemands,
+    admission_for,
     base_count,
     extra_room,
     plan_adaptive,
 )
+from pytest_parallel_hypotheses.engine.ahead import TurnsAhead
 from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_ceiling, usable_cpus
 from pytest_parallel_hypotheses.engine.stream import (
     CROWDED,
@@ -322,6 +324,23 @@ def test_a_script_that_ran_short_tells_what_the_scripts_of_its_text_want() -> No
     demands.ended_with(1.0, "late")
 
     assert demands.of_kind("late") == 1.0
+
+
+@pytest.mark.parametrize("adaptive", [True, False], ids=["auto", "fixed"])
+def test_a_script_s_text_is_digested_only_where_auto_weighs_it(
+    make_worktree: Callable[[str], Path], write_script: Callable[..., Path], adaptive: bool
+) -> None:
+    """Reading every script costs system calls per hypothesis that a fixed number of workers
+    has no use for."""
+    worktree = make_worktree("kinds")
+    write_script(worktree, "a", "exit 0")
+    config = FalsificationConfig(adaptive_concurrency=adaptive)
+    weighs = admission_for(config, ResourceSampler()).weighs_kinds
+    turns = TurnsAhead([HypothesisRun(Hypothesis("a", "x"), worktree)], [0], {}, kinds=weighs)
+
+    turns.find()
+
+    assert (asyncio.run(turns.turn(0)).kind is not None) is adaptive
 
 
 #: How many scripts beyond the CPUs a run may start on a loaded machine: a look that catches a

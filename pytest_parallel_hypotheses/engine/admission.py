@@ -127,6 +127,9 @@ class Demand(Protocol):
 class Admission(Protocol):
     """Decides how many workers the run needs and when each may start its next script."""
 
+    #: Whether the kind of a script's text counts (then each script's text is digested).
+    weighs_kinds: bool
+
     def workers(self, waiting: int) -> int:
         """How many workers to start for ``waiting`` runnable hypotheses."""
 
@@ -161,6 +164,8 @@ def admission_for(config: FalsificationConfig, demand: Demand) -> Admission:
 
 class FixedAdmission:
     """Exactly ``limit`` scripts at a time: one per worker, so a slot costs nothing."""
+
+    weighs_kinds = False
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -242,6 +247,8 @@ class AdaptiveAdmission:
     while scripts wait, never per script. A slot that waited for a setup step starts its
     script only once the CPUs hold it (:meth:`resume`).
     """
+
+    weighs_kinds = True
 
     def __init__(self, plan: AdaptivePlan, demand: Demand) -> None:
         self.plan = plan

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Turn:
     """A hypothesis's script, or why it cannot run, the code its worktree tests, and the
-    digest of the script's text (None: it could not be read): ``auto`` expects scripts of the
-    same text, in other worktrees, to want the CPUs alike."""
+    digest of the script's text (None: it could not be read, or nothing weighs it): ``auto``
+    expects scripts of the same text, in other worktrees, to want the CPUs alike."""
 
     script: Union[Path, ScriptProblem]
     code: WorktreeCode
@@ -36,13 +36,21 @@ class Turn:
 
 
 class TurnsAhead:
-    """The turns of one run's hypotheses, found in start order by :meth:`find`."""
+    """The turns of one run's hypotheses, found in start order by :meth:`find`; with
+    ``kinds``, the digest of each script's text too (a fixed number of workers has no use
+    for it, and reading every script costs a few system calls each)."""
 
     def __init__(
-        self, runs: Sequence[HypothesisRun], order: Sequence[int], base_env: Mapping[str, str]
+        self,
+        runs: Sequence[HypothesisRun],
+        order: Sequence[int],
+        base_env: Mapping[str, str],
+        *,
+        kinds: bool = True,
     ) -> None:
         self.code = RunCode(base_env)
         self._runs = runs
+        self._kinds = kinds
         self._turns: Dict[int, Future[Turn]] = {}
         for index in order:
             turn: Future[Turn] = Future()
@@ -85,7 +93,8 @@ class TurnsAhead:
         except ScriptProblem as problem:
             return Turn(problem, WorktreeCode())
         assert run.worktree is not None  # locate_script checked it
-        return Turn(script, self.code.look_at(run.worktree), file_digest(script))
+        kind = file_digest(script) if self._kinds else None
+        return Turn(script, self.code.look_at(run.worktree), kind)
 
     async def turn(self, index: int) -> Turn:
         """The turn of the run at ``index``, once found."""

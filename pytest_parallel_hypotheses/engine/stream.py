@@ -230,7 +230,9 @@ class ResultStream:
             self._output_files = OutputFiles.for_run(self._config)
         base_env = without_pytest_variables()
         if workers:  # found off the loop, ahead of each turn: it reads files and asks git
-            self._ahead = TurnsAhead(self.runs, list(self._waiting), base_env)
+            self._ahead = TurnsAhead(
+                self.runs, list(self._waiting), base_env, kinds=self._admission.weighs_kinds
+            )
             asyncio.get_running_loop().run_in_executor(None, self._ahead.find)
         self._workers = [asyncio.ensure_future(self._work(base_env)) for _ in range(workers)]
 
