@@ -37,6 +37,7 @@ __all__ = [
     "majority_outcome",
     "repeated_confidence",
     "repeated_verdict",
+    "seconds_at_work",
     "signal_meaning",
     "verdict_for",
     "wilson_lower_bound",
@@ -139,7 +140,8 @@ def verdict_for(result: TestResult, polarity: Polarity = Polarity.DISPROVE) -> H
 
 
 def confidence_for(result: TestResult, duration: float) -> float:
-    """The legacy single-run confidence: how far this one result can be trusted."""
+    """The legacy single-run confidence: how far this one result can be trusted, for a run
+    that worked ``duration`` seconds (see :func:`seconds_at_work`)."""
     if result is TestResult.TIMEOUT:
         return 0.3
     if result is TestResult.ERROR:
@@ -147,6 +149,13 @@ def confidence_for(result: TestResult, duration: float) -> float:
     if result is TestResult.SKIP:
         return 0.0
     return 0.6 if duration < QUICK_RUN_SECONDS else 0.85
+
+
+def seconds_at_work(duration: float, cpu_wait_share: Optional[float] = None) -> float:
+    """How long a run had the CPUs it wanted: its duration less the share of it that its
+    processes waited for one. The quick-run rule judges this: a check that took 9 s on a
+    crowded machine, waiting 80% of it, did no more than when it took 2 s alone."""
+    return duration if cpu_wait_share is None else duration * (1.0 - cpu_wait_share)
 
 
 #: Ties between equally common outcomes of repeated runs go to the most informative one.
@@ -222,8 +231,9 @@ def repeated_verdict(
 
 
 def repeated_confidence(attempts: Sequence[Attempt]) -> float:
-    """The confidence of several runs: the single-run confidence of the majority outcome (at
-    the median duration of its runs), strengthened or weakened by how far the runs agree.
+    """The confidence of several runs (each an outcome and the seconds it worked): the
+    single-run confidence of the majority outcome (at the median of its runs' seconds),
+    strengthened or weakened by how far the runs agree.
     One attempt gives exactly :func:`confidence_for`."""
     outcome, agreeing = majority_outcome([result for result, _ in attempts])
     duration = float(statistics.median(d for result, d in attempts if result is outcome))

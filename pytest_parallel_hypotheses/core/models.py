@@ -21,6 +21,7 @@ from .classification import (
     majority_outcome,
     repeated_confidence,
     repeated_verdict,
+    seconds_at_work,
     verdict_for,
 )
 from .sequential import Evidence
@@ -194,8 +195,13 @@ class TestExecutionResult:
         """The score of the scoring rules: from the agreement of the attempts when there are
         several, else the single-run table."""
         if len(self.attempts) > 1:
-            return repeated_confidence([(a.result, a.duration) for a in self.attempts])
-        return confidence_for(self.result, self.duration)
+            return repeated_confidence([(a.result, a.seconds_at_work) for a in self.attempts])
+        return confidence_for(self.result, self.seconds_at_work)
+
+    @property
+    def seconds_at_work(self) -> float:
+        """How long its run had the CPUs it wanted (:func:`.seconds_at_work`)."""
+        return seconds_at_work(self.duration, self.metrics.get("cpu_wait_share"))
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dictionary: the legacy keys first, then the newer ones."""

@@ -20,6 +20,7 @@ from .classification import (
     classify_exit,
     confidence_for,
     describe_exit,
+    seconds_at_work,
     verdict_for,
 )
 from .diagnosis import describe_snapshot
@@ -74,6 +75,7 @@ def script_result(
     A tree stopped by us comes with its ``snapshot`` taken just before."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
+    worked = seconds_at_work(duration, usage.get("cpu_wait_share"))
     if memory_stop is not None and not timed_out:
         outcome = TestResult.ERROR
         exit_code = -signal.SIGKILL if exit_code is None else exit_code  # killed, maybe unreaped
@@ -105,7 +107,7 @@ def script_result(
         stderr_bytes=stderr.total,
         stdout_truncated=stdout.truncated,
         stderr_truncated=stderr.truncated,
-        metrics={**usage, "confidence": confidence_for(outcome, duration)},
+        metrics={**usage, "confidence": confidence_for(outcome, worked)},
         timed_out_after=timeout,
         polarity=polarity,
         timeout_snapshot=snapshot,
