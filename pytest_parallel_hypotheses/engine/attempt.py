@@ -102,6 +102,7 @@ async def run_attempt(
         result.result.value,
         result.exit_code,
         result.duration,
+        extra=TOLD_ELSEWHERE,  # the result's report says it
     )
     return result
 

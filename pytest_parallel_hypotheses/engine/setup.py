@@ -17,7 +17,6 @@ import fcntl
 import functools
 import hashlib
 import json
-import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, replace
@@ -41,13 +40,13 @@ from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError, git_common_dir
 from ..finding.state import common_dir, content_state, ignored_builds
-from .events import LiveOutput
+from .events import TOLD_ELSEWHERE, LiveOutput, reporting_logger
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
-logger = logging.getLogger(__name__)
+logger = reporting_logger(__name__)
 
 #: The shell that runs a setup command, as ``/bin/sh -c COMMAND``.
 SHELL = "/bin/sh"
@@ -214,7 +213,7 @@ class WorktreeSetups:
         when it succeeds)."""
         state = await asyncio.to_thread(content_state, step.worktree)
         if not step.stale_builds and await asyncio.to_thread(stamp.matches, state):
-            logger.info("setup of %s reused: %s", step.worktree, step.command)
+            logger.info("setup of %s reused: %s", step.worktree, step.command, extra=TOLD_ELSEWHERE)
             return SetupOutcome(step.command, "reused", 0, 0.0, step.timeout)
         await asyncio.to_thread(stamp.withdraw)
         outcome = await self._run(step)
@@ -256,7 +255,7 @@ class WorktreeSetups:
             "HYPOTHESIS_WORKTREE": str(step.worktree),
             marker.name: marker.value,
         }
-        logger.info("setting up %s: %s", step.worktree, step.command)
+        logger.info("setting up %s: %s", step.worktree, step.command, extra=TOLD_ELSEWHERE)
         before = _folders(step.worktree)
         try:
             ran = await run_script(
