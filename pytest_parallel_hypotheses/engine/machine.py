@@ -62,6 +62,18 @@ def usable_cpus() -> UsableCpus:
     return UsableCpus(affinity, f"{affinity} CPUs")
 
 
+def load_words() -> str:
+    """The machine's load, as the warnings about a script short of CPUs say it (``load
+    average 6.9 on 2 CPUs``): the run's own scripts are part of it, so a load well above them
+    tells a crowd from outside the run."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # the system cannot tell
+        return "load average unknown"
+    count = usable_cpus().count
+    return f"load average {load:.1f} on {count} CPU{'s' if count > 1 else ''}"
+
+
 def _affinity_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -71,6 +71,7 @@ from ..finding.syntax import (
     speaks_of_a_syntax_error,
     syntax_error,
 )
+from . import machine
 from .admission import TICK_SECONDS, admission_for
 from .ahead import Turn, TurnsAhead
 from .attempt import run_attempt
@@ -484,32 +485,35 @@ class ResultStream:
         beside it for less than a quarter of its life: it waited mostly for the machine's
         other work or for itself, as a second attempt would); and with a fixed number of
         workers."""
-        how = _HOW[attempt.result]
+        how, load = _HOW[attempt.result], machine.load_words()
         if not self._config.adaptive_concurrency:
             logger.warning(  # one kind of warning per outcome in the summary
-                f"a script {how} while its processes waited for a CPU (%s): with a fixed "
+                f"a script {how} while its processes waited for a CPU (%s; %s): with a fixed "
                 "number of workers (--hypotheses-workers=N, max_concurrent_tests, or one per "
                 "xdist worker) it does not run again, so its verdict may be the slowdown's, "
                 "not its hypothesis's",
                 attempt.hypothesis_id,
+                load,
                 extra=about(attempt.hypothesis_id),
             )
             return False
         if second:
             logger.warning(
                 f"a script's second attempt {how} while its processes waited for a CPU too "
-                "(%s): it stands, so its verdict may be the slowdown's",
+                "(%s; %s): it stands, so its verdict may be the slowdown's",
                 attempt.hypothesis_id,
+                load,
                 extra=about(attempt.hypothesis_id),
             )
             return False
         if ran_again or (attempt.result is not TestResult.TIMEOUT and self._config.repeats != 1):
             # dropping some samples of a crowd, and not others, would bias the rate
             logger.warning(
-                f"a script {how} while its processes waited for a CPU (%s): under "
+                f"a script {how} while its processes waited for a CPU (%s; %s): under "
                 "--hypotheses-repeat it counts as a sample like any other, so its pass rate "
                 "may be the slowdown's",
                 attempt.hypothesis_id,
+                load,
                 extra=about(attempt.hypothesis_id),
             )
             return False
@@ -519,19 +523,21 @@ class ResultStream:
         self._admission.ran_short(demand, turn.kind)
         if alone:
             logger.warning(
-                f"a script {how} while its processes waited for a CPU (%s), with the run's "
+                f"a script {how} while its processes waited for a CPU (%s; %s), with the run's "
                 "other scripts beside it less than a quarter of its time: the machine was busy "
                 "with other work, or the script wants more CPUs than it has; a second attempt "
                 "would wait as this one did, so it does not run again, and its verdict may be "
                 "the slowdown's",
                 attempt.hypothesis_id,
+                load,
                 extra=about(attempt.hypothesis_id),
             )
             return False
         logger.warning(
-            f"a script {how} while its processes waited for a CPU (%s): that attempt does "
+            f"a script {how} while its processes waited for a CPU (%s; %s): that attempt does "
             "not count, and it was given one more once the CPUs held it",
             attempt.hypothesis_id,
+            load,
             extra=about(attempt.hypothesis_id),
         )
         return True
