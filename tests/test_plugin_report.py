@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
@@ -532,3 +535,56 @@ def test_a_report_that_cannot_be_written_at_the_end_fails_the_run_after_the_verd
     result.stdout.fnmatch_lines(
         ["cache *FALSIFIED *pass *0 *", f"hypotheses report NOT written to {folder}/report.json: *"]
     )
+
+
+def test_a_report_to_a_fifo_is_written_through_it_and_leaves_it_a_fifo(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A fault campaign's ``--hypotheses-report=/dev/full``, run as root, turned the device
+    into a plain file and made ``/dev/full.output``; a FIFO's reader got nothing."""
+    write_script(git_repo, "cache", "exit 0")
+    fifo = tmp_path / "out" / "report.pipe"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    read: List[str] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text()), daemon=True)
+    reader.start()
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={fifo}")
+    reader.join(timeout=60)
+
+    assert json.loads(read[0])["counts"]["falsified"] == 1
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert [path.name for path in fifo.parent.iterdir()] == ["report.pipe"]  # no .output
+
+
+def test_a_report_through_a_symlink_replaces_its_target_and_keeps_the_link(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    target = tmp_path / "kept" / "report.json"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={link}")
+
+    assert link.is_symlink()
+    assert json.loads(target.read_text())["counts"]["falsified"] == 1
+
+
+def test_an_event_log_that_cannot_be_opened_is_named_below_the_verdicts(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """A path that passes the checks but cannot be created (``/proc/x`` as root; here a
+    link into a missing folder) was named above the verdicts, where it was missed."""
+    write_script(git_repo, "cache", "exit 0")
+    events = tmp_path / "events.jsonl"
+    events.symlink_to(tmp_path / "missing" / "events.jsonl")
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-events={events}")
+
+    result.assert_outcomes(passed=1)
+    warning = f"WARNING: hypotheses events NOT written to {events}: *"
+    result.stdout.fnmatch_lines(["cache *FALSIFIED *", "verdicts: *", warning])

@@ -106,6 +106,7 @@ class RunWatcher:
         self._controller = role_of(config) is Role.CONTROLLER
         self._rootpath = config.rootpath
         if self._events is not None:
+            config.pluginmanager.register(self._events, "hypotheses-events")
             self._events.open()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -201,8 +202,6 @@ class RunWatcher:
             terminalreporter.write_sep("-", "hypotheses cut short: what they had printed")
             for line in cut_short:
                 terminalreporter.write_line(line)
-        if self._events is not None and self._events.failure is not None:
-            terminalreporter.write_line(f"WARNING: {self._events.failure}", yellow=True, bold=True)
 
     # -- the display ---------------------------------------------------------------------------
 

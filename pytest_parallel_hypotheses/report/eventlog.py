@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Dict, Optional
 
+import pytest
+
 from ..engine.events import TOLD_ELSEWHERE, reporting_logger
 
 logger = reporting_logger(__name__)
@@ -28,7 +30,9 @@ _CLOSE = None
 
 
 class EventLog:
-    """Appends events to one file; :meth:`emit` may be called from any thread."""
+    """Appends events to one file; :meth:`emit` may be called from any thread. As a pytest
+    plugin, it names a failure to write at the end of the summary, beside a report's: above
+    the verdicts, a trial's tester took a lost log for a silent one."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -43,8 +47,8 @@ class EventLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - the writer closes it
-        except OSError as error:
-            self._fail(error)
+        except OSError as error:  # a path the checks let through (/proc/x, as root)
+            self._fail(error, fully="")
             return
         self._writer = threading.Thread(
             target=self._write_all, args=(stream,), name="hypotheses-events", daemon=True
@@ -92,6 +96,11 @@ class EventLog:
                 if self.failure is None:
                     self._fail(error)
 
-    def _fail(self, error: OSError) -> None:
-        self.failure = f"hypotheses events NOT fully written to {self.path}: {error}"
+    def _fail(self, error: OSError, fully: str = "fully ") -> None:
+        self.failure = f"hypotheses events NOT {fully}written to {self.path}: {error}"
         logger.warning("%s", self.failure, extra=TOLD_ELSEWHERE)  # the summary's own line
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.failure is not None:
+            terminalreporter.write_line(f"WARNING: {self.failure}", yellow=True, bold=True)
