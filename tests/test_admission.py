@@ -1139,7 +1139,7 @@ def test_a_second_attempt_short_of_cpus_too_stands_and_says_so(
     assert starved_twice, results
     assert "second attempt failed while its processes waited for a CPU too" in caplog.text
     # the machine's load tells a crowd from outside the run: a trial could not tell
-    assert re.search(r"; load average \d+\.\d on \d CPUs?\)", caplog.text)
+    assert re.search(r"; \d+ ready to run on \d+ CPUs?, load average \d+\.\d+\)", caplog.text)
 
 
 def test_under_repeats_the_attempts_after_a_second_one_are_samples(

@@ -20,6 +20,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 PROC_MEMINFO = Path("/proc/meminfo")
 PROC_VMSTAT = Path("/proc/vmstat")
+PROC_LOADAVG = Path("/proc/loadavg")
 PROC_CGROUP = Path("/proc/self/cgroup")
 PROC_MOUNTINFO = Path("/proc/self/mountinfo")
 #: What an unreadable or malformed /proc file raises: then nothing is known.
@@ -63,15 +64,22 @@ def usable_cpus() -> UsableCpus:
 
 
 def load_words() -> str:
-    """The machine's load, as the warnings about a script short of CPUs say it (``load
-    average 6.9 on 2 CPUs``): the run's own scripts are part of it, so a load well above them
-    tells a crowd from outside the run."""
+    """The machine's load, as the warnings about a script short of CPUs say it (``8 ready to
+    run on 2 CPUs, load average 6.9``): the run's own scripts are part of it, so a load well
+    above them tells a crowd from outside the run. The count of the moment comes first: the
+    average of the last minute lags, and a fault campaign's six CPU hogs, started seconds
+    before, showed as a load average of 0.6."""
+    cpus = usable_cpus().count
+    on = f"on {cpus} CPU{'s' if cpus > 1 else ''}"
     try:
-        load = os.getloadavg()[0]
+        fields = PROC_LOADAVG.read_text().split()
+        return f"{int(fields[3].split('/')[0])} ready to run {on}, load average {fields[0]}"
+    except (OSError, ValueError, IndexError):  # not Linux: the average alone
+        pass
+    try:
+        return f"load average {os.getloadavg()[0]:.2f} {on}"
     except OSError:  # the system cannot tell
-        return "load average unknown"
-    count = usable_cpus().count
-    return f"load average {load:.1f} on {count} CPU{'s' if count > 1 else ''}"
+        return "load unknown"
 
 
 def _affinity_count() -> int:
