@@ -209,7 +209,7 @@ def test_a_file_given_as_worktree_is_an_error(tmp_path: Path) -> None:
     not_a_folder.write_text("")
     result = TestExecutor(QUICK).execute_single(Hypothesis("h1", "x"), os.fspath(not_a_folder))
     assert result.result is TestResult.ERROR
-    assert "worktree not found" in result.error_message
+    assert result.error_message == f"worktree is not a folder: {not_a_folder}"  # not "not found"
 
 
 @pytest.mark.asyncio

@@ -194,6 +194,10 @@ def test_config_to_dict_holds_every_setting() -> None:
     [
         ("test_timeout", 0),
         ("test_timeout", -1),
+        ("test_timeout", "abc"),
+        ("test_timeout", True),
+        ("test_timeout", float("nan")),
+        ("kill_grace", "1"),
         ("max_concurrent_tests", 0),
         ("max_concurrent_tests", 2.5),
         ("kill_grace", -0.1),
@@ -203,7 +207,7 @@ def test_config_to_dict_holds_every_setting() -> None:
         ("memory_free_floor", 2**63),
     ],
 )
-def test_config_refuses_impossible_values_with_a_sentence(setting: str, value: float) -> None:
+def test_config_refuses_impossible_values_with_a_sentence(setting: str, value: object) -> None:
     settings: Dict[str, Any] = {setting: value}
     with pytest.raises(ValueError, match=f"^{setting} must be"):
         FalsificationConfig(**settings)

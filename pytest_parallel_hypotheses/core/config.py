@@ -91,13 +91,17 @@ class FalsificationConfig:
 
     def __post_init__(self) -> None:
         _require(
-            self.test_timeout > 0, f"test_timeout must be > 0 seconds, got {self.test_timeout!r}"
+            _seconds(self.test_timeout) and self.test_timeout > 0,
+            f"test_timeout must be a number of seconds > 0, got {self.test_timeout!r}",
         )
         _require(
             isinstance(self.max_concurrent_tests, int) and self.max_concurrent_tests >= 1,
             f"max_concurrent_tests must be a whole number >= 1, got {self.max_concurrent_tests!r}",
         )
-        _require(self.kill_grace >= 0, f"kill_grace must be >= 0 seconds, got {self.kill_grace!r}")
+        _require(
+            _seconds(self.kill_grace) and self.kill_grace >= 0,
+            f"kill_grace must be a number of seconds >= 0, got {self.kill_grace!r}",
+        )
         _require(
             isinstance(self.max_output_bytes, int) and self.max_output_bytes >= 2,
             f"max_output_bytes must be a whole number >= 2, got {self.max_output_bytes!r}",
@@ -156,6 +160,13 @@ class FalsificationConfig:
     def to_dict(self) -> Dict[str, Any]:
         """Every setting as a plain dictionary."""
         return asdict(self)
+
+
+def _seconds(value: object) -> bool:
+    """A number, not a bool and not NaN: ``test_timeout=True`` meant 1 s, and ``"abc"``
+    failed with a comparison's TypeError."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and value == value  # NaN is not equal to itself
 
 
 def _whole(value: object, low: int, high: Optional[int]) -> bool:

@@ -147,9 +147,11 @@ def _absolute(worktree: PathLike) -> str:
 
 
 def _missing(script: Path) -> ScriptProblem:
-    """What is missing on the way to ``script``: its worktree, the script, or its link's
-    target."""
+    """What is missing on the way to ``script``: its worktree (or it is a file), the script,
+    or its link's target."""
     root = script.parent.parent
+    if root.exists() and not root.is_dir():
+        return ScriptProblem(f"worktree is not a folder: {root}", NOT_FOUND_EXIT)
     if not root.is_dir():
         return ScriptProblem(f"worktree not found: {root}", NOT_FOUND_EXIT)
     if not os.path.lexists(script):
