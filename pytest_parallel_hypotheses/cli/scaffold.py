@@ -52,7 +52,7 @@ SCRIPT_TEMPLATE = """\
 # The test of hypothesis {hypothesis_id}, written to {aim} it. It runs at the root of its
 # worktree. Exit 0 {passing} the hypothesis; a genuine failure (exit 1-123 or a crash)
 # {failing} it; exit 125 means "cannot test this here"; a timeout or a broken script is
-# inconclusive.
+# inconclusive. It may run more than once: leave nothing behind that changes the next run.
 # Created by `pytest-hypotheses new`: edit the command below as you like.
 # By hand, Python imports what your environment points at (for a development install of the
 # project, the main checkout's code); from this worktree's root,
