@@ -7,6 +7,7 @@ import logging
 import os
 import stat
 import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,8 +17,10 @@ import pytest
 
 from pytest_parallel_hypotheses.engine.events import about
 from pytest_parallel_hypotheses.engine.machine import total_memory
+from pytest_parallel_hypotheses.finding.atomic import writes_through
 from pytest_parallel_hypotheses.plugin.runnerwarnings import RunnerWarnings
 from pytest_parallel_hypotheses.report.conclusions import counts_line, next_action
+from tests.conftest import PLUGINS_OFF
 
 RunPytest = Callable[..., pytest.RunResult]
 
@@ -575,16 +578,94 @@ def test_a_report_through_a_symlink_replaces_its_target_and_keeps_the_link(
 
 
 def test_an_event_log_that_cannot_be_opened_is_named_below_the_verdicts(
-    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
 ) -> None:
-    """A path that passes the checks but cannot be created (``/proc/x`` as root; here a
-    link into a missing folder) was named above the verdicts, where it was missed."""
+    """``/proc/x`` passes the checks as root, and cannot be created: a fault campaign missed
+    its warning above the verdicts. (Any other user may not write to ``/proc``: a usage
+    error, tested with the other checks.)"""
+    if os.geteuid() != 0:
+        pytest.skip("only root may write to /proc's folder")
     write_script(git_repo, "cache", "exit 0")
-    events = tmp_path / "events.jsonl"
-    events.symlink_to(tmp_path / "missing" / "events.jsonl")
+    events = Path("/proc/x")
 
     result = run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-events={events}")
 
     result.assert_outcomes(passed=1)
     warning = f"WARNING: hypotheses events NOT written to {events}: *"
     result.stdout.fnmatch_lines(["cache *FALSIFIED *", "verdicts: *", warning])
+
+
+@pytest.mark.parametrize("stdout", ["pipe", "file"])
+def test_a_report_to_dev_stdout_follows_what_pytest_printed(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path, stdout: str
+) -> None:
+    """``/dev/stdout`` on a pipe resolves to no file's path, and on a file (``> out.txt``)
+    replacing it lost what pytest had printed: the report is written where the process
+    writes already. (``/dev/fd/1`` here: run as root, the old code replaced ``/dev/stdout``
+    itself, which a failure of this test must not do.)"""
+    write_script(git_repo, "cache", "exit 0")
+    out = tmp_path / "out.txt"
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
+    command += [f"--hypotheses={git_repo}", "--hypotheses-report=/dev/fd/1"]
+    with open(out, "wb") as into:
+        target = subprocess.PIPE if stdout == "pipe" else into
+        run = subprocess.run(command, stdout=target, timeout=120, check=False)
+    printed = run.stdout.decode() if stdout == "pipe" else out.read_text()
+
+    assert run.returncode == 0, printed
+    report, _end = json.JSONDecoder().raw_decode(printed, printed.index('{\n  "schema_version"'))
+    assert report["counts"]["falsified"] == 1
+    assert printed.startswith("=")  # nothing pytest printed was lost
+    assert "verdicts: 1 falsified" in printed
+
+
+@pytest.mark.parametrize("path", ["/dev/stdout", "/dev/stderr", "/proc/self/fd/3", "/dev/null"])
+def test_the_process_s_own_files_and_devices_are_written_through(path: str) -> None:
+    assert writes_through(Path(path))
+
+
+def test_a_regular_file_and_a_missing_one_are_replaced(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text("old")
+    assert not writes_through(tmp_path / "report.json")
+    assert not writes_through(tmp_path / "missing.json")
+
+
+def test_every_report_may_go_to_dev_null(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    null = "/dev/null"
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}",
+        f"--hypotheses-report={null}",
+        f"--hypotheses-html={null}",
+        f"--junitxml={null}",
+    )
+
+    result.assert_outcomes(passed=1)
+    assert stat.S_ISCHR(os.stat(null).st_mode)
+    assert not Path(f"{null}.output").exists()
+
+
+@pytest.mark.parametrize("option", ["--hypotheses-report", "--hypotheses-events"])
+def test_a_device_is_a_report_path_for_a_user_who_may_not_write_to_its_folder(
+    run_pytest: RunPytest,
+    git_repo: Path,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+) -> None:
+    """No user but root may write to ``/dev``, and ``/dev/null`` was refused to every other;
+    root passes every permission check, so ``/dev`` is refused here as it is to them."""
+    write_script(git_repo, "cache", "exit 0")
+    access = os.access
+
+    def as_another_user(path: object, mode: int) -> bool:
+        return Path(os.fspath(path)) != Path("/dev") and access(path, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", as_another_user)
+
+    result = run_pytest(f"--hypotheses={git_repo}", f"{option}=/dev/null")
+
+    result.assert_outcomes(passed=1)

@@ -1,35 +1,51 @@
 """Writing a file so that a reader sees either the old content or the new, never half of it:
-reports and setup stamps are read by other processes, maybe while being written."""
+reports and setup stamps are read by other processes, maybe while being written.
+
+What is not a file of its own is written to, never replaced: one of the process's own open
+files named by its number (``/dev/stdout``, a shell's ``>(jq .)``), and a device or a FIFO
+(``/dev/null``), as pytest's ``--junitxml`` does. Replacing them made
+``--hypotheses-report=/dev/full``, run as root, turn the device into a plain file, and
+``/dev/stdout`` a file in ``/dev`` that took every later run's report.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
+from typing import Optional
+
+#: The paths that name one of the process's own open files by its number.
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_NUMBERED = re.compile(r"/(?:dev|proc/self)/fd/(\d+)")
+#: A path that is not UTF-8 holds surrogates: written as escapes, which JSON reads back.
+_ESCAPED = "backslashreplace"
 
 
 def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace ``path`` with ``text`` in one step; never leave a partial file behind. A
     ``durable`` file is on the disk before it replaces the old one, so that a power cut cannot
     leave it empty; a cache entry need not be (an empty entry is ignored and its verdict found
-    again), and a flush per verdict cost 3.6 ms of the run's time.
-
-    A symlink stays, and its target is replaced. A device or a FIFO (``/dev/null``, a pipe a
-    reader waits on) is written to, as pytest's ``--junitxml`` does: replacing it made
-    ``--hypotheses-report=/dev/full``, run as root, turn the device into a plain file."""
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
-    if is_special(path):
-        with open(path, "w", encoding="utf-8", errors="backslashreplace") as stream:
+    again), and a flush per verdict cost 3.6 ms of the run's time. A symlink stays, and its
+    target is replaced; what :func:`writes_through` is written to."""
+    number = _own_descriptor(path)
+    if number is not None:  # where the process writes already, after what it wrote
+        with open(number, "w", encoding="utf-8", errors=_ESCAPED, closefd=False) as stream:
             stream.write(text)
         return
+    if is_special(path):
+        with open(path, "w", encoding="utf-8", errors=_ESCAPED) as stream:
+            stream.write(text)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # a path that is not UTF-8 holds surrogates: written as escapes, which JSON reads back
-        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", errors=_ESCAPED) as stream:
             stream.write(text)
             if durable:
                 stream.flush()
@@ -42,11 +58,28 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
         raise
 
 
+def writes_through(path: Path) -> bool:
+    """Whether a file of ours at ``path`` is written to, not replaced: it names one of the
+    process's own open files, or it is a device, a FIFO or a socket. No folder goes beside
+    it (``/dev`` is no place for one), and only it need be writable."""
+    return _own_descriptor(path) is not None or is_special(path)
+
+
 def is_special(path: Path) -> bool:
     """Whether ``path`` (its target, for a symlink) is there and neither a regular file nor a
-    folder: a device, a FIFO or a socket, which a file of ours must never replace."""
+    folder: a device, a FIFO or a socket."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):  # missing, unreadable, or a NUL in the name
         return False
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _own_descriptor(path: Path) -> Optional[int]:
+    """The number of the process's own open file that ``path`` names, as given (resolved,
+    ``/dev/stdout`` is the file or pipe it is open on), or None."""
+    text = os.fspath(path)
+    if text in _STANDARD:
+        return _STANDARD[text]
+    named = _NUMBERED.fullmatch(text)
+    return None if named is None else int(named.group(1))

@@ -21,6 +21,7 @@ from ..core.shards import Shard
 from ..core.sizes import LIMIT_EXPECTED, format_size, parse_limit, parse_size
 from ..engine.admission import MEMFREE_SHARE
 from ..engine.machine import open_files_ceiling, total_memory
+from ..finding.atomic import writes_through
 from .outputfolder import spilling
 
 DIR_OPTION = "--hypotheses"
@@ -192,7 +193,9 @@ def _writable_file(path: Path) -> Optional[str]:
     """Why a report cannot be written at ``path``, or None when it can."""
     if path.is_dir():
         return f"expected the path of a file, but {path} is a directory"
-    folder = _nearest_existing(path.parent)
+    if writes_through(path):
+        return _writable_special(path)
+    folder = _nearest_existing(_written(path).parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         return (
             f"the report cannot be written there, because {folder} is not a folder this user "
@@ -206,13 +209,25 @@ def _file_in_existing_folder(path: Path) -> Optional[str]:
     folder must already exist (a typo in it should not quietly create a tree)."""
     if path.is_dir():
         return f"expected the path of a file, but {path} is a directory"
-    if not path.parent.is_dir():
-        return f"its folder {path.parent} does not exist"
-    if not os.access(path.parent, os.W_OK | os.X_OK) or (
-        path.exists() and not os.access(path, os.W_OK)
-    ):
+    if writes_through(path):
+        return _writable_special(path)
+    folder = _written(path).parent
+    if not folder.is_dir():
+        return f"its folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return f"this user may not write to {path}"
     return None
+
+
+def _writable_special(path: Path) -> Optional[str]:
+    """A device or a FIFO (``/dev/null``, ``/dev/stdout``) is written to, not replaced: only
+    it need be writable, not its folder (no user may write to ``/dev``)."""
+    return None if os.access(path, os.W_OK) else f"this user may not write to {path}"
+
+
+def _written(path: Path) -> Path:
+    """The file a report at ``path`` replaces: the target of a symlink, else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _live_mode(text: str) -> Optional[str]:
@@ -535,7 +550,7 @@ def _check_distinct_files(
     junit = getattr(config.option, "xmlpath", None)
     files = [(run.get(field), sources[field]) for field in _REPORT_FIELDS]
     for path, source in [*files, (junit, "--junitxml")]:
-        if path is None:
+        if path is None or writes_through(Path(path)):  # several may write to /dev/null
             continue
         key = os.path.realpath(path)
         if key in named:

@@ -18,7 +18,7 @@ import pytest
 
 from ..core.config import FalsificationConfig
 from ..engine.spill import place_temporary_output, spill_folder
-from ..finding.atomic import is_special
+from ..finding.atomic import writes_through
 
 #: What is appended to a report's name to name its output folder.
 SUFFIX = ".output"
@@ -28,7 +28,7 @@ def output_folder(report: Optional[Path], html: Optional[Path]) -> Optional[Path
     """``<report>.output`` beside the JSON report, else beside the HTML report, else None. A
     report written to a device or a FIFO (``/dev/null``) has no folder beside it: ``/dev``
     is no place for the scripts' output."""
-    beside = next((path for path in (report, html) if path and not is_special(path)), None)
+    beside = next((path for path in (report, html) if path and not writes_through(path)), None)
     return None if beside is None else beside.with_name(beside.name + SUFFIX)
 
 
