@@ -669,3 +669,19 @@ def test_a_device_is_a_report_path_for_a_user_who_may_not_write_to_its_folder(
     result = run_pytest(f"--hypotheses={git_repo}", f"{option}=/dev/null")
 
     result.assert_outcomes(passed=1)
+
+
+def test_each_attempt_and_setup_step_reaches_a_log_file(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Kept out of pytest's captured log, they were lost to ``--log-file`` and the live log
+    too, where a user follows a run (a review caught it before it shipped)."""
+    write_script(git_repo, "h1", "exit 1")
+    (git_repo / ".falsification" / "config_h1.json").write_text('{"setup": "true"}')
+    log = tmp_path / "run.log"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--log-file={log}", "--log-file-level=INFO")
+
+    text = log.read_text()
+    assert "setting up " in text
+    assert "h1 (attempt 1): fail (exit 1" in text

@@ -779,17 +779,3 @@ def test_a_warning_its_result_carries_is_not_repeated_in_the_captured_log(
     warned = [line for line in result.outlines if "can be imported only once installed" in line]
     assert [line.split(":", 1)[0].strip() for line in warned] == ["warning", "warning"]
     assert "Captured log" not in result.stdout.str()
-
-
-def test_a_project_logging_at_info_sees_no_copy_of_the_attempts_in_the_captured_log(
-    pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript, tmp_path: Path
-) -> None:
-    """A project with ``log_level = INFO`` (packaging's) saw each attempt's line, and its
-    setup step's, under "Captured log setup" with xdist only: its failure says both."""
-    write_script(git_repo, "h1", "exit 1")
-    (git_repo / ".falsification" / "config_h1.json").write_text('{"setup": "true"}')
-
-    result = run_xdist(pytester, tmp_path, f"--hypotheses={git_repo}", "-o", "log_level=INFO")
-
-    result.assert_outcomes(failed=1)
-    assert "Captured log" not in result.stdout.str()

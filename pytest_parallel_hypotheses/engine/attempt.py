@@ -102,7 +102,6 @@ async def run_attempt(
         result.result.value,
         result.exit_code,
         result.duration,
-        extra=TOLD_ELSEWHERE,  # the result's report says it
     )
     return result
 

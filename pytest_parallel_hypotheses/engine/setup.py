@@ -17,6 +17,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, replace
@@ -40,13 +41,13 @@ from ..core.config import FalsificationConfig
 from ..finding.atomic import write_atomically
 from ..finding.git import GitError, git_common_dir
 from ..finding.state import common_dir, content_state, ignored_builds
-from .events import TOLD_ELSEWHERE, LiveOutput, reporting_logger
+from .events import LiveOutput
 from .process import ProcessOutcome, run_script
 from .runs import HypothesisRun
 from .tree import Marker, ProcessTree
 from .usage import ResourceSampler
 
-logger = reporting_logger(__name__)
+logger = logging.getLogger(__name__)
 
 #: The shell that runs a setup command, as ``/bin/sh -c COMMAND``.
 SHELL = "/bin/sh"
@@ -213,7 +214,7 @@ class WorktreeSetups:
         when it succeeds)."""
         state = await asyncio.to_thread(content_state, step.worktree)
         if not step.stale_builds and await asyncio.to_thread(stamp.matches, state):
-            logger.info("setup of %s reused: %s", step.worktree, step.command, extra=TOLD_ELSEWHERE)
+            logger.info("setup of %s reused: %s", step.worktree, step.command)
             return SetupOutcome(step.command, "reused", 0, 0.0, step.timeout)
         await asyncio.to_thread(stamp.withdraw)
         outcome = await self._run(step)
@@ -255,7 +256,7 @@ class WorktreeSetups:
             "HYPOTHESIS_WORKTREE": str(step.worktree),
             marker.name: marker.value,
         }
-        logger.info("setting up %s: %s", step.worktree, step.command, extra=TOLD_ELSEWHERE)
+        logger.info("setting up %s: %s", step.worktree, step.command)
         before = _folders(step.worktree)
         try:
             ran = await run_script(
