@@ -56,6 +56,7 @@ def test_a_run_slowed_past_5_s_by_waiting_for_cpus_scores_as_the_quick_run_it_wa
     its clean runs scored 0.6: the run the tool called suspect looked the more trustworthy."""
     assert ran(9.0, cpu_wait_share=0.8).confidence == 0.6
     assert ran(9.0, cpu_wait_share=0.1).confidence == 0.85
+    assert ran(9.0, cpu_wait_share=0.8, cpu_seconds=16.0).confidence == 0.85  # its own jobs
     assert ran(9.0).confidence == 0.85  # nothing sampled: its duration is all that is known
 
 

@@ -151,11 +151,18 @@ def confidence_for(result: TestResult, duration: float) -> float:
     return 0.6 if duration < QUICK_RUN_SECONDS else 0.85
 
 
-def seconds_at_work(duration: float, cpu_wait_share: Optional[float] = None) -> float:
-    """How long a run had the CPUs it wanted: its duration less the share of it that its
-    processes waited for one. The quick-run rule judges this: a check that took 9 s on a
-    crowded machine, waiting 80% of it, did no more than when it took 2 s alone."""
-    return duration if cpu_wait_share is None else duration * (1.0 - cpu_wait_share)
+def seconds_at_work(
+    duration: float, cpu_wait_share: Optional[float] = None, cpu_seconds: Optional[float] = None
+) -> float:
+    """How long a run worked, for the quick-run rule: its duration less the share of it that
+    its most starved process waited for a CPU, but never less than the CPU time its processes
+    used (a build of eight jobs on two CPUs waits for its own jobs, and works all along). A
+    check that took 9 s on a crowded machine, waiting 80% of it, did no more than when it
+    took 2 s alone."""
+    if cpu_wait_share is None:
+        return duration
+    waited = min(max(cpu_wait_share, 0.0), 1.0)
+    return min(duration, max(duration * (1.0 - waited), cpu_seconds or 0.0))
 
 
 #: Ties between equally common outcomes of repeated runs go to the most informative one.

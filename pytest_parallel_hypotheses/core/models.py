@@ -201,7 +201,10 @@ class TestExecutionResult:
     @property
     def seconds_at_work(self) -> float:
         """How long its run had the CPUs it wanted (:func:`.seconds_at_work`)."""
-        return seconds_at_work(self.duration, self.metrics.get("cpu_wait_share"))
+        metrics = self.metrics
+        return seconds_at_work(
+            self.duration, metrics.get("cpu_wait_share"), metrics.get("cpu_seconds")
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dictionary: the legacy keys first, then the newer ones."""

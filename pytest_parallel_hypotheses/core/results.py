@@ -75,7 +75,7 @@ def script_result(
     A tree stopped by us comes with its ``snapshot`` taken just before."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
-    worked = seconds_at_work(duration, usage.get("cpu_wait_share"))
+    worked = seconds_at_work(duration, usage.get("cpu_wait_share"), usage.get("cpu_seconds"))
     if memory_stop is not None and not timed_out:
         outcome = TestResult.ERROR
         exit_code = -signal.SIGKILL if exit_code is None else exit_code  # killed, maybe unreaped
