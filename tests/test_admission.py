@@ -30,6 +30,7 @@ from pytest_parallel_hypotheses import (
 )
 from pytest_parallel_hypotheses.core.diagnosis import STARVED_SHARE
 from pytest_parallel_hypotheses.engine import admission as admission_module
+from pytest_parallel_hypotheses.engine import ahead
 from pytest_parallel_hypotheses.engine.admission import (
     MIN_DEMAND_CPUS,
     STARTING_SECONDS,
@@ -37,12 +38,10 @@ from pytest_parallel_hypotheses.engine.admission import (
     AdaptiveAdmission,
     AdaptivePlan,
     ScriptDemands,
-    admission_for,
     base_count,
     extra_room,
     plan_adaptive,
 )
-from pytest_parallel_hypotheses.engine.ahead import TurnsAhead
 from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_ceiling, usable_cpus
 from pytest_parallel_hypotheses.engine.stream import (
     CROWDED,
@@ -329,19 +328,23 @@ def test_a_script_that_ran_short_tells_what_the_scripts_of_its_text_want() -> No
 
 @pytest.mark.parametrize("adaptive", [True, False], ids=["auto", "fixed"])
 def test_a_script_s_text_is_digested_only_where_auto_weighs_it(
-    make_worktree: Callable[[str], Path], write_script: Callable[..., Path], adaptive: bool
+    worktree: Path,
+    write_script: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    adaptive: bool,
 ) -> None:
     """Reading every script costs system calls per hypothesis that a fixed number of workers
     has no use for."""
-    worktree = make_worktree("kinds")
     write_script(worktree, "a", "exit 0")
-    config = FalsificationConfig(adaptive_concurrency=adaptive)
-    weighs = admission_for(config, ResourceSampler()).weighs_kinds
-    turns = TurnsAhead([HypothesisRun(Hypothesis("a", "x"), worktree)], [0], {}, kinds=weighs)
+    read: List[Path] = []
+    digest = ahead.file_digest
+    monkeypatch.setattr(ahead, "file_digest", lambda path: read.append(path) or digest(path))
+    config = FalsificationConfig(test_timeout=60, adaptive_concurrency=adaptive)
 
-    turns.find()
+    results = TestExecutor(config).execute_parallel([HypothesisRun(Hypothesis("a", "x"), worktree)])
 
-    assert (asyncio.run(turns.turn(0)).kind is not None) is adaptive
+    assert results[0].result is TestResult.PASS
+    assert len(read) == (1 if adaptive else 0)
 
 
 #: How many scripts beyond the CPUs a run may start on a loaded machine: a look that catches a
@@ -2025,3 +2028,24 @@ async def test_a_setup_step_that_waits_leaves_the_cpus_to_other_scripts(
         first = await asyncio.wait_for(results.__aiter__().__anext__(), timeout=30)
 
     assert (first.hypothesis_id, first.result) == ("quick", TestResult.PASS)
+
+
+def test_the_load_of_the_warnings_names_the_machine_s_cpus_beside_the_usable_ones() -> None:
+    """The counts are the whole machine's: "40 ready to run on 2 CPUs" in a container of
+    2 CPUs on a host of 64 would blame a crowd that is not the run's."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two CPUs, to let the run use one")
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from pytest_parallel_hypotheses.engine.machine import load_words; print(load_words())"
+    )
+
+    words = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+    assert re.fullmatch(
+        rf"\d+ ready to run on the machine's {os.cpu_count()} CPUs \(1 usable\), "
+        r"load average \d+\.\d+\n",
+        words,
+    )

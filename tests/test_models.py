@@ -197,6 +197,8 @@ def test_config_to_dict_holds_every_setting() -> None:
         ("test_timeout", "abc"),
         ("test_timeout", True),
         ("test_timeout", float("nan")),
+        ("test_timeout", float("inf")),
+        ("repeat_budget", "5"),
         ("kill_grace", "1"),
         ("max_concurrent_tests", 0),
         ("max_concurrent_tests", 2.5),

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
 from .halting import StopOn
+from .numbers import number_at_least
 from .sequential import (
     DEFAULT_ALPHA,
     DEFAULT_MAX_REPEATS,
@@ -91,7 +92,7 @@ class FalsificationConfig:
 
     def __post_init__(self) -> None:
         _require(
-            _seconds(self.test_timeout) and self.test_timeout > 0,
+            number_at_least(self.test_timeout, 0, inclusive=False),
             f"test_timeout must be a number of seconds > 0, got {self.test_timeout!r}",
         )
         _require(
@@ -99,7 +100,7 @@ class FalsificationConfig:
             f"max_concurrent_tests must be a whole number >= 1, got {self.max_concurrent_tests!r}",
         )
         _require(
-            _seconds(self.kill_grace) and self.kill_grace >= 0,
+            number_at_least(self.kill_grace, 0),
             f"kill_grace must be a number of seconds >= 0, got {self.kill_grace!r}",
         )
         _require(
@@ -141,8 +142,8 @@ class FalsificationConfig:
             f"max_repeats must be a whole number from 1 to {MAX_REPEATS}, got {self.max_repeats!r}",
         )
         _require(
-            self.repeat_budget is None or self.repeat_budget > 0,
-            f"repeat_budget must be None or > 0 seconds, got {self.repeat_budget!r}",
+            self.repeat_budget is None or number_at_least(self.repeat_budget, 0, inclusive=False),
+            f"repeat_budget must be None or a number of seconds > 0, got {self.repeat_budget!r}",
         )
         fewest = fewest_runs_to_decide(self.alpha, self.flake_tolerance)
         _require(
@@ -160,13 +161,6 @@ class FalsificationConfig:
     def to_dict(self) -> Dict[str, Any]:
         """Every setting as a plain dictionary."""
         return asdict(self)
-
-
-def _seconds(value: object) -> bool:
-    """A number, not a bool and not NaN: ``test_timeout=True`` meant 1 s, and ``"abc"``
-    failed with a comparison's TypeError."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and value == value  # NaN is not equal to itself
 
 
 def _whole(value: object, low: int, high: Optional[int]) -> bool:

@@ -65,12 +65,15 @@ def usable_cpus() -> UsableCpus:
 
 def load_words() -> str:
     """The machine's load, as the warnings about a script short of CPUs say it (``8 ready to
-    run on 2 CPUs, load average 6.9``): the run's own scripts are part of it, so a load well
+    run on 2 CPUs, load average 6.90``): the run's own scripts are part of it, so a load well
     above them tells a crowd from outside the run. The count of the moment comes first: the
     average of the last minute lags, and a fault campaign's six CPU hogs, started seconds
-    before, showed as a load average of 0.6."""
-    cpus = usable_cpus().count
-    on = f"on {cpus} CPU{'s' if cpus > 1 else ''}"
+    before, showed as a load average of 0.6. Both count the whole machine's CPUs, which a
+    container or an affinity mask may not let the run use all of."""
+    machine, usable = os.cpu_count() or 1, usable_cpus().count
+    on = f"on {machine} CPU{'s' if machine > 1 else ''}"
+    if usable < machine:
+        on = f"on the machine's {machine} CPUs ({usable} usable)"
     try:
         fields = PROC_LOADAVG.read_text().split()
         return f"{int(fields[3].split('/')[0])} ready to run {on}, load average {fields[0]}"

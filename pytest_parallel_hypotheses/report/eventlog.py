@@ -48,7 +48,7 @@ class EventLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - the writer closes it
         except OSError as error:  # a path the checks let through (/proc/x, as root)
-            self._fail(error, fully="")
+            self._fail(error, opened=False)
             return
         self._writer = threading.Thread(
             target=self._write_all, args=(stream,), name="hypotheses-events", daemon=True
@@ -96,8 +96,9 @@ class EventLog:
                 if self.failure is None:
                     self._fail(error)
 
-    def _fail(self, error: OSError, fully: str = "fully ") -> None:
-        self.failure = f"hypotheses events NOT {fully}written to {self.path}: {error}"
+    def _fail(self, error: OSError, *, opened: bool = True) -> None:
+        written = "NOT fully written" if opened else "NOT written"
+        self.failure = f"hypotheses events {written} to {self.path}: {error.strerror or error}"
         logger.warning("%s", self.failure, extra=TOLD_ELSEWHERE)  # the summary's own line
 
     @pytest.hookimpl(trylast=True)
