@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 #: The paths that name one of the process's own open files by its number.
-_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_STANDARD = {"/dev/stdout": 1, "/dev/stderr": 2}
 _NUMBERED = re.compile(r"/(?:dev|proc/self)/fd/(\d+)")
 #: A path that is not UTF-8 holds surrogates: written as escapes, which JSON reads back.
 _ESCAPED = "backslashreplace"
