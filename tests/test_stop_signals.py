@@ -13,6 +13,15 @@ from pytest_parallel_hypotheses.plugin.session import StopSignals, Terminated
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+@pytest.fixture(autouse=True)
+def as_in_a_terminal() -> Iterator[None]:
+    """SIGINT as in a pytest run from a terminal: a suite run as a background job (``pytest
+    &``, a CI script) inherits it ignored, which the tests of that case set themselves."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
 @pytest.fixture
 def handlers_before() -> Dict[int, Any]:
     return {signum: signal.getsignal(signum) for signum in HANDLED}
