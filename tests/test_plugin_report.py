@@ -595,6 +595,27 @@ def test_an_event_log_that_cannot_be_opened_is_named_below_the_verdicts(
     result.stdout.fnmatch_lines(["cache *FALSIFIED *", "verdicts: *", warning])
 
 
+def test_an_event_log_to_dev_stdout_shares_the_file_pytest_prints_to(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    """Opened afresh, ``/dev/stdout`` on ``> out.txt`` was truncated, and pytest's output and
+    the events overwrote each other from the file's start."""
+    write_script(git_repo, "cache", "exit 0")
+    out = tmp_path / "out.txt"
+    command = [sys.executable, "-m", "pytest", f"--rootdir={tmp_path}", *PLUGINS_OFF]
+    command += [f"--hypotheses={git_repo}", "--hypotheses-events=/dev/fd/1"]
+    with open(out, "wb") as into:
+        run = subprocess.run(command, stdout=into, timeout=120, check=False)
+    printed = out.read_text()
+
+    assert run.returncode == 0, printed
+    lines = [line[line.index('{"schema') :] for line in printed.splitlines() if '{"schema' in line]
+    events = [json.loads(line) for line in lines]  # some follow pytest's progress on its line
+    assert "hypothesis_finished" in [event["type"] for event in events]
+    assert printed.startswith("=")  # nothing pytest printed was lost
+    assert "verdicts: 1 falsified" in printed
+
+
 @pytest.mark.parametrize("stdout", ["pipe", "file"])
 def test_a_report_to_dev_stdout_follows_what_pytest_printed(
     git_repo: Path, write_script: WriteScript, tmp_path: Path, stdout: str

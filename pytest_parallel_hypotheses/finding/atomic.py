@@ -16,7 +16,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import IO, Optional
 
 #: The paths that name one of the process's own open files by its number.
 _STANDARD = {"/dev/stdout": 1, "/dev/stderr": 2}
@@ -31,13 +31,8 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
     leave it empty; a cache entry need not be (an empty entry is ignored and its verdict found
     again), and a flush per verdict cost 3.6 ms of the run's time. A symlink stays, and its
     target is replaced; what :func:`writes_through` is written to."""
-    number = _own_descriptor(path)
-    if number is not None:  # where the process writes already, after what it wrote
-        with open(number, "w", encoding="utf-8", errors=_ESCAPED, closefd=False) as stream:
-            stream.write(text)
-        return
-    if is_special(path):
-        with open(path, "w", encoding="utf-8", errors=_ESCAPED) as stream:
+    if writes_through(path):
+        with open_through(path) as stream:
             stream.write(text)
         return
     if path.is_symlink():
@@ -56,6 +51,16 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def open_through(path: Path) -> IO[str]:
+    """A stream that writes to ``path`` as it is: one of the process's own open files on its
+    descriptor, after what the process wrote there (and left open when the stream closes),
+    anything else opened for writing."""
+    number = _own_descriptor(path)
+    if number is not None:
+        return open(number, "w", encoding="utf-8", errors=_ESCAPED, closefd=False)
+    return open(path, "w", encoding="utf-8", errors=_ESCAPED)
 
 
 def writes_through(path: Path) -> bool:

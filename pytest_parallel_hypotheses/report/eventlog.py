@@ -20,6 +20,7 @@ from typing import IO, Any, Dict, Optional
 import pytest
 
 from ..engine.events import TOLD_ELSEWHERE, reporting_logger
+from ..finding.atomic import open_through
 
 logger = reporting_logger(__name__)
 
@@ -46,7 +47,7 @@ class EventLog:
         """Start a new stream (truncating an old file) and its writer."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - the writer closes it
+            stream = open_through(self.path)  # /dev/stdout: where pytest writes already
         except OSError as error:  # a path the checks let through (/proc/x, as root)
             self._fail(error, opened=False)
             return
