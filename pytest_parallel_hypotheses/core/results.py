@@ -20,7 +20,6 @@ from .classification import (
     classify_exit,
     confidence_for,
     describe_exit,
-    seconds_at_work,
     verdict_for,
 )
 from .diagnosis import describe_snapshot
@@ -75,7 +74,6 @@ def script_result(
     A tree stopped by us comes with its ``snapshot`` taken just before."""
     timed_out = timeout is not None
     outcome = classify_exit(exit_code, timed_out=timed_out)
-    worked = seconds_at_work(duration, usage.get("cpu_wait_share"), usage.get("cpu_seconds"))
     if memory_stop is not None and not timed_out:
         outcome = TestResult.ERROR
         exit_code = -signal.SIGKILL if exit_code is None else exit_code  # killed, maybe unreaped
@@ -94,7 +92,7 @@ def script_result(
     else:
         genuine = outcome in (TestResult.PASS, TestResult.FAIL) and exit_code >= 0
         message = "" if genuine else f"script {describe_exit(exit_code)}"
-    return TestExecutionResult(
+    result = TestExecutionResult(
         hypothesis_id=hypothesis_id,
         result=outcome,
         duration=duration,
@@ -107,13 +105,15 @@ def script_result(
         stderr_bytes=stderr.total,
         stdout_truncated=stdout.truncated,
         stderr_truncated=stderr.truncated,
-        metrics={**usage, "confidence": confidence_for(outcome, worked)},
+        metrics=dict(usage),
         timed_out_after=timeout,
         polarity=polarity,
         timeout_snapshot=snapshot,
         stdout_file=stdout.file,
         stderr_file=stderr.file,
     )
+    result.metrics["confidence"] = result.scored_confidence()  # the single-run table
+    return result
 
 
 #: What to do after the kernel's OOM killer killed processes while scripts ran.

@@ -35,8 +35,7 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
         with open_through(path) as stream:
             stream.write(text)
         return
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    path = replaced_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -61,6 +60,11 @@ def open_through(path: Path) -> IO[str]:
     if number is not None:
         return open(number, "w", encoding="utf-8", errors=_ESCAPED, closefd=False)
     return open(path, "w", encoding="utf-8", errors=_ESCAPED)
+
+
+def replaced_path(path: Path) -> Path:
+    """The file a write at ``path`` replaces: the target of a symlink, else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def writes_through(path: Path) -> bool:

@@ -467,8 +467,9 @@ def _environments(environ: Mapping[str, str], pythons: Iterable[Optional[Path]])
     named = environ.get("VIRTUAL_ENV")
     candidates = [Path(named)] if named else []
     for candidate in [*candidates, *(python for python in pythons if python is not None)]:
-        if _is_venv(candidate) and candidate.resolve() not in found:
-            found.append(candidate.resolve())
+        resolved = candidate.resolve() if _is_venv(candidate) else None
+        if resolved is not None and resolved not in found:
+            found.append(resolved)
     return found
 
 

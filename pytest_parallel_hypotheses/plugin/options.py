@@ -21,7 +21,7 @@ from ..core.shards import Shard
 from ..core.sizes import LIMIT_EXPECTED, format_size, parse_limit, parse_size
 from ..engine.admission import MEMFREE_SHARE
 from ..engine.machine import open_files_ceiling, total_memory
-from ..finding.atomic import writes_through
+from ..finding.atomic import replaced_path, writes_through
 from .outputfolder import spilling
 
 DIR_OPTION = "--hypotheses"
@@ -195,7 +195,7 @@ def _writable_file(path: Path) -> Optional[str]:
         return f"expected the path of a file, but {path} is a directory"
     if writes_through(path):
         return _writable_special(path)
-    folder = _nearest_existing(_written(path).parent)
+    folder = _nearest_existing(replaced_path(path).parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         return (
             f"the report cannot be written there, because {folder} is not a folder this user "
@@ -211,7 +211,7 @@ def _file_in_existing_folder(path: Path) -> Optional[str]:
         return f"expected the path of a file, but {path} is a directory"
     if writes_through(path):
         return _writable_special(path)
-    folder = _written(path).parent
+    folder = replaced_path(path).parent
     if not folder.is_dir():
         return f"its folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -223,11 +223,6 @@ def _writable_special(path: Path) -> Optional[str]:
     """A device or a FIFO (``/dev/null``, ``/dev/stdout``) is written to, not replaced: only
     it need be writable, not its folder (no user may write to ``/dev``)."""
     return None if os.access(path, os.W_OK) else f"this user may not write to {path}"
-
-
-def _written(path: Path) -> Path:
-    """The file a report at ``path`` replaces: the target of a symlink, else ``path``."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _live_mode(text: str) -> Optional[str]:
