@@ -19,7 +19,7 @@ from pytest_parallel_hypotheses import (
     TestExecutionResult,
     TestExecutor,
 )
-from pytest_parallel_hypotheses.core.sequential import Decision
+from pytest_parallel_hypotheses.core.sequential import Decision, Evidence
 from pytest_parallel_hypotheses.report.wording import what_happened
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -106,6 +106,13 @@ def test_a_broken_script_is_not_repeated(worktree: Path, write_script: WriteScri
 def test_a_cap_that_can_never_decide_is_refused() -> None:
     with pytest.raises(ValueError, match=r"max_repeats 5 can never decide.*at least 15 runs"):
         auto(max_repeats=5)
+
+
+def test_evidence_too_strong_for_a_float_still_decides() -> None:
+    evidence = Evidence(500, 0, 0.05, 0.01)  # e ** 2300 against half of "flaky"
+
+    assert evidence.decision is Decision.PASSES
+    assert evidence.to_dict()["decision"] == "passes"
 
 
 def test_the_plugin_reports_the_evidence_in_table_json_and_junit(
@@ -201,6 +208,29 @@ def test_a_cap_too_small_to_decide_is_a_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*--hypotheses-max-repeats=5 is not valid: max_repeats 5 can never decide*15 runs*"]
+    )
+
+
+def test_levels_no_allowed_cap_can_decide_are_a_usage_error_naming_them(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}",
+        "--hypotheses-repeat=auto",
+        "--hypotheses-alpha=0.01",
+        "--hypotheses-flake-tolerance=0.05",
+        "--hypotheses-max-repeats=100",
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--hypotheses-alpha=0.01 with --hypotheses-flake-tolerance=0.05 is not valid: "
+            "alpha 0.01 and flake tolerance 0.05 need at least 117 runs to decide, more than "
+            "the 100 allowed: expected a larger alpha or flake tolerance*"
+        ]
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .halting import StopOn
 from .numbers import number_at_least
@@ -145,12 +145,22 @@ class FalsificationConfig:
             self.repeat_budget is None or number_at_least(self.repeat_budget, 0, inclusive=False),
             f"repeat_budget must be None or a number of seconds > 0, got {self.repeat_budget!r}",
         )
+        if not self.auto_repeat:
+            return
         fewest = fewest_runs_to_decide(self.alpha, self.flake_tolerance)
-        _require(
-            not self.auto_repeat or self.max_repeats >= fewest,
-            f"max_repeats {self.max_repeats} can never decide at alpha {self.alpha:g} and flake "
-            f"tolerance {self.flake_tolerance:g}: at least {fewest} runs are needed",
-        )
+        levels = f"alpha {self.alpha:g} and flake tolerance {self.flake_tolerance:g}"
+        if fewest > MAX_REPEATS:
+            raise ConflictingSettings(
+                ("alpha", "flake_tolerance"),
+                f"{levels} need at least {fewest} runs to decide, more than the {MAX_REPEATS} "
+                "allowed: expected a larger alpha or flake tolerance",
+            )
+        if self.max_repeats < fewest:
+            raise ConflictingSettings(
+                ("max_repeats",),
+                f"max_repeats {self.max_repeats} can never decide at {levels}: at least "
+                f"{fewest} runs are needed",
+            )
 
     @classmethod
     def from_dict(cls, config_dict: Mapping[str, Any]) -> FalsificationConfig:
@@ -168,6 +178,15 @@ def _whole(value: object, low: int, high: Optional[int]) -> bool:
     if not isinstance(value, int) or isinstance(value, bool):
         return False
     return low <= value and (high is None or value <= high)
+
+
+class ConflictingSettings(ValueError):
+    """Settings that are each valid but cannot hold together; ``fields`` names the ones to
+    change."""
+
+    def __init__(self, fields: Tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 def _require(condition: bool, message: str) -> None:

@@ -13,6 +13,7 @@ as a confidence sequence in S. R. Howard, A. Ramdas, J. McAuliffe, J. Sekhon,
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
@@ -34,6 +35,8 @@ ATOM_WEIGHT = 0.25
 _SLAB_WEIGHT = 1 - 2 * ATOM_WEIGHT
 #: Bisection steps for the ends of the interval (2**-60: far below what is shown).
 _BISECTION_STEPS = 60
+#: The natural logarithm of the largest float.
+_LOG_MAX_FLOAT = math.log(sys.float_info.max)
 
 
 class Decision(Enum):
@@ -97,9 +100,7 @@ class Evidence:
         if decision is Decision.UNDECIDED or self.runs == 0:
             return 1.0
         wrong = _wrong_rates(decision, self.tolerance)
-        return min(
-            math.exp(_log_infimum(self.passes, self.fails, low, high)) for low, high in wrong
-        )
+        return min(_exp(_log_infimum(self.passes, self.fails, low, high)) for low, high in wrong)
 
     def confidence_in(self, decision: Decision) -> float:
         """``1 - 1 / e``: the decision holds at every error level above ``1 - confidence``."""
@@ -217,6 +218,12 @@ def _mixture(passes: int, fails: int) -> float:
     )
     atoms = ATOM_WEIGHT * ((fails == 0) + (passes == 0))
     return _SLAB_WEIGHT * slab + atoms
+
+
+def _exp(power: float) -> float:
+    """``e ** power``, infinite past the largest float: evidence that strong decides at any
+    error level."""
+    return math.exp(power) if power < _LOG_MAX_FLOAT else math.inf
 
 
 def _xlogy(count: int, value: float) -> float:

@@ -14,7 +14,13 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import pytest
 
-from ..core.config import AUTO_REPEAT, MAX_REPEATS, STOP_ON_VALUES, FalsificationConfig
+from ..core.config import (
+    AUTO_REPEAT,
+    MAX_REPEATS,
+    STOP_ON_VALUES,
+    ConflictingSettings,
+    FalsificationConfig,
+)
 from ..core.numbers import parse_number
 from ..core.setup import SETUP_EXPECTED, SETUP_TIMEOUT_EXPECTED, is_setup_command
 from ..core.shards import Shard
@@ -574,8 +580,9 @@ def _engine_settings(engine: Dict[str, Any], sources: Mapping[str, str]) -> Fals
                 )
     try:
         return FalsificationConfig(**engine)
-    except ValueError as error:
-        raise pytest.UsageError(f"{sources['max_repeats']} is not valid: {error}") from None
+    except ConflictingSettings as error:
+        named = " with ".join(sources[field] for field in error.fields)
+        raise pytest.UsageError(f"{named} is not valid: {error}") from None
 
 
 def _option_value(config: pytest.Config, option: Option) -> Tuple[Optional[Any], str]:
