@@ -465,3 +465,18 @@ def test_a_limit_below_what_a_shell_takes_is_refused_from_python(tmp_path: Path)
         FalsificationConfig(memory_limit=4096)
     with pytest.raises(ValueError, match=r"must be >= 1048576 bytes \(1 MiB\)"):
         HypothesisRun(Hypothesis("hog", "x"), tmp_path, memory_limit=4096)
+
+
+def test_a_process_started_before_the_scripts_score_was_set_is_picked_first_too(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    ids = [f"h{index}" for index in range(40)]
+    for hypothesis_id in ids:  # the child starts at once, perhaps before the runner's write
+        write_script(worktree, hypothesis_id, "sh -c 'sleep 0.5; cat /proc/$$/oom_score_adj'")
+    runs = [HypothesisRun(Hypothesis(hypothesis_id, "x"), worktree) for hypothesis_id in ids]
+    config = FalsificationConfig(test_timeout=120, max_concurrent_tests=len(ids))
+
+    results = TestExecutor(config).execute_parallel(runs)
+
+    runner = int(Path("/proc/self/oom_score_adj").read_text())
+    assert [int(result.stdout) > runner for result in results] == [True] * len(ids)

@@ -253,7 +253,7 @@ def _popen(
     except BaseException:
         _discard(proc, pipes)
         raise
-    _oom_first(proc.pid)
+    oom_first(proc.pid)
     return _Started(proc, pidfd, pipes, began, _runner_peak())
 
 
@@ -268,14 +268,16 @@ def _close(fds: Iterable[int]) -> None:
         os.close(fd)
 
 
-def _oom_first(pid: int) -> None:
+def oom_first(pid: int) -> None:
     """Make the kernel's OOM killer pick a script's tree before pytest: a script that
     allocates without bound must not take the runner, and its report, with it. Raising the
-    score needs no privilege, and what the script starts inherits it."""
-    with contextlib.suppress(OSError):
-        score = os.open(f"/proc/{pid}/oom_score_adj", os.O_WRONLY)
+    score needs no privilege, and what a process starts from then on inherits it; a score
+    already higher (the script's own choice, or pytest's) is kept."""
+    with contextlib.suppress(OSError, ValueError):
+        score = os.open(f"/proc/{pid}/oom_score_adj", os.O_RDWR)
         try:
-            os.write(score, b"%d" % OOM_SCORE_ADJ)
+            if int(os.read(score, 16)) < OOM_SCORE_ADJ:
+                os.write(score, b"%d" % OOM_SCORE_ADJ)
         finally:
             os.close(score)
 

@@ -35,7 +35,7 @@ from typing import (
 import psutil
 
 from ..core.diagnosis import SHARE_MIN_AGE
-from .spawn import ExitUsage
+from .spawn import ExitUsage, oom_first
 from .tasks import stop_task
 
 #: Seconds between two samples of the running trees.
@@ -91,7 +91,8 @@ class TreeUsage:
         #: How long each process of the tree had waited for a CPU, at its last sample (those
         #: half a second old or more): with the CPU time, what the tree wanted of the CPUs.
         self._waited: Dict[psutil.Process, float] = {}
-        self.seen: Set[psutil.Process] = set()
+        #: How many distinct processes the samples saw in the tree.
+        self.processes = 0
         self._tracked: Set[psutil.Process] = set()
         #: Looked up at the first sample: a script shorter than a tick costs no lookup.
         self._root: Optional[psutil.Process] = None
@@ -111,7 +112,7 @@ class TreeUsage:
         metrics: Dict[str, Any] = {
             "peak_rss_bytes": self.peak_rss_bytes,
             "cpu_seconds": round(self.cpu_seconds, 3),
-            "processes": max(1, len(self.seen)),
+            "processes": max(1, self.processes),
         }
         if self.cpu_wait_share is not None:
             metrics["cpu_wait_share"] = round(self.cpu_wait_share, 3)
@@ -133,12 +134,14 @@ class TreeUsage:
         rss = 0
         largest = 0
         cpu = 0.0
-        self._tracked = self._members(children or {})
+        before, self._tracked = self._tracked, self._members(children or {})
         for proc in self._tracked:
             times = _times(proc, clock)
             if times is None:
                 continue
-            self.seen.add(proc)
+            if proc not in before:  # a member stays tracked until it ends: it counts once
+                self.processes += 1
+                oom_first(proc.pid)  # it may have forked before the script's score was set
             cpu += times.cpu + times.children_cpu
             self._note_wait(proc, times.age)
             with contextlib.suppress(OSError, ValueError):
