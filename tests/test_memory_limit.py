@@ -480,3 +480,23 @@ def test_a_process_started_before_the_scripts_score_was_set_is_picked_first_too(
 
     runner = int(Path("/proc/self/oom_score_adj").read_text())
     assert [int(result.stdout) > runner for result in results] == [True] * len(ids)
+
+
+def test_a_daemon_a_limited_script_left_is_stopped_when_the_script_ends(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    write_script(
+        worktree,
+        "leaves",
+        f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 60' >/dev/null 2>&1 </dev/null &\n"
+        "sleep 0.5",  # the watchdog's look for new processes has found the daemon by then
+    )
+    write_script(worktree, "later", f"sleep 3; kill -0 $(cat {pid_file})")  # fails: it is gone
+    runs = [HypothesisRun(Hypothesis(name, "x"), worktree) for name in ("leaves", "later")]
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT, max_concurrent_tests=2)
+
+    leaves, later = TestExecutor(config).execute_parallel(runs)
+
+    assert leaves.result is TestResult.PASS
+    assert later.result is TestResult.FAIL, later.stderr

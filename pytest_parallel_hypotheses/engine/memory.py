@@ -28,7 +28,7 @@ from ..core.sizes import format_size
 from . import machine
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
 from .tasks import stop_task
-from .tree import Marker, marker_variables
+from .tree import Marker, ProcessTree, alive, marker_variables
 from .usage import ChildrenMap, children_map, descendants
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,10 @@ class _Watched:
             else:
                 total += share
         return total
+
+    def outlived(self) -> bool:
+        """True if a member is still alive once the script has ended."""
+        return any(alive(proc) for proc in list(self.members))
 
     def stopped(self) -> bool:
         """True once no member runs any more (each stopped, or gone)."""
@@ -372,10 +376,15 @@ class LimitedScript:
         return MemoryBreach(limit, peak, by_kernel=False, stopped=False)
 
     async def close(self) -> None:
-        """Stop watching; kill what is left in the cgroup, wait until it is empty (a killed
-        process takes a moment to go) and remove it."""
-        if self._watched is not None:
-            self._guard.watchdog.forget(self._watched)
+        """Stop watching, and kill what the script left (a daemon), which no limit would hold
+        once its script is gone: the watchdog's members still alive, with a sweep of the
+        marker after them, or what is left in the cgroup, whose removal waits until it is
+        empty (a killed process takes a moment to go)."""
+        watched, self._watched = self._watched, None
+        if watched is not None:
+            self._guard.watchdog.forget(watched)
+            if watched.marker is not None and watched.outlived():
+                await ProcessTree(watched.marker).kill()
         cgroup, self._cgroup = self._cgroup, None
         if cgroup is None:
             return

@@ -370,7 +370,7 @@ class ProcessTree:
         for row in rows:
             if row.group in groups or self.marker.matches(row.markers):
                 proc = row.process()
-                if proc is not None and _alive(proc):
+                if proc is not None and alive(proc):
                     owned.append(proc)
         return owned
 
@@ -464,7 +464,7 @@ class ProcessTree:
         pause = _POLL_SECONDS
         while procs and loop.time() < deadline:
             await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
-            procs = [p for p in procs if _alive(p)]
+            procs = [p for p in procs if alive(p)]
             pause = min(2 * pause, _POLL_MAX_SECONDS)
             self.group_is_empty()  # seen gone as soon as it is: its number may be reused
         await self.kill(groups)
@@ -490,7 +490,7 @@ class ProcessTree:
             settle = loop.time() + _KILL_SETTLE_SECONDS
             while procs and loop.time() < settle:
                 await asyncio.sleep(_POLL_SECONDS / 4)
-                procs = [p for p in procs if _alive(p)]
+                procs = [p for p in procs if alive(p)]
 
     async def stop_group(self, grace: float, leader_exited: asyncio.Future[None]) -> None:
         """Stop the group alone, without a look at the process table, as Ctrl-C at a terminal
@@ -574,7 +574,8 @@ def _group_of(proc: psutil.Process) -> Optional[int]:
         return None
 
 
-def _alive(proc: psutil.Process) -> bool:
+def alive(proc: psutil.Process) -> bool:
+    """True while ``proc`` runs (a zombie is dead)."""
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
