@@ -290,6 +290,33 @@ def test_workers_forked_from_a_large_process_count_their_shared_pages_once(
     assert result.result is TestResult.FAIL, result.error_message
 
 
+def test_forked_workers_that_then_allocate_their_own_pages_pass_the_limit(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Once the shared pages were counted once, what the workers then allocate of their own
+    still counts: 80 MiB shared plus four times 40 MiB pass 200 MiB."""
+    forking = (
+        "import os, time\n"
+        'held = b"x" * (80 * 1024 * 1024)\n'
+        "for _ in range(4):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(0.5)\n"
+        '        own = b"y" * (40 * 1024 * 1024)\n'
+        "        time.sleep(10)\n"
+        "        os._exit(0)\n"
+        "time.sleep(10)\n"
+        "raise SystemExit(1)\n"
+    )
+    write_script(worktree, "hog", f"exec {sys.executable} -S -c '{forking}'")
+    config = FalsificationConfig(test_timeout=120, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert "memory limit of 200 MiB" in result.error_message
+    assert result.duration < 8
+
+
 def test_a_script_killed_by_sigkill_is_never_a_genuine_failure(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

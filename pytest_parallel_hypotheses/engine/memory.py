@@ -19,7 +19,18 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import (
+    AsyncIterator,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Set,
+    Tuple,
+)
 
 import psutil
 
@@ -42,6 +53,8 @@ FREEZE_SECONDS = 0.5
 _NOT_RUNNING = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE)
 #: Seconds between two looks for new processes in the limited trees.
 FULL_SECONDS = 0.1
+#: The longest a tree's size with shared pages counted once is taken from its last walk.
+WALK_SECONDS = 0.5
 #: Seconds a killed cgroup may take to empty before it is left for the sweep.
 EMPTY_SECONDS = 2.0
 
@@ -77,6 +90,15 @@ class MemoryBreach:
         )
 
 
+class _Walk(NamedTuple):
+    """One walk of a tree's pages: when, its resident sum then, and its size with shared
+    pages counted once."""
+
+    at: float
+    resident: int
+    shared: int
+
+
 def _seen_margin(limit: int) -> int:
     """How much more than the watchdog last saw a process may have held without the look
     having missed anything: what a tree grows by between two looks while it settles."""
@@ -105,6 +127,8 @@ class _Watched:
         self.members: Set[psutil.Process] = set()
         with contextlib.suppress(psutil.Error):
             self.members.add(psutil.Process(pid))
+        #: The last walk of the members' pages, past the limit.
+        self._last_walk: Optional[_Walk] = None
 
     def adopt(self, marked: Iterable[Tuple[int, Mapping[str, str]]]) -> None:
         """Take in the processes started since the last look that carry the script's marker
@@ -120,7 +144,7 @@ class _Watched:
         """Add the descendants of every known member (escapees stay known once seen)."""
         self.members = descendants(self.members, children)
 
-    def check(self) -> None:
+    async def check(self) -> None:
         """Sum the members' resident memory; past the limit, freeze them and tell the waiting
         script. Frozen, the tree allocates no more while it is photographed and killed."""
         total = 0
@@ -131,7 +155,7 @@ class _Watched:
                 self.members.discard(proc)
         self.resident_peak = max(self.resident_peak, total)
         if total > self.limit:
-            total = self._proportional()
+            total = await self._shared_once(total)
         self.peak = max(self.peak, total)
         if total > self.limit and not self.breached.done():
             for proc in self.members:
@@ -139,11 +163,27 @@ class _Watched:
                     proc.suspend()
             self.breached.set_result(MemoryBreach(self.limit, self.peak, by_kernel=False))
 
+    async def _shared_once(self, resident: int) -> int:
+        """The members' memory with each page they share counted once, from their ``resident``
+        sum: a process forked from a large one shares its pages, and resident sizes count
+        them in both, so a tree that forks workers would pass its limit on paper only.
+
+        A process's proportional size costs a walk of its pages (a tenth of a second for a few
+        GiB), made off the loop, and again only when the tree may have passed its limit: a
+        tree's proportional size grows no more than its resident sum, so the last walk, plus
+        what the sum gained since, bounds it for :data:`WALK_SECONDS`."""
+        now = time.monotonic()
+        last = self._last_walk
+        if last is not None and now - last.at < WALK_SECONDS:
+            bound = last.shared + max(0, resident - last.resident)
+            if bound <= self.limit:
+                return bound
+        shared = await asyncio.to_thread(self._proportional)
+        self._last_walk = _Walk(now, resident, shared)
+        return shared
+
     def _proportional(self) -> int:
-        """The members' memory with each page they share counted once: a process forked
-        from a large one shares its pages, and resident sizes count them in both, so a
-        tree that forks workers would pass its limit on paper only. Read only past the limit
-        (a process's proportional size costs a walk of its pages)."""
+        """The members' proportional sizes added up (a resident size where it is unknown)."""
         total = 0
         for proc in list(self.members):
             share = _proportional_size(proc.pid)
@@ -216,7 +256,7 @@ class MemoryWatchdog:
                     watched.refresh(children)
                 next_full = loop.time() + FULL_SECONDS
             for watched in list(self._watched):
-                watched.check()
+                await watched.check()
             await asyncio.sleep(FAST_SECONDS)
 
 

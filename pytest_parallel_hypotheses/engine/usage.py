@@ -91,8 +91,7 @@ class TreeUsage:
         #: How long each process of the tree had waited for a CPU, at its last sample (those
         #: half a second old or more): with the CPU time, what the tree wanted of the CPUs.
         self._waited: Dict[psutil.Process, float] = {}
-        #: How many distinct processes the samples saw in the tree.
-        self.processes = 0
+        self.seen: Set[psutil.Process] = set()
         self._tracked: Set[psutil.Process] = set()
         #: Looked up at the first sample: a script shorter than a tick costs no lookup.
         self._root: Optional[psutil.Process] = None
@@ -112,7 +111,7 @@ class TreeUsage:
         metrics: Dict[str, Any] = {
             "peak_rss_bytes": self.peak_rss_bytes,
             "cpu_seconds": round(self.cpu_seconds, 3),
-            "processes": max(1, self.processes),
+            "processes": max(1, len(self.seen)),
         }
         if self.cpu_wait_share is not None:
             metrics["cpu_wait_share"] = round(self.cpu_wait_share, 3)
@@ -134,13 +133,13 @@ class TreeUsage:
         rss = 0
         largest = 0
         cpu = 0.0
-        before, self._tracked = self._tracked, self._members(children or {})
+        self._tracked = self._members(children or {})
         for proc in self._tracked:
             times = _times(proc, clock)
             if times is None:
                 continue
-            if proc not in before:  # a member stays tracked until it ends: it counts once
-                self.processes += 1
+            if proc not in self.seen:
+                self.seen.add(proc)
                 oom_first(proc.pid)  # it may have forked before the script's score was set
             cpu += times.cpu + times.children_cpu
             self._note_wait(proc, times.age)
