@@ -148,6 +148,48 @@ def test_no_cgroup_v1_cpu_quota_is_no_limit(tmp_path: Path) -> None:
     assert machine.read_cfs_quota(tmp_path) is None
 
 
+def fake_proc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cgroup: str, mount: str) -> None:
+    """Point the machine's readings at a ``/proc/self/cgroup`` and a one-line mountinfo."""
+    (tmp_path / "cgroup").write_text(cgroup + "\n")
+    (tmp_path / "mountinfo").write_text(mount + "\n")
+    monkeypatch.setattr(machine, "PROC_CGROUP", tmp_path / "cgroup")
+    monkeypatch.setattr(machine, "PROC_MOUNTINFO", tmp_path / "mountinfo")
+
+
+def test_a_cgroup_v1_quota_is_found_where_a_container_mounts_its_own_cgroup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cpu = tmp_path / "cpu"  # the container's cgroup /docker/abc, seen at the mount point
+    cpu.mkdir()
+    (cpu / "cpu.cfs_quota_us").write_text("50000\n")
+    (cpu / "cpu.cfs_period_us").write_text("100000\n")
+    fake_proc(
+        monkeypatch,
+        tmp_path,
+        "4:cpu:/docker/abc",
+        f"32 31 0:29 /docker/abc {cpu} rw,relatime - cgroup cgroup rw,cpu",
+    )
+
+    assert machine.cgroup_cpu_quota() == 0.5
+
+
+def test_a_cgroup_v2_quota_above_the_process_cgroup_counts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    own = tmp_path / "unified" / "slice" / "job"
+    own.mkdir(parents=True)
+    (own / "cpu.max").write_text("max 100000\n")
+    (own.parent / "cpu.max").write_text("150000 100000\n")
+    fake_proc(
+        monkeypatch,
+        tmp_path,
+        "0::/slice/job",
+        f"41 31 0:38 / {tmp_path / 'unified'} rw,relatime - cgroup2 cgroup2 rw",
+    )
+
+    assert machine.cgroup_cpu_quota() == 1.5
+
+
 def test_the_usable_cpus_are_at_most_those_of_the_affinity_mask() -> None:
     usable = machine.usable_cpus()
 

@@ -15,8 +15,8 @@ import math
 import os
 import resource
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from pathlib import Path, PurePosixPath
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 PROC_MEMINFO = Path("/proc/meminfo")
 PROC_VMSTAT = Path("/proc/vmstat")
@@ -94,13 +94,28 @@ def _affinity_count() -> int:
 
 def cgroup_cpu_quota() -> Optional[float]:
     """The CPU time per period the process's cgroup allows, in CPUs (``cpu.max`` of cgroup
-    v2, ``cpu.cfs_quota_us`` of v1); None without a quota or when it cannot be read."""
-    for controllers, folder in own_cgroup_folders():
+    v2, ``cpu.cfs_quota_us`` of v1): the least quota of its cgroup and of those above it, as
+    far as they are visible, since each one caps what is below it; None without a quota or
+    when none can be read."""
+    for controllers, folder, top in _own_cgroups():
         if controllers == "" and (folder / "cpu.max").exists():
-            return read_cpu_max(folder / "cpu.max")
+            return _least(read_cpu_max(above / "cpu.max") for above in _up_to(folder, top))
         if "cpu" in controllers.split(","):
-            return read_cfs_quota(folder)
+            return _least(read_cfs_quota(above) for above in _up_to(folder, top))
     return None
+
+
+def _up_to(folder: Path, top: Path) -> Iterator[Path]:
+    """``folder`` and the folders above it, up to ``top``."""
+    yield folder
+    while folder != top and top in folder.parents:
+        folder = folder.parent
+        yield folder
+
+
+def _least(quotas: Iterable[Optional[float]]) -> Optional[float]:
+    known = [quota for quota in quotas if quota is not None]
+    return min(known) if known else None
 
 
 def read_cpu_max(path: Path) -> Optional[float]:
@@ -125,30 +140,46 @@ def read_cfs_quota(folder: Path) -> Optional[float]:
 def own_cgroup_folders() -> Iterator[Tuple[str, Path]]:
     """For each cgroup hierarchy this process is in: its controllers (empty for cgroup v2)
     and the folder of the process's cgroup in it, where that hierarchy is mounted."""
+    for controllers, folder, _top in _own_cgroups():
+        yield controllers, folder
+
+
+def _own_cgroups() -> Iterator[Tuple[str, Path, Path]]:
+    """:func:`own_cgroup_folders`, with the folder where each hierarchy is mounted. A mount
+    may show only part of a hierarchy (a container's cgroup v1, without a cgroup namespace,
+    sees its own cgroup at the mount point): the process's cgroup is found from the part it
+    shows, and not at all when it lies outside it."""
     mounts = _cgroup_mounts()
     for line in _read(PROC_CGROUP).splitlines():
         _, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")
         mount = mounts.get(controllers)
-        if mount is not None:
-            yield controllers, mount / path.lstrip("/")
+        if mount is None:
+            continue
+        point, root = mount
+        try:
+            inside = PurePosixPath(path).relative_to(root)
+        except ValueError:
+            continue
+        yield controllers, point / inside, point
 
 
-def _cgroup_mounts() -> Dict[str, Path]:
-    """The mount point of each cgroup hierarchy, by its controllers as /proc/self/cgroup
-    names them ("" for cgroup v2)."""
-    mounts: Dict[str, Path] = {}
+def _cgroup_mounts() -> Dict[str, Tuple[Path, str]]:
+    """Where each cgroup hierarchy is mounted and which of its cgroups shows there, by its
+    controllers as /proc/self/cgroup names them ("" for cgroup v2)."""
+    mounts: Dict[str, Tuple[Path, str]] = {}
     for line in _read(PROC_MOUNTINFO).splitlines():
         before, _, after = line.partition(" - ")
         fields, tail = before.split(), after.split()
         if len(fields) < 5 or len(tail) < 3:
             continue
+        mount = (Path(fields[4]), fields[3])
         if tail[0] == "cgroup2":
-            mounts.setdefault("", Path(fields[4]))
+            mounts.setdefault("", mount)
         elif tail[0] == "cgroup":
             options = [o for o in tail[2].split(",") if o not in ("rw", "ro")]
             names = [o for o in options if "=" not in o or o.startswith("name=")]
-            mounts.setdefault(",".join(names), Path(fields[4]))
+            mounts.setdefault(",".join(names), mount)
     return mounts
 
 
