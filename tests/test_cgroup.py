@@ -3,6 +3,7 @@ lets the process use (CPU affinity and quota)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -78,19 +79,18 @@ def test_killing_the_cgroup_kills_every_process_of_the_tree(cgroup: ScriptCgroup
 
 
 @needs_cgroup
-def test_a_frozen_cgroup_runs_again_once_thawed(cgroup: ScriptCgroup) -> None:
+def test_a_cgroup_still_populated_when_its_script_ended_is_removed_at_the_end_of_the_run(
+    cgroup: ScriptCgroup,
+) -> None:
+    assert PARENT is not None
     proc = start_in(cgroup, "sleep 30")
-    try:
-        cgroup.freeze()
-        deadline = time.monotonic() + 10
-        while "frozen 1" not in (cgroup.path / "cgroup.events").read_text():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        cgroup.thaw()
-        assert "frozen 0" in (cgroup.path / "cgroup.events").read_text()
-    finally:
-        cgroup.kill()
-        proc.wait(timeout=10)
+    guard = MemoryGuard(PARENT, "")
+    guard.left.add(cgroup)
+
+    asyncio.run(guard.aclose())
+
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert not cgroup.path.exists()
 
 
 @needs_cgroup
@@ -188,6 +188,30 @@ def test_a_cgroup_v2_quota_above_the_process_cgroup_counts(
     )
 
     assert machine.cgroup_cpu_quota() == 1.5
+
+
+def test_a_cgroup_with_processes_of_its_own_is_said_to_be_why_no_child_gets_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    own = tmp_path / "unified" / "job"
+    own.mkdir(parents=True)
+    (own / "cgroup.procs").write_text("4242\n")
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("\n")
+    fake_proc(
+        monkeypatch,
+        tmp_path,
+        "0::/job",
+        f"41 31 0:38 / {tmp_path / 'unified'} rw,relatime - cgroup2 cgroup2 rw",
+    )
+
+    parent, reason = memory_parent()
+
+    assert parent is None
+    assert reason == (
+        f"the cgroup v2 {own} has processes of its own, so the kernel lets it give its "
+        "children no memory controller"
+    )
 
 
 def test_the_usable_cpus_are_at_most_those_of_the_affinity_mask() -> None:

@@ -55,7 +55,7 @@ async def run_attempt(
             [str(script)],
             cwd=run.worktree,
             env=env,
-            tree=ProcessTree(marker),
+            tree=ProcessTree(marker, enclosure=memory.enclosure),
             timeout=timeout,
             grace=config.kill_grace,
             max_output_bytes=config.max_output_bytes,

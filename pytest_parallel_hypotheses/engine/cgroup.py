@@ -3,7 +3,8 @@
 A cgroup holds every process a script starts, whatever it does (double forks, new sessions),
 and the kernel enforces its memory limit: ``memory.max`` with ``memory.oom.group`` kills the
 whole tree at once when it passes the limit, and ``memory.events`` counts the kills. It also
-stops or freezes the whole tree with one write (``cgroup.kill``, ``cgroup.freeze``).
+stops the whole tree with one write (``cgroup.kill``), whatever left the script's group and
+its marker.
 
 The script joins its cgroup from the child side of the fork, before it executes anything, so
 not one of its processes can start outside it. Where no writable cgroup v2 exists, or it lacks
@@ -19,7 +20,7 @@ import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, FrozenSet, Optional, Tuple
+from typing import Callable, FrozenSet, List, Optional, Tuple
 
 from . import machine
 
@@ -60,9 +61,24 @@ def memory_parent() -> Tuple[Optional[CgroupParent], str]:
     parent, reason = delegated_parent()
     if parent is None:
         return None, reason
-    if "memory" not in parent.controllers:
-        return None, f"the cgroup v2 {parent.path} gives its children no memory controller"
-    return parent, ""
+    if "memory" in parent.controllers:
+        return parent, ""
+    if "memory" in _words(parent.path / "cgroup.controllers") and _words(
+        parent.path / "cgroup.procs"
+    ):
+        return None, (
+            f"the cgroup v2 {parent.path} has processes of its own, so the kernel lets it "
+            "give its children no memory controller"
+        )
+    return None, f"the cgroup v2 {parent.path} gives its children no memory controller"
+
+
+def _words(path: Path) -> List[str]:
+    """The words of a cgroup file (none when it cannot be read)."""
+    try:
+        return path.read_text(encoding="ascii").split()
+    except OSError:
+        return []
 
 
 class ScriptCgroup:
@@ -142,20 +158,17 @@ class ScriptCgroup:
                 with contextlib.suppress(OSError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
 
-    def freeze(self) -> None:
-        """Stop every process of the cgroup where it is (``cgroup.freeze``, Linux 5.2)."""
-        self._write("cgroup.freeze", "1")
-
-    def thaw(self) -> None:
-        """Let the processes of a frozen cgroup run again."""
-        self._write("cgroup.freeze", "0")
-
-    def close(self) -> None:
-        """Remove the cgroup; it must be empty (kill and wait first), else it stays and a
-        later sweep of the run finds it by its name."""
+    def close(self) -> bool:
+        """Remove the cgroup, which must be empty (kill and wait first); False if it stays,
+        still populated."""
         self.release_joiner()
-        with contextlib.suppress(OSError):
+        try:
             self.path.rmdir()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def _write(self, name: str, value: str, *, required: bool = True) -> None:
         try:

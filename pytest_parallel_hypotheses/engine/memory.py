@@ -55,7 +55,7 @@ _NOT_RUNNING = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS
 FULL_SECONDS = 0.1
 #: The longest a tree's size with shared pages counted once is taken from its last walk.
 WALK_SECONDS = 0.5
-#: Seconds a killed cgroup may take to empty before it is left for the sweep.
+#: Seconds a killed cgroup may take to empty before it is left for the end of the run.
 EMPTY_SECONDS = 2.0
 
 
@@ -306,6 +306,17 @@ class MemoryGuard:
         self.fallback_reason = fallback_reason
         self.watchdog = MemoryWatchdog()
         self.oom_kills = OomKillCount()
+        #: The scripts' cgroups still populated when their scripts ended.
+        self.left: Set[ScriptCgroup] = set()
+
+    async def aclose(self) -> None:
+        """Stop the watchdog, and remove the scripts' cgroups that were not empty yet when
+        their scripts ended (a process the kill had not ended yet)."""
+        await self.watchdog.aclose()
+        left, self.left = self.left, set()
+        for cgroup in left:
+            if not await _emptied(cgroup):
+                logger.warning("cannot remove cgroup %s: processes are still in it", cgroup.path)
 
     @classmethod
     def for_this_process(cls) -> MemoryGuard:
@@ -342,6 +353,17 @@ class MemoryGuard:
             return None
 
 
+async def _emptied(cgroup: ScriptCgroup) -> bool:
+    """Kill what is left in ``cgroup`` until it is empty (a killed process takes a moment to
+    go), for up to :data:`EMPTY_SECONDS`, and remove it; False if it stays."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + EMPTY_SECONDS
+    while cgroup.is_populated() and loop.time() < deadline:
+        cgroup.kill()
+        await asyncio.sleep(FAST_SECONDS / 4)
+    return cgroup.close()
+
+
 class LimitedScript:
     """The memory limit of one script: set up before the spawn, watched while it runs,
     judged after it exits."""
@@ -352,6 +374,12 @@ class LimitedScript:
         self._cgroup = None if limit is None else guard.cgroup(limit)
         self._watched: Optional[_Watched] = None
         self._oom_kills_before = guard.oom_kills.at_start()
+
+    @property
+    def enclosure(self) -> Optional[ScriptCgroup]:
+        """The script's cgroup, which holds every process it starts: stopping its tree kills
+        the cgroup too (None under the watchdog)."""
+        return self._cgroup
 
     def oom_kills_meanwhile(self) -> int:
         """How many processes the kernel's OOM killer killed where the scripts run since the
@@ -426,11 +454,5 @@ class LimitedScript:
             if watched.marker is not None and watched.outlived():
                 await ProcessTree(watched.marker).kill()
         cgroup, self._cgroup = self._cgroup, None
-        if cgroup is None:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + EMPTY_SECONDS
-        while cgroup.is_populated() and loop.time() < deadline:
-            cgroup.kill()
-            await asyncio.sleep(FAST_SECONDS / 4)
-        cgroup.close()
+        if cgroup is not None and not await _emptied(cgroup):
+            self._guard.left.add(cgroup)  # removed at the end of the run, once empty

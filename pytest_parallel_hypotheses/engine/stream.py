@@ -194,7 +194,7 @@ class ResultStream:
             if self._watchdog is not None:
                 helpers.push_async_callback(self._watchdog.dismiss)
             helpers.push_async_callback(self._sampler.aclose)
-            helpers.push_async_callback(self._memory_guard.watchdog.aclose)
+            helpers.push_async_callback(self._memory_guard.aclose)
             helpers.push_async_callback(self._admission.aclose)
             helpers.callback(self._imports.close)
             if self._ahead is not None:
