@@ -527,3 +527,16 @@ def test_a_daemon_a_limited_script_left_is_stopped_when_the_script_ends(
 
     assert leaves.result is TestResult.PASS
     assert later.result is TestResult.FAIL, later.stderr
+
+
+def test_a_tree_past_its_limit_while_it_stops_at_its_deadline_says_both(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    write_script(worktree, "hog", f'trap "exec {HOG}" TERM\nsleep 60 & wait')
+    config = FalsificationConfig(test_timeout=1, kill_grace=10, memory_limit=LIMIT)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.TIMEOUT
+    assert result.error_message.startswith("Test exceeded 1s timeout")
+    assert "; stopping, it exceeded the memory limit of 200 MiB (peak " in result.error_message

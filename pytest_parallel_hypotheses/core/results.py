@@ -83,6 +83,8 @@ def script_result(
         message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
         if snapshot is not None:
             message += f"; {describe_snapshot(snapshot)}"
+        if memory_stop is not None:  # it allocated past its limit in its grace
+            message += f"; stopping, it {memory_stop}"
     elif exit_code is None:  # classified as an error
         exit_code = STATUS_LOST_EXIT
         message = (
