@@ -40,7 +40,7 @@ from . import machine
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
 from .tasks import stop_task
 from .tree import Marker, ProcessTree, alive, marker_variables
-from .usage import ChildrenMap, children_map, descendants
+from .usage import ChildrenMap, children_map, descendant_pids_in, descendants
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ FREEZE_SECONDS = 0.5
 _NOT_RUNNING = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE)
 #: Seconds between two looks for new processes in the limited trees.
 FULL_SECONDS = 0.1
-#: The longest a tree's size with shared pages counted once is taken from its last walk.
+#: The least time a tree's size with shared pages counted once is taken from its last walk.
 WALK_SECONDS = 0.5
 #: Seconds a killed cgroup may take to empty before it is left for the end of the run.
 EMPTY_SECONDS = 2.0
@@ -91,12 +91,13 @@ class MemoryBreach:
 
 
 class _Walk(NamedTuple):
-    """One walk of a tree's pages: when, its resident sum then, and its size with shared
-    pages counted once."""
+    """One walk of a tree's pages: when it began, the tree's resident sum then, its size
+    with shared pages counted once (once the walk is done), and how long it took."""
 
     at: float
     resident: int
-    shared: int
+    shared: asyncio.Future[int]
+    took: float = 0.0
 
 
 def _seen_margin(limit: int) -> int:
@@ -127,8 +128,9 @@ class _Watched:
         self.members: Set[psutil.Process] = set()
         with contextlib.suppress(psutil.Error):
             self.members.add(psutil.Process(pid))
-        #: The last walk of the members' pages, past the limit.
+        #: The last walk of the members' pages, past the limit, and the one under way.
         self._last_walk: Optional[_Walk] = None
+        self._walk: Optional[_Walk] = None
 
     def adopt(self, marked: Iterable[Tuple[int, Mapping[str, str]]]) -> None:
         """Take in the processes started since the last look that carry the script's marker
@@ -144,18 +146,22 @@ class _Watched:
         """Add the descendants of every known member (escapees stay known once seen)."""
         self.members = descendants(self.members, children)
 
-    async def check(self) -> None:
+    def check(self) -> None:
         """Sum the members' resident memory; past the limit, freeze them and tell the waiting
         script. Frozen, the tree allocates no more while it is photographed and killed."""
-        total = 0
+        sizes: List[Tuple[int, psutil.Process]] = []
         for proc in list(self.members):
             try:
-                total += proc.memory_info().rss
+                sizes.append((proc.memory_info().rss, proc))
             except psutil.Error:
                 self.members.discard(proc)
+        total = sum(size for size, _proc in sizes)
         self.resident_peak = max(self.resident_peak, total)
         if total > self.limit:
-            total = await self._shared_once(total)
+            shared = self._shared_past_limit(total, sizes)
+            if shared is None:  # under it with shared pages counted once, or still walking
+                return
+            total = shared
         self.peak = max(self.peak, total)
         if total > self.limit and not self.breached.done():
             for proc in self.members:
@@ -163,36 +169,37 @@ class _Watched:
                     proc.suspend()
             self.breached.set_result(MemoryBreach(self.limit, self.peak, by_kernel=False))
 
-    async def _shared_once(self, resident: int) -> int:
-        """The members' memory with each page they share counted once, from their ``resident``
-        sum: a process forked from a large one shares its pages, and resident sizes count
-        them in both, so a tree that forks workers would pass its limit on paper only.
+    def _shared_past_limit(
+        self, resident: int, sizes: List[Tuple[int, psutil.Process]]
+    ) -> Optional[int]:
+        """The members' memory with each page they share counted once, if a walk of their
+        pages found it past the limit; None while it is under it, or not known yet. Their
+        ``resident`` sum (``sizes``: each member's) counts a shared page in each process: a
+        process forked from a large one shares its pages, and a tree that forks workers
+        would pass its limit on paper only.
 
-        A process's proportional size costs a walk of its pages (a tenth of a second for a few
-        GiB), made off the loop, and again only when the tree may have passed its limit: a
-        tree's proportional size grows no more than its resident sum, so the last walk, plus
-        what the sum gained since, bounds it for :data:`WALK_SECONDS`."""
-        now = time.monotonic()
+        A walk costs a tenth of a second for a few GiB, and seconds for hundreds of
+        processes on a swamped machine: it runs off the loop while the other trees are
+        checked, largest process first, stopping once past the limit, and again only when
+        the tree may have passed it. A tree's size grows no more than its resident sum, so
+        the last walk, plus what the sum gained since, bounds it, until the walk is
+        :data:`WALK_SECONDS` old, or ten times as old as it took."""
+        walk, loop = self._walk, asyncio.get_running_loop()
+        if walk is not None and walk.shared.done():
+            self._walk, self._last_walk = None, walk._replace(took=loop.time() - walk.at)
         last = self._last_walk
-        if last is not None and now - last.at < WALK_SECONDS:
-            bound = last.shared + max(0, resident - last.resident)
-            if bound <= self.limit:
-                return bound
-        shared = await asyncio.to_thread(self._proportional)
-        self._last_walk = _Walk(now, resident, shared)
-        return shared
-
-    def _proportional(self) -> int:
-        """The members' proportional sizes added up (a resident size where it is unknown)."""
-        total = 0
-        for proc in list(self.members):
-            share = _proportional_size(proc.pid)
-            if share is None:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-            else:
-                total += share
-        return total
+        if last is not None:
+            shared = last.shared.result()
+            if shared > self.limit:
+                return shared
+            fresh = loop.time() - last.at < max(WALK_SECONDS, 10 * last.took)
+            if fresh and shared + resident - last.resident <= self.limit:
+                return None
+        if self._walk is None:
+            largest_first = [proc for _size, proc in sorted(sizes, key=lambda pair: -pair[0])]
+            shared_size = loop.run_in_executor(None, _proportional, largest_first, self.limit)
+            self._walk = _Walk(loop.time(), resident, shared_size)
+        return None
 
     def outlived(self) -> bool:
         """True if a member is still alive once the script has ended."""
@@ -205,6 +212,24 @@ class _Watched:
                 if proc.status() not in _NOT_RUNNING:
                     return False
         return True
+
+
+def _proportional(members: Iterable[psutil.Process], limit: int) -> int:
+    """The ``members``' proportional sizes added up (a resident size where it is unknown),
+    or as soon as they pass ``limit``, what they added up to then: the least the tree
+    holds, which decides. Given the largest first, a tree of many small processes past
+    its limit is decided after a few walks, not hundreds."""
+    total = 0
+    for proc in members:
+        share = _proportional_size(proc.pid)
+        if share is None:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        else:
+            total += share
+        if total > limit:
+            break
+    return total
 
 
 def _proportional_size(pid: int) -> Optional[int]:
@@ -246,26 +271,47 @@ class MemoryWatchdog:
         await stop_task(task)
 
     async def _sample(self) -> None:
+        """Check every tree every :data:`FAST_SECONDS`, and look for new processes every
+        :data:`FULL_SECONDS`. A look reads the whole process table off the loop, which takes
+        long when thousands of processes run; the checks of the processes known go on
+        meanwhile, or a tree would grow unchecked for that long."""
         loop = asyncio.get_running_loop()
         next_full = loop.time()
-        while self._watched:
-            if loop.time() >= next_full:
-                children, self._listed, marked = await asyncio.to_thread(_look, self._listed)
-                for watched in self._watched:
-                    watched.adopt(marked)
-                    watched.refresh(children)
-                next_full = loop.time() + FULL_SECONDS
-            for watched in list(self._watched):
-                await watched.check()
-            await asyncio.sleep(FAST_SECONDS)
+        look: Optional[asyncio.Future[_Look]] = None
+        try:
+            while self._watched:
+                if look is None and loop.time() >= next_full:
+                    known = {proc.pid for watched in self._watched for proc in watched.members}
+                    look = asyncio.ensure_future(asyncio.to_thread(_look, self._listed, known))
+                if look is not None and look.done():
+                    children, self._listed, marked = look.result()
+                    look = None
+                    for watched in self._watched:
+                        watched.adopt(marked)
+                        watched.refresh(children)
+                    next_full = loop.time() + FULL_SECONDS
+                for watched in list(self._watched):
+                    watched.check()
+                await asyncio.sleep(FAST_SECONDS)
+        finally:
+            if look is not None:
+                look.cancel()
 
 
-def _look(listed: Set[int]) -> Tuple[ChildrenMap, Set[int], List[Tuple[int, Dict[str, str]]]]:
+#: One look at the process table: the children of each process, every pid, and the marker
+#: variables of the processes that carry some.
+_Look = Tuple[ChildrenMap, Set[int], List[Tuple[int, Dict[str, str]]]]
+
+
+def _look(listed: Set[int], known: Set[int]) -> _Look:
     """One pass over the process table: the children of each process, every pid, and the
-    marker variables of the processes not ``listed`` before (each is read once)."""
+    marker variables of the processes not ``listed`` before (each is read once). A new
+    descendant of a ``known`` member is found through its parent: its markers are not read,
+    which spares thousands of reads when a tree starts thousands of processes."""
     children = children_map()
     pids = {pid for kids in children.values() for pid in kids}
-    marked = [(pid, marker_variables(pid)) for pid in pids - listed]
+    reached = set(descendant_pids_in(known, children))
+    marked = [(pid, marker_variables(pid)) for pid in pids - listed - reached]
     return children, pids, [(pid, markers) for pid, markers in marked if markers]
 
 

@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from typing import (
     Any,
+    Callable,
     DefaultDict,
     Dict,
     Hashable,
@@ -272,6 +273,11 @@ def descendants(
     return members
 
 
+def descendant_pids_in(roots: Iterable[int], children: ChildrenMap) -> List[int]:
+    """The ``roots`` and all their descendants, by the map of children."""
+    return _walk(roots, lambda pid: children.get(pid, ()))
+
+
 def children_map() -> DefaultDict[int, List[int]]:
     """The pids of every process's children, from one pass over the process table (as much of
     it as could be read: a sample must never break a run).
@@ -308,13 +314,18 @@ def _ppid(pid: str) -> Optional[int]:
 def descendant_pids(pid: int) -> List[int]:
     """``pid`` and its descendants, from their ``/proc`` lists of children: a few reads per
     process, no pass over the process table."""
-    found, stack, seen = [], [pid], set()
+    return _walk([pid], _children_of)
+
+
+def _walk(roots: Iterable[int], children_of: Callable[[int], Iterable[int]]) -> List[int]:
+    """The ``roots`` and their descendants, each once, by ``children_of`` each."""
+    found, stack, seen = [], list(roots), set()
     while stack:
         member = stack.pop()
         if member not in seen:
             seen.add(member)
             found.append(member)
-            stack.extend(_children_of(member))
+            stack.extend(children_of(member))
     return found
 
 
