@@ -810,6 +810,29 @@ def test_auto_runs_again_a_script_that_timed_out_waiting_for_a_cpu(
     assert most <= usable_cpus().count, most_seen(alive, ran_again)
 
 
+def test_scripts_that_timed_out_waiting_for_a_cpu_run_again_alone(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """Run again beside each other, as the CPUs held them, two test suites that had timed
+    out together under other work on the machine timed out together again, while each
+    alone passed: each second attempt runs with no other script of the run beside it."""
+    alive = worktree / "cpu-bound-alive"
+    alive.mkdir()
+    ids = late_scripts(
+        worktree,
+        write_script,
+        f"exec {computing(1.5)}",
+        lambda hypothesis_id: f"exec {counted_burn(alive, hypothesis_id, 0.2)}",
+    )
+
+    results = run_auto(worktree, ids, test_timeout=3)
+
+    assert [r.result for r in results] == [TestResult.PASS] * len(ids)
+    ran_again = [i for i in ids if (alive.parent / f"seen-{i}").exists()]
+    assert ran_again
+    assert most_seen(alive, ran_again) == [1] * len(ran_again)
+
+
 def test_auto_runs_again_a_script_whose_starved_step_ended_before_its_deadline(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

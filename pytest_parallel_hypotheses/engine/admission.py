@@ -46,6 +46,7 @@ from typing import (
     Mapping,
     Optional,
     Protocol,
+    Set,
     Tuple,
 )
 
@@ -144,6 +145,11 @@ class Admission(Protocol):
         again: return when its script could start now, as if the slot were taken again
         (first in line)."""
 
+    async def rerun(self) -> None:
+        """Inside a slot whose script ran short of CPUs and is to run again: return when it
+        can run alone, no other script of the run beside it, first in line; none starts
+        beside it while it runs."""
+
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         """A script (its text of the ``kind`` given) timed out, failed or passed short of CPUs,
         wanting ``demand`` CPUs: what it wanted counts for the scripts not started yet,
@@ -181,6 +187,9 @@ class FixedAdmission:
 
     async def resume(self, wants: Optional[float] = None, kind: Optional[str] = None) -> None:
         return None
+
+    async def rerun(self) -> None:
+        return None  # N means N: no script runs again short of CPUs
 
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         return None  # N means N
@@ -291,6 +300,11 @@ class AdaptiveAdmission:
         self._idle_kinds: FrozenSet[str] = frozenset()
         #: Done when a script ends, while the looks pause.
         self._ended: Optional[asyncio.Future[None]] = None
+        #: The slots whose scripts are to run again alone, waiting first in line, and those
+        #: running so (no other starts beside them).
+        self._rerun_waiters: Deque[Tuple[asyncio.Future[None], Optional[asyncio.Task[Any]]]]
+        self._rerun_waiters = deque()
+        self._alone: Set[Optional[asyncio.Task[Any]]] = set()
 
     def workers(self, waiting: int) -> int:
         return min(self.plan.ceiling, waiting)
@@ -305,6 +319,7 @@ class AdaptiveAdmission:
         finally:
             self.running -= 1
             self._several_running.pop(asyncio.current_task(), None)
+            self._alone.discard(asyncio.current_task())
             self._learn()
             self._grant()
             if self._ended is not None:
@@ -321,6 +336,31 @@ class AdaptiveAdmission:
             await self._acquire(wants, kind, first=True)
         except asyncio.CancelledError:
             self.running += 1  # the slot's own exit gives it back
+            raise
+
+    async def rerun(self) -> None:
+        """Its first attempt waited for CPUs that the run's looks said were there: other work
+        on the machine, or scripts that want more than they seemed to. Beside the run's other
+        scripts a second attempt would wait as the first did (a trial's two test suites, run
+        again together, timed out together again), so it runs alone."""
+        holder = asyncio.current_task()
+        self.running -= 1
+        self._several_running.pop(holder, None)
+        waiter = asyncio.get_running_loop().create_future()
+        self._rerun_waiters.append((waiter, holder))
+        self._grant()
+        if not waiter.done() and (self._ticker is None or self._ticker.done()):
+            self._ticker = asyncio.ensure_future(self._watch())
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # granted as it was cancelled
+                self._alone.discard(holder)
+                self._grant()
+            else:
+                self.running += 1  # the slot's own exit gives it back
+                with contextlib.suppress(ValueError):
+                    self._rerun_waiters.remove((waiter, holder))
             raise
 
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
@@ -383,6 +423,8 @@ class AdaptiveAdmission:
     def _may_start(self, wants: Optional[float]) -> bool:
         """Whether one more script may start now, known to want ``wants`` CPUs (None: not
         known)."""
+        if self._alone or self._rerun_waiters:  # a script runs again alone, or waits to
+            return False
         if self.running == 0:
             return True
         if self._memory_low:
@@ -513,8 +555,18 @@ class AdaptiveAdmission:
             )
 
     def _grant(self) -> None:
-        """Start waiting workers, in their order, while the rules allow; then those whose
-        scripts are known to be idle, whatever waits before them."""
+        """Start a script that runs again alone once none runs; else waiting workers, in
+        their order, while the rules allow; then those whose scripts are known to be idle,
+        whatever waits before them."""
+        while self._rerun_waiters and self._rerun_waiters[0][0].done():  # cancelled
+            self._rerun_waiters.popleft()
+        if self._rerun_waiters:
+            if self.running == 0:
+                waiter, holder = self._rerun_waiters.popleft()
+                self.running += 1
+                self._alone.add(holder)
+                waiter.set_result(None)
+            return
         for queue in (self._waiters, self._idle_waiters):
             while queue:
                 waiter, known, kind, holder = queue[0]
@@ -545,7 +597,7 @@ class AdaptiveAdmission:
     async def _watch(self) -> None:
         """While workers wait: look at the scripts' demand and the memory, admit what fits."""
         failed = False
-        while self._waiters or self._idle_waiters:
+        while self._waiters or self._idle_waiters or self._rerun_waiters:
             await self._pause()
             try:
                 self._check_memory()

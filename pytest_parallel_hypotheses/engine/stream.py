@@ -450,7 +450,7 @@ class ResultStream:
                 not_counted.append(dataclasses.replace(attempt, stdout="", stderr=""))
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
-                await self._admission.resume(run.expected_cpus, turn.kind)
+                await self._admission.rerun()
                 # a failure's or a pass's was no verdict: a stop meanwhile cut it short
                 self._kept.pop(index, None)
                 continue
@@ -535,7 +535,7 @@ class ResultStream:
             return False
         logger.warning(
             f"a script {how} while its processes waited for a CPU (%s; %s): that attempt does "
-            "not count, and it was given one more once the CPUs held it",
+            "not count, and it was given one more, alone",
             attempt.hypothesis_id,
             load,
             extra=about(attempt.hypothesis_id),
