@@ -480,6 +480,38 @@ def wait_for_file(path: Path) -> None:
         time.sleep(0.05)
 
 
+#: The longest a worker's script may outlive its controller killed with SIGKILL: a worker
+#: that did not watch it went on until its channel failed, 5 s later here, 15 s in a trial.
+ORPHANED_SECONDS = 3.0
+
+
+def test_a_killed_controller_leaves_no_script_alive(
+    pytester: pytest.Pytester,
+    git_repo: Path,
+    write_script: WriteScript,
+    tmp_path: Path,
+    sleep_token: str,
+    live_processes: LiveProcesses,
+) -> None:
+    started = tmp_path / "started"
+    write_script(git_repo, "stuck", f"touch {started}\nsleep {sleep_token}")
+    run = start_xdist(pytester, tmp_path, git_repo, tmp_path / "report.json")
+    try:
+        wait_for_file(started)
+        os.kill(run.pid, signal.SIGKILL)
+        deadline = time.monotonic() + ORPHANED_SECONDS
+        while live_processes(sleep_token) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = live_processes(sleep_token)
+        run.communicate(timeout=HANG_SECONDS)  # its workers hold its output until they end
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+
+    assert alive == []
+
+
 def test_a_killed_worker_leaves_no_script_alive(
     crashed_run: Tuple[str, Dict[str, Any]], live_processes: LiveProcesses, sleep_token: str
 ) -> None:

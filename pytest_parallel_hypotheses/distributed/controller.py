@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -247,12 +248,14 @@ class XdistController:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """Brief a worker: its scripts' marker, the folder of the run-wide limit's slots and
-        of the stop, and the session's output folder."""
+        of the stop, the session's output folder, and who the controller is (a worker it
+        started watches it)."""
         node.workerinput[WIRE_KEY] = {
             "marker_prefix": self._run_prefix,
             "shared_folder": str(self._shared_folder),
             "output_folder": None if self._output_folder is None else str(self._output_folder),
             "host": socket.gethostname(),
+            "controller_pid": os.getpid(),
         }
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:

@@ -19,7 +19,9 @@ from ..plugin.reuse import VerdictReuse
 from ..plugin.roles import Role, role_of
 from ..plugin.runnerwarnings import RunnerWarnings
 from .controller import DistributedRecords, XdistController
+from .orphan import ControllerWatch
 from .sharding import ShardSelection
+from .wire import WIRE_KEY, workerinput_of
 from .worker import XdistWorkerRun
 
 
@@ -38,6 +40,8 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         shard = ShardSelection(settings.shard, config)
         parts["shard"] = shard
     if role is Role.WORKER:
+        briefing = workerinput_of(config).get(WIRE_KEY, {})
+        parts["controller-watch"] = ControllerWatch(briefing.get("controller_pid"))
         warnings = RunnerWarnings()
         parts["runnerwarnings"] = warnings
         parts["xdist-worker"] = XdistWorkerRun(
