@@ -204,6 +204,32 @@ async def test_duplicate_runs_raise_before_the_stream_starts(
     assert not traces[0].exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("max_concurrent_tests", 0), ("test_timeout", -1), ("memory_limit", "500M")],
+)
+def test_a_setting_changed_after_the_config_was_built_is_checked_before_anything_runs(
+    worktree: Path, write_script: Callable[..., Path], tmp_path: Path, setting: str, value: object
+) -> None:
+    """Legacy code sets fields after building its config: 0 workers made the run wait for
+    ever, and a deadline of -1 s stopped every script as it started."""
+    ran = tmp_path / "ran"
+    write_script(worktree, "h1", f"touch {ran}")
+    config = FalsificationConfig()
+    setattr(config, setting, value)
+
+    with pytest.raises(ValueError, match=f"^{setting} must be"):
+        TestExecutor(config).execute_parallel([Hypothesis("h1", "x")], {"h1": worktree})
+    assert not ran.exists()
+
+
+def test_a_free_memory_floor_above_the_machine_s_memory_is_refused(worktree: Path) -> None:
+    config = FalsificationConfig(adaptive_concurrency=True, memory_free_floor=2**62)
+
+    with pytest.raises(ValueError, match=r"^memory_free_floor must be at most this machine's"):
+        TestExecutor(config).execute_parallel([Hypothesis("h1", "x")], {"h1": worktree})
+
+
 def test_a_file_given_as_worktree_is_an_error(tmp_path: Path) -> None:
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")

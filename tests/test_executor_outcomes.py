@@ -216,10 +216,16 @@ def test_a_run_may_set_its_own_deadline(worktree: Path, write_script: Callable[.
     assert "0.3s timeout" in result.error_message
 
 
-@pytest.mark.parametrize("timeout", [0, -1.0])
-def test_a_run_deadline_must_be_positive(worktree: Path, timeout: float) -> None:
-    with pytest.raises(ValueError, match="must be > 0 seconds"):
-        HypothesisRun(Hypothesis("h1", "x"), worktree, timeout=timeout)
+@pytest.mark.parametrize("timeout", [0, -1.0, True, float("inf"), "5"])
+def test_a_run_deadline_must_be_a_positive_number(worktree: Path, timeout: object) -> None:
+    with pytest.raises(ValueError, match="must be a number of seconds > 0"):
+        HypothesisRun(Hypothesis("h1", "x"), worktree, timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("limit", [0, "500M", 1.5e8, float("inf"), 2**70, True])
+def test_a_run_memory_limit_must_be_a_whole_number_of_bytes(worktree: Path, limit: object) -> None:
+    with pytest.raises(ValueError, match="must be a whole number of bytes from 1048576"):
+        HypothesisRun(Hypothesis("h1", "x"), worktree, memory_limit=limit)  # type: ignore[arg-type]
 
 
 def test_one_id_may_run_in_several_worktrees(

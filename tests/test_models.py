@@ -202,6 +202,8 @@ def test_config_to_dict_holds_every_setting() -> None:
         ("kill_grace", "1"),
         ("max_concurrent_tests", 0),
         ("max_concurrent_tests", 2.5),
+        ("max_concurrent_tests", True),
+        ("adaptive_concurrency", "no"),
         ("kill_grace", -0.1),
         ("max_output_bytes", 1),
         ("memory_limit", 0),

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .halting import StopOn
-from .numbers import number_at_least
+from .numbers import number_at_least, whole_number
 from .sequential import (
     DEFAULT_ALPHA,
     DEFAULT_MAX_REPEATS,
@@ -91,13 +91,22 @@ class FalsificationConfig:
     memory_limit: Optional[int] = None
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first setting that is not valid: as it is built,
+        and again before a run, since a legacy caller may set a field afterwards."""
         _require(
             number_at_least(self.test_timeout, 0, inclusive=False),
             f"test_timeout must be a number of seconds > 0, got {self.test_timeout!r}",
         )
         _require(
-            isinstance(self.max_concurrent_tests, int) and self.max_concurrent_tests >= 1,
+            whole_number(self.max_concurrent_tests, 1),
             f"max_concurrent_tests must be a whole number >= 1, got {self.max_concurrent_tests!r}",
+        )
+        _require(
+            isinstance(self.adaptive_concurrency, bool),
+            f"adaptive_concurrency must be True or False, got {self.adaptive_concurrency!r}",
         )
         _require(
             number_at_least(self.kill_grace, 0),
@@ -108,7 +117,7 @@ class FalsificationConfig:
             f"max_output_bytes must be a whole number >= 2, got {self.max_output_bytes!r}",
         )
         _require(
-            self.repeats == AUTO_REPEAT or _whole(self.repeats, 1, MAX_REPEATS),
+            self.repeats == AUTO_REPEAT or whole_number(self.repeats, 1, MAX_REPEATS),
             f"repeats must be a whole number from 1 to {MAX_REPEATS} or {AUTO_REPEAT!r}, "
             f"got {self.repeats!r}",
         )
@@ -124,7 +133,7 @@ class FalsificationConfig:
         for name, least in (("memory_free_floor", 1), ("memory_limit", MIN_LIMIT)):
             value = getattr(self, name)
             _require(
-                value is None or (_whole(value, least, MAX_SIZE)),
+                value is None or (whole_number(value, least, MAX_SIZE)),
                 f"{name} must be None or a whole number of bytes from {least} to {MAX_SIZE}, "
                 f"got {value!r}",
             )
@@ -138,7 +147,7 @@ class FalsificationConfig:
         check_alpha(self.alpha)
         check_tolerance(self.flake_tolerance)
         _require(
-            _whole(self.max_repeats, 1, MAX_REPEATS),
+            whole_number(self.max_repeats, 1, MAX_REPEATS),
             f"max_repeats must be a whole number from 1 to {MAX_REPEATS}, got {self.max_repeats!r}",
         )
         _require(
@@ -171,13 +180,6 @@ class FalsificationConfig:
     def to_dict(self) -> Dict[str, Any]:
         """Every setting as a plain dictionary."""
         return asdict(self)
-
-
-def _whole(value: object, low: int, high: Optional[int]) -> bool:
-    """A whole number (not a bool) from ``low`` to ``high`` (None: no upper bound)."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return False
-    return low <= value and (high is None or value <= high)
 
 
 class ConflictingSettings(ValueError):

@@ -21,6 +21,13 @@ def number_at_least(value: object, minimum: float, *, inclusive: bool = True) ->
     return value >= minimum if inclusive else value > minimum  # type: ignore[operator]
 
 
+def whole_number(value: object, low: int, high: Optional[int] = None) -> bool:
+    """A whole number (not a bool) from ``low`` to ``high`` (None: no upper bound)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return low <= value and (high is None or value <= high)
+
+
 def parse_number(text: str) -> Optional[float]:
     """The finite number that ``text`` spells, or None."""
     try:

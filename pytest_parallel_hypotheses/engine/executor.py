@@ -14,10 +14,12 @@ from ..core.classification import TestResult, confidence_for
 from ..core.config import FalsificationConfig
 from ..core.halting import StopCondition, StopOn
 from ..core.models import Hypothesis, TestExecutionResult
+from ..core.sizes import format_size
 from ..finding.layout import PathLike
 from .bridge import run_sync
 from .events import RunObserver
 from .gate import StartGate
+from .machine import total_memory
 from .runs import HypothesisRun, RunInput, plan, run_in
 from .spawn import keep_exit_statuses
 from .stream import ResultStream
@@ -108,9 +110,11 @@ class AsyncTestExecutor:
         it: the others still get one result each, skipped with the reason. ``observer`` hears
         of each attempt as it starts and ends (:mod:`.events`). With a ``gate``
         (:mod:`.gate`), no script starts while a result that may end the run awaits the
-        consumer's decision. Raises ``ValueError`` for duplicates, and for a worktree's metadata
-        file that cannot be used, before anything runs.
+        consumer's decision. Raises ``ValueError`` for duplicates, for a worktree's metadata
+        file that cannot be used, and for settings that are not valid (a legacy caller may set
+        a field of the config after building it), before anything runs.
         """
+        _check_settings(self.config)
         condition = _stop_condition(stop_on if stop_on is not None else self.config.stop_on)
         return ResultStream(
             self.config,
@@ -186,3 +190,15 @@ def _stop_condition(stop_on: StopInput) -> Optional[StopCondition]:
     except ValueError:
         names = ", ".join(repr(condition.value) for condition in StopOn)
         raise ValueError(f"stop_on must be one of {names}, got {stop_on!r}") from None
+
+
+def _check_settings(config: FalsificationConfig) -> None:
+    """Raise ``ValueError`` for settings that are not valid, or that this machine cannot
+    meet: a free-memory floor above all of its memory would hold every script back."""
+    config.check()
+    floor, total = config.memory_free_floor, total_memory()
+    if floor is not None and total is not None and floor > total:
+        raise ValueError(
+            f"memory_free_floor must be at most this machine's memory ({format_size(total)}), "
+            f"got {floor!r} ({format_size(floor)})"
+        )

@@ -8,9 +8,10 @@ from typing import Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from ..core.classification import Polarity
 from ..core.models import Hypothesis
+from ..core.numbers import number_at_least, whole_number
 from ..core.sequential import Evidence
 from ..core.setup import setup_problem
-from ..core.sizes import MIN_LIMIT
+from ..core.sizes import MAX_SIZE, MIN_LIMIT
 from ..finding.layout import PathLike, config_path, is_valid_id
 from ..finding.metadata import MetadataError, read_metadata
 
@@ -59,25 +60,27 @@ class HypothesisRun:
     expected_cpus: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and not self.timeout > 0:
+        if self.timeout is not None and not number_at_least(self.timeout, 0, inclusive=False):
             raise ValueError(
-                f"timeout of hypothesis {self.hypothesis.id!r} must be > 0 seconds, "
-                f"got {self.timeout!r}"
+                f"timeout of hypothesis {self.hypothesis.id!r} must be a number of seconds "
+                f"> 0, got {self.timeout!r}"
             )
-        if self.memory_limit is not None and not self.memory_limit >= MIN_LIMIT:
+        if self.memory_limit is not None and not whole_number(
+            self.memory_limit, MIN_LIMIT, MAX_SIZE
+        ):
             raise ValueError(
-                f"memory limit of hypothesis {self.hypothesis.id!r} must be >= {MIN_LIMIT} "
-                f"bytes (1 MiB), got {self.memory_limit!r}"
+                f"memory limit of hypothesis {self.hypothesis.id!r} must be a whole number of "
+                f"bytes from {MIN_LIMIT} (1 MiB) to {MAX_SIZE}, got {self.memory_limit!r}"
             )
-        if self.expected_cpus is not None and not self.expected_cpus >= 0:
+        if self.expected_cpus is not None and not number_at_least(self.expected_cpus, 0):
             raise ValueError(
-                f"expected CPUs of hypothesis {self.hypothesis.id!r} must be >= 0, "
+                f"expected CPUs of hypothesis {self.hypothesis.id!r} must be a number >= 0, "
                 f"got {self.expected_cpus!r}"
             )
-        if self.expected_duration is not None and not self.expected_duration >= 0:
+        if self.expected_duration is not None and not number_at_least(self.expected_duration, 0):
             raise ValueError(
-                f"expected duration of hypothesis {self.hypothesis.id!r} must be >= 0 "
-                f"seconds, got {self.expected_duration!r}"
+                f"expected duration of hypothesis {self.hypothesis.id!r} must be a number of "
+                f"seconds >= 0, got {self.expected_duration!r}"
             )
         problem = setup_problem(self.setup, self.setup_timeout)
         if problem is not None:
