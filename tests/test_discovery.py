@@ -178,6 +178,19 @@ def test_metadata_gives_a_memory_limit_as_bytes_or_a_size(
     assert found.memory == limit
 
 
+@pytest.mark.parametrize("key", ["timeout", "memory"])
+def test_a_null_deadline_or_memory_limit_in_metadata_is_the_run_s(
+    git_repo: Path, write_script: WriteScript, key: str
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    write_metadata(git_repo, "cache", {key: None})
+
+    (found,) = discover(git_repo)
+
+    assert found.problem is None
+    assert (found.timeout, found.memory) == (None, None)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -201,6 +214,7 @@ def test_metadata_gives_a_memory_limit_as_bytes_or_a_size(
         ({"memory": True}, "'memory' must be a whole number of bytes >= 1048576"),
         ({"memory": 1.5}, "'memory' must be a whole number of bytes >= 1048576"),
         ({"memory": 4096}, "'memory' must be a whole number of bytes >= 1048576"),
+        ({"polarity": None}, "'polarity' must be one of"),
     ],
 )
 def test_broken_metadata_is_a_problem_naming_the_file(

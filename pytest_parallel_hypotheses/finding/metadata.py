@@ -70,8 +70,9 @@ def read_metadata(path: Path, hypothesis_id: str) -> Metadata:
         return Metadata(Hypothesis(id=hypothesis_id, description=""), None)
     data = _load_object(path)
     runs = {key: data.pop(key) for key in _RUN_RULES if key in data}
-    if runs.get(TIMEOUT_KEY, 0) is None:
-        del runs[TIMEOUT_KEY]  # null: the run's deadline, as it always meant
+    for key in _RUN_DEFAULT_IF_NULL:  # null: the run's, as the legacy null timeout meant
+        if key in runs and runs[key] is None:
+            del runs[key]
     for name, value in runs.items():
         _check(path, name, value, _RUN_RULES[name])
     timeout = runs.get(TIMEOUT_KEY)
@@ -156,8 +157,8 @@ _STATUSES = frozenset(status.value for status in HypothesisStatus)
 #: A test of a JSON value, and the words that say what it must be.
 Rule = Tuple[Callable[[object], bool], str]
 
-#: For each run key, its rule; ``null`` is refused (but for the older ``timeout``): leave a key
-#: out to use its default.
+#: For each run key, its rule; ``null`` is refused, but for the keys of
+#: :data:`_RUN_DEFAULT_IF_NULL`: leave a key out to use its default.
 _RUN_RULES: Mapping[str, Rule] = {
     TIMEOUT_KEY: (_is_positive_number, "a number of seconds > 0"),
     SETUP_KEY: (is_setup_command, SETUP_EXPECTED),
@@ -171,6 +172,12 @@ _RUN_RULES: Mapping[str, Rule] = {
         'a whole number of bytes >= 1048576 (1 MiB) or a size such as "500M" (K, M, G or T)',
     ),
 }
+
+
+#: The run keys whose ``null`` means the run's setting: the deadline and the memory limit,
+#: which the run has one of for every script (a setup step or a polarity null would be
+#: ambiguous: none, or the run's).
+_RUN_DEFAULT_IF_NULL = (TIMEOUT_KEY, MEMORY_KEY)
 
 
 def _memory_bytes(value: object) -> Optional[int]:
