@@ -92,7 +92,7 @@ def test_relative_dir_is_taken_from_the_current_folder(
             ("--timeout", v, "expected a number of seconds > 0")
             for v in ("0", "-1", "soon", "nan", "inf")
         ),
-        *(("--memory", v, f"such as 500M, got {v!r}") for v in ("0", "-1", "12XB")),
+        *(("--memory", v, f"such as 500M, 2G or 1.5 GiB, got {v!r}") for v in ("0", "-1", "12XB")),
     ],
 )
 def test_a_bad_value_of_new_is_refused_saying_what_is_expected(

@@ -40,6 +40,7 @@ WriteScript = Callable[..., Path]
         ("--hypotheses-memory=12XB", "a size of at least 1M"),
         ("--hypotheses-memory=8388608T", "a size of at least 1M"),
         ("--hypotheses-memory=0.5K", "a size of at least 1M (a shell alone takes about that)"),
+        ("--hypotheses-memory=1024T", "a size of at least 1M*at most this machine's memory"),
         ("--hypotheses-memfree=0", "a size greater than 0 and at most this machine's memory"),
         ("--hypotheses-memfree=12XB", "a size greater than 0 and at most this machine's memory"),
         ("--hypotheses-memfree=1024T", "a size greater than 0 and at most this machine's memory"),

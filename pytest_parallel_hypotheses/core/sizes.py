@@ -16,8 +16,7 @@ MAX_SIZE = 2**63 - 1
 MIN_LIMIT = 1024**2
 #: What a memory limit must be, in the words of the errors that refuse one.
 LIMIT_EXPECTED = (
-    "a size of at least 1M (a shell alone takes about that) and below 8 EiB in bytes, "
-    "optionally with K, M, G or T, such as 500M"
+    "a size of at least 1M (a shell alone takes about that), such as 500M, 2G or 1.5 GiB"
 )
 
 

@@ -143,9 +143,17 @@ def _byte_count(text: str) -> Optional[int]:
 
 
 def _memory_floor(text: str) -> Optional[int]:
-    value = parse_size(text)
+    return _within_machine(parse_size(text), 1)
+
+
+def _memory_limit(text: str) -> Optional[int]:
+    """A limit above the machine's memory would never stop a tree: ``1T`` for ``1G``."""
+    return _within_machine(parse_limit(text), 1)
+
+
+def _within_machine(value: Optional[int], minimum: int) -> Optional[int]:
     total = total_memory()
-    if value is None or value < 1 or (total is not None and value > total):
+    if value is None or value < minimum or (total is not None and value > total):
         return None
     return value
 
@@ -429,8 +437,8 @@ OPTIONS = (
         ini="hypotheses_memory",
         field="memory_limit",
         metavar="SIZE",
-        parse=parse_limit,
-        expected=LIMIT_EXPECTED,
+        parse=_memory_limit,
+        expected=f"{LIMIT_EXPECTED}, and at most this machine's memory{_machine_memory_words()}",
         help="stop a hypothesis script when the resident memory of its whole process tree "
         "exceeds SIZE (such as 500M or 2G), unless its metadata sets its own 'memory'; the "
         "hypothesis is then inconclusive (default: no limit)",
