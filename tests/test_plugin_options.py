@@ -296,6 +296,20 @@ def test_the_header_says_what_auto_chose_and_why(
     )
 
 
+def test_the_header_says_a_free_memory_floor_is_unused_with_a_fixed_number_of_workers(
+    run_pytest: RunPytest, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    result = run_pytest(
+        f"--hypotheses={git_repo}", "--hypotheses-workers=3", "--hypotheses-memfree=256M"
+    )
+
+    result.stdout.fnmatch_lines(
+        ["hypotheses: *(workers 3, --hypotheses-memfree unused (it holds back auto alone, *"]
+    )
+
+
 def test_the_report_records_what_auto_chose(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

@@ -57,24 +57,32 @@ def run_settings(engine: FalsificationConfig, per_xdist_worker: bool = False) ->
     ]
 
 
+#: What the header says of a free-memory floor given where nothing reads it.
+MEMFREE_UNUSED = "--hypotheses-memfree unused (it holds back auto alone, without xdist)"
+
+
 def _concurrency(engine: FalsificationConfig, per_xdist_worker: bool) -> List[RunSetting]:
     """A fixed number of workers, or what ``auto`` chose on this machine and why (its
     ceiling there, not as a number of workers: no run under ``auto`` keeps that many). Under
     xdist a number stays the most at once across the workers, and ``auto`` does not apply:
     the number of xdist workers is the limit."""
+    # a free-memory floor given holds back auto alone: say so where it does nothing
+    unused = "" if engine.memory_free_floor is None else f", {MEMFREE_UNUSED}"
     if not engine.adaptive_concurrency:
         each = ", one script at a time per xdist worker" if per_xdist_worker else ""
         return [
             RunSetting(
                 "max_concurrent_tests",
                 engine.max_concurrent_tests,
-                f"workers {engine.max_concurrent_tests}{each}",
+                f"workers {engine.max_concurrent_tests}{each}{unused}",
             ),
             RunSetting("adaptive_concurrency", None, None),
         ]
     if per_xdist_worker:
         return [
-            RunSetting("max_concurrent_tests", None, "workers: one script per xdist worker"),
+            RunSetting(
+                "max_concurrent_tests", None, f"workers: one script per xdist worker{unused}"
+            ),
             RunSetting("adaptive_concurrency", None, None),
         ]
     plan = plan_adaptive(engine.max_concurrent_tests, engine.memory_free_floor)
