@@ -73,6 +73,21 @@ def test_a_size_is_shown_as_people_read_it(count: int, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("count", "unlike", "shown"),
+    [
+        (500 * 1024**2 + 40_000, 500 * 1024**2, "500.038 MiB"),
+        (503 * 1024**2, 500 * 1024**2, "503 MiB"),
+        (500 * 1024**2, 500 * 1024**2, "500 MiB"),
+        (500 * 1024**2 + 1, 500 * 1024**2, "500.000001 MiB"),
+    ],
+)
+def test_a_size_beside_another_is_shown_with_the_digits_that_tell_them_apart(
+    count: int, unlike: int, shown: str
+) -> None:
+    assert format_size(count, unlike=unlike) == shown
+
+
+@pytest.mark.parametrize(
     ("text", "count"),
     [
         ("1.5 KiB", 1536),

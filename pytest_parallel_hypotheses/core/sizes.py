@@ -47,10 +47,20 @@ def parse_limit(text: str) -> Optional[int]:
     return size if size is not None and size >= MIN_LIMIT else None
 
 
-def format_size(count: int) -> str:
-    """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``."""
+def format_size(count: int, *, unlike: Optional[int] = None) -> str:
+    """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``; with as many
+    more digits as it takes to tell it from a different count it is shown ``unlike`` (a peak
+    beside its limit: ``500.04 MiB``, not ``500 MiB``)."""
+    for digits in (4, 6, 8, 10):
+        shown = _in_units(count, digits)
+        if unlike is None or unlike == count or shown != _in_units(unlike, digits):
+            return shown
+    return f"{count} bytes"
+
+
+def _in_units(count: int, digits: int) -> str:
     units = ("EiB", "PiB", "TiB", "GiB", "MiB", "KiB")
     for unit, size in zip(units, (1024**6, 1024**5, 1024**4, 1024**3, 1024**2, 1024)):
         if count >= size:
-            return f"{count / size:.4g} {unit}"
+            return f"{count / size:.{digits}g} {unit}"
     return f"{count} byte{'' if count == 1 else 's'}"

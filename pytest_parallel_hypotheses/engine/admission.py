@@ -550,7 +550,7 @@ class AdaptiveAdmission:
             logger.warning(
                 "free memory (%s) is below the floor of %s: no more scripts start until it "
                 "rises, but one always runs",
-                format_size(self._available or 0),
+                format_size(self._available or 0, unlike=self.plan.memfree),
                 format_size(self.plan.memfree),
             )
 

@@ -72,7 +72,7 @@ class MemoryBreach:
     stopped: bool = True
 
     def describe(self) -> str:
-        peak = "" if self.peak is None else f" (peak {format_size(self.peak)})"
+        peak = "" if self.peak is None else f" (peak {format_size(self.peak, unlike=self.limit)})"
         if self.by_kernel:
             return (
                 f"killed by the kernel's OOM killer at the memory limit of "
