@@ -344,6 +344,20 @@ def test_the_metadata_memory_limit_reaches_the_run(
     assert "memory limit of 200 MiB" in record["error_message"]
 
 
+def test_the_report_says_what_enforced_a_limit_set_by_metadata_alone(
+    run_pytest: RunPytest, git_repo: Path, write_script: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_script(git_repo, "hog", "exit 0")
+    (git_repo / ".falsification" / "config_hog.json").write_text(json.dumps({"memory": "200M"}))
+    report = tmp_path / "report.json"
+
+    run_pytest(f"--hypotheses={git_repo}", f"--hypotheses-report={report}")
+
+    run = json.loads(report.read_text())["run"]
+    assert run["settings"]["memory_limit"] is None
+    assert run["memory_enforcement"] == ("cgroup" if memory_parent()[0] else "watchdog")
+
+
 def test_the_kernels_oom_killer_picks_a_script_before_the_runner(
     worktree: Path, write_script: Callable[..., Path]
 ) -> None:

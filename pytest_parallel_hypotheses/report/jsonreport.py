@@ -23,7 +23,7 @@ from ..core.version import __version__
 from ..finding.atomic import write_atomically
 from .conclusions import next_action, verdict_counts
 from .records import Record, RecordSource
-from .runsettings import run_settings
+from .runsettings import enforcement_kind, run_settings
 
 #: Raised when a field changes meaning or disappears; new fields do not change it.
 SCHEMA_VERSION = 1
@@ -124,12 +124,20 @@ class JsonReport:
                 for setting in run_settings(self._engine, self._per_xdist_worker)
             },
             "shard": config.stash.get(SHARD_KEY, None),
+            "memory_enforcement": _memory_enforcement(self._engine, records),
             "host": socket.gethostname(),
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "pytest": pytest.__version__,
             "plugin": __version__,
         }
+
+
+def _memory_enforcement(engine: FalsificationConfig, records: Sequence[Record]) -> Optional[str]:
+    """What enforced the memory limits on this machine, when any was set (the run's, or a
+    hypothesis's own in its metadata): ``cgroup`` or ``watchdog``."""
+    limited = engine.memory_limit is not None or any(r.get("memory") for r in records)
+    return enforcement_kind() if limited else None
 
 
 def _final_status(exitstatus: int) -> int:

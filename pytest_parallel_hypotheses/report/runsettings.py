@@ -102,13 +102,17 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
     """The memory limit of each script's tree, and what enforces it here."""
     if limit is None:
         return RunSetting("memory_limit", None, None)
-    guard = MemoryGuard.for_this_process()
-    value = {"bytes": limit, "enforcement": "cgroup" if guard.by_kernel else "watchdog"}
+    value = {"bytes": limit, "enforcement": enforcement_kind()}
     return RunSetting(
         "memory_limit",
         value,
         f"memory limit {format_size(limit)} per script tree, {memory_enforcement()}",
     )
+
+
+def enforcement_kind() -> str:
+    """What enforces a memory limit on this machine, in a word: ``cgroup`` or ``watchdog``."""
+    return "cgroup" if MemoryGuard.for_this_process().by_kernel else "watchdog"
 
 
 def memory_enforcement() -> str:
