@@ -42,7 +42,12 @@ from pytest_parallel_hypotheses.engine.admission import (
     extra_room,
     plan_adaptive,
 )
-from pytest_parallel_hypotheses.engine.machine import UsableCpus, open_files_ceiling, usable_cpus
+from pytest_parallel_hypotheses.engine.machine import (
+    UsableCpus,
+    open_files_ceiling,
+    total_memory,
+    usable_cpus,
+)
 from pytest_parallel_hypotheses.engine.stream import (
     CROWDED,
     SECOND_FAILURE,
@@ -92,12 +97,13 @@ def test_below_the_free_memory_floor_one_script_still_runs_at_a_time(
     ids = [f"h{i}" for i in range(4)]
     for hypothesis_id in ids:
         write_script(worktree, hypothesis_id, "sleep 0.3")
-    above_any_machine = 2**60
+    all_of_it = total_memory()  # never all free
+    assert all_of_it is not None
     config = FalsificationConfig(
         test_timeout=60,
         adaptive_concurrency=True,
         max_concurrent_tests=8,
-        memory_free_floor=above_any_machine,
+        memory_free_floor=all_of_it,
     )
 
     most = most_alive_at_once(worktree, config, ids)
