@@ -131,7 +131,9 @@ def test_an_expected_duration_of_a_run_outweighs_the_estimate(
 
 
 def test_a_negative_expected_duration_is_refused() -> None:
-    with pytest.raises(ValueError, match="expected duration of hypothesis 'a' must be >= 0"):
+    with pytest.raises(
+        ValueError, match="expected duration of hypothesis 'a' must be a number of seconds >= 0"
+    ):
         HypothesisRun(Hypothesis("a", "x"), None, None, -1.0)
 
 
