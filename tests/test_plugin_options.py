@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -322,6 +325,29 @@ def test_the_header_says_a_free_memory_floor_is_unused_with_a_fixed_number_of_wo
 
     result.stdout.fnmatch_lines(
         ["hypotheses: *(workers 3, --hypotheses-memfree unused (it holds back auto alone, *"]
+    )
+
+
+def test_the_header_warns_of_more_workers_than_the_open_files_limit_holds(
+    git_repo: Path, write_script: WriteScript, tmp_path: Path
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
+
+    options = ("--co", f"--hypotheses={git_repo}", "--hypotheses-workers=60")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        preexec_fn=few_files,
+        check=False,
+    )
+
+    pytest.LineMatcher(completed.stdout.splitlines()).fnmatch_lines(
+        ["hypotheses: *(workers 60 (more than the 10 the open-files limit holds: some may not*"]
     )
 
 

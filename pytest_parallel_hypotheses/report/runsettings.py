@@ -8,6 +8,7 @@ from typing import Any, List, Optional
 from ..core.config import FalsificationConfig
 from ..core.sizes import format_size
 from ..engine.admission import plan_adaptive
+from ..engine.machine import open_files_ceiling
 from ..engine.memory import MemoryGuard
 
 
@@ -70,6 +71,9 @@ def _concurrency(engine: FalsificationConfig, per_xdist_worker: bool) -> List[Ru
     unused = "" if engine.memory_free_floor is None else f", {MEMFREE_UNUSED}"
     if not engine.adaptive_concurrency:
         each = ", one script at a time per xdist worker" if per_xdist_worker else ""
+        ceiling = open_files_ceiling()
+        if not per_xdist_worker and engine.max_concurrent_tests > ceiling:
+            each = f" (more than the {ceiling} the open-files limit holds: some may not start)"
         return [
             RunSetting(
                 "max_concurrent_tests",
