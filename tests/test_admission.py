@@ -1324,6 +1324,34 @@ async def test_a_waiting_worker_cancelled_gives_up_its_place() -> None:
     assert admission.running == 0
 
 
+@pytest.mark.asyncio
+async def test_a_script_run_again_alone_lets_others_start_once_that_attempt_ended() -> None:
+    """Its next attempts (under repeats) share the CPUs again: kept alone, they held every
+    other script back until the hypothesis's last attempt."""
+    admission = AdaptiveAdmission(AdaptivePlan(UsableCpus(2, "two"), 8, 1), ResourceSampler())
+    events: List[str] = []
+
+    async def repeated() -> None:
+        async with admission.slot():
+            await admission.rerun()
+            events.append("alone")
+            await asyncio.sleep(0.05)
+            admission.rejoin()
+            await asyncio.sleep(0.5)  # its next attempts
+            events.append("repeats ended")
+
+    async def other() -> None:
+        await asyncio.sleep(0.01)  # waits while the other runs alone
+        async with admission.slot():
+            events.append("other")
+
+    await asyncio.gather(repeated(), other())
+    await admission.aclose()
+
+    assert events == ["alone", "other", "repeats ended"]
+    assert admission.running == 0
+
+
 class SwitchingDemand:
     """One running tree, idle until ``busy`` is set: then it wants that many CPUs."""
 

@@ -553,4 +553,62 @@ def test_a_tree_past_its_limit_while_it_stops_at_its_deadline_says_both(
 
     assert result.result is TestResult.TIMEOUT
     assert result.error_message.startswith("Test exceeded 1s timeout")
-    assert "; stopping, it exceeded the memory limit of 200 MiB (peak " in result.error_message
+    assert "; as it stopped, it passed its memory limit of 200 MiB (peak " in result.error_message
+
+
+def test_a_tree_whose_sharer_ended_is_judged_again_before_it_passes_unseen(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """200 MiB shared with a forked child count once; once the child has ended they are the
+    parent's alone, and 150 MiB more take it past 300 MiB: a bound kept from the walk made
+    while the child shared them hid that, and the script's exit 0 stood."""
+    program = (
+        "import os, time\n"
+        "shared = bytearray(200 * 1024 * 1024)\n"
+        "for i in range(0, len(shared), 4096): shared[i] = 1\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(0.8)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "more = bytearray(150 * 1024 * 1024)\n"
+        "for i in range(0, len(more), 4096): more[i] = 1\n"
+        "time.sleep(0.15)\n"
+    )
+    write_script(worktree, "hog", f"exec {sys.executable} -S -c '{program}'")
+    config = FalsificationConfig(test_timeout=60, memory_limit=300 * MIB)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert "memory limit of 300 MiB" in result.error_message
+
+
+def test_a_process_whose_parent_ended_at_once_is_still_watched(
+    worktree: Path, write_script: Callable[..., Path]
+) -> None:
+    """A look that reached a process through its parent read none of its markers; the
+    parent ended before the tree was followed, and no later look read them: it grew
+    unwatched."""
+    grow = worktree / "grow.py"
+    grow.write_text(
+        "import time\n"
+        "held = []\n"
+        "for _ in range(40):\n"
+        "    held.append(bytearray(10 * 1024 * 1024))\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(5)\n"
+    )
+    middle = worktree / "middle.py"
+    middle.write_text(
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, {str(grow)!r}])\n"
+        "time.sleep(0.03)\n"
+    )
+    write_script(worktree, "hog", f"sleep 0.3\n{sys.executable} {middle}\nsleep 10")
+    config = FalsificationConfig(test_timeout=60, memory_limit=150 * MIB)
+
+    result = run_one(worktree, config)
+
+    assert result.result is TestResult.ERROR
+    assert "memory limit of 150 MiB" in result.error_message

@@ -8,11 +8,11 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Tuple
 
 import pytest
 
-from pytest_parallel_hypotheses.core.sizes import format_size, parse_size
+from pytest_parallel_hypotheses.core.sizes import format_size, format_sizes, parse_size
 from pytest_parallel_hypotheses.engine.machine import open_files_ceiling
 
 RunPytest = Callable[..., pytest.RunResult]
@@ -76,18 +76,19 @@ def test_a_size_is_shown_as_people_read_it(count: int, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "unlike", "shown"),
+    ("first", "second", "shown"),
     [
-        (500 * 1024**2 + 40_000, 500 * 1024**2, "500.038 MiB"),
-        (503 * 1024**2, 500 * 1024**2, "503 MiB"),
-        (500 * 1024**2, 500 * 1024**2, "500 MiB"),
-        (500 * 1024**2 + 1, 500 * 1024**2, "500.000001 MiB"),
+        (500 * 1024**2 + 40_000, 500 * 1024**2, ("500.038 MiB", "500 MiB")),
+        (int(500.08 * 1024**2), int(500.06 * 1024**2), ("500.08 MiB", "500.06 MiB")),
+        (2**30 - 4096, 2**30, ("0.999996 GiB", "1 GiB")),
+        (503 * 1024**2, 500 * 1024**2, ("503 MiB", "500 MiB")),
+        (500 * 1024**2, 500 * 1024**2, ("500 MiB", "500 MiB")),
     ],
 )
-def test_a_size_beside_another_is_shown_with_the_digits_that_tell_them_apart(
-    count: int, unlike: int, shown: str
+def test_two_sizes_side_by_side_share_a_unit_and_the_digits_that_tell_them_apart(
+    first: int, second: int, shown: Tuple[str, str]
 ) -> None:
-    assert format_size(count, unlike=unlike) == shown
+    assert format_sizes(first, second) == shown
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,8 @@ def script_result(
 ) -> TestExecutionResult:
     """The result of a script that ran: ended on its own (``timeout`` None), stopped at the
     ``timeout`` deadline, or stopped for its memory (``memory_stop`` says how; an error, since
-    a tree killed for its memory tells nothing about the hypothesis), scored with the legacy
+    a tree killed for its memory tells nothing about the hypothesis; at a deadline, a clause
+    added to the timeout's error), scored with the legacy
     single-run confidence; its verdict follows from the outcome and the script's ``polarity``.
     A tree stopped by us comes with its ``snapshot`` taken just before."""
     timed_out = timeout is not None
@@ -83,8 +84,8 @@ def script_result(
         message = f"Test exceeded {timeout:g}s timeout; its process tree was stopped"
         if snapshot is not None:
             message += f"; {describe_snapshot(snapshot)}"
-        if memory_stop is not None:  # it allocated past its limit in its grace
-            message += f"; stopping, it {memory_stop}"
+        if memory_stop is not None:  # a clause: its memory ended it too, or ran over
+            message += f"; {memory_stop}"
     elif exit_code is None:  # classified as an error
         exit_code = STATUS_LOST_EXIT
         message = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Optional
+from typing import Optional, Tuple
 
 #: The units a size may end with (an optional ``B`` or ``iB`` may follow), powers of 1024.
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -47,20 +47,41 @@ def parse_limit(text: str) -> Optional[int]:
     return size if size is not None and size >= MIN_LIMIT else None
 
 
-def format_size(count: int, *, unlike: Optional[int] = None) -> str:
-    """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``; with as many
-    more digits as it takes to tell it from a different count it is shown ``unlike`` (a peak
-    beside its limit: ``500.04 MiB``, not ``500 MiB``)."""
+def format_size(count: int) -> str:
+    """A byte count as people read it: ``512 MiB``, ``1.5 GiB``, ``100 bytes``."""
+    return _in_unit(count, _unit_of(count), 4)
+
+
+def format_sizes(first: int, second: int) -> Tuple[str, str]:
+    """Two byte counts read side by side (a peak and its limit), in the unit of the larger,
+    with as many digits as it takes to tell them apart when they differ: ``500.04 MiB``
+    beside ``500 MiB``, never ``500 MiB`` beside ``500 MiB``."""
+    unit = _unit_of(max(first, second))
     for digits in (4, 6, 8, 10):
-        shown = _in_units(count, digits)
-        if unlike is None or unlike == count or shown != _in_units(unlike, digits):
+        shown = (_in_unit(first, unit, digits), _in_unit(second, unit, digits))
+        if first == second or shown[0] != shown[1]:
             return shown
-    return f"{count} bytes"
+    return f"{first} bytes", f"{second} bytes"
 
 
-def _in_units(count: int, digits: int) -> str:
-    units = ("EiB", "PiB", "TiB", "GiB", "MiB", "KiB")
-    for unit, size in zip(units, (1024**6, 1024**5, 1024**4, 1024**3, 1024**2, 1024)):
-        if count >= size:
-            return f"{count / size:.{digits}g} {unit}"
-    return f"{count} byte{'' if count == 1 else 's'}"
+#: The units of sizes, largest first, with their sizes in bytes.
+_UNITS = (
+    ("EiB", 1024**6),
+    ("PiB", 1024**5),
+    ("TiB", 1024**4),
+    ("GiB", 1024**3),
+    ("MiB", 1024**2),
+    ("KiB", 1024),
+)
+
+
+def _unit_of(count: int) -> Optional[Tuple[str, int]]:
+    """The largest unit ``count`` holds one of (None: under a KiB, in bytes)."""
+    return next(((name, size) for name, size in _UNITS if count >= size), None)
+
+
+def _in_unit(count: int, unit: Optional[Tuple[str, int]], digits: int) -> str:
+    if unit is None:
+        return f"{count} byte{'' if count == 1 else 's'}"
+    name, size = unit
+    return f"{count / size:.{digits}g} {name}"

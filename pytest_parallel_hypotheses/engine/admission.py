@@ -51,7 +51,7 @@ from typing import (
 )
 
 from ..core.config import FalsificationConfig
-from ..core.sizes import format_size
+from ..core.sizes import format_size, format_sizes
 from . import machine
 from .tasks import stop_task
 from .usage import TreeLook
@@ -148,7 +148,11 @@ class Admission(Protocol):
     async def rerun(self) -> None:
         """Inside a slot whose script ran short of CPUs and is to run again: return when it
         can run alone, no other script of the run beside it, first in line; none starts
-        beside it while it runs."""
+        beside it until :meth:`rejoin`."""
+
+    def rejoin(self) -> None:
+        """The attempt that ran alone (:meth:`rerun`) has ended: the slot's next attempts,
+        if any, share the CPUs as any script does."""
 
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         """A script (its text of the ``kind`` given) timed out, failed or passed short of CPUs,
@@ -190,6 +194,9 @@ class FixedAdmission:
 
     async def rerun(self) -> None:
         return None  # N means N: no script runs again short of CPUs
+
+    def rejoin(self) -> None:
+        return None
 
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         return None  # N means N
@@ -353,15 +360,19 @@ class AdaptiveAdmission:
             self._ticker = asyncio.ensure_future(self._watch())
         try:
             await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # granted as it was cancelled
-                self._alone.discard(holder)
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._alone.discard(holder)  # granted as it was cancelled
                 self._grant()
             else:
                 self.running += 1  # the slot's own exit gives it back
                 with contextlib.suppress(ValueError):
                     self._rerun_waiters.remove((waiter, holder))
             raise
+
+    def rejoin(self) -> None:
+        self._alone.discard(asyncio.current_task())
+        self._grant()
 
     def ran_short(self, demand: float, kind: Optional[str] = None) -> None:
         """The run's scripts are not as idle as their looks said (a script that sleeps or
@@ -550,8 +561,7 @@ class AdaptiveAdmission:
             logger.warning(
                 "free memory (%s) is below the floor of %s: no more scripts start until it "
                 "rises, but one always runs",
-                format_size(self._available or 0, unlike=self.plan.memfree),
-                format_size(self.plan.memfree),
+                *format_sizes(self._available or 0, self.plan.memfree),
             )
 
     def _grant(self) -> None:
@@ -636,11 +646,13 @@ class AdaptiveAdmission:
 
     def _fail_waiters(self, error: Exception) -> None:
         """Raise ``error`` in every waiting slot (which ends the looks: none waits)."""
-        for queue in (self._waiters, self._idle_waiters):
-            while queue:
-                waiter = queue.popleft()[0]
-                if not waiter.done():
-                    waiter.set_exception(error)
+        waiting = [entry[0] for queue in (self._waiters, self._idle_waiters) for entry in queue]
+        waiting += [waiter for waiter, _holder in self._rerun_waiters]
+        for queue in (self._waiters, self._idle_waiters, self._rerun_waiters):
+            queue.clear()
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def _room(self, busy: float) -> int:
         """How many more start now, the running trees wanting ``busy`` CPUs."""

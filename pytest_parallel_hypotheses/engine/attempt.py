@@ -90,7 +90,7 @@ async def run_attempt(
         stderr=outcome.stderr,
         usage=outcome.usage,
         polarity=run.polarity,
-        memory_stop=None if outcome.memory_breach is None else outcome.memory_breach.describe(),
+        memory_stop=_memory_words(outcome),
         snapshot=outcome.snapshot,
     )
     if oom_kills:
@@ -104,6 +104,15 @@ async def run_attempt(
         result.duration,
     )
     return result
+
+
+def _memory_words(outcome: ProcessOutcome) -> Optional[str]:
+    """What the script's memory did to it, for its error: the whole story, or a clause of
+    the story of its deadline."""
+    breach = outcome.memory_breach
+    if breach is None:
+        return None
+    return breach.after_deadline() if outcome.timed_out else breach.describe()
 
 
 def _ended_by_itself(outcome: ProcessOutcome) -> bool:

@@ -6,8 +6,9 @@ then no report at all is written. The kernel's limit (``memory.max``) is exact a
 nothing. The watchdog reads the resident memory of every known process of each limited tree
 every :data:`FAST_SECONDS` (past the limit, with the pages they share counted once), and looks
 for new descendants every :data:`FULL_SECONDS` in one pass over the process table for all
-trees; a tree that allocates 1 GiB/s passes its limit by at most about 20 MiB before it is
-seen.
+trees; a process that allocates 1 GiB/s alone passes its limit by 20-40 MiB before it is
+stopped, and a tree of hundreds of processes on a swamped machine by much more (see the
+docs' "Memory limits").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import (
     AsyncIterator,
     Callable,
     Dict,
+    FrozenSet,
     Iterable,
     List,
     Mapping,
@@ -35,7 +37,7 @@ from typing import (
 import psutil
 
 from ..core.numbers import most_known
-from ..core.sizes import format_size
+from ..core.sizes import format_size, format_sizes
 from . import machine
 from .cgroup import CgroupError, CgroupParent, ScriptCgroup, memory_parent
 from .tasks import stop_task
@@ -72,30 +74,45 @@ class MemoryBreach:
     stopped: bool = True
 
     def describe(self) -> str:
-        peak = "" if self.peak is None else f" (peak {format_size(self.peak, unlike=self.limit)})"
+        """What happened, after ``script`` (the error of a tree its memory ended)."""
+        limit, peak = self._sizes()
         if self.by_kernel:
             return (
-                f"killed by the kernel's OOM killer at the memory limit of "
-                f"{format_size(self.limit)}{peak}; its process tree was stopped"
+                f"killed by the kernel's OOM killer at the memory limit of {limit}{peak}; its "
+                "process tree was stopped"
             )
         if not self.stopped:
             return (
-                f"exceeded the memory limit of {format_size(self.limit)}{peak} between two "
-                "looks of the watchdog and ended before it could be stopped: it ran over its "
-                "limit"
+                f"exceeded the memory limit of {limit}{peak} between two looks of the watchdog "
+                "and ended before it could be stopped: it ran over its limit"
             )
-        return (
-            f"exceeded the memory limit of {format_size(self.limit)}{peak}; its process tree "
-            "was stopped"
-        )
+        return f"exceeded the memory limit of {limit}{peak}; its process tree was stopped"
+
+    def after_deadline(self) -> str:
+        """What happened, as a clause of the error of a tree stopped at its deadline."""
+        limit, peak = self._sizes()
+        if self.by_kernel:
+            return f"the kernel's OOM killer killed it at its memory limit of {limit}{peak}"
+        if not self.stopped:
+            return f"it ran over its memory limit of {limit}{peak} between two looks"
+        return f"as it stopped, it passed its memory limit of {limit}{peak} and was killed"
+
+    def _sizes(self) -> Tuple[str, str]:
+        """The limit, and `` (peak ...)`` where the peak is known, side by side."""
+        if self.peak is None:
+            return format_size(self.limit), ""
+        limit, peak = format_sizes(self.limit, self.peak)
+        return limit, f" (peak {peak})"
 
 
 class _Walk(NamedTuple):
-    """One walk of a tree's pages: when it began, the tree's resident sum then, its size
-    with shared pages counted once (once the walk is done), and how long it took."""
+    """One walk of a tree's pages: when it began, the tree's resident sum and processes
+    then, its size with shared pages counted once (once the walk is done), and how long it
+    took."""
 
     at: float
     resident: int
+    pids: FrozenSet[int]
     shared: asyncio.Future[int]
     took: float = 0.0
 
@@ -181,24 +198,27 @@ class _Watched:
         A walk costs a tenth of a second for a few GiB, and seconds for hundreds of
         processes on a swamped machine: it runs off the loop while the other trees are
         checked, largest process first, stopping once past the limit, and again only when
-        the tree may have passed it. A tree's size grows no more than its resident sum, so
-        the last walk, plus what the sum gained since, bounds it, until the walk is
-        :data:`WALK_SECONDS` old, or ten times as old as it took."""
+        the tree may have passed it. While the same processes share the same pages, the
+        tree's size grows no more than its resident sum, so the last walk, plus what the
+        sum gained since, bounds it, until the walk is :data:`WALK_SECONDS` old, or ten
+        times as old as it took. A process that joins or leaves ends that: the pages a
+        process that ended shared are the survivors' alone, and their size grows as their
+        resident sum falls."""
         walk, loop = self._walk, asyncio.get_running_loop()
         if walk is not None and walk.shared.done():
             self._walk, self._last_walk = None, walk._replace(took=loop.time() - walk.at)
-        last = self._last_walk
+        last, pids = self._last_walk, frozenset(proc.pid for _size, proc in sizes)
         if last is not None:
             shared = last.shared.result()
             if shared > self.limit:
                 return shared
             fresh = loop.time() - last.at < max(WALK_SECONDS, 10 * last.took)
-            if fresh and shared + resident - last.resident <= self.limit:
+            if fresh and last.pids == pids and shared + resident - last.resident <= self.limit:
                 return None
         if self._walk is None:
             largest_first = [proc for _size, proc in sorted(sizes, key=lambda pair: -pair[0])]
             shared_size = loop.run_in_executor(None, _proportional, largest_first, self.limit)
-            self._walk = _Walk(loop.time(), resident, shared_size)
+            self._walk = _Walk(loop.time(), resident, pids, shared_size)
         return None
 
     def outlived(self) -> bool:
@@ -307,12 +327,15 @@ def _look(listed: Set[int], known: Set[int]) -> _Look:
     """One pass over the process table: the children of each process, every pid, and the
     marker variables of the processes not ``listed`` before (each is read once). A new
     descendant of a ``known`` member is found through its parent: its markers are not read,
-    which spares thousands of reads when a tree starts thousands of processes."""
+    which spares thousands of reads when a tree starts thousands of processes, until a look
+    no longer reaches it that way."""
     children = children_map()
     pids = {pid for kids in children.values() for pid in kids}
     reached = set(descendant_pids_in(known, children))
     marked = [(pid, marker_variables(pid)) for pid in pids - listed - reached]
-    return children, pids, [(pid, markers) for pid, markers in marked if markers]
+    # a process reached is not listed: if its tree does not take it in (the process between
+    # them ended before the tree was followed), the next look reads its markers
+    return children, pids - reached, [(pid, markers) for pid, markers in marked if markers]
 
 
 class OomKillCount:

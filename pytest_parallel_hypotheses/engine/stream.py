@@ -401,6 +401,8 @@ class ResultStream:
         number = 0
         #: Once an attempt short of CPUs did not count: what the next one says of it.
         ran_again, note = False, None
+        # whether the next attempt runs alone (see the admission's rerun)
+        alone = False
         stale, watched = code.tested.stale, code.tested.watched
         notes, hidden = None, None
         # the run's sitecustomize: did the script use compiled code its worktree has no
@@ -430,6 +432,9 @@ class ResultStream:
                 output_files=self._output_files,
                 on_start=functools.partial(self._started, index, number, slot),
             )
+            if alone:  # the attempt that ran again alone has ended
+                self._admission.rejoin()
+                alone = False
             noted = Noted() if notes is None else self._imports.take(notes)
             judged = _judged_with(code.tested, attempt, run.worktree, noted.modules, hidden)
             attempt = await text.judge(judged)
@@ -451,6 +456,7 @@ class ResultStream:
                 if attempt.result is TestResult.TIMEOUT:  # what a stop meanwhile leaves it:
                     self._kept[index] = policy.combine([*attempts, attempt])  # inconclusive
                 await self._admission.rerun()
+                alone = True
                 # a failure's or a pass's was no verdict: a stop meanwhile cut it short
                 self._kept.pop(index, None)
                 continue
