@@ -485,14 +485,22 @@ def wait_for_file(path: Path) -> None:
 ORPHANED_SECONDS = 3.0
 
 
-def test_a_killed_controller_leaves_no_script_alive(
+@pytest.fixture
+def killed_controller(
     pytester: pytest.Pytester,
     git_repo: Path,
     write_script: WriteScript,
     tmp_path: Path,
     sleep_token: str,
     live_processes: LiveProcesses,
-) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> Tuple[List[psutil.Process], Path]:
+    """A run whose controller is killed with SIGKILL while a worker runs a script: the
+    script's processes left :data:`ORPHANED_SECONDS` later, once its workers had ended, and
+    the run's temporary folder."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))  # where the controller makes its folders
     started = tmp_path / "started"
     write_script(git_repo, "stuck", f"touch {started}\nsleep {sleep_token}")
     run = start_xdist(pytester, tmp_path, git_repo, tmp_path / "report.json")
@@ -508,8 +516,23 @@ def test_a_killed_controller_leaves_no_script_alive(
         if run.poll() is None:
             run.kill()
             run.communicate()
+    return alive, temporary
+
+
+def test_a_killed_controller_leaves_no_script_alive(
+    killed_controller: Tuple[List[psutil.Process], Path],
+) -> None:
+    alive, _temporary = killed_controller
 
     assert alive == []
+
+
+def test_the_workers_of_a_killed_controller_remove_the_folder_it_shared_with_them(
+    killed_controller: Tuple[List[psutil.Process], Path],
+) -> None:
+    _alive, temporary = killed_controller
+
+    assert list(temporary.glob("pytest-hypotheses-shared-*")) == []
 
 
 def test_a_killed_worker_leaves_no_script_alive(

@@ -41,7 +41,9 @@ def _parts(config: pytest.Config, settings: HypothesesSettings) -> Dict[str, obj
         parts["shard"] = shard
     if role is Role.WORKER:
         briefing = workerinput_of(config).get(WIRE_KEY, {})
-        parts["controller-watch"] = ControllerWatch(briefing.get("controller_pid"))
+        parts["controller-watch"] = ControllerWatch(
+            briefing.get("controller_pid"), briefing.get("shared_folder")
+        )
         warnings = RunnerWarnings()
         parts["runnerwarnings"] = warnings
         parts["xdist-worker"] = XdistWorkerRun(
