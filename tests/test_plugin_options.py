@@ -123,6 +123,24 @@ def test_an_invalid_ini_value_is_a_usage_error_naming_the_ini_option(
     result.stderr.fnmatch_lines(["*ini option hypotheses_workers = -3 is not valid*"])
 
 
+def test_every_invalid_value_is_told_at_once(
+    run_pytest: RunPytest, pytester: pytest.Pytester, git_repo: Path, write_script: WriteScript
+) -> None:
+    write_script(git_repo, "cache", "exit 0")
+    pytester.makeini("[pytest]\nhypotheses_memory = 0\nhypotheses_workers = 0\n")
+
+    result = run_pytest(f"--hypotheses={git_repo}", "--hypotheses-timeout=soon")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --hypotheses-timeout=soon is not valid*",
+            "ERROR: ini option hypotheses_workers = 0 is not valid*",
+            "ERROR: ini option hypotheses_memory = 0 is not valid*",
+        ]
+    )
+
+
 def test_a_report_path_that_is_a_folder_is_a_usage_error(
     run_pytest: RunPytest, git_repo: Path, write_script: WriteScript, tmp_path: Path
 ) -> None:

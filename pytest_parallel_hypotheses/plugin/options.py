@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import pytest
 
@@ -529,10 +529,17 @@ def resolve(config: pytest.Config) -> Optional[HypothesesSettings]:
     engine: Dict[str, Any] = {}
     run: Dict[str, Any] = {}
     sources: Dict[str, str] = {}
+    problems: List[str] = []  # every value that is not valid, told at once
     for option in OPTIONS:
-        value, sources[option.field] = _option_value(config, option)
+        try:
+            value, sources[option.field] = _option_value(config, option)
+        except pytest.UsageError as error:
+            problems.extend(map(str, error.args))
+            continue
         if value is not None:
             (engine if option.engine else run).update(option.settings(value))
+    if problems:
+        raise pytest.UsageError(*problems)
     _check_distinct_files(config, run, sources)
     if config.getoption("dist", None) == "each":
         raise pytest.UsageError(
