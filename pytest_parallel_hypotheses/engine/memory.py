@@ -302,7 +302,7 @@ class MemoryWatchdog:
             while self._watched:
                 if look is None and loop.time() >= next_full:
                     known = {proc.pid for watched in self._watched for proc in watched.members}
-                    look = asyncio.ensure_future(asyncio.to_thread(_look, self._listed, known))
+                    look = loop.run_in_executor(None, _look, self._listed, known)
                 if look is not None and look.done():
                     children, self._listed, marked = look.result()
                     look = None
@@ -395,6 +395,11 @@ class MemoryGuard:
     @property
     def by_kernel(self) -> bool:
         return self._parent is not None
+
+    @property
+    def kind(self) -> str:
+        """What enforces a limit, in a word for the reports: ``cgroup`` or ``watchdog``."""
+        return "cgroup" if self.by_kernel else "watchdog"
 
     def describe(self) -> str:
         """Which enforcement is in force, and why not the kernel's."""

@@ -143,17 +143,18 @@ def _byte_count(text: str) -> Optional[int]:
 
 
 def _memory_floor(text: str) -> Optional[int]:
-    return _within_machine(parse_size(text), 1)
+    return _within_machine(parse_size(text))
 
 
 def _memory_limit(text: str) -> Optional[int]:
     """A limit above the machine's memory would never stop a tree: ``1T`` for ``1G``."""
-    return _within_machine(parse_limit(text), 1)
+    return _within_machine(parse_limit(text))
 
 
-def _within_machine(value: Optional[int], minimum: int) -> Optional[int]:
+def _within_machine(value: Optional[int]) -> Optional[int]:
+    """A size of at least a byte and at most this machine's memory, else None."""
     total = total_memory()
-    if value is None or value < minimum or (total is not None and value > total):
+    if value is None or value < 1 or (total is not None and value > total):
         return None
     return value
 

@@ -20,10 +20,11 @@ import pytest
 from ..core.classification import HypothesisStatus
 from ..core.config import FalsificationConfig
 from ..core.version import __version__
+from ..engine.memory import MemoryGuard
 from ..finding.atomic import write_atomically
 from .conclusions import next_action, verdict_counts
 from .records import Record, RecordSource
-from .runsettings import enforcement_kind, run_settings
+from .runsettings import run_settings
 
 #: Raised when a field changes meaning or disappears; new fields do not change it.
 SCHEMA_VERSION = 1
@@ -137,7 +138,7 @@ def _memory_enforcement(engine: FalsificationConfig, records: Sequence[Record]) 
     """What enforced the memory limits on this machine, when any was set (the run's, or a
     hypothesis's own in its metadata): ``cgroup`` or ``watchdog``."""
     limited = engine.memory_limit is not None or any(r.get("memory") for r in records)
-    return enforcement_kind() if limited else None
+    return MemoryGuard.for_this_process().kind if limited else None
 
 
 def _final_status(exitstatus: int) -> int:

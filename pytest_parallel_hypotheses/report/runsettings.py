@@ -106,17 +106,12 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
     """The memory limit of each script's tree, and what enforces it here."""
     if limit is None:
         return RunSetting("memory_limit", None, None)
-    value = {"bytes": limit, "enforcement": enforcement_kind()}
+    guard = MemoryGuard.for_this_process()
     return RunSetting(
         "memory_limit",
-        value,
-        f"memory limit {format_size(limit)} per script tree, {memory_enforcement()}",
+        {"bytes": limit, "enforcement": guard.kind},
+        f"memory limit {format_size(limit)} per script tree, {guard.describe()}",
     )
-
-
-def enforcement_kind() -> str:
-    """What enforces a memory limit on this machine, in a word: ``cgroup`` or ``watchdog``."""
-    return "cgroup" if MemoryGuard.for_this_process().by_kernel else "watchdog"
 
 
 def memory_enforcement() -> str:
