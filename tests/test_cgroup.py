@@ -4,11 +4,15 @@ lets the process use (CPU affinity and quota)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import signal
 import subprocess
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -16,10 +20,13 @@ import pytest
 
 from pytest_parallel_hypotheses.engine import machine
 from pytest_parallel_hypotheses.engine.cgroup import (
+    RUNNER_LEAF,
     CgroupParent,
     ScriptCgroup,
+    claim,
     delegated_parent,
     memory_parent,
+    parent_giving,
 )
 from pytest_parallel_hypotheses.engine.memory import MemoryGuard
 
@@ -37,6 +44,195 @@ def cgroup() -> Iterator[ScriptCgroup]:
     while made.is_populated() and time.monotonic() < deadline:
         time.sleep(0.01)
     made.close()
+
+
+#: Controllers that the kernel lets a cgroup give its children only while it holds no process.
+DOMAIN_CONTROLLERS = ("memory", "io", "hugetlb", "rdma", "misc")
+
+
+class Delegated:
+    """A cgroup marked as systemd marks one it delegates, a controller it may give its
+    children, and the processes a test started in it."""
+
+    def __init__(self, path: Path, controller: str) -> None:
+        self.path = path
+        self.controller = controller
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, command: str) -> subprocess.Popen[bytes]:
+        """``command`` started in the cgroup."""
+        procs = os.open(self.path / "cgroup.procs", os.O_WRONLY)
+        try:
+            proc = subprocess.Popen(
+                ["sh", "-c", command], preexec_fn=lambda: _join(procs), start_new_session=True
+            )
+        finally:
+            os.close(procs)
+        self.started.append(proc)
+        return proc
+
+    def remove(self) -> None:
+        for proc in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        for folder in (self.path / RUNNER_LEAF, self.path):
+            deadline = time.monotonic() + 10
+            while folder.exists():
+                try:
+                    folder.rmdir()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+
+
+def _join(procs: int) -> None:
+    os.write(procs, b"0")
+
+
+@pytest.fixture
+def delegated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delegated]:
+    """A delegated cgroup under this process's, given a controller of those that a cgroup
+    with processes may not give (a threaded one, such as cpuset, it may)."""
+    assert PARENT is not None
+    offered = (PARENT.path / "cgroup.controllers").read_text().split()
+    controller = next((name for name in DOMAIN_CONTROLLERS if name in offered), None)
+    if controller is None:
+        pytest.skip(f"{PARENT.path} has none of {DOMAIN_CONTROLLERS} to give")
+    giving, _ = parent_giving(PARENT, controller, claim_delegated=False)
+    base = PARENT.path if giving is None else giving.path  # above a leaf a claim made
+    shared = tmp_path_factory.getbasetemp().parent  # the same for every pytest-xdist worker
+    with given_to_children(base, controller, shared / f"given-{controller}.lock"):
+        made = Delegated(base / f"delegated-{os.getpid()}-{uuid.uuid4().hex}", controller)
+        made.path.mkdir()
+        os.setxattr(made.path, "trusted.delegate", b"1")
+        try:
+            yield made
+        finally:
+            made.remove()
+
+
+@contextlib.contextmanager
+def given_to_children(path: Path, controller: str, lock: Path) -> Iterator[None]:
+    """``path`` gives its children ``controller`` while a test of any worker needs it (they
+    count themselves in ``lock``): the first one gives it if it did not, and the last one
+    takes it back then."""
+    with _shared(lock) as users:
+        if not users.count:
+            given = (path / "cgroup.subtree_control").read_text().split()
+            users.restore = controller not in given
+            try:
+                if users.restore:
+                    (path / "cgroup.subtree_control").write_text(f"+{controller}")
+            except OSError as error:
+                pytest.skip(f"cannot give the children of {path} {controller}: {error}")
+        users.count += 1
+    try:
+        yield
+    finally:
+        with _shared(lock) as users:
+            users.count -= 1
+            if not users.count and users.restore:
+                (path / "cgroup.subtree_control").write_text(f"-{controller}")
+
+
+@dataclass
+class Users:
+    """How many tests use a controller given for them, and whether it is to be taken back."""
+
+    count: int = 0
+    restore: bool = False
+
+
+@contextlib.contextmanager
+def _shared(lock: Path) -> Iterator[Users]:
+    """The users kept in ``lock``, read and written back under an exclusive lock."""
+    with open(lock, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.seek(0)
+        words = held.read().split()
+        users = Users(int(words[0]), words[1] == "1") if len(words) == 2 else Users()
+        try:
+            yield users
+        finally:
+            held.seek(0)
+            held.truncate()
+            held.write(f"{users.count} {int(users.restore)}")
+
+
+def members_of(folder: Path) -> set[int]:
+    return {int(pid) for pid in (folder / "cgroup.procs").read_text().split()}
+
+
+@needs_cgroup
+def test_a_delegated_cgroup_moves_its_processes_into_a_leaf_to_give_its_children_a_controller(
+    delegated: Delegated,
+) -> None:
+    path, controller = delegated.path, delegated.controller
+    sleeper = delegated.start("exec sleep 30")
+
+    parent = claim(path, controller)
+
+    assert members_of(path / RUNNER_LEAF) == {sleeper.pid}
+    assert members_of(path) == set()
+    assert parent == CgroupParent(path, frozenset({controller}), path / RUNNER_LEAF)
+    assert controller in (path / "cgroup.subtree_control").read_text().split()
+
+
+@needs_cgroup
+def test_a_claim_holds_while_a_process_of_the_cgroup_keeps_forking(
+    delegated: Delegated,
+) -> None:
+    path, controller = delegated.path, delegated.controller
+    delegated.start("while :; do /bin/true & done")
+
+    parent = claim(path, controller)
+
+    assert controller in parent.controllers
+    assert members_of(path) == set()
+
+
+@needs_cgroup
+def test_a_cgroup_not_delegated_keeps_its_processes(delegated: Delegated) -> None:
+    path, controller = delegated.path, delegated.controller
+    os.removexattr(path, "trusted.delegate")
+    sleeper = delegated.start("exec sleep 30")
+
+    parent, reason = parent_giving(
+        CgroupParent(path, frozenset()), controller, claim_delegated=True
+    )
+
+    assert parent is None
+    assert "is not delegated to this process" in reason
+    assert members_of(path) == {sleeper.pid}
+
+
+@needs_cgroup
+def test_a_delegated_cgroup_is_claimed_only_by_a_run_that_asks(
+    delegated: Delegated,
+) -> None:
+    path, controller = delegated.path, delegated.controller
+    sleeper = delegated.start("exec sleep 30")
+
+    parent, _ = parent_giving(CgroupParent(path, frozenset()), controller, claim_delegated=False)
+
+    assert parent is None
+    assert members_of(path) == {sleeper.pid}
+
+
+@needs_cgroup
+def test_a_process_in_the_leaf_of_a_claim_makes_its_cgroups_beside_that_leaf(
+    delegated: Delegated,
+) -> None:
+    path, controller = delegated.path, delegated.controller
+    claim(path, controller)
+
+    parent, _ = parent_giving(
+        CgroupParent(path / RUNNER_LEAF, frozenset()), controller, claim_delegated=False
+    )
+
+    assert parent == CgroupParent(path, frozenset({controller}), path / RUNNER_LEAF)
 
 
 def start_in(cgroup: ScriptCgroup, command: str) -> subprocess.Popen[bytes]:
@@ -209,8 +405,9 @@ def test_a_cgroup_with_processes_of_its_own_is_said_to_be_why_no_child_gets_memo
 
     assert parent is None
     assert reason == (
-        f"the cgroup v2 {own} has processes of its own, so the kernel lets it give its "
-        "children no memory controller"
+        f"the cgroup v2 {own} has processes of its own and is not delegated to this process "
+        "(as systemd's Delegate=yes does), so the kernel lets it give its children no memory "
+        "controller"
     )
 
 

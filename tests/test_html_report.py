@@ -129,7 +129,7 @@ def test_a_click_on_a_bar_opens_the_details_with_the_timeout_snapshot(
 
 
 @pytest.mark.skipif(
-    MemoryGuard.for_this_process().by_kernel,
+    MemoryGuard.for_this_process(limits=True).by_kernel,
     reason="the kernel enforces limits here: it kills the tree, which no watchdog photographs",
 )
 def test_a_tree_stopped_at_its_memory_limit_is_shown_at_the_stop_not_the_deadline(

@@ -8,13 +8,20 @@ its marker.
 
 The script joins its cgroup from the child side of the fork, before it executes anything, so
 not one of its processes can start outside it. Where no writable cgroup v2 exists, or it lacks
-a controller, :func:`delegated_parent` says why, and the caller falls back; nothing here may
+a controller, :func:`memory_parent` says why, and the caller falls back; nothing here may
 fail a run.
+
+The kernel lets a cgroup other than the root give its children a controller only while it
+holds no process, and a cgroup that systemd delegates (``Delegate=yes``) starts with the
+processes of its unit in it, pytest's included. A run that limits memory claims such a
+cgroup: its processes move into one leaf of it, and the scripts' cgroups are made beside
+that leaf.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import uuid
@@ -26,6 +33,10 @@ from . import machine
 
 #: Where a script's cgroup is created, under the delegated one.
 NAME_PREFIX = "pph-"
+#: The leaf into which a claim moves a delegated cgroup's own processes, pytest's included.
+RUNNER_LEAF = "pph-runner"
+#: How many times a claim moves the processes out before it gives up.
+_CLAIM_ROUNDS = 10
 
 
 class CgroupError(Exception):
@@ -39,6 +50,8 @@ class CgroupParent:
 
     path: Path
     controllers: FrozenSet[str]
+    #: The leaf its own processes were moved into (see :func:`claim`), if they were.
+    leaf: Optional[Path] = None
 
 
 def delegated_parent() -> Tuple[Optional[CgroupParent], str]:
@@ -56,21 +69,98 @@ def delegated_parent() -> Tuple[Optional[CgroupParent], str]:
     return CgroupParent(own, frozenset(controllers)), ""
 
 
-def memory_parent() -> Tuple[Optional[CgroupParent], str]:
-    """A delegated cgroup whose children get the memory controller, else None and why."""
+def memory_parent(*, claim_delegated: bool = False) -> Tuple[Optional[CgroupParent], str]:
+    """A cgroup whose children get the memory controller, else None and why. With
+    ``claim_delegated``, a cgroup delegated to this process that holds processes of its own
+    is claimed first (:func:`claim`): only a run that limits memory asks for that."""
     parent, reason = delegated_parent()
     if parent is None:
         return None, reason
-    if "memory" in parent.controllers:
-        return parent, ""
-    if "memory" in _words(parent.path / "cgroup.controllers") and _words(
-        parent.path / "cgroup.procs"
-    ):
+    return parent_giving(parent, "memory", claim_delegated=claim_delegated)
+
+
+def parent_giving(
+    own: CgroupParent, controller: str, *, claim_delegated: bool
+) -> Tuple[Optional[CgroupParent], str]:
+    """The cgroup under which a script gets ``controller``: ``own`` (a process's), the
+    delegated cgroup above ``own`` when ``own`` is the leaf a claim moved it into, or
+    ``own`` once claimed; else None and why."""
+    if controller in own.controllers:
+        return own, ""
+    if own.path.name == RUNNER_LEAF:
+        above = _subtree_controllers(own.path.parent)
+        if controller in above:
+            return CgroupParent(own.path.parent, above, own.path), ""
+    if controller not in _words(own.path / "cgroup.controllers"):
+        return None, f"the cgroup v2 {own.path} gives its children no {controller} controller"
+    if not is_delegated(own.path):
         return None, (
-            f"the cgroup v2 {parent.path} has processes of its own, so the kernel lets it "
-            "give its children no memory controller"
+            f"the cgroup v2 {own.path} has processes of its own and is not delegated to this "
+            f"process (as systemd's Delegate=yes does), so the kernel lets it give its "
+            f"children no {controller} controller"
         )
-    return None, f"the cgroup v2 {parent.path} gives its children no memory controller"
+    if not claim_delegated:
+        return None, f"the cgroup v2 {own.path} is delegated, and claimed by a run with limits"
+    try:
+        return claim(own.path, controller), ""
+    except CgroupError as error:
+        return None, str(error)
+
+
+def is_delegated(path: Path) -> bool:
+    """Whether the system handed the cgroup ``path`` to this process to manage below it:
+    systemd marks the cgroup of a unit with ``Delegate=yes`` (``trusted.delegate``, or
+    ``user.delegate`` since v251), and a container's cgroup namespace makes its own cgroup
+    the top of what it sees (a real root has no ``cgroup.type``)."""
+    for name in ("trusted.delegate", "user.delegate"):
+        with contextlib.suppress(OSError):
+            if os.getxattr(path, name) == b"1":
+                return True
+    return os.path.ismount(path) and (path / "cgroup.type").exists()
+
+
+def claim(path: Path, controller: str) -> CgroupParent:
+    """Move every process of the delegated cgroup ``path`` (this one, and the shell or
+    pytest-xdist workers beside it) into its leaf :data:`RUNNER_LEAF`, then give its
+    children ``controller``: the kernel lets a cgroup other than the root do that only
+    while it holds no process. A process that forks meanwhile leaves its child behind, so
+    this goes round until the write holds. Raises :class:`CgroupError`."""
+    leaf = path / RUNNER_LEAF
+    try:
+        leaf.mkdir(exist_ok=True)
+    except OSError as error:
+        raise CgroupError(f"cannot create cgroup {leaf}: {error.strerror}") from None
+    for _ in range(_CLAIM_ROUNDS):
+        for pid in _words(path / "cgroup.procs"):
+            _move(pid, leaf)
+        try:
+            (path / "cgroup.subtree_control").write_text(f"+{controller}", encoding="ascii")
+        except OSError as error:
+            if error.errno == errno.EBUSY:
+                continue
+            raise CgroupError(
+                f"cannot give the children of cgroup {path} the {controller} controller: "
+                f"{error.strerror}"
+            ) from None
+        machine.forget_own_cgroups()
+        return CgroupParent(path, _subtree_controllers(path), leaf)
+    raise CgroupError(f"processes kept starting in cgroup {path} as they were moved out")
+
+
+def _move(pid: str, leaf: Path) -> None:
+    """Move the process ``pid`` into ``leaf``; one that ended meanwhile is gone anyway."""
+    try:
+        (leaf / "cgroup.procs").write_text(pid, encoding="ascii")
+    except ProcessLookupError:
+        pass
+    except OSError as error:
+        raise CgroupError(
+            f"cannot move process {pid} into cgroup {leaf}: {error.strerror}"
+        ) from None
+
+
+def _subtree_controllers(path: Path) -> FrozenSet[str]:
+    return frozenset(_words(path / "cgroup.subtree_control"))
 
 
 def _words(path: Path) -> List[str]:

@@ -270,6 +270,12 @@ def _oom_kill_source() -> Optional[_KeptOpen]:
     return next(filter(None, (_KeptOpen.opened(path, _OOM_KILL) for path in candidates)), None)
 
 
+def forget_own_cgroups() -> None:
+    """Read this process's cgroups afresh from now on: it was moved to another one. (The
+    file counted until now stays open: another thread may be reading it.)"""
+    _oom_kill_source.cache_clear()
+
+
 def oom_kill_scope() -> str:
     """Where :func:`oom_kills` counts, in words for a message."""
     source = _oom_kill_source()

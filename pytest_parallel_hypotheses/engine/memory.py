@@ -388,8 +388,10 @@ class MemoryGuard:
                 logger.warning("cannot remove cgroup %s: processes are still in it", cgroup.path)
 
     @classmethod
-    def for_this_process(cls) -> MemoryGuard:
-        parent, reason = memory_parent()
+    def for_this_process(cls, *, limits: bool) -> MemoryGuard:
+        """The guard of this process's runs; ``limits`` when a run limits memory, which
+        alone may claim a cgroup delegated to this process (see :func:`.cgroup.claim`)."""
+        parent, reason = memory_parent(claim_delegated=limits)
         return cls(parent, reason)
 
     @property
@@ -403,8 +405,14 @@ class MemoryGuard:
 
     def describe(self) -> str:
         """Which enforcement is in force, and why not the kernel's."""
-        if self._parent is not None:
-            return f"enforced by cgroup v2 memory.max under {self._parent.path}"
+        parent = self._parent
+        if parent is not None and parent.leaf is not None:
+            return (
+                f"enforced by cgroup v2 memory.max under {parent.path}, delegated to this "
+                f"session, whose processes are in its leaf {parent.leaf.name}"
+            )
+        if parent is not None:
+            return f"enforced by cgroup v2 memory.max under {parent.path}"
         return f"enforced by a watchdog sampling every {FAST_SECONDS:g} s ({self.fallback_reason})"
 
     @contextlib.asynccontextmanager

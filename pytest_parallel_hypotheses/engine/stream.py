@@ -125,7 +125,9 @@ class ResultStream:
         self._sampler = ResourceSampler()
         self._setups = WorktreeSetups(config, self._marker_name, self._sampler, runs, setup_records)
         self._admission = admission_for(config, self._sampler)
-        self._memory_guard = MemoryGuard.for_this_process()
+        self._memory_guard = MemoryGuard.for_this_process(
+            limits=config.memory_limit is not None or any(run.memory_limit for run in runs)
+        )
         self._output_files: Optional[OutputFiles] = None
         self._workers: List[asyncio.Task[None]] = []
         self._lanes = _Lanes()

@@ -138,7 +138,7 @@ def _memory_enforcement(engine: FalsificationConfig, records: Sequence[Record]) 
     """What enforced the memory limits on this machine, when any was set (the run's, or a
     hypothesis's own in its metadata): ``cgroup`` or ``watchdog``."""
     limited = engine.memory_limit is not None or any(r.get("memory") for r in records)
-    return MemoryGuard.for_this_process().kind if limited else None
+    return MemoryGuard.for_this_process(limits=True).kind if limited else None
 
 
 def _final_status(exitstatus: int) -> int:

@@ -106,7 +106,7 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
     """The memory limit of each script's tree, and what enforces it here."""
     if limit is None:
         return RunSetting("memory_limit", None, None)
-    guard = MemoryGuard.for_this_process()
+    guard = MemoryGuard.for_this_process(limits=True)
     return RunSetting(
         "memory_limit",
         {"bytes": limit, "enforcement": guard.kind},
@@ -117,7 +117,7 @@ def _memory_limit(limit: Optional[int]) -> RunSetting:
 def memory_enforcement() -> str:
     """What enforces a memory limit on this machine: ``enforced by the kernel (cgroup v2 ...)``
     or by a watchdog, and why."""
-    return MemoryGuard.for_this_process().describe()
+    return MemoryGuard.for_this_process(limits=True).describe()
 
 
 def _auto_settings(engine: FalsificationConfig) -> List[RunSetting]:
