@@ -12,7 +12,6 @@ import signal
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -92,9 +91,11 @@ def _join(procs: int) -> None:
 
 
 @pytest.fixture
-def delegated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delegated]:
+def delegated() -> Iterator[Delegated]:
     """A delegated cgroup under this process's, given a controller of those that a cgroup
-    with processes may not give (a threaded one, such as cpuset, it may)."""
+    with processes may not give (a threaded one, such as cpuset, it may). The cgroup above
+    gives it to its children while a test of any session needs it: the first that found it
+    not given marks its cgroup, and the last marked one to end takes it back."""
     assert PARENT is not None
     offered = (PARENT.path / "cgroup.controllers").read_text().split()
     controller = next((name for name in DOMAIN_CONTROLLERS if name in offered), None)
@@ -102,63 +103,40 @@ def delegated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delegated]:
         pytest.skip(f"{PARENT.path} has none of {DOMAIN_CONTROLLERS} to give")
     giving, _ = parent_giving(PARENT, controller, claim_delegated=False)
     base = PARENT.path if giving is None else giving.path  # above a leaf a claim made
-    shared = tmp_path_factory.getbasetemp().parent  # the same for every pytest-xdist worker
-    with given_to_children(base, controller, shared / f"given-{controller}.lock"):
-        made = Delegated(base / f"delegated-{os.getpid()}-{uuid.uuid4().hex}", controller)
-        made.path.mkdir()
-        os.setxattr(made.path, "trusted.delegate", b"1")
+    with _locked(base):
+        given = controller in (base / "cgroup.subtree_control").read_text().split()
+        restore = not given or any(base.glob(f"{RESTORES}*"))
         try:
-            yield made
-        finally:
+            if not given:
+                (base / "cgroup.subtree_control").write_text(f"+{controller}")
+        except OSError as error:
+            pytest.skip(f"cannot give the children of {base} {controller}: {error}")
+        prefix = RESTORES if restore else "delegated-"
+        made = Delegated(base / f"{prefix}{os.getpid()}-{uuid.uuid4().hex}", controller)
+        made.path.mkdir()
+    try:
+        os.setxattr(made.path, "trusted.delegate", b"1")
+        yield made
+    finally:
+        with _locked(base):
             made.remove()
+            if restore and not any(base.glob(f"{RESTORES}*")):
+                (base / "cgroup.subtree_control").write_text(f"-{controller}")
+
+
+#: The start of the name of a test's cgroup whose controller is to be taken back.
+RESTORES = "delegated-restore-"
 
 
 @contextlib.contextmanager
-def given_to_children(path: Path, controller: str, lock: Path) -> Iterator[None]:
-    """``path`` gives its children ``controller`` while a test of any worker needs it (they
-    count themselves in ``lock``): the first one gives it if it did not, and the last one
-    takes it back then."""
-    with _shared(lock) as users:
-        if not users.count:
-            given = (path / "cgroup.subtree_control").read_text().split()
-            users.restore = controller not in given
-            try:
-                if users.restore:
-                    (path / "cgroup.subtree_control").write_text(f"+{controller}")
-            except OSError as error:
-                pytest.skip(f"cannot give the children of {path} {controller}: {error}")
-        users.count += 1
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder``, which every pytest session sees."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        with _shared(lock) as users:
-            users.count -= 1
-            if not users.count and users.restore:
-                (path / "cgroup.subtree_control").write_text(f"-{controller}")
-
-
-@dataclass
-class Users:
-    """How many tests use a controller given for them, and whether it is to be taken back."""
-
-    count: int = 0
-    restore: bool = False
-
-
-@contextlib.contextmanager
-def _shared(lock: Path) -> Iterator[Users]:
-    """The users kept in ``lock``, read and written back under an exclusive lock."""
-    with open(lock, "a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        held.seek(0)
-        words = held.read().split()
-        users = Users(int(words[0]), words[1] == "1") if len(words) == 2 else Users()
-        try:
-            yield users
-        finally:
-            held.seek(0)
-            held.truncate()
-            held.write(f"{users.count} {int(users.restore)}")
+        os.close(fd)
 
 
 def members_of(folder: Path) -> set[int]:
@@ -194,31 +172,42 @@ def test_a_claim_holds_while_a_process_of_the_cgroup_keeps_forking(
 
 
 @needs_cgroup
-def test_a_cgroup_not_delegated_keeps_its_processes(delegated: Delegated) -> None:
+@pytest.mark.parametrize(
+    ("marked", "claim_delegated", "why"),
+    [
+        (False, True, "is not delegated to this process"),
+        (True, False, "only a run that limits memory claims it"),
+    ],
+)
+def test_a_cgroup_keeps_its_processes_unless_it_is_delegated_and_a_run_claims_it(
+    delegated: Delegated, marked: bool, claim_delegated: bool, why: str
+) -> None:
     path, controller = delegated.path, delegated.controller
-    os.removexattr(path, "trusted.delegate")
+    if not marked:
+        os.removexattr(path, "trusted.delegate")
     sleeper = delegated.start("exec sleep 30")
 
     parent, reason = parent_giving(
-        CgroupParent(path, frozenset()), controller, claim_delegated=True
+        CgroupParent(path, frozenset()), controller, claim_delegated=claim_delegated
     )
 
     assert parent is None
-    assert "is not delegated to this process" in reason
+    assert why in reason
     assert members_of(path) == {sleeper.pid}
 
 
 @needs_cgroup
-def test_a_delegated_cgroup_is_claimed_only_by_a_run_that_asks(
-    delegated: Delegated,
-) -> None:
+def test_a_claim_that_gave_up_is_made_again_from_its_leaf(delegated: Delegated) -> None:
     path, controller = delegated.path, delegated.controller
+    (path / RUNNER_LEAF).mkdir()  # what a claim that gave up left: a leaf, and processes
     sleeper = delegated.start("exec sleep 30")
 
-    parent, _ = parent_giving(CgroupParent(path, frozenset()), controller, claim_delegated=False)
+    parent, _ = parent_giving(
+        CgroupParent(path / RUNNER_LEAF, frozenset()), controller, claim_delegated=True
+    )
 
-    assert parent is None
-    assert members_of(path) == {sleeper.pid}
+    assert parent == CgroupParent(path, frozenset({controller}), path / RUNNER_LEAF)
+    assert members_of(path / RUNNER_LEAF) == {sleeper.pid}
 
 
 @needs_cgroup
@@ -244,7 +233,7 @@ def start_in(cgroup: ScriptCgroup, command: str) -> subprocess.Popen[bytes]:
 
 
 def members(cgroup: ScriptCgroup) -> set[int]:
-    return {int(pid) for pid in (cgroup.path / "cgroup.procs").read_text().split()}
+    return members_of(cgroup.path)
 
 
 @needs_cgroup
@@ -409,6 +398,26 @@ def test_a_cgroup_with_processes_of_its_own_is_said_to_be_why_no_child_gets_memo
         "(as systemd's Delegate=yes does), so the kernel lets it give its children no memory "
         "controller"
     )
+
+
+def test_the_oom_count_follows_the_process_into_the_cgroup_another_moved_it_to(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, kills in (("job", 3), (f"job/{RUNNER_LEAF}", 7)):
+        folder = tmp_path / "unified" / name
+        folder.mkdir(parents=True)
+        (folder / "memory.events.local").write_text(f"low 0\noom_kill {kills}\n")
+    fake_proc(
+        monkeypatch,
+        tmp_path,
+        "0::/job",
+        f"41 31 0:38 / {tmp_path / 'unified'} rw,relatime - cgroup2 cgroup2 rw",
+    )
+    before = machine.oom_kills()
+
+    (tmp_path / "cgroup").write_text(f"0::/job/{RUNNER_LEAF}\n")  # another process's claim
+
+    assert (before, machine.oom_kills()) == (3, 7)
 
 
 def test_the_usable_cpus_are_at_most_those_of_the_affinity_mask() -> None:

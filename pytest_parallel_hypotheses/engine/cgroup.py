@@ -24,6 +24,7 @@ import contextlib
 import errno
 import os
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,9 @@ from . import machine
 NAME_PREFIX = "pph-"
 #: The leaf into which a claim moves a delegated cgroup's own processes, pytest's included.
 RUNNER_LEAF = "pph-runner"
-#: How many times a claim moves the processes out before it gives up.
-_CLAIM_ROUNDS = 10
+#: How long a claim goes on moving processes out, and how long it waits between rounds.
+_CLAIM_SECONDS = 2.0
+_CLAIM_PAUSE = 0.01
 
 
 class CgroupError(Exception):
@@ -91,6 +93,8 @@ def parent_giving(
         above = _subtree_controllers(own.path.parent)
         if controller in above:
             return CgroupParent(own.path.parent, above, own.path), ""
+        if claim_delegated and is_delegated(own.path.parent):
+            own = CgroupParent(own.path.parent, above)  # a claim under way, or one that gave up
     if controller not in _words(own.path / "cgroup.controllers"):
         return None, f"the cgroup v2 {own.path} gives its children no {controller} controller"
     if not is_delegated(own.path):
@@ -100,7 +104,9 @@ def parent_giving(
             f"children no {controller} controller"
         )
     if not claim_delegated:
-        return None, f"the cgroup v2 {own.path} is delegated, and claimed by a run with limits"
+        return None, (
+            f"the cgroup v2 {own.path} is delegated, and only a run that limits memory claims it"
+        )
     try:
         return claim(own.path, controller), ""
     except CgroupError as error:
@@ -116,7 +122,22 @@ def is_delegated(path: Path) -> bool:
         with contextlib.suppress(OSError):
             if os.getxattr(path, name) == b"1":
                 return True
-    return os.path.ismount(path) and (path / "cgroup.type").exists()
+    return (
+        os.path.ismount(path)
+        and (path / "cgroup.type").exists()
+        and _top_of_namespace(machine.PROC_INIT_CGROUP)
+    )
+
+
+def _top_of_namespace(init_cgroup: Path) -> bool:
+    """Whether the first process of this process's namespaces (a container's init) is at the
+    top of its cgroup namespace too (or in the leaf a claim moved it to): a bare ``unshare
+    --cgroup`` makes a namespace of a cgroup nobody handed over, and leaves it outside."""
+    try:
+        lines = init_cgroup.read_text(encoding="ascii").splitlines()
+    except OSError:
+        return False
+    return "0::/" in lines or f"0::/{RUNNER_LEAF}" in lines
 
 
 def claim(path: Path, controller: str) -> CgroupParent:
@@ -130,25 +151,30 @@ def claim(path: Path, controller: str) -> CgroupParent:
         leaf.mkdir(exist_ok=True)
     except OSError as error:
         raise CgroupError(f"cannot create cgroup {leaf}: {error.strerror}") from None
-    for _ in range(_CLAIM_ROUNDS):
+    deadline = time.monotonic() + _CLAIM_SECONDS
+    while time.monotonic() < deadline:
         for pid in _words(path / "cgroup.procs"):
             _move(pid, leaf)
         try:
             (path / "cgroup.subtree_control").write_text(f"+{controller}", encoding="ascii")
         except OSError as error:
             if error.errno == errno.EBUSY:
+                time.sleep(_CLAIM_PAUSE)  # a process the kernel has not moved yet
                 continue
             raise CgroupError(
                 f"cannot give the children of cgroup {path} the {controller} controller: "
                 f"{error.strerror}"
             ) from None
-        machine.forget_own_cgroups()
         return CgroupParent(path, _subtree_controllers(path), leaf)
     raise CgroupError(f"processes kept starting in cgroup {path} as they were moved out")
 
 
 def _move(pid: str, leaf: Path) -> None:
     """Move the process ``pid`` into ``leaf``; one that ended meanwhile is gone anyway."""
+    if pid == "0":  # writing 0 would move the writer
+        raise CgroupError(
+            f"cannot move a process of another pid namespace (listed as 0) into cgroup {leaf}"
+        )
     try:
         (leaf / "cgroup.procs").write_text(pid, encoding="ascii")
     except ProcessLookupError:

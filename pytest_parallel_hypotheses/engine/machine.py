@@ -22,6 +22,8 @@ PROC_MEMINFO = Path("/proc/meminfo")
 PROC_VMSTAT = Path("/proc/vmstat")
 PROC_LOADAVG = Path("/proc/loadavg")
 PROC_CGROUP = Path("/proc/self/cgroup")
+#: The cgroups of the first process of this process's namespaces.
+PROC_INIT_CGROUP = Path("/proc/1/cgroup")
 PROC_MOUNTINFO = Path("/proc/self/mountinfo")
 #: What an unreadable or malformed /proc file raises: then nothing is known.
 _UNREADABLE = (OSError, ValueError, IndexError)
@@ -199,8 +201,9 @@ def oom_kills() -> Optional[int]:
     """How many processes the kernel's OOM killer has killed where this process's scripts run:
     in its own memory cgroup, else on the whole machine (``/proc/vmstat``, Linux 4.13 and
     later; a container usually sees the host's count there); None where no count can be
-    read. Always from the same file in one process."""
-    source = _oom_kill_source()
+    read. From the same file as long as the process stays in the same cgroups (a run that
+    claims a delegated cgroup moves every process of it, see :func:`.cgroup.claim`)."""
+    source = _oom_kill_source(_cgroups_now(PROC_CGROUP))
     return None if source is None else source.number(_OOM_KILL)
 
 
@@ -253,9 +256,26 @@ class _KeptOpen:
 _READ_SIZE = 64 * 1024
 
 
+def _cgroups_now(path: Path) -> bytes:
+    """What ``path`` (``/proc/self/cgroup``) says now, read with one ``pread`` of the file
+    kept open: another process may move this one."""
+    fd = _kept_open(path)
+    with contextlib.suppress(OSError):
+        return b"" if fd is None else os.pread(fd, _READ_SIZE, 0)
+    return b""
+
+
 @functools.cache
-def _oom_kill_source() -> Optional[_KeptOpen]:
-    """The most precise file that counts OOM kills of this process's children: its cgroup
+def _kept_open(path: Path) -> Optional[int]:
+    with contextlib.suppress(OSError):
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    return None
+
+
+@functools.cache
+def _oom_kill_source(cgroups: bytes) -> Optional[_KeptOpen]:
+    """The most precise file that counts OOM kills of this process's children, while it is
+    in the ``cgroups`` that ``/proc/self/cgroup`` lists: its cgroup
     v2's ``memory.events.local`` (kills in that cgroup, not in the cgroups below it, where a
     script run under a memory limit of ours has its own count), else its ``memory.events``
     (before Linux 5.2; its whole subtree), its cgroup v1 memory controller's
@@ -270,15 +290,9 @@ def _oom_kill_source() -> Optional[_KeptOpen]:
     return next(filter(None, (_KeptOpen.opened(path, _OOM_KILL) for path in candidates)), None)
 
 
-def forget_own_cgroups() -> None:
-    """Read this process's cgroups afresh from now on: it was moved to another one. (The
-    file counted until now stays open: another thread may be reading it.)"""
-    _oom_kill_source.cache_clear()
-
-
 def oom_kill_scope() -> str:
     """Where :func:`oom_kills` counts, in words for a message."""
-    source = _oom_kill_source()
+    source = _oom_kill_source(_cgroups_now(PROC_CGROUP))
     in_cgroup = source is not None and source.path != PROC_VMSTAT
     return "in the runner's cgroup" if in_cgroup else "on this machine"
 
