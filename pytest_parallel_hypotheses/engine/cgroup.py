@@ -85,8 +85,9 @@ def parent_giving(
     own: CgroupParent, controller: str, *, claim_delegated: bool
 ) -> Tuple[Optional[CgroupParent], str]:
     """The cgroup under which a script gets ``controller``: ``own`` (a process's), the
-    delegated cgroup above ``own`` when ``own`` is the leaf a claim moved it into, or
-    ``own`` once claimed; else None and why."""
+    delegated cgroup above ``own`` when ``own`` is the leaf a claim moved it into (claimed
+    again when that claim is under way or gave up), or ``own`` once claimed; else None and
+    why."""
     if controller in own.controllers:
         return own, ""
     if own.path.name == RUNNER_LEAF:
@@ -117,7 +118,7 @@ def is_delegated(path: Path) -> bool:
     """Whether the system handed the cgroup ``path`` to this process to manage below it:
     systemd marks the cgroup of a unit with ``Delegate=yes`` (``trusted.delegate``, or
     ``user.delegate`` since v251), and a container's cgroup namespace makes its own cgroup
-    the top of what it sees (a real root has no ``cgroup.type``)."""
+    the top of what it and its first process see (a real root has no ``cgroup.type``)."""
     for name in ("trusted.delegate", "user.delegate"):
         with contextlib.suppress(OSError):
             if os.getxattr(path, name) == b"1":
@@ -145,7 +146,8 @@ def claim(path: Path, controller: str) -> CgroupParent:
     pytest-xdist workers beside it) into its leaf :data:`RUNNER_LEAF`, then give its
     children ``controller``: the kernel lets a cgroup other than the root do that only
     while it holds no process. A process that forks meanwhile leaves its child behind, so
-    this goes round until the write holds. Raises :class:`CgroupError`."""
+    this goes round until the write holds, for :data:`_CLAIM_SECONDS` at most. Raises
+    :class:`CgroupError`."""
     leaf = path / RUNNER_LEAF
     try:
         leaf.mkdir(exist_ok=True)
