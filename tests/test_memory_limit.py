@@ -79,6 +79,15 @@ def run_one(
     return result
 
 
+def assert_stopped_at_its_limit(worktree: Path, mib: int) -> None:
+    """The hypothesis ``hog`` of ``worktree``, run under a limit of ``mib`` MiB, is stopped
+    there and gets no verdict."""
+    result = run_one(worktree, FalsificationConfig(test_timeout=60, memory_limit=mib * MIB))
+
+    assert result.result is TestResult.ERROR
+    assert f"memory limit of {mib} MiB" in result.error_message
+
+
 @pytest.fixture
 def stopped_hog(worktree: Path, write_script: Callable[..., Path]) -> TestExecutionResult:
     """The result of a script that allocates 1 GiB/s under a 200 MiB limit."""
@@ -593,12 +602,7 @@ def test_a_tree_whose_sharer_ended_is_judged_again_before_it_passes_unseen(
         "time.sleep(0.15)\n"
     )
     write_script(worktree, "hog", f"exec {sys.executable} -S -c '{program}'")
-    config = FalsificationConfig(test_timeout=60, memory_limit=300 * MIB)
-
-    result = run_one(worktree, config)
-
-    assert result.result is TestResult.ERROR
-    assert "memory limit of 300 MiB" in result.error_message
+    assert_stopped_at_its_limit(worktree, 300)
 
 
 def test_a_process_whose_parent_ended_at_once_is_still_watched(
@@ -623,9 +627,4 @@ def test_a_process_whose_parent_ended_at_once_is_still_watched(
         "time.sleep(0.03)\n"
     )
     write_script(worktree, "hog", f"sleep 0.3\n{sys.executable} {middle}\nsleep 10")
-    config = FalsificationConfig(test_timeout=60, memory_limit=150 * MIB)
-
-    result = run_one(worktree, config)
-
-    assert result.result is TestResult.ERROR
-    assert "memory limit of 150 MiB" in result.error_message
+    assert_stopped_at_its_limit(worktree, 150)
