@@ -1,5 +1,5 @@
-"""Both ways of starting scripts (pidfds with a spawn pool, and asyncio's own transport where
-pidfds are missing) give the same results and leave nothing behind."""
+"""Both ways of starting scripts (pidfds, from the loop's thread or a spawn pool, and asyncio's
+own transport where pidfds are missing) give the same results and leave nothing behind."""
 
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ QUICK = FalsificationConfig(test_timeout=2.0, kill_grace=0.2, max_concurrent_tes
 BUSY_SECONDS = 4.0
 
 
-@pytest.fixture(params=["pidfd", "asyncio"])
+@pytest.fixture(params=["loop", "pool", "asyncio"])
 def start_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test once through each start path (the pidfd one only where the kernel has it)."""
-    if request.param == "pidfd" and not spawn._pidfds_work():
+    """Run the test once through each start path (the pidfd ones, from the loop's thread or
+    the spawn pool, only where the kernel has pidfds)."""
+    if request.param != "asyncio" and not spawn._pidfds_work():
         pytest.skip("this kernel has no pidfds")
     if request.param == "asyncio":
         monkeypatch.setattr(spawn, "_pidfds_work", lambda: False)
+    monkeypatch.setattr(spawn, "_starts", spawn._Starts(in_pool=request.param == "pool"))
     return str(request.param)
 
 
@@ -68,13 +70,59 @@ def test_both_start_paths_classify_and_capture_alike(
     assert live_processes(sleep_token) == []
 
 
-def test_a_script_is_timed_from_its_start_not_from_the_wait_for_a_spawn_thread(
-    tmp_path: Path, write_script: Callable[..., Path]
-) -> None:
-    """Hundreds of scripts starting at once keep every spawn thread busy; the time a script
-    waits for one is the runner's, not the script's."""
+@pytest.fixture
+def fresh_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starts as in a new process: on the loop's thread, no spawn pool yet."""
     if not spawn._pidfds_work():
-        pytest.skip("this kernel has no pidfds, so no spawn threads")
+        pytest.skip("this kernel has no pidfds, so scripts start through asyncio")
+    monkeypatch.setattr(spawn, "_starts", spawn._Starts())
+    monkeypatch.setattr(spawn, "_pool", None)
+
+
+def run_three(tmp_path: Path, write_script: Callable[..., Path]) -> None:
+    ids = ["one", "two", "three"]
+    for hypothesis_id in ids:
+        write_script(tmp_path, hypothesis_id, "exit 0")
+    config = FalsificationConfig(max_concurrent_tests=1)
+    results = TestExecutor(config).execute_parallel(
+        [Hypothesis(hypothesis_id, "") for hypothesis_id in ids], dict.fromkeys(ids, tmp_path)
+    )
+    assert [r.result for r in results] == [TestResult.PASS] * 3
+
+
+@pytest.mark.usefixtures("fresh_starts")
+def test_quick_starts_stay_on_the_loops_thread(
+    tmp_path: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spawn, "SLOW_START_SECONDS", 60.0)
+
+    run_three(tmp_path, write_script)
+
+    assert not spawn._starts.in_pool
+    assert spawn._pool is None
+
+
+@pytest.mark.usefixtures("fresh_starts")
+def test_a_slow_start_sends_the_later_starts_to_the_spawn_pool(
+    tmp_path: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spawn, "SLOW_START_SECONDS", 0.0)
+
+    run_three(tmp_path, write_script)
+
+    assert spawn._starts.in_pool
+    pool = spawn._pool
+    assert pool is not None
+    pool.shutdown()
+
+
+@pytest.mark.usefixtures("fresh_starts")
+def test_a_script_is_timed_from_its_start_not_from_the_wait_for_a_spawn_thread(
+    tmp_path: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hundreds of scripts starting at once, once starts go to the pool, keep every spawn
+    thread busy; the time a script waits for one is the runner's, not the script's."""
+    monkeypatch.setattr(spawn, "_starts", spawn._Starts(in_pool=True))
     write_script(tmp_path, "quick", "exit 0")
     pool = spawn._spawn_pool()
     release = threading.Event()
@@ -86,3 +134,4 @@ def test_a_script_is_timed_from_its_start_not_from_the_wait_for_a_spawn_thread(
     assert result.result is TestResult.PASS
     assert all(job.done() for job in busy)
     assert result.duration < BUSY_SECONDS / 2
+    pool.shutdown()

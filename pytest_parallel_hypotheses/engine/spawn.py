@@ -1,10 +1,15 @@
 """Starting a script and watching it, without holding up the event loop.
 
-asyncio's own subprocess transport forks in the loop's thread (about a millisecond per script on
-a 2-core machine, during which nothing else runs) and, before Python 3.12, watches each child
-from a thread of its own. Where Linux offers pidfds, scripts are started in a small thread pool
-instead, so that starts overlap on every core, and the loop learns of each exit from the pidfd
-in its own selector. Elsewhere asyncio's transport is used; both feed the same protocol.
+asyncio's own subprocess transport forks in the loop's thread and, before Python 3.12, watches
+each child from a thread of its own. Where Linux offers pidfds, the loop learns of each exit
+from the pidfd in its own selector instead, and starts each script itself: ``Popen`` uses
+``vfork`` there, a tenth of a millisecond, and handing the start to another thread costs more
+than that (each hand-over of the interpreter lock between threads is a wake-up and a switch of
+cores, and pytest's own thread is a third party to every one). A start that takes long (a
+script on a slow file system: ``vfork`` waits for the ``exec``) would hold up every deadline,
+so once one takes more than :data:`SLOW_START_SECONDS`, this process starts its scripts in a
+small thread pool, where the loop goes on meanwhile. Where pidfds are missing, asyncio's
+transport is used; all paths feed the same protocol.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import resource
 import signal
@@ -31,9 +37,31 @@ OOM_SCORE_ADJ = 500
 _STATUS_LOST = -1
 #: ``ru_maxrss`` is in KiB on Linux, the only system with pidfds.
 _MAXRSS_UNIT = 1024
+#: A start on the loop's thread slower than this sends every later start to the spawn pool.
+SLOW_START_SECONDS = 0.1
+
+logger = logging.getLogger(__name__)
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
+
+
+@dataclass
+class _Starts:
+    """Where this process starts its scripts: on the loop's thread while starts are quick,
+    in the spawn pool for good once one was slow."""
+
+    in_pool: bool = False
+
+    def took(self, seconds: float) -> None:
+        if seconds > SLOW_START_SECONDS and not self.in_pool:
+            self.in_pool = True
+            logger.debug(
+                "a start took %.3fs: scripts start in a pool of threads from now on", seconds
+            )
+
+
+_starts = _Starts()
 
 
 class ScriptTransport(Protocol):
@@ -70,7 +98,13 @@ async def start(
             preexec_fn=preexec,
         )
         return transport
-    started = await loop.run_in_executor(_spawn_pool(), _popen, list(argv), cwd, dict(env), preexec)
+    if _starts.in_pool:
+        started = await loop.run_in_executor(
+            _spawn_pool(), _popen, list(argv), cwd, dict(env), preexec
+        )
+    else:
+        started = _popen(list(argv), cwd, dict(env), preexec)
+        _starts.took(time.monotonic() - started.began)
     try:
         return _PidfdTransport(loop, started, protocol)
     except BaseException:
@@ -101,8 +135,7 @@ def started_at(transport: ScriptTransport, default: float) -> float:
 
 @dataclass
 class _Started:
-    """A process the spawn thread started: its pidfd and non-blocking pipes are ready, so
-    that the loop's thread makes none of those system calls."""
+    """A started process, its pidfd and non-blocking pipes ready to watch."""
 
     proc: subprocess.Popen[bytes]
     pidfd: int
@@ -221,7 +254,8 @@ def _popen(
     env: Dict[str, str],
     preexec: Optional[Callable[[], None]] = None,
 ) -> _Started:
-    """Start the script; also when it started (the thread may have waited in the pool).
+    """Start the script; also when it started (a start in the pool may have waited for a
+    thread).
 
     The pipes are made here, not by ``Popen``: its file objects cost four system calls per
     pipe, each a wait for the interpreter lock while other scripts start."""
