@@ -3,9 +3,12 @@ own transport where pidfds are missing) give the same results and leave nothing 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
+from concurrent import futures
 from pathlib import Path
-from typing import Callable, List
+from typing import Any, Callable, Iterator, List
 
 import psutil
 import pytest
@@ -71,12 +74,16 @@ def test_both_start_paths_classify_and_capture_alike(
 
 
 @pytest.fixture
-def fresh_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Starts as in a new process: on the loop's thread, no spawn pool yet."""
+def fresh_starts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Starts as in a new process: on the loop's thread, no spawn pool yet (the pool the
+    test made, if any, is shut down after it)."""
     if not spawn._pidfds_work():
         pytest.skip("this kernel has no pidfds, so scripts start through asyncio")
     monkeypatch.setattr(spawn, "_starts", spawn._Starts())
     monkeypatch.setattr(spawn, "_pool", None)
+    yield
+    if spawn._pool is not None:
+        spawn._pool.shutdown()
 
 
 def run_three(tmp_path: Path, write_script: Callable[..., Path]) -> None:
@@ -90,11 +97,35 @@ def run_three(tmp_path: Path, write_script: Callable[..., Path]) -> None:
     assert [r.result for r in results] == [TestResult.PASS] * 3
 
 
+class _Exit(asyncio.SubprocessProtocol):
+    def __init__(self) -> None:
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def process_exited(self) -> None:
+        self.exited.set_result(None)
+
+
+async def start_in_a_row(script: Path, count: int, **options: Any) -> None:
+    """Start ``script`` ``count`` times in one turn of the loop, then wait for each exit."""
+    started = []
+    for _ in range(count):
+        protocol = _Exit()
+        env = dict(os.environ)
+        transport = await spawn.start(
+            protocol, [str(script)], cwd=str(script.parent), env=env, **options
+        )
+        started.append((protocol, transport))
+    for protocol, transport in started:
+        await asyncio.wait_for(protocol.exited, 30)
+        transport.close()
+
+
 @pytest.mark.usefixtures("fresh_starts")
 def test_quick_starts_stay_on_the_loops_thread(
     tmp_path: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(spawn, "SLOW_START_SECONDS", 60.0)
+    monkeypatch.setattr(spawn, "SLOW_START_SECONDS", 1.0)
+    monkeypatch.setattr(spawn, "TURN_SECONDS", 1.0)
 
     run_three(tmp_path, write_script)
 
@@ -111,9 +142,35 @@ def test_a_slow_start_sends_the_later_starts_to_the_spawn_pool(
     run_three(tmp_path, write_script)
 
     assert spawn._starts.in_pool
-    pool = spawn._pool
-    assert pool is not None
-    pool.shutdown()
+    assert spawn._pool is not None
+
+
+@pytest.mark.usefixtures("fresh_starts")
+def test_a_turn_that_spent_its_time_on_starts_leaves_its_other_starts_to_the_pool(
+    tmp_path: Path, write_script: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spawn, "TURN_SECONDS", 1e-9)  # any start spends it
+    script = write_script(tmp_path, "quick", "exit 0")
+
+    asyncio.run(start_in_a_row(script, 1))
+    assert spawn._pool is None  # the turn's first start runs on the loop's thread
+
+    asyncio.run(start_in_a_row(script, 2))
+    assert spawn._pool is not None
+    assert not spawn._starts.in_pool  # the next turns start on the loop's thread again
+
+
+@pytest.mark.usefixtures("fresh_starts")
+def test_a_start_that_runs_code_in_the_child_is_left_to_the_pool(
+    tmp_path: Path, write_script: Callable[..., Path]
+) -> None:
+    """``Popen`` forks a copy of the runner for it, in a time that grows with its memory."""
+    script = write_script(tmp_path, "quick", "exit 0")
+
+    asyncio.run(start_in_a_row(script, 1, preexec=os.getpid))
+
+    assert spawn._pool is not None
+    assert not spawn._starts.in_pool
 
 
 @pytest.mark.usefixtures("fresh_starts")
@@ -132,6 +189,6 @@ def test_a_script_is_timed_from_its_start_not_from_the_wait_for_a_spawn_thread(
     result = TestExecutor(QUICK).execute_single(Hypothesis("quick", ""), tmp_path)
 
     assert result.result is TestResult.PASS
+    futures.wait(busy, timeout=BUSY_SECONDS)  # released when the script could start
     assert all(job.done() for job in busy)
     assert result.duration < BUSY_SECONDS / 2
-    pool.shutdown()

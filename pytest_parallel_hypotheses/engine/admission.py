@@ -660,9 +660,9 @@ class AdaptiveAdmission:
         return extra_room(busy, demands.expected(), cpus, typical=demands.typical())
 
     def _starting(self, watched: int) -> int:
-        """The slots with no tree running (waiting for a spawn thread, or for another slot's
-        setup step of their worktree), each counted as one CPU: starting a script is CPU work,
-        and counting it as idle would admit without bound while the spawn threads catch up.
+        """The slots with no tree running (starting, or waiting for another slot's setup step
+        of their worktree), each counted as one CPU: starting a script is CPU work, and
+        counting it as idle would admit without bound while the starts catch up.
         Counted now, not over the last looks: once started, a script shows its own demand."""
         return max(0, self.running - watched)
 

@@ -1,15 +1,20 @@
-"""Starting a script and watching it, without holding up the event loop.
+"""Starting a script and watching it, holding up the event loop as little as a start allows.
 
 asyncio's own subprocess transport forks in the loop's thread and, before Python 3.12, watches
 each child from a thread of its own. Where Linux offers pidfds, the loop learns of each exit
-from the pidfd in its own selector instead, and starts each script itself: ``Popen`` uses
-``vfork`` there, a tenth of a millisecond, and handing the start to another thread costs more
-than that (each hand-over of the interpreter lock between threads is a wake-up and a switch of
-cores, and pytest's own thread is a third party to every one). A start that takes long (a
-script on a slow file system: ``vfork`` waits for the ``exec``) would hold up every deadline,
-so once one takes more than :data:`SLOW_START_SECONDS`, this process starts its scripts in a
-small thread pool, where the loop goes on meanwhile. Where pidfds are missing, asyncio's
-transport is used; all paths feed the same protocol.
+from the pidfd in its own selector instead, and starts most scripts itself: ``Popen`` uses
+``vfork`` for them, about a tenth of a millisecond, and handing the start to another thread
+costs more than that (each hand-over of the interpreter lock between threads is a wake-up and
+a switch of cores, and pytest's own thread is a third party to every one). The rest start in a
+small pool of threads, where the loop and its deadlines go on meanwhile:
+
+- a start that runs code in the child before the ``exec`` (joining a memory cgroup): ``Popen``
+  then forks a copy of the runner, in a time that grows with pytest's memory;
+- the starts of a turn of the loop once that turn spent :data:`TURN_SECONDS` on starts;
+- every start of this process, once one took more than :data:`SLOW_START_SECONDS` (a script
+  on a slow file system, where ``vfork`` waits for the ``exec``).
+
+Where pidfds are missing, asyncio's transport is used; all paths feed the same protocol.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
@@ -38,7 +44,9 @@ _STATUS_LOST = -1
 #: ``ru_maxrss`` is in KiB on Linux, the only system with pidfds.
 _MAXRSS_UNIT = 1024
 #: A start on the loop's thread slower than this sends every later start to the spawn pool.
-SLOW_START_SECONDS = 0.1
+SLOW_START_SECONDS = 0.05
+#: Once one turn of the loop spent this long on starts, its other starts go to the pool.
+TURN_SECONDS = 0.02
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +54,25 @@ _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
 
 
-@dataclass
 class _Starts:
-    """Where this process starts its scripts: on the loop's thread while starts are quick,
-    in the spawn pool for good once one was slow."""
+    """Where this process starts its scripts (see the module's docstring): the time each
+    loop's current turn spent on starts, and whether one start was slow."""
 
-    in_pool: bool = False
+    def __init__(self, *, in_pool: bool = False) -> None:
+        self.in_pool = in_pool
+        self._spent: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def took(self, seconds: float) -> None:
+    def on_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether the next start of ``loop``'s current turn may run on its thread."""
+        return not self.in_pool and self._spent.get(loop, 0.0) < TURN_SECONDS
+
+    def took(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """A start on ``loop``'s thread took ``seconds``; its next turn starts afresh."""
+        if loop not in self._spent:
+            loop.call_soon(self._spent.pop, loop, None)  # runs at the next turn
+        self._spent[loop] = self._spent.get(loop, 0.0) + seconds
         if seconds > SLOW_START_SECONDS and not self.in_pool:
             self.in_pool = True
             logger.debug(
@@ -98,13 +117,16 @@ async def start(
             preexec_fn=preexec,
         )
         return transport
-    if _starts.in_pool:
+    if preexec is None and _starts.on_loop(loop):
+        began = time.monotonic()
+        try:
+            started = _popen(list(argv), cwd, dict(env))
+        finally:  # a start that fails slowly counts too
+            _starts.took(loop, time.monotonic() - began)
+    else:
         started = await loop.run_in_executor(
             _spawn_pool(), _popen, list(argv), cwd, dict(env), preexec
         )
-    else:
-        started = _popen(list(argv), cwd, dict(env), preexec)
-        _starts.took(time.monotonic() - started.began)
     try:
         return _PidfdTransport(loop, started, protocol)
     except BaseException:
@@ -129,7 +151,7 @@ def exit_usage(transport: ScriptTransport) -> Optional[ExitUsage]:
 
 def started_at(transport: ScriptTransport, default: float) -> float:
     """When the script was started (``time.monotonic``, the clock of asyncio's loops), where
-    the spawn thread noted it: its run begins there, not when the loop hears of it."""
+    its start noted it: its run begins there, not once a spawn thread hands it back."""
     return transport.started_at if isinstance(transport, _PidfdTransport) else default
 
 
@@ -258,7 +280,7 @@ def _popen(
     thread).
 
     The pipes are made here, not by ``Popen``: its file objects cost four system calls per
-    pipe, each a wait for the interpreter lock while other scripts start."""
+    pipe."""
     began = time.monotonic()
     ends: List[int] = []
     try:
