@@ -60,13 +60,7 @@ class Delegated:
 
     def start(self, command: str) -> subprocess.Popen[bytes]:
         """``command`` started in the cgroup."""
-        procs = os.open(self.path / "cgroup.procs", os.O_WRONLY)
-        try:
-            proc = subprocess.Popen(
-                ["sh", "-c", command], preexec_fn=lambda: _join(procs), start_new_session=True
-            )
-        finally:
-            os.close(procs)
+        proc = start_in(ScriptCgroup(self.path), command)
         self.started.append(proc)
         return proc
 
@@ -84,10 +78,6 @@ class Delegated:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.01)
-
-
-def _join(procs: int) -> None:
-    os.write(procs, b"0")
 
 
 @pytest.fixture

@@ -222,17 +222,27 @@ class _KeptOpen:
     fd: int
 
     @classmethod
-    def opened(cls, path: Path, needed: bytes) -> Optional[_KeptOpen]:
-        """The file, open, if it can be read and has the line ``needed``; else None."""
+    def open(cls, path: Path) -> Optional[_KeptOpen]:
+        """The file, open, if it can be opened; else None."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return cls(path, os.open(path, os.O_RDONLY | os.O_CLOEXEC))
         except OSError:
             return None
-        kept = cls(path, fd)
-        if kept.number(needed) is None:
-            os.close(fd)
+
+    @classmethod
+    def opened(cls, path: Path, needed: bytes) -> Optional[_KeptOpen]:
+        """The file, open, if it can be read and has the line ``needed``; else None."""
+        kept = cls.open(path)
+        if kept is not None and kept.number(needed) is None:
+            os.close(kept.fd)
             return None
         return kept
+
+    def head(self) -> bytes:
+        """What the file says now, up to :data:`_READ_SIZE` bytes (nothing if unreadable)."""
+        with contextlib.suppress(OSError):
+            return os.pread(self.fd, _READ_SIZE, 0)
+        return b""
 
     def number(self, name: bytes) -> Optional[int]:
         """The number after ``name`` on the line that starts with it. A ``pread`` of a file
@@ -259,17 +269,13 @@ _READ_SIZE = 64 * 1024
 def _cgroups_now(path: Path) -> bytes:
     """What ``path`` (``/proc/self/cgroup``) says now, read with one ``pread`` of the file
     kept open: another process may move this one."""
-    fd = _kept_open(path)
-    with contextlib.suppress(OSError):
-        return b"" if fd is None else os.pread(fd, _READ_SIZE, 0)
-    return b""
+    kept = _kept_open(path)
+    return b"" if kept is None else kept.head()
 
 
 @functools.cache
-def _kept_open(path: Path) -> Optional[int]:
-    with contextlib.suppress(OSError):
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    return None
+def _kept_open(path: Path) -> Optional[_KeptOpen]:
+    return _KeptOpen.open(path)
 
 
 @functools.cache
